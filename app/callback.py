@@ -1,0 +1,136 @@
+"""GET /wecom/callback (URL verification) and POST /wecom/callback (events into the inbox).
+
+The POST path verifies, decrypts, parses, commits the inbox row and answers; it does no business
+work. Only callbacks that accept a passive reply (member → app messages) wait, briefly, for their
+handler so the reply can ride on the answer.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
+from structlog.contextvars import bound_contextvars
+
+from app.inbox import store
+from app.inbox.models import PENDING
+from app.logs import get_logger
+from app.services import Services
+from app.wecom.crypto import CryptoError, ReceiveIdError, SignatureError
+from app.wecom.events import Event, event_from_xml
+from app.wecom.xmlutil import XmlError, parse_xml
+
+log = get_logger("sopbot.callback")
+router = APIRouter()
+SIGNED_PARAMS = ("msg_signature", "timestamp", "nonce")
+
+
+class Rejected(Exception):
+    """A callback we refuse: answered with `status` and a short reason, nothing stored."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def _signed_params(request: Request, *extra: str) -> dict[str, str]:
+    params = {name: request.query_params.get(name, "") for name in (*SIGNED_PARAMS, *extra)}
+    missing = [name for name, value in params.items() if not value]
+    if missing:
+        raise Rejected(400, f"missing query parameter {', '.join(missing)}")
+    return params
+
+
+def _crypto_rejection(exc: CryptoError) -> Rejected:
+    if isinstance(exc, SignatureError | ReceiveIdError):
+        return Rejected(403, "signature or receive id does not match")
+    return Rejected(400, "cannot decrypt")
+
+
+def _reject(exc: Rejected) -> Response:
+    log.warning("callback_rejected", status=exc.status, reason=exc.reason)
+    return PlainTextResponse(exc.reason, status_code=exc.status)
+
+
+@router.get("/wecom/callback")
+async def verify_url(request: Request) -> Response:
+    """WeCom checks the URL when an admin saves it: answer the bare decrypted echo string."""
+    with bound_contextvars(callback_id=uuid.uuid4().hex[:16]):
+        try:
+            params = _signed_params(request, "echostr")
+            echo = _services(request).crypto.verify_url(
+                params["msg_signature"], params["timestamp"], params["nonce"], params["echostr"])
+        except CryptoError as exc:
+            return _reject(_crypto_rejection(exc))
+        except Rejected as exc:
+            return _reject(exc)
+        log.info("url_verified")
+        return PlainTextResponse(echo)
+
+
+@router.post("/wecom/callback")
+async def receive(request: Request) -> Response:
+    """Store the callback exactly once, then answer; handling happens off the request."""
+    callback_id = uuid.uuid4().hex[:16]
+    with bound_contextvars(callback_id=callback_id):
+        services = _services(request)
+        try:
+            params = _signed_params(request)
+            body = await read_body(request, services.settings.max_body_bytes)
+            plaintext = _open(services, params, body)
+            event = event_from_xml(plaintext)
+        except XmlError:
+            return _reject(Rejected(400, "malformed payload"))
+        except CryptoError as exc:
+            return _reject(_crypto_rejection(exc))
+        except Rejected as exc:
+            return _reject(exc)
+        reply = await _store_and_answer(services, event, plaintext.decode(), callback_id)
+        if reply is None:
+            return Response(status_code=200)
+        return Response(services.crypto.encrypt_reply(reply, params["nonce"]),
+                        media_type="application/xml")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing (413) anything over `limit` bytes without reading it all."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise Rejected(413, "body too large")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Rejected(413, "body too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _open(services: Services, params: dict[str, str], body: bytes) -> bytes:
+    envelope = parse_xml(body)
+    encrypt = envelope.get("Encrypt")
+    if not isinstance(encrypt, str) or not encrypt:
+        raise Rejected(400, "no Encrypt element")
+    return services.crypto.decrypt_message(
+        params["msg_signature"], params["timestamp"], params["nonce"], encrypt)
+
+
+async def _store_and_answer(services: Services, event: Event, payload: str,
+                            callback_id: str) -> str | None:
+    async with services.db.unit_of_work() as session:
+        accepted = await store.accept(session, event, payload, callback_id)
+    log.info("callback_duplicate" if accepted.duplicate else "callback_stored",
+             inbox_id=accepted.inbox_id, kind=event.kind, status=accepted.status)
+    if accepted.reply is not None or not event.accepts_reply:
+        if accepted.status == PENDING:
+            services.worker.wake()
+        return accepted.reply
+    if accepted.status != PENDING:
+        return None
+    return await services.worker.process_now(accepted.inbox_id,
+                                             services.settings.reply_wait_ms / 1000)

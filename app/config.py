@@ -1,0 +1,135 @@
+"""Settings from the environment (and an optional .env file), validated once at start.
+
+Variable names are the contract of DESIGN.md §4. A missing or malformed value becomes a
+`ConfigError` whose message is one line naming the variable and never its value.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+AES_KEY_PATTERN = re.compile(r"[A-Za-z0-9]{43}")
+DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or malformed; str() is one line for the operator."""
+
+
+class DatabaseSettings(BaseSettings):
+    """What `sopbot migrate` needs: only the database."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field("sqlite:///sopbot.db", validation_alias="SOPBOT_DATABASE_URL")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+
+class Settings(DatabaseSettings):
+    """Everything `sopbot serve` needs."""
+
+    corp_id: str = Field(validation_alias="WECOM_CORP_ID", min_length=1)
+    callback_token: SecretStr = Field(validation_alias="WECOM_CALLBACK_TOKEN", min_length=1)
+    callback_aes_key: SecretStr = Field(validation_alias="WECOM_CALLBACK_AES_KEY")
+    agent_id: int | None = Field(None, validation_alias="WECOM_AGENT_ID")
+    agent_secret: SecretStr | None = Field(None, validation_alias="WECOM_AGENT_SECRET")
+    contact_secret_raw: SecretStr | None = Field(None, validation_alias="WECOM_CONTACT_SECRET")
+    kf_secret_raw: SecretStr | None = Field(None, validation_alias="WECOM_KF_SECRET")
+    api_base: str = Field(DEFAULT_API_BASE, validation_alias="WECOM_API_BASE")
+    keywords_path: Path = Field(Path("keywords.yaml"), validation_alias="SOPBOT_KEYWORDS")
+    flows_path: Path = Field(Path("sop_flows"), validation_alias="SOPBOT_FLOWS")
+    operators: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset(), validation_alias="SOPBOT_OPERATORS"
+    )
+
+    host: str = Field("127.0.0.1", validation_alias="SOPBOT_HOST")
+    port: int = Field(8000, validation_alias="SOPBOT_PORT", ge=1, le=65535)
+    log_level: str = Field("info", validation_alias="SOPBOT_LOG_LEVEL")
+    log_format: str = Field("auto", validation_alias="SOPBOT_LOG_FORMAT")
+    max_body_bytes: int = Field(64 * 1024, validation_alias="SOPBOT_MAX_BODY_BYTES", ge=1024)
+    # How long a callback that accepts a passive reply waits for its handler (WeCom waits 5 s).
+    reply_wait_ms: int = Field(1500, validation_alias="SOPBOT_REPLY_WAIT_MS", ge=0, le=4000)
+    inbox_max_attempts: int = Field(6, validation_alias="SOPBOT_INBOX_MAX_ATTEMPTS", ge=1)
+    inbox_retry_base_s: float = Field(2.0, validation_alias="SOPBOT_INBOX_RETRY_BASE_S", gt=0)
+    inbox_retry_max_s: float = Field(600.0, validation_alias="SOPBOT_INBOX_RETRY_MAX_S", gt=0)
+    inbox_sweep_s: float = Field(10.0, validation_alias="SOPBOT_INBOX_SWEEP_S", gt=0)
+    inbox_concurrency: int = Field(4, validation_alias="SOPBOT_INBOX_CONCURRENCY", ge=1, le=64)
+    handler_timeout_s: float = Field(30.0, validation_alias="SOPBOT_HANDLER_TIMEOUT_S", gt=0)
+
+    @field_validator("callback_aes_key")
+    @classmethod
+    def _aes_key_shape(cls, value: SecretStr) -> SecretStr:
+        raw = value.get_secret_value()
+        if not AES_KEY_PATTERN.fullmatch(raw):
+            raise ValueError(f"must be exactly 43 characters of A-Z, a-z, 0-9 (got {len(raw)})")
+        return value
+
+    @field_validator("api_base")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("operators", mode="before")
+    @classmethod
+    def _split_operators(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        if value not in {"auto", "json", "console"}:
+            raise ValueError("must be auto, json or console")
+        return value
+
+    @property
+    def contact_secret(self) -> SecretStr | None:
+        return self.contact_secret_raw or self.agent_secret
+
+    @property
+    def kf_secret(self) -> SecretStr | None:
+        return self.kf_secret_raw or self.agent_secret
+
+    def secret_values(self) -> list[str]:
+        """Every secret in force, so the log redactor can blank them wherever they appear."""
+        secrets = [self.callback_token, self.callback_aes_key, self.agent_secret,
+                   self.contact_secret_raw, self.kf_secret_raw]
+        return [s.get_secret_value() for s in secrets if s and s.get_secret_value()]
+
+
+S = TypeVar("S", bound=DatabaseSettings)
+
+
+def load_settings(cls: type[S], env_file: Path | None = None, **overrides: Any) -> S:
+    """Build settings or raise ConfigError with one line naming the first bad variable."""
+    if env_file is not None and not env_file.is_file():
+        raise ConfigError(f"env file {env_file} does not exist")
+    try:
+        kwargs: dict[str, Any] = {"_env_file": env_file} if env_file else {}
+        return cls(**kwargs, **overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_error(exc)) from None
+
+
+def describe_error(exc: ValidationError) -> str:
+    """One line per the first error: variable name and what is wrong, never the value."""
+    first = exc.errors(include_input=False, include_url=False)[0]
+    variable = ".".join(str(part) for part in first["loc"]) or "settings"
+    if first["type"] == "missing":
+        return f"{variable} is not set"
+    reason = first["msg"].removeprefix("Value error, ")
+    return f"{variable}: {reason}"

@@ -1,0 +1,60 @@
+"""sop_flows/: the YAML that drives what sopbot says and does. Loaded and validated at start.
+
+Each file has a pydantic schema; `load_flows` reads them all so `sopbot check` and `serve`
+fail on the same problems, with file and line.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from app.yamlconf import load_model
+
+
+def placeholders(template: str) -> set[str]:
+    """The {names} a str.format template uses."""
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise ValueError(f"bad template: {exc}") from None
+
+
+def allow_placeholders(*allowed: str):  # type: ignore[no-untyped-def]
+    """A field validator: the template may use only these {placeholders}."""
+
+    def check(value: str) -> str:
+        unknown = placeholders(value) - set(allowed)
+        if unknown:
+            names = ", ".join(sorted(f"{{{n}}}" for n in unknown))
+            hint = ", ".join(f"{{{a}}}" for a in allowed) or "none"
+            raise ValueError(f"unknown placeholder {names} (allowed: {hint})")
+        return value
+
+    return check
+
+
+class CommandTexts(BaseModel):
+    """sop_flows/commands.yaml: what operators read when they talk to the app."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    help: str
+    unknown_command: str
+    not_operator: str
+
+    _help = field_validator("help", "not_operator")(allow_placeholders())
+    _unknown = field_validator("unknown_command")(allow_placeholders("command"))
+
+
+@dataclass(frozen=True)
+class Flows:
+    commands: CommandTexts
+
+
+def load_flows(directory: Path) -> Flows:
+    """Read every flow file under `directory`; raise ConfigFileError naming file and line."""
+    return Flows(commands=load_model(directory / "commands.yaml", CommandTexts))

@@ -1,0 +1,1 @@
+"""The inbox: every accepted callback, stored before the answer and handled exactly once."""

@@ -1,0 +1,37 @@
+"""The inbox table: one row per distinct callback, the raw decrypted payload kept as received."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, UTCDateTime, utcnow
+
+PENDING = "pending"
+DONE = "done"
+FAILED = "failed"
+
+
+class InboxEvent(Base):
+    __tablename__ = "inbox_event"
+    __table_args__ = (Index("ix_inbox_event_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    # Built from the decrypted payload (see Event.dedupe_key); WeCom's retries hit it.
+    dedupe_key: Mapped[str] = mapped_column(String(80), unique=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    callback_id: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    handler: Mapped[str | None] = mapped_column(String(128), default=None)
+    # The plaintext passive reply a handler produced, answered again to WeCom's retries.
+    reply: Mapped[str | None] = mapped_column(Text, default=None)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

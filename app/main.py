@@ -1,0 +1,89 @@
+"""create_app(): the FastAPI app and its lifespan (database, flows, router, inbox worker)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse
+
+import handlers
+from app import callback, health, migrate
+from app.bot.router import Router
+from app.config import Settings
+from app.db import Database, safe_url
+from app.flows import load_flows
+from app.inbox.worker import InboxWorker
+from app.logs import get_logger
+from app.services import Services
+from app.wecom.crypto import WeComCrypto
+
+log = get_logger("sopbot.app")
+
+
+class SchemaNotCurrent(Exception):
+    """The PostgreSQL schema is behind the code; `sopbot migrate` must run first."""
+
+
+async def prepare_schema(settings: Settings) -> None:
+    """SQLite belongs to this process, so migrate it; PostgreSQL is migrated by `sopbot migrate`."""
+    url = settings.database_url
+    if Database(url).is_sqlite:
+        await asyncio.to_thread(migrate.upgrade, url)
+    elif not await asyncio.to_thread(migrate.is_current, url):
+        raise SchemaNotCurrent(f"database {safe_url(url)} is not at the latest schema; "
+                               "run `sopbot migrate`")
+
+
+def build_services(settings: Settings, router: Router | None = None) -> Services:
+    db = Database(settings.database_url)
+    flows = load_flows(settings.flows_path)
+    router = router or handlers.build_router()
+    crypto = WeComCrypto(settings.callback_token.get_secret_value(),
+                         settings.callback_aes_key.get_secret_value(), settings.corp_id)
+    worker = InboxWorker(db, router, settings, flows)
+    return Services(settings, db, crypto, flows, router, worker)
+
+
+def create_app(settings: Settings, *, run_worker: bool = True,
+               router: Router | None = None) -> FastAPI:
+    """The app. `run_worker=False` stores callbacks without handling them and `router`
+    replaces the handlers (tests and benchmarks)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await prepare_schema(settings)
+        services = build_services(settings, router)
+        app.state.services = services
+        task = asyncio.create_task(services.worker.run()) if run_worker else None
+        log.info("sopbot_started", database=safe_url(settings.database_url))
+        try:
+            yield
+        finally:
+            await _shutdown(services, task)
+
+    app = FastAPI(title="sopbot", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    app.include_router(callback.router)
+    app.include_router(health.router)
+    app.add_exception_handler(Exception, _internal_error)
+    return app
+
+
+async def _shutdown(services: Services, task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await services.worker.stop()
+    await services.db.dispose()
+    log.info("sopbot_stopped")
+
+
+async def _internal_error(request: Request, exc: Exception) -> PlainTextResponse:
+    # Never a stack trace in a response; the log has it, tied to the callback id.
+    log.exception("request_failed", path=request.url.path, exc_info=exc)
+    return PlainTextResponse("internal error", status_code=500)

@@ -1,0 +1,152 @@
+"""Shared fixtures: a migrated database per test (SQLite, and PostgreSQL when
+SOPBOT_TEST_PG_URL is set), settings, and a real uvicorn server running the app."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import create_engine, text
+
+from app import migrate
+from app.bot.router import Router
+from app.config import Settings
+from app.db import sync_url
+from app.main import create_app
+from app.services import Services
+from app.wecom.crypto import WeComCrypto
+
+REPO = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("SOPBOT_TEST_PG_URL", "")
+CORP_ID = "wwtestcorp0000001"
+TOKEN = "testCallbackToken"
+AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
+OPERATOR = "op_alice"
+
+
+def _pg_param() -> object:
+    marks = [] if PG_URL else [pytest.mark.skip(reason="SOPBOT_TEST_PG_URL not set: no PostgreSQL")]
+    return pytest.param("postgresql", marks=marks, id="pg")
+
+
+@pytest.fixture(scope="session")
+def pg_migrated() -> str:
+    migrate.upgrade(PG_URL)
+    return PG_URL
+
+
+def _truncate_all(url: str) -> None:
+    engine = create_engine(sync_url(url))
+    with engine.begin() as conn:
+        tables = [r[0] for r in conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+            "AND tablename <> 'alembic_version'"))]
+        if tables:
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", _pg_param()])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database: a SQLite file, or the PostgreSQL test database truncated."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'sopbot.db'}"
+        migrate.upgrade(url)
+        yield url
+        return
+    url = request.getfixturevalue("pg_migrated")
+    _truncate_all(url)
+    yield url
+
+
+def make_settings(db_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = dict(
+        database_url=db_url, corp_id=CORP_ID, callback_token=TOKEN, callback_aes_key=AES_KEY,
+        agent_id=1000002, operators=frozenset({OPERATOR}), flows_path=REPO / "sop_flows",
+        keywords_path=REPO / "keywords.yaml", inbox_sweep_s=0.2, inbox_retry_base_s=0.05,
+        inbox_retry_max_s=0.2, log_format="json",
+    )
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return make_settings(db_url)
+
+
+@pytest.fixture
+def crypto() -> WeComCrypto:
+    return WeComCrypto(TOKEN, AES_KEY, CORP_ID)
+
+
+@dataclass
+class RunningApp:
+    """The app served by a real uvicorn on a free port, with WeCom-style helpers."""
+
+    base_url: str
+    services: Services
+    crypto: WeComCrypto
+    client: httpx.AsyncClient
+
+    async def post_callback(self, plaintext: str, **kwargs: object) -> httpx.Response:
+        """POST a payload exactly as WeCom does: encrypted, signed, wrapped in the envelope."""
+        params, body = self.crypto.encrypt_callback(plaintext, **kwargs)  # type: ignore[arg-type]
+        return await self.client.post("/wecom/callback", params=params, content=body)
+
+    async def idle(self, timeout: float = 10.0) -> None:
+        """Wait until the inbox has no due work left (the worker drained it)."""
+        await wait_until(lambda: self.services.worker.drain(), timeout, until_zero=True)
+
+
+async def wait_until(probe, timeout: float, *, until_zero: bool = False) -> None:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        result = await probe()
+        if (result == 0) if until_zero else bool(result):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached in time")
+
+
+@asynccontextmanager
+async def serve_app(settings: Settings, *, run_worker: bool = True,
+                    router: Router | None = None) -> AsyncIterator[RunningApp]:
+    """Start the real app under uvicorn on 127.0.0.1 (a free port); stop it on exit."""
+    app = create_app(settings, run_worker=run_worker, router=router)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
+                                           access_log=False, lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    await wait_until(_started(server, task), 15)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+            yield RunningApp(base_url, app.state.services, WeComCrypto(TOKEN, AES_KEY, CORP_ID),
+                             client)
+    finally:
+        server.should_exit = True
+        await task
+
+
+def _started(server: uvicorn.Server, task: asyncio.Task[None]):  # type: ignore[no-untyped-def]
+    async def probe() -> bool:
+        if task.done():
+            task.result()  # surfaces a startup failure instead of a timeout
+            raise AssertionError("server stopped during start-up")
+        return server.started
+    return probe
+
+
+@pytest.fixture
+async def running(settings: Settings) -> AsyncIterator[RunningApp]:
+    async with serve_app(settings) as app:
+        yield app
