@@ -19,6 +19,7 @@ from app import migrate
 from app.bot.router import Router
 from app.config import Settings
 from app.db import sync_url
+from app.logs import configure_logging
 from app.main import create_app
 from app.services import Services
 from app.wecom.crypto import WeComCrypto
@@ -150,3 +151,9 @@ def _started(server: uvicorn.Server, task: asyncio.Task[None]):  # type: ignore[
 async def running(settings: Settings) -> AsyncIterator[RunningApp]:
     async with serve_app(settings) as app:
         yield app
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _logging() -> None:
+    # The same processors as production (plain tracebacks, redaction), never rich locals.
+    configure_logging("info", "json", secrets=[TOKEN, AES_KEY])
