@@ -1,4 +1,4 @@
-"""The `sopbot` command: serve, migrate, check.
+"""The `sopbot` command: serve, migrate, check, inbox.
 
 Configuration problems end the command with one line on stderr naming what is wrong and exit
 status 2, never a traceback.
@@ -64,16 +64,12 @@ def migrate(env_file: EnvFile = None) -> None:
     """Bring the database schema to the latest revision (needs only SOPBOT_DATABASE_URL)."""
     from app import migrate as migrations
 
+    url = _database_url(env_file)
     try:
-        settings = load_settings(DatabaseSettings, env_file)
-    except ConfigError as exc:
-        fail(f"configuration error: {exc}")
-    try:
-        migrations.upgrade(settings.database_url)
+        migrations.upgrade(url)
     except Exception as exc:
-        fail(f"migration failed on {safe_url(settings.database_url)}: {type(exc).__name__}: {exc}")
-    typer.echo(f"database {safe_url(settings.database_url)} is at revision "
-               f"{migrations.current_revision(settings.database_url)}")
+        fail(f"migration failed on {safe_url(url)}: {type(exc).__name__}: {exc}")
+    typer.echo(f"database {safe_url(url)} is at revision {migrations.current_revision(url)}")
 
 
 @cli.command()
@@ -82,6 +78,35 @@ def check(env_file: EnvFile = None) -> None:
     settings = _settings(env_file)
     _check_files(settings)
     typer.echo("configuration, sop_flows and keywords are valid")
+
+
+inbox_cli = typer.Typer(no_args_is_help=True, help="Inspect the inbox and requeue parked events.")
+cli.add_typer(inbox_cli, name="inbox")
+
+
+@inbox_cli.command("status")
+def inbox_status(env_file: EnvFile = None) -> None:
+    """Count inbox rows by status and list the most recent parked (failed) ones."""
+    from app.inbox.admin import show_status
+
+    typer.echo(asyncio.run(show_status(_database_url(env_file))))
+
+
+@inbox_cli.command("retry")
+def inbox_retry(ids: Annotated[list[int] | None, typer.Argument(help="Row ids; none = all.")] = None,
+                env_file: EnvFile = None) -> None:
+    """Requeue parked rows with a fresh set of attempts; the running service picks them up."""
+    from app.inbox.admin import retry_failed
+
+    count = asyncio.run(retry_failed(_database_url(env_file), ids or None))
+    typer.echo(f"requeued {count} event(s)")
+
+
+def _database_url(env_file: Path | None) -> str:
+    try:
+        return load_settings(DatabaseSettings, env_file).database_url
+    except ConfigError as exc:
+        fail(f"configuration error: {exc}")
 
 
 def _check_files(settings: Settings) -> None:

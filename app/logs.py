@@ -62,7 +62,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", secrets: Iterable[
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(sys.stderr)
@@ -73,6 +73,11 @@ def configure_logging(level: str = "info", fmt: str = "auto", secrets: Iterable[
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)
+
+
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    # Looked up per logger so a replaced sys.stderr (test capture, daemon redirect) is honoured.
+    return structlog.PrintLogger(sys.stderr)
 
 
 def get_logger(name: str) -> Any:

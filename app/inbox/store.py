@@ -98,3 +98,20 @@ async def count_by_status(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(
         select(InboxEvent.status, func.count()).group_by(InboxEvent.status))
     return {status: count for status, count in rows.all()}
+
+
+async def failed_rows(session: AsyncSession, limit: int = 50) -> list[InboxEvent]:
+    query = (select(InboxEvent).where(InboxEvent.status == FAILED)
+             .order_by(InboxEvent.id.desc()).limit(limit))
+    return list((await session.execute(query)).scalars())
+
+
+async def requeue_failed(session: AsyncSession, ids: list[int] | None, now: datetime) -> int:
+    """Give parked rows a fresh set of attempts (all of them when `ids` is None)."""
+    query = select(InboxEvent).where(InboxEvent.status == FAILED)
+    if ids is not None:
+        query = query.where(InboxEvent.id.in_(ids))
+    rows = list((await session.execute(query)).scalars())
+    for row in rows:
+        row.status, row.attempts, row.next_attempt_at, row.processed_at = PENDING, 0, now, None
+    return len(rows)

@@ -137,3 +137,19 @@ async def test_count_is_exact_under_concurrent_duplicates(running: RunningApp) -
     async with running.services.db.sessions() as session:
         count = await session.scalar(select(func.count()).select_from(InboxEvent))
     assert count == 10
+
+
+async def test_one_callback_id_follows_the_event_through_the_logs(
+        running: RunningApp, capsys) -> None:
+    import json
+
+    capsys.readouterr()
+    await running.post_callback(payloads.external_contact(corp_id=CORP_ID))
+    await running.idle()
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()
+             if line.startswith("{")]
+    stored = next(line for line in lines if line["event"] == "callback_stored")
+    handled = next(line for line in lines if line["event"] == "event_handled")
+    assert stored["callback_id"] == handled["callback_id"]
+    assert len(stored["callback_id"]) == 16
+    assert handled["kind"] == "external_contact.add"

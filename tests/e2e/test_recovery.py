@@ -159,3 +159,24 @@ async def test_handler_subclass_routing_reaches_base_class_handlers(settings: Se
         await wait_until(lambda: _all_done(app), 10)
     assert sorted(seen) == ["external_contact.add", "external_contact.del_follow_user",
                             "external_contact.edit"]
+
+
+async def test_operator_requeues_a_parked_event_and_it_is_handled(settings: Settings) -> None:
+    from app.inbox.admin import retry_failed, show_status
+
+    calls: list[str] = []
+    router = flaky_router(settings.inbox_max_attempts, calls)  # fails exactly until parked
+    async with serve_app(settings, router=router) as app:
+        await create_effects_table(app)
+        await app.post_callback(payloads.external_contact(corp_id=CORP_ID,
+                                                          external_user_id="wmFLAKY3"))
+        await wait_until(lambda: _settled(app), 15)
+        status = await show_status(settings.database_url)
+        assert "failed   1" in status and "RuntimeError: simulated failure" in status
+        assert await retry_failed(settings.database_url, None) == 1
+        app.services.worker.wake()
+        await wait_until(lambda: _all_done(app), 10)
+        [row] = await rows(app)
+        assert row.attempts == 1 and row.last_error is None
+        assert len(calls) == settings.inbox_max_attempts + 1
+        assert await effect_count(app) == 1

@@ -1,0 +1,103 @@
+"""The `sopbot` command: one clear line for configuration problems, no traceback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import AES_KEY, REPO
+
+SOPBOT = [sys.executable, "-m", "app.cli"]
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("WECOM_", "SOPBOT_"))}
+    clean["PYTHONPATH"] = str(REPO)
+    return subprocess.run([*SOPBOT, *args], env={**clean, **env}, cwd=cwd, capture_output=True,
+                          text=True, timeout=60)
+
+
+BASE = {"WECOM_CORP_ID": "wwcorp", "WECOM_CALLBACK_TOKEN": "tok",
+        "WECOM_CALLBACK_AES_KEY": AES_KEY}
+
+
+def test_serve_with_bad_aes_key_prints_one_line(tmp_path: Path) -> None:
+    result = run(["serve"], {**BASE, "WECOM_CALLBACK_AES_KEY": "short"}, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == ("sopbot: configuration error: WECOM_CALLBACK_AES_KEY: must be "
+                             "exactly 43 characters of A-Z, a-z, 0-9 (got 5)\n")
+    assert "short" not in result.stderr
+
+
+def test_serve_with_missing_variable_prints_one_line(tmp_path: Path) -> None:
+    env = dict(BASE)
+    del env["WECOM_CORP_ID"]
+    result = run(["serve"], env, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == "sopbot: configuration error: WECOM_CORP_ID is not set\n"
+
+
+def test_check_reports_bad_flow_file_with_line(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "commands.yaml").write_text("help: [\n", encoding="utf-8")
+    result = run(["check"], {**BASE, "SOPBOT_FLOWS": str(flows),
+                             "SOPBOT_KEYWORDS": str(REPO / "keywords.yaml")}, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"sopbot: {flows / 'commands.yaml'}:2: invalid YAML")
+    assert "Traceback" not in result.stderr
+
+
+def test_check_passes_on_the_repository(tmp_path: Path) -> None:
+    result = run(["check", "--env-file", str(REPO / ".env.example")], {}, REPO)
+    assert result.returncode == 0, result.stderr
+    assert "valid" in result.stdout
+
+
+def test_migrate_creates_the_schema(tmp_path: Path) -> None:
+    result = run(["migrate"], {"SOPBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "is at revision 0001" in result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_serve_migrates_an_empty_sqlite_database_and_answers(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**BASE, "SOPBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}",
+           "SOPBOT_PORT": str(port), "SOPBOT_FLOWS": str(REPO / "sop_flows"),
+           "SOPBOT_KEYWORDS": str(REPO / "keywords.yaml"), "SOPBOT_LOG_FORMAT": "json"}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("WECOM_", "SOPBOT_"))}
+    proc = subprocess.Popen([*SOPBOT, "serve"], env={**clean, **env, "PYTHONPATH": str(REPO)},
+                            cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        health = _wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
+        assert health == {"status": "ok", "database": "ok"}
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert "sopbot_started" in err
+    assert AES_KEY not in err and "tok\"" not in err
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[str]) -> dict[str, str]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"sopbot serve exited: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            return httpx.get(url, timeout=1).json()
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    pytest.fail("sopbot serve did not become healthy")

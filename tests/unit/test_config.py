@@ -1,0 +1,97 @@
+"""Settings: DESIGN.md §4 names, one clear line per problem, secrets never echoed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.config import ConfigError, Settings, load_settings
+
+GOOD = {
+    "WECOM_CORP_ID": "wwcorp",
+    "WECOM_CALLBACK_TOKEN": "tok",
+    "WECOM_CALLBACK_AES_KEY": "a" * 43,
+}
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(__import__("os").environ):
+        if name.startswith(("WECOM_", "SOPBOT_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def set_env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+    for name, value in {**GOOD, **values}.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_defaults_and_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_env(monkeypatch, SOPBOT_OPERATORS=" alice, bob ,,", WECOM_AGENT_SECRET="s3cret",
+            WECOM_KF_SECRET="kf")
+    settings = load_settings(Settings)
+    assert settings.database_url == "sqlite:///sopbot.db"
+    assert settings.api_base == "https://qyapi.weixin.qq.com"
+    assert settings.operators == {"alice", "bob"}
+    assert settings.keywords_path == Path("keywords.yaml")
+    assert settings.flows_path == Path("sop_flows")
+    assert settings.contact_secret.get_secret_value() == "s3cret"  # defaults to the app secret
+    assert settings.kf_secret.get_secret_value() == "kf"
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({"WECOM_CALLBACK_AES_KEY": "a" * 42},
+     "WECOM_CALLBACK_AES_KEY: must be exactly 43 characters of A-Z, a-z, 0-9 (got 42)"),
+    ({"WECOM_CALLBACK_AES_KEY": "a" * 42 + "!"}, "WECOM_CALLBACK_AES_KEY: must be exactly 43"),
+    ({"WECOM_AGENT_ID": "app"}, "WECOM_AGENT_ID: Input should be a valid integer"),
+    ({"WECOM_API_BASE": "qyapi.weixin.qq.com"}, "WECOM_API_BASE: must start with http"),
+    ({"SOPBOT_DATABASE_URL": "mysql://x"}, "SOPBOT_DATABASE_URL: must be a sqlite"),
+    ({"SOPBOT_PORT": "99999"}, "SOPBOT_PORT: Input should be less than or equal to 65535"),
+])
+def test_malformed_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, env: dict[str, str],
+                                            expected: str) -> None:
+    set_env(monkeypatch, **env)
+    with pytest.raises(ConfigError) as info:
+        load_settings(Settings)
+    message = str(info.value)
+    assert message.startswith(expected)
+    assert "\n" not in message
+    for value in env.values():
+        assert value not in message  # the offending value may be a secret
+
+
+@pytest.mark.parametrize("missing", sorted(GOOD))
+def test_missing_required_variable(monkeypatch: pytest.MonkeyPatch, missing: str) -> None:
+    set_env(monkeypatch)
+    monkeypatch.delenv(missing)
+    with pytest.raises(ConfigError, match=f"^{missing} is not set$"):
+        load_settings(Settings)
+
+
+def test_env_file_is_read_and_environment_wins(monkeypatch: pytest.MonkeyPatch,
+                                               tmp_path: Path) -> None:
+    env_file = tmp_path / "custom.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in GOOD.items()) + "SOPBOT_PORT=9000\n")
+    monkeypatch.setenv("SOPBOT_PORT", "9100")
+    assert load_settings(Settings, env_file).port == 9100
+
+
+def test_missing_env_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(Settings, tmp_path / "nope.env")
+
+
+def test_secrets_do_not_show_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_env(monkeypatch, WECOM_AGENT_SECRET="topsecretvalue")
+    settings = load_settings(Settings)
+    assert "topsecretvalue" not in repr(settings)
+    assert "a" * 43 not in repr(settings)
+    assert "topsecretvalue" in settings.secret_values()
+
+
+def test_example_env_file_is_valid() -> None:
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    settings = load_settings(Settings, example)
+    assert settings.database_url.startswith("sqlite")

@@ -1,0 +1,133 @@
+"""The router: ordered, first match wins, isinstance matching, composable filters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from app.bot.context import Ctx
+from app.bot.filters import Command, FromOperator, Predicate, Where
+from app.bot.router import Router
+from app.flows import load_flows
+from app.wecom.events import (
+    ChatMemberJoined,
+    ExternalChatEvent,
+    ExternalChatUpdated,
+    Message,
+    TextMessage,
+    event_from_xml,
+)
+from tests.conftest import REPO, make_settings
+from tests.fakes import payloads
+
+
+def ctx() -> Ctx:
+    settings = make_settings("sqlite://", operators=frozenset({"boss"}))
+    return Ctx(session=None, settings=settings, flows=load_flows(REPO / "sop_flows"),  # type: ignore[arg-type]
+               log=None, inbox_id=1, callback_id="cb", now=datetime.now(UTC))
+
+
+def text(content: str, sender: str = "boss") -> TextMessage:
+    event = event_from_xml(payloads.text_message(content, from_user=sender))
+    assert isinstance(event, TextMessage)
+    return event
+
+
+def recorder(log: list[str], name: str) -> Any:
+    async def handler(event: Any, ctx: Ctx) -> None:
+        """Test rule: note that this handler ran."""
+        log.append(name)
+    handler.__qualname__ = name
+    return handler
+
+
+async def test_first_match_wins_in_registration_then_include_order() -> None:
+    log: list[str] = []
+    inner = Router("inner")
+    inner.add(TextMessage, recorder(log, "inner_text"))
+    root = Router("root")
+    root.add(TextMessage, recorder(log, "root_cmd"), Command("help"))
+    root.include(inner)
+    root.add(Message, recorder(log, "root_any_message"))  # own routes come before children
+
+    assert (await root.dispatch(text("/help"), ctx())).endswith("root_cmd")
+    assert (await root.dispatch(text("hello"), ctx())).endswith("root_any_message")
+    assert log == ["root_cmd", "root_any_message"]
+
+
+async def test_route_on_base_class_catches_subclasses() -> None:
+    log: list[str] = []
+    router = Router("chat")
+    router.add(ExternalChatUpdated, recorder(log, "updates"), Where(update_detail="del_member"))
+    router.add(ExternalChatEvent, recorder(log, "any_chat"))
+    joined = event_from_xml(payloads.external_chat("update", update_detail="add_member"))
+    left = event_from_xml(payloads.external_chat("update", update_detail="del_member"))
+    assert isinstance(joined, ChatMemberJoined)
+    await router.dispatch(joined, ctx())
+    await router.dispatch(left, ctx())
+    assert log == ["any_chat", "updates"]
+
+
+async def test_nothing_matches_returns_none() -> None:
+    router = Router("r")
+    router.add(TextMessage, recorder([], "cmd"), Command("stats"))
+    assert await router.dispatch(text("/help"), ctx()) is None
+
+
+async def test_filters_compose_and_extract_values() -> None:
+    c = ctx()
+    assert await Command("help")(text("/help  me please"), c) == {"command": "help",
+                                                                 "args": "me please"}
+    assert await Command()(text("／STATS 7d"), c) == {"command": "stats", "args": "7d"}
+    assert await Command()(text("not a command"), c) is None
+    assert await (Command("help") & FromOperator())(text("/help"), c) == {"command": "help",
+                                                                         "args": ""}
+    assert await (Command("help") & FromOperator())(text("/help", sender="x"), c) is None
+    assert await (~FromOperator())(text("/help", sender="x"), c) == {}
+    either = Command("a") | Command("b")
+    assert (await either(text("/b"), c))["command"] == "b"
+    assert await either(text("/c"), c) is None
+
+
+async def test_async_predicate_filter() -> None:
+    async def is_long(event: TextMessage, ctx: Ctx) -> bool:
+        return len(event.content) > 5
+
+    assert await Predicate(is_long)(text("long enough"), ctx()) == {}
+    assert await Predicate(is_long)(text("no"), ctx()) is None
+
+
+async def test_filter_data_reaches_the_handler_through_ctx() -> None:
+    seen: dict[str, Any] = {}
+
+    async def take_args(event: TextMessage, ctx: Ctx) -> None:
+        """Test rule: remember the command arguments."""
+        seen.update(ctx.data)
+
+    router = Router("r")
+    router.add(TextMessage, take_args, Command("announce"))
+    await router.dispatch(text("/announce 实体店 今晚八点直播"), ctx())
+    assert seen == {"command": "announce", "args": "实体店 今晚八点直播"}
+
+
+def test_handlers_need_a_docstring_and_routers_no_cycles() -> None:
+    async def undocumented(event: Any, ctx: Ctx) -> None:
+        pass
+
+    router = Router("r")
+    with pytest.raises(ValueError, match="docstring"):
+        router.add(TextMessage, undocumented)
+    child = Router("child")
+    router.include(child)
+    with pytest.raises(ValueError, match="cycle"):
+        child.include(router)
+
+
+def test_production_router_order_puts_refusal_before_help() -> None:
+    import handlers
+
+    names = [route.name for route in handlers.build_router().routes()]
+    assert names.index("handlers.commands.refuse_non_operator") < names.index(
+        "handlers.commands.answer_help") < names.index("handlers.commands.answer_unknown_command")
