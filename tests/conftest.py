@@ -21,6 +21,7 @@ from app.config import Settings
 from app.db import sync_url
 from app.logs import configure_logging
 from app.main import create_app
+from app.models import Base
 from app.services import Services
 from app.wecom.crypto import WeComCrypto
 
@@ -44,13 +45,18 @@ def pg_migrated() -> str:
 
 
 def _truncate_all(url: str) -> None:
+    """Empty the app's tables and drop tables a test made for itself (e.g. test_effect)."""
+    app_tables = set(Base.metadata.tables)
     engine = create_engine(sync_url(url))
     with engine.begin() as conn:
         tables = [r[0] for r in conn.execute(text(
             "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
             "AND tablename <> 'alembic_version'"))]
-        if tables:
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        for extra in set(tables) - app_tables:
+            conn.execute(text(f'DROP TABLE "{extra}" CASCADE'))
+        if app_tables & set(tables):
+            conn.execute(text(f"TRUNCATE {', '.join(sorted(app_tables & set(tables)))} "
+                              "RESTART IDENTITY CASCADE"))
     engine.dispose()
 
 
