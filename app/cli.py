@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -89,7 +89,7 @@ def inbox_status(env_file: EnvFile = None) -> None:
     """Count inbox rows by status and list the most recent parked (failed) ones."""
     from app.inbox.admin import show_status
 
-    typer.echo(asyncio.run(show_status(_database_url(env_file))))
+    typer.echo(_run_on_database(show_status, env_file))
 
 
 @inbox_cli.command("retry")
@@ -98,8 +98,23 @@ def inbox_retry(ids: Annotated[list[int] | None, typer.Argument(help="Row ids; n
     """Requeue parked rows with a fresh set of attempts; the running service picks them up."""
     from app.inbox.admin import retry_failed
 
-    count = asyncio.run(retry_failed(_database_url(env_file), ids or None))
+    count = _run_on_database(retry_failed, env_file, ids or None)
     typer.echo(f"requeued {count} event(s)")
+
+
+def _run_on_database(job: Any, env_file: Path | None, *args: Any) -> Any:
+    """Run an async admin job on the configured database; one line if it cannot."""
+    from app import migrate as migrations
+
+    url = _database_url(env_file)
+    try:
+        if migrations.current_revision(url) is None:
+            fail(f"database {safe_url(url)} has no sopbot schema; run `sopbot migrate`")
+        return asyncio.run(job(url, *args))
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        fail(f"database error on {safe_url(url)}: {type(exc).__name__}")
 
 
 def _database_url(env_file: Path | None) -> str:

@@ -101,3 +101,19 @@ def _wait_healthy(url: str, proc: subprocess.Popen[str]) -> dict[str, str]:
         except httpx.HTTPError:
             time.sleep(0.2)
     pytest.fail("sopbot serve did not become healthy")
+
+
+def test_inbox_status_on_a_database_without_schema_says_so(tmp_path: Path) -> None:
+    result = run(["inbox", "status"], {"SOPBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'e.db'}"},
+                 tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.endswith("has no sopbot schema; run `sopbot migrate`\n")
+    assert "Traceback" not in result.stderr
+
+
+def test_inbox_status_after_migrate(tmp_path: Path) -> None:
+    env = {"SOPBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'i.db'}"}
+    assert run(["migrate"], env, tmp_path).returncode == 0
+    result = run(["inbox", "status"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1:] == ["pending  0", "done     0", "failed   0"]
