@@ -10,7 +10,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /srv/sopbot
 
-# Dependencies first so code edits do not reinstall them.
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY handlers ./handlers

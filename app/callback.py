@@ -83,14 +83,15 @@ async def receive(request: Request) -> Response:
             params = _signed_params(request)
             body = await read_body(request, services.settings.max_body_bytes)
             plaintext = _open(services, params, body)
-            event = event_from_xml(plaintext)
-        except XmlError:
+            payload = plaintext.decode("utf-8")
+            event = event_from_xml(payload)
+        except (XmlError, UnicodeDecodeError):
             return _reject(Rejected(400, "malformed payload"))
         except CryptoError as exc:
             return _reject(_crypto_rejection(exc))
         except Rejected as exc:
             return _reject(exc)
-        reply = await _store_and_answer(services, event, plaintext.decode(), callback_id)
+        reply = await _store_and_answer(services, event, payload, callback_id)
         if reply is None:
             return Response(status_code=200)
         return Response(services.crypto.encrypt_reply(reply, params["nonce"]),

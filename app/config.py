@@ -12,6 +12,8 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 AES_KEY_PATTERN = re.compile(r"[A-Za-z0-9]{43}")
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
@@ -31,8 +33,12 @@ class DatabaseSettings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
-        if not value.startswith(("sqlite", "postgresql")):
-            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError:
+            backend = ""
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError("must be a sqlite:///PATH or postgresql+psycopg://USER@HOST/DB URL")
         return value
 
 
@@ -66,6 +72,8 @@ class Settings(DatabaseSettings):
     inbox_sweep_s: float = Field(10.0, validation_alias="SOPBOT_INBOX_SWEEP_S", gt=0)
     inbox_concurrency: int = Field(4, validation_alias="SOPBOT_INBOX_CONCURRENCY", ge=1, le=64)
     handler_timeout_s: float = Field(30.0, validation_alias="SOPBOT_HANDLER_TIMEOUT_S", gt=0)
+    inbox_retention_days: float = Field(30.0, validation_alias="SOPBOT_INBOX_RETENTION_DAYS",
+                                        ge=1)
 
     @field_validator("callback_aes_key")
     @classmethod
@@ -108,7 +116,9 @@ class Settings(DatabaseSettings):
         """Every secret in force, so the log redactor can blank them wherever they appear."""
         secrets = [self.callback_token, self.callback_aes_key, self.agent_secret,
                    self.contact_secret_raw, self.kf_secret_raw]
-        return [s.get_secret_value() for s in secrets if s and s.get_secret_value()]
+        values = [s.get_secret_value() for s in secrets if s and s.get_secret_value()]
+        password = make_url(self.database_url).password
+        return [*values, str(password)] if password else values
 
 
 S = TypeVar("S", bound=DatabaseSettings)

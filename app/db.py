@@ -18,6 +18,9 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 
+READ_ONLY = "sopbot_read_only"
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -73,7 +76,9 @@ def safe_url(url: str) -> str:
 def _configure_sqlite(engine: AsyncEngine) -> None:
     # aiosqlite's implicit BEGIN is deferred; a deferred transaction that reads and then writes
     # fails with SQLITE_BUSY instead of waiting. Emit BEGIN IMMEDIATE ourselves so writers queue
-    # on busy_timeout, and so SAVEPOINTs (used per handler) work as documented.
+    # on busy_timeout. Read-only sessions (Database.reader) use a plain BEGIN and never wait
+    # for the writer. A long busy_timeout is safe: a callback stored late is still stored, and
+    # WeCom's retry of it is answered as a duplicate.
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -85,7 +90,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -101,6 +107,8 @@ class Database:
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = async_sessionmaker(self.engine.execution_options(**{READ_ONLY: True}),
+                                           expire_on_commit=False)
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
@@ -108,9 +116,15 @@ class Database:
         async with self.sessions() as session, session.begin():
             yield session
 
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only: on SQLite it does not take the write lock."""
+        async with self._readers() as session:
+            yield session
+
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        async with self.reader() as session:
+            await session.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -13,9 +13,14 @@ router = APIRouter()
 
 @router.get("/healthz")
 async def healthz(request: Request) -> JSONResponse:
+    services = request.app.state.services
+    body = {"status": "ok", "database": "ok"}
     try:
-        await request.app.state.services.db.ping()
+        await services.db.ping()
     except Exception as exc:
         log.error("healthz_database_down", error=type(exc).__name__)
-        return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok"})
+        body.update(status="error", database="unreachable")
+    if services.worker.alive is False:
+        log.error("healthz_worker_stopped")
+        body.update(status="error", worker="stopped")
+    return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)

@@ -14,7 +14,8 @@ from typing import Any
 
 import structlog
 
-PHONE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+# A mainland mobile number, optionally after +86/86 and with spaces or dashes between groups.
+PHONE = re.compile(r"(?<![\d+])((?:\+?86[- ]?)?1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
 SECRET_KEYS = re.compile(r"secret|token|password|aes_key|encodingaeskey", re.IGNORECASE)
 
 

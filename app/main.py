@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,7 +13,7 @@ import handlers
 from app import callback, health, migrate
 from app.bot.router import Router
 from app.config import Settings
-from app.db import Database, safe_url
+from app.db import Database, is_sqlite, safe_url
 from app.flows import load_flows
 from app.inbox.worker import InboxWorker
 from app.logs import get_logger
@@ -31,11 +30,12 @@ class SchemaNotCurrent(Exception):
 async def prepare_schema(settings: Settings) -> None:
     """SQLite belongs to this process, so migrate it; PostgreSQL is migrated by `sopbot migrate`."""
     url = settings.database_url
-    if Database(url).is_sqlite:
+    if is_sqlite(url):
         await asyncio.to_thread(migrate.upgrade, url)
-    elif not await asyncio.to_thread(migrate.is_current, url):
-        raise SchemaNotCurrent(f"database {safe_url(url)} is not at the latest schema; "
-                               "run `sopbot migrate`")
+        return
+    problem = await asyncio.to_thread(migrate.schema_problem, url)
+    if problem:
+        raise SchemaNotCurrent(f"database {safe_url(url)}: {problem}")
 
 
 def build_services(settings: Settings, router: Router | None = None) -> Services:
@@ -58,12 +58,13 @@ def create_app(settings: Settings, *, run_worker: bool = True,
         await prepare_schema(settings)
         services = build_services(settings, router)
         app.state.services = services
-        task = asyncio.create_task(services.worker.run()) if run_worker else None
+        if run_worker:
+            services.worker.start()
         log.info("sopbot_started", database=safe_url(settings.database_url))
         try:
             yield
         finally:
-            await _shutdown(services, task)
+            await _shutdown(services)
 
     app = FastAPI(title="sopbot", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
@@ -73,11 +74,7 @@ def create_app(settings: Settings, *, run_worker: bool = True,
     return app
 
 
-async def _shutdown(services: Services, task: asyncio.Task[None] | None) -> None:
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+async def _shutdown(services: Services) -> None:
     await services.worker.stop()
     await services.db.dispose()
     log.info("sopbot_stopped")

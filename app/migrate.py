@@ -40,3 +40,17 @@ def current_revision(database_url: str) -> str | None:
 
 def is_current(database_url: str) -> bool:
     return current_revision(database_url) == head_revision()
+
+
+def schema_problem(database_url: str) -> str | None:
+    """Why this code cannot run on the database's schema, or None when it is current."""
+    current, head = current_revision(database_url), head_revision()
+    if current == head:
+        return None
+    if current is None:
+        return "no sopbot schema yet; run `sopbot migrate`"
+    known = {script.revision for script in ScriptDirectory.from_config(
+        alembic_config(database_url)).walk_revisions()}
+    if current not in known:
+        return f"schema revision {current} is newer than this sopbot (expects {head}); upgrade sopbot"
+    return f"schema revision {current} is behind this sopbot ({head}); run `sopbot migrate`"

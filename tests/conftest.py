@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
 
 from app import migrate
 from app.bot.router import Router
@@ -21,6 +22,7 @@ from app.config import Settings
 from app.db import sync_url
 from app.logs import configure_logging
 from app.main import create_app
+from app.inbox.models import InboxEvent
 from app.models import Base
 from app.services import Services
 from app.wecom.crypto import WeComCrypto
@@ -39,9 +41,22 @@ def _pg_param() -> object:
 
 
 @pytest.fixture(scope="session")
-def pg_migrated() -> str:
-    migrate.upgrade(PG_URL)
-    return PG_URL
+def pg_migrated() -> Iterator[str]:
+    """A schema of its own in the PostgreSQL test database, migrated, dropped at the end.
+
+    Nothing outside that schema is touched, so the URL may name a shared database."""
+    schema = f"sopbot_test_{os.getpid()}"
+    admin = create_engine(sync_url(PG_URL))
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    url_text = url.render_as_string(hide_password=False)
+    migrate.upgrade(url_text)
+    yield url_text
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
 
 
 def _truncate_all(url: str) -> None:
@@ -109,16 +124,21 @@ class RunningApp:
         return await self.client.post("/wecom/callback", params=params, content=body)
 
     async def idle(self, timeout: float = 10.0) -> None:
-        """Wait until the inbox has no due work left (the worker drained it)."""
-        await wait_until(lambda: self.services.worker.drain(), timeout, until_zero=True)
+        """Wait until the app's own worker has left no row pending."""
+        async def nothing_pending() -> bool:
+            async with self.services.db.reader() as session:
+                pending = await session.scalar(select(func.count()).select_from(InboxEvent)
+                                               .where(InboxEvent.status == "pending"))
+            return pending == 0
+        await wait_until(nothing_pending, timeout)
 
 
-async def wait_until(probe, timeout: float, *, until_zero: bool = False) -> None:  # type: ignore[no-untyped-def]
+async def wait_until(probe, timeout: float) -> None:  # type: ignore[no-untyped-def]
+    """Poll an async probe until it answers truthy; fail the test after `timeout` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:
-        result = await probe()
-        if (result == 0) if until_zero else bool(result):
+        if await probe():
             return
         await asyncio.sleep(0.02)
     raise AssertionError("condition not reached in time")

@@ -28,7 +28,11 @@ class InboxEvent(Base):
     callback_id: Mapped[str] = mapped_column(String(32))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    # Counted when a worker claims the row, so a payload that kills the process is still parked.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The worker handling the row and until when; a dead worker's lease simply runs out.
+    lease_owner: Mapped[str | None] = mapped_column(String(40), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     handler: Mapped[str | None] = mapped_column(String(128), default=None)

@@ -6,14 +6,13 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
 from app.inbox.models import DONE, FAILED, PENDING, InboxEvent
-from app.logs import mask_phones
 from app.wecom.events import Event
 
 MAX_ERROR_CHARS = 2000
@@ -50,44 +49,82 @@ async def accept(session: AsyncSession, event: Event, payload: str, callback_id:
     return Accepted(row.id, duplicate=True, status=row.status, reply=row.reply)
 
 
-async def claim_due(session: AsyncSession, now: datetime, inbox_id: int | None = None
-                    ) -> InboxEvent | None:
-    """Lock the oldest due pending row (or the given one) for this transaction.
+@dataclass(frozen=True)
+class Claimed:
+    """A row a worker holds the lease on, with what handling it needs."""
 
-    On PostgreSQL `FOR UPDATE SKIP LOCKED` lets replicas take different rows; the lock is held
-    until the unit of work commits, so the handler's effects and `done` land together. SQLite
-    runs one writer at a time (BEGIN IMMEDIATE), which gives the same guarantee.
+    inbox_id: int
+    payload: str
+    callback_id: str
+    kind: str
+    attempts: int
+    received_at: datetime
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return and_(InboxEvent.status == PENDING, InboxEvent.next_attempt_at <= now,
+                or_(InboxEvent.lease_until.is_(None), InboxEvent.lease_until < now))
+
+
+async def claim(session: AsyncSession, owner: str, now: datetime, lease_s: float,
+                inbox_id: int | None = None) -> Claimed | None:
+    """Lease the oldest due row (or the given one) to `owner` and count the attempt.
+
+    `FOR UPDATE SKIP LOCKED` lets PostgreSQL replicas claim different rows at once; SQLite has
+    one writer at a time. The caller commits at once, so no lock is held while handling.
     """
-    query = (select(InboxEvent)
-             .where(InboxEvent.status == PENDING, InboxEvent.next_attempt_at <= now)
-             .order_by(InboxEvent.id).limit(1)
-             .with_for_update(skip_locked=True))
+    pick = select(InboxEvent.id).where(_due(now)).order_by(InboxEvent.id).limit(1)
     if inbox_id is not None:
-        query = query.where(InboxEvent.id == inbox_id)
+        pick = pick.where(InboxEvent.id == inbox_id)
+    statement = (update(InboxEvent)
+                 .where(InboxEvent.id == pick.with_for_update(skip_locked=True).scalar_subquery())
+                 .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_s),
+                         attempts=InboxEvent.attempts + 1)
+                 .returning(InboxEvent.id, InboxEvent.payload, InboxEvent.callback_id,
+                            InboxEvent.kind, InboxEvent.attempts, InboxEvent.received_at))
+    row = (await session.execute(statement, execution_options={"synchronize_session": False})
+           ).one_or_none()
+    return Claimed(*row) if row is not None else None
+
+
+async def lock_leased(session: AsyncSession, claimed: Claimed, owner: str) -> InboxEvent | None:
+    """The row, locked for this unit of work, if `owner` still holds its lease."""
+    query = (select(InboxEvent)
+             .where(InboxEvent.id == claimed.inbox_id, InboxEvent.status == PENDING,
+                    InboxEvent.lease_owner == owner)
+             .with_for_update())
     return (await session.execute(query)).scalar_one_or_none()
 
 
 def mark_done(row: InboxEvent, handler: str | None, reply: str | None, now: datetime) -> None:
-    row.status = DONE
-    row.handler = handler
-    row.reply = reply
-    row.processed_at = now
-    row.attempts += 1
-    row.last_error = None
+    row.status, row.handler, row.reply, row.processed_at = DONE, handler, reply, now
+    row.last_error, row.lease_owner, row.lease_until = None, None, None
 
 
 def mark_failed_attempt(row: InboxEvent, error: str, now: datetime, *, max_attempts: int,
                         base_s: float, max_s: float) -> None:
-    """Count the attempt; schedule a retry with exponential backoff, or park the row as failed."""
-    row.attempts += 1
-    row.last_error = mask_phones(error)[:MAX_ERROR_CHARS]
+    """Release the lease; schedule a retry with exponential backoff, or park the row."""
+    row.last_error = error[:MAX_ERROR_CHARS]
+    row.lease_owner, row.lease_until = None, None
     if row.attempts >= max_attempts:
-        row.status = FAILED
-        row.processed_at = now
+        row.status, row.processed_at = FAILED, now
         return
-    delay = min(base_s * 2 ** (row.attempts - 1), max_s)
-    # Jitter spreads retries of a batch that failed together (e.g. a database blip).
-    row.next_attempt_at = now + timedelta(seconds=delay * random.uniform(0.8, 1.2))
+    row.next_attempt_at = now + timedelta(seconds=backoff_s(row.attempts, base_s, max_s))
+
+
+def backoff_s(attempts: int, base_s: float, max_s: float) -> float:
+    """base · 2^(attempts-1), capped, with ±20 % jitter to spread a batch that failed together."""
+    return min(base_s * 2 ** (attempts - 1), max_s) * random.uniform(0.8, 1.2)
+
+
+async def release_leases(session: AsyncSession, owner: str | None = None) -> int:
+    """Forget the leases of `owner` (a worker shutting down), or every lease (SQLite at start:
+    the file belongs to one process, so any lease left is a dead one)."""
+    held = InboxEvent.lease_owner.is_not(None) if owner is None else InboxEvent.lease_owner == owner
+    result = await session.execute(
+        update(InboxEvent).where(InboxEvent.status == PENDING, held)
+        .values(lease_owner=None, lease_until=None))
+    return result.rowcount or 0
 
 
 async def get_row(session: AsyncSession, inbox_id: int) -> InboxEvent | None:
@@ -114,4 +151,13 @@ async def requeue_failed(session: AsyncSession, ids: list[int] | None, now: date
     rows = list((await session.execute(query)).scalars())
     for row in rows:
         row.status, row.attempts, row.next_attempt_at, row.processed_at = PENDING, 0, now, None
+        row.lease_owner, row.lease_until = None, None
     return len(rows)
+
+
+async def purge_done(session: AsyncSession, processed_before: datetime) -> int:
+    """Delete handled rows processed before the cutoff; failed rows stay for the operator."""
+    result = await session.execute(
+        delete(InboxEvent).where(InboxEvent.status == DONE,
+                                 InboxEvent.processed_at < processed_before))
+    return result.rowcount or 0

@@ -92,8 +92,8 @@ async def test_two_customers_added_in_the_same_second_are_two_events(
         assert response.status_code == 200
     rows = await inbox_rows(running)
     assert len(rows) == 2
-    assert {r.dedupe_key for r in rows} == {rows[0].dedupe_key, rows[1].dedupe_key}
     assert rows[0].dedupe_key != rows[1].dedupe_key
+    assert {r.dedupe_key[:7] for r in rows} == {"sha256:"}
 
 
 async def test_unknown_event_is_stored_logged_and_answered(running: RunningApp) -> None:

@@ -99,7 +99,7 @@ async def test_failing_handler_is_retried_with_backoff_then_succeeds_once(
         [row] = await rows(app)
         assert row.attempts == 3
         assert calls == ["wmFLAKY1"] * 3
-        # The failed attempts' writes were rolled back with their savepoints.
+        # The failed attempts' writes were rolled back with their units of work.
         assert await effect_count(app) == 1
 
 
