@@ -48,6 +48,7 @@ def test_defaults_and_names(monkeypatch: pytest.MonkeyPatch) -> None:
     ({"WECOM_AGENT_ID": "app"}, "WECOM_AGENT_ID: Input should be a valid integer"),
     ({"WECOM_API_BASE": "qyapi.weixin.qq.com"}, "WECOM_API_BASE: must start with http"),
     ({"SOPBOT_DATABASE_URL": "mysql://x"}, "SOPBOT_DATABASE_URL: must be a sqlite"),
+    ({"SOPBOT_DATABASE_URL": "sqlitefoo"}, "SOPBOT_DATABASE_URL: must be a sqlite"),
     ({"SOPBOT_PORT": "99999"}, "SOPBOT_PORT: Input should be less than or equal to 65535"),
 ])
 def test_malformed_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, env: dict[str, str],
@@ -81,6 +82,11 @@ def test_env_file_is_read_and_environment_wins(monkeypatch: pytest.MonkeyPatch,
 def test_missing_env_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(Settings, tmp_path / "nope.env")
+
+
+def test_database_password_counts_as_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_env(monkeypatch, SOPBOT_DATABASE_URL="postgresql+psycopg://bot:pa55word@db/sopbot")
+    assert "pa55word" in load_settings(Settings).secret_values()
 
 
 def test_secrets_do_not_show_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,6 +16,9 @@ from tests.conftest import AES_KEY, TOKEN
     ("call 13812345678 or +86 19912345678.", "call 138****5678 or +86 199****5678."),
     ("order 2381234567890", "order 2381234567890"),  # 13 digits: not a phone
     ("12345678901", "12345678901"),  # 12x is not a mobile prefix
+    ("+8613812345678", "+86138****5678"),
+    ("tel: 86 138 1234 5678", "tel: 86 138****5678"),
+    ("138-1234-5678", "138****5678"),
 ])
 def test_mask_phones(raw: str, masked: str) -> None:
     assert mask_phones(raw) == masked
