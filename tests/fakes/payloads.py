@@ -64,118 +64,63 @@ def _msg_id(msg_id: int | str | None) -> int | str:
 
 
 def _message(
-    msg_type: str, body: dict[str, Any], common: dict[str, Any], extra: dict[str, Any]
+    msg_type: str,
+    body: dict[str, Any],
+    from_user: str = "op1",
+    msg_id: int | str | None = None,
+    agent_id: int = AGENT_ID,
+    corp_id: str = CORP_ID,
+    create_time: int | None = None,
+    **extra: Any,
 ) -> str:
+    """A member → app message; keyword arguments past the common ones add or override tags."""
     fields = {
-        "ToUserName": common["corp_id"],
-        "FromUserName": common["from_user"],
-        "CreateTime": _now(common["create_time"]),
+        "ToUserName": corp_id,
+        "FromUserName": from_user,
+        "CreateTime": _now(create_time),
         "MsgType": msg_type,
         **body,
-        "MsgId": _msg_id(common["msg_id"]),
-        "AgentID": common["agent_id"],
+        "MsgId": _msg_id(msg_id),
+        "AgentID": agent_id,
     }
     return _xml(fields, extra, bare=("Location_X", "Location_Y"))
 
 
 # --- member → app messages (§4.2) -------------------------------------------------------------
+# Each builder takes its own body fields, then the common ones of _message (from_user, msg_id,
+# agent_id, corp_id, create_time) and extra tags as keyword arguments.
 
 
-def text_message(
-    content: str = "/help",
-    from_user: str = "op1",
-    msg_id: int | str | None = None,
-    agent_id: int = AGENT_ID,
-    corp_id: str = CORP_ID,
-    create_time: int | None = None,
-    **extra: Any,
-) -> str:
-    common = dict(from_user=from_user, msg_id=msg_id, agent_id=agent_id, corp_id=corp_id,
-                  create_time=create_time)
-    return _message("text", {"Content": content}, common, extra)
+def text_message(content: str = "/help", **common: Any) -> str:
+    return _message("text", {"Content": content}, **common)
 
 
-def image_message(
-    pic_url: str = "https://wework.qpic.cn/fake/image.jpg",
-    media_id: str = "MEDIA_IMAGE_1",
-    from_user: str = "op1",
-    msg_id: int | str | None = None,
-    agent_id: int = AGENT_ID,
-    corp_id: str = CORP_ID,
-    create_time: int | None = None,
-    **extra: Any,
-) -> str:
-    common = dict(from_user=from_user, msg_id=msg_id, agent_id=agent_id, corp_id=corp_id,
-                  create_time=create_time)
-    return _message("image", {"PicUrl": pic_url, "MediaId": media_id}, common, extra)
+def image_message(pic_url: str = "https://wework.qpic.cn/fake/image.jpg",
+                  media_id: str = "MEDIA_IMAGE_1", **common: Any) -> str:
+    return _message("image", {"PicUrl": pic_url, "MediaId": media_id}, **common)
 
 
-def voice_message(
-    media_id: str = "MEDIA_VOICE_1",
-    format: str = "amr",
-    from_user: str = "op1",
-    msg_id: int | str | None = None,
-    agent_id: int = AGENT_ID,
-    corp_id: str = CORP_ID,
-    create_time: int | None = None,
-    **extra: Any,
-) -> str:
-    common = dict(from_user=from_user, msg_id=msg_id, agent_id=agent_id, corp_id=corp_id,
-                  create_time=create_time)
-    return _message("voice", {"MediaId": media_id, "Format": format}, common, extra)
+def voice_message(media_id: str = "MEDIA_VOICE_1", format: str = "amr", **common: Any) -> str:
+    return _message("voice", {"MediaId": media_id, "Format": format}, **common)
 
 
-def video_message(
-    media_id: str = "MEDIA_VIDEO_1",
-    thumb_media_id: str = "MEDIA_THUMB_1",
-    from_user: str = "op1",
-    msg_id: int | str | None = None,
-    agent_id: int = AGENT_ID,
-    corp_id: str = CORP_ID,
-    create_time: int | None = None,
-    **extra: Any,
-) -> str:
-    common = dict(from_user=from_user, msg_id=msg_id, agent_id=agent_id, corp_id=corp_id,
-                  create_time=create_time)
-    body = {"MediaId": media_id, "ThumbMediaId": thumb_media_id}
-    return _message("video", body, common, extra)
+def video_message(media_id: str = "MEDIA_VIDEO_1", thumb_media_id: str = "MEDIA_THUMB_1",
+                  **common: Any) -> str:
+    return _message("video", {"MediaId": media_id, "ThumbMediaId": thumb_media_id}, **common)
 
 
-def location_message(
-    location_x: float = 31.230416,
-    location_y: float = 121.473701,
-    scale: int = 15,
-    label: str = "上海市黄浦区人民大道",
-    from_user: str = "op1",
-    msg_id: int | str | None = None,
-    agent_id: int = AGENT_ID,
-    corp_id: str = CORP_ID,
-    create_time: int | None = None,
-    **extra: Any,
-) -> str:
-    common = dict(from_user=from_user, msg_id=msg_id, agent_id=agent_id, corp_id=corp_id,
-                  create_time=create_time)
+def location_message(location_x: float = 31.230416, location_y: float = 121.473701,
+                     scale: int = 15, label: str = "上海市黄浦区人民大道", **common: Any) -> str:
     body = {"Location_X": str(location_x), "Location_Y": str(location_y), "Scale": scale,
             "Label": label}
-    return _message("location", body, common, extra)
+    return _message("location", body, **common)
 
 
-def link_message(
-    title: str = "活动报名",
-    description: str = "本周六线下交流会",
-    url: str = "https://example.com/event",
-    pic_url: str = "https://example.com/cover.png",
-    from_user: str = "op1",
-    msg_id: int | str | None = None,
-    agent_id: int = AGENT_ID,
-    corp_id: str = CORP_ID,
-    create_time: int | None = None,
-    **extra: Any,
-) -> str:
-    common = dict(from_user=from_user, msg_id=msg_id, agent_id=agent_id, corp_id=corp_id,
-                  create_time=create_time)
+def link_message(title: str = "活动报名", description: str = "本周六线下交流会",
+                 url: str = "https://example.com/event",
+                 pic_url: str = "https://example.com/cover.png", **common: Any) -> str:
     body = {"Title": title, "Description": description, "Url": url, "PicUrl": pic_url}
-    return _message("link", body, common, extra)
+    return _message("link", body, **common)
 
 
 # --- app events (§4.3) -------------------------------------------------------------------------
