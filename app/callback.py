@@ -13,7 +13,6 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 from structlog.contextvars import bound_contextvars
 
-from app.inbox import store
 from app.inbox.models import PENDING
 from app.logs import get_logger
 from app.services import Services
@@ -123,8 +122,7 @@ def _open(services: Services, params: dict[str, str], body: bytes) -> bytes:
 
 async def _store_and_answer(services: Services, event: Event, payload: str,
                             callback_id: str) -> str | None:
-    async with services.db.unit_of_work() as session:
-        accepted = await store.accept(session, event, payload, callback_id)
+    accepted = await services.writer.accept(event, payload, callback_id)
     log.info("callback_duplicate" if accepted.duplicate else "callback_stored",
              inbox_id=accepted.inbox_id, kind=event.kind, status=accepted.status)
     if accepted.reply is not None or not event.accepts_reply:

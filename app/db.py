@@ -15,6 +15,7 @@ from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.types import TypeDecorator
 
 
@@ -101,7 +102,13 @@ class Database:
         self.url = url
         self.is_sqlite = is_sqlite(url)
         options: dict[str, Any] = {"echo": echo}
-        if not self.is_sqlite:
+        if self.is_sqlite:
+            # One writer at a time is all SQLite allows; with one connection, waiting happens
+            # in asyncio's fair queue instead of in SQLite's busy handler, which sleeps and
+            # retries and so makes latency jump under load.
+            options.update(poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0,
+                           pool_timeout=60)
+        else:
             options.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
         self.engine = create_async_engine(async_url(url), **options)
         if self.is_sqlite:

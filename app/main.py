@@ -16,6 +16,7 @@ from app.config import Settings
 from app.db import Database, is_sqlite, safe_url
 from app.flows import load_flows
 from app.inbox.worker import InboxWorker
+from app.inbox.writer import InboxWriter
 from app.logs import get_logger
 from app.services import Services
 from app.wecom.crypto import WeComCrypto
@@ -45,7 +46,7 @@ def build_services(settings: Settings, router: Router | None = None) -> Services
     crypto = WeComCrypto(settings.callback_token.get_secret_value(),
                          settings.callback_aes_key.get_secret_value(), settings.corp_id)
     worker = InboxWorker(db, router, settings, flows)
-    return Services(settings, db, crypto, flows, router, worker)
+    return Services(settings, db, crypto, flows, router, worker, InboxWriter(db))
 
 
 def create_app(settings: Settings, *, run_worker: bool = True,

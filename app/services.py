@@ -9,6 +9,7 @@ from app.config import Settings
 from app.db import Database
 from app.flows import Flows
 from app.inbox.worker import InboxWorker
+from app.inbox.writer import InboxWriter
 from app.wecom.crypto import WeComCrypto
 
 
@@ -20,3 +21,4 @@ class Services:
     flows: Flows
     router: Router
     worker: InboxWorker
+    writer: InboxWriter

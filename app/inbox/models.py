@@ -16,7 +16,8 @@ FAILED = "failed"
 
 class InboxEvent(Base):
     __tablename__ = "inbox_event"
-    __table_args__ = (Index("ix_inbox_event_due", "status", "next_attempt_at"),)
+    # Claims walk pending rows in id order; this index serves them without a sort.
+    __table_args__ = (Index("ix_inbox_event_status_id", "status", "id"),)
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True

@@ -1,10 +1,15 @@
-"""Writing and claiming inbox rows. Functions take a session and only flush; callers commit."""
+"""Writing and claiming inbox rows. Functions take a session and only flush; callers commit.
+
+The hot paths (accept, claim, finish) are single Core statements: every callback and every
+handled event pays for them, and on SQLite each statement is a hop to the driver's thread.
+"""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -16,6 +21,7 @@ from app.inbox.models import DONE, FAILED, PENDING, InboxEvent
 from app.wecom.events import Event
 
 MAX_ERROR_CHARS = 2000
+NO_SYNC = {"synchronize_session": False}
 
 
 @dataclass(frozen=True)
@@ -28,25 +34,47 @@ class Accepted:
     reply: str | None
 
 
-async def accept(session: AsyncSession, event: Event, payload: str, callback_id: str) -> Accepted:
-    """Insert the event unless its dedupe key is already stored; report which row holds it."""
-    values = {
-        "dedupe_key": event.dedupe_key(), "kind": event.kind, "payload": payload,
-        "callback_id": callback_id, "received_at": utcnow(), "status": PENDING,
-        "attempts": 0, "next_attempt_at": utcnow(),
-    }
+def new_row(event: Event, payload: str, callback_id: str) -> dict[str, Any]:
+    now = utcnow()
+    return {"dedupe_key": event.dedupe_key(), "kind": event.kind, "payload": payload,
+            "callback_id": callback_id, "received_at": now, "status": PENDING,
+            "attempts": 0, "next_attempt_at": now}
+
+
+async def accept_many(session: AsyncSession, rows: list[dict[str, Any]]) -> list[Accepted]:
+    """Insert the rows whose dedupe key is not stored yet, in one statement; report, per row
+    and in order, which inbox row holds it (a retry, or a twin in the same batch, is a
+    duplicate of the first)."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = (insert(InboxEvent).values(**values)
+    statement = (insert(InboxEvent).values(rows)
                  .on_conflict_do_nothing(index_elements=["dedupe_key"])
-                 .returning(InboxEvent.id))
-    new_id = (await session.execute(statement)).scalar_one_or_none()
-    if new_id is not None:
-        return Accepted(new_id, duplicate=False, status=PENDING, reply=None)
-    row = (await session.execute(
-        select(InboxEvent.id, InboxEvent.status, InboxEvent.reply)
-        .where(InboxEvent.dedupe_key == values["dedupe_key"])
-    )).one()
-    return Accepted(row.id, duplicate=True, status=row.status, reply=row.reply)
+                 .returning(InboxEvent.id, InboxEvent.dedupe_key))
+    inserted = {key: row_id for row_id, key in (await session.execute(statement)).all()}
+    earlier = await _stored(session, {r["dedupe_key"] for r in rows} - inserted.keys())
+    results, seen = [], set()
+    for row in rows:
+        key = row["dedupe_key"]
+        if key in inserted:
+            results.append(Accepted(inserted[key], key in seen, status=PENDING, reply=None))
+        else:
+            results.append(earlier[key])
+        seen.add(key)
+    return results
+
+
+async def _stored(session: AsyncSession, keys: set[str]) -> dict[str, Accepted]:
+    if not keys:
+        return {}
+    query = (select(InboxEvent.dedupe_key, InboxEvent.id, InboxEvent.status, InboxEvent.reply)
+             .where(InboxEvent.dedupe_key.in_(keys)))
+    return {row.dedupe_key: Accepted(row.id, True, row.status, row.reply)
+            for row in (await session.execute(query)).all()}
+
+
+async def accept(session: AsyncSession, event: Event, payload: str, callback_id: str) -> Accepted:
+    """Store one callback (see accept_many)."""
+    [result] = await accept_many(session, [new_row(event, payload, callback_id)])
+    return result
 
 
 @dataclass(frozen=True)
@@ -59,6 +87,7 @@ class Claimed:
     kind: str
     attempts: int
     received_at: datetime
+    lease_until: datetime
 
 
 def _due(now: datetime) -> ColumnElement[bool]:
@@ -67,49 +96,59 @@ def _due(now: datetime) -> ColumnElement[bool]:
 
 
 async def claim(session: AsyncSession, owner: str, now: datetime, lease_s: float,
-                inbox_id: int | None = None) -> Claimed | None:
-    """Lease the oldest due row (or the given one) to `owner` and count the attempt.
+                limit: int = 1, inbox_id: int | None = None) -> list[Claimed]:
+    """Lease up to `limit` due rows, oldest first (or the given one), and count the attempt.
 
     `FOR UPDATE SKIP LOCKED` lets PostgreSQL replicas claim different rows at once; SQLite has
     one writer at a time. The caller commits at once, so no lock is held while handling.
     """
-    pick = select(InboxEvent.id).where(_due(now)).order_by(InboxEvent.id).limit(1)
+    pick = select(InboxEvent.id).where(_due(now)).order_by(InboxEvent.id).limit(limit)
     if inbox_id is not None:
         pick = pick.where(InboxEvent.id == inbox_id)
+    until = now + timedelta(seconds=lease_s)
     statement = (update(InboxEvent)
-                 .where(InboxEvent.id == pick.with_for_update(skip_locked=True).scalar_subquery())
-                 .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_s),
-                         attempts=InboxEvent.attempts + 1)
+                 .where(InboxEvent.id.in_(pick.with_for_update(skip_locked=True)))
+                 .values(lease_owner=owner, lease_until=until, attempts=InboxEvent.attempts + 1)
                  .returning(InboxEvent.id, InboxEvent.payload, InboxEvent.callback_id,
                             InboxEvent.kind, InboxEvent.attempts, InboxEvent.received_at))
-    row = (await session.execute(statement, execution_options={"synchronize_session": False})
-           ).one_or_none()
-    return Claimed(*row) if row is not None else None
+    rows = (await session.execute(statement, execution_options=NO_SYNC)).all()
+    return sorted((Claimed(*row, lease_until=until) for row in rows), key=lambda c: c.inbox_id)
 
 
-async def lock_leased(session: AsyncSession, claimed: Claimed, owner: str) -> InboxEvent | None:
-    """The row, locked for this unit of work, if `owner` still holds its lease."""
-    query = (select(InboxEvent)
-             .where(InboxEvent.id == claimed.inbox_id, InboxEvent.status == PENDING,
-                    InboxEvent.lease_owner == owner)
-             .with_for_update())
-    return (await session.execute(query)).scalar_one_or_none()
+def _leased(claimed: Claimed, owner: str) -> ColumnElement[bool]:
+    return and_(InboxEvent.id == claimed.inbox_id, InboxEvent.status == PENDING,
+                InboxEvent.lease_owner == owner)
 
 
-def mark_done(row: InboxEvent, handler: str | None, reply: str | None, now: datetime) -> None:
-    row.status, row.handler, row.reply, row.processed_at = DONE, handler, reply, now
-    row.last_error, row.lease_owner, row.lease_until = None, None, None
+async def finish(session: AsyncSession, claimed: Claimed, owner: str, handler: str | None,
+                 reply: str | None, now: datetime) -> bool:
+    """Mark the row done in the handler's unit of work; False if our lease was taken over
+    (then the caller rolls back, and the handler's effects with it)."""
+    result = await session.execute(
+        update(InboxEvent).where(_leased(claimed, owner))
+        .values(status=DONE, handler=handler, reply=reply, processed_at=now, last_error=None,
+                lease_owner=None, lease_until=None), execution_options=NO_SYNC)
+    return result.rowcount == 1
 
 
-def mark_failed_attempt(row: InboxEvent, error: str, now: datetime, *, max_attempts: int,
-                        base_s: float, max_s: float) -> None:
+async def record_failure(session: AsyncSession, claimed: Claimed, owner: str,
+                         values: dict[str, Any]) -> bool:
+    """Store a failed attempt's outcome (see failure_values); False if the lease was lost."""
+    result = await session.execute(
+        update(InboxEvent).where(_leased(claimed, owner)).values(**values),
+        execution_options=NO_SYNC)
+    return result.rowcount == 1
+
+
+def failure_values(attempts: int, error: str, now: datetime, *, max_attempts: int,
+                   base_s: float, max_s: float) -> dict[str, Any]:
     """Release the lease; schedule a retry with exponential backoff, or park the row."""
-    row.last_error = error[:MAX_ERROR_CHARS]
-    row.lease_owner, row.lease_until = None, None
-    if row.attempts >= max_attempts:
-        row.status, row.processed_at = FAILED, now
-        return
-    row.next_attempt_at = now + timedelta(seconds=backoff_s(row.attempts, base_s, max_s))
+    values: dict[str, Any] = {"last_error": error[:MAX_ERROR_CHARS], "lease_owner": None,
+                              "lease_until": None}
+    if attempts >= max_attempts:
+        return {**values, "status": FAILED, "processed_at": now}
+    return {**values, "next_attempt_at": now + timedelta(seconds=backoff_s(attempts, base_s,
+                                                                            max_s))}
 
 
 def backoff_s(attempts: int, base_s: float, max_s: float) -> float:
@@ -123,7 +162,7 @@ async def release_leases(session: AsyncSession, owner: str | None = None) -> int
     held = InboxEvent.lease_owner.is_not(None) if owner is None else InboxEvent.lease_owner == owner
     result = await session.execute(
         update(InboxEvent).where(InboxEvent.status == PENDING, held)
-        .values(lease_owner=None, lease_until=None))
+        .values(lease_owner=None, lease_until=None), execution_options=NO_SYNC)
     return result.rowcount or 0
 
 
@@ -159,5 +198,6 @@ async def purge_done(session: AsyncSession, processed_before: datetime) -> int:
     """Delete handled rows processed before the cutoff; failed rows stay for the operator."""
     result = await session.execute(
         delete(InboxEvent).where(InboxEvent.status == DONE,
-                                 InboxEvent.processed_at < processed_before))
+                                 InboxEvent.processed_at < processed_before),
+        execution_options=NO_SYNC)
     return result.rowcount or 0

@@ -1,8 +1,8 @@
 """Handling inbox rows off the request: at start, when woken, and on a periodic sweep.
 
-A row goes through three short steps: claim (lease + attempt counted, committed at once), handle
-(one unit of work: the handler's effects and `done` commit together, or nothing does), and on any
-failure record the attempt in a fresh transaction. So a failing or hanging handler is retried
+A row goes through three short steps: claim (lease + attempt counted, committed at once, a few
+rows per statement), handle (one unit of work: the handler's effects and `done` commit together,
+or nothing does), and on any failure record the attempt in a fresh transaction. So a failing or hanging handler is retried
 with backoff, parked after the last attempt, never blocks the rows behind it, and a process that
 dies mid-handler leaves a lease that simply runs out.
 """
@@ -16,6 +16,7 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime, timedelta
 
 from sqlalchemy import text
@@ -38,7 +39,10 @@ LEASE_MARGIN_S = 30.0
 # SQLite has one writer: a handler's unit of work holds the write lock, and callbacks wait
 # behind it, so handlers get less time there than WeCom's 5-second answer window.
 SQLITE_HANDLER_CAP_S = 3.0
+LIMIT_STATEMENTS = text("SELECT set_config('statement_timeout', :ms, true), "
+                        "set_config('lock_timeout', :ms, true)")
 PURGE_EVERY = timedelta(hours=1)
+CLAIM_BATCH = 16
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ class InboxWorker:
         self.redactor = Redactor(settings.secret_values())
         self._wake = asyncio.Event()
         self._inline = asyncio.Semaphore(settings.inbox_concurrency)
-        self._tasks: set[asyncio.Task[Processed | None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._run_task: asyncio.Task[None] | None = None
         self._last_purge: datetime | None = None
 
@@ -112,15 +116,23 @@ class InboxWorker:
 
     async def _lane(self) -> int:
         count = 0
-        while await self.process_one() is not None:
-            count += 1
+        while batch := await self._claim(CLAIM_BATCH):
+            for claimed in batch:
+                await self._process(claimed)
+                count += 1
         return count
 
     async def process_one(self, inbox_id: int | None = None) -> Processed | None:
         """Claim one due row (or the given one) and handle it; None when there was none."""
-        claimed = await self._claim(inbox_id)
-        if claimed is None:
-            return None
+        batch = await self._claim(1, inbox_id)
+        return await self._process(batch[0]) if batch else None
+
+    async def _claim(self, limit: int, inbox_id: int | None = None) -> list[store.Claimed]:
+        async with self.db.unit_of_work() as session:
+            return await store.claim(session, self.owner, self.clock(), self.lease_s, limit,
+                                     inbox_id)
+
+    async def _process(self, claimed: store.Claimed) -> Processed | None:
         with bound_contextvars(callback_id=claimed.callback_id, inbox_id=claimed.inbox_id,
                                kind=claimed.kind):
             try:
@@ -132,10 +144,6 @@ class InboxWorker:
                 log.warning("inbox_lease_lost")
                 return None
 
-    async def _claim(self, inbox_id: int | None) -> store.Claimed | None:
-        async with self.db.unit_of_work() as session:
-            return await store.claim(session, self.owner, self.clock(), self.lease_s, inbox_id)
-
     async def _handle(self, claimed: store.Claimed) -> Processed:
         try:
             return await self._run_handler(claimed)
@@ -145,16 +153,21 @@ class InboxWorker:
             return await self._record_failure(claimed, exc)
 
     async def _run_handler(self, claimed: store.Claimed) -> Processed:
+        if self.clock() >= claimed.lease_until:
+            raise LeaseLost()  # waited too long in its batch; another worker may have it now
         async with self.db.unit_of_work() as session:
-            row = await store.lock_leased(session, claimed, self.owner)
-            if row is None:
-                raise LeaseLost()
             await self._limit_statements(session)
             ctx = Ctx(session=session, settings=self.settings, flows=self.flows, log=log,
-                      inbox_id=row.id, callback_id=row.callback_id, now=self.clock())
+                      inbox_id=claimed.inbox_id, callback_id=claimed.callback_id,
+                      now=self.clock())
             handler = await asyncio.wait_for(
-                self.router.dispatch(event_from_xml(row.payload), ctx), self.handler_timeout_s)
-            store.mark_done(row, handler, ctx.reply, self.clock())
+                self.router.dispatch(event_from_xml(claimed.payload), ctx),
+                self.handler_timeout_s)
+            # Conditional on our lease: if another worker took the row over, this rolls back
+            # the handler's effects, so an event's effects land exactly once.
+            if not await store.finish(session, claimed, self.owner, handler, ctx.reply,
+                                      self.clock()):
+                raise LeaseLost()
         log.info("event_handled", handler=handler or "unrouted", attempt=claimed.attempts,
                  lag_ms=round((self.clock() - claimed.received_at).total_seconds() * 1000))
         return Processed(claimed.inbox_id, DONE, handler, ctx.reply)
@@ -163,55 +176,72 @@ class InboxWorker:
         # A handler stuck on a lock or a slow query is stopped by PostgreSQL itself, so the
         # connection stays usable; the asyncio timeout is the backstop for everything else.
         if not self.db.is_sqlite:
-            ms = int(self.handler_timeout_s * 1000)
-            await session.execute(text(f"SET LOCAL statement_timeout = {ms}"))
-            await session.execute(text(f"SET LOCAL lock_timeout = {ms}"))
+            ms = f"{int(self.handler_timeout_s * 1000)}ms"
+            await session.execute(LIMIT_STATEMENTS, {"ms": ms})
 
     async def _record_failure(self, claimed: store.Claimed, exc: Exception) -> Processed:
         error = self.redactor.clean(f"{type(exc).__name__}: {exc}")
-        async with self.db.unit_of_work() as session:
-            row = await store.lock_leased(session, claimed, self.owner)
-            if row is None:
-                raise LeaseLost()
-            store.mark_failed_attempt(row, error, self.clock(),
+        values = store.failure_values(claimed.attempts, error, self.clock(),
                                       max_attempts=self.settings.inbox_max_attempts,
                                       base_s=self.settings.inbox_retry_base_s,
                                       max_s=self.settings.inbox_retry_max_s)
-        if row.status == FAILED:
-            log.error("event_parked", error=error, attempts=row.attempts, exc_info=exc)
+        async with self.db.unit_of_work() as session:
+            if not await store.record_failure(session, claimed, self.owner, values):
+                raise LeaseLost()
+        status = values.get("status", PENDING)
+        if status == FAILED:
+            log.error("event_parked", error=error, attempts=claimed.attempts, exc_info=exc)
         else:
-            log.warning("handler_failed", error=error, attempt=row.attempts,
-                        retry_at=row.next_attempt_at.isoformat(), exc_info=exc)
-        return Processed(claimed.inbox_id, row.status, None, None)
+            log.warning("handler_failed", error=error, attempt=claimed.attempts,
+                        retry_at=values["next_attempt_at"].isoformat(), exc_info=exc)
+        return Processed(claimed.inbox_id, status, None, None)
 
     async def process_now(self, inbox_id: int, timeout_s: float) -> str | None:
         """Handle this row at once for a waiting callback; its passive reply, or None if late."""
-        task = asyncio.create_task(self._process_inline(inbox_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        task = self._spawn(self._process_inline(inbox_id))
         try:
             processed = await asyncio.wait_for(asyncio.shield(task), timeout_s)
         except TimeoutError:
-            task.add_done_callback(_log_missed_reply)
-            return None
+            processed = None
         if processed is not None:
             return processed.reply
-        return await self._wait_for_other(inbox_id, timeout_s)
+        # Late, or another lane or replica holds the row: wait for its outcome there.
+        finished, reply = await self._outcome(inbox_id, deadline)
+        if not finished:
+            self._spawn(self._note_missed_reply(inbox_id))
+        return reply
 
     async def _process_inline(self, inbox_id: int) -> Processed | None:
         async with self._inline:  # a burst of member messages must not drain the pool
             return await self.process_one(inbox_id)
 
-    async def _wait_for_other(self, inbox_id: int, timeout_s: float) -> str | None:
-        # Another lane or replica holds the row (or already handled it): poll for its outcome.
+    async def _outcome(self, inbox_id: int, deadline: float) -> tuple[bool, str | None]:
+        """(handled or given up on, its reply) once the row leaves `pending`, or at deadline."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
         while True:
             async with self.db.reader() as session:
                 row = await store.get_row(session, inbox_id)
-            if row is None or row.status != PENDING or loop.time() >= deadline:
-                return row.reply if row is not None and row.status == DONE else None
+            if row is None or row.status != PENDING:
+                return True, row.reply if row is not None and row.status == DONE else None
+            if loop.time() >= deadline:
+                return False, None
             await asyncio.sleep(POLL_S)
+
+    async def _note_missed_reply(self, inbox_id: int) -> None:
+        deadline = asyncio.get_running_loop().time() + self.lease_s
+        _, reply = await self._outcome(inbox_id, deadline)
+        if reply is not None:
+            # WeCom has its answer already; the reply is kept on the row. Delivering it through
+            # message/send belongs to the outbox (issue 3).
+            log.warning("passive_reply_missed", inbox_id=inbox_id)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _release_dead_leases(self) -> None:
         async with self.db.unit_of_work() as session:
@@ -242,12 +272,3 @@ class InboxWorker:
         except Exception:
             log.warning("inbox_leases_not_released", exc_info=True)  # they expire on their own
 
-
-def _log_missed_reply(task: asyncio.Task[Processed | None]) -> None:
-    if task.cancelled() or task.exception() is not None:
-        return
-    processed = task.result()
-    if processed is not None and processed.reply is not None:
-        # WeCom has its answer already; the reply is kept on the row. Delivering it through
-        # message/send belongs to the outbox (issue 3).
-        log.warning("passive_reply_missed", inbox_id=processed.inbox_id)

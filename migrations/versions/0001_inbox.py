@@ -37,9 +37,9 @@ def upgrade() -> None:
         sa.Column("processed_at", sa.DateTime(timezone=True), nullable=True),
         sa.UniqueConstraint("dedupe_key", name="uq_inbox_event_dedupe_key"),
     )
-    op.create_index("ix_inbox_event_due", "inbox_event", ["status", "next_attempt_at"])
+    op.create_index("ix_inbox_event_status_id", "inbox_event", ["status", "id"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_inbox_event_due", table_name="inbox_event")
+    op.drop_index("ix_inbox_event_status_id", table_name="inbox_event")
     op.drop_table("inbox_event")

@@ -133,8 +133,8 @@ async def test_dead_workers_lease_runs_out_and_the_row_is_taken_over(settings: S
         await app.post_callback(payloads.external_contact(corp_id=CORP_ID))
         now = utcnow()
         async with app.services.db.unit_of_work() as session:
-            claimed = await store.claim(session, "dead-host:1:x", now, lease_s=60)
-        assert claimed is not None and claimed.attempts == 1
+            [claimed] = await store.claim(session, "dead-host:1:x", now, lease_s=60)
+        assert claimed.attempts == 1
         worker = app.services.worker
         assert await worker.process_one() is None  # still leased to the dead worker
         worker.clock = lambda: utcnow() + timedelta(seconds=61)

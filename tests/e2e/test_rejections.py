@@ -128,17 +128,27 @@ async def test_get_with_bad_signature_is_403(running: RunningApp) -> None:
     assert b"123" not in response.content
 
 
+def break_database(app: RunningApp, tmp_path) -> None:
+    """Point the app at a database file that cannot be opened."""
+    broken = Database(f"sqlite:///{tmp_path}/missing-dir/none.db")
+    app.services.db = app.services.writer.db = broken
+
+
 async def test_database_failure_is_500_without_a_trace(running: RunningApp, tmp_path) -> None:
-    running.services.db = Database(f"sqlite:///{tmp_path}/missing-dir/none.db")
+    working = running.services.db
+    break_database(running, tmp_path)
     response = await running.post_callback(payloads.external_contact(corp_id=CORP_ID))
     assert response.status_code == 500
     assert response.content == b"internal error"
+    running.services.db = running.services.writer.db = working
+    async with working.reader() as session:
+        assert await session.scalar(select(func.count()).select_from(InboxEvent)) == 0
 
 
 async def test_healthz_reports_the_database(running: RunningApp, tmp_path) -> None:
     ok = await running.client.get("/healthz")
     assert ok.status_code == 200 and ok.json() == {"status": "ok", "database": "ok"}
-    running.services.db = Database(f"sqlite:///{tmp_path}/missing-dir/none.db")
+    break_database(running, tmp_path)
     down = await running.client.get("/healthz")
     assert down.status_code == 503
     assert down.json()["database"] == "unreachable"

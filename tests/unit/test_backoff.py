@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from app.inbox import store
-from app.inbox.models import InboxEvent
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -17,21 +16,16 @@ def test_backoff_doubles_with_jitter_and_is_capped() -> None:
         assert max(delays) - min(delays) > 0  # jittered, not identical
 
 
-def row(attempts: int) -> InboxEvent:
-    return InboxEvent(id=1, status="pending", attempts=attempts, lease_owner="w",
-                      lease_until=NOW, next_attempt_at=NOW)
-
-
 def test_failed_attempt_schedules_a_retry_and_releases_the_lease() -> None:
-    r = row(attempts=2)
-    store.mark_failed_attempt(r, "ValueError: x", NOW, max_attempts=6, base_s=2, max_s=600)
-    assert r.status == "pending" and r.lease_owner is None and r.lease_until is None
-    assert NOW + timedelta(seconds=3.2) <= r.next_attempt_at <= NOW + timedelta(seconds=4.8)
-    assert r.last_error == "ValueError: x"
+    values = store.failure_values(2, "ValueError: x", NOW, max_attempts=6, base_s=2, max_s=600)
+    assert values["lease_owner"] is None and values["lease_until"] is None
+    assert "status" not in values  # stays pending
+    assert NOW + timedelta(seconds=3.2) <= values["next_attempt_at"] <= NOW + timedelta(seconds=4.8)
+    assert values["last_error"] == "ValueError: x"
 
 
 def test_last_attempt_parks_the_row() -> None:
-    r = row(attempts=6)
-    store.mark_failed_attempt(r, "E" * 5000, NOW, max_attempts=6, base_s=2, max_s=600)
-    assert r.status == "failed" and r.processed_at == NOW
-    assert len(r.last_error) == store.MAX_ERROR_CHARS
+    values = store.failure_values(6, "E" * 5000, NOW, max_attempts=6, base_s=2, max_s=600)
+    assert values["status"] == "failed" and values["processed_at"] == NOW
+    assert "next_attempt_at" not in values
+    assert len(values["last_error"]) == store.MAX_ERROR_CHARS
