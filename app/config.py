@@ -71,6 +71,9 @@ class Settings(DatabaseSettings):
     inbox_retry_max_s: float = Field(600.0, validation_alias="SOPBOT_INBOX_RETRY_MAX_S", gt=0)
     inbox_sweep_s: float = Field(10.0, validation_alias="SOPBOT_INBOX_SWEEP_S", gt=0)
     inbox_concurrency: int = Field(4, validation_alias="SOPBOT_INBOX_CONCURRENCY", ge=1, le=64)
+    # Off for web-only replicas: they store callbacks (and handle passive-reply messages
+    # inline); other replicas' workers handle the rest.
+    inbox_worker: bool = Field(True, validation_alias="SOPBOT_INBOX_WORKER")
     handler_timeout_s: float = Field(30.0, validation_alias="SOPBOT_HANDLER_TIMEOUT_S", gt=0)
     inbox_retention_days: float = Field(30.0, validation_alias="SOPBOT_INBOX_RETENTION_DAYS",
                                         ge=1)

@@ -64,7 +64,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", secrets: Iterable[
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=_stderr_logger,
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
@@ -76,9 +76,20 @@ def configure_logging(level: str = "info", fmt: str = "auto", secrets: Iterable[
     root.setLevel(numeric)
 
 
-def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
-    # Looked up per logger so a replaced sys.stderr (test capture, daemon redirect) is honoured.
-    return structlog.PrintLogger(sys.stderr)
+class StderrLogger:
+    """Writes each rendered line to whatever sys.stderr is at that moment (test capture,
+    daemon redirect), so bound loggers can be cached safely."""
+
+    def msg(self, message: str) -> None:
+        stream = sys.stderr
+        stream.write(message + "\n")
+        stream.flush()
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
+def _stderr_logger(*_args: Any) -> StderrLogger:
+    return StderrLogger()
 
 
 def get_logger(name: str) -> Any:

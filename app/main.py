@@ -59,7 +59,7 @@ def create_app(settings: Settings, *, run_worker: bool = True,
         await prepare_schema(settings)
         services = build_services(settings, router)
         app.state.services = services
-        if run_worker:
+        if run_worker and settings.inbox_worker:
             services.worker.start()
         log.info("sopbot_started", database=safe_url(settings.database_url))
         try:
