@@ -117,3 +117,55 @@ def test_inbox_status_after_migrate(tmp_path: Path) -> None:
     result = run(["inbox", "status"], env, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[1:] == ["pending  0", "done     0", "failed   0"]
+
+
+def test_event_stored_by_a_killed_process_is_handled_by_the_next(tmp_path: Path) -> None:
+    """SIGKILL between answer and handling (the first process runs no worker), then restart."""
+    import signal
+    import sqlite3
+
+    from app.wecom.crypto import WeComCrypto
+    from tests.conftest import CORP_ID, TOKEN
+    from tests.fakes import payloads
+
+    db_file = tmp_path / "kill.db"
+    env = {"WECOM_CORP_ID": CORP_ID, "WECOM_CALLBACK_TOKEN": TOKEN,
+           "WECOM_CALLBACK_AES_KEY": AES_KEY, "SOPBOT_DATABASE_URL": f"sqlite:///{db_file}",
+           "SOPBOT_FLOWS": str(REPO / "sop_flows"), "SOPBOT_KEYWORDS": str(REPO / "keywords.yaml"),
+           "SOPBOT_LOG_FORMAT": "json"}
+    port = free_port()
+    first = _start(env | {"SOPBOT_PORT": str(port), "SOPBOT_INBOX_WORKER": "false"}, tmp_path)
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}/healthz", first)
+        params, body = WeComCrypto(TOKEN, AES_KEY, CORP_ID).encrypt_callback(
+            payloads.external_contact(corp_id=CORP_ID))
+        answer = httpx.post(f"http://127.0.0.1:{port}/wecom/callback", params=params,
+                            content=body, timeout=5)
+        assert answer.status_code == 200
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    assert _statuses(sqlite3, db_file) == ["pending"]
+
+    port = free_port()
+    second = _start(env | {"SOPBOT_PORT": str(port)}, tmp_path)
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}/healthz", second)
+        deadline = time.monotonic() + 20
+        while _statuses(sqlite3, db_file) != ["done"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _statuses(sqlite3, db_file) == ["done"]
+    finally:
+        second.terminate()
+        second.communicate(timeout=20)
+
+
+def _start(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("WECOM_", "SOPBOT_"))}
+    return subprocess.Popen([*SOPBOT, "serve"], env={**clean, **env, "PYTHONPATH": str(REPO)},
+                            cwd=cwd, stderr=subprocess.PIPE, text=True)
+
+
+def _statuses(sqlite3, db_file: Path) -> list[str]:  # type: ignore[no-untyped-def]
+    with sqlite3.connect(db_file) as conn:
+        return [row[0] for row in conn.execute("SELECT status FROM inbox_event ORDER BY id")]
