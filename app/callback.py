@@ -7,7 +7,7 @@ handler so the reply can ride on the answer.
 
 from __future__ import annotations
 
-import uuid
+import os
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
@@ -31,6 +31,10 @@ class Rejected(Exception):
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
         self.status, self.reason = status, reason
+
+
+def new_callback_id() -> str:
+    return os.urandom(8).hex()
 
 
 def _services(request: Request) -> Services:
@@ -59,7 +63,7 @@ def _reject(exc: Rejected) -> Response:
 @router.get("/wecom/callback")
 async def verify_url(request: Request) -> Response:
     """WeCom checks the URL when an admin saves it: answer the bare decrypted echo string."""
-    with bound_contextvars(callback_id=uuid.uuid4().hex[:16]):
+    with bound_contextvars(callback_id=new_callback_id()):
         try:
             params = _signed_params(request, "echostr")
             echo = _services(request).crypto.verify_url(
@@ -75,7 +79,7 @@ async def verify_url(request: Request) -> Response:
 @router.post("/wecom/callback")
 async def receive(request: Request) -> Response:
     """Store the callback exactly once, then answer; handling happens off the request."""
-    callback_id = uuid.uuid4().hex[:16]
+    callback_id = new_callback_id()
     with bound_contextvars(callback_id=callback_id):
         services = _services(request)
         try:

@@ -50,10 +50,11 @@ async def accept_many(session: AsyncSession, rows: list[dict[str, Any]]) -> list
     and in order, which inbox row holds it (a retry, or a twin in the same batch, is a
     duplicate of the first)."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = (insert(TABLE).values(rows)
-                 .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    # One statement compiled once and cached, run with many parameter sets: SQLAlchemy's
+    # "insertmanyvalues" turns it into multi-row INSERTs with RETURNING on both databases.
+    statement = (insert(TABLE).on_conflict_do_nothing(index_elements=["dedupe_key"])
                  .returning(T.id, T.dedupe_key))
-    inserted = {key: row_id for row_id, key in (await session.execute(statement)).all()}
+    inserted = {key: row_id for row_id, key in (await session.execute(statement, rows)).all()}
     earlier = await _stored(session, {r["dedupe_key"] for r in rows} - inserted.keys())
     results, seen = [], set()
     for row in rows:
