@@ -16,6 +16,8 @@ from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+from app import sqlite_inline
 from sqlalchemy.types import TypeDecorator
 
 
@@ -77,14 +79,15 @@ def safe_url(url: str) -> str:
 def _configure_sqlite(engine: AsyncEngine) -> None:
     # aiosqlite's implicit BEGIN is deferred; a deferred transaction that reads and then writes
     # fails with SQLITE_BUSY instead of waiting. Emit BEGIN IMMEDIATE ourselves so writers queue
-    # on busy_timeout. Read-only sessions (Database.reader) use a plain BEGIN and never wait
-    # for the writer. A long busy_timeout is safe: a callback stored late is still stored, and
-    # WeCom's retry of it is answered as a duplicate.
+    # on busy_timeout (only another process, e.g. an admin command, can hold the lock: this one
+    # has a single connection). Read-only sessions (Database.reader) use a plain BEGIN.
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000",
+        # busy_timeout=0: a locked database is waited for without blocking the event loop
+        # (sqlite_inline retries asynchronously).
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=0",
                        "foreign_keys=ON"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
@@ -105,9 +108,11 @@ class Database:
         if self.is_sqlite:
             # One writer at a time is all SQLite allows; with one connection, waiting happens
             # in asyncio's fair queue instead of in SQLite's busy handler, which sleeps and
-            # retries and so makes latency jump under load.
+            # retries and so makes latency jump under load. The connection runs in the event
+            # loop's thread (app/sqlite_inline.py), not on aiosqlite's helper thread.
+            path = make_url(url).database or ":memory:"
             options.update(poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0,
-                           pool_timeout=60)
+                           pool_timeout=60, async_creator=sqlite_inline.creator(path))
         else:
             options.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
         self.engine = create_async_engine(async_url(url), **options)
