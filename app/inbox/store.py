@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -95,9 +95,31 @@ class Claimed:
     lease_until: datetime
 
 
-def _due(now: datetime) -> ColumnElement[bool]:
-    return and_(T.status == PENDING, T.next_attempt_at <= now,
-                or_(T.lease_until.is_(None), T.lease_until < now))
+# Built once: building a statement and its cache key costs more than running it, and these
+# run for every claimed and handled event.
+_NOW = bindparam("now")
+_PICK = (select(T.id)
+         .where(T.status == PENDING, T.next_attempt_at <= _NOW,
+                or_(T.lease_until.is_(None), T.lease_until < _NOW))
+         .order_by(T.id).limit(bindparam("limit")))
+
+
+def _claim_statement(pick: Any) -> Any:
+    return (update(TABLE)
+            .where(T.id.in_(pick.with_for_update(skip_locked=True)))
+            .values(lease_owner=bindparam("owner"), lease_until=bindparam("until"),
+                    attempts=T.attempts + 1)
+            .returning(T.id, T.payload, T.callback_id, T.kind, T.attempts, T.received_at))
+
+
+CLAIM_DUE = _claim_statement(_PICK)
+CLAIM_ONE = _claim_statement(_PICK.where(T.id == bindparam("inbox_id")))
+_LEASED = and_(T.id == bindparam("inbox_id"), T.status == PENDING,
+               T.lease_owner == bindparam("owner"))
+FINISH = (update(TABLE).where(_LEASED)
+          .values(status=DONE, handler=bindparam("handler"), reply=bindparam("reply"),
+                  processed_at=bindparam("processed_at"), last_error=None, lease_owner=None,
+                  lease_until=None))
 
 
 async def claim(session: AsyncSession, owner: str, now: datetime, lease_s: float,
@@ -107,37 +129,29 @@ async def claim(session: AsyncSession, owner: str, now: datetime, lease_s: float
     `FOR UPDATE SKIP LOCKED` lets PostgreSQL replicas claim different rows at once; SQLite has
     one writer at a time. The caller commits at once, so no lock is held while handling.
     """
-    pick = select(T.id).where(_due(now)).order_by(T.id).limit(limit)
-    if inbox_id is not None:
-        pick = pick.where(T.id == inbox_id)
     until = now + timedelta(seconds=lease_s)
-    statement = (update(TABLE)
-                 .where(T.id.in_(pick.with_for_update(skip_locked=True)))
-                 .values(lease_owner=owner, lease_until=until, attempts=T.attempts + 1)
-                 .returning(T.id, T.payload, T.callback_id, T.kind, T.attempts, T.received_at))
-    rows = (await session.execute(statement)).all()
+    params = {"now": now, "limit": limit, "owner": owner, "until": until, "inbox_id": inbox_id}
+    statement = CLAIM_DUE if inbox_id is None else CLAIM_ONE
+    rows = (await session.execute(statement, params)).all()
     return sorted((Claimed(*row, lease_until=until) for row in rows), key=lambda c: c.inbox_id)
-
-
-def _leased(claimed: Claimed, owner: str) -> ColumnElement[bool]:
-    return and_(T.id == claimed.inbox_id, T.status == PENDING, T.lease_owner == owner)
 
 
 async def finish(session: AsyncSession, claimed: Claimed, owner: str, handler: str | None,
                  reply: str | None, now: datetime) -> bool:
     """Mark the row done in the handler's unit of work; False if our lease was taken over
     (then the caller rolls back, and the handler's effects with it)."""
-    result = await session.execute(
-        update(TABLE).where(_leased(claimed, owner))
-        .values(status=DONE, handler=handler, reply=reply, processed_at=now, last_error=None,
-                lease_owner=None, lease_until=None))
+    result = await session.execute(FINISH, {
+        "inbox_id": claimed.inbox_id, "owner": owner, "handler": handler, "reply": reply,
+        "processed_at": now})
     return result.rowcount == 1
 
 
 async def record_failure(session: AsyncSession, claimed: Claimed, owner: str,
                          values: dict[str, Any]) -> bool:
     """Store a failed attempt's outcome (see failure_values); False if the lease was lost."""
-    result = await session.execute(update(TABLE).where(_leased(claimed, owner)).values(**values))
+    result = await session.execute(
+        update(TABLE).where(_LEASED).values(**values),
+        {"inbox_id": claimed.inbox_id, "owner": owner})
     return result.rowcount == 1
 
 
