@@ -75,6 +75,8 @@ class InboxWorker:
         self._wake = asyncio.Event()
         self._inline = asyncio.Semaphore(settings.inbox_concurrency)
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Requests waiting for a row another lane of this process holds: woken when it is done.
+        self._settled: dict[int, asyncio.Event] = {}
         self._run_task: asyncio.Task[None] | None = None
         self._last_purge: datetime | None = None
 
@@ -133,6 +135,13 @@ class InboxWorker:
                                      inbox_id)
 
     async def _process(self, claimed: store.Claimed) -> Processed | None:
+        try:
+            return await self._process_bound(claimed)
+        finally:
+            if (settled := self._settled.get(claimed.inbox_id)) is not None:
+                settled.set()
+
+    async def _process_bound(self, claimed: store.Claimed) -> Processed | None:
         with bound_contextvars(callback_id=claimed.callback_id, inbox_id=claimed.inbox_id,
                                kind=claimed.kind):
             try:
@@ -218,16 +227,25 @@ class InboxWorker:
             return await self.process_one(inbox_id)
 
     async def _outcome(self, inbox_id: int, deadline: float) -> tuple[bool, str | None]:
-        """(handled or given up on, its reply) once the row leaves `pending`, or at deadline."""
+        """(handled or given up on, its reply) once the row leaves `pending`, or at deadline.
+
+        A lane of this process wakes us as soon as it is done with the row; a row handled by
+        another replica is seen by polling."""
         loop = asyncio.get_running_loop()
-        while True:
-            async with self.db.reader() as session:
-                row = await store.get_row(session, inbox_id)
-            if row is None or row.status != PENDING:
-                return True, row.reply if row is not None and row.status == DONE else None
-            if loop.time() >= deadline:
-                return False, None
-            await asyncio.sleep(POLL_S)
+        settled = self._settled.setdefault(inbox_id, asyncio.Event())
+        try:
+            while True:
+                settled.clear()
+                async with self.db.reader() as session:
+                    row = await store.get_row(session, inbox_id)
+                if row is None or row.status != PENDING:
+                    return True, row.reply if row is not None and row.status == DONE else None
+                if loop.time() >= deadline:
+                    return False, None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(settled.wait(), min(POLL_S, deadline - loop.time()))
+        finally:
+            self._settled.pop(inbox_id, None)
 
     async def _note_missed_reply(self, inbox_id: int) -> None:
         deadline = asyncio.get_running_loop().time() + self.lease_s
