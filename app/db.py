@@ -1,7 +1,8 @@
 """Engine, session factory, declarative Base and the unit of work.
 
-One code path for both databases: SQLAlchemy's async engine over aiosqlite (the embedded
-default) or psycopg 3 (PostgreSQL). Services only `flush()`; `unit_of_work()` commits.
+One code path for both databases: SQLAlchemy's async engine over SQLite (the embedded default,
+through the aiosqlite dialect with the inline driver of app/sqlite_inline.py) or psycopg 3
+(PostgreSQL). Services only `flush()`; `unit_of_work()` commits.
 """
 
 from __future__ import annotations
@@ -77,10 +78,10 @@ def safe_url(url: str) -> str:
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
-    # aiosqlite's implicit BEGIN is deferred; a deferred transaction that reads and then writes
-    # fails with SQLITE_BUSY instead of waiting. Emit BEGIN IMMEDIATE ourselves so writers queue
-    # on busy_timeout (only another process, e.g. an admin command, can hold the lock: this one
-    # has a single connection). Read-only sessions (Database.reader) use a plain BEGIN.
+    # The driver's implicit BEGIN is deferred; a deferred transaction that reads and then
+    # writes fails with SQLITE_BUSY instead of waiting. Emit BEGIN IMMEDIATE ourselves so a
+    # writer takes the lock up front (only another process, e.g. an admin command, can hold it:
+    # this one has a single connection). Read-only sessions (Database.reader) use plain BEGIN.
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
