@@ -97,9 +97,9 @@ async def test_two_customers_added_in_the_same_second_are_two_events(
 
 
 async def test_unknown_event_is_stored_logged_and_answered(running: RunningApp) -> None:
-    plaintext = ("<xml><ToUserName><![CDATA[%s]]></ToUserName><FromUserName><![CDATA[sys]]>"
-                 "</FromUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[event]]>"
-                 "</MsgType><Event><![CDATA[brand_new_event]]></Event></xml>" % CORP_ID)
+    plaintext = (f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName>"
+                 "<![CDATA[sys]]></FromUserName><CreateTime>1700000000</CreateTime><MsgType>"
+                 "<![CDATA[event]]></MsgType><Event><![CDATA[brand_new_event]]></Event></xml>")
     response = await running.post_callback(plaintext)
     assert response.status_code == 200
     await running.idle()
