@@ -93,7 +93,8 @@ def inbox_status(env_file: EnvFile = None) -> None:
 
 
 @inbox_cli.command("retry")
-def inbox_retry(ids: Annotated[list[int] | None, typer.Argument(help="Row ids; none = all.")] = None,
+def inbox_retry(ids: Annotated[list[int] | None,
+                               typer.Argument(help="Row ids; none = all.")] = None,
                 env_file: EnvFile = None) -> None:
     """Requeue parked rows with a fresh set of attempts; the running service picks them up."""
     from app.inbox.admin import retry_failed

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import migrations
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool
 
+import migrations
 from app.db import sync_url
 
 
@@ -52,5 +52,6 @@ def schema_problem(database_url: str) -> str | None:
     known = {script.revision for script in ScriptDirectory.from_config(
         alembic_config(database_url)).walk_revisions()}
     if current not in known:
-        return f"schema revision {current} is newer than this sopbot (expects {head}); upgrade sopbot"
+        return (f"schema revision {current} is newer than this sopbot (expects {head}); "
+                "upgrade sopbot")
     return f"schema revision {current} is behind this sopbot ({head}); run `sopbot migrate`"

@@ -2,9 +2,9 @@
 
 A row goes through three short steps: claim (lease + attempt counted, committed at once, a few
 rows per statement), handle (one unit of work: the handler's effects and `done` commit together,
-or nothing does), and on any failure record the attempt in a fresh transaction. So a failing or hanging handler is retried
-with backoff, parked after the last attempt, never blocks the rows behind it, and a process that
-dies mid-handler leaves a lease that simply runs out.
+or nothing does), and on any failure record the attempt in a fresh transaction. So a failing or
+hanging handler is retried with backoff, parked after the last attempt, never blocks the rows
+behind it, and a process that dies mid-handler leaves a lease that simply runs out.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,7 +64,8 @@ def worker_id() -> str:
 class InboxWorker:
     def __init__(self, db: Database, router: Router, settings: Settings, flows: Flows,
                  clock: Callable[[], datetime] = utcnow) -> None:
-        self.db, self.router, self.settings, self.flows, self.clock = db, router, settings, flows, clock
+        self.db, self.router, self.settings, self.flows = db, router, settings, flows
+        self.clock = clock
         self.owner = worker_id()
         # SQLite has one writer at a time; more lanes would only queue on its lock.
         self.lanes = 1 if db.is_sqlite else settings.inbox_concurrency

@@ -177,7 +177,8 @@ def _reply_fields(reply_xml: bytes | str) -> dict[str, str]:
 
 
 class WeComCrypto:
-    """Sign, verify, encrypt and decrypt WeCom callbacks for one (Token, EncodingAESKey, receive id)."""
+    """Sign, verify, encrypt and decrypt WeCom callbacks for one Token, EncodingAESKey and
+    receive id."""
 
     def __init__(self, token: str, encoding_aes_key: str, receive_id: str) -> None:
         self._token = token
@@ -259,10 +260,12 @@ class WeComCrypto:
         stamp = _now() if timestamp is None else timestamp
         once = _random_nonce() if nonce is None else nonce
         encrypt = self.encrypt(message)
-        fields: dict[str, str | int | list[str]] = {"ToUserName": self.receive_id, "Encrypt": encrypt}
+        fields: dict[str, str | int | list[str]] = {"ToUserName": self.receive_id,
+                                                    "Encrypt": encrypt}
         if agent_id is not None:
             fields["AgentID"] = agent_id
-        params = {"msg_signature": self.signature(stamp, once, encrypt), "timestamp": stamp, "nonce": once}
+        params = {"msg_signature": self.signature(stamp, once, encrypt), "timestamp": stamp,
+                  "nonce": once}
         return params, build_xml(fields).encode("utf-8")
 
     def decrypt_reply(self, reply_xml: bytes | str) -> str:
