@@ -129,11 +129,10 @@ async def _store_and_answer(services: Services, event: Event, payload: str,
     accepted = await services.writer.accept(event, payload, callback_id)
     log.info("callback_duplicate" if accepted.duplicate else "callback_stored",
              inbox_id=accepted.inbox_id, kind=event.kind, status=accepted.status)
-    if accepted.reply is not None or not event.accepts_reply:
-        if accepted.status == PENDING:
-            services.worker.wake()
-        return accepted.reply
     if accepted.status != PENDING:
-        return None
-    return await services.worker.process_now(accepted.inbox_id,
-                                             services.settings.reply_wait_ms / 1000)
+        return accepted.reply  # an earlier delivery was handled: answer what it answered
+    if event.accepts_reply:
+        return await services.worker.process_now(accepted.inbox_id,
+                                                 services.settings.reply_wait_ms / 1000)
+    services.worker.wake()
+    return None

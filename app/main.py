@@ -25,7 +25,7 @@ log = get_logger("sopbot.app")
 
 
 class SchemaNotCurrent(Exception):
-    """The PostgreSQL schema is behind the code; `sopbot migrate` must run first."""
+    """The PostgreSQL schema does not match the code (behind: run `sopbot migrate`)."""
 
 
 async def prepare_schema(settings: Settings) -> None:
@@ -49,17 +49,15 @@ def build_services(settings: Settings, router: Router | None = None) -> Services
     return Services(settings, db, crypto, flows, router, worker, InboxWriter(db))
 
 
-def create_app(settings: Settings, *, run_worker: bool = True,
-               router: Router | None = None) -> FastAPI:
-    """The app. `run_worker=False` stores callbacks without handling them and `router`
-    replaces the handlers (tests and benchmarks)."""
+def create_app(settings: Settings, *, router: Router | None = None) -> FastAPI:
+    """The app; `router` replaces the handlers (tests)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await prepare_schema(settings)
         services = build_services(settings, router)
         app.state.services = services
-        if run_worker and settings.inbox_worker:
+        if settings.inbox_worker:
             services.worker.start()
         log.info("sopbot_started", database=safe_url(settings.database_url))
         try:

@@ -148,7 +148,9 @@ async def wait_until(probe, timeout: float) -> None:  # type: ignore[no-untyped-
 async def serve_app(settings: Settings, *, run_worker: bool = True,
                     router: Router | None = None) -> AsyncIterator[RunningApp]:
     """Start the real app under uvicorn on 127.0.0.1 (a free port); stop it on exit."""
-    app = create_app(settings, run_worker=run_worker, router=router)
+    if not run_worker:
+        settings = settings.model_copy(update={"inbox_worker": False})
+    app = create_app(settings, router=router)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
                                            access_log=False, lifespan="on"))
     task = asyncio.create_task(server.serve())

@@ -1,7 +1,7 @@
 """Writing and claiming inbox rows. Functions take a session and only flush; callers commit.
 
-The hot paths (accept, claim, finish) are single Core statements: every callback and every
-handled event pays for them, and on SQLite each statement is a hop to the driver's thread.
+The hot paths (accept, claim, finish) are single Core statements, the per-row ones built once:
+every callback and every handled event pays for them.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from app.inbox.models import DONE, FAILED, PENDING, InboxEvent
 from app.wecom.events import Event
 
 MAX_ERROR_CHARS = 2000
-NO_SYNC = {"synchronize_session": False}
 # Core statements on the table skip the ORM's bulk-persistence layer, which costs more CPU
 # than the statement itself on these one-row paths.
 T = InboxEvent.__table__.c
@@ -74,12 +73,6 @@ async def _stored(session: AsyncSession, keys: set[str]) -> dict[str, Accepted]:
              .where(InboxEvent.dedupe_key.in_(keys)))
     return {row.dedupe_key: Accepted(row.id, True, row.status, row.reply)
             for row in (await session.execute(query)).all()}
-
-
-async def accept(session: AsyncSession, event: Event, payload: str, callback_id: str) -> Accepted:
-    """Store one callback (see accept_many)."""
-    [result] = await accept_many(session, [new_row(event, payload, callback_id)])
-    return result
 
 
 @dataclass(frozen=True)
@@ -211,7 +204,5 @@ async def requeue_failed(session: AsyncSession, ids: list[int] | None, now: date
 async def purge_done(session: AsyncSession, processed_before: datetime) -> int:
     """Delete handled rows processed before the cutoff; failed rows stay for the operator."""
     result = await session.execute(
-        delete(InboxEvent).where(InboxEvent.status == DONE,
-                                 InboxEvent.processed_at < processed_before),
-        execution_options=NO_SYNC)
+        delete(TABLE).where(T.status == DONE, T.processed_at < processed_before))
     return result.rowcount or 0

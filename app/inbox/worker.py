@@ -106,11 +106,17 @@ class InboxWorker:
                 await self._purge_if_due()
             except Exception:
                 log.exception("inbox_sweep_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.inbox_sweep_s)
+            if await self._woken_within(self.settings.inbox_sweep_s):
                 # Let the callbacks arriving right behind this one join its claim: under load
                 # one claim then serves a batch instead of one row.
                 await asyncio.sleep(WAKE_COALESCE_S)
+
+    async def _woken_within(self, timeout_s: float) -> bool:
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
 
     async def drain(self) -> int:
         """Process every due row; returns how many were processed."""
@@ -140,25 +146,22 @@ class InboxWorker:
                                      inbox_id)
 
     async def _process(self, claimed: store.Claimed) -> Processed | None:
-        try:
-            return await self._process_bound(claimed)
-        finally:
-            if (settled := self._settled.get(claimed.inbox_id)) is not None:
-                settled.set()
-
-    async def _process_bound(self, claimed: store.Claimed) -> Processed | None:
+        """Handle a claimed row; None if another worker took it over meanwhile."""
         with bound_contextvars(callback_id=claimed.callback_id, inbox_id=claimed.inbox_id,
                                kind=claimed.kind):
             try:
-                if claimed.attempts > self.settings.inbox_max_attempts:
-                    return await self._record_failure(claimed, RuntimeError(
-                        "the process died while handling this event on its last attempt"))
-                return await self._handle(claimed)
+                return await self._attempt(claimed)
             except LeaseLost:
                 log.warning("inbox_lease_lost")
                 return None
+            finally:
+                if (settled := self._settled.get(claimed.inbox_id)) is not None:
+                    settled.set()  # a request of this process is waiting for this row
 
-    async def _handle(self, claimed: store.Claimed) -> Processed:
+    async def _attempt(self, claimed: store.Claimed) -> Processed:
+        if claimed.attempts > self.settings.inbox_max_attempts:
+            return await self._record_failure(claimed, RuntimeError(
+                "the process died while handling this event on its last attempt"))
         try:
             return await self._run_handler(claimed)
         except LeaseLost:
