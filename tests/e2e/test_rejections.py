@@ -113,11 +113,13 @@ async def test_get_url_verification_answers_the_bare_echo(running: RunningApp) -
 async def test_get_with_literal_plus_turned_into_space_still_verifies(running: RunningApp) -> None:
     # Some proxies send '+' unescaped; form decoding turns it into a space.
     encrypted = next(e for e in (running.crypto.encrypt(str(i)) for i in range(500)) if "+" in e)
+    echo = running.crypto.decrypt(encrypted).decode()
     signature = running.crypto.signature("1700000000", "n", encrypted)
     url = (f"/wecom/callback?msg_signature={signature}&timestamp=1700000000&nonce=n"
            f"&echostr={encrypted.replace('/', '%2F').replace('=', '%3D')}")
     response = await running.client.get(url)
     assert response.status_code == 200
+    assert response.text == echo
 
 
 async def test_get_with_bad_signature_is_403(running: RunningApp) -> None:

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 import pytest
 
 from app.config import Settings
-from app.inbox import store
 from app.main import build_services
 from app.services import Services
 from app.wecom.events import event_from_xml
@@ -25,8 +24,7 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
 
 async def handle_text(services: Services, content: str, sender: str = OPERATOR) -> dict:
     plaintext = payloads.text_message(content, from_user=sender, corp_id=CORP_ID)
-    async with services.db.unit_of_work() as session:
-        accepted = await store.accept(session, event_from_xml(plaintext), plaintext, "cb-test")
+    accepted = await services.writer.accept(event_from_xml(plaintext), plaintext, "cb-test")
     processed = await services.worker.process_one(accepted.inbox_id)
     assert processed is not None and processed.status == "done"
     return {"handler": processed.handler, **parse_xml(processed.reply or "<xml/>")}
