@@ -57,6 +57,14 @@ def _unwrap_cdata(xml: str, tags: tuple[str, ...]) -> str:
     return xml
 
 
+def _header(corp_id: str, from_user: str | None, create_time: int | None,
+            msg_type: str) -> dict[str, Any]:
+    """The common fields every payload starts with (reference §4.1); kf events have no sender
+    (None leaves the tag out)."""
+    return {"ToUserName": corp_id, "FromUserName": from_user,
+            "CreateTime": _now(create_time), "MsgType": msg_type}
+
+
 def _msg_id(msg_id: int | str | None) -> int | str:
     if msg_id is None:
         return next_msg_id()
@@ -74,15 +82,8 @@ def _message(
     **extra: Any,
 ) -> str:
     """A member → app message; keyword arguments past the common ones add or override tags."""
-    fields = {
-        "ToUserName": corp_id,
-        "FromUserName": from_user,
-        "CreateTime": _now(create_time),
-        "MsgType": msg_type,
-        **body,
-        "MsgId": _msg_id(msg_id),
-        "AgentID": agent_id,
-    }
+    fields = {**_header(corp_id, from_user, create_time, msg_type), **body,
+              "MsgId": _msg_id(msg_id), "AgentID": agent_id}
     return _xml(fields, extra, bare=("Location_X", "Location_Y"))
 
 
@@ -133,26 +134,13 @@ def enter_agent(
     create_time: int | None = None,
     **extra: Any,
 ) -> str:
-    fields = {
-        "ToUserName": corp_id,
-        "FromUserName": from_user,
-        "CreateTime": _now(create_time),
-        "MsgType": "event",
-        "Event": "enter_agent",
-        "EventKey": "",
-        "AgentID": agent_id,
-    }
+    fields = {**_header(corp_id, from_user, create_time, "event"), "Event": "enter_agent",
+              "EventKey": "", "AgentID": agent_id}
     return _xml(fields, extra)
 
 
 def _system_event(event: str, corp_id: str, create_time: int | None) -> dict[str, Any]:
-    return {
-        "ToUserName": corp_id,
-        "FromUserName": "sys",
-        "CreateTime": _now(create_time),
-        "MsgType": "event",
-        "Event": event,
-    }
+    return {**_header(corp_id, "sys", create_time, "event"), "Event": event}
 
 
 # --- customer relationship (§4.4) --------------------------------------------------------------
@@ -259,9 +247,7 @@ def kf_msg_or_event(
 ) -> str:
     """No FromUserName, no content: the app pulls with kf/sync_msg(token)."""
     fields = {
-        "ToUserName": corp_id,
-        "CreateTime": _now(create_time),
-        "MsgType": "event",
+        **_header(corp_id, None, create_time, "event"),
         "Event": "kf_msg_or_event",
         "Token": token or f"ENCFAKETOKEN{next(_serial):010d}",
         "OpenKfId": open_kf_id,
@@ -277,9 +263,7 @@ def kf_account_auth_change(
     **extra: Any,
 ) -> str:
     fields = {
-        "ToUserName": corp_id,
-        "CreateTime": _now(create_time),
-        "MsgType": "event",
+        **_header(corp_id, None, create_time, "event"),
         "Event": "kf_account_auth_change",
         "AuthAddOpenKfId": auth_add_open_kf_id,
         "AuthDelOpenKfId": auth_del_open_kf_id,
