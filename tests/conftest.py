@@ -20,9 +20,9 @@ from app import migrate
 from app.bot.router import Router
 from app.config import Settings
 from app.db import sync_url
+from app.inbox.models import InboxEvent
 from app.logs import configure_logging
 from app.main import create_app
-from app.inbox.models import InboxEvent
 from app.models import Base
 from app.services import Services
 from app.wecom.crypto import WeComCrypto

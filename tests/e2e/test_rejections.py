@@ -86,7 +86,8 @@ async def test_missing_query_parameters_are_400(running: RunningApp) -> None:
 
 async def test_oversized_body_is_413_declared_or_streamed(running: RunningApp) -> None:
     params, _ = running.crypto.encrypt_callback(payloads.external_contact(corp_id=CORP_ID))
-    big = b"<xml><Encrypt>" + b"A" * (running.services.settings.max_body_bytes + 1) + b"</Encrypt></xml>"
+    filler = b"A" * (running.services.settings.max_body_bytes + 1)
+    big = b"<xml><Encrypt>" + filler + b"</Encrypt></xml>"
     declared = await running.client.post("/wecom/callback", params=params, content=big)
     assert declared.status_code == 413
 

@@ -48,8 +48,8 @@ async def test_two_connections_in_one_loop_take_turns(tmp_path: Path) -> None:
     await second.dispose()
 
 
-async def test_lock_held_past_the_busy_timeout_is_an_error(tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_lock_held_past_the_busy_timeout_is_an_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sqlite_inline, "BUSY_TIMEOUT_S", 0.2)
     url = f"sqlite:///{tmp_path / 'y.db'}"
     first, second = Database(url), Database(url)

@@ -41,7 +41,8 @@ def test_invalid_yaml_reports_the_line(tmp_path: Path) -> None:
 def test_unknown_placeholder_reports_field_and_line(tmp_path: Path) -> None:
     text = VALID.replace("{command}", "{cmd}")
     error = error_of(tmp_path, text)
-    line = next(i for i, l in enumerate(text.splitlines(), 1) if l.startswith("unknown_command"))
+    line = next(number for number, content in enumerate(text.splitlines(), 1)
+                if content.startswith("unknown_command"))
     assert error.line == line
     assert "unknown_command: unknown placeholder {cmd} (allowed: {command})" in str(error)
 
@@ -74,5 +75,6 @@ def test_wrong_type(tmp_path: Path) -> None:
 def test_keywords_file_shape(tmp_path: Path) -> None:
     path = tmp_path / "keywords.yaml"
     path.write_text("rules: {a: 1}\n", encoding="utf-8")
-    with pytest.raises(ConfigFileError, match=r"keywords.yaml:1: rules: Input should be a valid list"):
+    expected = r"keywords.yaml:1: rules: Input should be a valid list"
+    with pytest.raises(ConfigFileError, match=expected):
         load_keywords(path)
