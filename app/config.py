@@ -77,6 +77,18 @@ class Settings(DatabaseSettings):
     handler_timeout_s: float = Field(30.0, validation_alias="SOPBOT_HANDLER_TIMEOUT_S", gt=0)
     inbox_retention_days: float = Field(30.0, validation_alias="SOPBOT_INBOX_RETENTION_DAYS",
                                         ge=1)
+    # Delivery to WeCom (the outbox). Off for web-only replicas, like the inbox worker.
+    outbox_sender: bool = Field(True, validation_alias="SOPBOT_OUTBOX_SENDER")
+    outbox_max_attempts: int = Field(8, validation_alias="SOPBOT_OUTBOX_MAX_ATTEMPTS", ge=1)
+    outbox_retry_base_s: float = Field(2.0, validation_alias="SOPBOT_OUTBOX_RETRY_BASE_S", gt=0)
+    outbox_retry_max_s: float = Field(600.0, validation_alias="SOPBOT_OUTBOX_RETRY_MAX_S", gt=0)
+    # How often a sender looks for rows it was not woken for (other replicas', retries due).
+    outbox_sweep_s: float = Field(1.0, validation_alias="SOPBOT_OUTBOX_SWEEP_S", gt=0)
+    wecom_timeout_s: float = Field(10.0, validation_alias="SOPBOT_WECOM_TIMEOUT_S", gt=0, le=60)
+    # "API=COUNT/SECONDS,…" over the defaults (webhook/send=20/60 per robot, *=10000/60).
+    rate_limits: str = Field("", validation_alias="SOPBOT_RATE_LIMITS")
+    # Group robots by name: "name=webhook-key,…". The keys are secrets.
+    robots: SecretStr | None = Field(None, validation_alias="SOPBOT_ROBOTS")
 
     @field_validator("callback_aes_key")
     @classmethod
@@ -107,6 +119,25 @@ class Settings(DatabaseSettings):
             raise ValueError("must be auto, json or console")
         return value
 
+    @field_validator("rate_limits")
+    @classmethod
+    def _rates(cls, value: str) -> str:
+        from app.outbox.ratelimit import parse_rates
+
+        parse_rates(value)
+        return value
+
+    @field_validator("robots")
+    @classmethod
+    def _robots(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _parse_robots(value.get_secret_value())
+        return value
+
+    @property
+    def robot_keys(self) -> dict[str, str]:
+        return _parse_robots(self.robots.get_secret_value()) if self.robots else {}
+
     @property
     def contact_secret(self) -> SecretStr | None:
         return self.contact_secret_raw or self.agent_secret
@@ -120,8 +151,20 @@ class Settings(DatabaseSettings):
         secrets = [self.callback_token, self.callback_aes_key, self.agent_secret,
                    self.contact_secret_raw, self.kf_secret_raw]
         values = [s.get_secret_value() for s in secrets if s and s.get_secret_value()]
+        values += list(self.robot_keys.values())
         password = make_url(self.database_url).password
         return [*values, str(password)] if password else values
+
+
+def _parse_robots(text: str) -> dict[str, str]:
+    robots: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, key = item.partition("=")
+        if not sep or not name.strip() or not key.strip():
+            # Never echo the item: it holds a key.
+            raise ValueError("must be NAME=WEBHOOK_KEY pairs separated by commas")
+        robots[name.strip()] = key.strip()
+    return robots
 
 
 S = TypeVar("S", bound=DatabaseSettings)

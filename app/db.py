@@ -7,7 +7,7 @@ through the aiosqlite dialect with the inline driver of app/sqlite_inline.py) or
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -126,12 +126,20 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._readers = async_sessionmaker(self.engine.execution_options(**{READ_ONLY: True}),
                                            expire_on_commit=False)
+        # Run after a unit of work commits, with its session.info: how a service that wrote
+        # something (e.g. an outbox row) tells a background loop to look now, and only once
+        # the row is visible to it.
+        self.commit_hooks: list[Callable[[dict[str, Any]], None]] = []
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
         """One transaction: commit if the block finishes, roll back if it raises."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        async with self.sessions() as session:
+            async with session.begin():
+                yield session
+            if session.info:
+                for hook in self.commit_hooks:
+                    hook(session.info)
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:

@@ -23,4 +23,7 @@ async def healthz(request: Request) -> JSONResponse:
     if services.worker.alive is False:
         log.error("healthz_worker_stopped")
         body.update(status="error", worker="stopped")
+    if services.sender.alive is False:
+        log.error("healthz_sender_stopped")
+        body.update(status="error", sender="stopped")
     return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)

@@ -74,6 +74,10 @@ def configure_logging(level: str = "info", fmt: str = "auto", secrets: Iterable[
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)
+    # httpx logs every request's full URL at INFO, and WeCom URLs carry the access token or a
+    # robot's webhook key: keep those loggers at WARNING whatever the app's level.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
 
 
 class StderrLogger:

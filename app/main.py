@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
 
@@ -18,8 +19,12 @@ from app.flows import load_flows
 from app.inbox.worker import InboxWorker
 from app.inbox.writer import InboxWriter
 from app.logs import get_logger
+from app.outbox.ratelimit import RateLimits, parse_rates
+from app.outbox.sender import OutboxSender
 from app.services import Services
+from app.wecom.client import WeComClient
 from app.wecom.crypto import WeComCrypto
+from app.wecom.tokens import TokenStore, cache_key
 
 log = get_logger("sopbot.app")
 
@@ -39,26 +44,55 @@ async def prepare_schema(settings: Settings) -> None:
         raise SchemaNotCurrent(f"database {safe_url(url)}: {problem}")
 
 
-def build_services(settings: Settings, router: Router | None = None) -> Services:
+def build_services(settings: Settings, router: Router | None = None,
+                   transport: httpx.AsyncBaseTransport | None = None) -> Services:
     db = Database(settings.database_url)
     flows = load_flows(settings.flows_path)
     router = router or handlers.build_router()
     crypto = WeComCrypto(settings.callback_token.get_secret_value(),
                          settings.callback_aes_key.get_secret_value(), settings.corp_id)
     worker = InboxWorker(db, router, settings, flows)
-    return Services(settings, db, crypto, flows, router, worker, InboxWriter(db))
+    http, wecom, tokens = build_wecom(settings, db, transport)
+    sender = OutboxSender(db, wecom, settings, RateLimits(parse_rates(settings.rate_limits)))
+    db.commit_hooks.append(sender.on_commit)
+    return Services(settings, db, crypto, flows, router, worker, InboxWriter(db), http, wecom,
+                    tokens, sender)
 
 
-def create_app(settings: Settings, *, router: Router | None = None) -> FastAPI:
-    """The app; `router` replaces the handlers (tests)."""
+def build_wecom(settings: Settings, db: Database,
+                transport: httpx.AsyncBaseTransport | None = None,
+                ) -> tuple[httpx.AsyncClient, WeComClient, TokenStore]:
+    """One shared HTTP client, the API client on it, and the token store it draws from.
+
+    `transport` replaces the network (tests: the fake WeCom)."""
+    http = httpx.AsyncClient(timeout=httpx.Timeout(settings.wecom_timeout_s, connect=3.0),
+                             transport=transport)
+    secrets = {"agent": settings.agent_secret, "contact": settings.contact_secret,
+               "kf": settings.kf_secret}
+    wecom = WeComClient(http, base_url=settings.api_base, corp_id=settings.corp_id,
+                        secrets=secrets, robots=settings.robot_keys)
+    keys = {name: cache_key(name, settings.corp_id, secret.get_secret_value() if secret else "")
+            for name, secret in secrets.items()}
+    tokens = TokenStore(db, wecom.fetch_token, keys)
+    wecom.tokens = tokens
+    return http, wecom, tokens
+
+
+def create_app(settings: Settings, *, router: Router | None = None,
+               transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    """The app; `router` replaces the handlers and `transport` the network (tests)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await prepare_schema(settings)
-        services = build_services(settings, router)
+        services = build_services(settings, router, transport)
         app.state.services = services
         if settings.inbox_worker:
             services.worker.start()
+        if settings.outbox_sender:
+            if services.db.is_sqlite:
+                await services.sender.release_dead_leases()
+            services.sender.start()
         log.info("sopbot_started", database=safe_url(settings.database_url))
         try:
             yield
@@ -75,6 +109,8 @@ def create_app(settings: Settings, *, router: Router | None = None) -> FastAPI:
 
 async def _shutdown(services: Services) -> None:
     await services.worker.stop()
+    await services.sender.stop()
+    await services.http.aclose()
     await services.db.dispose()
     log.info("sopbot_stopped")
 

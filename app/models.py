@@ -2,5 +2,7 @@
 
 from app.db import Base
 from app.inbox.models import InboxEvent
+from app.outbox.models import OutboxMessage, RateSlot
+from app.wecom.tokens import AccessToken
 
-__all__ = ["Base", "InboxEvent"]
+__all__ = ["AccessToken", "Base", "InboxEvent", "OutboxMessage", "RateSlot"]

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
+
 from app.bot.router import Router
 from app.config import Settings
 from app.db import Database
 from app.flows import Flows
 from app.inbox.worker import InboxWorker
 from app.inbox.writer import InboxWriter
+from app.outbox.sender import OutboxSender
+from app.wecom.client import WeComClient
 from app.wecom.crypto import WeComCrypto
+from app.wecom.tokens import TokenStore
 
 
 @dataclass
@@ -22,3 +27,7 @@ class Services:
     router: Router
     worker: InboxWorker
     writer: InboxWriter
+    http: httpx.AsyncClient
+    wecom: WeComClient
+    tokens: TokenStore
+    sender: OutboxSender

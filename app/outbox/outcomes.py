@@ -1,0 +1,135 @@
+"""What an attempt to send an outbox row comes to: the row's new values (wecom-reference §7).
+
+    sent       WeCom answered errcode 0
+    retry      busy (-1, 45033, 41063), rate limited (45009: the whole rate key waits out the
+               window, and the attempt is not counted), token rejected twice, not sent at all,
+               a configuration error (loud: nothing works until an admin fixes it), or an
+               unknown outcome of a request WeCom deduplicates; with exponential backoff, and
+               dead once the attempts run out, expired once the deadline would pass first
+    dead       a final errcode (41051, 41050, 84061, ...): recorded, never retried
+    unknown    the request may have gone out and WeCom would not drop a second copy: left for
+               an operator (retry or drop), never resent by itself
+    expired    its deadline passed before it could be sent
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from app.db import utcnow
+from app.outbox.models import DEAD, EXPIRED, SENT, UNKNOWN
+from app.outbox.store import Claimed
+from app.wecom import errors
+from app.wecom.api import API_CALLS, ApiCall, ApiResponse
+
+
+@dataclass(frozen=True)
+class Policy:
+    max_attempts: int
+    base_s: float
+    max_s: float
+
+    def backoff(self, attempts: int) -> timedelta:
+        """base · 2^(attempts-1), capped, ±20 % jitter so a failed batch does not return as one."""
+        seconds = min(self.base_s * 2 ** (attempts - 1), self.max_s)
+        return timedelta(seconds=seconds * random.uniform(0.8, 1.2))
+
+
+@dataclass
+class Outcome:
+    label: str
+    values: dict[str, Any]
+    block_until: datetime | None = None  # 45009: nothing of this rate key before then
+    loud: bool = field(default=False)  # an admin must act
+
+    @staticmethod
+    def sent(response: ApiResponse, now: datetime) -> Outcome:
+        return Outcome(SENT, _final(SENT, now) | {
+            "errcode": 0, "last_error": None,
+            "response": json.dumps(response.model_dump(mode="json"), ensure_ascii=False)})
+
+    @staticmethod
+    def later(claimed: Claimed, when: datetime, *, counted: bool, error: str,
+              errcode: int | None = None) -> Outcome:
+        """Back to pending until `when`; an uncounted attempt gives its attempt back."""
+        values: dict[str, Any] = {"next_attempt_at": when, "lease_owner": None,
+                                  "lease_until": None, "in_flight_at": None,
+                                  "last_error": error, "errcode": errcode}
+        if not counted:
+            values["attempts"] = claimed.attempts - 1
+        return Outcome("retry", values)
+
+
+def _final(status: str, now: datetime) -> dict[str, Any]:
+    return {"status": status, "finished_at": now, "lease_owner": None, "lease_until": None}
+
+
+def dead(error: str, now: datetime, errcode: int | None = None, loud: bool = False) -> Outcome:
+    return Outcome(DEAD, _final(DEAD, now) | {"last_error": error, "errcode": errcode},
+                   loud=loud)
+
+
+def expired(claimed: Claimed, now: datetime | None = None) -> Outcome:
+    now = now or utcnow()
+    return Outcome(EXPIRED, _final(EXPIRED, now) | {
+        "last_error": f"deadline {claimed.deadline} passed before it could be sent"})
+
+
+def unknown(error: str, now: datetime, errcode: int | None = None) -> Outcome:
+    return Outcome(UNKNOWN, _final(UNKNOWN, now) | {"last_error": error, "errcode": errcode},
+                   loud=True)
+
+
+def unknown_after_takeover(claimed: Claimed) -> Outcome:
+    return unknown("the sender holding it stopped while the request may have been leaving; "
+                   "WeCom cannot deduplicate it, so it is not resent: retry or drop it",
+                   utcnow())
+
+
+def rebuild(claimed: Claimed) -> tuple[ApiCall[Any] | None, Outcome | None]:
+    """The typed call stored in the row, or a dead outcome if it cannot be rebuilt (a bug)."""
+    try:
+        return API_CALLS[claimed.api].model_validate(json.loads(claimed.request)), None
+    except (KeyError, ValueError, ValidationError) as exc:
+        return None, dead(f"cannot rebuild the {claimed.api} request: {type(exc).__name__}",
+                          utcnow(), loud=True)
+
+
+def decide(claimed: Claimed, exc: errors.WeComError, dedupable: bool, policy: Policy,
+           now: datetime) -> Outcome:
+    """The outcome of a failed attempt."""
+    error = str(exc)
+    errcode = exc.errcode if isinstance(exc, errors.ApiError) else None
+    if isinstance(exc, errors.RateLimited):
+        until = now + timedelta(seconds=exc.retry_after_s)
+        outcome = _retry_or_expire(claimed, until, error, errcode, counted=False, now=now)
+        outcome.block_until = until
+        return outcome
+    if isinstance(exc, errors.FinalError):
+        return dead(error, now, errcode, loud=isinstance(exc, errors.InvalidRequest))
+    if isinstance(exc, errors.OutcomeUnknown) and not dedupable:
+        return unknown(error, now)
+    if claimed.attempts >= policy.max_attempts:
+        return dead(f"gave up after {claimed.attempts} attempts: {error}", now, errcode,
+                    loud=True)
+    outcome = _retry_or_expire(claimed, now + policy.backoff(claimed.attempts), error, errcode,
+                               counted=True, now=now)
+    outcome.loud = isinstance(exc, errors.ConfigurationError)
+    return outcome
+
+
+def _retry_or_expire(claimed: Claimed, when: datetime, error: str, errcode: int | None,
+                     counted: bool, now: datetime) -> Outcome:
+    if claimed.deadline is not None and when >= claimed.deadline:
+        outcome = expired(claimed, now)
+        outcome.values["last_error"] = f"{error}; no time left before its deadline"
+        outcome.values["errcode"] = errcode
+        return outcome
+    return Outcome.later(claimed, when, counted=counted, error=error, errcode=errcode)
+

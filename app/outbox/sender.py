@@ -1,0 +1,218 @@
+"""Delivering outbox rows to WeCom: claim, book rate slots, send, settle.
+
+Two lanes claim from the same table: the fast lane takes only priority FAST rows (welcomes, with
+their 20-second window) and is woken the moment one is committed; the bulk lane takes the rest.
+A lane works in waves: claim a batch (lease + attempt counted), book the batch's rate slots and
+mark requests WeCom cannot deduplicate as in flight (one transaction), send them concurrently,
+each at its slot, then write every outcome (one transaction, each statement conditional on the
+lease). Two bulk workers overlap their waves so the rate limit, not the bookkeeping, sets the
+pace.
+
+The outcome rules (wecom-reference §7) live in app/outbox/outcomes.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from structlog.contextvars import bound_contextvars
+
+from app.config import Settings
+from app.db import Database, utcnow
+from app.inbox.worker import worker_id
+from app.logs import get_logger
+from app.outbox import ratelimit, store
+from app.outbox.models import FAST
+from app.outbox.outcomes import Outcome, Policy, decide, expired, rebuild, unknown_after_takeover
+from app.wecom.api import ApiCall
+from app.wecom.client import WeComClient
+from app.wecom.errors import WeComError
+
+log = get_logger("sopbot.outbox")
+FAST_BATCH, BULK_BATCH, BULK_WORKERS = 16, 64, 2
+# How far ahead a wave may book rate slots; rows beyond wait in the table, not in memory.
+MAX_SLOT_WAIT = timedelta(seconds=2)
+LEASE_MARGIN_S = 30.0
+
+
+class Planned:
+    """One claimed row in a wave: its call, its slot, and finally its outcome."""
+
+    def __init__(self, claimed: store.Claimed, call: ApiCall[Any] | None = None) -> None:
+        self.claimed, self.call = claimed, call
+        self.slot: datetime | None = None
+        self.outcome: Outcome | None = None
+
+
+class OutboxSender:
+    def __init__(self, db: Database, client: WeComClient, settings: Settings,
+                 limits: ratelimit.RateLimits, clock: Callable[[], datetime] = utcnow) -> None:
+        self.db, self.client, self.limits, self.clock = db, client, limits, clock
+        self.settings = settings
+        self.policy = Policy(settings.outbox_max_attempts, settings.outbox_retry_base_s,
+                             settings.outbox_retry_max_s)
+        self.owner = worker_id()
+        self.lease_s = 2 * settings.wecom_timeout_s + MAX_SLOT_WAIT.total_seconds() + LEASE_MARGIN_S
+        self._wake = {True: asyncio.Event(), False: asyncio.Event()}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.counts: Counter[str] = Counter()  # outcomes settled by this process
+
+    # --- running -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        lanes = [("fast", True), *((f"bulk-{n}", False) for n in range(BULK_WORKERS))]
+        self._tasks = [asyncio.create_task(self._run(fast), name=f"outbox-{name}")
+                       for name, fast in lanes]
+
+    @property
+    def alive(self) -> bool | None:
+        return None if not self._tasks else all(not task.done() for task in self._tasks)
+
+    def wake(self, fast: bool = False) -> None:
+        self._wake[fast].set()
+        if fast:
+            self._wake[False].set()  # the bulk lane too: it may have room for more
+
+    def on_commit(self, info: dict[str, Any]) -> None:
+        """Database commit hook: a unit of work enqueued rows; the fast lane for welcomes."""
+        priority = info.get(store.WAKE_INFO)
+        if priority is not None:
+            self.wake(fast=priority <= FAST)
+
+    async def _run(self, fast: bool) -> None:
+        wake = self._wake[fast]
+        while True:
+            wake.clear()
+            try:
+                await self.drain(fast)
+            except Exception:
+                log.exception("outbox_lane_failed", fast=fast)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self.settings.outbox_sweep_s)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            async with self.db.unit_of_work() as session:
+                await store.release_leases(session, self.owner)
+        except Exception:
+            log.warning("outbox_leases_not_released", exc_info=True)  # they expire anyway
+
+    async def release_dead_leases(self) -> None:
+        """SQLite at start: the file belongs to this process, so any lease left is dead."""
+        async with self.db.unit_of_work() as session:
+            released = await store.release_leases(session)
+        if released:
+            log.warning("outbox_leases_released", count=released)
+
+    # --- one wave ----------------------------------------------------------------------------
+
+    async def drain(self, fast: bool) -> int:
+        """Send every due row of the lane; how many rows were settled."""
+        count = 0
+        while batch := await self._claim(fast):
+            await self.wave(batch)
+            count += len(batch)
+        return count
+
+    async def _claim(self, fast: bool) -> list[store.Claimed]:
+        async with self.db.unit_of_work() as session:
+            return await store.claim(session, self.owner, self.clock(), self.lease_s,
+                                     FAST_BATCH if fast else BULK_BATCH, fast)
+
+    async def wave(self, batch: list[store.Claimed]) -> None:
+        planned = [self._plan(claimed) for claimed in batch]
+        await self._book([p for p in planned if p.outcome is None])
+        await asyncio.gather(*(self._send(p) for p in planned if p.outcome is None))
+        await self._settle(planned)
+
+    def _plan(self, claimed: store.Claimed) -> Planned:
+        """Decide what needs no request: a passed deadline, a row taken over mid-send."""
+        planned = Planned(claimed)
+        if claimed.deadline is not None and self.clock() >= claimed.deadline:
+            planned.outcome = expired(claimed)
+            return planned
+        call, outcome = rebuild(claimed)
+        planned.call, planned.outcome = call, outcome
+        if call is not None and claimed.in_flight_at is not None and not call.is_dedupable():
+            planned.outcome = unknown_after_takeover(claimed)
+        return planned
+
+    async def _book(self, planned: list[Planned]) -> None:
+        """Book a rate slot per row and mark the undeduplicable ones in flight, in one commit."""
+        if not planned:
+            return
+        now = self.clock()
+        async with self.db.unit_of_work() as session:
+            for key, group in _by_rate_key(planned).items():
+                slots = await ratelimit.take_slots(session, key, self.limits.for_key(key), now,
+                                                   MAX_SLOT_WAIT, len(group))
+                for item, slot in zip(group, slots, strict=False):
+                    item.slot = slot
+                for item in group[len(slots):]:
+                    later = await ratelimit.next_free(session, key) or now
+                    item.outcome = Outcome.later(item.claimed, later, counted=False,
+                                                 error="waiting for a rate-limit slot")
+            for item in planned:
+                if item.slot is not None and not _dedupable(item):
+                    await store.mark_in_flight(session, item.claimed, self.owner, now)
+
+    async def _send(self, item: Planned) -> None:
+        assert item.call is not None and item.slot is not None
+        with bound_contextvars(outbox_id=item.claimed.id, kind=item.claimed.kind):
+            delay = (item.slot - self.clock()).total_seconds()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            started = self.clock()
+            try:
+                response = await self.client.call(item.call)
+            except WeComError as exc:
+                item.outcome = decide(item.claimed, exc, _dedupable(item), self.policy,
+                                      self.clock())
+                _log_failure(item, exc)
+                return
+            item.outcome = Outcome.sent(response, self.clock())
+            log.info("outbox_sent", api=item.claimed.api, attempt=item.claimed.attempts,
+                     ms=round((self.clock() - started).total_seconds() * 1000))
+
+    async def _settle(self, planned: list[Planned]) -> None:
+        async with self.db.unit_of_work() as session:
+            for item in planned:
+                outcome = item.outcome
+                assert outcome is not None
+                if outcome.block_until is not None:
+                    await ratelimit.block_until(session, item.claimed.rate_key,
+                                                outcome.block_until)
+                if await store.settle(session, item.claimed, self.owner, outcome.values):
+                    self.counts[outcome.label] += 1
+                else:
+                    log.warning("outbox_lease_lost", outbox_id=item.claimed.id)
+
+
+def _dedupable(item: Planned) -> bool:
+    return item.call is not None and item.call.is_dedupable()
+
+
+def _by_rate_key(planned: list[Planned]) -> dict[str, list[Planned]]:
+    groups: dict[str, list[Planned]] = {}
+    for item in planned:
+        groups.setdefault(item.claimed.rate_key, []).append(item)
+    return groups
+
+
+def _log_failure(item: Planned, exc: WeComError) -> None:
+    outcome = item.outcome
+    assert outcome is not None
+    fields = {"api": item.claimed.api, "attempt": item.claimed.attempts,
+              "outcome": outcome.label, "error": str(exc)}
+    if outcome.loud:
+        log.error("outbox_send_failed", **fields)
+    else:
+        log.warning("outbox_send_failed", **fields)

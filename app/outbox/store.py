@@ -1,0 +1,154 @@
+"""Writing, claiming and settling outbox rows. Functions take a session and only flush.
+
+`enqueue` runs inside a handler's unit of work, so a message is stored exactly when the state
+change that called for it is. The sender's statements are lease-conditional, like the inbox's:
+a sender whose lease ran out cannot overwrite the outcome of the one that took the row over.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import utcnow
+from app.outbox.models import DEAD, FAST, NORMAL, PENDING, UNKNOWN, OutboxMessage
+from app.outbox.ratelimit import rate_key
+from app.wecom.api import ApiCall
+
+T = OutboxMessage.__table__.c
+TABLE = OutboxMessage.__table__
+WAKE_INFO = "outbox_wake"  # session.info key: the most urgent priority enqueued
+MAX_ERROR_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A row a sender holds the lease on."""
+
+    id: int
+    idempotency_key: str
+    kind: str
+    api: str
+    request: str
+    priority: int
+    deadline: datetime | None
+    rate_key: str
+    attempts: int
+    in_flight_at: datetime | None
+    lease_until: datetime
+
+
+async def enqueue(session: AsyncSession, key: str, call: ApiCall[Any], *, kind: str,
+                  priority: int = NORMAL, deadline: datetime | None = None,
+                  not_before: datetime | None = None) -> bool:
+    """Store a message to send; False if one with this idempotency key exists already."""
+    stored = call.stored()
+    now = utcnow()
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    result = await session.execute(
+        insert(TABLE).values(
+            idempotency_key=key, kind=kind, api=call.path, priority=priority,
+            request=json.dumps(stored, ensure_ascii=False, separators=(",", ":")),
+            deadline=deadline, rate_key=rate_key(call.path, stored), status=PENDING,
+            attempts=0, next_attempt_at=not_before or now, created_at=now)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(T.id))
+    # RETURNING rather than rowcount, which psycopg's async cursor reports as -1 here.
+    if result.scalar_one_or_none() is None:
+        return False
+    waiting = session.info.get(WAKE_INFO)
+    session.info[WAKE_INFO] = priority if waiting is None else min(waiting, priority)
+    return True
+
+
+_NOW = bindparam("now")
+_DUE = and_(T.status == PENDING, T.next_attempt_at <= _NOW,
+            or_(T.lease_until.is_(None), T.lease_until < _NOW))
+_PICK = select(T.id).order_by(T.priority, T.id).limit(bindparam("limit"))
+PICK_FAST = _PICK.where(_DUE, T.priority <= FAST)
+PICK_BULK = _PICK.where(_DUE, T.priority > FAST)
+
+
+def _claim_statement(pick: Any) -> Any:
+    return (update(TABLE)
+            .where(T.id.in_(pick.with_for_update(skip_locked=True)))
+            .values(lease_owner=bindparam("owner"), lease_until=bindparam("until"),
+                    attempts=T.attempts + 1)
+            .returning(T.id, T.idempotency_key, T.kind, T.api, T.request, T.priority,
+                       T.deadline, T.rate_key, T.attempts, T.in_flight_at))
+
+
+CLAIM_FAST = _claim_statement(PICK_FAST)
+CLAIM_BULK = _claim_statement(PICK_BULK)
+
+
+async def claim(session: AsyncSession, owner: str, now: datetime, lease_s: float, limit: int,
+                fast: bool) -> list[Claimed]:
+    """Lease up to `limit` due rows of one lane, most urgent first, counting the attempt."""
+    until = now + timedelta(seconds=lease_s)
+    rows = (await session.execute(CLAIM_FAST if fast else CLAIM_BULK, {
+        "now": now, "limit": limit, "owner": owner, "until": until})).all()
+    claimed = (Claimed(*row, lease_until=until) for row in rows)
+    return sorted(claimed, key=lambda c: (c.priority, c.id))
+
+
+def _leased(claimed: Claimed, owner: str) -> Any:
+    return and_(T.id == claimed.id, T.status == PENDING, T.lease_owner == owner)
+
+
+async def settle(session: AsyncSession, claimed: Claimed, owner: str,
+                 values: dict[str, Any]) -> bool:
+    """Write the outcome of an attempt; False if the lease was taken over meanwhile."""
+    if "last_error" in values and values["last_error"]:
+        values = {**values, "last_error": values["last_error"][:MAX_ERROR_CHARS]}
+    result = await session.execute(update(TABLE).where(_leased(claimed, owner)).values(**values))
+    return result.rowcount == 1
+
+
+async def mark_in_flight(session: AsyncSession, claimed: Claimed, owner: str,
+                         now: datetime) -> bool:
+    return await settle(session, claimed, owner, {"in_flight_at": now})
+
+
+async def release_leases(session: AsyncSession, owner: str | None = None) -> int:
+    """Forget the leases of a stopping sender (or every lease: SQLite at start)."""
+    held = T.lease_owner.is_not(None) if owner is None else T.lease_owner == owner
+    result = await session.execute(
+        update(TABLE).where(T.status == PENDING, held).values(lease_owner=None, lease_until=None))
+    return result.rowcount or 0
+
+
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(select(T.status, func.count()).group_by(T.status))
+    return {status: count for status, count in rows.all()}
+
+
+async def rows_needing_operator(session: AsyncSession, limit: int = 50) -> list[OutboxMessage]:
+    """Dead and unknown-outcome rows, newest first."""
+    query = (select(OutboxMessage).where(OutboxMessage.status.in_((DEAD, UNKNOWN)))
+             .order_by(OutboxMessage.id.desc()).limit(limit))
+    return list((await session.execute(query)).scalars())
+
+
+async def retry(session: AsyncSession, ids: list[int], now: datetime) -> int:
+    """Send dead or unknown rows again (an operator decided it is safe), with fresh attempts."""
+    result = await session.execute(
+        update(TABLE).where(T.id.in_(ids), T.status.in_((DEAD, UNKNOWN)))
+        .values(status=PENDING, attempts=0, next_attempt_at=now, in_flight_at=None,
+                lease_owner=None, lease_until=None, finished_at=None, deadline=None))
+    return result.rowcount or 0
+
+
+async def drop(session: AsyncSession, ids: list[int], reason: str, now: datetime) -> int:
+    """Give up on pending or unknown rows for good, keeping the operator's reason."""
+    result = await session.execute(
+        update(TABLE).where(T.id.in_(ids), T.status.in_((PENDING, UNKNOWN)))
+        .values(status=DEAD, last_error=f"dropped by operator: {reason}"[:MAX_ERROR_CHARS],
+                finished_at=now, lease_owner=None, lease_until=None))
+    return result.rowcount or 0

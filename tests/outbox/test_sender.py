@@ -1,0 +1,207 @@
+"""The sender against the fake WeCom: each errcode class, deadlines, rate limits, tokens."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from app.db import utcnow
+from app.outbox.models import DEAD, EXPIRED, FAST, PENDING, SENT, UNKNOWN, RateSlot
+from tests.conftest import wait_until
+from tests.fakes.wecom import FakeWeCom
+from tests.outbox.conftest import (
+    ROBOT_KEY,
+    Outbox,
+    make_outbox,
+    record_times,
+    robot_text,
+    texts,
+    welcome,
+)
+
+WELCOME = "externalcontact/send_welcome_msg"
+WEBHOOK = "webhook/send"
+
+
+async def test_sends_each_row_once_and_enqueue_is_idempotent(outbox: Outbox) -> None:
+    assert await outbox.enqueue("welcome:WC1", welcome("WC1", "你好，欢迎！"), priority=FAST)
+    assert not await outbox.enqueue("welcome:WC1", welcome("WC1", "重复"), priority=FAST)
+    await outbox.drain_until_settled()
+    await outbox.drain_until_settled()  # nothing left to do: nothing sent again
+    (call,) = outbox.fake.calls_to(WELCOME)
+    assert call.body == {"welcome_code": "WC1", "text": {"content": "你好，欢迎！"}}
+    assert "你好".encode() in call.raw and b"\\u" not in call.raw
+    row = await outbox.row("welcome:WC1")
+    assert (row.status, row.attempts, row.errcode) == (SENT, 1, 0)
+    assert row.finished_at is not None and row.lease_owner is None
+    assert outbox.sender.counts == {SENT: 1}
+
+
+async def test_system_busy_is_retried_with_backoff(outbox: Outbox) -> None:
+    outbox.fake.script(WELCOME, -1, -1)
+    await outbox.enqueue("welcome:WC2", welcome("WC2"))
+    await outbox.drain_until_settled()
+    row = await outbox.row("welcome:WC2")
+    assert (row.status, row.attempts) == (SENT, 3)
+    assert len(outbox.fake.calls_to(WELCOME)) == 3
+
+
+async def test_final_error_is_recorded_and_never_retried(outbox: Outbox) -> None:
+    outbox.fake.script(WELCOME, 41051)
+    await outbox.enqueue("welcome:WC3", welcome("WC3"))
+    await outbox.drain_until_settled()
+    row = await outbox.row("welcome:WC3")
+    assert (row.status, row.errcode, row.attempts) == (DEAD, 41051, 1)
+    assert "41051" in (row.last_error or "")
+    assert len(outbox.fake.calls_to(WELCOME)) == 1
+
+
+async def test_rate_limited_waits_the_window_without_counting(outbox: Outbox) -> None:
+    outbox.fake.script(WEBHOOK, 45009)
+    await outbox.enqueue("post:1", robot_text("早上好"))
+    before = utcnow()
+    await outbox.sender.drain(False)
+    row = await outbox.row("post:1")
+    assert (row.status, row.errcode, row.attempts) == (PENDING, 45009, 0)
+    assert row.next_attempt_at >= before + timedelta(seconds=59)
+    async with outbox.db.reader() as session:
+        slot = await session.scalar(select(RateSlot.next_at).where(RateSlot.key == "robot:ops"))
+    assert slot is not None and slot >= before + timedelta(seconds=59)
+    # Nothing else for that robot goes out meanwhile.
+    await outbox.enqueue("post:2", robot_text("午安"))
+    await outbox.sender.drain(False)
+    assert len(outbox.fake.calls_to(WEBHOOK)) == 1
+    assert (await outbox.row("post:2")).status == PENDING
+
+
+async def test_configuration_error_retries_loudly_then_gives_up(db_url: str,
+                                                                fake: FakeWeCom) -> None:
+    box = make_outbox(db_url, fake, outbox_max_attempts=2)
+    try:
+        fake.script(WELCOME, 60020, 60020)
+        await box.enqueue("welcome:WC4", welcome("WC4"))
+        await box.drain_until_settled()
+        row = await box.row("welcome:WC4")
+        assert (row.status, row.errcode, row.attempts) == (DEAD, 60020, 2)
+        assert "gave up after 2 attempts" in (row.last_error or "")
+        assert "企业可信IP" in (row.last_error or "")  # the hint reaches the operator
+    finally:
+        await box.http.aclose()
+        await box.db.dispose()
+
+
+async def test_unknown_outcome_is_never_resent_where_wecom_cannot_deduplicate(
+        outbox: Outbox) -> None:
+    outbox.fake.script(WEBHOOK, httpx.ReadTimeout("answer lost"))
+    outbox.fake.script(WELCOME, httpx.ReadTimeout("answer lost"))
+    await outbox.enqueue("post:3", robot_text("今日上新"))
+    await outbox.enqueue("welcome:WC5", welcome("WC5"))
+    await outbox.drain_until_settled()
+    post = await outbox.row("post:3")
+    assert post.status == UNKNOWN and "answer" in (post.last_error or "")
+    assert len(outbox.fake.calls_to(WEBHOOK)) == 1
+    # A welcome code is single use, so sending it again is harmless: retried, then sent.
+    assert (await outbox.row("welcome:WC5")).status == SENT
+    assert len(outbox.fake.calls_to(WELCOME)) == 2
+
+
+async def test_a_request_that_never_left_is_retried(outbox: Outbox) -> None:
+    outbox.fake.script(WEBHOOK, httpx.ConnectError("refused"))
+    await outbox.enqueue("post:4", robot_text("晚安"))
+    await outbox.drain_until_settled()
+    row = await outbox.row("post:4")
+    assert (row.status, row.attempts) == (SENT, 2)
+    # The fake notes the refused attempt too; the second is the one WeCom answered.
+    assert texts(outbox.fake.calls_to(WEBHOOK)) == ["晚安", "晚安"]
+    assert outbox.fake.last(WEBHOOK).query["key"] == ROBOT_KEY
+
+
+async def test_rows_past_their_deadline_are_not_sent(db_url: str, fake: FakeWeCom) -> None:
+    box = make_outbox(db_url, fake, outbox_retry_base_s=5.0, outbox_retry_max_s=5.0)
+    try:
+        await box.enqueue("welcome:late", welcome("late"), deadline=utcnow() - timedelta(1))
+        fake.script(WELCOME, -1)
+        await box.enqueue("welcome:busy", welcome("busy"),
+                          deadline=utcnow() + timedelta(seconds=2))
+        await box.drain_until_settled()
+        late, busy = await box.row("welcome:late"), await box.row("welcome:busy")
+        assert late.status == EXPIRED and "deadline" in (late.last_error or "")
+        # Busy once, and the next try (≥4 s away) would come after its deadline.
+        assert (busy.status, busy.errcode) == (EXPIRED, -1)
+        assert [c.body["welcome_code"] for c in fake.calls_to(WELCOME)] == ["busy"]
+        assert box.sender.counts[EXPIRED] == 2
+    finally:
+        await box.http.aclose()
+        await box.db.dispose()
+
+
+async def test_robot_rate_limit_spaces_the_sends(db_url: str, fake: FakeWeCom) -> None:
+    box = make_outbox(db_url, fake, rate_limits="webhook/send=20/1")  # one per 50 ms
+    try:
+        times = record_times(fake, WEBHOOK)
+        for n in range(8):
+            await box.enqueue(f"post:r{n}", robot_text(f"第{n}条"))
+        await box.drain_until_settled()
+        assert len(times) == 8
+        # Slots are 50 ms apart and nothing goes out before its slot (the first may leave a
+        # little after its own, which is why windows are checked rather than single gaps).
+        assert times[-1] - times[0] >= 7 * 0.05 - 0.02
+        assert max(sum(1 for t in times if start <= t < start + 0.2) for start in times) <= 5
+    finally:
+        await box.http.aclose()
+        await box.db.dispose()
+
+
+async def test_an_expired_token_is_refreshed_once_and_the_call_retried(outbox: Outbox) -> None:
+    await outbox.enqueue("welcome:t1", welcome("t1"))
+    await outbox.drain_until_settled()
+    outbox.fake.expire_tokens(42001)
+    await outbox.enqueue("welcome:t2", welcome("t2"))
+    await outbox.drain_until_settled()
+    assert (await outbox.row("welcome:t2")).status == SENT
+    assert (await outbox.row("welcome:t2")).attempts == 1  # refreshed within the attempt
+    assert len(outbox.fake.calls_to("gettoken")) == 2
+    assert outbox.tokens.fetches == 2
+
+
+async def test_a_welcome_wakes_the_fast_lane_at_once(db_url: str, fake: FakeWeCom) -> None:
+    box = make_outbox(db_url, fake, outbox_sweep_s=30.0)
+    box.sender.start()
+    try:
+        await asyncio.sleep(0.1)  # both lanes have looked once and now sleep for 30 s
+        await box.enqueue("welcome:fast", welcome("fast"), priority=FAST)
+
+        async def sent() -> bool:
+            return (await box.row("welcome:fast")).status == SENT
+
+        await wait_until(sent, 5)
+    finally:
+        await box.sender.stop()
+        await box.http.aclose()
+        await box.db.dispose()
+
+
+async def test_malformed_stored_request_is_dead_not_crashing(outbox: Outbox) -> None:
+    await outbox.enqueue("welcome:bad", welcome("bad"))
+    async with outbox.db.unit_of_work() as session:
+        row = await outbox.row("welcome:bad")
+        row.request = '{"welcome_code": 5'
+        await session.merge(row)
+    await outbox.enqueue("welcome:good", welcome("good"))
+    await outbox.drain_until_settled()
+    bad = await outbox.row("welcome:bad")
+    assert bad.status == DEAD and "cannot rebuild" in (bad.last_error or "")
+    assert (await outbox.row("welcome:good")).status == SENT
+
+
+@pytest.mark.parametrize("errcode", [41050, 84061])
+async def test_other_final_codes(outbox: Outbox, errcode: int) -> None:
+    outbox.fake.script(WELCOME, errcode)
+    await outbox.enqueue(f"welcome:f{errcode}", welcome(f"f{errcode}"))
+    await outbox.drain_until_settled()
+    row = await outbox.row(f"welcome:f{errcode}")
+    assert (row.status, row.errcode) == (DEAD, errcode)
