@@ -26,6 +26,7 @@ from app.main import create_app
 from app.models import Base
 from app.services import Services
 from app.wecom.crypto import WeComCrypto
+from tests.fakes.wecom import FakeWeCom
 
 REPO = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("SOPBOT_TEST_PG_URL", "")
@@ -117,6 +118,7 @@ class RunningApp:
     services: Services
     crypto: WeComCrypto
     client: httpx.AsyncClient
+    wecom: FakeWeCom
 
     async def post_callback(self, plaintext: str, **kwargs: object) -> httpx.Response:
         """POST a payload exactly as WeCom does: encrypted, signed, wrapped in the envelope."""
@@ -146,11 +148,16 @@ async def wait_until(probe, timeout: float) -> None:  # type: ignore[no-untyped-
 
 @asynccontextmanager
 async def serve_app(settings: Settings, *, run_worker: bool = True,
-                    router: Router | None = None) -> AsyncIterator[RunningApp]:
-    """Start the real app under uvicorn on 127.0.0.1 (a free port); stop it on exit."""
+                    router: Router | None = None,
+                    wecom: FakeWeCom | None = None) -> AsyncIterator[RunningApp]:
+    """Start the real app under uvicorn on 127.0.0.1 (a free port); stop it on exit.
+
+    WeCom's API is the transport-level fake (a fresh one unless given): nothing reaches the
+    network."""
     if not run_worker:
         settings = settings.model_copy(update={"inbox_worker": False})
-    app = create_app(settings, router=router)
+    wecom = wecom or FakeWeCom()
+    app = create_app(settings, router=router, transport=wecom.transport)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
                                            access_log=False, lifespan="on"))
     task = asyncio.create_task(server.serve())
@@ -160,7 +167,7 @@ async def serve_app(settings: Settings, *, run_worker: bool = True,
     try:
         async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
             yield RunningApp(base_url, app.state.services, WeComCrypto(TOKEN, AES_KEY, CORP_ID),
-                             client)
+                             client, wecom)
     finally:
         server.should_exit = True
         await task

@@ -8,19 +8,23 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.outbox import store as outbox
+from app.outbox.models import NORMAL
 from app.wecom.xmlutil import build_xml
 
 if TYPE_CHECKING:
     from app.config import Settings
     from app.flows import Flows
+    from app.wecom.api import ApiCall
 
 
 @dataclass
 class Ctx:
     """What a handler may use: the unit of work's session, settings, texts and a bound logger.
 
-    Handlers never call WeCom; they change state through `session` (flush, never commit) and may
-    set one passive reply for the callback that brought the event.
+    Handlers never call WeCom; they change state through `session` (flush, never commit), queue
+    messages with `send` (delivered by the outbox after the unit of work commits) and may set one
+    passive reply for the callback that brought the event.
     """
 
     session: AsyncSession
@@ -33,6 +37,13 @@ class Ctx:
     data: dict[str, Any] = field(default_factory=dict)
     handler: str | None = None
     reply: str | None = None
+
+    async def send(self, key: str, call: ApiCall[Any], *, kind: str, priority: int = NORMAL,
+                   deadline: datetime | None = None) -> bool:
+        """Queue a message in this unit of work; False if `key` was queued already (a retried
+        handler), so nothing is ever sent twice. Priority FAST wakes the sender's fast lane."""
+        return await outbox.enqueue(self.session, key, call, kind=kind, priority=priority,
+                                    deadline=deadline)
 
     def reply_text(self, to_user: str, content: str) -> None:
         """Answer the member's app message with a text passive reply (plaintext XML)."""

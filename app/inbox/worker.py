@@ -31,7 +31,10 @@ from app.flows import Flows
 from app.inbox import store
 from app.inbox.models import DONE, FAILED, PENDING
 from app.logs import Redactor, get_logger
+from app.outbox import store as outbox
+from app.wecom.api import SendMessage, Text
 from app.wecom.events import event_from_xml
+from app.wecom.xmlutil import XmlError, parse_xml
 
 log = get_logger("sopbot.inbox")
 POLL_S = 0.05
@@ -52,6 +55,20 @@ class Processed:
     status: str
     handler: str | None
     reply: str | None
+
+
+def reply_as_message(reply_xml: str, agent_id: int | None) -> SendMessage | None:
+    """The text passive reply as a message/send call to the same member, if it can be one."""
+    try:
+        fields = parse_xml(reply_xml)
+    except XmlError:
+        return None
+    to_user, content = fields.get("ToUserName"), fields.get("Content")
+    if agent_id is None or fields.get("MsgType") != "text" or not isinstance(to_user, str) \
+            or not isinstance(content, str) or not to_user or not content:
+        return None
+    return SendMessage(agentid=agent_id, touser=to_user, msgtype="text",
+                       text=Text(content=content))
 
 
 class LeaseLost(Exception):
@@ -256,12 +273,19 @@ class InboxWorker:
             self._settled.pop(inbox_id, None)
 
     async def _note_missed_reply(self, inbox_id: int) -> None:
+        """The callback was answered before its handler finished: once the handler has
+        produced its reply, send it as an app message instead."""
         deadline = asyncio.get_running_loop().time() + self.lease_s
         _, reply = await self._outcome(inbox_id, deadline)
-        if reply is not None:
-            # WeCom has its answer already; the reply is kept on the row. Delivering it through
-            # message/send belongs to the outbox (issue 3).
-            log.warning("passive_reply_missed", inbox_id=inbox_id)
+        if reply is None:
+            return
+        call = reply_as_message(reply, self.settings.agent_id)
+        if call is None:
+            log.warning("passive_reply_missed", inbox_id=inbox_id, sent=False)
+            return
+        async with self.db.unit_of_work() as session:
+            await outbox.enqueue(session, f"reply:{inbox_id}", call, kind="late_reply")
+        log.warning("passive_reply_missed", inbox_id=inbox_id, sent=True)
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)

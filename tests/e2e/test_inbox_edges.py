@@ -59,10 +59,10 @@ async def _true(value: bool) -> bool:
     return value
 
 
-async def test_late_reply_answers_empty_and_keeps_the_reply_on_the_row(
+async def test_late_reply_answers_empty_then_goes_out_as_an_app_message(
         db_url: str, capsys) -> None:
     gate, calls = asyncio.Event(), []
-    settings = make_settings(db_url, reply_wait_ms=100)
+    settings = make_settings(db_url, reply_wait_ms=100, agent_secret="agent-secret")
     async with serve_app(settings, router=gated_reply_router(gate, calls)) as app:
         response = await app.post_callback(
             payloads.text_message("slow", from_user=OPERATOR, corp_id=CORP_ID))
@@ -71,6 +71,10 @@ async def test_late_reply_answers_empty_and_keeps_the_reply_on_the_row(
         await app.idle()
         [row] = await rows(app)
         assert row.status == "done" and "echo slow" in (row.reply or "")
+        await wait_until(lambda: _true(bool(app.wecom.calls_to("message/send"))), 5)
+        [sent] = app.wecom.calls_to("message/send")
+        assert sent.body == {"msgtype": "text", "text": {"content": "echo slow"},
+                             "agentid": 1000002, "touser": OPERATOR}
     events = [json.loads(line)["event"] for line in capsys.readouterr().err.splitlines()
               if line.startswith("{")]
     assert "passive_reply_missed" in events
