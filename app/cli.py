@@ -80,6 +80,35 @@ def check(env_file: EnvFile = None) -> None:
     typer.echo("configuration, sop_flows and keywords are valid")
 
 
+@cli.command()
+def sim(env_file: EnvFile = None,
+        host: Annotated[str | None, typer.Option(help="Overrides SOPBOT_SIM_HOST.")] = None,
+        port: Annotated[int | None, typer.Option(help="Overrides SOPBOT_SIM_PORT.")] = None,
+        bot_url: Annotated[str | None,
+                           typer.Option(help="Overrides SOPBOT_SIM_BOT_URL.")] = None) -> None:
+    """Run the WeCom simulator: the API with its platform rules, faults and scenarios."""
+    import uvicorn
+
+    from app.logs import configure_logging
+    from app.sim import create_sim_app
+
+    # Passed under the variable names, so a bad option is reported like a bad variable.
+    options = {"SOPBOT_SIM_HOST": host, "SOPBOT_SIM_PORT": port, "SOPBOT_SIM_BOT_URL": bot_url}
+    settings = _sim_settings(env_file, **{k: v for k, v in options.items() if v is not None})
+    configure_logging("info", "auto", settings.secret_values())
+    uvicorn.run(create_sim_app(settings), host=settings.host, port=settings.port,
+                log_config=None, access_log=False, server_header=False)
+
+
+def _sim_settings(env_file: Path | None, **overrides: object) -> Any:
+    from app.sim.config import SimSettings
+
+    try:
+        return load_settings(SimSettings, env_file, **overrides)  # type: ignore[type-var]
+    except ConfigError as exc:
+        fail(f"configuration error: {exc}")
+
+
 inbox_cli = typer.Typer(no_args_is_help=True, help="Inspect the inbox and requeue parked events.")
 cli.add_typer(inbox_cli, name="inbox")
 

@@ -1,0 +1,129 @@
+"""The callback sender: WeCom's delivery behaviour towards the bot URL (§3, §8).
+
+Each attempt POSTs the encrypted envelope with a fresh timestamp and nonce but the SAME
+plaintext. An attempt fails when no HTTP 200 arrives within the timeout (5 s like WeCom; tests
+shorten it) or the status is not 200; three attempts in total, back to back. Every attempt and
+the decrypted passive reply, if the bot sent one, are kept for GET /sim/callbacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import Any
+
+import httpx
+
+from app.logs import get_logger
+from app.sim.clock import SimClock
+from app.sim.config import SimSettings
+from app.sim.state import PendingCallback
+from app.wecom.crypto import CryptoError, WeComCrypto
+
+log = get_logger("sopbot.sim.callbacks")
+ATTEMPTS = 3
+VERIFY_DEADLINE_S = 1.0
+
+
+class CallbackSender:
+    def __init__(self, settings: SimSettings, clock: SimClock) -> None:
+        self.crypto = WeComCrypto(settings.callback_token.get_secret_value(),
+                                  settings.callback_aes_key.get_secret_value(), settings.corp_id)
+        self.clock, self.bot_url = clock, settings.bot_url
+        self.timeout_s = settings.callback_timeout_s
+        # trust_env=False: a proxy from the environment must never see the bot's traffic.
+        self.client = httpx.AsyncClient(trust_env=False)
+        self.records: list[dict[str, Any]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def send(self, pending: PendingCallback) -> dict[str, Any]:
+        """Deliver now and return the record with the outcome."""
+        record = self._open(pending)
+        await self._deliver(record, pending)
+        return record
+
+    def send_background(self, pending: PendingCallback) -> dict[str, Any]:
+        """Start delivering; the returned record fills in as attempts happen."""
+        record = self._open(pending)
+        task = asyncio.create_task(self._deliver(record, pending))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return record
+
+    async def drain(self) -> None:
+        """Wait for background deliveries (tests and shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.client.aclose()
+
+    def _open(self, pending: PendingCallback) -> dict[str, Any]:
+        record = {"id": len(self.records) + 1, "kind": pending.kind,
+                  "plaintext": pending.plaintext, "created_at": self.clock.now(),
+                  "attempts": [], "outcome": "pending", "reply": None, "reply_error": None}
+        self.records.append(record)
+        return record
+
+    async def _deliver(self, record: dict[str, Any], pending: PendingCallback) -> None:
+        for number in range(1, ATTEMPTS + 1):
+            if await self._attempt(record, pending, number):
+                record["outcome"] = "delivered"
+                return
+        record["outcome"] = "failed"
+        log.warning("sim_callback_failed", kind=record["kind"], id=record["id"])
+
+    async def _attempt(self, record: dict[str, Any], pending: PendingCallback,
+                       number: int) -> bool:
+        agent = None if pending.agent_id is None else str(pending.agent_id)
+        params, body = self.crypto.encrypt_callback(
+            pending.plaintext, timestamp=str(int(self.clock.now())), agent_id=agent)
+        attempt: dict[str, Any] = {"n": number, "timestamp": params["timestamp"],
+                                   "nonce": params["nonce"], "status": None, "error": None}
+        record["attempts"].append(attempt)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            # wait_for bounds the whole exchange, as WeCom's 5 s deadline does.
+            response = await asyncio.wait_for(self.client.post(
+                self.bot_url, params=params, content=body,
+                headers={"Content-Type": "text/xml"}), self.timeout_s)
+        except (TimeoutError, httpx.TimeoutException):
+            attempt["error"] = "timeout"
+        except httpx.HTTPError as exc:
+            attempt["error"] = type(exc).__name__
+        else:
+            attempt["status"] = response.status_code
+            if response.status_code == 200:
+                self._read_reply(record, response.content)
+        attempt["elapsed_s"] = round(loop.time() - started, 3)
+        return attempt["status"] == 200
+
+    def _read_reply(self, record: dict[str, Any], content: bytes) -> None:
+        """An encrypted passive reply is decrypted; an empty body or "success" is no reply."""
+        text = content.strip()
+        if not text or text == b"success":
+            return
+        try:
+            record["reply"] = self.crypto.decrypt_reply(text)
+        except CryptoError as exc:
+            record["reply_error"] = f"{type(exc).__name__}: {exc}"
+
+    async def verify_url(self) -> dict[str, Any]:
+        """The GET check WeCom makes when an admin saves the URL: echo within 1 s."""
+        echo = str(secrets.randbelow(10**19)).zfill(19)
+        stamp, nonce, encrypt = str(int(self.clock.now())), secrets.token_hex(5), \
+            self.crypto.encrypt(echo)
+        query = {"msg_signature": self.crypto.signature(stamp, nonce, encrypt),
+                 "timestamp": stamp, "nonce": nonce, "echostr": encrypt}
+        try:
+            response = await asyncio.wait_for(self.client.get(self.bot_url, params=query),
+                                              VERIFY_DEADLINE_S)
+        except (TimeoutError, httpx.HTTPError) as exc:
+            return {"ok": False, "error": type(exc).__name__}
+        ok = response.status_code == 200 and response.text == echo
+        return {"ok": ok, "status": response.status_code, "echo_matches": response.text == echo}
+

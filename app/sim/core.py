@@ -1,0 +1,30 @@
+"""`Sim`: one simulated WeCom — the world, its clock, faults, request log and callback sender.
+
+It hangs on `app.state.sim`; tests and the demo reach every part through it.
+"""
+
+from __future__ import annotations
+
+from app.sim.callbacks import CallbackSender
+from app.sim.clock import SimClock
+from app.sim.config import SimSettings
+from app.sim.faults import FaultBook
+from app.sim.recorder import RequestLog
+from app.sim.state import World
+
+
+class Sim:
+    def __init__(self, settings: SimSettings, clock: SimClock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SimClock()
+        self.world = World(settings, self.clock)
+        self.faults = FaultBook(settings.seed)
+        self.requests = RequestLog()
+        self.callbacks = CallbackSender(settings, self.clock)
+
+    def dispatch_callbacks(self) -> list[dict[str, object]]:
+        """Send what the last call queued, in the background (API calls never wait for them)."""
+        return [self.callbacks.send_background(p) for p in self.world.take_callbacks()]
+
+    async def aclose(self) -> None:
+        await self.callbacks.aclose()
