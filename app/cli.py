@@ -1,4 +1,4 @@
-"""The `sopbot` command: serve, migrate, check, inbox.
+"""The `sopbot` command: serve, migrate, check, sim, inbox, outbox.
 
 Configuration problems end the command with one line on stderr naming what is wrong and exit
 status 2, never a traceback.
@@ -130,6 +130,40 @@ def inbox_retry(ids: Annotated[list[int] | None,
 
     count = _run_on_database(retry_failed, env_file, ids or None)
     typer.echo(f"requeued {count} event(s)")
+
+
+outbox_cli = typer.Typer(no_args_is_help=True,
+                         help="Inspect outbox rows; retry or drop those an operator must decide.")
+cli.add_typer(outbox_cli, name="outbox")
+
+
+@outbox_cli.command("status")
+def outbox_status(env_file: EnvFile = None) -> None:
+    """Count outbox rows by status and list the dead and unknown-outcome ones."""
+    from app.outbox.admin import show_status
+
+    typer.echo(_run_on_database(show_status, env_file))
+
+
+@outbox_cli.command("retry")
+def outbox_retry(ids: Annotated[list[int], typer.Argument(help="Row ids.")],
+                 env_file: EnvFile = None) -> None:
+    """Send dead or unknown-outcome rows again, with a fresh set of attempts."""
+    from app.outbox.admin import retry_rows
+
+    count = _run_on_database(retry_rows, env_file, ids)
+    typer.echo(f"requeued {count} message(s)")
+
+
+@outbox_cli.command("drop")
+def outbox_drop(ids: Annotated[list[int], typer.Argument(help="Row ids.")],
+                reason: Annotated[str, typer.Option(help="Why; kept on the row.")],
+                env_file: EnvFile = None) -> None:
+    """Give up on pending or unknown-outcome rows for good."""
+    from app.outbox.admin import drop_rows
+
+    count = _run_on_database(drop_rows, env_file, ids, reason)
+    typer.echo(f"dropped {count} message(s)")
 
 
 def _run_on_database(job: Any, env_file: Path | None, *args: Any) -> Any:

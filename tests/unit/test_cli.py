@@ -170,3 +170,45 @@ def _start(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
 def _statuses(sqlite3, db_file: Path) -> list[str]:  # type: ignore[no-untyped-def]
     with sqlite3.connect(db_file) as conn:
         return [row[0] for row in conn.execute("SELECT status FROM inbox_event ORDER BY id")]
+
+
+def test_outbox_status_retry_and_drop(tmp_path: Path) -> None:
+    import asyncio
+    import sqlite3
+
+    from app.db import Database
+    from app.outbox import store
+    from app.wecom.api import SendWelcomeMsg, Text
+
+    env = {"SOPBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'o.db'}"}
+    assert run(["migrate"], env, tmp_path).returncode == 0
+
+    async def queue() -> None:
+        db = Database(env["SOPBOT_DATABASE_URL"])
+        async with db.unit_of_work() as session:
+            for code in ("A", "B", "C"):
+                await store.enqueue(session, f"welcome:{code}", SendWelcomeMsg(
+                    welcome_code=code, text=Text(content="欢迎")), kind="welcome")
+        await db.dispose()
+
+    asyncio.run(queue())
+    with sqlite3.connect(tmp_path / "o.db") as conn:
+        conn.execute("UPDATE outbox_message SET status='dead', errcode=41051, "
+                     "last_error='41051: already welcomed' WHERE id=1")
+        conn.execute("UPDATE outbox_message SET status='unknown', last_error='no answer' "
+                     "WHERE id=2")
+    status = run(["outbox", "status"], env, tmp_path)
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    assert lines[1:6] == ["pending  1", "sent     0", "dead     1", "expired  0", "unknown  1"]
+    assert lines[6].startswith("unknown #2 welcome externalcontact/send_welcome_msg key=welcome:B")
+    assert "errcode=41051" in lines[7]
+    assert run(["outbox", "retry", "2"], env, tmp_path).stdout == "requeued 1 message(s)\n"
+    dropped = run(["outbox", "drop", "1", "3", "--reason", "sent by hand"], env, tmp_path)
+    assert dropped.stdout == "dropped 1 message(s)\n"  # row 1 was dead already
+    with sqlite3.connect(tmp_path / "o.db") as conn:
+        rows = conn.execute("SELECT status, last_error FROM outbox_message ORDER BY id").fetchall()
+    assert rows[1][0] == "pending"
+    assert rows[2] == ("dead", "dropped by operator: sent by hand")
+    missing = run(["outbox", "drop", "1"], env, tmp_path)
+    assert missing.returncode == 2 and "--reason" in missing.stderr
