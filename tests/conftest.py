@@ -148,16 +148,18 @@ async def wait_until(probe, timeout: float) -> None:  # type: ignore[no-untyped-
 
 @asynccontextmanager
 async def serve_app(settings: Settings, *, run_worker: bool = True,
-                    router: Router | None = None,
-                    wecom: FakeWeCom | None = None) -> AsyncIterator[RunningApp]:
+                    router: Router | None = None, wecom: FakeWeCom | None = None,
+                    simulator: bool = False) -> AsyncIterator[RunningApp]:
     """Start the real app under uvicorn on 127.0.0.1 (a free port); stop it on exit.
 
-    WeCom's API is the transport-level fake (a fresh one unless given): nothing reaches the
-    network."""
+    WeCom's API is the transport-level fake (a fresh one unless given), or with `simulator`
+    the real HTTP client talking to `settings.api_base` (a `sopbot sim` on 127.0.0.1)."""
     if not run_worker:
         settings = settings.model_copy(update={"inbox_worker": False})
     wecom = wecom or FakeWeCom()
-    app = create_app(settings, router=router, transport=wecom.transport)
+    if simulator:
+        assert settings.api_base.startswith("http://127.0.0.1:"), "only a local simulator"
+    app = create_app(settings, router=router, transport=None if simulator else wecom.transport)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
                                            access_log=False, lifespan="on"))
     task = asyncio.create_task(server.serve())

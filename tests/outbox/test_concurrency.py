@@ -20,23 +20,31 @@ WELCOME = "externalcontact/send_welcome_msg"
 WEBHOOK = "webhook/send"
 
 
-async def test_concurrent_senders_deliver_each_row_exactly_once(outbox: Outbox) -> None:
-    for n in range(150):
-        await outbox.enqueue(f"welcome:c{n}", welcome(f"c{n}", f"欢迎{n}"))
-        await outbox.enqueue(f"post:c{n}", robot_text(f"帖子{n}"))
-    senders = [outbox.sender, outbox.new_sender(), outbox.new_sender()]
-    assert len({s.owner for s in senders}) == 3
-    # Every sender drains both lanes at the same time, on the same rows.
-    await asyncio.gather(*(s.drain(fast) for s in senders for fast in (False, True)))
-    await outbox.drain_until_settled()
-    welcomes = Counter(call.body["welcome_code"] for call in outbox.fake.calls_to(WELCOME))
-    posts = Counter(texts(outbox.fake.calls_to(WEBHOOK)))
-    assert len(welcomes) == 150 and set(welcomes.values()) == {1}
-    assert len(posts) == 150 and set(posts.values()) == {1}
-    assert {row.status for row in (await outbox.rows()).values()} == {SENT}
-    # The work was shared, not done by one while the others idled.
-    assert sum(s.counts[SENT] for s in senders) == 300
-    assert sum(1 for s in senders if s.counts[SENT]) >= 2
+async def test_concurrent_senders_deliver_each_row_exactly_once(db_url: str,
+                                                               fake: FakeWeCom) -> None:
+    # Three senders as three processes would be: each its own engine, pool, client and tokens.
+    boxes = [make_outbox(db_url, fake) for _ in range(3)]
+    try:
+        for n in range(150):
+            await boxes[0].enqueue(f"welcome:c{n}", welcome(f"c{n}", f"欢迎{n}"))
+            await boxes[0].enqueue(f"post:c{n}", robot_text(f"帖子{n}"))
+        senders = [box.sender for box in boxes]
+        assert len({s.owner for s in senders}) == 3
+        # Every sender drains both lanes at the same time, on the same rows.
+        await asyncio.gather(*(s.drain(fast) for s in senders for fast in (False, True)))
+        await boxes[0].drain_until_settled()
+        welcomes = Counter(call.body["welcome_code"] for call in fake.calls_to(WELCOME))
+        posts = Counter(texts(fake.calls_to(WEBHOOK)))
+        assert len(welcomes) == 150 and set(welcomes.values()) == {1}
+        assert len(posts) == 150 and set(posts.values()) == {1}
+        assert {row.status for row in (await boxes[0].rows()).values()} == {SENT}
+        # The work was shared, not done by one while the others idled.
+        assert sum(s.counts[SENT] for s in senders) == 300
+        assert sum(1 for s in senders if s.counts[SENT]) >= 2
+    finally:
+        for box in boxes:
+            await box.http.aclose()
+            await box.db.dispose()
 
 
 async def test_a_sender_killed_mid_batch_loses_nothing_and_doubles_nothing(
