@@ -65,7 +65,10 @@ def build_wecom(settings: Settings, db: Database,
     """One shared HTTP client, the API client on it, and the token store it draws from.
 
     `transport` replaces the network (tests: the fake WeCom)."""
+    # Few keep-alive connections: httpcore checks every pooled connection on every request, so
+    # a large idle pool costs CPU on each call (the sender keeps few requests in flight).
     http = httpx.AsyncClient(timeout=httpx.Timeout(settings.wecom_timeout_s, connect=3.0),
+                             limits=httpx.Limits(max_connections=64, max_keepalive_connections=8),
                              transport=transport)
     secrets = {"agent": settings.agent_secret, "contact": settings.contact_secret,
                "kf": settings.kf_secret}

@@ -35,6 +35,9 @@ from app.wecom.errors import WeComError
 
 log = get_logger("sopbot.outbox")
 FAST_BATCH, BULK_BATCH, BULK_WORKERS = 16, 64, 2
+# Requests in flight per process: WeCom answers in milliseconds, so a few suffice for any rate
+# it allows, and more would only grow the HTTP connection pool.
+IN_FLIGHT = 8
 # How far ahead a wave may book rate slots; rows beyond wait in the table, not in memory.
 MAX_SLOT_WAIT = timedelta(seconds=2)
 LEASE_MARGIN_S = 30.0
@@ -60,6 +63,8 @@ class OutboxSender:
         self.lease_s = 2 * settings.wecom_timeout_s + MAX_SLOT_WAIT.total_seconds() + LEASE_MARGIN_S
         self._wake = {True: asyncio.Event(), False: asyncio.Event()}
         self._tasks: list[asyncio.Task[None]] = []
+        # Per lane, so a bulk wave never holds up a welcome.
+        self._in_flight = {fast: asyncio.Semaphore(IN_FLIGHT) for fast in (True, False)}
         self.counts: Counter[str] = Counter()  # outcomes settled by this process
 
     # --- running -----------------------------------------------------------------------------
@@ -172,7 +177,8 @@ class OutboxSender:
                 await asyncio.sleep(delay)
             started = self.clock()
             try:
-                response = await self.client.call(item.call)
+                async with self._in_flight[item.claimed.priority <= FAST]:
+                    response = await self.client.call(item.call)
             except WeComError as exc:
                 item.outcome = decide(item.claimed, exc, _dedupable(item), self.policy,
                                       self.clock())

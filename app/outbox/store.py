@@ -98,8 +98,9 @@ async def claim(session: AsyncSession, owner: str, now: datetime, lease_s: float
     return sorted(claimed, key=lambda c: (c.priority, c.id))
 
 
-def _leased(claimed: Claimed, owner: str) -> Any:
-    return and_(T.id == claimed.id, T.status == PENDING, T.lease_owner == owner)
+# Built once: only the SET list varies with the outcome.
+_LEASED = and_(T.id == bindparam("row_id"), T.status == PENDING,
+               T.lease_owner == bindparam("owner"))
 
 
 async def settle(session: AsyncSession, claimed: Claimed, owner: str,
@@ -107,7 +108,8 @@ async def settle(session: AsyncSession, claimed: Claimed, owner: str,
     """Write the outcome of an attempt; False if the lease was taken over meanwhile."""
     if "last_error" in values and values["last_error"]:
         values = {**values, "last_error": values["last_error"][:MAX_ERROR_CHARS]}
-    result = await session.execute(update(TABLE).where(_leased(claimed, owner)).values(**values))
+    result = await session.execute(update(TABLE).where(_LEASED).values(**values),
+                                   {"row_id": claimed.id, "owner": owner})
     return result.rowcount == 1
 
 
