@@ -55,8 +55,23 @@ def serve(env_file: EnvFile = None,
         fail(str(exc))
     except Exception as exc:
         fail(f"cannot open database {safe_url(settings.database_url)}: {type(exc).__name__}")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                access_log=False, server_header=False)
+    settings, simulator = _maybe_simulated(settings)
+    uvicorn.run(create_app(settings, simulator=simulator), host=settings.host,
+                port=settings.port, log_config=None, access_log=False, server_header=False)
+
+
+def _maybe_simulated(settings: Settings) -> tuple[Settings, Any]:
+    from app.logs import get_logger
+    from app.sim.embedded import MOUNT_PATH, embedded_simulator
+
+    simulated = embedded_simulator(settings)
+    if simulated is None:
+        return settings, None
+    get_logger("sopbot.cli").warning(
+        "built_in_simulator", path=MOUNT_PATH,
+        reason="WECOM_AGENT_SECRET is not set: WeCom calls go to the built-in simulator; "
+               "nothing reaches WeCom")
+    return simulated
 
 
 @cli.command()

@@ -22,6 +22,9 @@ from app.logs import get_logger
 from app.outbox.ratelimit import RateLimits, parse_rates
 from app.outbox.sender import OutboxSender
 from app.services import Services
+from app.sim import create_sim_app
+from app.sim.config import SimSettings
+from app.sim.embedded import MOUNT_PATH
 from app.wecom.client import WeComClient
 from app.wecom.crypto import WeComCrypto
 from app.wecom.tokens import TokenStore, cache_key
@@ -82,8 +85,11 @@ def build_wecom(settings: Settings, db: Database,
 
 
 def create_app(settings: Settings, *, router: Router | None = None,
-               transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
-    """The app; `router` replaces the handlers and `transport` the network (tests)."""
+               transport: httpx.AsyncBaseTransport | None = None,
+               simulator: SimSettings | None = None) -> FastAPI:
+    """The app; `router` replaces the handlers and `transport` the network (tests);
+    `simulator` mounts the built-in WeCom simulator (app/sim/embedded.py)."""
+    sim_app = create_sim_app(simulator) if simulator is not None else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -101,11 +107,15 @@ def create_app(settings: Settings, *, router: Router | None = None,
             yield
         finally:
             await _shutdown(services)
+            if sim_app is not None:
+                await sim_app.state.sim.aclose()
 
     app = FastAPI(title="sopbot", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.include_router(callback.router)
     app.include_router(health.router)
+    if sim_app is not None:
+        app.mount(MOUNT_PATH, sim_app)
     app.add_exception_handler(Exception, _internal_error)
     return app
 

@@ -32,9 +32,9 @@ def sim_settings(**overrides: Any) -> SimSettings:
 
 
 @asynccontextmanager
-async def serve(app: FastAPI) -> AsyncIterator[str]:
-    """Serve `app` on a free port; yield its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
+async def serve(app: FastAPI, port: int = 0) -> AsyncIterator[str]:
+    """Serve `app` on `port` (0: a free one); yield its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
                                            access_log=False, lifespan="on"))
     task = asyncio.create_task(server.serve())
     for _ in range(1500):

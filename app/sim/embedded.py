@@ -1,0 +1,31 @@
+"""The built-in simulator: `sopbot serve` without WeCom credentials talks to a simulator mounted
+in its own app instead of to WeCom, so a fresh machine runs the whole path with nothing else.
+
+Only when no app secret is set and WECOM_API_BASE is left at WeCom's address: any real
+credential or an explicit API base turns it off.
+"""
+
+from __future__ import annotations
+
+from app.config import DEFAULT_API_BASE, Settings
+from app.sim.config import SimSettings
+
+MOUNT_PATH = "/wecom-sim"
+
+
+def embedded_simulator(settings: Settings) -> tuple[Settings, SimSettings] | None:
+    """(the service's settings pointed at the simulator, the simulator's), or None."""
+    if settings.agent_secret is not None or settings.api_base != DEFAULT_API_BASE:
+        return None
+    local = f"http://127.0.0.1:{settings.port}"
+    values: dict[str, object] = {
+        "corp_id": settings.corp_id, "callback_token": settings.callback_token,
+        "callback_aes_key": settings.callback_aes_key, "bot_url": f"{local}/wecom/callback"}
+    if settings.agent_id is not None:
+        values["agent_id"] = settings.agent_id
+    if settings.robot_keys:
+        values["robots"] = tuple(settings.robot_keys.values())
+    sim = SimSettings(_env_file=None, **values)  # type: ignore[arg-type]
+    pointed = settings.model_copy(update={"api_base": local + MOUNT_PATH,
+                                          "agent_secret": sim.agent_secret})
+    return pointed, sim

@@ -1,0 +1,53 @@
+"""`sopbot serve` without WeCom credentials: the built-in simulator, mounted in the app, takes
+WeCom's place end to end (callbacks in, API calls out)."""
+
+from __future__ import annotations
+
+import httpx
+from pydantic import SecretStr
+
+from app.main import create_app
+from app.outbox import store
+from app.outbox.models import FAST
+from app.sim.embedded import MOUNT_PATH, embedded_simulator
+from app.wecom.api import SendMessage, Text
+from bench._sopbot import free_port
+from tests.conftest import OPERATOR, make_settings, wait_until
+from tests.e2e.sim_server import serve
+
+
+def test_only_without_credentials(db_url: str) -> None:
+    bare = make_settings(db_url, port=8123, robots="ops=k1")
+    pointed, sim = embedded_simulator(bare)  # type: ignore[misc]
+    assert pointed.api_base == f"http://127.0.0.1:8123{MOUNT_PATH}"
+    assert pointed.agent_secret == sim.agent_secret
+    assert sim.bot_url == "http://127.0.0.1:8123/wecom/callback"
+    assert (sim.corp_id, sim.callback_token, sim.robots) == (bare.corp_id, bare.callback_token,
+                                                            ("k1",))
+    assert embedded_simulator(make_settings(db_url, agent_secret=SecretStr("real"))) is None
+    assert embedded_simulator(make_settings(db_url, api_base="http://127.0.0.1:9")) is None
+
+
+async def test_the_built_in_simulator_answers_callbacks_and_api_calls(db_url: str) -> None:
+    port = free_port()
+    settings, sim_settings = embedded_simulator(make_settings(db_url, port=port))  # type: ignore[misc]
+    app = create_app(settings, simulator=sim_settings)
+    async with serve(app, port=port) as base_url, httpx.AsyncClient(base_url=base_url) as http:
+        sim = f"{MOUNT_PATH}/sim"
+        answer = (await http.post(f"{sim}/scenarios/app_text",
+                                  json={"from_user": OPERATOR, "content": "/help"})).json()
+        assert answer["callbacks"][0]["outcome"] == "delivered"
+        assert "/help" in answer["reply"]  # the service's encrypted passive reply, decrypted
+        services = app.state.services
+        async with services.db.unit_of_work() as session:
+            await store.enqueue(session, "test:hello", SendMessage(
+                agentid=settings.agent_id or 0, touser=OPERATOR, msgtype="text",
+                text=Text(content="你好，运营")), kind="test", priority=FAST)
+
+        async def delivered() -> bool:
+            calls = (await http.get(f"{sim}/requests", params={"path": "message/send"})).json()
+            return any(call["errcode"] == 0 for call in calls["requests"])
+
+        await wait_until(delivered, 10)
+        calls = (await http.get(f"{sim}/requests", params={"path": "message/send"})).json()
+        assert [c["body"]["text"]["content"] for c in calls["requests"]] == ["你好，运营"]
