@@ -31,7 +31,7 @@ from app.outbox.models import FAST
 from app.outbox.outcomes import Outcome, Policy, decide, expired, rebuild, unknown_after_takeover
 from app.wecom.api import ApiCall
 from app.wecom.client import WeComClient
-from app.wecom.errors import WeComError
+from app.wecom.errors import OutcomeUnknown, WeComError
 
 log = get_logger("sopbot.outbox")
 FAST_BATCH, BULK_BATCH, BULK_WORKERS = 16, 64, 2
@@ -60,7 +60,9 @@ class OutboxSender:
         self.policy = Policy(settings.outbox_max_attempts, settings.outbox_retry_base_s,
                              settings.outbox_retry_max_s)
         self.owner = worker_id()
-        self.lease_s = 2 * settings.wecom_timeout_s + MAX_SLOT_WAIT.total_seconds() + LEASE_MARGIN_S
+        # The longest a request can take (connect, write and read each have the timeout).
+        self.request_span = timedelta(seconds=2 * settings.wecom_timeout_s)
+        self.lease_s = (self.request_span + MAX_SLOT_WAIT).total_seconds() + LEASE_MARGIN_S
         self._wake = {True: asyncio.Event(), False: asyncio.Event()}
         self._tasks: list[asyncio.Task[None]] = []
         # Per lane, so a bulk wave never holds up a welcome.
@@ -170,23 +172,43 @@ class OutboxSender:
                     await store.mark_in_flight(session, item.claimed, self.owner, now)
 
     async def _send(self, item: Planned) -> None:
-        assert item.call is not None and item.slot is not None
+        assert item.slot is not None
         with bound_contextvars(outbox_id=item.claimed.id, kind=item.claimed.kind):
             delay = (item.slot - self.clock()).total_seconds()
             if delay > 0:
                 await asyncio.sleep(delay)
-            started = self.clock()
-            try:
-                async with self._in_flight[item.claimed.priority <= FAST]:
-                    response = await self.client.call(item.call)
-            except WeComError as exc:
-                item.outcome = decide(item.claimed, exc, _dedupable(item), self.policy,
-                                      self.clock())
-                _log_failure(item, exc)
-                return
-            item.outcome = Outcome.sent(response, self.clock())
-            log.info("outbox_sent", api=item.claimed.api, attempt=item.claimed.attempts,
-                     ms=round((self.clock() - started).total_seconds() * 1000))
+            async with self._in_flight[item.claimed.priority <= FAST]:
+                item.outcome = await self._request(item)
+
+    async def _request(self, item: Planned) -> Outcome:
+        assert item.call is not None
+        claimed = item.claimed
+        if self.clock() + self.request_span >= claimed.lease_until:
+            # It waited so long that its lease could run out mid-request and another sender
+            # take the row over: give the row back instead (nothing was sent).
+            return Outcome.later(claimed, self.clock(), counted=False,
+                                 error="released: its lease was too short to send safely")
+        started = self.clock()
+        try:
+            response = await self.client.call(item.call)
+        except WeComError as exc:
+            return self._failed(item, exc)
+        except Exception as exc:  # a bug, maybe after the request left: never resend blindly
+            log.exception("outbox_send_crashed", api=claimed.api)
+            return self._failed(item, OutcomeUnknown(claimed.api, f"{type(exc).__name__}"))
+        log.info("outbox_sent", api=claimed.api, attempt=claimed.attempts,
+                 ms=round((self.clock() - started).total_seconds() * 1000))
+        return Outcome.sent(response, self.clock())
+
+    def _failed(self, item: Planned, exc: WeComError) -> Outcome:
+        outcome = decide(item.claimed, exc, _dedupable(item), self.policy, self.clock())
+        fields = {"api": item.claimed.api, "attempt": item.claimed.attempts,
+                  "outcome": outcome.label, "error": str(exc)}
+        if outcome.loud:
+            log.error("outbox_send_failed", **fields)
+        else:
+            log.warning("outbox_send_failed", **fields)
+        return outcome
 
     async def _settle(self, planned: list[Planned]) -> None:
         async with self.db.unit_of_work() as session:
@@ -211,14 +233,3 @@ def _by_rate_key(planned: list[Planned]) -> dict[str, list[Planned]]:
     for item in planned:
         groups.setdefault(item.claimed.rate_key, []).append(item)
     return groups
-
-
-def _log_failure(item: Planned, exc: WeComError) -> None:
-    outcome = item.outcome
-    assert outcome is not None
-    fields = {"api": item.claimed.api, "attempt": item.claimed.attempts,
-              "outcome": outcome.label, "error": str(exc)}
-    if outcome.loud:
-        log.error("outbox_send_failed", **fields)
-    else:
-        log.warning("outbox_send_failed", **fields)

@@ -205,3 +205,28 @@ async def test_other_final_codes(outbox: Outbox, errcode: int) -> None:
     await outbox.drain_until_settled()
     row = await outbox.row(f"welcome:f{errcode}")
     assert (row.status, row.errcode) == (DEAD, errcode)
+
+
+async def test_an_unexpected_error_is_treated_as_an_unknown_outcome(outbox: Outbox) -> None:
+    outbox.fake.script(WEBHOOK, RuntimeError("a bug somewhere in the stack"))
+    outbox.fake.script(WELCOME, RuntimeError("a bug somewhere in the stack"))
+    await outbox.enqueue("post:bug", robot_text("有bug"))
+    await outbox.enqueue("welcome:bug", welcome("bug"))
+    await outbox.drain_until_settled()
+    # The wave did not crash: the post may have left, so it waits for an operator; the
+    # welcome (single-use code) was simply sent again.
+    assert (await outbox.row("post:bug")).status == UNKNOWN
+    assert (await outbox.row("welcome:bug")).status == SENT
+    assert len(outbox.fake.calls_to(WEBHOOK)) == 1
+
+
+async def test_a_row_whose_lease_would_run_out_mid_request_is_given_back(outbox: Outbox) -> None:
+    await outbox.enqueue("post:slow", robot_text("慢"))
+    outbox.sender.request_span = timedelta(seconds=outbox.sender.lease_s + 1)
+    # One wave only: drain would claim the given-back row again and again.
+    await outbox.sender.wave(await outbox.sender._claim(False))
+    row = await outbox.row("post:slow")
+    assert (row.status, row.attempts, row.in_flight_at, row.lease_owner) == (PENDING, 0, None,
+                                                                             None)
+    assert "lease" in (row.last_error or "")
+    assert outbox.fake.calls_to(WEBHOOK) == []
