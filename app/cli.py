@@ -44,6 +44,7 @@ def serve(env_file: EnvFile = None,
 
     from app.logs import configure_logging
     from app.main import SchemaNotCurrent, create_app, prepare_schema
+    from app.runtime import tune_gc
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = _settings(env_file, **overrides)
@@ -56,7 +57,9 @@ def serve(env_file: EnvFile = None,
     except Exception as exc:
         fail(f"cannot open database {safe_url(settings.database_url)}: {type(exc).__name__}")
     settings, simulator = _maybe_simulated(settings)
-    uvicorn.run(create_app(settings, simulator=simulator), host=settings.host,
+    app = create_app(settings, simulator=simulator)
+    tune_gc()
+    uvicorn.run(app, host=settings.host,
                 port=settings.port, log_config=None, access_log=False, server_header=False)
 
 

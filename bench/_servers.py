@@ -15,6 +15,8 @@ import os
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
+from app.runtime import tune_gc
+
 # Pinned rather than "auto" so both servers are known to run the same implementations, and so a
 # missing uvloop/httptools fails loudly instead of quietly measuring the pure-Python fallbacks.
 UVICORN_OPTIONS = {
@@ -71,6 +73,8 @@ def main() -> None:
     else:
         bare_logging()
         app = bare_app()
+    # As `sopbot serve` does, and for both servers alike: the ratio must come from the apps.
+    tune_gc()
     uvicorn.run(app, host="127.0.0.1", port=args.port, **UVICORN_OPTIONS)  # type: ignore[arg-type]
 
 
