@@ -154,14 +154,14 @@ class WeComClient:
     async def _with_token(self, path: str, secret: str,
                           send: Callable[[str], Awaitable[Answer]]) -> Answer:
         tokens = self._token_provider()
-        token = await tokens.get(secret)
+        token = await _for(path, tokens.get(secret))
         try:
             return await send(token)
         except TokenRejected:
             # WeCom may drop a token before its expiry: refresh once and retry once. A second
             # rejection propagates; refreshing again would only hammer gettoken.
             log.info("wecom_token_rejected", api=path, credential=secret)
-            token = await tokens.refresh(secret, token)
+            token = await _for(path, tokens.refresh(secret, token))
             return await send(token)
 
     async def _exchange(self, path: str, method: str, params: Mapping[str, str], *,
@@ -379,3 +379,12 @@ def _parse(path: str, model: type[ApiResponse], data: Answer) -> ApiResponse:
     except ValidationError:
         # errcode was 0, so the call worked; only its details are unreadable.
         raise OutcomeUnknown(path, f"the answer does not fit {model.__name__}") from None
+
+
+async def _for(path: str, getting: Awaitable[str]) -> str:
+    """A token for a call to `path`. Without one that call never left, whatever happened to
+    gettoken's own request: its timeout must not make the call's outcome unknown."""
+    try:
+        return await getting
+    except TransportError as exc:
+        raise NotSent(path, f"no access token: {exc}") from None

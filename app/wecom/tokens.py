@@ -50,6 +50,15 @@ def cache_key(secret_name: str, corp_id: str, secret: str) -> str:
 class _Cached:
     token: str
     expires_at: datetime
+    fetched_at: datetime
+
+    @property
+    def refresh_at(self) -> datetime:
+        """REFRESH_AHEAD before expiry, but never in the first half of the lifetime: WeCom
+        hands back the same token with its remaining lifetime until it expires, and a token
+        that is already inside the window must not be fetched again on every call."""
+        lifetime = self.expires_at - self.fetched_at
+        return self.fetched_at + max(lifetime - REFRESH_AHEAD, lifetime / 2)
 
 
 class TokenStore:
@@ -76,7 +85,7 @@ class TokenStore:
     def _fresh(self, cached: _Cached | None, rejected: str | None = None) -> str | None:
         if cached is None or cached.token == rejected:
             return None
-        return cached.token if cached.expires_at - REFRESH_AHEAD > self.clock() else None
+        return cached.token if cached.refresh_at > self.clock() else None
 
     async def _renew(self, secret: str, rejected: str | None) -> str:
         async with self._locks.setdefault(secret, asyncio.Lock()):
@@ -111,14 +120,16 @@ class TokenStore:
 
     async def _stored(self, session: AsyncSession, secret: str) -> _Cached | None:
         row = await session.get(AccessToken, self.keys[secret])
-        return None if row is None else _Cached(row.token, row.expires_at)
+        return None if row is None else _Cached(row.token, row.expires_at, row.fetched_at)
 
     async def _fetch(self, secret: str) -> _Cached:
         token, expires_in = await self.fetch(secret)
         self.fetches += 1
         log.info("access_token_fetched", credential=secret, expires_in=expires_in)
-        return _Cached(token, self.clock() + timedelta(seconds=expires_in))
+        now = self.clock()
+        return _Cached(token, now + timedelta(seconds=expires_in), now)
 
     async def _save(self, session: AsyncSession, secret: str, cached: _Cached) -> None:
         await session.merge(AccessToken(key=self.keys[secret], token=cached.token,
-                                        expires_at=cached.expires_at, fetched_at=self.clock()))
+                                        expires_at=cached.expires_at,
+                                        fetched_at=cached.fetched_at))

@@ -43,6 +43,7 @@ API = "externalcontact/send_welcome_msg"
     (40008, InvalidRequest),
     (40058, InvalidRequest),
     (44004, InvalidRequest),
+    (81017, InvalidRequest),  # groupchat/list without owner_filter: our request must change
     (41050, FinalError),
     (41051, FinalError),
     (84061, FinalError),
