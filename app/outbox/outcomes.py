@@ -6,6 +6,9 @@
                a configuration error (loud: nothing works until an admin fixes it), or an
                unknown outcome of a request WeCom deduplicates; with exponential backoff, and
                dead once the attempts run out, expired once the deadline would pass first
+               (an unknown outcome keeps the row's in-flight mark: a copy may be there)
+    sent       also a "done already" errcode after an attempt whose answer was lost (41051
+               for a welcome: the earlier attempt used the code), recorded as reconciled
     dead       a final errcode (41051, 41050, 84061, ...): recorded, never retried
     unknown    the request may have gone out and WeCom would not drop a second copy: left for
                an operator (retry or drop), never resent by itself
@@ -55,15 +58,26 @@ class Outcome:
             "response": json.dumps(response.model_dump(mode="json"), ensure_ascii=False)})
 
     @staticmethod
+    def reconciled(exc: errors.ApiError, now: datetime) -> Outcome:
+        return Outcome(SENT, _final(SENT, now) | {
+            "errcode": exc.errcode,
+            "last_error": f"an earlier attempt whose answer was lost took effect: {exc}"})
+
+    @staticmethod
     def later(claimed: Claimed, when: datetime, *, counted: bool, error: str,
-              errcode: int | None = None) -> Outcome:
-        """Back to pending until `when`; an uncounted attempt gives its attempt back."""
+              errcode: int | None = None, maybe_sent: bool = False) -> Outcome:
+        """Back to pending until `when`; an uncounted attempt gives its attempt back. Unless
+        this attempt may have reached WeCom, the in-flight mark is what it was before."""
         values: dict[str, Any] = {"next_attempt_at": when, "lease_owner": None,
-                                  "lease_until": None, "in_flight_at": None,
-                                  "last_error": error, "errcode": errcode}
+                                  "lease_until": None, "last_error": error, "errcode": errcode}
+        if not maybe_sent:
+            values["in_flight_at"] = claimed.in_flight_at
         if not counted:
             values["attempts"] = claimed.attempts - 1
         return Outcome("retry", values)
+
+
+LOST = Outcome("lost", {})  # the lease was taken over: the row is someone else's now
 
 
 def _final(status: str, now: datetime) -> dict[str, Any]:
@@ -101,11 +115,20 @@ def rebuild(claimed: Claimed) -> tuple[ApiCall[Any] | None, Outcome | None]:
                           utcnow(), loud=True)
 
 
-def decide(claimed: Claimed, exc: errors.WeComError, dedupable: bool, policy: Policy,
+def unknown_past_window(claimed: Claimed) -> Outcome:
+    return unknown("an earlier attempt may have reached WeCom and its duplicate check has "
+                   "lapsed since, so it is not resent: retry or drop it", utcnow())
+
+
+def decide(claimed: Claimed, call: ApiCall[Any], exc: errors.WeComError, policy: Policy,
            now: datetime) -> Outcome:
     """The outcome of a failed attempt."""
     error = str(exc)
     errcode = exc.errcode if isinstance(exc, errors.ApiError) else None
+    dedupable = call.is_dedupable()
+    if errcode in call.done_already and claimed.in_flight_at is not None:
+        assert isinstance(exc, errors.ApiError)
+        return Outcome.reconciled(exc, now)
     if isinstance(exc, errors.RateLimited):
         until = now + timedelta(seconds=exc.retry_after_s)
         outcome = _retry_or_expire(claimed, until, error, errcode, counted=False, now=now)
@@ -119,17 +142,19 @@ def decide(claimed: Claimed, exc: errors.WeComError, dedupable: bool, policy: Po
         return dead(f"gave up after {claimed.attempts} attempts: {error}", now, errcode,
                     loud=True)
     outcome = _retry_or_expire(claimed, now + policy.backoff(claimed.attempts), error, errcode,
-                               counted=True, now=now)
+                               counted=True, now=now,
+                               maybe_sent=isinstance(exc, errors.OutcomeUnknown))
     outcome.loud = isinstance(exc, errors.ConfigurationError)
     return outcome
 
 
 def _retry_or_expire(claimed: Claimed, when: datetime, error: str, errcode: int | None,
-                     counted: bool, now: datetime) -> Outcome:
+                     counted: bool, now: datetime, maybe_sent: bool = False) -> Outcome:
     if claimed.deadline is not None and when >= claimed.deadline:
         outcome = expired(claimed, now)
         outcome.values["last_error"] = f"{error}; no time left before its deadline"
         outcome.values["errcode"] = errcode
         return outcome
-    return Outcome.later(claimed, when, counted=counted, error=error, errcode=errcode)
+    return Outcome.later(claimed, when, counted=counted, error=error, errcode=errcode,
+                         maybe_sent=maybe_sent)
 

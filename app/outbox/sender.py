@@ -6,7 +6,8 @@ A lane works in waves: claim a batch (lease + attempt counted), book the batch's
 mark requests WeCom cannot deduplicate as in flight (one transaction), send them concurrently,
 each at its slot, then write every outcome (one transaction, each statement conditional on the
 lease). Two bulk workers overlap their waves so the rate limit, not the bookkeeping, sets the
-pace.
+pace. Every claim has its own lease token, so not even two lanes of one process can settle each
+other's rows. Stopping lets the requests in flight finish and gives every row not yet sent back.
 
 The outcome rules (wecom-reference §7) live in app/outbox/outcomes.py.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -28,7 +30,16 @@ from app.inbox.worker import worker_id
 from app.logs import get_logger
 from app.outbox import ratelimit, store
 from app.outbox.models import FAST
-from app.outbox.outcomes import Outcome, Policy, decide, expired, rebuild, unknown_after_takeover
+from app.outbox.outcomes import (
+    LOST,
+    Outcome,
+    Policy,
+    decide,
+    expired,
+    rebuild,
+    unknown_after_takeover,
+    unknown_past_window,
+)
 from app.wecom.api import ApiCall
 from app.wecom.client import WeComClient
 from app.wecom.errors import OutcomeUnknown, WeComError
@@ -41,6 +52,9 @@ IN_FLIGHT = 8
 # How far ahead a wave may book rate slots; rows beyond wait in the table, not in memory.
 MAX_SLOT_WAIT = timedelta(seconds=2)
 LEASE_MARGIN_S = 30.0
+# A call may fetch a token, be rejected, fetch another and retry: bounded as a whole at this
+# many times the HTTP timeout, so a lease always outlasts the request it covers.
+REQUEST_SPAN_TIMEOUTS = 4
 
 
 class Planned:
@@ -60,10 +74,11 @@ class OutboxSender:
         self.policy = Policy(settings.outbox_max_attempts, settings.outbox_retry_base_s,
                              settings.outbox_retry_max_s)
         self.owner = worker_id()
-        # The longest a request can take (connect, write and read each have the timeout).
-        self.request_span = timedelta(seconds=2 * settings.wecom_timeout_s)
+        self._claims = itertools.count()
+        self.request_span = timedelta(seconds=REQUEST_SPAN_TIMEOUTS * settings.wecom_timeout_s)
         self.lease_s = (self.request_span + MAX_SLOT_WAIT).total_seconds() + LEASE_MARGIN_S
         self._wake = {True: asyncio.Event(), False: asyncio.Event()}
+        self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         # Per lane, so a bulk wave never holds up a welcome.
         self._in_flight = {fast: asyncio.Semaphore(IN_FLIGHT) for fast in (True, False)}
@@ -93,7 +108,7 @@ class OutboxSender:
 
     async def _run(self, fast: bool) -> None:
         wake = self._wake[fast]
-        while True:
+        while not self._stopping.is_set():
             wake.clear()
             try:
                 await self.drain(fast)
@@ -103,7 +118,16 @@ class OutboxSender:
                 await asyncio.wait_for(wake.wait(), self.settings.outbox_sweep_s)
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        """Finish the requests in flight, give back every row not sent yet, release leases.
+
+        Cancelling a wave instead would leave its rows marked in flight, and the next sender
+        would have to treat each as an unknown outcome."""
+        self._stopping.set()
+        for event in self._wake.values():
+            event.set()
+        limit = (self.request_span + MAX_SLOT_WAIT).total_seconds() + 5
+        _, late = await asyncio.wait(self._tasks, timeout=limit) if self._tasks else ((), ())
+        for task in late:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         try:
@@ -124,14 +148,15 @@ class OutboxSender:
     async def drain(self, fast: bool) -> int:
         """Send every due row of the lane; how many rows were settled."""
         count = 0
-        while batch := await self._claim(fast):
+        while not self._stopping.is_set() and (batch := await self._claim(fast)):
             await self.wave(batch)
             count += len(batch)
         return count
 
     async def _claim(self, fast: bool) -> list[store.Claimed]:
         async with self.db.unit_of_work() as session:
-            return await store.claim(session, self.owner, self.clock(), self.lease_s,
+            lease = store.lease_token(self.owner, next(self._claims))
+            return await store.claim(session, lease, self.clock(), self.lease_s,
                                      FAST_BATCH if fast else BULK_BATCH, fast)
 
     async def wave(self, batch: list[store.Claimed]) -> None:
@@ -148,17 +173,25 @@ class OutboxSender:
             return planned
         call, outcome = rebuild(claimed)
         planned.call, planned.outcome = call, outcome
-        if call is not None and claimed.in_flight_at is not None and not call.is_dedupable():
+        if call is None or claimed.in_flight_at is None:
+            return planned
+        # An earlier attempt may have reached WeCom: resend only what WeCom would drop.
+        window = call.dedupe_window()
+        if not call.is_dedupable():
             planned.outcome = unknown_after_takeover(claimed)
+        elif window is not None and self.clock() >= claimed.in_flight_at + window:
+            planned.outcome = unknown_past_window(claimed)
         return planned
 
     async def _book(self, planned: list[Planned]) -> None:
-        """Book a rate slot per row and mark the undeduplicable ones in flight, in one commit."""
+        """Book a rate slot per row and mark each row in flight, in one commit."""
         if not planned:
             return
         now = self.clock()
         async with self.db.unit_of_work() as session:
-            for key, group in _by_rate_key(planned).items():
+            # Rate-slot rows are locked in key order by every sender: no deadlock between
+            # replicas whose batches hold the same keys in another order.
+            for key, group in sorted(_by_rate_key(planned).items()):
                 slots = await ratelimit.take_slots(session, key, self.limits.for_key(key), now,
                                                    MAX_SLOT_WAIT, len(group))
                 for item, slot in zip(group, slots, strict=False):
@@ -168,31 +201,46 @@ class OutboxSender:
                     item.outcome = Outcome.later(item.claimed, later, counted=False,
                                                  error="waiting for a rate-limit slot")
             for item in planned:
-                if item.slot is not None and not _dedupable(item):
-                    await store.mark_in_flight(session, item.claimed, self.owner, now)
+                if item.slot is not None and not await store.mark_in_flight(
+                        session, item.claimed, now):
+                    item.slot, item.outcome = None, LOST
 
     async def _send(self, item: Planned) -> None:
         assert item.slot is not None
         with bound_contextvars(outbox_id=item.claimed.id, kind=item.claimed.kind):
             delay = (item.slot - self.clock()).total_seconds()
             if delay > 0:
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
             async with self._in_flight[item.claimed.priority <= FAST]:
-                item.outcome = await self._request(item)
+                item.outcome = self._not_now(item.claimed) or await self._request(item)
+
+    def _not_now(self, claimed: store.Claimed) -> Outcome | None:
+        """What becomes of a row that must not be sent after all, at the last moment."""
+        now = self.clock()
+        if claimed.deadline is not None and now >= claimed.deadline:
+            return expired(claimed, now)
+        if self._stopping.is_set():
+            return Outcome.later(claimed, now, counted=False, error="released: sender stopping")
+        if now + self.request_span >= claimed.lease_until:
+            # It waited so long that its lease could run out mid-request and another sender
+            # take the row over: give the row back instead (nothing was sent).
+            return Outcome.later(claimed, now, counted=False,
+                                 error="released: its lease was too short to send safely")
+        return None
 
     async def _request(self, item: Planned) -> Outcome:
         assert item.call is not None
         claimed = item.claimed
-        if self.clock() + self.request_span >= claimed.lease_until:
-            # It waited so long that its lease could run out mid-request and another sender
-            # take the row over: give the row back instead (nothing was sent).
-            return Outcome.later(claimed, self.clock(), counted=False,
-                                 error="released: its lease was too short to send safely")
         started = self.clock()
         try:
-            response = await self.client.call(item.call)
+            async with asyncio.timeout(self.request_span.total_seconds()):
+                response = await self.client.call(item.call)
         except WeComError as exc:
             return self._failed(item, exc)
+        except TimeoutError:
+            return self._failed(item, OutcomeUnknown(claimed.api, "took longer than its lease "
+                                                                  "allows"))
         except Exception as exc:  # a bug, maybe after the request left: never resend blindly
             log.exception("outbox_send_crashed", api=claimed.api)
             return self._failed(item, OutcomeUnknown(claimed.api, f"{type(exc).__name__}"))
@@ -201,7 +249,8 @@ class OutboxSender:
         return Outcome.sent(response, self.clock())
 
     def _failed(self, item: Planned, exc: WeComError) -> Outcome:
-        outcome = decide(item.claimed, exc, _dedupable(item), self.policy, self.clock())
+        assert item.call is not None
+        outcome = decide(item.claimed, item.call, exc, self.policy, self.clock())
         fields = {"api": item.claimed.api, "attempt": item.claimed.attempts,
                   "outcome": outcome.label, "error": str(exc)}
         if outcome.loud:
@@ -211,21 +260,22 @@ class OutboxSender:
         return outcome
 
     async def _settle(self, planned: list[Planned]) -> None:
+        blocks: dict[str, datetime] = {}
+        for item in planned:
+            if item.outcome is not None and (until := item.outcome.block_until) is not None:
+                key = item.claimed.rate_key
+                blocks[key] = max(until, blocks.get(key, until))
         async with self.db.unit_of_work() as session:
+            for key, until in sorted(blocks.items()):  # key order, as in _book
+                await ratelimit.block_until(session, key, until)
             for item in planned:
                 outcome = item.outcome
                 assert outcome is not None
-                if outcome.block_until is not None:
-                    await ratelimit.block_until(session, item.claimed.rate_key,
-                                                outcome.block_until)
-                if await store.settle(session, item.claimed, self.owner, outcome.values):
+                if outcome is not LOST and await store.settle(session, item.claimed,
+                                                               outcome.values):
                     self.counts[outcome.label] += 1
                 else:
                     log.warning("outbox_lease_lost", outbox_id=item.claimed.id)
-
-
-def _dedupable(item: Planned) -> bool:
-    return item.call is not None and item.call.is_dedupable()
 
 
 def _by_rate_key(planned: list[Planned]) -> dict[str, list[Planned]]:

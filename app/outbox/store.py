@@ -41,8 +41,9 @@ class Claimed:
     deadline: datetime | None
     rate_key: str
     attempts: int
-    in_flight_at: datetime | None
+    in_flight_at: datetime | None  # an earlier attempt may have reached WeCom at this time
     lease_until: datetime
+    lease: str  # this claim's own lease token: settling checks it
 
 
 async def enqueue(session: AsyncSession, key: str, call: ApiCall[Any], *, kind: str,
@@ -88,13 +89,19 @@ CLAIM_FAST = _claim_statement(PICK_FAST)
 CLAIM_BULK = _claim_statement(PICK_BULK)
 
 
-async def claim(session: AsyncSession, owner: str, now: datetime, lease_s: float, limit: int,
+def lease_token(owner: str, n: int) -> str:
+    """A claim's lease: the sender's id and a number, so that two lanes (or two waves) of one
+    process never mistake each other's lease for their own."""
+    return f"{owner}/{n}"
+
+
+async def claim(session: AsyncSession, lease: str, now: datetime, lease_s: float, limit: int,
                 fast: bool) -> list[Claimed]:
     """Lease up to `limit` due rows of one lane, most urgent first, counting the attempt."""
     until = now + timedelta(seconds=lease_s)
     rows = (await session.execute(CLAIM_FAST if fast else CLAIM_BULK, {
-        "now": now, "limit": limit, "owner": owner, "until": until})).all()
-    claimed = (Claimed(*row, lease_until=until) for row in rows)
+        "now": now, "limit": limit, "owner": lease, "until": until})).all()
+    claimed = (Claimed(*row, lease_until=until, lease=lease) for row in rows)
     return sorted(claimed, key=lambda c: (c.priority, c.id))
 
 
@@ -103,24 +110,25 @@ _LEASED = and_(T.id == bindparam("row_id"), T.status == PENDING,
                T.lease_owner == bindparam("owner"))
 
 
-async def settle(session: AsyncSession, claimed: Claimed, owner: str,
-                 values: dict[str, Any]) -> bool:
+async def settle(session: AsyncSession, claimed: Claimed, values: dict[str, Any]) -> bool:
     """Write the outcome of an attempt; False if the lease was taken over meanwhile."""
     if "last_error" in values and values["last_error"]:
         values = {**values, "last_error": values["last_error"][:MAX_ERROR_CHARS]}
     result = await session.execute(update(TABLE).where(_LEASED).values(**values),
-                                   {"row_id": claimed.id, "owner": owner})
+                                   {"row_id": claimed.id, "owner": claimed.lease})
     return result.rowcount == 1
 
 
-async def mark_in_flight(session: AsyncSession, claimed: Claimed, owner: str,
-                         now: datetime) -> bool:
-    return await settle(session, claimed, owner, {"in_flight_at": now})
+async def mark_in_flight(session: AsyncSession, claimed: Claimed, now: datetime) -> bool:
+    """Note that a request may reach WeCom from now on; an earlier mark is kept, since what
+    matters is when a copy may first have arrived. False if the lease was lost."""
+    return await settle(session, claimed, {"in_flight_at": func.coalesce(T.in_flight_at, now)})
 
 
 async def release_leases(session: AsyncSession, owner: str | None = None) -> int:
     """Forget the leases of a stopping sender (or every lease: SQLite at start)."""
-    held = T.lease_owner.is_not(None) if owner is None else T.lease_owner == owner
+    held = (T.lease_owner.is_not(None) if owner is None
+            else T.lease_owner.startswith(f"{owner}/", autoescape=True))
     result = await session.execute(
         update(TABLE).where(T.status == PENDING, held).values(lease_owner=None, lease_until=None))
     return result.rowcount or 0

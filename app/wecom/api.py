@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from base64 import b64encode
+from datetime import timedelta
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -204,6 +205,9 @@ class MessageSent(ApiResponse):
     response_code: str | None = None  # interactive template cards: 72 h, single use
 
 
+DEFAULT_DUPLICATE_CHECK_S = 1800  # WeCom's duplicate_check_interval when none is given
+
+
 class SendMessage(ApiCall[MessageSent], AppMessage):
     """An app message to members, departments or tags (external users never get these)."""
 
@@ -231,6 +235,9 @@ class SendMessage(ApiCall[MessageSent], AppMessage):
     def is_dedupable(self) -> bool:
         # With the duplicate check on, WeCom drops a copy sent within the interval.
         return self.enable_duplicate_check == 1
+
+    def dedupe_window(self) -> timedelta | None:
+        return timedelta(seconds=self.duplicate_check_interval or DEFAULT_DUPLICATE_CHECK_S)
 
 
 class AppChatCreated(ApiResponse):

@@ -13,6 +13,7 @@ cheap to check are validated at construction, so a bad request fails where it is
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -61,11 +62,18 @@ class ApiCall(BaseModel, Generic[R]):
     # True when resending after a lost answer is harmless: WeCom itself drops the second
     # copy, or the call only reads.
     dedupes: ClassVar[bool] = False
+    # Errcodes that, after an attempt whose answer was lost, say that attempt took effect
+    # (a single-use code already used): the outbox records the row as sent.
+    done_already: ClassVar[frozenset[int]] = frozenset()
     response_model: ClassVar[type[ApiResponse]] = ApiResponse
 
     def is_dedupable(self) -> bool:
         """Whether this request may be sent again after OutcomeUnknown."""
         return self.dedupes
+
+    def dedupe_window(self) -> timedelta | None:
+        """How long after a first copy WeCom still drops a second; None: for ever."""
+        return None
 
     def stored(self) -> dict[str, Any]:
         """Every field, as JSON: what the outbox keeps to rebuild the call later."""

@@ -42,6 +42,7 @@ class SendWelcomeMsg(ContactCall[ApiResponse]):
     path: ClassVar[str] = "externalcontact/send_welcome_msg"
     # Single-use code: a resent copy gets 41051 instead of a second message.
     dedupes: ClassVar[bool] = True
+    done_already: ClassVar[frozenset[int]] = frozenset({41051})
 
     welcome_code: str
     text: Text | None = None

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from app.db import utcnow
+from app.db import Database, utcnow
 from app.outbox.models import SENT, UNKNOWN
 from app.outbox.outcomes import Outcome
 from app.outbox.sender import Planned
@@ -119,7 +119,38 @@ async def test_replicas_share_one_refresh(db_url: str, fake: FakeWeCom) -> None:
         assert len(set(tokens)) == 1
         assert sum(box.tokens.fetches for box in boxes) == 1
         assert len(fake.calls_to("gettoken")) == 1
+        # WeCom drops the token: every replica is told so, one of them fetches the next.
+        fake.expire_tokens(42001)
+        renewed = await asyncio.gather(*(box.tokens.refresh("kf", tokens[0]) for box in boxes))
+        assert len(set(renewed)) == 1 and renewed[0] != tokens[0]
+        assert len(fake.calls_to("gettoken")) == 2
     finally:
         for box in boxes:
             await box.http.aclose()
             await box.db.dispose()
+
+
+async def test_a_token_handed_back_inside_the_refresh_window_is_not_fetched_per_call(
+        db_url: str) -> None:
+    # WeCom answers gettoken with the same token and its remaining lifetime until it expires:
+    # fetched with 240 s left (inside the 300 s refresh-ahead window), it must still be reused.
+    db = Database(db_url)
+    fetched: list[int] = []
+
+    async def fetch(secret: str) -> tuple[str, int]:
+        fetched.append(1)
+        return "same-token", 240
+
+    tokens = TokenStore(db, fetch, {"agent": "agent:test"})
+    try:
+        for _ in range(20):
+            assert await tokens.get("agent") == "same-token"
+        await asyncio.gather(*(tokens.get("agent") for _ in range(20)))
+        assert len(fetched) == 1
+        # Half its lifetime later it is fetched again, once.
+        later = TokenStore(db, fetch, {"agent": "agent:test"},
+                           clock=lambda: utcnow() + timedelta(seconds=121))
+        await asyncio.gather(*(later.get("agent") for _ in range(10)))
+        assert len(fetched) == 2
+    finally:
+        await db.dispose()
