@@ -50,13 +50,13 @@ def serve(env_file: EnvFile = None,
     settings = _settings(env_file, **overrides)
     _check_files(settings)
     configure_logging(settings.log_level, settings.log_format, settings.secret_values())
+    settings, simulator = _maybe_simulated(settings)
     try:
         asyncio.run(prepare_schema(settings))
     except SchemaNotCurrent as exc:
         fail(str(exc))
     except Exception as exc:
         fail(f"cannot open database {safe_url(settings.database_url)}: {type(exc).__name__}")
-    settings, simulator = _maybe_simulated(settings)
     app = create_app(settings, simulator=simulator)
     tune_gc()
     uvicorn.run(app, host=settings.host,
@@ -65,14 +65,17 @@ def serve(env_file: EnvFile = None,
 
 def _maybe_simulated(settings: Settings) -> tuple[Settings, Any]:
     from app.logs import get_logger
-    from app.sim.embedded import MOUNT_PATH, embedded_simulator
+    from app.sim.embedded import MOUNT_PATH, CredentialsRequired, embedded_simulator
 
-    simulated = embedded_simulator(settings)
+    try:
+        simulated = embedded_simulator(settings)
+    except CredentialsRequired as exc:
+        fail(str(exc))
     if simulated is None:
         return settings, None
     get_logger("sopbot.cli").warning(
         "built_in_simulator", path=MOUNT_PATH,
-        reason="WECOM_AGENT_SECRET is not set: WeCom calls go to the built-in simulator; "
+        reason="no WeCom secret is set: WeCom calls go to the built-in simulator; "
                "nothing reaches WeCom")
     return simulated
 

@@ -1,22 +1,34 @@
 """The built-in simulator: `sopbot serve` without WeCom credentials talks to a simulator mounted
 in its own app instead of to WeCom, so a fresh machine runs the whole path with nothing else.
 
-Only when no app secret is set and WECOM_API_BASE is left at WeCom's address: any real
-credential or an explicit API base turns it off.
+Only when no WeCom secret is set (agent, contact, kf) and WECOM_API_BASE is left at WeCom's
+address: any real credential or an explicit API base turns it off. And only on SQLite: a
+PostgreSQL database means a deployment, where a forgotten secret must stop the service rather
+than quietly send everything to a simulator.
 """
 
 from __future__ import annotations
 
 from app.config import DEFAULT_API_BASE, Settings
+from app.db import is_sqlite
 from app.sim.config import SimSettings
 
 MOUNT_PATH = "/wecom-sim"
 
 
+class CredentialsRequired(ValueError):
+    """No WeCom secret on a database that is not the embedded SQLite one."""
+
+
 def embedded_simulator(settings: Settings) -> tuple[Settings, SimSettings] | None:
     """(the service's settings pointed at the simulator, the simulator's), or None."""
-    if settings.agent_secret is not None or settings.api_base != DEFAULT_API_BASE:
+    secrets = (settings.agent_secret, settings.contact_secret_raw, settings.kf_secret_raw)
+    if any(secret is not None for secret in secrets) or settings.api_base != DEFAULT_API_BASE:
         return None
+    if not is_sqlite(settings.database_url):
+        raise CredentialsRequired(
+            "WECOM_AGENT_SECRET: required with a PostgreSQL database (the built-in WeCom "
+            "simulator runs only on SQLite; for a separate `sopbot sim` set WECOM_API_BASE)")
     local = f"http://127.0.0.1:{settings.port}"
     values: dict[str, object] = {
         "corp_id": settings.corp_id, "callback_token": settings.callback_token,

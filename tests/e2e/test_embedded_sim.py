@@ -4,12 +4,13 @@ WeCom's place end to end (callbacks in, API calls out)."""
 from __future__ import annotations
 
 import httpx
+import pytest
 from pydantic import SecretStr
 
 from app.main import create_app
 from app.outbox import store
 from app.outbox.models import FAST
-from app.sim.embedded import MOUNT_PATH, embedded_simulator
+from app.sim.embedded import MOUNT_PATH, CredentialsRequired, embedded_simulator
 from app.wecom.api import SendMessage, Text
 from bench._sopbot import free_port
 from tests.conftest import OPERATOR, make_settings, wait_until
@@ -24,8 +25,15 @@ def test_only_without_credentials(db_url: str) -> None:
     assert sim.bot_url == "http://127.0.0.1:8123/wecom/callback"
     assert (sim.corp_id, sim.callback_token, sim.robots) == (bare.corp_id, bare.callback_token,
                                                             ("k1",))
-    assert embedded_simulator(make_settings(db_url, agent_secret=SecretStr("real"))) is None
+    for secret in ("agent_secret", "contact_secret_raw", "kf_secret_raw"):
+        assert embedded_simulator(make_settings(db_url, **{secret: SecretStr("real")})) is None
     assert embedded_simulator(make_settings(db_url, api_base="http://127.0.0.1:9")) is None
+
+
+def test_never_on_postgresql_where_a_missing_secret_stops_the_service() -> None:
+    deployed = make_settings("postgresql+psycopg://sopbot@db:5432/sopbot")
+    with pytest.raises(CredentialsRequired, match="WECOM_AGENT_SECRET"):
+        embedded_simulator(deployed)
 
 
 async def test_the_built_in_simulator_answers_callbacks_and_api_calls(db_url: str) -> None:

@@ -45,6 +45,17 @@ def test_serve_with_missing_variable_prints_one_line(tmp_path: Path) -> None:
     assert result.stderr == "sopbot: configuration error: WECOM_CORP_ID is not set\n"
 
 
+def test_serve_on_postgresql_without_a_wecom_secret_prints_one_line(tmp_path: Path) -> None:
+    # No built-in simulator for a deployment: the forgotten secret stops it, before the
+    # database is even opened.
+    env = {**BASE, "SOPBOT_DATABASE_URL": "postgresql+psycopg://sopbot@127.0.0.1:1/sopbot",
+           "SOPBOT_FLOWS": str(REPO / "sop_flows"), "SOPBOT_KEYWORDS": str(REPO / "keywords.yaml")}
+    result = run(["serve"], env, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("sopbot: WECOM_AGENT_SECRET: required with a PostgreSQL")
+    assert result.stderr.count("\n") == 1
+
+
 def test_check_reports_bad_flow_file_with_line(tmp_path: Path) -> None:
     flows = tmp_path / "flows"
     flows.mkdir()
