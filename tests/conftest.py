@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -194,3 +195,13 @@ async def running(settings: Settings) -> AsyncIterator[RunningApp]:
 def _logging() -> None:
     # The same processors as production (plain tracebacks, redaction), never rich locals.
     configure_logging("info", "json", secrets=[TOKEN, AES_KEY])
+
+
+class LogRecorder:
+    """Stands in for a module's structlog logger (monkeypatch it over `module.log`)."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, dict[str, Any]]] = []
+
+    def __getattr__(self, level: str) -> Any:
+        return lambda event, **fields: self.lines.append((level, event, fields))

@@ -3,10 +3,13 @@ WeCom's place end to end (callbacks in, API calls out)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 from pydantic import SecretStr
 
+from app import migrate
 from app.main import create_app
 from app.outbox import store
 from app.outbox.models import FAST
@@ -15,6 +18,14 @@ from app.wecom.api import SendMessage, Text
 from bench._sopbot import free_port
 from tests.conftest import OPERATOR, make_settings, wait_until
 from tests.e2e.sim_server import serve
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """The embedded SQLite database: the only one the built-in simulator runs on."""
+    url = f"sqlite:///{tmp_path / 'sopbot.db'}"
+    migrate.upgrade(url)
+    return url
 
 
 def test_only_without_credentials(db_url: str) -> None:

@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from app.db import utcnow
+from app.outbox import sender as sender_module
 from app.outbox.models import DEAD, EXPIRED, FAST, PENDING, SENT, UNKNOWN, RateSlot
-from tests.conftest import wait_until
+from tests.conftest import LogRecorder, wait_until
 from tests.fakes.wecom import FakeWeCom
 from tests.outbox.conftest import (
     ROBOT_KEY,
@@ -78,8 +79,10 @@ async def test_rate_limited_waits_the_window_without_counting(outbox: Outbox) ->
     assert (await outbox.row("post:2")).status == PENDING
 
 
-async def test_configuration_error_retries_loudly_then_gives_up(db_url: str,
-                                                                fake: FakeWeCom) -> None:
+async def test_configuration_error_retries_loudly_then_gives_up(
+        db_url: str, fake: FakeWeCom, monkeypatch: pytest.MonkeyPatch) -> None:
+    recorder = LogRecorder()
+    monkeypatch.setattr(sender_module, "log", recorder)
     box = make_outbox(db_url, fake, outbox_max_attempts=2)
     try:
         fake.script(WELCOME, 60020, 60020)
@@ -89,6 +92,9 @@ async def test_configuration_error_retries_loudly_then_gives_up(db_url: str,
         assert (row.status, row.errcode, row.attempts) == (DEAD, 60020, 2)
         assert "gave up after 2 attempts" in (row.last_error or "")
         assert "企业可信IP" in (row.last_error or "")  # the hint reaches the operator
+        failures = [(level, fields["outcome"]) for level, event, fields in recorder.lines
+                    if event == "outbox_send_failed"]
+        assert failures == [("error", "retry"), ("error", "dead")]  # loud, every time
     finally:
         await box.http.aclose()
         await box.db.dispose()

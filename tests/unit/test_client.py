@@ -29,6 +29,7 @@ from app.wecom.errors import (
     TokenRejected,
     WeComError,
 )
+from tests.conftest import LogRecorder
 from tests.fakes.wecom import BASE_URL, FakeWeCom, MemoryTokens
 
 CORP = "wwtestcorp0000001"
@@ -297,14 +298,6 @@ async def test_no_token_or_url_in_errors(fake: FakeWeCom, client: WeComClient) -
         # A chained httpx exception would print its own text (and maybe the URL) in tracebacks.
         assert caught.value.__cause__ is None
         assert caught.value.__context__ is None or caught.value.__suppress_context__
-
-
-class LogRecorder:
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str, dict[str, Any]]] = []
-
-    def __getattr__(self, level: str) -> Any:
-        return lambda event, **fields: self.lines.append((level, event, fields))
 
 
 async def test_one_debug_line_per_call_and_nothing_secret(
