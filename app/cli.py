@@ -153,6 +153,18 @@ def inbox_retry(ids: Annotated[list[int] | None,
     typer.echo(f"requeued {count} event(s)")
 
 
+def _register_domain_commands() -> None:
+    # Explicit registration of the domains' commands (their modules import only typer here).
+    from app.directory.cli import users
+    from app.funnel.cli import codes, report
+
+    cli.add_typer(codes, name="codes")
+    cli.add_typer(users, name="users")
+    cli.command("funnel")(report)
+
+
+_register_domain_commands()
+
 outbox_cli = typer.Typer(no_args_is_help=True,
                          help="Inspect outbox rows; retry or drop those an operator must decide.")
 cli.add_typer(outbox_cli, name="outbox")

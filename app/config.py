@@ -58,6 +58,14 @@ class Settings(DatabaseSettings):
     operators: Annotated[frozenset[str], NoDecode] = Field(
         frozenset(), validation_alias="SOPBOT_OPERATORS"
     )
+    # Signs the members' verification links; changing it invalidates every link given out.
+    secret_key: SecretStr = Field(validation_alias="SOPBOT_SECRET_KEY", min_length=16)
+    # Where members reach this service (the verification links in welcomes point here).
+    public_url: str = Field("http://127.0.0.1:8000", validation_alias="SOPBOT_PUBLIC_URL")
+    verify_link_ttl_h: float = Field(72.0, validation_alias="SOPBOT_VERIFY_LINK_TTL_H", gt=0)
+    photo_dir: Path = Field(Path("data/photos"), validation_alias="SOPBOT_PHOTO_DIR")
+    # The app's server reports funnel steps and platform users with this key; unset: /api is off.
+    api_key: SecretStr | None = Field(None, validation_alias="SOPBOT_API_KEY", min_length=16)
 
     host: str = Field("127.0.0.1", validation_alias="SOPBOT_HOST")
     port: int = Field(8000, validation_alias="SOPBOT_PORT", ge=1, le=65535)
@@ -98,7 +106,7 @@ class Settings(DatabaseSettings):
             raise ValueError(f"must be exactly 43 characters of A-Z, a-z, 0-9 (got {len(raw)})")
         return value
 
-    @field_validator("api_base")
+    @field_validator("api_base", "public_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
@@ -149,7 +157,7 @@ class Settings(DatabaseSettings):
     def secret_values(self) -> list[str]:
         """Every secret in force, so the log redactor can blank them wherever they appear."""
         secrets = [self.callback_token, self.callback_aes_key, self.agent_secret,
-                   self.contact_secret_raw, self.kf_secret_raw]
+                   self.contact_secret_raw, self.kf_secret_raw, self.secret_key, self.api_key]
         values = [s.get_secret_value() for s in secrets if s and s.get_secret_value()]
         values += list(self.robot_keys.values())
         password = make_url(self.database_url).password

@@ -9,10 +9,14 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from app.yamlconf import load_model
+
+if TYPE_CHECKING:
+    from app.funnel.flows import FunnelFlows
 
 
 def placeholders(template: str) -> set[str]:
@@ -53,8 +57,12 @@ class CommandTexts(BaseModel):
 @dataclass(frozen=True)
 class Flows:
     commands: CommandTexts
+    funnel: FunnelFlows
 
 
 def load_flows(directory: Path) -> Flows:
     """Read every flow file under `directory`; raise ConfigFileError naming file and line."""
-    return Flows(commands=load_model(directory / "commands.yaml", CommandTexts))
+    from app.funnel.flows import FunnelFlows  # the domain schemas build on this module
+
+    return Flows(commands=load_model(directory / "commands.yaml", CommandTexts),
+                 funnel=load_model(directory / "funnel.yaml", FunnelFlows))

@@ -16,6 +16,8 @@ from app.bot.router import Router
 from app.config import Settings
 from app.db import Database, is_sqlite, safe_url
 from app.flows import load_flows
+from app.funnel import api as funnel_api
+from app.funnel import delivery
 from app.inbox.worker import InboxWorker
 from app.inbox.writer import InboxWriter
 from app.logs import get_logger
@@ -25,6 +27,7 @@ from app.services import Services
 from app.sim import create_sim_app
 from app.sim.config import SimSettings
 from app.sim.embedded import MOUNT_PATH
+from app.verify import api as verify_api
 from app.wecom.client import WeComClient
 from app.wecom.crypto import WeComCrypto
 from app.wecom.tokens import TokenStore, cache_key
@@ -58,6 +61,7 @@ def build_services(settings: Settings, router: Router | None = None,
     http, wecom, tokens = build_wecom(settings, db, transport)
     sender = OutboxSender(db, wecom, settings, RateLimits(parse_rates(settings.rate_limits)))
     db.commit_hooks.append(sender.on_commit)
+    sender.on_settled(delivery.WELCOME_KIND, delivery.welcome_settled)
     return Services(settings, db, crypto, flows, router, worker, InboxWriter(db), http, wecom,
                     tokens, sender)
 
@@ -114,6 +118,8 @@ def create_app(settings: Settings, *, router: Router | None = None,
                   openapi_url=None)
     app.include_router(callback.router)
     app.include_router(health.router)
+    app.include_router(funnel_api.router)
+    app.include_router(verify_api.router)
     if sim_app is not None:
         app.mount(MOUNT_PATH, sim_app)
     app.add_exception_handler(Exception, _internal_error)

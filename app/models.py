@@ -1,8 +1,11 @@
 """Every table's model, imported in one place so metadata is complete (Alembic drift test)."""
 
 from app.db import Base
+from app.funnel.models import ContactCode, FunnelEvent
 from app.inbox.models import InboxEvent
+from app.members.models import Member, MemberHistory
 from app.outbox.models import OutboxMessage, RateSlot
 from app.wecom.tokens import AccessToken
 
-__all__ = ["AccessToken", "Base", "InboxEvent", "OutboxMessage", "RateSlot"]
+__all__ = ["AccessToken", "Base", "ContactCode", "FunnelEvent", "InboxEvent", "Member",
+           "MemberHistory", "OutboxMessage", "RateSlot"]

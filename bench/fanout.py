@@ -87,6 +87,7 @@ async def wait_ready(base_url: str) -> None:
 def settings_for(url: str, base_url: str, rate: float) -> Settings:
     return Settings(_env_file=None, database_url=url, corp_id=CORP_ID,  # type: ignore[call-arg]
                     callback_token=TOKEN, callback_aes_key=AES_KEY, agent_secret=SECRET,
+                    secret_key="bench-secret-key-0123456789",
                     api_base=base_url, rate_limits=f"{API}={rate * 60:.0f}/60", outbox_sweep_s=0.2,
                     log_level="warning", log_format="json")
 

@@ -6,13 +6,14 @@ Order (DESIGN.md §5): operator commands, active dialogs, welcomes, routing, key
 from __future__ import annotations
 
 from app.bot.router import Router
-from handlers import commands, unknown
+from handlers import commands, unknown, welcome
 
 
 def build_router() -> Router:
     root = Router("root")
     root.include(
         commands.router(),
+        welcome.router(),
         unknown.router(),
     )
     return root

@@ -90,12 +90,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield url
 
 
+SECRET_KEY = "test-secret-key-0123456789"
+API_KEY = "test-api-key-0123456789"
+
+
 def make_settings(db_url: str, **overrides: object) -> Settings:
     values: dict[str, object] = dict(
         database_url=db_url, corp_id=CORP_ID, callback_token=TOKEN, callback_aes_key=AES_KEY,
         agent_id=1000002, operators=frozenset({OPERATOR}), flows_path=REPO / "sop_flows",
         keywords_path=REPO / "keywords.yaml", inbox_sweep_s=0.2, inbox_retry_base_s=0.05,
-        inbox_retry_max_s=0.2, log_format="json",
+        inbox_retry_max_s=0.2, log_format="json", secret_key=SECRET_KEY, api_key=API_KEY,
     )
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]

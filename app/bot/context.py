@@ -34,6 +34,8 @@ class Ctx:
     inbox_id: int
     callback_id: str
     now: datetime
+    # When the callback that brought the event was received (deadlines count from it).
+    received_at: datetime | None = None
     data: dict[str, Any] = field(default_factory=dict)
     handler: str | None = None
     reply: str | None = None

@@ -193,7 +193,7 @@ class InboxWorker:
             await self._limit_statements(session)
             ctx = Ctx(session=session, settings=self.settings, flows=self.flows, log=log,
                       inbox_id=claimed.inbox_id, callback_id=claimed.callback_id,
-                      now=self.clock())
+                      now=self.clock(), received_at=claimed.received_at)
             handler = await asyncio.wait_for(
                 self.router.dispatch(event_from_xml(claimed.payload), ctx),
                 self.handler_timeout_s)

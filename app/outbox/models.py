@@ -44,7 +44,7 @@ class OutboxMessage(Base):
     status: Mapped[str] = mapped_column(String(16), default=PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    lease_owner: Mapped[str | None] = mapped_column(String(40), default=None)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     # Committed just before a request WeCom cannot deduplicate leaves: a sender that finds it
     # set on a row it took over knows the request may have gone out, and does not resend it.

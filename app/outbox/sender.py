@@ -18,10 +18,11 @@ import asyncio
 import contextlib
 import itertools
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from structlog.contextvars import bound_contextvars
 
 from app.config import Settings
@@ -66,6 +67,11 @@ class Planned:
         self.outcome: Outcome | None = None
 
 
+# Runs in the settle transaction of a row of its kind whose outcome was just written, so what
+# a domain records about a delivery (a welcome's latency) lands with the outcome itself.
+SettledHook = Callable[[AsyncSession, store.Claimed, Outcome, datetime], Awaitable[None]]
+
+
 class OutboxSender:
     def __init__(self, db: Database, client: WeComClient, settings: Settings,
                  limits: ratelimit.RateLimits, clock: Callable[[], datetime] = utcnow) -> None:
@@ -83,6 +89,11 @@ class OutboxSender:
         # Per lane, so a bulk wave never holds up a welcome.
         self._in_flight = {fast: asyncio.Semaphore(IN_FLIGHT) for fast in (True, False)}
         self.counts: Counter[str] = Counter()  # outcomes settled by this process
+        self.settled_hooks: dict[str, list[SettledHook]] = {}
+
+    def on_settled(self, kind: str, hook: SettledHook) -> None:
+        """Call `hook` for every settled row of `kind` (registered explicitly at start)."""
+        self.settled_hooks.setdefault(kind, []).append(hook)
 
     # --- running -----------------------------------------------------------------------------
 
@@ -274,6 +285,8 @@ class OutboxSender:
                 if outcome is not LOST and await store.settle(session, item.claimed,
                                                                outcome.values):
                     self.counts[outcome.label] += 1
+                    for hook in self.settled_hooks.get(item.claimed.kind, ()):
+                        await hook(session, item.claimed, outcome, self.clock())
                 else:
                     log.warning("outbox_lease_lost", outbox_id=item.claimed.id)
 

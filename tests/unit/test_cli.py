@@ -26,7 +26,7 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
 
 
 BASE = {"WECOM_CORP_ID": "wwcorp", "WECOM_CALLBACK_TOKEN": "tok",
-        "WECOM_CALLBACK_AES_KEY": AES_KEY}
+        "WECOM_CALLBACK_AES_KEY": AES_KEY, "SOPBOT_SECRET_KEY": "cli-test-secret-key"}
 
 
 def test_serve_with_bad_aes_key_prints_one_line(tmp_path: Path) -> None:
@@ -143,6 +143,7 @@ def test_event_stored_by_a_killed_process_is_handled_by_the_next(tmp_path: Path)
     db_file = tmp_path / "kill.db"
     env = {"WECOM_CORP_ID": CORP_ID, "WECOM_CALLBACK_TOKEN": TOKEN,
            "WECOM_CALLBACK_AES_KEY": AES_KEY, "SOPBOT_DATABASE_URL": f"sqlite:///{db_file}",
+           "SOPBOT_SECRET_KEY": "cli-test-secret-key",
            "SOPBOT_FLOWS": str(REPO / "sop_flows"), "SOPBOT_KEYWORDS": str(REPO / "keywords.yaml"),
            "SOPBOT_LOG_FORMAT": "json"}
     port = free_port()

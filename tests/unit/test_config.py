@@ -12,6 +12,7 @@ GOOD = {
     "WECOM_CORP_ID": "wwcorp",
     "WECOM_CALLBACK_TOKEN": "tok",
     "WECOM_CALLBACK_AES_KEY": "a" * 43,
+    "SOPBOT_SECRET_KEY": "config-test-secret-key",
 }
 
 

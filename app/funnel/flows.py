@@ -1,0 +1,114 @@
+"""sop_flows/funnel.yaml: channels, ad slots, and the welcome each one gets.
+
+Every (channel, slot) pair gets one 联系我 code whose `state` is "<channel>.<slot>" (or just
+"<channel>" for a channel without slots), so the friend-add callback says where the member came
+from. The welcome is the first variant that matches the member's channel and slot, most specific
+first, falling back to `welcome.default`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.flows import allow_placeholders
+from app.wecom.api_base import Link
+
+NAME = re.compile(r"[a-z][a-z0-9_]*")
+MAX_STATE = 30  # WeCom's limit on a 联系我 state
+WELCOME_PLACEHOLDERS = ("verify_url", "channel", "slot")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Channel(Strict):
+    label: str = Field(min_length=1)
+    slots: tuple[str, ...] = ()
+    # The staff members the channel's codes hand new friends to (type 2 when several).
+    staff: tuple[str, ...] = Field(min_length=1, max_length=100)
+
+    @field_validator("slots")
+    @classmethod
+    def _slot_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for slot in value:
+            if not NAME.fullmatch(slot):
+                raise ValueError(f"slot {slot!r}: use lower-case letters, digits and _")
+        if len(set(value)) != len(value):
+            raise ValueError("a slot is listed twice")
+        return value
+
+
+class Welcome(Strict):
+    """Greeting text (≤4000 bytes once filled in) and an optional welfare link card."""
+
+    text: str = Field(min_length=1)
+    welfare: Link | None = None
+
+    _text = field_validator("text")(allow_placeholders(*WELCOME_PLACEHOLDERS))
+
+
+class Variant(Welcome):
+    channel: str
+    slot: str | None = None
+
+
+class Welcomes(Strict):
+    default: Welcome
+    variants: tuple[Variant, ...] = ()
+
+
+class FunnelFlows(Strict):
+    # Where a friend add with an empty or unknown state is counted.
+    default_channel: str
+    channels: dict[str, Channel] = Field(min_length=1)
+    welcome: Welcomes
+
+    @field_validator("channels")
+    @classmethod
+    def _channel_names(cls, value: dict[str, Channel]) -> dict[str, Channel]:
+        for name, channel in value.items():
+            if not NAME.fullmatch(name):
+                raise ValueError(f"channel {name!r}: use lower-case letters, digits and _")
+            for slot in channel.slots or (None,):
+                if len(state_of(name, slot)) > MAX_STATE:
+                    raise ValueError(f"channel {name!r} slot {slot!r}: state "
+                                     f"{state_of(name, slot)!r} is over {MAX_STATE} characters")
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> FunnelFlows:
+        if self.default_channel not in self.channels:
+            raise ValueError(f"default_channel {self.default_channel!r} is not a channel")
+        for n, variant in enumerate(self.welcome.variants):
+            channel = self.channels.get(variant.channel)
+            if channel is None:
+                raise ValueError(f"welcome.variants.{n}: unknown channel {variant.channel!r}")
+            if variant.slot is not None and variant.slot not in channel.slots:
+                raise ValueError(f"welcome.variants.{n}: channel {variant.channel!r} has no "
+                                 f"slot {variant.slot!r}")
+        return self
+
+    def codes(self) -> list[tuple[str, str | None]]:
+        """Every (channel, slot) that gets a 联系我 code, in declaration order."""
+        return [(name, slot) for name, channel in self.channels.items()
+                for slot in (channel.slots or (None,))]
+
+    def attribute(self, state: str) -> tuple[str, str | None, bool]:
+        """(channel, slot, known) for a friend add's state; unknown → the default channel."""
+        channel, _, slot = state.partition(".")
+        declared = self.channels.get(channel)
+        if declared is not None and (slot in declared.slots if slot else not declared.slots):
+            return channel, slot or None, True
+        return self.default_channel, None, False
+
+    def welcome_for(self, channel: str, slot: str | None) -> Welcome:
+        exact = [v for v in self.welcome.variants if (v.channel, v.slot) == (channel, slot)]
+        broad = [v for v in self.welcome.variants if v.channel == channel and v.slot is None]
+        return (exact or broad or [self.welcome.default])[0]
+
+
+def state_of(channel: str, slot: str | None) -> str:
+    return channel if slot is None else f"{channel}.{slot}"

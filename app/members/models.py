@@ -1,0 +1,64 @@
+"""The member record: one row per customer (external_userid) and the history of every change."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, UTCDateTime, utcnow
+
+# Where a member stands; the funnel steps (app/funnel/steps.py) say how they got there.
+ADDED = "added"            # friend added, welcome queued or skipped
+SUBMITTED = "submitted"    # verification form sent, waiting for review
+APPROVED = "approved"      # a business, approved
+REJECTED = "rejected"      # not approved (a consumer, or an operator said no)
+ROUTED = "routed"          # given a segment and a group to join
+JOINED = "joined"          # in a customer group
+LEFT = "left"              # deleted the staff member, or left every group
+
+IDENTITY_TYPES = ("physical_shop", "wechat_reseller", "online_shop", "consumer")
+
+
+def _id() -> Mapped[int]:
+    return mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                         autoincrement=True)
+
+
+class Member(Base):
+    __tablename__ = "member"
+
+    id: Mapped[int] = _id()
+    external_userid: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_userid: Mapped[str] = mapped_column(String(64))  # the staff member they added
+    # Stored as given (the back office needs it); masked in every log line.
+    phone: Mapped[str | None] = mapped_column(String(20), default=None, index=True)
+    platform_user_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    identity_type: Mapped[str | None] = mapped_column(String(32), default=None)
+    channel: Mapped[str] = mapped_column(String(32))
+    slot: Mapped[str | None] = mapped_column(String(32), default=None)
+    region: Mapped[str | None] = mapped_column(String(32), default=None)
+    segment: Mapped[str | None] = mapped_column(String(64), default=None)
+    group_chat_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    status: Mapped[str] = mapped_column(String(16), default=ADDED)
+    # The 联系我 state the add came with, as received (attribution audits).
+    state: Mapped[str] = mapped_column(String(32), default="")
+    welcome_code: Mapped[str | None] = mapped_column(String(128), default=None, unique=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class MemberHistory(Base):
+    """One row per changed field: who or what changed it, when, from what to what."""
+
+    __tablename__ = "member_history"
+    __table_args__ = (Index("ix_member_history_member_id", "member_id", "id"),)
+
+    id: Mapped[int] = _id()
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    field: Mapped[str] = mapped_column(String(32))
+    old: Mapped[str | None] = mapped_column(Text, default=None)
+    new: Mapped[str | None] = mapped_column(Text, default=None)
+    source: Mapped[str] = mapped_column(String(64))  # e.g. "callback", "review:operator1"
