@@ -18,14 +18,12 @@ import asyncio
 import contextlib
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -42,6 +40,7 @@ from app.outbox.models import PENDING, SENT  # noqa: E402
 from app.outbox.ratelimit import RateLimits, parse_rates  # noqa: E402
 from app.outbox.sender import OutboxSender  # noqa: E402
 from app.wecom.api import CreateAppChat, SendAppChat, Text  # noqa: E402
+from bench._sim import start_simulator, wait_ready  # noqa: E402
 from bench._sopbot import free_port  # noqa: E402
 
 CORP_ID, SECRET = "wwbenchfanout0001", "bench-fanout-secret"
@@ -61,27 +60,10 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def start_simulator(port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOPBOT_", "WECOM_"))}
-    env.update({"WECOM_CORP_ID": CORP_ID, "WECOM_AGENT_SECRET": SECRET,
-                "WECOM_CALLBACK_TOKEN": TOKEN, "WECOM_CALLBACK_AES_KEY": AES_KEY,
-                "SOPBOT_SIM_MEMBERS": ",".join(MEMBERS), "SOPBOT_LOG_LEVEL": "warning"})
-    pin = ["taskset", "-c", "1"] if len(os.sched_getaffinity(0)) > 1 else []
-    log = (workdir / "sim.log").open("wb")
-    return subprocess.Popen([*pin, sys.executable, "-m", "app.cli", "sim", "--port", str(port)],
-                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-async def wait_ready(base_url: str) -> None:
-    async with httpx.AsyncClient(trust_env=False) as client:
-        for _ in range(300):
-            try:
-                if (await client.get(f"{base_url}/sim/clock")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError("the simulator did not start")
+def simulator_env() -> dict[str, str]:
+    return {"WECOM_CORP_ID": CORP_ID, "WECOM_AGENT_SECRET": SECRET,
+            "WECOM_CALLBACK_TOKEN": TOKEN, "WECOM_CALLBACK_AES_KEY": AES_KEY,
+            "SOPBOT_SIM_MEMBERS": ",".join(MEMBERS)}
 
 
 def settings_for(url: str, base_url: str, rate: float) -> Settings:
@@ -196,10 +178,10 @@ async def main() -> int:
 
 async def run(args: argparse.Namespace, url: str, workdir: Path) -> int:
     port = free_port()
-    sim = start_simulator(port, workdir)
+    sim = start_simulator(port, workdir, simulator_env())
     try:
         base_url = f"http://127.0.0.1:{port}"
-        await wait_ready(base_url)
+        await wait_ready(f"{base_url}/sim/clock")
         settings = settings_for(url, base_url, args.rate)
         db = Database(url)
         http, wecom, _tokens = build_wecom(settings, db)
