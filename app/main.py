@@ -54,6 +54,7 @@ def build_services(settings: Settings, router: Router | None = None,
                    transport: httpx.AsyncBaseTransport | None = None) -> Services:
     db = Database(settings.database_url)
     flows = load_flows(settings.flows_path)
+    own_handlers = router is None
     router = router or handlers.build_router()
     crypto = WeComCrypto(settings.callback_token.get_secret_value(),
                          settings.callback_aes_key.get_secret_value(), settings.corp_id)
@@ -62,7 +63,11 @@ def build_services(settings: Settings, router: Router | None = None,
     sender = OutboxSender(db, wecom, settings, RateLimits(parse_rates(settings.rate_limits)))
     db.commit_hooks.append(sender.on_commit)
     sender.on_settled(delivery.WELCOME_KIND, delivery.welcome_settled)
-    return Services(settings, db, crypto, flows, router, worker, InboxWriter(db), http, wecom,
+    worker.yield_to = sender.fast_lane_idle  # welcomes before the rest of the inbox
+    # The immediate rules belong to the handlers: a router given instead (tests) brings none.
+    rules = handlers.build_immediate_rules(flows, settings) if own_handlers else []
+    writer = InboxWriter(db, rules)
+    return Services(settings, db, crypto, flows, router, worker, writer, http, wecom,
                     tokens, sender)
 
 
@@ -75,7 +80,7 @@ def build_wecom(settings: Settings, db: Database,
     # Few keep-alive connections: httpcore checks every pooled connection on every request, so
     # a large idle pool costs CPU on each call (the sender keeps few requests in flight).
     http = httpx.AsyncClient(timeout=httpx.Timeout(settings.wecom_timeout_s, connect=3.0),
-                             limits=httpx.Limits(max_connections=64, max_keepalive_connections=8),
+                             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
                              transport=transport)
     secrets = {"agent": settings.agent_secret, "contact": settings.contact_secret,
                "kf": settings.kf_secret}

@@ -5,8 +5,15 @@ Order (DESIGN.md §5): operator commands, active dialogs, welcomes, routing, key
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from app.bot.router import Router
 from handlers import commands, unknown, welcome
+
+if TYPE_CHECKING:
+    from app.config import Settings
+    from app.flows import Flows
+    from app.inbox.writer import ImmediateRule
 
 
 def build_router() -> Router:
@@ -17,3 +24,8 @@ def build_router() -> Router:
         unknown.router(),
     )
     return root
+
+
+def build_immediate_rules(flows: Flows, settings: Settings) -> list[ImmediateRule]:
+    """Messages stored with the callback itself, ahead of the inbox worker (app/inbox/writer.py)."""
+    return [welcome.welcome_rule(flows, settings)]

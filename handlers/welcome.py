@@ -1,19 +1,32 @@
-"""New friends: recorded, attributed to their channel and slot, and welcomed within 20 s."""
+"""New friends: recorded, attributed to their channel and slot, and welcomed within 20 s.
+
+The welcome is built from the event alone (`welcome_rule`), so the callback path stores it with
+the callback itself and the sender has it at once, whatever the inbox worker's backlog; the
+handler queues the same key again (a no-op then) and records the member and the funnel steps.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from app.bot.context import Ctx
 from app.bot.router import Router
+from app.flows import Flows
+from app.funnel import delivery, steps
 from app.funnel import service as funnel
-from app.funnel import steps
+from app.funnel.delivery import WELCOME_KIND
+from app.inbox.writer import Immediate, ImmediateRule
 from app.members import service as members
 from app.members.models import Member
+from app.outbox import store as outbox
 from app.outbox.models import FAST
-from app.verify.links import links_for
+from app.verify.links import VerifyLinks, links_for
 from app.wecom.api import Attachment, SendWelcomeMsg, Text
-from app.wecom.events import ExternalContactAdded, ExternalContactHalfAdded
+from app.wecom.events import Event, ExternalContactAdded, ExternalContactHalfAdded
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 # WeCom's welcome code lives 20 s from the event; a welcome still unsent 18 s after the
 # callback arrived is dropped (expired) rather than racing the code's end.
@@ -22,13 +35,43 @@ WELCOME_DEADLINE = timedelta(seconds=18)
 FriendAdded = ExternalContactAdded | ExternalContactHalfAdded
 
 
+def welcome_for(event: Event, flows: Flows, links: VerifyLinks,
+                received: datetime) -> Immediate | None:
+    """The welcome a friend add gets, for its channel and slot; None without a WelcomeCode."""
+    if not isinstance(event, FriendAdded) or not event.welcome_code:
+        return None
+    channel, slot, _ = flows.funnel.attribute(event.state)
+    variant = flows.funnel.welcome_for(channel, slot)
+    text = variant.text.format(verify_url=links.url(event.external_user_id), channel=channel,
+                               slot=slot or "")
+    attachments = ([Attachment(msgtype="link", link=variant.welfare)] if variant.welfare
+                   else None)
+    call = SendWelcomeMsg(welcome_code=event.welcome_code, text=Text(content=text),
+                          attachments=attachments)
+    return Immediate(f"welcome:{event.welcome_code}", call, WELCOME_KIND, FAST,
+                     received + WELCOME_DEADLINE)
+
+
+def welcome_rule(flows: Flows, settings: Settings) -> ImmediateRule:
+    """The callback path's rule: store a friend add's welcome with the callback."""
+    links = links_for(settings)
+    return lambda event, received: welcome_for(event, flows, links, received)
+
+
 async def welcome_new_friend(event: FriendAdded, ctx: Ctx) -> None:
     """A friend add is welcomed first (fast lane, 20 s window), then recorded and counted."""
     received = ctx.received_at or ctx.now
+    welcome = welcome_for(event, ctx.flows, links_for(ctx.settings), received)
+    if welcome is not None:  # queued by the callback already, unless that path was skipped
+        await ctx.send(welcome.key, welcome.call, kind=welcome.kind, priority=welcome.priority,
+                       deadline=welcome.deadline)
+        # Ordered with the sender settling it (PostgreSQL: concurrent): one of the two always
+        # sees the other's funnel row or member, so the welcome step gets its member.
+        await outbox.lock(ctx.session, welcome.key)
     channel, slot, known = ctx.flows.funnel.attribute(event.state)
     member = await _member(event, ctx, channel, slot)
     if event.welcome_code:
-        await _send_welcome(event.welcome_code, member, ctx, received)
+        await delivery.attach(ctx.session, event.welcome_code, member)
     else:
         # A welcome set in the admin console, or another app, has the code: not an error.
         await funnel.record(ctx.session, steps.WELCOME_SKIPPED, f"welcome_skipped:{ctx.inbox_id}",
@@ -53,18 +96,6 @@ async def _member(event: FriendAdded, ctx: Ctx, channel: str, slot: str | None) 
     await members.change(ctx.session, member, ctx.now, "callback", staff_userid=event.user_id,
                          welcome_code=event.welcome_code or member.welcome_code)
     return member
-
-
-async def _send_welcome(code: str, member: Member, ctx: Ctx, received: datetime) -> None:
-    assert member.channel is not None
-    variant = ctx.flows.funnel.welcome_for(member.channel, member.slot)
-    text = variant.text.format(verify_url=links_for(ctx.settings).url(member.external_userid),
-                               channel=member.channel, slot=member.slot or "")
-    attachments = ([Attachment(msgtype="link", link=variant.welfare)] if variant.welfare
-                   else None)
-    await ctx.send(f"welcome:{code}", SendWelcomeMsg(welcome_code=code, text=Text(content=text),
-                                                       attachments=attachments),
-                   kind="welcome", priority=FAST, deadline=received + WELCOME_DEADLINE)
 
 
 def router() -> Router:

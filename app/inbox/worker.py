@@ -14,7 +14,7 @@ import contextlib
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,6 +46,7 @@ LIMIT_STATEMENTS = text("SELECT set_config('statement_timeout', :ms, true), "
                         "set_config('lock_timeout', :ms, true)")
 PURGE_EVERY = timedelta(hours=1)
 CLAIM_BATCH = 16
+YIELD_LIMIT_S = 0.2  # × CLAIM_BATCH stays far inside a claim's lease
 WAKE_COALESCE_S = 0.02
 
 
@@ -85,6 +86,9 @@ class InboxWorker:
         self.db, self.router, self.settings, self.flows = db, router, settings, flows
         self.clock = clock
         self.owner = worker_id()
+        # Something more urgent in this process to let go first (the outbox's fast lane),
+        # waited for before each event, at most YIELD_LIMIT_S so the inbox never stalls.
+        self.yield_to: Callable[[float], Awaitable[None]] | None = None
         # SQLite has one writer at a time; more lanes would only queue on its lock.
         self.lanes = 1 if db.is_sqlite else settings.inbox_concurrency
         self.handler_timeout_s = (min(settings.handler_timeout_s, SQLITE_HANDLER_CAP_S)
@@ -148,6 +152,8 @@ class InboxWorker:
         count = 0
         while batch := await self._claim(CLAIM_BATCH):
             for claimed in batch:
+                if self.yield_to is not None:
+                    await self.yield_to(YIELD_LIMIT_S)
                 await self._process(claimed)
                 count += 1
         return count

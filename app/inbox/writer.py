@@ -4,31 +4,60 @@ Every callback must be committed before it is answered. One transaction per call
 service at what the database commits per second; here a flusher takes whatever has queued
 while the previous batch was being written and stores it with one INSERT and one commit.
 Under light load a batch is a single callback, so nothing waits for company.
+
+Immediate rules: a few messages must not wait for the inbox worker's backlog (a welcome has 20
+seconds, and a burst of friend adds can queue hundreds of events). A rule turns an event into
+an outbox row using nothing but the event itself; the row is stored in the same transaction as
+the inbox row, so the sender has it the moment the callback is answered. The handler that runs
+later queues the same idempotency key, which is then a no-op.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from app.db import Database
+from app.db import Database, utcnow
 from app.inbox import store
+from app.logs import get_logger
+from app.outbox import store as outbox
+from app.wecom.api import ApiCall
 from app.wecom.events import Event
 
+log = get_logger("sopbot.inbox")
 MAX_BATCH = 200  # keeps the INSERT well under SQLite's bound-parameter limit
-Pending = tuple[dict[str, Any], "asyncio.Future[store.Accepted]"]
+
+
+@dataclass(frozen=True)
+class Immediate:
+    """An outbox row to store with the callback itself (see the module docstring)."""
+
+    key: str
+    call: ApiCall[Any]
+    kind: str
+    priority: int
+    deadline: datetime | None = None
+
+
+ImmediateRule = Callable[[Event, datetime], "Immediate | None"]
+Pending = tuple[dict[str, Any], "asyncio.Future[store.Accepted]", "Immediate | None"]
 
 
 class InboxWriter:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, rules: list[ImmediateRule] | None = None) -> None:
         self.db = db
+        self.rules = list(rules or ())
         self._queue: list[Pending] = []
         self._flusher: asyncio.Task[None] | None = None
 
     async def accept(self, event: Event, payload: str, callback_id: str) -> store.Accepted:
         """Store the callback (committed when this returns) or raise the database's error."""
         future: asyncio.Future[store.Accepted] = asyncio.get_running_loop().create_future()
-        self._queue.append((store.new_row(event, payload, callback_id), future))
+        self._queue.append((store.new_row(event, payload, callback_id), future,
+                            self._immediate(event)))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="inbox-writer")
         return await future
@@ -43,10 +72,23 @@ class InboxWriter:
                 for item in batch:
                     await self._store_alone(item)
 
+    def _immediate(self, event: Event) -> Immediate | None:
+        for rule in self.rules:
+            try:
+                if (item := rule(event, utcnow())) is not None:
+                    return item
+            except Exception:  # the handler queues it later anyway: never fail the callback
+                log.exception("immediate_rule_failed", kind=event.kind)
+        return None
+
     async def _store(self, batch: list[Pending]) -> None:
         async with self.db.unit_of_work() as session:
-            results = await store.accept_many(session, [row for row, _ in batch])
-        for (_, future), result in zip(batch, results, strict=True):
+            results = await store.accept_many(session, [row for row, _, _ in batch])
+            for (_, _, item), result in zip(batch, results, strict=True):
+                if item is not None and not result.duplicate:
+                    await outbox.enqueue(session, item.key, item.call, kind=item.kind,
+                                         priority=item.priority, deadline=item.deadline)
+        for (_, future, _), result in zip(batch, results, strict=True):
             if not future.done():  # the request may have been cancelled meanwhile
                 future.set_result(result)
 

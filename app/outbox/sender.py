@@ -46,10 +46,14 @@ from app.wecom.client import WeComClient
 from app.wecom.errors import OutcomeUnknown, WeComError
 
 log = get_logger("sopbot.outbox")
-FAST_BATCH, BULK_BATCH, BULK_WORKERS = 16, 64, 2
-# Requests in flight per process: WeCom answers in milliseconds, so a few suffice for any rate
-# it allows, and more would only grow the HTTP connection pool.
-IN_FLIGHT = 8
+FAST_BATCH, BULK_BATCH = 16, 64
+# Workers per lane: their waves overlap, so one wave's slowest answer does not hold up the next
+# claim (welcomes), and bookkeeping does not eat into the rate (bulk).
+FAST_WORKERS, BULK_WORKERS = 4, 2
+# Requests in flight per lane and process. Bulk rows are paced by rate limits, so a few
+# suffice and more would only grow the HTTP connection pool; welcomes come in bursts and each
+# must be answered within 20 s, so their lane waits on more answers at once.
+IN_FLIGHT = {True: 32, False: 8}
 # How far ahead a wave may book rate slots; rows beyond wait in the table, not in memory.
 MAX_SLOT_WAIT = timedelta(seconds=2)
 LEASE_MARGIN_S = 30.0
@@ -85,9 +89,14 @@ class OutboxSender:
         self.lease_s = (self.request_span + MAX_SLOT_WAIT).total_seconds() + LEASE_MARGIN_S
         self._wake = {True: asyncio.Event(), False: asyncio.Event()}
         self._stopping = asyncio.Event()
+        # Clear while welcomes committed in this process wait for the fast lane: the inbox
+        # worker holds back meanwhile (see fast_lane_idle), so a burst of friend adds is
+        # welcomed first and recorded after.
+        self._fast_idle = asyncio.Event()
+        self._fast_idle.set()
         self._tasks: list[asyncio.Task[None]] = []
         # Per lane, so a bulk wave never holds up a welcome.
-        self._in_flight = {fast: asyncio.Semaphore(IN_FLIGHT) for fast in (True, False)}
+        self._in_flight = {fast: asyncio.Semaphore(IN_FLIGHT[fast]) for fast in (True, False)}
         self.counts: Counter[str] = Counter()  # outcomes settled by this process
         self.settled_hooks: dict[str, list[SettledHook]] = {}
 
@@ -98,7 +107,8 @@ class OutboxSender:
     # --- running -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        lanes = [("fast", True), *((f"bulk-{n}", False) for n in range(BULK_WORKERS))]
+        lanes = [*((f"fast-{n}", True) for n in range(FAST_WORKERS)),
+                 *((f"bulk-{n}", False) for n in range(BULK_WORKERS))]
         self._tasks = [asyncio.create_task(self._run(fast), name=f"outbox-{name}")
                        for name, fast in lanes]
 
@@ -107,6 +117,8 @@ class OutboxSender:
         return None if not self._tasks else all(not task.done() for task in self._tasks)
 
     def wake(self, fast: bool = False) -> None:
+        if fast and self.alive:
+            self._fast_idle.clear()
         self._wake[fast].set()
         if fast:
             self._wake[False].set()  # the bulk lane too: it may have room for more
@@ -125,8 +137,15 @@ class OutboxSender:
                 await self.drain(fast)
             except Exception:
                 log.exception("outbox_lane_failed", fast=fast)
+            if fast and not wake.is_set():
+                self._fast_idle.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), self.settings.outbox_sweep_s)
+
+    async def fast_lane_idle(self, limit_s: float) -> None:
+        """Return once no welcome waits for this process's fast lane, or after `limit_s`."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._fast_idle.wait(), limit_s)
 
     async def stop(self) -> None:
         """Finish the requests in flight, give back every row not sent yet, release leases.
@@ -134,6 +153,7 @@ class OutboxSender:
         Cancelling a wave instead would leave its rows marked in flight, and the next sender
         would have to treat each as an unknown outcome."""
         self._stopping.set()
+        self._fast_idle.set()
         for event in self._wake.values():
             event.set()
         limit = (self.request_span + MAX_SLOT_WAIT).total_seconds() + 5

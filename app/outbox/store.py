@@ -42,6 +42,7 @@ class Claimed:
     rate_key: str
     attempts: int
     in_flight_at: datetime | None  # an earlier attempt may have reached WeCom at this time
+    created_at: datetime
     lease_until: datetime
     lease: str  # this claim's own lease token: settling checks it
 
@@ -68,6 +69,12 @@ async def enqueue(session: AsyncSession, key: str, call: ApiCall[Any], *, kind: 
     return True
 
 
+async def lock(session: AsyncSession, key: str) -> None:
+    """Wait for, then hold, the row of `key` (if any) until this unit of work ends: a caller
+    that records something about a message orders itself with the sender's settling of it."""
+    await session.execute(select(T.id).where(T.idempotency_key == key).with_for_update())
+
+
 _NOW = bindparam("now")
 _DUE = and_(T.status == PENDING, T.next_attempt_at <= _NOW,
             or_(T.lease_until.is_(None), T.lease_until < _NOW))
@@ -82,7 +89,7 @@ def _claim_statement(pick: Any) -> Any:
             .values(lease_owner=bindparam("owner"), lease_until=bindparam("until"),
                     attempts=T.attempts + 1)
             .returning(T.id, T.idempotency_key, T.kind, T.api, T.request, T.priority,
-                       T.deadline, T.rate_key, T.attempts, T.in_flight_at))
+                       T.deadline, T.rate_key, T.attempts, T.in_flight_at, T.created_at))
 
 
 CLAIM_FAST = _claim_statement(PICK_FAST)

@@ -46,9 +46,12 @@ async def member(app: RunningApp, user: str) -> Member:
 
 
 async def settled(app: RunningApp, step: str, count: int = 1) -> None:
+    """Until `step` was counted `count` times and the inbox worker is done too (the welcome is
+    sent from the callback path, so it can be counted before the member is recorded)."""
     async def done() -> bool:
         return (await funnel_steps(app))[step] >= count
     await wait_until(done, 10)
+    await app.idle()
 
 
 async def test_a_friend_add_is_welcomed_once_for_its_channel_and_slot(db_url: str) -> None:
