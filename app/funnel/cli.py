@@ -1,13 +1,109 @@
-"""`sopbot codes ...` and `sopbot funnel`: the funnel's commands."""
+"""`sopbot codes ...` and `sopbot funnel`: the funnel's commands.
+
+Only typer is imported at module level: app/cli.py imports this module while it is itself
+being imported, so everything else (including app.cli's helpers) is imported inside commands.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+
+if TYPE_CHECKING:
+    from app.config import Settings
+    from app.funnel.codes import CodeResult
+    from app.funnel.flows import FunnelFlows
 
 codes = typer.Typer(help="联系我 codes, one per (channel, slot) declared in sop_flows/funnel.yaml.",
                     no_args_is_help=True)
 
+EnvFile = Annotated[Path | None, typer.Option("--env-file", help="Read variables from this file.")]
 
-def report() -> None:
+
+@codes.command("sync")
+def sync(env_file: EnvFile = None,
+         delete_stale: Annotated[bool, typer.Option(
+             "--delete-stale", help="Delete codes no longer declared, in WeCom and here.")] = False,
+         ) -> None:
+    """Create or update one 联系我 code per declared (channel, slot); exit 1 if any failed."""
+    from app.cli import _run_on_database, _settings, fail
+    from app.funnel.codes import FAILED
+    from app.logs import configure_logging
+
+    settings = _settings(env_file)
+    if settings.contact_secret is None:
+        fail("codes sync needs WECOM_CONTACT_SECRET (or WECOM_AGENT_SECRET) to call WeCom")
+    # As `serve` does: logs on stderr with every secret redacted, stdout keeps the result lines.
+    configure_logging(settings.log_level, settings.log_format, settings.secret_values())
+    results = _run_on_database(_sync, env_file, settings, _funnel_flows(settings), delete_stale)
+    for result in results:
+        typer.echo(result.line())
+    failed = sum(result.outcome == FAILED for result in results)
+    if failed:
+        typer.echo(f"sopbot: {failed} code(s) failed; fix them and run `sopbot codes sync` again",
+                   err=True)
+        raise typer.Exit(1)
+
+
+async def _sync(database_url: str, settings: Settings, funnel: FunnelFlows,
+                delete_stale: bool) -> list[CodeResult]:
+    from app.db import Database
+    from app.funnel.codes import sync_codes
+    from app.main import build_wecom
+
+    db = Database(database_url)
+    http, wecom, _ = build_wecom(settings, db)
+    try:
+        return await sync_codes(db, wecom, funnel, delete_stale=delete_stale)
+    finally:
+        await http.aclose()
+        await db.dispose()
+
+
+def _funnel_flows(settings: Settings) -> FunnelFlows:
+    from app.cli import fail
+    from app.flows import load_flows
+    from app.yamlconf import ConfigFileError
+
+    try:
+        return load_flows(settings.flows_path).funnel
+    except ConfigFileError as exc:
+        fail(str(exc))
+
+
+@codes.command("list")
+def list_codes(env_file: EnvFile = None) -> None:
+    """Print the stored codes: state, config_id, QR URL, last sync."""
+    from app.cli import _run_on_database
+
+    typer.echo("\n".join(_run_on_database(_list, env_file)))
+
+
+async def _list(database_url: str) -> list[str]:
+    from app.db import Database
+    from app.funnel.codes import list_lines, stored_codes
+
+    db = Database(database_url)
+    try:
+        return list_lines(await stored_codes(db))
+    finally:
+        await db.dispose()
+
+
+def report(env_file: EnvFile = None,
+           by: Annotated[str | None, typer.Option(
+               help="Group by channel, slot, segment or region.")] = None,
+           since: Annotated[str, typer.Option(help="Period, e.g. 24h, 7d, 30d.")] = "7d",
+           ) -> None:
     """Funnel counts and step-to-step conversion."""
-    raise typer.Exit(1)
+    from app.cli import _run_on_database, fail
+    from app.funnel.report import ReportError, funnel_report, parse_by, parse_since
+
+    try:
+        parse_by(by)
+        parse_since(since)
+    except ReportError as exc:
+        fail(str(exc))
+    typer.echo(_run_on_database(funnel_report, env_file, by, since))
