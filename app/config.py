@@ -64,6 +64,9 @@ class Settings(DatabaseSettings):
     public_url: str = Field("http://127.0.0.1:8000", validation_alias="SOPBOT_PUBLIC_URL")
     verify_link_ttl_h: float = Field(72.0, validation_alias="SOPBOT_VERIFY_LINK_TTL_H", gt=0)
     photo_dir: Path = Field(Path("data/photos"), validation_alias="SOPBOT_PHOTO_DIR")
+    # Largest verification photo accepted; a phone camera's JPEG is usually 2-4 MB.
+    photo_max_bytes: int = Field(5 * 1024 * 1024, validation_alias="SOPBOT_PHOTO_MAX_BYTES",
+                                 ge=1024)
     # The app's server reports funnel steps and platform users with this key; unset: /api is off.
     api_key: SecretStr | None = Field(None, validation_alias="SOPBOT_API_KEY", min_length=16)
 

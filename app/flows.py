@@ -17,6 +17,7 @@ from app.yamlconf import load_model
 
 if TYPE_CHECKING:
     from app.funnel.flows import FunnelFlows
+    from app.verify.flows import VerifyFlows
 
 
 def placeholders(template: str) -> set[str]:
@@ -58,11 +59,14 @@ class CommandTexts(BaseModel):
 class Flows:
     commands: CommandTexts
     funnel: FunnelFlows
+    verify: VerifyFlows
 
 
 def load_flows(directory: Path) -> Flows:
     """Read every flow file under `directory`; raise ConfigFileError naming file and line."""
     from app.funnel.flows import FunnelFlows  # the domain schemas build on this module
+    from app.verify.flows import VerifyFlows
 
     return Flows(commands=load_model(directory / "commands.yaml", CommandTexts),
-                 funnel=load_model(directory / "funnel.yaml", FunnelFlows))
+                 funnel=load_model(directory / "funnel.yaml", FunnelFlows),
+                 verify=load_model(directory / "verify.yaml", VerifyFlows))

@@ -1,11 +1,13 @@
 """Every table's model, imported in one place so metadata is complete (Alembic drift test)."""
 
 from app.db import Base
+from app.directory.models import PlatformUser
 from app.funnel.models import ContactCode, FunnelEvent
 from app.inbox.models import InboxEvent
 from app.members.models import Member, MemberHistory
 from app.outbox.models import OutboxMessage, RateSlot
+from app.verify.models import Verification
 from app.wecom.tokens import AccessToken
 
 __all__ = ["AccessToken", "Base", "ContactCode", "FunnelEvent", "InboxEvent", "Member",
-           "MemberHistory", "OutboxMessage", "RateSlot"]
+           "MemberHistory", "OutboxMessage", "PlatformUser", "RateSlot", "Verification"]

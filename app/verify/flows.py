@@ -1,0 +1,98 @@
+"""sop_flows/verify.yaml: what the verification pages say, the regions offered, and which
+submissions are approved without an operator."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.flows import allow_placeholders
+from app.members.models import IDENTITY_TYPES
+
+CONSUMER = "consumer"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FormTexts(Strict):
+    title: str
+    intro: str
+    phone_label: str
+    identity_label: str
+    region_label: str
+    region_placeholder: str
+    photos_label: str
+    photos_hint: str
+    submit: str
+
+    _hint = field_validator("photos_hint")(allow_placeholders("max_photos", "max_mb"))
+
+
+class ErrorTexts(Strict):
+    phone_invalid: str
+    identity_invalid: str
+    region_invalid: str
+    photos_missing: str
+    photos_too_many: str
+    photo_not_image: str
+    photo_too_large: str
+
+    _large = field_validator("photo_too_large")(allow_placeholders("max_mb"))
+    _many = field_validator("photos_too_many")(allow_placeholders("max_photos"))
+
+
+class PageTexts(Strict):
+    """Whole pages: a member's status, and what a bad link shows."""
+
+    pending: str
+    approved: str
+    rejected: str
+    consumer: str
+    link_invalid: str
+    link_expired: str
+    unknown_member: str
+    too_large: str
+
+    _rejected = field_validator("rejected")(allow_placeholders("reason"))
+
+
+class AutoApprove(Strict):
+    # A phone found in the platform's user directory is enough for these identity types.
+    directory_match: tuple[str, ...] = ()
+
+    @field_validator("directory_match")
+    @classmethod
+    def _business_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for identity in value:
+            if identity not in IDENTITY_TYPES or identity == CONSUMER:
+                allowed = ", ".join(t for t in IDENTITY_TYPES if t != CONSUMER)
+                raise ValueError(f"{identity!r} cannot be auto-approved (allowed: {allowed})")
+        return value
+
+
+class VerifyFlows(Strict):
+    form: FormTexts
+    errors: ErrorTexts
+    pages: PageTexts
+    # The label members see for each identity type; every type must have one.
+    identity_types: dict[str, str]
+    regions: tuple[str, ...] = Field(min_length=1)
+    # The reason stored on a consumer's rejection (operators read it, members do not).
+    consumer_reason: str = Field(min_length=1, max_length=200)
+    auto_approve: AutoApprove = AutoApprove()
+
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("a region is listed twice")
+        if any(not region.strip() or len(region) > 32 for region in value):
+            raise ValueError("a region must be 1-32 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _all_identity_types(self) -> VerifyFlows:
+        if set(self.identity_types) != set(IDENTITY_TYPES):
+            raise ValueError(f"identity_types must label exactly {', '.join(IDENTITY_TYPES)}")
+        return self

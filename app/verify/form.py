@@ -1,0 +1,144 @@
+"""GET/POST /verify/{token}: the member's H5 form, and their status once they have submitted.
+
+A forged link gets 403 and an expired one 410, each a polite page; nothing is stored for
+either. A form with mistakes comes back with what was typed (browsers cannot refill files)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from starlette.datastructures import FormData
+
+from app.db import utcnow
+from app.logs import get_logger
+from app.members.service import by_external_userid
+from app.services import Services
+from app.verify import service
+from app.verify.flows import CONSUMER, VerifyFlows
+from app.verify.links import LinkError, links_for
+from app.verify.pages import form_page, megabytes, message_page, status_page
+from app.verify.phone import normalise_phone
+from app.verify.photos import (
+    MAX_PHOTOS,
+    Photo,
+    PhotoError,
+    chosen,
+    discard,
+    read_photos,
+    store,
+)
+
+log = get_logger("sopbot.verify")
+FIELDS = ("phone", "identity_type", "region")
+FORM_OVERHEAD = 64 * 1024  # the text fields and multipart framing around the photos
+
+router = APIRouter(prefix="/verify")
+
+
+@router.get("/{token}", response_class=HTMLResponse)
+async def show_form(token: str, request: Request) -> HTMLResponse:
+    """The form for a member who has not submitted yet; their status for one who has."""
+    services: Services = request.app.state.services
+    t = services.flows.verify
+    external_userid = _member_of(services, token)
+    if isinstance(external_userid, HTMLResponse):
+        return external_userid
+    async with services.db.unit_of_work() as session:
+        member = await by_external_userid(session, external_userid)
+        if member is None:
+            return message_page(t, t.pages.unknown_member, "problem", 404)
+        row = await service.latest(session, member.id)
+        if row is None:
+            await service.form_opened(session, member, utcnow())
+    if row is not None:
+        return status_page(t, row)
+    return form_page(t, services.settings.photo_max_bytes)
+
+
+@router.post("/{token}", response_class=HTMLResponse)
+async def submit_form(token: str, request: Request) -> HTMLResponse:
+    services: Services = request.app.state.services
+    t, max_bytes = services.flows.verify, services.settings.photo_max_bytes
+    external_userid = _member_of(services, token)
+    if isinstance(external_userid, HTMLResponse):
+        return external_userid
+    # Browsers always send Content-Length with a form, and the server holds the body to it,
+    # so checking it bounds what is read (a chunked body of any size is refused).
+    length = request.headers.get("content-length", "")
+    if not length.isdigit():
+        return message_page(t, t.pages.too_large, "problem", 411)
+    if int(length) > MAX_PHOTOS * max_bytes + FORM_OVERHEAD:
+        return message_page(t, t.pages.too_large, "problem", 413)
+    # A few spare file parts, so four photos get the "at most three" text, not a 400.
+    async with request.form(max_files=MAX_PHOTOS + 5, max_fields=20) as form:
+        values = {name: _text(form, name) for name in FIELDS}
+        errors = _field_errors(values, t)
+        photos = await _photos(form, values, errors, t, max_bytes)
+    if errors:
+        return form_page(t, max_bytes, values, errors, status_code=422)
+    return await _store(services, external_userid, values, photos)
+
+
+async def _store(services: Services, external_userid: str, values: dict[str, str],
+                 photos: list[Photo]) -> HTMLResponse:
+    t, photo_dir = services.flows.verify, services.settings.photo_dir
+    names = await store(photos, photo_dir)
+    submission = service.Submission(normalise_phone(values["phone"]) or "",
+                                    values["identity_type"], values["region"])
+    try:
+        async with services.db.unit_of_work() as session:
+            member = await service.locked_member(session, external_userid)
+            if member is None:
+                discard(names, photo_dir)
+                return message_page(t, t.pages.unknown_member, "problem", 404)
+            row, created = await service.submit(session, member, submission, names, t, utcnow())
+    except BaseException:
+        discard(names, photo_dir)
+        raise
+    if not created:
+        discard(names, photo_dir)
+    log.info("verification_submitted" if created else "verification_duplicate",
+             verification_id=row.id, member_id=row.member_id, identity_type=row.identity_type,
+             directory_match=row.platform_user_id is not None, status=row.status)
+    return status_page(t, row)
+
+
+def _member_of(services: Services, token: str) -> str | HTMLResponse:
+    """The external_userid the link was made for, or the page saying why it cannot be used."""
+    t = services.flows.verify
+    try:
+        return links_for(services.settings).member_of(token)
+    except LinkError as exc:
+        log.info("verify_link_rejected", expired=exc.expired)
+        if exc.expired:
+            return message_page(t, t.pages.link_expired, "problem", 410)
+        return message_page(t, t.pages.link_invalid, "problem", 403)
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip()[:64] if isinstance(value, str) else ""
+
+
+def _field_errors(values: dict[str, str], t: VerifyFlows) -> dict[str, str]:
+    errors = {}
+    if normalise_phone(values["phone"]) is None:
+        errors["phone"] = t.errors.phone_invalid
+    if values["identity_type"] not in t.identity_types:
+        errors["identity_type"] = t.errors.identity_invalid
+    if values["region"] not in t.regions:
+        errors["region"] = t.errors.region_invalid
+    return errors
+
+
+async def _photos(form: FormData, values: dict[str, str], errors: dict[str, str],
+                  t: VerifyFlows, max_bytes: int) -> list[Photo]:
+    """The checked photos; a consumer needs none (they are turned away, their files unread)."""
+    if values["identity_type"] == CONSUMER:
+        return []
+    try:
+        return await read_photos(chosen(form.getlist("photos")), max_bytes)
+    except PhotoError as exc:
+        text = getattr(t.errors, exc.kind)
+        errors["photos"] = text.format(max_photos=MAX_PHOTOS, max_mb=megabytes(max_bytes))
+        return []

@@ -1,0 +1,126 @@
+"""/api/reviews: the operators' review queue (the console comes later), API-key guarded.
+
+A decision is taken only from `pending`: a second or stale decision gets 409 and changes
+nothing, whoever sends it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from app.apikey import require_api_key
+from app.db import utcnow
+from app.logs import get_logger
+from app.members.models import Member
+from app.verify import service
+from app.verify.models import APPROVED, REJECTED, Verification
+
+log = get_logger("sopbot.verify")
+MEDIA = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+
+router = APIRouter(prefix="/api/reviews", dependencies=[Depends(require_api_key)])
+
+Reviewer = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^\S(.*\S)?$")]
+
+
+class Approve(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reviewer: Reviewer
+
+
+class Reject(Approve):
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class Review(BaseModel):
+    id: int
+    member_id: int
+    external_userid: str
+    phone: str
+    identity_type: str
+    region: str
+    photos: list[str]  # URLs of the photos, under this API
+    platform_user_id: str | None
+    status: str
+    reason: str | None
+    reviewer: str | None
+    submitted_at: datetime
+    decided_at: datetime | None
+
+
+@router.get("")
+async def list_reviews(
+        request: Request,
+        status: Literal["pending", "approved", "rejected", "all"] = "pending",
+        after_id: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[Review]:
+    """Oldest first; page with `after_id` = the last id seen."""
+    query = _joined().where(Verification.id > after_id).order_by(Verification.id).limit(limit)
+    if status != "all":
+        query = query.where(Verification.status == status)
+    async with request.app.state.services.db.reader() as session:
+        return [_review(row, external) for row, external in (await session.execute(query))]
+
+
+@router.get("/{review_id}")
+async def get_review(review_id: int, request: Request) -> Review:
+    async with request.app.state.services.db.reader() as session:
+        found = (await session.execute(_joined().where(Verification.id == review_id))).first()
+    if found is None:
+        raise HTTPException(404, f"no review {review_id}")
+    return _review(*found)
+
+
+@router.get("/{review_id}/photos/{n}")
+async def get_photo(review_id: int, n: int, request: Request) -> FileResponse:
+    services = request.app.state.services
+    async with services.db.reader() as session:
+        row = await session.get(Verification, review_id)
+    if row is None or not 0 <= n < len(row.photos):
+        raise HTTPException(404, "no such photo")
+    name = row.photos[n]
+    return FileResponse(services.settings.photo_dir / name,
+                        media_type=MEDIA.get(name.rpartition(".")[2], "application/octet-stream"))
+
+
+@router.post("/{review_id}/approve")
+async def approve(review_id: int, body: Approve, request: Request) -> Review:
+    return await _decide(request, review_id, APPROVED, body.reviewer, None)
+
+
+@router.post("/{review_id}/reject")
+async def reject(review_id: int, body: Reject, request: Request) -> Review:
+    return await _decide(request, review_id, REJECTED, body.reviewer, body.reason)
+
+
+async def _decide(request: Request, review_id: int, status: str, reviewer: str,
+                  reason: str | None) -> Review:
+    try:
+        async with request.app.state.services.db.unit_of_work() as session:
+            await service.decide(session, review_id, status, reviewer, reason, utcnow())
+    except service.ReviewNotFound:
+        raise HTTPException(404, f"no review {review_id}") from None
+    except service.AlreadyDecided as exc:
+        raise HTTPException(409, f"review {review_id} is already {exc.status} "
+                                 f"by {exc.reviewer}") from None
+    log.info("review_decided", verification_id=review_id, status=status, reviewer=reviewer)
+    return await get_review(review_id, request)
+
+
+def _joined():  # type: ignore[no-untyped-def]
+    return select(Verification, Member.external_userid).join(
+        Member, Member.id == Verification.member_id)
+
+
+def _review(row: Verification, external_userid: str) -> Review:
+    return Review(id=row.id, member_id=row.member_id, external_userid=external_userid,
+                  phone=row.phone, identity_type=row.identity_type, region=row.region,
+                  photos=[f"/api/reviews/{row.id}/photos/{n}" for n in range(len(row.photos))],
+                  platform_user_id=row.platform_user_id, status=row.status, reason=row.reason,
+                  reviewer=row.reviewer, submitted_at=row.submitted_at,
+                  decided_at=row.decided_at)

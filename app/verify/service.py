@@ -1,0 +1,125 @@
+"""Submissions and decisions: the verification row, the member record and the funnel change
+together in the caller's unit of work (flush, never commit)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.directory.service import match_phone
+from app.funnel import steps
+from app.funnel.service import record
+from app.members import models as member_status
+from app.members import service as members
+from app.members.models import Member
+from app.verify.flows import CONSUMER, VerifyFlows
+from app.verify.models import APPROVED, AUTO_REVIEWER, PENDING, REJECTED, Verification
+
+
+@dataclass(frozen=True)
+class Submission:
+    phone: str  # normalised, 11 digits
+    identity_type: str
+    region: str
+
+
+class ReviewNotFound(LookupError):
+    pass
+
+
+class AlreadyDecided(RuntimeError):
+    def __init__(self, row: Verification) -> None:
+        # Copied now: the rollback that follows expires the row.
+        self.status, self.reviewer = row.status, row.reviewer
+        super().__init__(f"verification {row.id} is already {row.status} by {row.reviewer}")
+
+
+async def locked_member(session: AsyncSession, external_userid: str) -> Member | None:
+    """The member, locked until the unit of work ends (PostgreSQL: FOR UPDATE; SQLite's
+    write transaction is exclusive already), so two submissions cannot both see none."""
+    return await session.scalar(select(Member).where(Member.external_userid == external_userid)
+                                .with_for_update())
+
+
+async def latest(session: AsyncSession, member_id: int) -> Verification | None:
+    return await session.scalar(select(Verification).where(Verification.member_id == member_id)
+                                .order_by(Verification.id.desc()).limit(1))
+
+
+async def form_opened(session: AsyncSession, member: Member, now: datetime) -> None:
+    await record(session, steps.VERIFY_OPENED, f"{steps.VERIFY_OPENED}:{member.id}", now,
+                 member=member)
+
+
+async def submit(session: AsyncSession, member: Member, submission: Submission,
+                 photos: list[str], flows: VerifyFlows, now: datetime,
+                 ) -> tuple[Verification, bool]:
+    """Store the submission and queue it for review; (row, True), or the member's existing
+    submission and False: one per member, a second one is answered with the first's status."""
+    existing = await latest(session, member.id)
+    if existing is not None:
+        return existing, False
+    row = Verification(member_id=member.id, phone=submission.phone, photos=photos,
+                       identity_type=submission.identity_type, region=submission.region,
+                       platform_user_id=await match_phone(session, submission.phone),
+                       status=PENDING, submitted_at=now)
+    session.add(row)
+    await session.flush()
+    await members.change(session, member, now, "verify", status=member_status.SUBMITTED,
+                         phone=row.phone, identity_type=row.identity_type, region=row.region,
+                         platform_user_id=row.platform_user_id)
+    await record(session, steps.SUBMITTED, f"{steps.SUBMITTED}:{member.id}", now, member=member)
+    await _auto_decide(session, row, member, flows, now)
+    return row, True
+
+
+async def _auto_decide(session: AsyncSession, row: Verification, member: Member,
+                       flows: VerifyFlows, now: datetime) -> None:
+    """Consumers are turned away at once; a directory match may be approved by rule."""
+    if row.identity_type == CONSUMER:
+        await _decide(session, row, member, REJECTED, AUTO_REVIEWER, flows.consumer_reason, now)
+    elif (row.platform_user_id is not None
+          and row.identity_type in flows.auto_approve.directory_match):
+        await _decide(session, row, member, APPROVED, AUTO_REVIEWER, None, now)
+
+
+async def decide(session: AsyncSession, verification_id: int, status: str, reviewer: str,
+                 reason: str | None, now: datetime) -> Verification:
+    """An operator's decision; ReviewNotFound, or AlreadyDecided so a stale one never wins."""
+    row = await session.scalar(select(Verification).where(Verification.id == verification_id)
+                               .with_for_update())
+    if row is None:
+        raise ReviewNotFound(verification_id)
+    if row.status != PENDING:
+        raise AlreadyDecided(row)
+    member = await locked_member_by_id(session, row.member_id)
+    await _decide(session, row, member, status, reviewer, reason, now)
+    return row
+
+
+async def locked_member_by_id(session: AsyncSession, member_id: int) -> Member:
+    member = await session.scalar(select(Member).where(Member.id == member_id).with_for_update())
+    assert member is not None, "verification.member_id has a foreign key"
+    return member
+
+
+async def _decide(session: AsyncSession, row: Verification, member: Member, status: str,
+                  reviewer: str, reason: str | None, now: datetime) -> None:
+    row.status, row.reviewer, row.reason, row.decided_at = status, reviewer, reason, now
+    await session.flush()
+    approved = status == APPROVED
+    await members.change(session, member, now, f"review:{reviewer}",
+                         status=member_status.APPROVED if approved else member_status.REJECTED)
+    step = steps.APPROVED if approved else steps.REJECTED
+    await record(session, step, f"{step}:{member.id}", now, member=member, detail=reason)
+    if approved:
+        await on_approved(session, member, now)
+
+
+async def on_approved(session: AsyncSession, member: Member, now: datetime) -> None:
+    """Where routing plugs in (issue 4 item 6): segment, group pool, tags, the staff's app
+    message. Runs in the approval's unit of work, after the member is APPROVED, for operator
+    and automatic approvals alike. Nothing to do until routing exists."""
