@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from app.yamlconf import load_model
+from app.yamlconf import ConfigFileError, load_model
 
 if TYPE_CHECKING:
     from app.funnel.flows import FunnelFlows
+    from app.routing.flows import RoutingFlows
     from app.verify.flows import VerifyFlows
 
 
@@ -60,13 +61,20 @@ class Flows:
     commands: CommandTexts
     funnel: FunnelFlows
     verify: VerifyFlows
+    routing: RoutingFlows
 
 
 def load_flows(directory: Path) -> Flows:
     """Read every flow file under `directory`; raise ConfigFileError naming file and line."""
     from app.funnel.flows import FunnelFlows  # the domain schemas build on this module
+    from app.routing.flows import RoutingFlows, unknown_names
     from app.verify.flows import VerifyFlows
 
-    return Flows(commands=load_model(directory / "commands.yaml", CommandTexts),
-                 funnel=load_model(directory / "funnel.yaml", FunnelFlows),
-                 verify=load_model(directory / "verify.yaml", VerifyFlows))
+    flows = Flows(commands=load_model(directory / "commands.yaml", CommandTexts),
+                  funnel=load_model(directory / "funnel.yaml", FunnelFlows),
+                  verify=load_model(directory / "verify.yaml", VerifyFlows),
+                  routing=load_model(directory / "routing.yaml", RoutingFlows))
+    problem = unknown_names(flows.routing, set(flows.funnel.channels), set(flows.verify.regions))
+    if problem:
+        raise ConfigFileError(directory / "routing.yaml", None, problem)
+    return flows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -9,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
+PATH_PREFIX = re.compile(r"^([A-Za-z_][\w]*(?:\.\w+)*): ")
 
 
 class ConfigFileError(Exception):
@@ -37,6 +39,9 @@ def load_model(path: Path, model: type[M]) -> M:
         loc = [str(part) for part in first["loc"]]
         message = first["msg"].removeprefix("Value error, ")
         label = ".".join(loc) + ": " if loc else ""
+        if not loc and (named := PATH_PREFIX.match(message)):
+            # A check across fields (a model validator) names the place itself: "rules.3: ..."
+            loc = named.group(1).split(".")
         raise ConfigFileError(path, _line_of(root, loc), f"{label}{message}") from None
 
 

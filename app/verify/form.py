@@ -12,6 +12,7 @@ from starlette.datastructures import FormData
 from app.db import utcnow
 from app.logs import get_logger
 from app.members.service import by_external_userid
+from app.routing.service import after_approval
 from app.services import Services
 from app.verify import service
 from app.verify.flows import CONSUMER, VerifyFlows
@@ -91,7 +92,9 @@ async def _store(services: Services, external_userid: str, values: dict[str, str
             if member is None:
                 discard(names, photo_dir)
                 return message_page(t, t.pages.unknown_member, "problem", 404)
-            row, created = await service.submit(session, member, submission, names, t, utcnow())
+            row, created = await service.submit(
+                session, member, submission, names, t, utcnow(),
+                after_approval(services.flows, services.settings))
     except BaseException:
         discard(names, photo_dir)
         raise

@@ -17,6 +17,7 @@ from app.apikey import require_api_key
 from app.db import utcnow
 from app.logs import get_logger
 from app.members.models import Member
+from app.routing.service import after_approval
 from app.verify import service
 from app.verify.models import APPROVED, REJECTED, Verification
 
@@ -101,8 +102,10 @@ async def reject(review_id: int, body: Reject, request: Request) -> Review:
 async def _decide(request: Request, review_id: int, status: str, reviewer: str,
                   reason: str | None) -> Review:
     try:
-        async with request.app.state.services.db.unit_of_work() as session:
-            await service.decide(session, review_id, status, reviewer, reason, utcnow())
+        services = request.app.state.services
+        async with services.db.unit_of_work() as session:
+            await service.decide(session, review_id, status, reviewer, reason, utcnow(),
+                                 after_approval(services.flows, services.settings))
     except service.ReviewNotFound:
         raise HTTPException(404, f"no review {review_id}") from None
     except service.AlreadyDecided as exc:

@@ -3,6 +3,7 @@ together in the caller's unit of work (flush, never commit)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,6 +18,9 @@ from app.members import service as members
 from app.members.models import Member
 from app.verify.flows import CONSUMER, VerifyFlows
 from app.verify.models import APPROVED, AUTO_REVIEWER, PENDING, REJECTED, Verification
+
+# What follows an approval in the same unit of work (routing: app/routing/service.py).
+OnApproved = Callable[[AsyncSession, Member, datetime], Awaitable[object]]
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ async def form_opened(session: AsyncSession, member: Member, now: datetime) -> N
 
 async def submit(session: AsyncSession, member: Member, submission: Submission,
                  photos: list[str], flows: VerifyFlows, now: datetime,
-                 ) -> tuple[Verification, bool]:
+                 on_approved: OnApproved) -> tuple[Verification, bool]:
     """Store the submission and queue it for review; (row, True), or the member's existing
     submission and False: one per member, a second one is answered with the first's status."""
     existing = await latest(session, member.id)
@@ -72,22 +76,23 @@ async def submit(session: AsyncSession, member: Member, submission: Submission,
                          phone=row.phone, identity_type=row.identity_type, region=row.region,
                          platform_user_id=row.platform_user_id)
     await record(session, steps.SUBMITTED, f"{steps.SUBMITTED}:{member.id}", now, member=member)
-    await _auto_decide(session, row, member, flows, now)
+    await _auto_decide(session, row, member, flows, now, on_approved)
     return row, True
 
 
 async def _auto_decide(session: AsyncSession, row: Verification, member: Member,
-                       flows: VerifyFlows, now: datetime) -> None:
+                       flows: VerifyFlows, now: datetime, on_approved: OnApproved) -> None:
     """Consumers are turned away at once; a directory match may be approved by rule."""
     if row.identity_type == CONSUMER:
-        await _decide(session, row, member, REJECTED, AUTO_REVIEWER, flows.consumer_reason, now)
+        await _decide(session, row, member, REJECTED, AUTO_REVIEWER, flows.consumer_reason, now,
+                      on_approved)
     elif (row.platform_user_id is not None
           and row.identity_type in flows.auto_approve.directory_match):
-        await _decide(session, row, member, APPROVED, AUTO_REVIEWER, None, now)
+        await _decide(session, row, member, APPROVED, AUTO_REVIEWER, None, now, on_approved)
 
 
 async def decide(session: AsyncSession, verification_id: int, status: str, reviewer: str,
-                 reason: str | None, now: datetime) -> Verification:
+                 reason: str | None, now: datetime, on_approved: OnApproved) -> Verification:
     """An operator's decision; ReviewNotFound, or AlreadyDecided so a stale one never wins."""
     row = await session.scalar(select(Verification).where(Verification.id == verification_id)
                                .with_for_update())
@@ -96,7 +101,7 @@ async def decide(session: AsyncSession, verification_id: int, status: str, revie
     if row.status != PENDING:
         raise AlreadyDecided(row)
     member = await locked_member_by_id(session, row.member_id)
-    await _decide(session, row, member, status, reviewer, reason, now)
+    await _decide(session, row, member, status, reviewer, reason, now, on_approved)
     return row
 
 
@@ -107,7 +112,8 @@ async def locked_member_by_id(session: AsyncSession, member_id: int) -> Member:
 
 
 async def _decide(session: AsyncSession, row: Verification, member: Member, status: str,
-                  reviewer: str, reason: str | None, now: datetime) -> None:
+                  reviewer: str, reason: str | None, now: datetime,
+                  on_approved: OnApproved) -> None:
     row.status, row.reviewer, row.reason, row.decided_at = status, reviewer, reason, now
     await session.flush()
     approved = status == APPROVED
@@ -117,9 +123,3 @@ async def _decide(session: AsyncSession, row: Verification, member: Member, stat
     await record(session, step, f"{step}:{member.id}", now, member=member, detail=reason)
     if approved:
         await on_approved(session, member, now)
-
-
-async def on_approved(session: AsyncSession, member: Member, now: datetime) -> None:
-    """Where routing plugs in (issue 4 item 6): segment, group pool, tags, the staff's app
-    message. Runs in the approval's unit of work, after the member is APPROVED, for operator
-    and automatic approvals alike. Nothing to do until routing exists."""

@@ -80,6 +80,7 @@ class VerifyApp:
 @pytest.fixture
 async def verify_app(db_url: str, tmp_path: Path) -> AsyncIterator[VerifyApp]:
     photo_dir = tmp_path / "photos"
-    settings = make_settings(db_url, photo_dir=photo_dir, photo_max_bytes=MAX_BYTES)
+    settings = make_settings(db_url, photo_dir=photo_dir, photo_max_bytes=MAX_BYTES,
+                             agent_secret="agent-secret")
     async with serve_app(settings) as running:
         yield VerifyApp(running, photo_dir)

@@ -125,7 +125,11 @@ async def test_a_directory_match_is_auto_approved(verify_app: VerifyApp) -> None
         "approved", "auto", "u42")
     assert (unmatched.status, unmatched.platform_user_id) == ("pending", None)
     stored = await verify_app.fresh_member(member.id)
-    assert (stored.status, stored.platform_user_id) == ("approved", "u42")
+    # Approved, then routed at once by sop_flows/routing.yaml (a reseller: segment reseller).
+    assert (stored.status, stored.platform_user_id, stored.segment) == ("routed", "u42",
+                                                                        "reseller")
+    assert ("status", "approved", "review:auto") in await verify_app.history(member.id)
     assert ("platform_user_id", "u42", "verify") in await verify_app.history(member.id)
     assert (await verify_app.fresh_member(other.id)).status == "submitted"
-    assert await verify_app.steps() == [steps.SUBMITTED, steps.APPROVED, steps.SUBMITTED]
+    assert await verify_app.steps() == [steps.SUBMITTED, steps.APPROVED, steps.ROUTED,
+                                        steps.SUBMITTED]

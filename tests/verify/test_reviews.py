@@ -52,9 +52,12 @@ async def test_approve_updates_member_funnel_and_status_page(verify_app: VerifyA
     assert response.status_code == 200
     assert (response.json()["status"], response.json()["reviewer"]) == ("approved", "alice")
     assert response.json()["decided_at"] is not None
-    assert (await verify_app.fresh_member(member_id)).status == "approved"
-    assert ("status", "approved", "review:alice") in await verify_app.history(member_id)
-    assert await verify_app.steps() == [steps.SUBMITTED, steps.APPROVED]
+    # Approved by alice, then routed in the same unit of work (physical shop in 广东).
+    assert (await verify_app.fresh_member(member_id)).segment == "shop_south"
+    history = await verify_app.history(member_id)
+    assert ("status", "approved", "review:alice") in history
+    assert ("status", "routed", "routing") in history
+    assert await verify_app.steps() == [steps.SUBMITTED, steps.APPROVED, steps.ROUTED]
     page = await verify_app.client.get(path)
     assert "认证通过" in page.text
 
@@ -101,8 +104,8 @@ async def test_a_second_decision_is_409_and_changes_nothing(verify_app: VerifyAp
         assert "already approved by alice" in stale.json()["detail"]
     [row] = await verify_app.verifications()
     assert (row.status, row.reviewer, row.reason) == ("approved", "alice", None)
-    assert (await verify_app.fresh_member(member_id)).status == "approved"
-    assert await verify_app.steps() == [steps.SUBMITTED, steps.APPROVED]
+    assert (await verify_app.fresh_member(member_id)).status == "routed"
+    assert await verify_app.steps() == [steps.SUBMITTED, steps.APPROVED, steps.ROUTED]
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong-key-0123456789"},

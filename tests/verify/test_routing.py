@@ -1,0 +1,52 @@
+"""Approval routes the member: the segment its rules give, the routed step, and an app message
+to its staff member (through the outbox, phone masked), all in the approval's unit of work."""
+
+from __future__ import annotations
+
+from app.funnel import steps
+from tests.conftest import wait_until
+from tests.verify.conftest import AUTH, VerifyApp
+
+MESSAGE = "message/send"
+
+
+async def _approve(verify_app: VerifyApp, external_userid: str, **form: str) -> int:
+    member, path = await verify_app.member(external_userid)
+    assert (await verify_app.submit(path, **form)).status_code == 200
+    [row] = [r for r in await verify_app.verifications() if r.member_id == member.id]
+    response = await verify_app.client.post(f"/api/reviews/{row.id}/approve",
+                                            json={"reviewer": "alice"}, headers=AUTH)
+    assert response.status_code == 200
+    return member.id
+
+
+async def test_an_approved_member_is_routed_and_its_staff_member_told(
+        verify_app: VerifyApp) -> None:
+    member_id = await _approve(verify_app, "wm_north", region="北京", phone="13800138000")
+    member = await verify_app.fresh_member(member_id)
+    assert (member.status, member.segment) == ("routed", "shop_north")
+    assert await verify_app.steps() == [steps.SUBMITTED, steps.APPROVED, steps.ROUTED]
+    fake = verify_app.running.wecom
+
+    async def told() -> bool:
+        return bool(fake.calls_to(MESSAGE))
+    await wait_until(told, 10)
+    [call] = fake.calls_to(MESSAGE)
+    assert (call.body["touser"], call.body["msgtype"]) == ("lisi", "text")
+    text = call.body["text"]["content"]
+    assert "实体店·北方群" in text and "北京" in text and "抖音" in text and "wm_north" in text
+    assert "138****8000" in text and "13800138000" not in text  # masked even for staff
+
+
+async def test_an_online_shop_from_douyin_gets_its_own_segment(verify_app: VerifyApp) -> None:
+    member_id = await _approve(verify_app, "wm_online", identity_type="online_shop")
+    assert (await verify_app.fresh_member(member_id)).segment == "online_douyin"
+
+
+async def test_a_consumer_is_never_routed(verify_app: VerifyApp) -> None:
+    member, path = await verify_app.member("wm_consumer")
+    await verify_app.submit(path, identity_type="consumer")
+    stored = await verify_app.fresh_member(member.id)
+    assert (stored.status, stored.segment) == ("rejected", None)
+    assert steps.ROUTED not in await verify_app.steps()
+    assert verify_app.running.wecom.calls_to(MESSAGE) == []
