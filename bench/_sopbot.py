@@ -174,6 +174,9 @@ def server_env(db_path: Path, log_level: str, worker: bool = True) -> dict[str, 
         "SOPBOT_LOG_LEVEL": log_level,
         "SOPBOT_LOG_FORMAT": "json",
         "SOPBOT_INBOX_WORKER": "true" if worker else "false",
+        # Delivery is measured by bench/fanout.py and bench/welcome_burst.py; here WeCom is not
+        # reachable, so a sender would only retry the welcomes the friend adds queue.
+        "SOPBOT_OUTBOX_SENDER": "false",
     })
     return env
 

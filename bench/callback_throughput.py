@@ -8,7 +8,8 @@ access log off) pinned to core 0; this process, the load generator, runs on core
 requests are valid encrypted, signed callbacks, all distinct, so every one becomes an inbox row;
 the bare endpoint receives the very same bytes on POST /bare. Saturation measures bare FastAPI,
 sopbot's callback path only (SOPBOT_INBOX_WORKER=false) and sopbot with its inbox worker; the
-fixed-rate test runs with the worker. See bench/README.md.
+fixed-rate test runs with the worker. The outbox sender is off (delivery has its own benchmarks),
+but the welcomes friend adds queue are stored, on the callback path. See bench/README.md.
 
     python bench/callback_throughput.py                     # default run
     python bench/callback_throughput.py --requests 5000     # quicker

@@ -48,8 +48,12 @@ def welcome_for(event: Event, flows: Flows, links: VerifyLinks,
                    else None)
     call = SendWelcomeMsg(welcome_code=event.welcome_code, text=Text(content=text),
                           attachments=attachments)
-    return Immediate(f"welcome:{event.welcome_code}", call, WELCOME_KIND, FAST,
+    return Immediate(welcome_key(event.welcome_code), call, WELCOME_KIND, FAST,
                      received + WELCOME_DEADLINE)
+
+
+def welcome_key(code: str) -> str:
+    return f"welcome:{code}"
 
 
 def welcome_rule(flows: Flows, settings: Settings) -> ImmediateRule:
@@ -61,13 +65,16 @@ def welcome_rule(flows: Flows, settings: Settings) -> ImmediateRule:
 async def welcome_new_friend(event: FriendAdded, ctx: Ctx) -> None:
     """A friend add is welcomed first (fast lane, 20 s window), then recorded and counted."""
     received = ctx.received_at or ctx.now
-    welcome = welcome_for(event, ctx.flows, links_for(ctx.settings), received)
-    if welcome is not None:  # queued by the callback already, unless that path was skipped
-        await ctx.send(welcome.key, welcome.call, kind=welcome.kind, priority=welcome.priority,
+    # Normally queued by the callback already. Locked either way: ordered with the sender
+    # settling it (PostgreSQL: concurrent), one of the two always sees the other's funnel row
+    # or member, so the welcome step gets its member.
+    key = welcome_key(event.welcome_code or "")
+    if event.welcome_code and not await outbox.lock(ctx.session, key):
+        welcome = welcome_for(event, ctx.flows, links_for(ctx.settings), received)
+        assert welcome is not None
+        await ctx.send(key, welcome.call, kind=welcome.kind, priority=welcome.priority,
                        deadline=welcome.deadline)
-        # Ordered with the sender settling it (PostgreSQL: concurrent): one of the two always
-        # sees the other's funnel row or member, so the welcome step gets its member.
-        await outbox.lock(ctx.session, welcome.key)
+        await outbox.lock(ctx.session, key)
     channel, slot, known = ctx.flows.funnel.attribute(event.state)
     member = await _member(event, ctx, channel, slot)
     if event.welcome_code:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,24 +23,14 @@ from app.db import Database, utcnow
 from app.inbox import store
 from app.logs import get_logger
 from app.outbox import store as outbox
-from app.wecom.api import ApiCall
 from app.wecom.events import Event
 
 log = get_logger("sopbot.inbox")
 MAX_BATCH = 200  # keeps the INSERT well under SQLite's bound-parameter limit
 
 
-@dataclass(frozen=True)
-class Immediate:
-    """An outbox row to store with the callback itself (see the module docstring)."""
-
-    key: str
-    call: ApiCall[Any]
-    kind: str
-    priority: int
-    deadline: datetime | None = None
-
-
+# An outbox row to store with the callback itself (see the module docstring).
+Immediate = outbox.Message
 ImmediateRule = Callable[[Event, datetime], "Immediate | None"]
 Pending = tuple[dict[str, Any], "asyncio.Future[store.Accepted]", "Immediate | None"]
 
@@ -84,10 +73,9 @@ class InboxWriter:
     async def _store(self, batch: list[Pending]) -> None:
         async with self.db.unit_of_work() as session:
             results = await store.accept_many(session, [row for row, _, _ in batch])
-            for (_, _, item), result in zip(batch, results, strict=True):
-                if item is not None and not result.duplicate:
-                    await outbox.enqueue(session, item.key, item.call, kind=item.kind,
-                                         priority=item.priority, deadline=item.deadline)
+            await outbox.enqueue_many(session, [
+                item for (_, _, item), result in zip(batch, results, strict=True)
+                if item is not None and not result.duplicate])
         for (_, future, _), result in zip(batch, results, strict=True):
             if not future.done():  # the request may have been cancelled meanwhile
                 future.set_result(result)

@@ -47,32 +47,66 @@ class Claimed:
     lease: str  # this claim's own lease token: settling checks it
 
 
+@dataclass(frozen=True)
+class Message:
+    """A message to queue: what `enqueue_many` stores as one outbox row."""
+
+    key: str
+    call: ApiCall[Any]
+    kind: str
+    priority: int = NORMAL
+    deadline: datetime | None = None
+    not_before: datetime | None = None
+
+    def row(self, now: datetime) -> dict[str, Any]:
+        stored = self.call.stored()
+        return {"idempotency_key": self.key, "kind": self.kind, "api": self.call.path,
+                "priority": self.priority,
+                "request": json.dumps(stored, ensure_ascii=False, separators=(",", ":")),
+                "deadline": self.deadline, "rate_key": rate_key(self.call.path, stored),
+                "status": PENDING, "attempts": 0, "next_attempt_at": self.not_before or now,
+                "created_at": now}
+
+
+# Built once per dialect: the callback path queues welcomes with every friend add, and building
+# and caching a statement costs more than running it.
+_ENQUEUE = {name: insert(TABLE).on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(T.idempotency_key)
+            for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))}
+
+
 async def enqueue(session: AsyncSession, key: str, call: ApiCall[Any], *, kind: str,
                   priority: int = NORMAL, deadline: datetime | None = None,
                   not_before: datetime | None = None) -> bool:
     """Store a message to send; False if one with this idempotency key exists already."""
-    stored = call.stored()
+    message = Message(key, call, kind, priority, deadline, not_before)
+    return key in await enqueue_many(session, [message])
+
+
+async def enqueue_many(session: AsyncSession, messages: list[Message]) -> set[str]:
+    """Store messages with one statement; the keys that were new (the others existed)."""
+    if not messages:
+        return set()
     now = utcnow()
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    result = await session.execute(
-        insert(TABLE).values(
-            idempotency_key=key, kind=kind, api=call.path, priority=priority,
-            request=json.dumps(stored, ensure_ascii=False, separators=(",", ":")),
-            deadline=deadline, rate_key=rate_key(call.path, stored), status=PENDING,
-            attempts=0, next_attempt_at=not_before or now, created_at=now)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(T.id))
+    statement = _ENQUEUE[session.get_bind().dialect.name]
     # RETURNING rather than rowcount, which psycopg's async cursor reports as -1 here.
-    if result.scalar_one_or_none() is None:
-        return False
-    waiting = session.info.get(WAKE_INFO)
-    session.info[WAKE_INFO] = priority if waiting is None else min(waiting, priority)
-    return True
+    result = await session.execute(statement, [m.row(now) for m in messages])
+    stored = set(result.scalars().all())
+    urgent = [m.priority for m in messages if m.key in stored]
+    if urgent:
+        waiting = session.info.get(WAKE_INFO)
+        session.info[WAKE_INFO] = min(urgent if waiting is None else [*urgent, waiting])
+    return stored
 
 
-async def lock(session: AsyncSession, key: str) -> None:
-    """Wait for, then hold, the row of `key` (if any) until this unit of work ends: a caller
-    that records something about a message orders itself with the sender's settling of it."""
-    await session.execute(select(T.id).where(T.idempotency_key == key).with_for_update())
+_LOCK = select(T.id).where(T.idempotency_key == bindparam("key")).with_for_update()
+
+
+async def lock(session: AsyncSession, key: str) -> bool:
+    """Wait for, then hold, the row of `key` until this unit of work ends (a caller that
+    records something about a message orders itself with the sender's settling of it);
+    False if there is no such row."""
+    return (await session.execute(_LOCK, {"key": key})).first() is not None
 
 
 _NOW = bindparam("now")

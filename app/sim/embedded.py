@@ -37,7 +37,18 @@ def embedded_simulator(settings: Settings) -> tuple[Settings, SimSettings] | Non
         values["agent_id"] = settings.agent_id
     if settings.robot_keys:
         values["robots"] = tuple(settings.robot_keys.values())
+    values["members"] = _members(settings)
     sim = SimSettings(_env_file=None, **values)  # type: ignore[arg-type]
     pointed = settings.model_copy(update={"api_base": local + MOUNT_PATH,
                                           "agent_secret": sim.agent_secret})
     return pointed, sim
+
+
+def _members(settings: Settings) -> tuple[str, ...]:
+    """The simulator's defaults, the operators and every staff member sop_flows names, so
+    that `sopbot codes sync` and the operator commands work against it out of the box."""
+    from app.flows import load_flows  # serve validated the flows before getting here
+
+    staff = {s for c in load_flows(settings.flows_path).funnel.channels.values() for s in c.staff}
+    defaults = SimSettings.model_fields["members"].default
+    return tuple(dict.fromkeys([*defaults, *sorted(settings.operators), *sorted(staff)]))

@@ -36,6 +36,8 @@ def test_only_without_credentials(db_url: str) -> None:
     assert sim.bot_url == "http://127.0.0.1:8123/wecom/callback"
     assert (sim.corp_id, sim.callback_token, sim.robots) == (bare.corp_id, bare.callback_token,
                                                             ("k1",))
+    # Every staff member sop_flows/funnel.yaml names exists in it (codes sync needs them).
+    assert {"zhangsan", "lisi", "staff01"} <= set(sim.members)
     for secret in ("agent_secret", "contact_secret_raw", "kf_secret_raw"):
         assert embedded_simulator(make_settings(db_url, **{secret: SecretStr("real")})) is None
     assert embedded_simulator(make_settings(db_url, api_base="http://127.0.0.1:9")) is None
