@@ -157,8 +157,10 @@ def _register_domain_commands() -> None:
     # Explicit registration of the domains' commands (their modules import only typer here).
     from app.directory.cli import users
     from app.funnel.cli import codes, report
+    from app.routing.cli import tags
 
     cli.add_typer(codes, name="codes")
+    cli.add_typer(tags, name="tags")
     cli.add_typer(users, name="users")
     cli.command("funnel")(report)
 

@@ -6,8 +6,9 @@ from app.funnel.models import ContactCode, FunnelEvent
 from app.inbox.models import InboxEvent
 from app.members.models import Member, MemberHistory
 from app.outbox.models import OutboxMessage, RateSlot
+from app.routing.models import CorpTag
 from app.verify.models import Verification
 from app.wecom.tokens import AccessToken
 
-__all__ = ["AccessToken", "Base", "ContactCode", "FunnelEvent", "InboxEvent", "Member",
+__all__ = ["AccessToken", "Base", "CorpTag", "ContactCode", "FunnelEvent", "InboxEvent", "Member",
            "MemberHistory", "OutboxMessage", "PlatformUser", "RateSlot", "Verification"]

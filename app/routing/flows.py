@@ -63,10 +63,19 @@ class RoutingTexts(Strict):
     _staff = field_validator("staff_routed")(allow_placeholders(*STAFF_PLACEHOLDERS))
 
 
+class TagGroups(Strict):
+    """The names of the corp tag groups an approved member is tagged in (`sopbot tags sync`)."""
+
+    identity: str = Field("商家身份", min_length=1, max_length=30)
+    channel: str = Field("来源渠道", min_length=1, max_length=30)
+    region: str = Field("所在地区", min_length=1, max_length=30)
+
+
 class RoutingFlows(Strict):
     segments: dict[str, Segment] = Field(min_length=1)
     rules: tuple[Rule, ...] = Field(min_length=1)
     texts: RoutingTexts
+    tag_groups: TagGroups = TagGroups()
 
     @field_validator("segments")
     @classmethod

@@ -15,7 +15,8 @@ from app.logs import get_logger, mask_phones
 from app.members import service as members
 from app.members.models import ROUTED, Member
 from app.outbox import store as outbox
-from app.wecom.api import SendMessage, Text
+from app.routing import tags
+from app.wecom.api import MarkTag, SendMessage, Text
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from app.verify.service import OnApproved
 
 log = get_logger("sopbot.routing")
-STAFF_NOTICE_KIND = "staff_notice"
+STAFF_NOTICE_KIND, TAG_KIND = "staff_notice", "mark_tag"
 
 
 async def route(session: AsyncSession, member: Member, now: datetime, flows: Flows,
@@ -39,8 +40,20 @@ async def route(session: AsyncSession, member: Member, now: datetime, flows: Flo
     await funnel.record(session, steps.ROUTED, f"{steps.ROUTED}:{member.id}", now,
                         member=member)
     await _tell_staff(session, member, flows, settings)
+    await _tag(session, member)
     log.info("member_routed", member_id=member.id, segment=segment)
     return segment
+
+
+async def _tag(session: AsyncSession, member: Member) -> None:
+    """Identity type, channel and region as corp tags on the member (as its staff's customer)."""
+    ids = await tags.tag_ids(session, member)
+    if not ids:
+        log.warning("member_not_tagged", member_id=member.id, reason="run `sopbot tags sync`")
+        return
+    call = MarkTag(userid=member.staff_userid, external_userid=member.external_userid,
+                   add_tag=ids)
+    await outbox.enqueue(session, f"tags:{member.id}", call, kind=TAG_KIND)
 
 
 async def _tell_staff(session: AsyncSession, member: Member, flows: Flows,

@@ -3,11 +3,17 @@ to its staff member (through the outbox, phone masked), all in the approval's un
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from app.funnel import steps
+from app.outbox.models import OutboxMessage
+from app.routing.models import CorpTag
+from app.routing.tags import sync_tags
 from tests.conftest import wait_until
 from tests.verify.conftest import AUTH, VerifyApp
 
 MESSAGE = "message/send"
+MARK_TAG = "externalcontact/mark_tag"
 
 
 async def _approve(verify_app: VerifyApp, external_userid: str, **form: str) -> int:
@@ -50,3 +56,29 @@ async def test_a_consumer_is_never_routed(verify_app: VerifyApp) -> None:
     assert (stored.status, stored.segment) == ("rejected", None)
     assert steps.ROUTED not in await verify_app.steps()
     assert verify_app.running.wecom.calls_to(MESSAGE) == []
+
+
+async def test_a_routed_member_gets_its_corp_tags(verify_app: VerifyApp) -> None:
+    services = verify_app.running.services
+    await sync_tags(services.db, services.wecom, services.flows)
+    member_id = await _approve(verify_app, "wm_tagged", region="上海")
+    fake = verify_app.running.wecom
+
+    async def tagged() -> bool:
+        return bool(fake.calls_to(MARK_TAG))
+    await wait_until(tagged, 10)
+    [call] = fake.calls_to(MARK_TAG)
+    assert (call.body["userid"], call.body["external_userid"]) == ("lisi", "wm_tagged")
+    async with services.db.reader() as session:
+        names = {(t.dimension, t.value) for t in (await session.execute(
+            select(CorpTag).where(CorpTag.tag_id.in_(call.body["add_tag"])))).scalars()}
+    assert names == {("identity", "physical_shop"), ("channel", "douyin"), ("region", "上海")}
+    assert (await verify_app.fresh_member(member_id)).segment == "shop_south"
+
+
+async def test_without_synced_tags_routing_still_happens(verify_app: VerifyApp) -> None:
+    member_id = await _approve(verify_app, "wm_untagged")
+    assert (await verify_app.fresh_member(member_id)).status == "routed"
+    async with verify_app.running.services.db.reader() as session:
+        kinds = set((await session.execute(select(OutboxMessage.kind))).scalars())
+    assert kinds == {"staff_notice"}  # the staff message, and no mark_tag queued

@@ -1,0 +1,51 @@
+"""`sopbot tags sync`: the corp tags routed members get (only typer at module level, as in
+app/funnel/cli.py: app/cli.py imports this module while it is being imported)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from app.config import Settings
+
+tags = typer.Typer(help="Corp tags for identity type, channel and region (sop_flows/routing.yaml).",
+                   no_args_is_help=True)
+
+EnvFile = Annotated[Path | None, typer.Option("--env-file", help="Read variables from this file.")]
+
+
+@tags.command("sync")
+def sync(env_file: EnvFile = None) -> None:
+    """Create the missing tag groups and tags in WeCom and store every tag id."""
+    from app.cli import _run_on_database, _settings, fail
+    from app.logs import configure_logging
+
+    settings = _settings(env_file)
+    if settings.contact_secret is None:
+        fail("tags sync needs WECOM_CONTACT_SECRET (or WECOM_AGENT_SECRET) to call WeCom")
+    configure_logging(settings.log_level, settings.log_format, settings.secret_values())
+    lines = _run_on_database(_sync, env_file, settings)
+    for line in lines:
+        typer.echo(line)
+
+
+async def _sync(database_url: str, settings: Settings) -> list[str]:
+    from app.cli import fail
+    from app.db import Database
+    from app.flows import load_flows
+    from app.main import build_wecom
+    from app.routing.tags import sync_tags
+    from app.wecom.errors import WeComError
+
+    db = Database(database_url)
+    http, wecom, _ = build_wecom(settings, db)
+    try:
+        return await sync_tags(db, wecom, load_flows(settings.flows_path))
+    except WeComError as exc:  # one line, as for every admin command
+        fail(f"tags sync failed: {exc}")
+    finally:
+        await http.aclose()
+        await db.dispose()
