@@ -186,3 +186,26 @@ async def _calls(fake: FakeWeCom, count: int) -> bool:
 
 def _later(seconds: float) -> Callable[[], datetime]:
     return lambda: utcnow() + timedelta(seconds=seconds)
+
+
+async def test_a_member_joining_a_group_is_marked_joined_and_counted_once(db_url: str) -> None:
+    async with serve_app(make_settings(db_url, agent_secret="agent-secret")) as app:
+        await app.post_callback(add("wmJOIN", "WC-J1", state="douyin"))
+        await settled(app, steps.WELCOME_SENT)
+        joined = payloads.external_chat(corp_id=CORP_ID, chat_id="wrGROUP1",
+                                        mem_change_list=["wmJOIN", "staff01", "wmSTRANGER"])
+        for _ in range(2):  # a retried callback changes nothing
+            await app.post_callback(joined)
+        again = payloads.external_chat(corp_id=CORP_ID, chat_id="wrGROUP2",
+                                       mem_change_list=["wmJOIN"])
+        await app.post_callback(again)  # joins a second group later
+        await app.idle()
+        row = await member(app, "wmJOIN")
+        assert (row.status, row.group_chat_id) == ("joined", "wrGROUP2")
+        assert (await funnel_steps(app))[steps.JOINED] == 1
+        assert (await funnel_row(app, steps.JOINED)).detail == "wrGROUP1"
+        quit_ = payloads.external_chat(corp_id=CORP_ID, chat_id="wrGROUP2",
+                                       update_detail="del_member", mem_change_list=["wmJOIN"])
+        await app.post_callback(quit_)
+        await app.idle()
+        assert (await member(app, "wmJOIN")).status == "joined"  # quits: with the group pools

@@ -153,9 +153,10 @@ async def test_robot_rate_limit_spaces_the_sends(db_url: str, fake: FakeWeCom) -
             await box.enqueue(f"post:r{n}", robot_text(f"第{n}条"))
         await box.drain_until_settled()
         assert len(times) == 8
-        # Slots are 50 ms apart and nothing goes out before its slot (the first may leave a
-        # little after its own, which is why windows are checked rather than single gaps).
-        assert times[-1] - times[0] >= 7 * 0.05 - 0.02
+        # Slots are 50 ms apart and nothing goes out before its slot. The first may leave
+        # well after its own (the wave's start-up on a busy machine), so the span is measured
+        # from the second, and windows are checked rather than single gaps.
+        assert times[-1] - times[1] >= 6 * 0.05 - 0.02
         assert max(sum(1 for t in times if start <= t < start + 0.2) for start in times) <= 5
     finally:
         await box.http.aclose()
