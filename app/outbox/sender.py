@@ -94,6 +94,7 @@ class OutboxSender:
         # welcomed first and recorded after.
         self._fast_idle = asyncio.Event()
         self._fast_idle.set()
+        self._draining = {True: 0, False: 0}  # workers of each lane inside drain()
         self._tasks: list[asyncio.Task[None]] = []
         # Per lane, so a bulk wave never holds up a welcome.
         self._in_flight = {fast: asyncio.Semaphore(IN_FLIGHT[fast]) for fast in (True, False)}
@@ -133,11 +134,14 @@ class OutboxSender:
         wake = self._wake[fast]
         while not self._stopping.is_set():
             wake.clear()
+            self._draining[fast] += 1
             try:
                 await self.drain(fast)
             except Exception:
                 log.exception("outbox_lane_failed", fast=fast)
-            if fast and not wake.is_set():
+            self._draining[fast] -= 1
+            # Idle only when no worker of the lane is still sending what it claimed.
+            if fast and not self._draining[fast] and not wake.is_set():
                 self._fast_idle.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), self.settings.outbox_sweep_s)

@@ -237,3 +237,15 @@ async def test_a_row_whose_lease_would_run_out_mid_request_is_given_back(outbox:
                                                                              None)
     assert "lease" in (row.last_error or "")
     assert outbox.fake.calls_to(WEBHOOK) == []
+
+
+async def test_the_inbox_worker_waits_while_welcomes_wait_for_the_fast_lane(
+        outbox: Outbox) -> None:
+    sender = outbox.sender
+    await outbox.enqueue("welcome:early", welcome("early"), priority=FAST)
+    assert sender._fast_idle.is_set()  # no lane running: nothing to wait for
+    sender.start()
+    await outbox.enqueue("welcome:busy", welcome("busy"), priority=FAST)  # the commit wakes it
+    assert not sender._fast_idle.is_set()  # the worker's fast_lane_idle would wait now
+    await asyncio.wait_for(sender._fast_idle.wait(), 5.0)  # set again once the lane drained
+    assert (await outbox.row("welcome:busy")).status == SENT
