@@ -209,3 +209,13 @@ class LogRecorder:
 
     def __getattr__(self, level: str) -> Any:
         return lambda event, **fields: self.lines.append((level, event, fields))
+
+
+def config_error(path: Path, text: str, model: Any) -> Any:
+    """Write `text` to `path`, load it as `model`: the ConfigFileError it must raise."""
+    from app.yamlconf import ConfigFileError, load_model
+
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigFileError) as info:
+        load_model(path, model)
+    return info.value

@@ -130,11 +130,14 @@ def _meet(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
 
 
 def _example(a: Rule, b: Rule) -> str:
-    channel = next(iter(sorted(set(a.channels) & set(b.channels) or set(a.channels + b.channels))),
-                   "any channel")
-    region = next(iter(sorted(set(a.regions) & set(b.regions) or set(a.regions + b.regions))),
-                  "any region")
-    return f"{a.identity_type} from {channel} in {region}"
+    """A (channel, region) both rules match, in words."""
+    return f"{a.identity_type} from {_common(a.channels, b.channels, 'any channel')} " \
+           f"in {_common(a.regions, b.regions, 'any region')}"
+
+
+def _common(x: tuple[str, ...], y: tuple[str, ...], anything: str) -> str:
+    shared = sorted(set(x) & set(y)) if x and y else sorted(set(x) | set(y))
+    return shared[0] if shared else anything
 
 
 def unknown_names(routing: RoutingFlows, channels: set[str], regions: set[str]) -> str | None:

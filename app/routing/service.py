@@ -62,12 +62,12 @@ async def _tell_staff(session: AsyncSession, member: Member, flows: Flows,
         log.warning("staff_not_told", member_id=member.id, reason="WECOM_AGENT_ID is not set")
         return
     assert member.segment is not None
+    channel = flows.funnel.channels.get(member.channel)
     text = flows.routing.texts.staff_routed.format(
         segment=flows.routing.segments[member.segment].label,
         identity=flows.verify.identity_types.get(member.identity_type or "", ""),
         region=member.region or "", external_userid=member.external_userid,
-        channel=flows.funnel.channels[member.channel].label if member.channel in
-        flows.funnel.channels else member.channel,
+        channel=channel.label if channel else member.channel,
         phone=mask_phones(member.phone or ""))
     call = SendMessage(agentid=settings.agent_id, touser=member.staff_userid, msgtype="text",
                        text=Text(content=text))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database, utcnow
@@ -86,7 +86,9 @@ async def _store(session: AsyncSession, dimension: str, value: str, tag_id: str,
 
 async def tag_ids(session: AsyncSession, member: Member) -> list[str]:
     """The stored tag ids for the member's identity type, channel and region."""
-    values = {"identity": member.identity_type, "channel": member.channel,
-              "region": member.region}
-    rows = (await session.execute(select(CorpTag))).scalars()
-    return sorted(row.tag_id for row in rows if values.get(row.dimension) == row.value)
+    wanted = [and_(CorpTag.dimension == dimension, CorpTag.value == value)
+              for dimension, value in (("identity", member.identity_type),
+                                       ("channel", member.channel), ("region", member.region))
+              if value is not None]
+    rows = await session.execute(select(CorpTag.tag_id).where(or_(*wanted)))
+    return sorted(rows.scalars())

@@ -10,8 +10,8 @@ import pytest
 
 from app.flows import load_flows
 from app.routing.flows import RoutingFlows
-from app.yamlconf import ConfigFileError, load_model
-from tests.conftest import REPO
+from app.yamlconf import ConfigFileError
+from tests.conftest import REPO, config_error
 
 ROUTING = load_flows(REPO / "sop_flows").routing
 
@@ -32,11 +32,7 @@ texts:
 
 
 def error_of(tmp_path: Path, text: str) -> ConfigFileError:
-    path = tmp_path / "routing.yaml"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigFileError) as info:
-        load_model(path, RoutingFlows)
-    return info.value
+    return config_error(tmp_path / "routing.yaml", text, RoutingFlows)
 
 
 @pytest.mark.parametrize(("identity", "channel", "region", "segment"), [

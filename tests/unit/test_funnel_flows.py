@@ -9,7 +9,7 @@ import pytest
 
 from app.funnel.flows import FunnelFlows
 from app.yamlconf import ConfigFileError, load_model
-from tests.conftest import REPO
+from tests.conftest import REPO, config_error
 
 FUNNEL = load_model(REPO / "sop_flows" / "funnel.yaml", FunnelFlows)
 
@@ -24,11 +24,7 @@ welcome:
 
 
 def error_of(tmp_path: Path, text: str) -> ConfigFileError:
-    path = tmp_path / "funnel.yaml"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigFileError) as info:
-        load_model(path, FunnelFlows)
-    return info.value
+    return config_error(tmp_path / "funnel.yaml", text, FunnelFlows)
 
 
 def test_the_repository_declares_seven_app_slots_and_a_code_per_pair() -> None:
