@@ -157,9 +157,11 @@ def _register_domain_commands() -> None:
     # Explicit registration of the domains' commands (their modules import only typer here).
     from app.directory.cli import users
     from app.funnel.cli import codes, report
+    from app.groups.cli import groups
     from app.routing.cli import tags
 
     cli.add_typer(codes, name="codes")
+    cli.add_typer(groups, name="groups")
     cli.add_typer(tags, name="tags")
     cli.add_typer(users, name="users")
     cli.command("funnel")(report)

@@ -18,6 +18,7 @@ from app.db import Database, is_sqlite, safe_url
 from app.flows import load_flows
 from app.funnel import api as funnel_api
 from app.funnel import delivery
+from app.groups import hooks as group_hooks
 from app.inbox.worker import InboxWorker
 from app.inbox.writer import InboxWriter
 from app.logs import get_logger
@@ -63,6 +64,7 @@ def build_services(settings: Settings, router: Router | None = None,
     sender = OutboxSender(db, wecom, settings, RateLimits(parse_rates(settings.rate_limits)))
     db.commit_hooks.append(sender.on_commit)
     sender.on_settled(delivery.WELCOME_KIND, delivery.welcome_settled)
+    group_hooks.register(sender, flows.routing)
     worker.yield_to = sender.fast_lane_idle  # welcomes before the rest of the inbox
     # The immediate rules belong to the handlers: a router given instead (tests) brings none.
     rules = handlers.build_immediate_rules(flows, settings) if own_handlers else []

@@ -3,6 +3,7 @@
 from app.db import Base
 from app.directory.models import PlatformUser
 from app.funnel.models import ContactCode, FunnelEvent
+from app.groups.models import CustomerGroup, GroupMember, GroupPool
 from app.inbox.models import InboxEvent
 from app.members.models import Member, MemberHistory
 from app.outbox.models import OutboxMessage, RateSlot
@@ -10,5 +11,6 @@ from app.routing.models import CorpTag
 from app.verify.models import Verification
 from app.wecom.tokens import AccessToken
 
-__all__ = ["AccessToken", "Base", "CorpTag", "ContactCode", "FunnelEvent", "InboxEvent", "Member",
-           "MemberHistory", "OutboxMessage", "PlatformUser", "RateSlot", "Verification"]
+__all__ = ["AccessToken", "Base", "CorpTag", "ContactCode", "CustomerGroup", "FunnelEvent",
+           "GroupMember", "GroupPool", "InboxEvent", "Member", "MemberHistory", "OutboxMessage",
+           "PlatformUser", "RateSlot", "Verification"]

@@ -1,32 +1,97 @@
-"""Customer-group membership as far as the funnel needs it: a member who joins a group is
-marked joined, with the group, and counted once. (Group records, quits and counts per group
-come with the group pools.)"""
+"""Customer groups as far as the funnel needs them: groups and their members are kept from
+`change_external_chat` events, a member who joins is marked joined (and flagged when the group
+belongs to another segment), and a group that fills leaves its segment's pool."""
 
 from __future__ import annotations
 
 from app.bot.context import Ctx
-from app.bot.filters import Where
 from app.bot.router import Router
 from app.funnel import service as funnel
 from app.funnel import steps
+from app.groups import pools
+from app.groups import service as groups
+from app.groups.models import CustomerGroup
+from app.logs import get_logger
 from app.members import service as members
 from app.members.models import JOINED
-from app.wecom.events import ExternalChatUpdated
+from app.wecom.events import (
+    ChatMemberJoined,
+    ChatMemberLeft,
+    ChatNameChanged,
+    ChatOwnerChanged,
+    ExternalChatCreated,
+    ExternalChatDismissed,
+    ExternalChatUpdated,
+)
+
+log = get_logger("sopbot.membership")
+WRONG_SEGMENT, NOT_ROUTED = "wrong_segment", "joined_unrouted"
 
 
-async def record_joined_members(event: ExternalChatUpdated, ctx: Ctx) -> None:
-    """Every known member in the join is marked joined (with the group) and counted once."""
+async def record_new_group(event: ExternalChatCreated, ctx: Ctx) -> None:
+    """A new customer group is recorded and read from WeCom: its name tells its segment."""
+    await groups.group_of(ctx.session, event.chat_id, ctx.now)
+
+
+async def record_joined_members(event: ChatMemberJoined, ctx: Ctx) -> None:
+    """Joiners are added to the group; each known member is marked joined, counted once, and
+    flagged when the group is not of their segment."""
+    group = await _updated_group(event, ctx)
+    await groups.members_joined(ctx.session, group, event.mem_change_list, ctx.now,
+                                scene=event.join_scene)
     for external_userid in event.mem_change_list:
-        member = await members.by_external_userid(ctx.session, external_userid)
-        if member is None:
-            continue  # staff, or a customer who came in another way
-        await members.change(ctx.session, member, ctx.now, "callback",
-                             group_chat_id=event.chat_id, status=JOINED)
-        await funnel.record(ctx.session, steps.JOINED, f"{steps.JOINED}:{member.id}", ctx.now,
-                            member=member, detail=event.chat_id)
+        await _member_joined(external_userid, group, ctx)
+    await pools.after_change(ctx.session, group, ctx.flows.routing, ctx.now)
+
+
+async def _member_joined(external_userid: str, group: CustomerGroup, ctx: Ctx) -> None:
+    member = await members.by_external_userid(ctx.session, external_userid)
+    if member is None:
+        return  # staff, or a customer who came in another way
+    flag = member.flag
+    if group.segment is not None and member.segment != group.segment:
+        flag = WRONG_SEGMENT if member.segment else NOT_ROUTED
+        log.warning("member_in_wrong_group", member_id=member.id, segment=member.segment,
+                    group_segment=group.segment, chat_id=group.chat_id)
+    await members.change(ctx.session, member, ctx.now, "callback", group_chat_id=group.chat_id,
+                         status=JOINED, flag=flag)
+    await funnel.record(ctx.session, steps.JOINED, f"{steps.JOINED}:{member.id}", ctx.now,
+                        member=member, detail=group.chat_id)
+
+
+async def record_left_members(event: ChatMemberLeft, ctx: Ctx) -> None:
+    """Leavers are marked as gone from the group (kept for churn); the pool may change."""
+    group = await _updated_group(event, ctx)
+    await groups.members_left(ctx.session, group, event.mem_change_list, ctx.now,
+                              scene=event.quit_scene)
+    await pools.after_change(ctx.session, group, ctx.flows.routing, ctx.now)
+
+
+async def reread_changed_group(event: ExternalChatUpdated, ctx: Ctx) -> None:
+    """A new name or owner is not in the event: the group is read again from WeCom."""
+    group = await _updated_group(event, ctx)
+    await groups.request_sync(ctx.session, group.chat_id, f"{event.update_detail}:{ctx.inbox_id}")
+
+
+async def record_dismissed_group(event: ExternalChatDismissed, ctx: Ctx) -> None:
+    """A dismissed group leaves its segment's pool."""
+    group = await groups.group_of(ctx.session, event.chat_id, ctx.now)
+    await groups.dismissed(ctx.session, group, ctx.now)
+    await pools.after_change(ctx.session, group, ctx.flows.routing, ctx.now)
+
+
+async def _updated_group(event: ExternalChatUpdated, ctx: Ctx) -> CustomerGroup:
+    group = await groups.group_of(ctx.session, event.chat_id, ctx.now)
+    await groups.follow_version(ctx.session, group, event.last_mem_ver, event.cur_mem_ver)
+    return group
 
 
 def router() -> Router:
     membership = Router("membership")
-    membership.add(ExternalChatUpdated, record_joined_members, Where(update_detail="add_member"))
+    membership.add(ExternalChatCreated, record_new_group)
+    membership.add(ChatMemberJoined, record_joined_members)
+    membership.add(ChatMemberLeft, record_left_members)
+    membership.add(ChatNameChanged, reread_changed_group)
+    membership.add(ChatOwnerChanged, reread_changed_group)
+    membership.add(ExternalChatDismissed, record_dismissed_group)
     return membership

@@ -42,6 +42,8 @@ class Member(Base):
     segment: Mapped[str | None] = mapped_column(String(64), default=None)
     group_chat_id: Mapped[str | None] = mapped_column(String(64), default=None)
     status: Mapped[str] = mapped_column(String(16), default=ADDED)
+    # Something an operator should look at, e.g. joined a group of another segment.
+    flag: Mapped[str | None] = mapped_column(String(32), default=None)
     # The 联系我 state the add came with, as received (attribution audits).
     state: Mapped[str] = mapped_column(String(32), default="")
     welcome_code: Mapped[str | None] = mapped_column(String(128), default=None, unique=True)

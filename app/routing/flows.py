@@ -20,7 +20,8 @@ from app.members.models import IDENTITY_TYPES
 
 CONSUMER = "consumer"
 ROUTED_TYPES = tuple(t for t in IDENTITY_TYPES if t != CONSUMER)
-STAFF_PLACEHOLDERS = ("segment", "identity", "region", "channel", "phone", "external_userid")
+STAFF_PLACEHOLDERS = ("segment", "identity", "region", "channel", "phone", "external_userid",
+                      "group", "group_qr")
 
 
 class Strict(BaseModel):
@@ -59,8 +60,11 @@ class Rule(Strict):
 class RoutingTexts(Strict):
     # The app message the member's staff member gets when the member is routed.
     staff_routed: str
+    # Stands for {group} and {group_qr} while the segment has no group pool yet.
+    no_group: str
 
     _staff = field_validator("staff_routed")(allow_placeholders(*STAFF_PLACEHOLDERS))
+    _no_group = field_validator("no_group")(allow_placeholders())
 
 
 class TagGroups(Strict):

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.funnel import service as funnel
 from app.funnel import steps
+from app.groups import pools
 from app.logs import get_logger, mask_phones
 from app.members import service as members
 from app.members.models import ROUTED, Member
@@ -63,12 +64,16 @@ async def _tell_staff(session: AsyncSession, member: Member, flows: Flows,
         return
     assert member.segment is not None
     channel = flows.funnel.channels.get(member.channel)
-    text = flows.routing.texts.staff_routed.format(
+    seat = await pools.seat_for(session, member.segment)
+    texts = flows.routing.texts
+    text = texts.staff_routed.format(
         segment=flows.routing.segments[member.segment].label,
         identity=flows.verify.identity_types.get(member.identity_type or "", ""),
         region=member.region or "", external_userid=member.external_userid,
         channel=channel.label if channel else member.channel,
-        phone=mask_phones(member.phone or ""))
+        phone=mask_phones(member.phone or ""),
+        group=seat.group_name if seat else texts.no_group,
+        group_qr=seat.qr_code if seat else texts.no_group)
     call = SendMessage(agentid=settings.agent_id, touser=member.staff_userid, msgtype="text",
                        text=Text(content=text))
     await outbox.enqueue(session, f"routed:{member.id}", call, kind=STAFF_NOTICE_KIND)

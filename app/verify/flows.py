@@ -46,7 +46,8 @@ class PageTexts(Strict):
     """Whole pages: a member's status, and what a bad link shows."""
 
     pending: str
-    approved: str
+    approved: str  # approved, the group not known yet
+    approved_join: str  # approved, with the segment's group QR code below the text
     rejected: str
     consumer: str
     link_invalid: str
@@ -55,6 +56,7 @@ class PageTexts(Strict):
     too_large: str
 
     _rejected = field_validator("rejected")(allow_placeholders("reason"))
+    _join = field_validator("approved_join")(allow_placeholders("segment"))
 
 
 class AutoApprove(Strict):

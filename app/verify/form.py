@@ -7,17 +7,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
 from app.db import utcnow
+from app.groups import pools
 from app.logs import get_logger
+from app.members.models import Member
 from app.members.service import by_external_userid
 from app.routing.service import after_approval
 from app.services import Services
 from app.verify import service
 from app.verify.flows import CONSUMER, VerifyFlows
 from app.verify.links import LinkError, links_for
-from app.verify.pages import form_page, megabytes, message_page, status_page
+from app.verify.pages import JoinCode, form_page, megabytes, message_page, status_page
 from app.verify.phone import normalise_phone
 from app.verify.photos import (
     MAX_PHOTOS,
@@ -51,8 +54,9 @@ async def show_form(token: str, request: Request) -> HTMLResponse:
         row = await service.latest(session, member.id)
         if row is None:
             await service.form_opened(session, member, utcnow())
+        join = await _join_code(session, services, member)
     if row is not None:
-        return status_page(t, row)
+        return status_page(t, row, join)
     return form_page(t, services.settings.photo_max_bytes)
 
 
@@ -95,6 +99,7 @@ async def _store(services: Services, external_userid: str, values: dict[str, str
             row, created = await service.submit(
                 session, member, submission, names, t, utcnow(),
                 after_approval(services.flows, services.settings))
+            join = await _join_code(session, services, member)
     except BaseException:
         discard(names, photo_dir)
         raise
@@ -103,7 +108,18 @@ async def _store(services: Services, external_userid: str, values: dict[str, str
     log.info("verification_submitted" if created else "verification_duplicate",
              verification_id=row.id, member_id=row.member_id, identity_type=row.identity_type,
              directory_match=row.platform_user_id is not None, status=row.status)
-    return status_page(t, row)
+    return status_page(t, row, join)
+
+
+async def _join_code(session: AsyncSession, services: Services, member: Member) -> JoinCode | None:
+    """A routed member's segment and its 加入群聊 code, once the segment has a pool."""
+    if member.segment is None:
+        return None
+    seat = await pools.seat_for(session, member.segment)
+    segment = services.flows.routing.segments.get(member.segment)
+    if seat is None or segment is None or not seat.qr_code:
+        return None
+    return JoinCode(segment.label, seat.qr_code)
 
 
 def _member_of(services: Services, token: str) -> str | HTMLResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -26,15 +27,28 @@ def form_page(t: VerifyFlows, max_bytes: int, values: Mapping[str, str] | None =
     return HTMLResponse(html, status_code, headers=_HEADERS)
 
 
-def message_page(t: VerifyFlows, text: str, kind: str, status_code: int = 200) -> HTMLResponse:
-    html = _env.get_template("message.html").render(title=t.form.title, text=text, kind=kind)
+def message_page(t: VerifyFlows, text: str, kind: str, status_code: int = 200,
+                 qr_code: str | None = None) -> HTMLResponse:
+    html = _env.get_template("message.html").render(title=t.form.title, text=text, kind=kind,
+                                                     qr_code=qr_code)
     return HTMLResponse(html, status_code, headers=_HEADERS)
 
 
-def status_page(t: VerifyFlows, row: Verification) -> HTMLResponse:
-    """Where the member's verification stands (the group QR joins the approved page later)."""
+@dataclass(frozen=True)
+class JoinCode:
+    """The approved member's way in: their segment's label and its 加入群聊 QR code."""
+
+    segment_label: str
+    qr_code: str
+
+
+def status_page(t: VerifyFlows, row: Verification, join: JoinCode | None = None) -> HTMLResponse:
+    """Where the member's verification stands; approved and routed, the group QR to scan."""
     if row.status == PENDING:
         return message_page(t, t.pages.pending, "pending")
+    if row.status == APPROVED and join is not None:
+        return message_page(t, t.pages.approved_join.format(segment=join.segment_label),
+                            "approved", qr_code=join.qr_code)
     if row.status == APPROVED:
         return message_page(t, t.pages.approved, "approved")
     if row.identity_type == CONSUMER:

@@ -70,7 +70,7 @@ class RunningSim:
         answer = await self.client.post(f"/cgi-bin/{api}", params=params, json=body or {})
         return answer.json()
 
-    async def scenario(self, name: str, **body: Any) -> dict[str, Any]:
+    async def scenario(self, name: str, /, **body: Any) -> dict[str, Any]:
         answer = await self.client.post(f"/sim/scenarios/{name}", json=body)
         assert answer.status_code == 200, answer.text
         return answer.json()

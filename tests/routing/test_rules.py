@@ -28,6 +28,7 @@ rules:
   - {identity_type: online_shop, segment: online}
 texts:
   staff_routed: "请邀请 {external_userid} 加入 {segment}"
+  no_group: 暂无群
 """
 
 

@@ -1,0 +1,87 @@
+"""`sopbot groups sync|list`: the segments' group pools (only typer at module level, as in
+app/funnel/cli.py: app/cli.py imports this module while it is being imported)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from app.config import Settings
+    from app.groups.sync import SyncReport
+
+groups = typer.Typer(help="Customer groups and each segment's 加入群聊 code "
+                          "(sop_flows/routing.yaml).", no_args_is_help=True)
+
+EnvFile = Annotated[Path | None, typer.Option("--env-file", help="Read variables from this file.")]
+
+
+@groups.command("sync")
+def sync(env_file: EnvFile = None,
+         full: Annotated[bool, typer.Option(
+             "--full", help="Read every group again, not only the ones not seen yet.")] = False,
+         ) -> None:
+    """Read the customer groups, give each its segment, make or update every segment's join-way
+    code; exit 1 if a segment failed."""
+    from app.cli import _run_on_database, _settings, fail
+    from app.logs import configure_logging
+
+    settings = _settings(env_file)
+    if settings.contact_secret is None:
+        fail("groups sync needs WECOM_CONTACT_SECRET (or WECOM_AGENT_SECRET) to call WeCom")
+    configure_logging(settings.log_level, settings.log_format, settings.secret_values())
+    report: SyncReport = _run_on_database(_sync, env_file, settings, full)
+    typer.echo(f"groups read from WeCom: {report.groups_read}")
+    for line in report.lines:
+        typer.echo(line)
+    if report.unassigned:
+        typer.echo(f"{len(report.unassigned)} group(s) match no segment's room_name: "
+                   + ", ".join(report.unassigned[:10]))
+    if report.failed:
+        typer.echo(f"sopbot: {report.failed} segment(s) failed; run `sopbot groups sync` again",
+                   err=True)
+        raise typer.Exit(1)
+
+
+async def _sync(database_url: str, settings: Settings, full: bool) -> SyncReport:
+    from app.cli import fail
+    from app.db import Database
+    from app.flows import load_flows
+    from app.groups.sync import sync_groups
+    from app.main import build_wecom
+    from app.wecom.errors import WeComError
+
+    flows = load_flows(settings.flows_path)
+    staff = sorted({s for channel in flows.funnel.channels.values() for s in channel.staff})
+    db = Database(database_url)
+    http, wecom, _ = build_wecom(settings, db)
+    try:
+        return await sync_groups(db, wecom, flows.routing, staff, full=full)
+    except WeComError as exc:  # reading the groups failed: one line, as for every admin command
+        fail(f"groups sync failed: {exc}")
+    finally:
+        await http.aclose()
+        await db.dispose()
+
+
+@groups.command("list")
+def list_groups(env_file: EnvFile = None) -> None:
+    """Per segment: its join-way QR and its groups (* in the pool), size against ideal."""
+    from app.cli import _run_on_database, _settings
+
+    settings = _settings(env_file)
+    typer.echo("\n".join(_run_on_database(_list, env_file, settings)))
+
+
+async def _list(database_url: str, settings: Settings) -> list[str]:
+    from app.db import Database
+    from app.flows import load_flows
+    from app.groups.sync import pool_lines
+
+    db = Database(database_url)
+    try:
+        return await pool_lines(db, load_flows(settings.flows_path).routing)
+    finally:
+        await db.dispose()

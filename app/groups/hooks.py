@@ -1,0 +1,46 @@
+"""What happens when the outbox settles a group call: a groupchat/get answer is applied to the
+group (and may rotate its pool); an update_join_way overtaken by a newer list is followed up.
+Registered explicitly by app/main.py."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.groups import pools, service
+from app.logs import get_logger
+from app.outbox.models import DEAD, SENT
+from app.wecom.api_contact import GroupChatDetail
+
+if TYPE_CHECKING:
+    from app.outbox.outcomes import Outcome
+    from app.outbox.sender import OutboxSender, SettledHook
+    from app.outbox.store import Claimed
+    from app.routing.flows import RoutingFlows
+
+log = get_logger("sopbot.groups")
+
+
+def register(sender: OutboxSender, routing: RoutingFlows) -> None:
+    sender.on_settled(service.GROUP_SYNC_KIND, group_synced(routing))
+    sender.on_settled(pools.JOIN_WAY_KIND, pools.join_way_settled)
+
+
+def group_synced(routing: RoutingFlows) -> SettledHook:
+    async def hook(session: AsyncSession, claimed: Claimed, outcome: Outcome,
+                   now: datetime) -> None:
+        """The group as WeCom has it now: members, name, segment; its pool follows."""
+        if outcome.label == DEAD:
+            log.warning("group_sync_failed", key=claimed.idempotency_key,
+                        errcode=outcome.values.get("errcode"))
+        if outcome.label != SENT or not outcome.values.get("response"):
+            return
+        detail = GroupChatDetail.model_validate(json.loads(outcome.values["response"]))
+        if detail.group_chat is None:
+            return
+        group = await service.apply_snapshot(session, detail.group_chat, now, routing)
+        await pools.after_change(session, group, routing, now)
+    return hook

@@ -1,0 +1,139 @@
+"""Each segment's pool: one 加入群聊 code (join way) with up to five of the segment's groups
+behind it. New members scan the code and WeCom seats them in the first listed group that has
+room (or creates one, auto_create_room, named after the segment's room_name).
+
+A group that reaches the segment's ideal size leaves the list and the next one takes its place:
+sopbot recomputes the list after every membership change and, when it differs from what WeCom
+was last asked for, queues an update_join_way carrying the whole list. Updates may be sent out of
+order by several sender workers, so each one's settle hook compares the list it carried with the
+pool's current one and queues another when it was overtaken: the last word is always current.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.groups import service
+from app.groups.models import LIVE, CustomerGroup, GroupPool
+from app.logs import get_logger
+from app.outbox import store as outbox
+from app.outbox.models import DEAD, EXPIRED, SENT, UNKNOWN
+from app.wecom.api_contact import UpdateJoinWay
+
+if TYPE_CHECKING:
+    from app.outbox.outcomes import Outcome
+    from app.outbox.store import Claimed
+    from app.routing.flows import RoutingFlows
+
+log = get_logger("sopbot.groups.pools")
+JOIN_WAY_KIND = "join_way"
+MAX_CHATS = 5  # WeCom's limit on a join way's chat_id_list
+QR_SCENE = 2
+
+
+async def pool_of(session: AsyncSession, segment: str, *, lock: bool = False) -> GroupPool | None:
+    query = select(GroupPool).where(GroupPool.segment == segment)
+    return await session.scalar(query.with_for_update() if lock else query)
+
+
+@dataclass(frozen=True)
+class Seat:
+    """Where a segment's new members go now: the group WeCom seats them in and the code."""
+
+    chat_id: str
+    group_name: str
+    qr_code: str
+
+
+async def seat_for(session: AsyncSession, segment: str) -> Seat | None:
+    """None while the segment has no pool (`sopbot groups sync` has not made one)."""
+    pool = await pool_of(session, segment)
+    if pool is None or not chat_ids(pool):
+        return None
+    chat_id = chat_ids(pool)[0]
+    name = await session.scalar(select(CustomerGroup.name).where(
+        CustomerGroup.chat_id == chat_id))
+    return Seat(chat_id, name or chat_id, pool.qr_code)
+
+
+def chat_ids(pool: GroupPool) -> list[str]:
+    return list(json.loads(pool.chat_ids))
+
+
+async def wanted_chats(session: AsyncSession, segment: str) -> list[str]:
+    """The segment's live groups that have not filled yet, oldest first, at most five; when
+    every group has filled, the newest live one (a join way needs at least one group, and WeCom
+    opens a new room once it is full to its cap)."""
+    live = select(CustomerGroup.chat_id).where(CustomerGroup.segment == segment,
+                                               CustomerGroup.status == LIVE)
+    open_ = await session.scalars(live.where(CustomerGroup.filled_at.is_(None))
+                                  .order_by(CustomerGroup.id).limit(MAX_CHATS))
+    wanted = list(open_)
+    if not wanted:
+        newest = await session.scalar(live.order_by(CustomerGroup.id.desc()).limit(1))
+        wanted = [newest] if newest else []
+    return wanted
+
+
+async def after_change(session: AsyncSession, group: CustomerGroup, routing: RoutingFlows,
+                       now: datetime) -> None:
+    """A group's membership or status changed: it may have filled, and its pool may change."""
+    service.reached_ideal_size(group, routing, now)
+    if group.segment is not None:
+        await rebalance(session, group.segment, now)
+
+
+async def rebalance(session: AsyncSession, segment: str, now: datetime) -> bool:
+    """Queue an update of the segment's join way when its groups should change; False when
+    they should not, or the segment has no pool yet (`sopbot groups sync` makes it)."""
+    pool = await pool_of(session, segment, lock=True)  # one rebalance per pool at a time
+    if pool is None:
+        return False
+    wanted = await wanted_chats(session, segment)
+    if not wanted or wanted == chat_ids(pool):
+        if not wanted:
+            log.warning("group_pool_empty", segment=segment)
+        return False
+    old = chat_ids(pool)
+    pool.chat_ids, pool.updated_at = json.dumps(wanted), now
+    await _queue_update(session, pool, update_call(pool, wanted))
+    log.info("group_pool_rotated", segment=segment, left=sorted(set(old) - set(wanted)),
+             joined=sorted(set(wanted) - set(old)))
+    return True
+
+
+def update_call(pool: GroupPool, wanted: list[str]) -> UpdateJoinWay:
+    """The whole join way, not a patch: whichever update lands last leaves it complete."""
+    return UpdateJoinWay(config_id=pool.config_id, scene=QR_SCENE, auto_create_room=1,
+                         room_base_name=pool.room_name, chat_id_list=wanted,
+                         state=pool.segment)
+
+
+async def _queue_update(session: AsyncSession, pool: GroupPool, call: UpdateJoinWay) -> None:
+    pool.version += 1
+    await outbox.enqueue(session, f"joinway:{pool.segment}:{pool.version}", call,
+                         kind=JOIN_WAY_KIND)
+
+
+async def join_way_settled(session: AsyncSession, claimed: Claimed, outcome: Outcome,
+                           now: datetime) -> None:
+    """An update that landed after a newer one (or carried an older list) is followed by one
+    with the pool's current list."""
+    if outcome.label != SENT:
+        if outcome.label in (DEAD, EXPIRED, UNKNOWN):  # an operator sees it in the outbox
+            log.error("join_way_update_failed", key=claimed.idempotency_key,
+                      outcome=outcome.label, errcode=outcome.values.get("errcode"))
+        return
+    sent = json.loads(claimed.request)
+    pool = await session.scalar(select(GroupPool).where(GroupPool.config_id == sent["config_id"])
+                                .with_for_update())
+    if pool is None or sent["chat_id_list"] == chat_ids(pool):
+        return
+    log.info("join_way_update_overtaken", segment=pool.segment, key=claimed.idempotency_key)
+    await _queue_update(session, pool, update_call(pool, chat_ids(pool)))

@@ -1,0 +1,162 @@
+"""Customer groups and who is in them, as WeCom's events and groupchat/get tell it. Functions
+flush, never commit; handlers and the outbox's settle hooks call them in their unit of work.
+
+Events carry deltas (who joined, who left) and member-list versions: when an event's LastMemVer
+is not the version sopbot holds, an event was missed (or came out of order), so the group is read
+again with groupchat/get. That read goes through the outbox, as every call does: handlers never
+call WeCom, and the outbox brings leases, retries and rate limits; its settle hook applies the
+answer (`apply_snapshot`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.groups.models import DISMISSED, LIVE, CustomerGroup, GroupMember
+from app.logs import get_logger
+from app.outbox import store as outbox
+from app.routing.flows import RoutingFlows
+from app.wecom.api_contact import GetGroupChat, GroupChatInfo
+
+log = get_logger("sopbot.groups")
+GROUP_SYNC_KIND = "group_sync"
+STAFF, CUSTOMER = 1, 2
+
+
+def member_type(userid: str) -> int:
+    """A customer's external_userid starts with wm or wo (wecom-reference §4.4); anything else
+    in a member list is a staff userid. groupchat/get gives the type exactly."""
+    return CUSTOMER if userid.startswith(("wm", "wo")) else STAFF
+
+
+async def by_chat_id(session: AsyncSession, chat_id: str) -> CustomerGroup | None:
+    return await session.scalar(select(CustomerGroup).where(CustomerGroup.chat_id == chat_id))
+
+
+async def group_of(session: AsyncSession, chat_id: str, now: datetime) -> CustomerGroup:
+    """The group's row; a group sopbot has not seen yet gets one and is read from WeCom."""
+    group = await by_chat_id(session, chat_id)
+    if group is None:
+        group = CustomerGroup(chat_id=chat_id, created_at=now, updated_at=now)
+        session.add(group)
+        await session.flush()
+        await request_sync(session, chat_id, "new")
+    return group
+
+
+async def request_sync(session: AsyncSession, chat_id: str, reason: str) -> bool:
+    """Queue a groupchat/get for the group; one per (group, reason): a retried handler or a
+    replayed event does not read it twice."""
+    return await outbox.enqueue(session, f"groupsync:{chat_id}:{reason}",
+                                GetGroupChat(chat_id=chat_id), kind=GROUP_SYNC_KIND)
+
+
+async def follow_version(session: AsyncSession, group: CustomerGroup, last: str,
+                         current: str) -> None:
+    """Take the event's member-list version; read the group again if one was missed."""
+    if group.member_version is not None and last and last != group.member_version:
+        log.info("group_event_missed", chat_id=group.chat_id, held=group.member_version,
+                 last=last)
+        await request_sync(session, group.chat_id, f"ver:{current or last}")
+    if current:
+        group.member_version = current
+
+
+async def members_joined(session: AsyncSession, group: CustomerGroup, ids: Iterable[str],
+                         now: datetime, scene: int | None = None,
+                         state: str | None = None) -> None:
+    rows = await _rows(session, group.chat_id, ids)
+    for userid in ids:
+        row = rows.get(userid)
+        if row is None:
+            session.add(GroupMember(chat_id=group.chat_id, userid=userid, joined_at=now,
+                                    type=member_type(userid), join_scene=scene, state=state))
+        elif row.left_at is not None:  # back again
+            row.left_at, row.quit_scene, row.joined_at, row.join_scene = None, None, now, scene
+    await _recount(session, group, now)
+
+
+async def members_left(session: AsyncSession, group: CustomerGroup, ids: Iterable[str],
+                       now: datetime, scene: int | None = None) -> None:
+    for row in (await _rows(session, group.chat_id, ids)).values():
+        if row.left_at is None:
+            row.left_at, row.quit_scene = now, scene
+    await _recount(session, group, now)
+
+
+async def _rows(session: AsyncSession, chat_id: str,
+                ids: Iterable[str]) -> dict[str, GroupMember]:
+    rows = await session.scalars(select(GroupMember).where(
+        GroupMember.chat_id == chat_id, GroupMember.userid.in_(list(ids))))
+    return {row.userid: row for row in rows}
+
+
+async def _recount(session: AsyncSession, group: CustomerGroup, now: datetime) -> None:
+    await session.flush()
+    group.member_count = await session.scalar(select(func.count()).where(
+        GroupMember.chat_id == group.chat_id, GroupMember.left_at.is_(None))) or 0
+    group.updated_at = now
+
+
+def segment_by_name(routing: RoutingFlows, name: str) -> str | None:
+    """The segment whose room_name the group's name starts with (the longest such name: WeCom
+    names auto-created groups room_name + number, and operators follow the same pattern)."""
+    found = [(len(s.room_name), key) for key, s in routing.segments.items()
+             if name.startswith(s.room_name)]
+    return max(found)[1] if found else None
+
+
+async def apply_snapshot(session: AsyncSession, info: GroupChatInfo, now: datetime,
+                         routing: RoutingFlows) -> CustomerGroup:
+    """Make the group's row what groupchat/get says: name, owner, segment (once), members."""
+    group = await by_chat_id(session, info.chat_id)
+    if group is None:
+        group = CustomerGroup(chat_id=info.chat_id, created_at=now)
+        session.add(group)
+    group.name, group.owner, group.status = info.name, info.owner, LIVE
+    if group.segment is None:
+        group.segment = segment_by_name(routing, info.name)
+    present = {m.userid: m for m in info.member_list}
+    rows = await session.scalars(select(GroupMember).where(GroupMember.chat_id == info.chat_id))
+    known = {row.userid: row for row in rows}
+    for userid, row in known.items():
+        if userid not in present and row.left_at is None:
+            row.left_at = now
+    for userid, m in present.items():
+        _present(session, known.get(userid), info.chat_id, m.userid, m.type, m.join_time, now,
+                 m.state)
+    group.member_version = info.member_version  # None when WeCom does not give one
+    group.synced_at = now
+    await _recount(session, group, now)
+    return group
+
+
+def _present(session: AsyncSession, row: GroupMember | None, chat_id: str, userid: str,
+             type_: int, join_time: int | None, now: datetime, state: str | None) -> None:
+    joined = datetime.fromtimestamp(join_time, now.tzinfo) if join_time else now
+    if row is None:
+        session.add(GroupMember(chat_id=chat_id, userid=userid, type=type_, joined_at=joined,
+                                state=state or None))
+    else:
+        row.type, row.left_at = type_, None
+
+
+async def dismissed(session: AsyncSession, group: CustomerGroup, now: datetime) -> None:
+    group.status, group.updated_at = DISMISSED, now
+    log.info("group_dismissed", chat_id=group.chat_id, segment=group.segment)
+
+
+def reached_ideal_size(group: CustomerGroup, routing: RoutingFlows, now: datetime) -> bool:
+    """True once, when the group first reaches its segment's ideal size (it leaves the pool
+    for good then, even if members leave later: its onboarding has begun)."""
+    segment = routing.segments.get(group.segment or "")
+    if segment is None or group.filled_at is not None or group.member_count < segment.ideal_size:
+        return False
+    group.filled_at = now
+    log.info("group_filled", chat_id=group.chat_id, segment=group.segment,
+             members=group.member_count)
+    return True
