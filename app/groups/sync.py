@@ -171,9 +171,9 @@ async def pool_lines(db: Database, routing: RoutingFlows) -> list[str]:
     """`sopbot groups list`: per segment, its code and its groups with size against ideal."""
     lines = []
     async with db.reader() as session:
-        flagged = dict((await session.execute(  # members flagged per group (wrong segment)
+        flagged = {chat_id: n for chat_id, n in await session.execute(  # flagged members
             select(Member.group_chat_id, func.count()).where(Member.flag.is_not(None))
-            .group_by(Member.group_chat_id))).tuples().all())
+            .group_by(Member.group_chat_id))}
         for name, segment in routing.segments.items():
             pool = await pools.pool_of(session, name)
             listed = set(pools.chat_ids(pool)) if pool else set()

@@ -9,6 +9,7 @@ from app.funnel import steps
 from app.outbox.models import OutboxMessage
 from app.routing.models import CorpTag
 from app.routing.tags import sync_tags
+from app.verify.links import links_for
 from tests.conftest import wait_until
 from tests.verify.conftest import AUTH, VerifyApp
 
@@ -42,6 +43,11 @@ async def test_an_approved_member_is_routed_and_its_staff_member_told(
     text = call.body["text"]["content"]
     assert "实体店·北方群" in text and "北京" in text and "抖音" in text and "wm_north" in text
     assert "138****8000" in text and "13800138000" not in text  # masked even for staff
+    # No group pool yet (`sopbot groups sync` not run): the text says so instead of a group.
+    assert "当前入群：暂无可用群" in text
+    token = links_for(verify_app.running.services.settings).token("wm_north")
+    page = (await verify_app.client.get(f"/verify/{token}")).text
+    assert "认证通过" in page and "<img" not in page
 
 
 async def test_an_online_shop_from_douyin_gets_its_own_segment(verify_app: VerifyApp) -> None:

@@ -1,0 +1,234 @@
+"""Customer groups from real encrypted change_external_chat callbacks (WeCom is the transport
+fake): members and counts, a missed event repaired by reading the group again, quits, dismissal
+rotating the pool, a member flagged for joining another segment's group, and `sopbot groups`."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.db import Database, utcnow
+from app.flows import load_flows
+from app.groups import pools
+from app.groups.models import CustomerGroup, GroupMember, GroupPool
+from app.groups.sync import list_chat_ids, sync_groups
+from app.members import service as members
+from app.members.models import Member
+from app.outbox.models import SENT, OutboxMessage
+from app.outbox.outcomes import Outcome
+from app.outbox.store import Claimed
+from tests.conftest import CORP_ID, REPO, RunningApp, make_settings, serve_app, wait_until
+from tests.fakes import payloads
+from tests.fakes.wecom import FakeWeCom, error
+from tests.funnel.test_codes import cli_fake, env_file  # noqa: F401 (fixture)
+
+GET = "externalcontact/groupchat/get"
+UPDATE = "externalcontact/groupchat/update_join_way"
+ROUTING = load_flows(REPO / "sop_flows").routing
+OWNER = {"userid": "zhangsan", "type": 1, "join_time": 1700000000, "join_scene": 1}
+
+
+def person(userid: str) -> dict[str, object]:
+    return {"userid": userid, "type": 2, "join_time": 1700000000, "join_scene": 3}
+
+
+def chat(change_type: str = "update", **fields: object) -> str:
+    return payloads.external_chat(change_type=change_type, corp_id=CORP_ID, **fields)
+
+
+@pytest.fixture
+async def running(db_url: str) -> AsyncIterator[tuple[RunningApp, FakeWeCom]]:
+    fake = FakeWeCom()
+    settings = make_settings(db_url, agent_secret="agent-secret", outbox_retry_base_s=0.05)
+    async with serve_app(settings, wecom=fake) as app:
+        yield app, fake
+
+
+async def group(app: RunningApp, chat_id: str) -> CustomerGroup | None:
+    async with app.services.db.reader() as session:
+        return await session.scalar(select(CustomerGroup).where(CustomerGroup.chat_id == chat_id))
+
+
+async def present(app: RunningApp, chat_id: str) -> list[str]:
+    async with app.services.db.reader() as session:
+        return sorted(await session.scalars(select(GroupMember.userid).where(
+            GroupMember.chat_id == chat_id, GroupMember.left_at.is_(None))))
+
+
+async def until(app: RunningApp, probe) -> None:  # type: ignore[no-untyped-def]
+    await wait_until(probe, 10)
+    await app.idle()
+
+
+async def test_a_missed_event_is_repaired_by_reading_the_group_again(
+        running: tuple[RunningApp, FakeWeCom]) -> None:
+    app, fake = running
+    fake.add_group_chat("wrG1", owner="zhangsan", name="实体店南方交流群1",
+                        member_list=[OWNER, person("wmA")], member_version="v1")
+    joined = chat(chat_id="wrG1", mem_change_list=["wmA"], last_mem_ver="v0", cur_mem_ver="v1")
+    assert (await app.post_callback(joined)).status_code == 200
+
+    async def read() -> bool:
+        found = await group(app, "wrG1")
+        return found is not None and found.synced_at is not None
+    await until(app, read)  # a group not seen before is read once, for its name and members
+    found = await group(app, "wrG1")
+    assert found is not None
+    assert (found.segment, found.member_count, found.member_version) == ("shop_south", 2, "v1")
+
+    # wmB's join was never delivered: the next event's LastMemVer is not the version held.
+    fake.group_chats["wrG1"].update(member_list=[OWNER, person("wmA"), person("wmB"),
+                                                 person("wmC")], member_version="v3")
+    later = chat(chat_id="wrG1", mem_change_list=["wmC"], last_mem_ver="v2", cur_mem_ver="v3")
+    for _ in range(2):  # WeCom's retry of the same callback reads nothing more
+        assert (await app.post_callback(later)).status_code == 200
+
+    async def repaired() -> bool:
+        return await present(app, "wrG1") == ["wmA", "wmB", "wmC", "zhangsan"]
+    await until(app, repaired)
+    found = await group(app, "wrG1")
+    assert found is not None and (found.member_count, found.member_version) == (4, "v3")
+    assert [c.body for c in fake.calls_to(GET)] == [{"chat_id": "wrG1"}] * 2
+
+
+async def test_events_in_order_keep_the_count_without_reading_the_group(
+        running: tuple[RunningApp, FakeWeCom]) -> None:
+    app, fake = running
+    fake.add_group_chat("wrG2", owner="zhangsan", name="微商进货交流群1", member_list=[OWNER],
+                        member_version="v1")
+    await app.post_callback(chat("create", chat_id="wrG2"))
+    await until(app, lambda: _synced(app, "wrG2"))
+    await app.post_callback(chat(chat_id="wrG2", mem_change_list=["wmA", "wmB"],
+                                 last_mem_ver="v1", cur_mem_ver="v2"))
+    await app.post_callback(chat(chat_id="wrG2", update_detail="del_member",
+                                 mem_change_list=["wmA"], quit_scene=0, last_mem_ver="v2",
+                                 cur_mem_ver="v3"))
+    await app.idle()
+    assert await present(app, "wrG2") == ["wmB", "zhangsan"]
+    found = await group(app, "wrG2")
+    assert found is not None and (found.member_count, found.segment) == (2, "reseller")
+    assert len(fake.calls_to(GET)) == 1  # only the first read
+    async with app.services.db.reader() as session:
+        left = await session.scalar(select(GroupMember).where(GroupMember.userid == "wmA"))
+    assert left is not None and left.left_at is not None and left.quit_scene == 0
+
+
+async def _synced(app: RunningApp, chat_id: str) -> bool:
+    found = await group(app, chat_id)
+    return found is not None and found.synced_at is not None
+
+
+async def test_a_dismissed_group_leaves_the_pool(running: tuple[RunningApp, FakeWeCom]) -> None:
+    app, fake = running
+    for n in (1, 2):
+        fake.add_group_chat(f"wrS{n}", owner="zhangsan", name=f"实体店北方交流群{n}",
+                            member_list=[OWNER])
+    services = app.services
+    report = await sync_groups(services.db, services.wecom, ROUTING, ["zhangsan"])
+    assert report.groups_read == 2 and report.failed == 0
+    [line] = [line for line in report.lines if line.startswith("shop_north")]
+    assert "created" in line
+    [config_id] = fake.join_ways
+    way = fake.join_ways[config_id]
+    assert (way["chat_id_list"], way["room_base_name"], way["room_base_id"], way["state"]) == (
+        ["wrS1", "wrS2"], "实体店北方交流群", 3, "shop_north")
+    await app.post_callback(chat("dismiss", chat_id="wrS1"))
+
+    async def rotated() -> bool:
+        return way["chat_id_list"] == ["wrS2"]
+    await until(app, rotated)
+    assert fake.last(UPDATE).body["auto_create_room"] == 1
+    # Segments without a group say what to do; a second sync changes nothing.
+    again = await sync_groups(services.db, services.wecom, ROUTING, ["zhangsan"])
+    assert again.groups_read == 0
+    assert any(line.startswith("shop_north") and "unchanged" in line for line in again.lines)
+    assert any(line.startswith("reseller") and "create a customer group named 微商进货交流群1"
+               in line for line in again.lines)
+
+
+async def test_a_routed_member_joining_another_segments_group_is_flagged(
+        running: tuple[RunningApp, FakeWeCom]) -> None:
+    app, fake = running
+    fake.add_group_chat("wrR1", owner="zhangsan", name="微商进货交流群1", member_list=[OWNER])
+    async with app.services.db.unit_of_work() as session:
+        await members.create(session, utcnow(), "test", external_userid="wmShop",
+                             staff_userid="zhangsan", channel="organic", segment="shop_south",
+                             status="routed")
+    await app.post_callback(chat("create", chat_id="wrR1"))
+    await until(app, lambda: _synced(app, "wrR1"))
+    await app.post_callback(chat(chat_id="wrR1", mem_change_list=["wmShop"], join_scene=0))
+    await app.idle()
+    async with app.services.db.reader() as session:
+        member = await session.scalar(select(Member))
+    assert member is not None
+    assert (member.flag, member.status, member.group_chat_id) == ("wrong_segment", "joined",
+                                                                  "wrR1")
+
+
+async def test_an_overtaken_join_way_update_is_followed_by_the_current_list(db_url: str) -> None:
+    db = Database(db_url)
+    now = utcnow()
+    try:
+        async with db.unit_of_work() as session:
+            session.add(GroupPool(segment="online", config_id="jw1", qr_code="https://qr",
+                                  chat_ids='["wrB"]', room_name="网店卖家交流群", version=3,
+                                  updated_at=now))
+        stale = pools.update_call(GroupPool(segment="online", config_id="jw1",
+                                            room_name="网店卖家交流群"), ["wrA", "wrB"])
+        current = pools.update_call(GroupPool(segment="online", config_id="jw1",
+                                              room_name="网店卖家交流群"), ["wrB"])
+        for call, expected_rows in ((current, 0), (stale, 1)):
+            async with db.unit_of_work() as session:
+                await pools.join_way_settled(session, _claimed(call), Outcome(SENT, {}), now)
+            async with db.reader() as session:
+                rows = list(await session.scalars(select(OutboxMessage)))
+            assert len(rows) == expected_rows
+        [row] = rows
+        assert row.idempotency_key == "joinway:online:4"
+        assert json.loads(row.request)["chat_id_list"] == ["wrB"]
+    finally:
+        await db.dispose()
+
+
+def _claimed(call: pools.UpdateJoinWay) -> Claimed:
+    now = utcnow()
+    return Claimed(id=1, idempotency_key="joinway:online:2", kind=pools.JOIN_WAY_KIND,
+                   api=call.path, request=json.dumps(call.stored()), priority=5, deadline=None,
+                   rate_key="api:x", attempts=1, in_flight_at=None, created_at=now,
+                   lease_until=now + timedelta(seconds=30), lease="lease")
+
+
+async def test_the_group_list_is_read_per_owner_when_wecom_refuses_the_whole_list() -> None:
+    fake = FakeWeCom()
+    fake.add_group_chat("wrZ1", owner="zhangsan")
+    fake.add_group_chat("wrL1", owner="lisi")
+    fake.script("externalcontact/groupchat/list", error(81017, "too many people"))
+    assert await list_chat_ids(fake.wecom_client(), ["lisi", "zhangsan"]) == ["wrZ1", "wrL1"]
+    bodies = [c.body for c in fake.calls_to("externalcontact/groupchat/list")]
+    assert "owner_filter" not in bodies[0]
+    assert bodies[1]["owner_filter"] == {"userid_list": ["lisi", "zhangsan"]}
+
+
+def test_the_commands_sync_and_list_the_pools(db_url: str, tmp_path: Path,
+                                              cli_fake: FakeWeCom) -> None:  # noqa: F811
+    cli_fake.add_group_chat("wrO1", owner="zhangsan", name="网店卖家交流群1", member_list=[OWNER])
+    cli_fake.add_group_chat("wrX1", owner="zhangsan", name="老客户群")
+    env = str(env_file(tmp_path, db_url))
+    synced = CliRunner().invoke(cli, ["groups", "sync", "--env-file", env])
+    assert synced.exit_code == 0, synced.output
+    assert "groups read from WeCom: 2" in synced.stdout
+    assert "1 group(s) match no segment's room_name: 老客户群" in synced.stdout
+    [qr] = [way["qr_code"] for way in cli_fake.join_ways.values()]
+    assert f"online           created {qr} (1 group(s))" in synced.stdout
+    listed = CliRunner().invoke(cli, ["groups", "list", "--env-file", env])
+    assert listed.exit_code == 0, listed.output
+    assert f"online (网店群), ideal 180: {qr}" in listed.stdout
+    assert re.search(r"^  \* 网店卖家交流群1 +1/180 live wrO1$", listed.stdout, re.MULTILINE)
