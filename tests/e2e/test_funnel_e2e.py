@@ -104,6 +104,11 @@ async def test_an_ad_click_ends_in_the_right_group_with_every_step_counted_once(
         added = await f.sim.scenario("friend_add", userid="zhangsan", state="app.home_banner")
         member_id = added["external_userid"]
         welcome = await _welcome_text(f)
+        # WeCom delivering the same callback twice more welcomes and counts nothing new.
+        plaintext = f.sim.sim.callbacks.records[-1]["plaintext"]
+        for _ in range(2):
+            assert (await f.app.post_callback(plaintext)).status_code == 200
+        await f.app.idle()
         path = re.search(r"(/verify/\S+)", welcome).group(1)  # type: ignore[union-attr]
 
         # The H5 form: opened, then submitted with a photo; the review approves it.
@@ -131,6 +136,7 @@ async def test_an_ad_click_ends_in_the_right_group_with_every_step_counted_once(
         await f.settled(joined)
         [member] = await f.rows(Member)
         assert (member.segment, member.group_chat_id, member.flag) == ("shop_south", south, None)
+        assert len(await _requests(f, WELCOME)) == 1
         counted = [e.step for e in await f.rows(FunnelEvent)]
         assert sorted(counted) == sorted([
             steps.CLICK, steps.FRIEND_ADDED, steps.WELCOME_SENT, steps.VERIFY_OPENED,
