@@ -10,6 +10,7 @@ actually measures.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,28 +31,39 @@ PER_ROBOT_API = "webhook/send"
 class Rate:
     count: int
     per_s: float
+    burst: int = 0  # requests a quiet key lets out at once, part of `count`
 
     @property
     def interval(self) -> timedelta:
-        return timedelta(seconds=self.per_s / self.count)
+        return timedelta(seconds=self.per_s / (self.count - self.burst))
+
+    @property
+    def tolerance(self) -> timedelta:
+        """How far ahead of now the TAT may be for a request to go out now."""
+        return self.interval * self.burst
 
 
-# Corp-wide per-API frequency and the group robot's 20 messages a minute (wecom-reference §6).
-DEFAULT_RATES: dict[str, Rate] = {ANY_API: Rate(10_000, 60.0), PER_ROBOT_API: Rate(20, 60.0)}
+# Corp-wide per-API frequency (a tenth of it as a burst) and the group robot's 20 messages a
+# minute (wecom-reference §6).
+DEFAULT_RATES: dict[str, Rate] = {ANY_API: Rate(10_000, 60.0, 1_000),
+                                  PER_ROBOT_API: Rate(20, 60.0)}
+_SPEC = re.compile(r"(\d+)/(\d+(?:\.\d+)?)(?:\+(\d+))?")
 
 
 def parse_rates(text: str) -> dict[str, Rate]:
-    """'webhook/send=20/60,appchat/send=300/60' → rates by API path ('*' for any other)."""
+    """'webhook/send=20/60,message/send=6000/60+600' → rates by API path ('*' for any other);
+    `+N` lets N requests of a quiet key out at once."""
     rates: dict[str, Rate] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         api, _, spec = item.partition("=")
-        count, _, seconds = spec.partition("/")
-        try:
-            rate = Rate(int(count), float(seconds))
-        except ValueError:
-            raise ValueError(f"{item!r} is not API=COUNT/SECONDS") from None
+        match = _SPEC.fullmatch(spec.strip())
+        if match is None:
+            raise ValueError(f"{item!r} is not API=COUNT/SECONDS or API=COUNT/SECONDS+BURST")
+        rate = Rate(int(match[1]), float(match[2]), int(match[3] or 0))
         if rate.count < 1 or rate.per_s <= 0:
             raise ValueError(f"{item!r}: COUNT and SECONDS must be positive")
+        if rate.burst >= rate.count:
+            raise ValueError(f"{item!r}: BURST must be smaller than COUNT")
         rates[api.strip()] = rate
     return rates
 
@@ -80,23 +92,26 @@ async def take_slots(session: AsyncSession, key: str, rate: Rate, now: datetime,
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     await session.execute(insert(RateSlot).values(key=key, next_at=now)
                           .on_conflict_do_nothing(index_elements=["key"]))
-    booked = (await session.execute(
+    tat = (await session.execute(
         select(RateSlot.next_at).where(RateSlot.key == key).with_for_update())).scalar_one()
-    slot, slots = max(booked, now), []
-    while len(slots) < wanted and slot - now <= max_wait:
+    tat, slots = max(tat, now), []
+    while len(slots) < wanted and (slot := max(now, tat - rate.tolerance)) - now <= max_wait:
         slots.append(slot)
-        slot += rate.interval
+        tat += rate.interval
     if slots:
-        await session.execute(update(RateSlot).where(RateSlot.key == key).values(next_at=slot))
+        await session.execute(update(RateSlot).where(RateSlot.key == key).values(next_at=tat))
     return slots
 
 
-async def next_free(session: AsyncSession, key: str) -> datetime | None:
-    return (await session.execute(
+async def next_free(session: AsyncSession, key: str, rate: Rate) -> datetime | None:
+    """When the key's next request may go out (it may be in the past: now, then)."""
+    tat = (await session.execute(
         select(RateSlot.next_at).where(RateSlot.key == key))).scalar_one_or_none()
+    return None if tat is None else tat - rate.tolerance
 
 
-async def block_until(session: AsyncSession, key: str, until: datetime) -> None:
-    """WeCom said 45009: book nothing for this key before `until`."""
-    await session.execute(update(RateSlot).where(RateSlot.key == key, RateSlot.next_at < until)
-                          .values(next_at=until))
+async def block_until(session: AsyncSession, key: str, until: datetime, rate: Rate) -> None:
+    """WeCom said 45009: book nothing for this key before `until`, and no burst right then."""
+    tat = until + rate.tolerance
+    await session.execute(update(RateSlot).where(RateSlot.key == key, RateSlot.next_at < tat)
+                          .values(next_at=tat))

@@ -227,12 +227,13 @@ class OutboxSender:
             # Rate-slot rows are locked in key order by every sender: no deadlock between
             # replicas whose batches hold the same keys in another order.
             for key, group in sorted(_by_rate_key(planned).items()):
-                slots = await ratelimit.take_slots(session, key, self.limits.for_key(key), now,
-                                                   MAX_SLOT_WAIT, len(group))
+                rate = self.limits.for_key(key)
+                slots = await ratelimit.take_slots(session, key, rate, now, MAX_SLOT_WAIT,
+                                                   len(group))
                 for item, slot in zip(group, slots, strict=False):
                     item.slot = slot
                 for item in group[len(slots):]:
-                    later = await ratelimit.next_free(session, key) or now
+                    later = max(await ratelimit.next_free(session, key, rate) or now, now)
                     item.outcome = Outcome.later(item.claimed, later, counted=False,
                                                  error="waiting for a rate-limit slot")
             for item in planned:
@@ -302,7 +303,7 @@ class OutboxSender:
                 blocks[key] = max(until, blocks.get(key, until))
         async with self.db.unit_of_work() as session:
             for key, until in sorted(blocks.items()):  # key order, as in _book
-                await ratelimit.block_until(session, key, until)
+                await ratelimit.block_until(session, key, until, self.limits.for_key(key))
             for item in planned:
                 outcome = item.outcome
                 assert outcome is not None

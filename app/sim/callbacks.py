@@ -23,6 +23,10 @@ from app.wecom.crypto import CryptoError, WeComCrypto
 log = get_logger("sopbot.sim.callbacks")
 ATTEMPTS = 3
 VERIFY_DEADLINE_S = 1.0
+# Callbacks on the wire at once. Beyond the HTTP pool's size, requests would queue inside
+# httpcore, whose queue costs O(queued) per request: a burst of 1,000 friend adds then spent
+# most of the simulator's CPU there, and its lateness was charged to the bot.
+IN_FLIGHT = 32
 
 
 class CallbackSender:
@@ -32,7 +36,9 @@ class CallbackSender:
         self.clock, self.bot_url = clock, settings.bot_url
         self.timeout_s = settings.callback_timeout_s
         # trust_env=False: a proxy from the environment must never see the bot's traffic.
-        self.client = httpx.AsyncClient(trust_env=False)
+        self.client = httpx.AsyncClient(trust_env=False, limits=httpx.Limits(
+            max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT))
+        self._gate = asyncio.Semaphore(IN_FLIGHT)
         self.records: list[dict[str, Any]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -79,13 +85,20 @@ class CallbackSender:
     async def _attempt(self, record: dict[str, Any], pending: PendingCallback,
                        number: int) -> bool:
         agent = None if pending.agent_id is None else str(pending.agent_id)
-        params, body = self.crypto.encrypt_callback(
-            pending.plaintext, timestamp=str(int(self.clock.now())), agent_id=agent)
-        attempt: dict[str, Any] = {"n": number, "timestamp": params["timestamp"],
-                                   "nonce": params["nonce"], "status": None, "error": None}
-        record["attempts"].append(attempt)
+        async with self._gate:  # signed once on its way out: the timestamp is fresh
+            params, body = self.crypto.encrypt_callback(
+                pending.plaintext, timestamp=str(int(self.clock.now())), agent_id=agent)
+            attempt: dict[str, Any] = {"n": number, "timestamp": params["timestamp"],
+                                       "nonce": params["nonce"], "status": None, "error": None}
+            record["attempts"].append(attempt)
+            await self._post(attempt, record, params, body)
+        return attempt["status"] == 200
+
+    async def _post(self, attempt: dict[str, Any], record: dict[str, Any],
+                    params: dict[str, str], body: bytes) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
+        attempt["sent_at"] = self.clock.now()  # when it left, on the clock requests are timed by
         try:
             # wait_for bounds the whole exchange, as WeCom's 5 s deadline does.
             response = await asyncio.wait_for(self.client.post(
@@ -100,7 +113,6 @@ class CallbackSender:
             if response.status_code == 200:
                 self._read_reply(record, response.content)
         attempt["elapsed_s"] = round(loop.time() - started, 3)
-        return attempt["status"] == 200
 
     def _read_reply(self, record: dict[str, Any], content: bytes) -> None:
         """An encrypted passive reply is decrypted; an empty body or "success" is no reply."""

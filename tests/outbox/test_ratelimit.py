@@ -24,14 +24,17 @@ def test_parse_rates_and_defaults() -> None:
     assert parse_rates("webhook/send=20/60, appchat/send=300/60") == {
         "webhook/send": Rate(20, 60.0), "appchat/send": Rate(300, 60.0)}
     assert parse_rates("") == {}
+    assert parse_rates("message/send=6000/60+600") == {"message/send": Rate(6000, 60.0, 600)}
     with pytest.raises(ValueError, match="API=COUNT/SECONDS"):
         parse_rates("webhook/send=fast")
+    with pytest.raises(ValueError, match="BURST must be smaller"):
+        parse_rates("x=10/60+10")
     with pytest.raises(ValueError, match="positive"):
         parse_rates("x=0/60")
     limits = RateLimits({"message/send": Rate(100, 60.0)})
     assert limits.for_key("robot:ops") == Rate(20, 60.0)  # per robot, by default
     assert limits.for_key("api:message/send") == Rate(100, 60.0)
-    assert limits.for_key("api:kf/send_msg") == Rate(10_000, 60.0)
+    assert limits.for_key("api:kf/send_msg") == Rate(10_000, 60.0, 1_000)
 
 
 def test_rate_keys() -> None:
@@ -52,11 +55,11 @@ async def test_slots_are_evenly_spaced_and_shared(db_url: str) -> None:
             later = await take_slots(session, "robot:ops", rate, T0 + timedelta(seconds=1),
                                      timedelta(seconds=9), 2)
             assert later == [T0 + timedelta(seconds=9)]
-            assert await next_free(session, "robot:ops") == T0 + timedelta(seconds=12)
+            assert await next_free(session, "robot:ops", rate) == T0 + timedelta(seconds=12)
         async with db.unit_of_work() as session:
             # Booked out beyond the wait: nothing is booked, nothing moves.
             assert await take_slots(session, "robot:ops", rate, T0, timedelta(seconds=2), 1) == []
-            assert await next_free(session, "robot:ops") == T0 + timedelta(seconds=12)
+            assert await next_free(session, "robot:ops", rate) == T0 + timedelta(seconds=12)
             # An idle key starts at "now", not in the past.
             idle = await take_slots(session, "robot:other", rate, T0 + timedelta(hours=1),
                                     timedelta(0), 3)
@@ -70,11 +73,62 @@ async def test_block_until_pushes_the_key_out(db_url: str) -> None:
     try:
         async with db.unit_of_work() as session:
             await take_slots(session, "api:message/send", Rate(600, 60.0), T0, timedelta(0), 1)
-            await block_until(session, "api:message/send", T0 + timedelta(seconds=60))
+            await block_until(session, "api:message/send", T0 + timedelta(seconds=60),
+                              Rate(600, 60.0))
             assert await take_slots(session, "api:message/send", Rate(600, 60.0),
                                     T0 + timedelta(seconds=30), timedelta(seconds=5), 1) == []
             # Blocking never moves a key backwards.
-            await block_until(session, "api:message/send", T0)
-            assert await next_free(session, "api:message/send") == T0 + timedelta(seconds=60)
+            await block_until(session, "api:message/send", T0, Rate(600, 60.0))
+            assert await next_free(session, "api:message/send",
+                                   Rate(600, 60.0)) == T0 + timedelta(seconds=60)
+    finally:
+        await db.dispose()
+
+
+async def test_a_quiet_key_lets_its_burst_out_at_once_then_spaces_the_rest(db_url: str) -> None:
+    db = Database(db_url)
+    rate = Rate(12, 60.0, burst=4)  # a slot every 60 / (12 - 4) = 7.5 s after the burst
+    try:
+        async with db.unit_of_work() as session:
+            slots = await take_slots(session, "api:x", rate, T0, timedelta(seconds=16), 10)
+        # The burst and the one request the rate allows anyway go now, then every 7.5 s.
+        assert slots == [T0] * 5 + [T0 + timedelta(seconds=7.5), T0 + timedelta(seconds=15)]
+        async with db.unit_of_work() as session:
+            # A minute of quiet refills the burst.
+            later = T0 + timedelta(minutes=2)
+            assert await take_slots(session, "api:x", rate, later, timedelta(0), 10) == [later] * 5
+    finally:
+        await db.dispose()
+
+
+async def test_no_window_of_one_period_holds_more_than_the_count(db_url: str) -> None:
+    """Whatever the demand, booked slots stay within the limit in every window of `per_s`."""
+    db = Database(db_url)
+    rate = Rate(30, 60.0, burst=10)
+    booked: list[datetime] = []
+    try:
+        for second in range(0, 300, 7):  # a sender asking for more than it may, again and again
+            async with db.unit_of_work() as session:
+                booked += await take_slots(session, "api:y", rate, T0 + timedelta(seconds=second),
+                                           timedelta(seconds=3), 25)
+        assert len(booked) > 60
+        for start in booked:
+            inside = [t for t in booked if start <= t < start + timedelta(seconds=60)]
+            assert len(inside) <= rate.count, start
+    finally:
+        await db.dispose()
+
+
+async def test_a_block_allows_no_burst_when_it_ends(db_url: str) -> None:
+    db = Database(db_url)
+    rate = Rate(12, 60.0, burst=4)
+    until = T0 + timedelta(seconds=60)
+    try:
+        async with db.unit_of_work() as session:
+            await take_slots(session, "api:z", rate, T0, timedelta(0), 1)
+            await block_until(session, "api:z", until, rate)
+            assert await next_free(session, "api:z", rate) == until
+            slots = await take_slots(session, "api:z", rate, until, timedelta(seconds=8), 5)
+        assert slots == [until, until + timedelta(seconds=7.5)]
     finally:
         await db.dispose()
