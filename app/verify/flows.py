@@ -55,7 +55,10 @@ class PageTexts(Strict):
     unknown_member: str
     too_large: str
 
-    _rejected = field_validator("rejected")(allow_placeholders("reason"))
+    # Above the form again, for a member who may correct a rejected submission.
+    rejected_retry: str
+
+    _rejected = field_validator("rejected", "rejected_retry")(allow_placeholders("reason"))
     _join = field_validator("approved_join")(allow_placeholders("segment"))
 
 
@@ -83,6 +86,9 @@ class VerifyFlows(Strict):
     # The reason stored on a consumer's rejection (operators read it, members do not).
     consumer_reason: str = Field(min_length=1, max_length=200)
     auto_approve: AutoApprove = AutoApprove()
+    # A member a reviewer turned down may correct and submit again, up to this many submissions
+    # in all (consumers, turned away by rule, may not).
+    max_submissions: int = Field(3, ge=1, le=10)
 
     @field_validator("regions")
     @classmethod

@@ -55,6 +55,10 @@ async def show_form(token: str, request: Request) -> HTMLResponse:
         if row is None:
             await service.form_opened(session, member, utcnow())
         join = await _join_code(session, services, member)
+        retry = row is not None and await service.may_resubmit(session, row, t)
+    if row is not None and retry:
+        notice = t.pages.rejected_retry.format(reason=row.reason or "")
+        return form_page(t, services.settings.photo_max_bytes, notice=notice)
     if row is not None:
         return status_page(t, row, join)
     return form_page(t, services.settings.photo_max_bytes)

@@ -20,10 +20,12 @@ _HEADERS = {"Cache-Control": "no-store"}
 
 
 def form_page(t: VerifyFlows, max_bytes: int, values: Mapping[str, str] | None = None,
-              errors: Mapping[str, str] | None = None, status_code: int = 200) -> HTMLResponse:
+              errors: Mapping[str, str] | None = None, status_code: int = 200,
+              notice: str | None = None) -> HTMLResponse:
     hint = t.form.photos_hint.format(max_photos=MAX_PHOTOS, max_mb=megabytes(max_bytes))
     html = _env.get_template("form.html").render(
-        t=t, title=t.form.title, values=values or {}, errors=errors or {}, photos_hint=hint)
+        t=t, title=t.form.title, values=values or {}, errors=errors or {}, photos_hint=hint,
+        notice=notice)
     return HTMLResponse(html, status_code, headers=_HEADERS)
 
 

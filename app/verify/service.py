@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.directory.service import match_phone
@@ -53,6 +53,15 @@ async def latest(session: AsyncSession, member_id: int) -> Verification | None:
                                 .order_by(Verification.id.desc()).limit(1))
 
 
+async def may_resubmit(session: AsyncSession, row: Verification, flows: VerifyFlows) -> bool:
+    """A reviewer's rejection (not a consumer's, which is a rule) leaves room to correct."""
+    if row.status != REJECTED or row.identity_type == CONSUMER:
+        return False
+    count = await session.scalar(select(func.count()).where(
+        Verification.member_id == row.member_id))
+    return (count or 0) < flows.max_submissions
+
+
 async def form_opened(session: AsyncSession, member: Member, now: datetime) -> None:
     await record(session, steps.VERIFY_OPENED, f"{steps.VERIFY_OPENED}:{member.id}", now,
                  member=member)
@@ -62,9 +71,10 @@ async def submit(session: AsyncSession, member: Member, submission: Submission,
                  photos: list[str], flows: VerifyFlows, now: datetime,
                  on_approved: OnApproved) -> tuple[Verification, bool]:
     """Store the submission and queue it for review; (row, True), or the member's existing
-    submission and False: one per member, a second one is answered with the first's status."""
+    submission and False: a second one is answered with the first's status, unless a reviewer
+    rejected the first and the member may correct it."""
     existing = await latest(session, member.id)
-    if existing is not None:
+    if existing is not None and not await may_resubmit(session, existing, flows):
         return existing, False
     row = Verification(member_id=member.id, phone=submission.phone, photos=photos,
                        identity_type=submission.identity_type, region=submission.region,

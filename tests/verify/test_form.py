@@ -9,7 +9,7 @@ import pytest
 from app.funnel import steps
 from app.verify.links import SALT
 from tests.conftest import SECRET_KEY
-from tests.verify.conftest import JPEG, MAX_BYTES, PNG, WEBP, VerifyApp
+from tests.verify.conftest import AUTH, JPEG, MAX_BYTES, PNG, WEBP, VerifyApp
 
 pytestmark = pytest.mark.asyncio
 
@@ -196,3 +196,26 @@ async def test_simultaneous_submissions_store_one_row(verify_app: VerifyApp) -> 
     [row] = await verify_app.verifications()
     assert [p.name for p in verify_app.stored_files()] == row.photos
     assert await verify_app.steps() == [steps.SUBMITTED]
+
+
+async def test_a_member_a_reviewer_rejected_may_correct_and_submit_again(
+        verify_app: VerifyApp) -> None:
+    member, path = await verify_app.member()
+    for attempt in range(3):  # max_submissions in sop_flows/verify.yaml
+        assert (await verify_app.submit(path, phone=f"1380013800{attempt}")).status_code == 200
+        [row] = [r for r in await verify_app.verifications() if r.status == "pending"]
+        decided = await verify_app.client.post(
+            f"/api/reviews/{row.id}/reject", json={"reviewer": "alice", "reason": "照片看不清"},
+            headers=AUTH)
+        assert decided.status_code == 200
+        page = (await verify_app.client.get(path)).text
+        if attempt < 2:  # the reason above the form again
+            assert "上次提交的认证未通过。原因：照片看不清" in page and "<form" in page
+    assert "<form" not in page and "原因：照片看不清" in page  # the third rejection is final
+    rows = await verify_app.verifications()
+    assert [(r.phone, r.status) for r in rows] == [
+        ("13800138000", "rejected"), ("13800138001", "rejected"), ("13800138002", "rejected")]
+    refused = await verify_app.submit(path, phone="13800138009")
+    assert "原因：照片看不清" in refused.text and len(await verify_app.verifications()) == 3
+    assert (await verify_app.fresh_member(member.id)).phone == "13800138002"
+    assert await verify_app.steps() == [steps.SUBMITTED, steps.REJECTED]  # members, once each
