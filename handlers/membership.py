@@ -53,6 +53,8 @@ async def _member_joined(external_userid: str, group: CustomerGroup, ctx: Ctx) -
         flag = WRONG_SEGMENT if member.segment else NOT_ROUTED
         log.warning("member_in_wrong_group", member_id=member.id, segment=member.segment,
                     group_segment=group.segment, chat_id=group.chat_id)
+    elif group.segment is not None and flag in (WRONG_SEGMENT, NOT_ROUTED):
+        flag = None  # now in a group of their own segment
     await members.change(ctx.session, member, ctx.now, "callback", group_chat_id=group.chat_id,
                          status=JOINED, flag=flag)
     await funnel.record(ctx.session, steps.JOINED, f"{steps.JOINED}:{member.id}", ctx.now,

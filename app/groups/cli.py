@@ -24,7 +24,7 @@ def sync(env_file: EnvFile = None,
              "--full", help="Read every group again, not only the ones not seen yet.")] = False,
          ) -> None:
     """Read the customer groups, give each its segment, make or update every segment's join-way
-    code; exit 1 if a segment failed."""
+    code; exit 1 if a group or a segment failed."""
     from app.cli import _run_on_database, _settings, fail
     from app.logs import configure_logging
 
@@ -40,8 +40,8 @@ def sync(env_file: EnvFile = None,
         typer.echo(f"{len(report.unassigned)} group(s) match no segment's room_name: "
                    + ", ".join(report.unassigned[:10]))
     if report.failed:
-        typer.echo(f"sopbot: {report.failed} segment(s) failed; run `sopbot groups sync` again",
-                   err=True)
+        typer.echo(f"sopbot: {report.failed} group(s) or segment(s) failed; fix what the lines "
+                   "say and run `sopbot groups sync` again", err=True)
         raise typer.Exit(1)
 
 

@@ -27,6 +27,7 @@ log = get_logger("sopbot.groups")
 def register(sender: OutboxSender, routing: RoutingFlows) -> None:
     sender.on_settled(service.GROUP_SYNC_KIND, group_synced(routing))
     sender.on_settled(pools.JOIN_WAY_KIND, pools.join_way_settled)
+    sender.after_settled(pools.settle_pools)
 
 
 def group_synced(routing: RoutingFlows) -> SettledHook:
@@ -41,6 +42,9 @@ def group_synced(routing: RoutingFlows) -> SettledHook:
         detail = GroupChatDetail.model_validate(json.loads(outcome.values["response"]))
         if detail.group_chat is None:
             return
-        group = await service.apply_snapshot(session, detail.group_chat, now, routing)
-        await pools.after_change(session, group, routing, now)
+        group = await service.apply_snapshot(session, detail.group_chat, now, routing,
+                                             asked_at=claimed.created_at)
+        service.reached_ideal_size(group, routing, now)
+        if group.segment is not None:
+            pools.touch(session, group.segment)
     return hook

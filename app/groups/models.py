@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
@@ -72,4 +72,6 @@ class GroupPool(Base):
     room_name: Mapped[str] = mapped_column(String(64))  # as last sent (room_base_name)
     # Bumped with every change of chat_ids: the outbox key of the update that carries it.
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # An update failed: WeCom may not hold chat_ids, so the next change sends them anyway.
+    stale: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

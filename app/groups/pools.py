@@ -89,23 +89,28 @@ async def after_change(session: AsyncSession, group: CustomerGroup, routing: Rou
         await rebalance(session, group.segment, now)
 
 
-async def rebalance(session: AsyncSession, segment: str, now: datetime) -> bool:
-    """Queue an update of the segment's join way when its groups should change; False when
-    they should not, or the segment has no pool yet (`sopbot groups sync` makes it)."""
+async def rebalance(session: AsyncSession, segment: str, now: datetime,
+                    sent: list[list[str]] | None = None) -> bool:
+    """Queue an update of the segment's join way when its groups should change, or when an
+    update that landed (`sent`) carried another list than the pool's; False when nothing is
+    queued, or the segment has no pool yet (`sopbot groups sync` makes it)."""
     pool = await pool_of(session, segment, lock=True)  # one rebalance per pool at a time
     if pool is None:
         return False
-    wanted = await wanted_chats(session, segment)
-    if not wanted or wanted == chat_ids(pool):
-        if not wanted:
-            log.warning("group_pool_empty", segment=segment)
-        return False
-    old = chat_ids(pool)
-    pool.chat_ids, pool.updated_at = json.dumps(wanted), now
-    await _queue_update(session, pool, update_call(pool, wanted))
-    log.info("group_pool_rotated", segment=segment, left=sorted(set(old) - set(wanted)),
-             joined=sorted(set(wanted) - set(old)))
-    return True
+    wanted, current = await wanted_chats(session, segment), chat_ids(pool)
+    if wanted and (wanted != current or pool.stale):
+        pool.chat_ids, pool.updated_at, pool.stale = json.dumps(wanted), now, False
+        await _queue_update(session, pool, update_call(pool, wanted))
+        log.info("group_pool_rotated", segment=segment, left=sorted(set(current) - set(wanted)),
+                 joined=sorted(set(wanted) - set(current)))
+        return True
+    if not wanted:
+        log.warning("group_pool_empty", segment=segment)
+    if current and any(landed != current for landed in sent or ()):
+        log.info("join_way_update_overtaken", segment=segment)
+        await _queue_update(session, pool, update_call(pool, current))
+        return True
+    return False
 
 
 def update_call(pool: GroupPool, wanted: list[str]) -> UpdateJoinWay:
@@ -121,19 +126,37 @@ async def _queue_update(session: AsyncSession, pool: GroupPool, call: UpdateJoin
                          kind=JOIN_WAY_KIND)
 
 
+POOLS_INFO = "group_pools"  # session.info: segment → what to look at, for after_settled
+FAILED = "failed"
+
+
+def touch(session: AsyncSession, segment: str, landed: list[str] | str | None = None) -> None:
+    """Note a pool to look at once the settle hooks are done (`settle_pools`): pool rows are
+    locked last, in segment order, after every group row, as handlers lock them. `landed`:
+    the list an update carried, or FAILED."""
+    noted = session.info.setdefault(POOLS_INFO, {}).setdefault(segment, [])
+    if landed is not None:
+        noted.append(landed)
+
+
 async def join_way_settled(session: AsyncSession, claimed: Claimed, outcome: Outcome,
                            now: datetime) -> None:
-    """An update that landed after a newer one (or carried an older list) is followed by one
-    with the pool's current list."""
-    if outcome.label != SENT:
-        if outcome.label in (DEAD, EXPIRED, UNKNOWN):  # an operator sees it in the outbox
-            log.error("join_way_update_failed", key=claimed.idempotency_key,
-                      outcome=outcome.label, errcode=outcome.values.get("errcode"))
-        return
+    """An update that landed is checked against the pool (it may have been overtaken). One
+    that failed leaves the pool unconfirmed, so the next change sends the whole list again
+    (not at once: a list WeCom refuses would fail in a loop)."""
     sent = json.loads(claimed.request)
-    pool = await session.scalar(select(GroupPool).where(GroupPool.config_id == sent["config_id"])
-                                .with_for_update())
-    if pool is None or sent["chat_id_list"] == chat_ids(pool):
-        return
-    log.info("join_way_update_overtaken", segment=pool.segment, key=claimed.idempotency_key)
-    await _queue_update(session, pool, update_call(pool, chat_ids(pool)))
+    segment = str(sent.get("state", ""))
+    if outcome.label == SENT:
+        touch(session, segment, list(sent["chat_id_list"]))
+    elif outcome.label in (DEAD, EXPIRED, UNKNOWN):  # an operator sees it in the outbox
+        log.error("join_way_update_failed", key=claimed.idempotency_key, outcome=outcome.label,
+                  errcode=outcome.values.get("errcode"))
+        touch(session, segment, FAILED)
+
+
+async def settle_pools(session: AsyncSession, now: datetime) -> None:
+    """After the settle hooks: each touched pool, in segment order."""
+    for segment, noted in sorted(session.info.pop(POOLS_INFO, {}).items()):
+        await rebalance(session, segment, now, [n for n in noted if n != FAILED])
+        if FAILED in noted and (pool := await pool_of(session, segment)) is not None:
+            pool.stale = True

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.groups.models import DISMISSED, LIVE, CustomerGroup, GroupMember
@@ -37,15 +40,27 @@ async def by_chat_id(session: AsyncSession, chat_id: str) -> CustomerGroup | Non
     return await session.scalar(select(CustomerGroup).where(CustomerGroup.chat_id == chat_id))
 
 
-async def group_of(session: AsyncSession, chat_id: str, now: datetime) -> CustomerGroup:
-    """The group's row; a group sopbot has not seen yet gets one and is read from WeCom."""
-    group = await by_chat_id(session, chat_id)
-    if group is None:
-        group = CustomerGroup(chat_id=chat_id, created_at=now, updated_at=now)
-        session.add(group)
-        await session.flush()
+async def group_of(session: AsyncSession, chat_id: str, now: datetime, *,
+                   read_new: bool = True) -> CustomerGroup:
+    """The group's row, locked until the unit of work ends, so events of one group are applied
+    one at a time across replicas; a group not seen before gets a row and (`read_new`) is read
+    from WeCom."""
+    created = await session.execute(
+        _insert(session, CustomerGroup).values(chat_id=chat_id, created_at=now, updated_at=now,
+                                               name="", owner="", member_count=0, status=LIVE)
+        .on_conflict_do_nothing(index_elements=["chat_id"]).returning(CustomerGroup.id))
+    if created.first() is not None and read_new:
         await request_sync(session, chat_id, "new")
+    group = await session.scalar(select(CustomerGroup).where(CustomerGroup.chat_id == chat_id)
+                                 .with_for_update().execution_options(populate_existing=True))
+    assert group is not None
     return group
+
+
+def _insert(session: AsyncSession, model: type) -> Any:  # type: ignore[type-arg]
+    """INSERT with ON CONFLICT for the session's dialect."""
+    dialect = session.get_bind().dialect.name
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(model)
 
 
 async def request_sync(session: AsyncSession, chat_id: str, reason: str) -> bool:
@@ -69,15 +84,21 @@ async def follow_version(session: AsyncSession, group: CustomerGroup, last: str,
 async def members_joined(session: AsyncSession, group: CustomerGroup, ids: Iterable[str],
                          now: datetime, scene: int | None = None,
                          state: str | None = None) -> None:
-    rows = await _rows(session, group.chat_id, ids)
-    for userid in ids:
-        row = rows.get(userid)
-        if row is None:
-            session.add(GroupMember(chat_id=group.chat_id, userid=userid, joined_at=now,
-                                    type=member_type(userid), join_scene=scene, state=state))
-        elif row.left_at is not None:  # back again
+    ids = list(ids)
+    await _add_rows(session, [dict(chat_id=group.chat_id, userid=userid, type=member_type(userid),
+                                   joined_at=now, join_scene=scene, state=state)
+                              for userid in ids])
+    for row in (await _rows(session, group.chat_id, ids)).values():
+        if row.left_at is not None:  # back again
             row.left_at, row.quit_scene, row.joined_at, row.join_scene = None, None, now, scene
     await _recount(session, group, now)
+
+
+async def _add_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Member rows that are not there yet (a snapshot and an event may bring the same one)."""
+    if rows:
+        await session.execute(_insert(session, GroupMember).on_conflict_do_nothing(
+            index_elements=["chat_id", "userid"]), rows)
 
 
 async def members_left(session: AsyncSession, group: CustomerGroup, ids: Iterable[str],
@@ -111,38 +132,34 @@ def segment_by_name(routing: RoutingFlows, name: str) -> str | None:
 
 
 async def apply_snapshot(session: AsyncSession, info: GroupChatInfo, now: datetime,
-                         routing: RoutingFlows) -> CustomerGroup:
-    """Make the group's row what groupchat/get says: name, owner, segment (once), members."""
-    group = await by_chat_id(session, info.chat_id)
-    if group is None:
-        group = CustomerGroup(chat_id=info.chat_id, created_at=now)
-        session.add(group)
-    group.name, group.owner, group.status = info.name, info.owner, LIVE
+                         routing: RoutingFlows, asked_at: datetime) -> CustomerGroup:
+    """Bring the group's row up to what groupchat/get said: name, owner, segment (once),
+    members. The answer may be older than events handled since the read was queued
+    (`asked_at`): a member who joined after that is not removed, and the member-list version
+    is taken only when no event came in between. A dismissed group stays dismissed."""
+    group = await group_of(session, info.chat_id, now, read_new=False)
+    group.name, group.owner = info.name, info.owner
     if group.segment is None:
         group.segment = segment_by_name(routing, info.name)
     present = {m.userid: m for m in info.member_list}
-    rows = await session.scalars(select(GroupMember).where(GroupMember.chat_id == info.chat_id))
-    known = {row.userid: row for row in rows}
-    for userid, row in known.items():
-        if userid not in present and row.left_at is None:
+    await _add_rows(session, [dict(chat_id=info.chat_id, userid=m.userid, type=m.type,
+                                   joined_at=_joined_at(m.join_time, now), state=m.state or None)
+                              for m in present.values()])
+    for row in await session.scalars(select(GroupMember).where(
+            GroupMember.chat_id == info.chat_id)):
+        if row.userid in present:
+            row.type, row.left_at = present[row.userid].type, None
+        elif row.left_at is None and row.joined_at < asked_at:
             row.left_at = now
-    for userid, m in present.items():
-        _present(session, known.get(userid), info.chat_id, m.userid, m.type, m.join_time, now,
-                 m.state)
-    group.member_version = info.member_version  # None when WeCom does not give one
+    if group.updated_at <= asked_at:
+        group.member_version = info.member_version  # None when WeCom does not give one
     group.synced_at = now
     await _recount(session, group, now)
     return group
 
 
-def _present(session: AsyncSession, row: GroupMember | None, chat_id: str, userid: str,
-             type_: int, join_time: int | None, now: datetime, state: str | None) -> None:
-    joined = datetime.fromtimestamp(join_time, now.tzinfo) if join_time else now
-    if row is None:
-        session.add(GroupMember(chat_id=chat_id, userid=userid, type=type_, joined_at=joined,
-                                state=state or None))
-    else:
-        row.type, row.left_at = type_, None
+def _joined_at(join_time: int | None, now: datetime) -> datetime:
+    return datetime.fromtimestamp(join_time, now.tzinfo) if join_time else now
 
 
 async def dismissed(session: AsyncSession, group: CustomerGroup, now: datetime) -> None:

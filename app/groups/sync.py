@@ -27,6 +27,7 @@ from app.wecom.api_contact import (
     AddJoinWay,
     GetGroupChat,
     GetJoinWay,
+    JoinWayInfo,
     ListGroupChats,
     OwnerFilter,
 )
@@ -51,16 +52,14 @@ async def sync_groups(db: Database, wecom: WeComClient, routing: RoutingFlows,
                       staff: list[str], *, full: bool = False) -> SyncReport:
     """Read the groups sopbot does not know yet (all of them with `full`), then each pool."""
     listed = await list_chat_ids(wecom, staff)
-    read = 0
+    read, lines, failed = 0, [], 0
     for chat_id in listed if full else await _unsynced(db, listed):
-        detail = (await wecom.call(GetGroupChat(chat_id=chat_id))).group_chat
-        if detail is None:
-            continue
-        async with db.unit_of_work() as session:
-            group = await service.apply_snapshot(session, detail, utcnow(), routing)
-            service.reached_ideal_size(group, routing, utcnow())
-        read += 1
-    lines, failed = [], 0
+        try:
+            read += await _read_group(db, wecom, routing, chat_id)
+        except WeComError as exc:  # e.g. its owner is outside the app's visible scope
+            failed += 1
+            lines.append(f"group {chat_id} failed: {exc}")
+            log.warning("group_read_failed", chat_id=chat_id, error=str(exc))
     for name, segment in routing.segments.items():
         try:
             lines.append(f"{name:<16} {await ensure_pool(db, wecom, name, segment)}")
@@ -69,6 +68,18 @@ async def sync_groups(db: Database, wecom: WeComClient, routing: RoutingFlows,
             lines.append(f"{name:<16} failed: {exc}")
             log.warning("group_pool_sync_failed", segment=name, error=str(exc))
     return SyncReport(read, await _unassigned(db), lines, failed)
+
+
+async def _read_group(db: Database, wecom: WeComClient, routing: RoutingFlows,
+                      chat_id: str) -> int:
+    detail = (await wecom.call(GetGroupChat(chat_id=chat_id))).group_chat
+    if detail is None:
+        return 0
+    async with db.unit_of_work() as session:
+        now = utcnow()
+        group = await service.apply_snapshot(session, detail, now, routing, asked_at=now)
+        service.reached_ideal_size(group, routing, now)
+    return 1
 
 
 async def list_chat_ids(wecom: WeComClient, staff: list[str]) -> list[str]:
@@ -102,7 +113,8 @@ async def _unsynced(db: Database, listed: list[str]) -> list[str]:
 
 
 async def ensure_pool(db: Database, wecom: WeComClient, name: str, segment: Segment) -> str:
-    """Make the segment's join way, or update its groups and room name; what was done."""
+    """Make the segment's join way, or bring it to its groups and room name (compared with what
+    WeCom holds, so a failed update is repaired); what was done."""
     async with db.reader() as session:
         pool = await pools.pool_of(session, name)
         wanted = await pools.wanted_chats(session, name)
@@ -111,44 +123,60 @@ async def ensure_pool(db: Database, wecom: WeComClient, name: str, segment: Segm
         return (f"no group yet: create a customer group named {segment.room_name}1 in WeCom "
                 f"(owner: a staff member the app can see), then run `sopbot groups sync` again")
     if pool is None:
-        return await _create_pool(db, wecom, name, segment, wanted, next_number)
-    if wanted == pools.chat_ids(pool) and pool.room_name == segment.room_name:
-        return f"unchanged {pool.qr_code} ({len(wanted)} group(s))"
-    return await _update_pool(db, wecom, pool.id, segment, wanted)
+        pool = await _create_pool(db, wecom, name, segment, wanted, next_number)
+        return f"created {await _qr_code(db, wecom, pool)} ({len(wanted)} group(s))"
+    way = (await wecom.call(GetJoinWay(config_id=pool.config_id))).join_way
+    qr_code = await _qr_code(db, wecom, pool, way)
+    if way is not None and way.chat_id_list == wanted and way.room_base_name == segment.room_name:
+        await _save_pool(db, pool.id, wanted, segment.room_name, bump=False)
+        return f"unchanged {qr_code} ({len(wanted)} group(s))"
+    pool.room_name = segment.room_name
+    # WeCom first, then the row: should serve rotate the pool in between, the settle hook of
+    # its update sees the list differ from the row's and sends the row's (pools.py).
+    await wecom.call(pools.update_call(pool, wanted))
+    await _save_pool(db, pool.id, wanted, segment.room_name, bump=True)
+    return f"updated {qr_code} ({len(wanted)} group(s))"
 
 
 async def _create_pool(db: Database, wecom: WeComClient, name: str, segment: Segment,
-                       wanted: list[str], next_number: int) -> str:
+                       wanted: list[str], next_number: int) -> GroupPool:
     config_id = (await wecom.call(AddJoinWay(
         scene=pools.QR_SCENE, remark=f"sopbot {name}"[:REMARK_MAX], auto_create_room=1,
         room_base_name=segment.room_name, room_base_id=next_number, chat_id_list=wanted,
         state=name))).config_id
-    # Logged before storing: should the row not land, the log still holds the config_id.
+    # Stored at once (its QR code comes next): should that fail, the next sync finds the row
+    # and asks for the code again instead of making a second join way.
     log.info("join_way_created", segment=name, config_id=config_id)
-    way = (await wecom.call(GetJoinWay(config_id=config_id))).join_way
-    qr_code = way.qr_code if way and way.qr_code else ""
+    pool = GroupPool(segment=name, config_id=config_id, qr_code="", chat_ids=json.dumps(wanted),
+                     room_name=segment.room_name, version=1, stale=False, updated_at=utcnow())
     async with db.unit_of_work() as session:
-        session.add(GroupPool(segment=name, config_id=config_id, qr_code=qr_code,
-                              chat_ids=json.dumps(wanted), room_name=segment.room_name,
-                              version=1, updated_at=utcnow()))
-    return f"created {qr_code} ({len(wanted)} group(s))"
+        session.add(pool)
+    return pool
 
 
-async def _update_pool(db: Database, wecom: WeComClient, pool_id: int, segment: Segment,
-                       wanted: list[str]) -> str:
-    async with db.reader() as session:
-        pool = await session.get(GroupPool, pool_id)
-        assert pool is not None, f"group_pool {pool_id} vanished during sync"
-    pool.room_name = segment.room_name
-    # WeCom first, then the row: should serve rotate the pool in between, its update's settle
-    # hook sees the list it sent differ from the row and sends the row's (pools.py).
-    await wecom.call(pools.update_call(pool, wanted))
+async def _qr_code(db: Database, wecom: WeComClient, pool: GroupPool,
+                   way: JoinWayInfo | None = None) -> str:
+    """The pool's QR code, asked from WeCom (and stored) while the row has none."""
+    if pool.qr_code:
+        return pool.qr_code
+    way = way or (await wecom.call(GetJoinWay(config_id=pool.config_id))).join_way
+    if way is None or not way.qr_code:
+        raise WeComError("externalcontact/groupchat/get_join_way", "WeCom gave no QR code")
+    async with db.unit_of_work() as session:
+        row = await session.get(GroupPool, pool.id)
+        assert row is not None, f"group_pool {pool.id} vanished during sync"
+        row.qr_code = pool.qr_code = way.qr_code
+    return way.qr_code
+
+
+async def _save_pool(db: Database, pool_id: int, wanted: list[str], room_name: str, *,
+                     bump: bool) -> None:
     async with db.unit_of_work() as session:
         row = await session.get(GroupPool, pool_id, with_for_update=True)
         assert row is not None, f"group_pool {pool_id} vanished during sync"
-        row.chat_ids, row.room_name = json.dumps(wanted), segment.room_name
-        row.version, row.updated_at = row.version + 1, utcnow()
-    return f"updated {pool.qr_code} ({len(wanted)} group(s))"
+        row.chat_ids, row.room_name, row.stale = json.dumps(wanted), room_name, False
+        row.version += 1 if bump else 0
+        row.updated_at = utcnow()
 
 
 async def _next_room_number(session: AsyncSession, segment: str, room_name: str) -> int:

@@ -10,6 +10,7 @@ actually measures.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,16 +32,24 @@ PER_ROBOT_API = "webhook/send"
 class Rate:
     count: int
     per_s: float
-    burst: int = 0  # requests a quiet key lets out at once, part of `count`
+    burst: int = 0  # requests a quiet key lets out at once, part of `count` (0 and 1: one)
+
+    @property
+    def _extra(self) -> int:
+        """Requests beyond the first that a quiet key lets out at once."""
+        return max(self.burst - 1, 0)
 
     @property
     def interval(self) -> timedelta:
-        return timedelta(seconds=self.per_s / (self.count - self.burst))
+        # Rounded up to whole microseconds (timedelta's grain): rounding down could let one
+        # request too many into a window.
+        micros = self.per_s * 1_000_000 / (self.count - self._extra)
+        return timedelta(microseconds=math.ceil(round(micros, 3)))
 
     @property
     def tolerance(self) -> timedelta:
         """How far ahead of now the TAT may be for a request to go out now."""
-        return self.interval * self.burst
+        return self.interval * self._extra
 
 
 # Corp-wide per-API frequency (a tenth of it as a burst) and the group robot's 20 messages a

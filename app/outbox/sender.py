@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -74,6 +75,7 @@ class Planned:
 # Runs in the settle transaction of a row of its kind whose outcome was just written, so what
 # a domain records about a delivery (a welcome's latency) lands with the outcome itself.
 SettledHook = Callable[[AsyncSession, store.Claimed, Outcome, datetime], Awaitable[None]]
+AfterSettle = Callable[[AsyncSession, datetime], Awaitable[None]]
 
 
 class OutboxSender:
@@ -100,10 +102,16 @@ class OutboxSender:
         self._in_flight = {fast: asyncio.Semaphore(IN_FLIGHT[fast]) for fast in (True, False)}
         self.counts: Counter[str] = Counter()  # outcomes settled by this process
         self.settled_hooks: dict[str, list[SettledHook]] = {}
+        self.after_hooks: list[AfterSettle] = []
 
     def on_settled(self, kind: str, hook: SettledHook) -> None:
         """Call `hook` for every settled row of `kind` (registered explicitly at start)."""
         self.settled_hooks.setdefault(kind, []).append(hook)
+
+    def after_settled(self, hook: AfterSettle) -> None:
+        """Call `hook` once per settle transaction, after the row hooks: work they collected
+        in session.info that must take its locks last (app/groups/hooks.py)."""
+        self.after_hooks.append(hook)
 
     # --- running -----------------------------------------------------------------------------
 
@@ -304,16 +312,43 @@ class OutboxSender:
         async with self.db.unit_of_work() as session:
             for key, until in sorted(blocks.items()):  # key order, as in _book
                 await ratelimit.block_until(session, key, until, self.limits.for_key(key))
+            settled = []
             for item in planned:
                 outcome = item.outcome
                 assert outcome is not None
                 if outcome is not LOST and await store.settle(session, item.claimed,
                                                                outcome.values):
                     self.counts[outcome.label] += 1
-                    for hook in self.settled_hooks.get(item.claimed.kind, ()):
-                        await hook(session, item.claimed, outcome, self.clock())
+                    settled.append(item)
                 else:
                     log.warning("outbox_lease_lost", outbox_id=item.claimed.id)
+            await self._run_hooks(session, settled)
+
+    async def _run_hooks(self, session: AsyncSession, settled: list[Planned]) -> None:
+        """The settle hooks, kind by kind in registration order and by key within a kind, so
+        hooks of several waves take their rows' locks in one order; each in a savepoint, so
+        one failing hook loses only its own work, never the wave's outcomes."""
+        kinds = list(self.settled_hooks)
+        for item in sorted((i for i in settled if i.claimed.kind in self.settled_hooks),
+                           key=lambda i: (kinds.index(i.claimed.kind), i.claimed.idempotency_key)):
+            for hook in self.settled_hooks[item.claimed.kind]:
+                assert item.outcome is not None
+                await _contained(functools.partial(hook, session, item.claimed, item.outcome,
+                                                   self.clock()),
+                                 session, outbox_id=item.claimed.id, kind=item.claimed.kind)
+        for after in self.after_hooks:
+            await _contained(functools.partial(after, session, self.clock()), session,
+                             kind="after_settled")
+
+
+async def _contained(work: Callable[[], Awaitable[None]], session: AsyncSession,
+                     **context: Any) -> None:
+    """Run a hook in a savepoint: a failure rolls back its own work only, and is logged."""
+    try:
+        async with session.begin_nested():
+            await work()
+    except Exception:
+        log.exception("outbox_settle_hook_failed", **context)
 
 
 def _by_rate_key(planned: list[Planned]) -> dict[str, list[Planned]]:

@@ -324,7 +324,10 @@ class GetJoinWay(ContactCall[JoinWayDetail]):
 
 
 class UpdateJoinWay(ContactCall[ApiResponse], JoinWayFields):
+    """Replaces the whole join way, so sending it again after a lost answer is harmless."""
+
     path: ClassVar[str] = "externalcontact/groupchat/update_join_way"
+    dedupes: ClassVar[bool] = True
 
     config_id: str
 

@@ -74,6 +74,7 @@ def upgrade() -> None:
         sa.Column("chat_ids", sa.Text(), nullable=False),
         _str("room_name", 64, nullable=False),
         _int("version"),
+        sa.Column("stale", sa.Boolean(), nullable=False),
         _at("updated_at"),
         sa.UniqueConstraint("segment", name="uq_group_pool_segment"),
     )

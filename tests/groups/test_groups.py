@@ -22,7 +22,7 @@ from app.groups.models import CustomerGroup, GroupMember, GroupPool
 from app.groups.sync import list_chat_ids, sync_groups
 from app.members import service as members
 from app.members.models import Member
-from app.outbox.models import SENT, OutboxMessage
+from app.outbox.models import DEAD, SENT, OutboxMessage
 from app.outbox.outcomes import Outcome
 from app.outbox.store import Claimed
 from tests.conftest import CORP_ID, REPO, RunningApp, make_settings, serve_app, wait_until
@@ -178,22 +178,31 @@ async def test_an_overtaken_join_way_update_is_followed_by_the_current_list(db_u
     now = utcnow()
     try:
         async with db.unit_of_work() as session:
+            session.add(CustomerGroup(chat_id="wrB", segment="online", name="网店卖家交流群2",
+                                      owner="zhangsan", member_count=1, status="live",
+                                      created_at=now, updated_at=now))
             session.add(GroupPool(segment="online", config_id="jw1", qr_code="https://qr",
                                   chat_ids='["wrB"]', room_name="网店卖家交流群", version=3,
-                                  updated_at=now))
+                                  stale=False, updated_at=now))
         stale = pools.update_call(GroupPool(segment="online", config_id="jw1",
                                             room_name="网店卖家交流群"), ["wrA", "wrB"])
         current = pools.update_call(GroupPool(segment="online", config_id="jw1",
                                               room_name="网店卖家交流群"), ["wrB"])
-        for call, expected_rows in ((current, 0), (stale, 1)):
+        for call, outcome, expected_rows in ((current, SENT, 0), (stale, SENT, 1),
+                                             (current, DEAD, 1)):
             async with db.unit_of_work() as session:
-                await pools.join_way_settled(session, _claimed(call), Outcome(SENT, {}), now)
+                await pools.join_way_settled(session, _claimed(call), Outcome(outcome, {}), now)
+                await pools.settle_pools(session, now)
             async with db.reader() as session:
                 rows = list(await session.scalars(select(OutboxMessage)))
             assert len(rows) == expected_rows
         [row] = rows
         assert row.idempotency_key == "joinway:online:4"
         assert json.loads(row.request)["chat_id_list"] == ["wrB"]
+        # The failed update leaves the pool stale: the next change sends the list again.
+        async with db.unit_of_work() as session:
+            assert await pools.rebalance(session, "online", now) is True
+            assert await pools.rebalance(session, "online", now) is False
     finally:
         await db.dispose()
 
@@ -232,3 +241,79 @@ def test_the_commands_sync_and_list_the_pools(db_url: str, tmp_path: Path,
     assert listed.exit_code == 0, listed.output
     assert f"online (网店群), ideal 180: {qr}" in listed.stdout
     assert re.search(r"^  \* 网店卖家交流群1 +1/180 live wrO1$", listed.stdout, re.MULTILINE)
+
+
+async def test_an_older_answer_never_undoes_a_later_join_nor_revives_a_dismissed_group(
+        db_url: str) -> None:
+    from app.groups import service
+    from app.wecom.api_contact import GroupChatInfo
+
+    db = Database(db_url)
+    asked = utcnow()
+    try:
+        async with db.unit_of_work() as session:
+            group = await service.group_of(session, "wrOld", asked, read_new=False)
+            await service.members_joined(session, group, ["wmEarly"], asked - timedelta(hours=1))
+            # wmLate joined after the read was queued; the group was dismissed after it too.
+            await service.members_joined(session, group, ["wmLate"], asked + timedelta(seconds=5))
+            await service.dismissed(session, group, asked + timedelta(seconds=6))
+        answer = GroupChatInfo(chat_id="wrOld", name="网店卖家交流群9", owner="zhangsan",
+                               member_list=[{"userid": "zhangsan", "type": 1}],
+                               member_version="v9")
+        async with db.unit_of_work() as session:
+            group = await service.apply_snapshot(session, answer, asked + timedelta(seconds=9),
+                                                 ROUTING, asked_at=asked)
+        async with db.reader() as session:
+            rows = {r.userid: r.left_at is None for r in await session.scalars(select(GroupMember))}
+            group = await session.scalar(select(CustomerGroup))
+        assert rows == {"wmEarly": False, "wmLate": True, "zhangsan": True}
+        assert group is not None
+        assert (group.status, group.member_count, group.segment) == ("dismissed", 2, "online")
+        assert group.member_version is None  # events came after the read: its version is old
+    finally:
+        await db.dispose()
+
+
+async def test_sync_goes_on_when_one_group_cannot_be_read(
+        running: tuple[RunningApp, FakeWeCom]) -> None:
+    app, fake = running
+    fake.add_group_chat("wrOut", owner="outsider", name="实体店南方交流群7")
+    fake.add_group_chat("wrIn", owner="zhangsan", name="实体店南方交流群1", member_list=[OWNER])
+    fake.script(GET, error(84061, "owner not in the app's scope"))  # the first read: wrOut
+    services = app.services
+    report = await sync_groups(services.db, services.wecom, ROUTING, ["zhangsan"])
+    assert report.failed == 1 and report.groups_read == 1
+    assert report.lines[0].startswith("group wrOut failed:")
+    assert any(line.startswith("shop_south") and "created" in line for line in report.lines)
+    # The next sync reads the group that failed (it answers now) and puts it behind the code.
+    again = await sync_groups(services.db, services.wecom, ROUTING, ["zhangsan"])
+    assert (again.failed, again.groups_read) == (0, 1)
+    [config_id] = fake.join_ways
+    assert fake.join_ways[config_id]["chat_id_list"] == ["wrIn", "wrOut"]
+    # A join way whose update got lost in WeCom is repaired by the next sync.
+    fake.join_ways[config_id]["chat_id_list"] = ["wrGone"]
+    third = await sync_groups(services.db, services.wecom, ROUTING, ["zhangsan"])
+    assert any(line.startswith("shop_south") and "updated" in line for line in third.lines)
+    assert fake.join_ways[config_id]["chat_id_list"] == ["wrIn", "wrOut"]
+
+
+async def test_a_flag_is_cleared_when_the_member_joins_a_group_of_their_segment(
+        running: tuple[RunningApp, FakeWeCom]) -> None:
+    app, fake = running
+    fake.add_group_chat("wrWrong", owner="zhangsan", name="微商进货交流群1", member_list=[OWNER])
+    fake.add_group_chat("wrRight", owner="zhangsan", name="实体店南方交流群1",
+                        member_list=[OWNER])
+    async with app.services.db.unit_of_work() as session:
+        await members.create(session, utcnow(), "test", external_userid="wmMove",
+                             staff_userid="zhangsan", channel="organic", segment="shop_south",
+                             status="routed")
+    for chat_id in ("wrWrong", "wrRight"):
+        await app.post_callback(chat("create", chat_id=chat_id))
+        await until(app, lambda chat_id=chat_id: _synced(app, chat_id))
+    flags = []
+    for chat_id in ("wrWrong", "wrRight"):
+        await app.post_callback(chat(chat_id=chat_id, mem_change_list=["wmMove"], join_scene=0))
+        await app.idle()
+        async with app.services.db.reader() as session:
+            flags.append((await session.scalar(select(Member))).flag)  # type: ignore[union-attr]
+    assert flags == ["wrong_segment", None]

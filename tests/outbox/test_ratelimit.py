@@ -87,34 +87,38 @@ async def test_block_until_pushes_the_key_out(db_url: str) -> None:
 
 async def test_a_quiet_key_lets_its_burst_out_at_once_then_spaces_the_rest(db_url: str) -> None:
     db = Database(db_url)
-    rate = Rate(12, 60.0, burst=4)  # a slot every 60 / (12 - 4) = 7.5 s after the burst
+    rate = Rate(12, 60.0, burst=4)  # four at once, then a slot every 60 / (12 - 3) s
+    step = timedelta(seconds=60 / 9)
     try:
         async with db.unit_of_work() as session:
-            slots = await take_slots(session, "api:x", rate, T0, timedelta(seconds=16), 10)
-        # The burst and the one request the rate allows anyway go now, then every 7.5 s.
-        assert slots == [T0] * 5 + [T0 + timedelta(seconds=7.5), T0 + timedelta(seconds=15)]
+            slots = await take_slots(session, "api:x", rate, T0, timedelta(seconds=14), 10)
+        assert slots[:4] == [T0] * 4
+        assert [round((t - T0).total_seconds(), 3) for t in slots[4:]] == [
+            round(step.total_seconds(), 3), round(2 * step.total_seconds(), 3)]
         async with db.unit_of_work() as session:
             # A minute of quiet refills the burst.
             later = T0 + timedelta(minutes=2)
-            assert await take_slots(session, "api:x", rate, later, timedelta(0), 10) == [later] * 5
+            assert await take_slots(session, "api:x", rate, later, timedelta(0), 10) == [later] * 4
     finally:
         await db.dispose()
 
 
-async def test_no_window_of_one_period_holds_more_than_the_count(db_url: str) -> None:
+@pytest.mark.parametrize("rate", [Rate(30, 60.0, 10), Rate(11, 60.0), Rate(300, 60.0, 30),
+                                  Rate(7, 60.0, 3), Rate(20, 60.0)])
+async def test_no_window_of_one_period_holds_more_than_the_count(db_url: str,
+                                                                 rate: Rate) -> None:
     """Whatever the demand, booked slots stay within the limit in every window of `per_s`."""
     db = Database(db_url)
-    rate = Rate(30, 60.0, burst=10)
     booked: list[datetime] = []
     try:
-        for second in range(0, 300, 7):  # a sender asking for more than it may, again and again
+        for second in range(0, 200):  # a sender asking for more than it may, every second
             async with db.unit_of_work() as session:
                 booked += await take_slots(session, "api:y", rate, T0 + timedelta(seconds=second),
-                                           timedelta(seconds=3), 25)
-        assert len(booked) > 60
-        for start in booked:
-            inside = [t for t in booked if start <= t < start + timedelta(seconds=60)]
-            assert len(inside) <= rate.count, start
+                                           timedelta(seconds=3), rate.count)
+        assert len(booked) > 2 * rate.count
+        for n, start in enumerate(booked):
+            end = start + timedelta(seconds=rate.per_s)
+            assert sum(1 for t in booked[n:] if t < end) <= rate.count, start
     finally:
         await db.dispose()
 
@@ -128,7 +132,7 @@ async def test_a_block_allows_no_burst_when_it_ends(db_url: str) -> None:
             await take_slots(session, "api:z", rate, T0, timedelta(0), 1)
             await block_until(session, "api:z", until, rate)
             assert await next_free(session, "api:z", rate) == until
-            slots = await take_slots(session, "api:z", rate, until, timedelta(seconds=8), 5)
-        assert slots == [until, until + timedelta(seconds=7.5)]
+            slots = await take_slots(session, "api:z", rate, until, timedelta(seconds=7), 5)
+        assert slots == [until, until + rate.interval]
     finally:
         await db.dispose()

@@ -249,3 +249,27 @@ async def test_the_inbox_worker_waits_while_welcomes_wait_for_the_fast_lane(
     assert not sender._fast_idle.is_set()  # the worker's fast_lane_idle would wait now
     await asyncio.wait_for(sender._fast_idle.wait(), 5.0)  # set again once the lane drained
     assert (await outbox.row("welcome:busy")).status == SENT
+
+
+async def test_a_failing_settle_hook_loses_only_its_own_work(
+        outbox: Outbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hooks run in savepoints: the wave's outcomes, and the other hooks' work, still land."""
+    from app.funnel import service as funnel
+    from app.funnel.models import FunnelEvent
+
+    async def record_sent(session, claimed, outcome, now) -> None:  # type: ignore[no-untyped-def]
+        await funnel.record(session, "welcome_sent", f"hook:{claimed.idempotency_key}", now)
+        if claimed.idempotency_key == "welcome:WC-BAD":
+            raise RuntimeError("a bug in a hook")
+
+    logs = LogRecorder()
+    monkeypatch.setattr(sender_module, "log", logs)
+    outbox.sender.on_settled("welcome", record_sent)
+    for code in ("WC-OK", "WC-BAD"):
+        await outbox.enqueue(f"welcome:{code}", welcome(code), priority=FAST, kind="welcome")
+    await outbox.drain_until_settled()
+    assert [(await outbox.row(f"welcome:{c}")).status for c in ("WC-OK", "WC-BAD")] == [SENT] * 2
+    async with outbox.db.reader() as session:
+        keys = list(await session.scalars(select(FunnelEvent.event_key)))
+    assert keys == ["hook:welcome:WC-OK"]  # the failing hook's own insert was rolled back
+    assert ("exception", "outbox_settle_hook_failed") in [line[:2] for line in logs.lines]
