@@ -17,6 +17,7 @@ from app.yamlconf import ConfigFileError, load_model
 
 if TYPE_CHECKING:
     from app.funnel.flows import FunnelFlows
+    from app.kf.flows import KfFlows
     from app.routing.flows import RoutingFlows
     from app.verify.flows import VerifyFlows
 
@@ -62,18 +63,21 @@ class Flows:
     funnel: FunnelFlows
     verify: VerifyFlows
     routing: RoutingFlows
+    kf: KfFlows
 
 
 def load_flows(directory: Path) -> Flows:
     """Read every flow file under `directory`; raise ConfigFileError naming file and line."""
     from app.funnel.flows import FunnelFlows  # the domain schemas build on this module
+    from app.kf.flows import KfFlows
     from app.routing.flows import RoutingFlows, unknown_names
     from app.verify.flows import VerifyFlows
 
     flows = Flows(commands=load_model(directory / "commands.yaml", CommandTexts),
                   funnel=load_model(directory / "funnel.yaml", FunnelFlows),
                   verify=load_model(directory / "verify.yaml", VerifyFlows),
-                  routing=load_model(directory / "routing.yaml", RoutingFlows))
+                  routing=load_model(directory / "routing.yaml", RoutingFlows),
+                  kf=load_model(directory / "kf.yaml", KfFlows))
     problem = unknown_names(flows.routing, set(flows.funnel.channels), set(flows.verify.regions))
     if problem:
         raise ConfigFileError(directory / "routing.yaml", None, problem)

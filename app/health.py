@@ -26,4 +26,7 @@ async def healthz(request: Request) -> JSONResponse:
     if services.sender.alive is False:
         log.error("healthz_sender_stopped")
         body.update(status="error", sender="stopped")
+    if services.kf_reader.alive is False:
+        log.error("healthz_kf_reader_stopped")
+        body.update(status="error", kf_reader="stopped")
     return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)

@@ -21,6 +21,7 @@ from app.funnel import delivery
 from app.groups import hooks as group_hooks
 from app.inbox.worker import InboxWorker
 from app.inbox.writer import InboxWriter
+from app.kf.puller import KfPuller
 from app.logs import get_logger
 from app.outbox.ratelimit import RateLimits, parse_rates
 from app.outbox.sender import OutboxSender
@@ -69,8 +70,10 @@ def build_services(settings: Settings, router: Router | None = None,
     # The immediate rules belong to the handlers: a router given instead (tests) brings none.
     rules = handlers.build_immediate_rules(flows, settings) if own_handlers else []
     writer = InboxWriter(db, rules)
+    kf_reader = KfPuller(db, wecom, settings, on_stored=worker.wake)
+    db.commit_hooks.append(kf_reader.on_commit)
     return Services(settings, db, crypto, flows, router, worker, writer, http, wecom,
-                    tokens, sender)
+                    tokens, sender, kf_reader)
 
 
 def build_wecom(settings: Settings, db: Database,
@@ -113,6 +116,8 @@ def create_app(settings: Settings, *, router: Router | None = None,
             if services.db.is_sqlite:
                 await services.sender.release_dead_leases()
             services.sender.start()
+        if settings.kf_reader:
+            services.kf_reader.start()
         log.info("sopbot_started", database=safe_url(settings.database_url))
         try:
             yield
@@ -134,6 +139,7 @@ def create_app(settings: Settings, *, router: Router | None = None,
 
 
 async def _shutdown(services: Services) -> None:
+    await services.kf_reader.stop()
     await services.worker.stop()
     await services.sender.stop()
     await services.http.aclose()

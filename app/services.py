@@ -12,6 +12,7 @@ from app.db import Database
 from app.flows import Flows
 from app.inbox.worker import InboxWorker
 from app.inbox.writer import InboxWriter
+from app.kf.puller import KfPuller
 from app.outbox.sender import OutboxSender
 from app.wecom.client import WeComClient
 from app.wecom.crypto import WeComCrypto
@@ -31,3 +32,4 @@ class Services:
     wecom: WeComClient
     tokens: TokenStore
     sender: OutboxSender
+    kf_reader: KfPuller

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from app.bot.router import Router
-from handlers import commands, membership, unknown, welcome
+from handlers import commands, kf, membership, unknown, welcome
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -21,6 +21,7 @@ def build_router() -> Router:
     root.include(
         commands.router(),
         welcome.router(),
+        kf.router(),
         membership.router(),
         unknown.router(),
     )

@@ -33,7 +33,7 @@ from app.inbox.models import DONE, FAILED, PENDING
 from app.logs import Redactor, get_logger
 from app.outbox import store as outbox
 from app.wecom.api import SendMessage, Text
-from app.wecom.events import event_from_xml
+from app.wecom.events import event_from_payload
 from app.wecom.xmlutil import XmlError, parse_xml
 
 log = get_logger("sopbot.inbox")
@@ -201,7 +201,7 @@ class InboxWorker:
                       inbox_id=claimed.inbox_id, callback_id=claimed.callback_id,
                       now=self.clock(), received_at=claimed.received_at)
             handler = await asyncio.wait_for(
-                self.router.dispatch(event_from_xml(claimed.payload), ctx),
+                self.router.dispatch(event_from_payload(claimed.payload), ctx),
                 self.handler_timeout_s)
             # Conditional on our lease: if another worker took the row over, this rolls back
             # the handler's effects, so an event's effects land exactly once.

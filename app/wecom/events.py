@@ -51,6 +51,7 @@ from app.wecom.event_types import (
     VideoMessage,
     VoiceMessage,
 )
+from app.wecom.kf_events import kf_event_from_json
 from app.wecom.xmlutil import parse_xml
 
 __all__ = [
@@ -132,6 +133,13 @@ _MAX_SHOWN = 40  # longest value quoted in a reason; the payload itself stays in
 def event_from_xml(data: bytes | str) -> Event:
     """Parse a decrypted plaintext; `XmlError` propagates (the callback answers 400)."""
     return parse_event(parse_xml(data))
+
+
+def event_from_payload(payload: str) -> Event:
+    """An inbox row's event: a callback's XML, or a kf message pulled with kf/sync_msg (JSON)."""
+    if payload.startswith("{"):
+        return kf_event_from_json(payload)
+    return event_from_xml(payload)
 
 
 def parse_event(fields: dict[str, Any]) -> Event:

@@ -1,0 +1,68 @@
+"""微信客服 (kf) state: per kf account where reading stopped, per customer the window in which
+sopbot may still answer, and the messages WeCom reported it could not deliver."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, UTCDateTime, utcnow
+
+
+def _id() -> Mapped[int]:
+    return mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                         autoincrement=True)
+
+
+class KfAccount(Base):
+    """One kf account: its kf/sync_msg cursor, the latest callback token, and who reads it."""
+
+    __tablename__ = "kf_account"
+
+    id: Mapped[int] = _id()
+    open_kfid: Mapped[str] = mapped_column(String(64), unique=True)
+    cursor: Mapped[str | None] = mapped_column(String(64), default=None)
+    token: Mapped[str | None] = mapped_column(String(128), default=None)
+    token_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Bumped by every kf_msg_or_event; `pulled` is the value the last complete read covered,
+    # so news that arrives during a read is read too.
+    news: Mapped[int] = mapped_column(Integer, default=0)
+    pulled: Mapped[int] = mapped_column(Integer, default=0)
+    # One reader per account at a time, across replicas; also the wait after a failed read.
+    lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class KfConversation(Base):
+    """A customer of a kf account: sopbot may answer within 48 h of their last message, at
+    most 5 times per message (wecom-reference §5.11)."""
+
+    __tablename__ = "kf_conversation"
+    __table_args__ = (UniqueConstraint("open_kfid", "external_userid",
+                                       name="uq_kf_conversation_account_customer"),)
+
+    id: Mapped[int] = _id()
+    open_kfid: Mapped[str] = mapped_column(String(64))
+    external_userid: Mapped[str] = mapped_column(String(64))
+    last_customer_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    answers: Mapped[int] = mapped_column(Integer, default=0)  # since their last message
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class KfSendFailure(Base):
+    """msg_send_fail: a message WeCom accepted but could not deliver, and why (fail_type)."""
+
+    __tablename__ = "kf_send_failure"
+
+    id: Mapped[int] = _id()
+    open_kfid: Mapped[str] = mapped_column(String(64))
+    external_userid: Mapped[str] = mapped_column(String(64))
+    fail_msgid: Mapped[str] = mapped_column(String(64))
+    fail_type: Mapped[int | None] = mapped_column(Integer, default=None)
+    msgid: Mapped[str] = mapped_column(String(128), unique=True)  # of the event: once each
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

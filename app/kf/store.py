@@ -1,0 +1,115 @@
+"""Reading kf accounts: news from callbacks, leases for one reader per account, the cursor kept
+with each page's messages. Functions take a session and only flush."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.kf.models import KfAccount, KfConversation
+
+T = KfAccount.__table__.c
+NEWS_INFO = "kf_news"  # session.info: a callback said an account has news (wake the reader)
+MAX_ERROR_CHARS = 2000
+
+
+def _insert(session: AsyncSession, model: type) -> object:  # type: ignore[type-arg]
+    dialect = session.get_bind().dialect.name
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(model)
+
+
+async def note_news(session: AsyncSession, open_kfid: str, token: str, now: datetime) -> None:
+    """A kf_msg_or_event: the account has news, to be read with this token (valid 10 min)."""
+    statement = _insert(session, KfAccount).values(  # type: ignore[attr-defined]
+        open_kfid=open_kfid, token=token, token_at=now, news=1, pulled=0, failures=0)
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=["open_kfid"],
+        set_={"token": token, "token_at": now, "news": KfAccount.news + 1}))
+    session.info[NEWS_INFO] = True
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    open_kfid: str
+    cursor: str | None
+    token: str | None
+    token_at: datetime | None
+    news: int
+    failures: int  # reads that failed in a row
+    lease: str
+
+
+_PICK = (select(T.id).where(T.news > T.pulled,
+                            or_(T.lease_until.is_(None), T.lease_until < bindparam("now")))
+         .order_by(T.id).limit(1))
+_CLAIM = (update(KfAccount.__table__)
+          .where(T.id.in_(_PICK.with_for_update(skip_locked=True)))
+          .values(lease_owner=bindparam("lease"), lease_until=bindparam("until"))
+          .returning(T.id, T.open_kfid, T.cursor, T.token, T.token_at, T.news, T.failures))
+
+
+async def claim(session: AsyncSession, lease: str, now: datetime,
+                lease_s: float) -> Claimed | None:
+    """Lease one account with unread news (and no reader, nor a wait after a failure)."""
+    row = (await session.execute(_CLAIM, {"now": now, "lease": lease,
+                                          "until": now + timedelta(seconds=lease_s)})).first()
+    return None if row is None else Claimed(*row, lease=lease)
+
+
+def _leased(claimed: Claimed) -> object:
+    return (T.id == claimed.id) & (T.lease_owner == claimed.lease)
+
+
+async def save_cursor(session: AsyncSession, claimed: Claimed, cursor: str | None,
+                      now: datetime, lease_s: float) -> bool:
+    """Keep where reading stopped (with the page's messages, in the same transaction) and
+    extend the lease; False if the lease was lost (another reader has the account now)."""
+    result = await session.execute(update(KfAccount).where(_leased(claimed)).values(
+        cursor=cursor, synced_at=now, failures=0, last_error=None,
+        lease_until=now + timedelta(seconds=lease_s)))
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def finish(session: AsyncSession, claimed: Claimed) -> bool:
+    """Everything up to the claimed news is read; news that came meanwhile stays unread."""
+    result = await session.execute(update(KfAccount).where(_leased(claimed)).values(
+        pulled=claimed.news, lease_owner=None, lease_until=None))
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def release(session: AsyncSession, claimed: Claimed) -> None:
+    """Stopping mid-read: the next reader goes on from the stored cursor."""
+    await session.execute(update(KfAccount).where(_leased(claimed)).values(
+        lease_owner=None, lease_until=None))
+
+
+async def failed(session: AsyncSession, claimed: Claimed, error: str, retry_at: datetime,
+                 *, forget_cursor: bool = False, forget_token: bool = False) -> None:
+    """A read failed: try again at `retry_at` (no reader takes it before)."""
+    values: dict[str, object] = {"failures": KfAccount.failures + 1,
+                                 "last_error": error[:MAX_ERROR_CHARS],
+                                 "lease_owner": None, "lease_until": retry_at}
+    if forget_cursor:
+        values["cursor"] = None
+    if forget_token:
+        values["token"] = None
+    await session.execute(update(KfAccount).where(_leased(claimed)).values(**values))
+
+
+async def customer_wrote(session: AsyncSession, open_kfid: str, external_userid: str,
+                         at: datetime) -> None:
+    """A customer's message opens a new answer window: 48 h, 5 answers."""
+    statement = _insert(session, KfConversation).values(  # type: ignore[attr-defined]
+        open_kfid=open_kfid, external_userid=external_userid, last_customer_at=at, answers=0,
+        updated_at=at)
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=["open_kfid", "external_userid"],
+        set_={"last_customer_at": at, "answers": 0, "updated_at": at},
+        where=or_(KfConversation.last_customer_at.is_(None),
+                  KfConversation.last_customer_at < at)))
