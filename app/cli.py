@@ -230,8 +230,8 @@ def _check_files(settings: Settings) -> None:
     from app.keywords import load_keywords
 
     try:
-        load_flows(settings.flows_path)
-        load_keywords(settings.keywords_path)
+        flows = load_flows(settings.flows_path)
+        load_keywords(settings.keywords_path, set(flows.routing.segments))
     except ConfigFileError as exc:
         fail(str(exc))
 

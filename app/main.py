@@ -21,6 +21,8 @@ from app.funnel import delivery
 from app.groups import hooks as group_hooks
 from app.inbox.worker import InboxWorker
 from app.inbox.writer import InboxWriter
+from app.keywords.book import book_for
+from app.kf import replies as kf_replies
 from app.kf.puller import KfPuller
 from app.logs import get_logger
 from app.outbox.ratelimit import RateLimits, parse_rates
@@ -66,6 +68,9 @@ def build_services(settings: Settings, router: Router | None = None,
     db.commit_hooks.append(sender.on_commit)
     sender.on_settled(delivery.WELCOME_KIND, delivery.welcome_settled)
     group_hooks.register(sender, flows.routing)
+    book = book_for(settings.keywords_path, set(flows.routing.segments))  # checked at start
+    sender.on_settled(kf_replies.HANDOFF_KIND, kf_replies.handoff_settled(
+        lambda: book.current().keywords.handoff.text))
     worker.yield_to = sender.fast_lane_idle  # welcomes before the rest of the inbox
     # The immediate rules belong to the handlers: a router given instead (tests) brings none.
     rules = handlers.build_immediate_rules(flows, settings) if own_handlers else []

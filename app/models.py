@@ -5,7 +5,13 @@ from app.directory.models import PlatformUser
 from app.funnel.models import ContactCode, FunnelEvent
 from app.groups.models import CustomerGroup, GroupMember, GroupPool
 from app.inbox.models import InboxEvent
-from app.kf.models import KfAccount, KfConversation, KfSendFailure
+from app.kf.models import (
+    KeywordHit,
+    KfAccount,
+    KfConversation,
+    KfSendFailure,
+    UnansweredQuestion,
+)
 from app.members.models import Member, MemberHistory
 from app.outbox.models import OutboxMessage, RateSlot
 from app.routing.models import CorpTag
@@ -13,6 +19,6 @@ from app.verify.models import Verification
 from app.wecom.tokens import AccessToken
 
 __all__ = ["AccessToken", "Base", "CorpTag", "ContactCode", "CustomerGroup", "FunnelEvent",
-           "GroupMember", "GroupPool", "InboxEvent", "KfAccount", "KfConversation",
-           "KfSendFailure", "Member", "MemberHistory", "OutboxMessage",
-           "PlatformUser", "RateSlot", "Verification"]
+           "GroupMember", "GroupPool", "InboxEvent", "KeywordHit", "KfAccount", "KfConversation",
+           "KfSendFailure", "Member", "MemberHistory", "OutboxMessage", "PlatformUser",
+           "RateSlot", "UnansweredQuestion", "Verification"]

@@ -68,6 +68,14 @@ def _reject_duplicate_keys(path: Path, node: Any) -> None:
             _reject_duplicate_keys(path, item)
 
 
+def line_of(path: Path, loc: list[str]) -> int | None:
+    """The line of `loc` in a file already known to parse (for checks made after loading)."""
+    try:
+        return _line_of(yaml.compose(_read(path), Loader=yaml.SafeLoader), loc)
+    except (yaml.YAMLError, ConfigFileError):
+        return None
+
+
 def _line_of(root: Any, loc: list[str]) -> int | None:
     """The line of the deepest node on `loc` that exists in the document."""
     node, line = root, (root.start_mark.line + 1 if root is not None else None)

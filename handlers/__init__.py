@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from app.bot.router import Router
-from handlers import commands, kf, membership, unknown, welcome
+from handlers import commands, keywords, kf, membership, unknown, welcome
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -23,6 +23,7 @@ def build_router() -> Router:
         welcome.router(),
         kf.router(),
         membership.router(),
+        keywords.router(),
         unknown.router(),
     )
     return root

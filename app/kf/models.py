@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
@@ -51,6 +51,9 @@ class KfConversation(Base):
     external_userid: Mapped[str] = mapped_column(String(64))
     last_customer_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     answers: Mapped[int] = mapped_column(Integer, default=0)  # since their last message
+    misses: Mapped[int] = mapped_column(Integer, default=0)  # questions in a row not matched
+    # Handed to a person: sopbot stays quiet until the session ends (or 48 h pass).
+    handed_off_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -65,4 +68,31 @@ class KfSendFailure(Base):
     fail_msgid: Mapped[str] = mapped_column(String(64))
     fail_type: Mapped[int | None] = mapped_column(Integer, default=None)
     msgid: Mapped[str] = mapped_column(String(128), unique=True)  # of the event: once each
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class KeywordHit(Base):
+    """A question a keyword rule answered (hits per rule, per segment, over time)."""
+
+    __tablename__ = "keyword_hit"
+    __table_args__ = (Index("ix_keyword_hit_rule_at", "rule_id", "at"),)
+
+    id: Mapped[int] = _id()
+    rule_id: Mapped[str] = mapped_column(String(64))
+    segment: Mapped[str | None] = mapped_column(String(64), default=None)
+    external_userid: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class UnansweredQuestion(Base):
+    """A question no rule matched: what operators read to write the next rules."""
+
+    __tablename__ = "unanswered_question"
+    __table_args__ = (Index("ix_unanswered_question_at", "at"),)
+
+    id: Mapped[int] = _id()
+    open_kfid: Mapped[str] = mapped_column(String(64))
+    external_userid: Mapped[str] = mapped_column(String(64))
+    segment: Mapped[str | None] = mapped_column(String(64), default=None)
+    text: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -107,7 +107,7 @@ async def customer_wrote(session: AsyncSession, open_kfid: str, external_userid:
     """A customer's message opens a new answer window: 48 h, 5 answers."""
     statement = _insert(session, KfConversation).values(  # type: ignore[attr-defined]
         open_kfid=open_kfid, external_userid=external_userid, last_customer_at=at, answers=0,
-        updated_at=at)
+        misses=0, updated_at=at)
     await session.execute(statement.on_conflict_do_update(
         index_elements=["open_kfid", "external_userid"],
         set_={"last_customer_at": at, "answers": 0, "updated_at": at},

@@ -1,4 +1,5 @@
-"""kf_account, kf_conversation, kf_send_failure: reading 微信客服 and answering in it
+"""kf_account, kf_conversation, kf_send_failure, keyword_hit, unanswered_question: reading
+微信客服 and answering in it
 
 Revision ID: 0007
 Revises: 0006
@@ -57,6 +58,8 @@ def upgrade() -> None:
         _str("external_userid", 64, nullable=False),
         _at("last_customer_at", nullable=True),
         _int("answers"),
+        _int("misses"),
+        _at("handed_off_at", nullable=True),
         _at("updated_at"),
         sa.UniqueConstraint("open_kfid", "external_userid",
                             name="uq_kf_conversation_account_customer"),
@@ -74,7 +77,32 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "keyword_hit",
+        _id(),
+        _str("rule_id", 64, nullable=False),
+        _str("segment", 64),
+        _str("external_userid", 64, nullable=False),
+        _at("at"),
+    )
+    op.create_index("ix_keyword_hit_rule_at", "keyword_hit", ["rule_id", "at"])
+    op.create_table(
+        "unanswered_question",
+        _id(),
+        _str("open_kfid", 64, nullable=False),
+        _str("external_userid", 64, nullable=False),
+        _str("segment", 64),
+        sa.Column("text", sa.Text(), nullable=False),
+        _at("at"),
+    )
+    op.create_index("ix_unanswered_question_at", "unanswered_question", ["at"])
+
+
 def downgrade() -> None:
+    op.drop_index("ix_unanswered_question_at", table_name="unanswered_question")
+    op.drop_table("unanswered_question")
+    op.drop_index("ix_keyword_hit_rule_at", table_name="keyword_hit")
+    op.drop_table("keyword_hit")
     op.drop_table("kf_send_failure")
     op.drop_table("kf_conversation")
     op.drop_table("kf_account")

@@ -72,8 +72,9 @@ async def test_messages_are_pulled_once_each_and_reading_resumes_after_a_restart
             await kf.until(both)
             [account] = await kf.rows(KfAccount)
             assert account.cursor and account.news == account.pulled
+            # Each message opened its answer window and got one answer (no rule knew it).
             windows = {c.external_userid: c.answers for c in await kf.rows(KfConversation)}
-            assert windows == {"wmKfA": 0, "wmKfB": 0}
+            assert windows == {"wmKfA": 1, "wmKfB": 1}
             assert all(r["body"].get("token") for r in await kf.syncs())  # the callbacks' token
         async with kf_app(db_url, sim) as kf:  # a deploy: the cursor was kept
             before = len(await kf.syncs())
@@ -140,3 +141,68 @@ async def test_an_entering_customer_is_welcomed_through_the_code_and_failures_ar
         [failure] = await kf.rows(KfSendFailure)
         assert (failure.external_userid, failure.fail_msgid, failure.fail_type) == (
             "wmKfD", answer["msgid"], 4)
+
+
+def _sent_to(sim: RunningSim, customer: str) -> list[dict[str, Any]]:
+    return [s for s in sim.sim.world.kf_sent if s["touser"] == customer]
+
+
+async def test_questions_are_answered_per_segment_and_misses_hand_the_customer_over(
+        db_url: str) -> None:
+    from app.db import utcnow
+    from app.kf.models import KeywordHit, UnansweredQuestion
+    from app.members import service as members
+
+    async with running_sim(SOPBOT_SIM_KF_ACCOUNTS=KF) as sim, kf_app(db_url, sim) as kf:
+        async with kf.app.services.db.unit_of_work() as session:
+            await members.create(session, utcnow(), "test", external_userid="wmKfN",
+                                 staff_userid="zhangsan", channel="organic", segment="shop_north")
+        await kf.write("wmKfN", "请问什么时候发货？")
+        await kf.write("wmKfX", "发货要几天")
+
+        async def answered() -> bool:
+            return bool(_sent_to(sim, "wmKfN")) and bool(_sent_to(sim, "wmKfX"))
+        await kf.until(answered)
+        assert _sent_to(sim, "wmKfN")[0]["text"]["content"].startswith("北方仓订单")
+        assert _sent_to(sim, "wmKfX")[0]["text"]["content"].startswith("订单一般在付款后 48 小时")
+        assert all(s["delivered"] and s["via"] == "send_msg" for s in sim.sim.world.kf_sent)
+        # Two questions in a row that no rule knows: the second hands the customer over.
+        for n, question in enumerate(["你们老板是谁", "今天天气怎么样"], start=2):
+            await kf.write("wmKfX", question)
+
+            async def handled(n: int = n) -> bool:
+                return len([r for r in await kf.rows(InboxEvent) if r.kind == "kf.text"
+                            and r.status == "done"]) == n + 1
+            await kf.until(handled)
+        first_miss = _sent_to(sim, "wmKfX")[1]
+        assert first_miss["text"]["content"].startswith("抱歉，我暂时没有理解")
+
+        async def queued() -> bool:
+            return any(s["via"] == "send_msg_on_event/queue" for s in _sent_to(sim, "wmKfX"))
+        await kf.until(queued)
+        assert sim.sim.world.kf_sessions[(KF, "wmKfX")].state == 2  # waiting for a person
+        assert _sent_to(sim, "wmKfX")[-1]["text"]["content"].startswith("正在为您转接人工客服")
+        # While a person has the conversation sopbot says nothing.
+        before = len(_sent_to(sim, "wmKfX"))
+        await kf.write("wmKfX", "发货")
+
+        async def seen() -> bool:
+            return len([r for r in await kf.rows(InboxEvent) if r.kind == "kf.text"]) == 5
+        await kf.until(seen)
+        assert len(_sent_to(sim, "wmKfX")) == before
+        assert [(h.rule_id, h.segment) for h in await kf.rows(KeywordHit)] == [
+            ("shipping", "shop_north"), ("shipping", None)]
+        assert [q.text for q in await kf.rows(UnansweredQuestion)] == [
+            "你们老板是谁", "今天天气怎么样"]
+
+
+async def test_asking_for_a_person_hands_over_at_once(db_url: str) -> None:
+    async with running_sim(SOPBOT_SIM_KF_ACCOUNTS=KF) as sim, kf_app(db_url, sim) as kf:
+        await kf.write("wmKfP", "人工")
+
+        async def queued() -> bool:
+            return any(s["via"] == "send_msg_on_event/queue" for s in _sent_to(sim, "wmKfP"))
+        await kf.until(queued)
+        assert [s["via"] for s in _sent_to(sim, "wmKfP")] == ["send_msg_on_event/queue"]
+        [conversation] = await kf.rows(KfConversation)
+        assert conversation.handed_off_at is not None
