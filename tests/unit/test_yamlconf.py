@@ -28,7 +28,9 @@ def error_of(tmp_path: Path, commands: str) -> ConfigFileError:
 def test_repository_flows_and_keywords_are_valid() -> None:
     flows = load_flows(REPO / "sop_flows")
     assert "/help" in flows.commands.help
-    assert load_keywords(REPO / "keywords.yaml").rules == []
+    keywords = load_keywords(REPO / "keywords.yaml", set(flows.routing.segments))
+    assert "shipping" in {rule.id for rule in keywords.rules}
+    assert flows.kf.welcome.default
 
 
 def test_invalid_yaml_reports_the_line(tmp_path: Path) -> None:
@@ -74,7 +76,8 @@ def test_wrong_type(tmp_path: Path) -> None:
 
 def test_keywords_file_shape(tmp_path: Path) -> None:
     path = tmp_path / "keywords.yaml"
-    path.write_text("rules: {a: 1}\n", encoding="utf-8")
-    expected = r"keywords.yaml:1: rules: Input should be a valid list"
+    path.write_text("rules: {a: 1}\nhandoff: {text: x}\ntexts: {unanswered: y}\n",
+                    encoding="utf-8")
+    expected = r"keywords.yaml:1: rules: Input should be a valid tuple"
     with pytest.raises(ConfigFileError, match=expected):
         load_keywords(path)
