@@ -44,17 +44,52 @@ def allow_placeholders(*allowed: str):  # type: ignore[no-untyped-def]
     return check
 
 
-class CommandTexts(BaseModel):
-    """sop_flows/commands.yaml: what operators read when they talk to the app."""
-
+class _Texts(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReviewTexts(_Texts):
+    pending: str
+    none_pending: str
+    line: str
+    decided: str
+    not_found: str
+    already_decided: str
+
+    _pending = field_validator("pending")(allow_placeholders("count", "lines"))
+    _line = field_validator("line")(allow_placeholders("id", "phone", "identity", "region"))
+    _decided = field_validator("decided")(allow_placeholders("id", "status"))
+    _not_found = field_validator("not_found")(allow_placeholders("id"))
+    _already = field_validator("already_decided")(allow_placeholders("id", "status", "reviewer"))
+
+
+class AnnounceTexts(_Texts):
+    created: str
+    no_groups: str
+
+    _created = field_validator("created")(allow_placeholders("groups", "owners"))
+    _none = field_validator("no_groups")(allow_placeholders("target"))
+
+
+class CalendarTexts(_Texts):
+    not_configured: str
+
+
+class CommandTexts(_Texts):
+    """sop_flows/commands.yaml: what operators read when they talk to the app."""
 
     help: str
     unknown_command: str
     not_operator: str
+    bad_arguments: str
+    sent_separately: str
+    review: ReviewTexts
+    announce: AnnounceTexts
+    calendar: CalendarTexts
 
-    _help = field_validator("help", "not_operator")(allow_placeholders())
+    _help = field_validator("help", "not_operator", "sent_separately")(allow_placeholders())
     _unknown = field_validator("unknown_command")(allow_placeholders("command"))
+    _usage = field_validator("bad_arguments")(allow_placeholders("usage"))
 
 
 @dataclass(frozen=True)

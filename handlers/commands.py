@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from app.bot import operators
 from app.bot.context import Ctx
 from app.bot.filters import Command, FromOperator
 from app.bot.router import Router
+from app.funnel.report import ReportError
+from app.routing.service import after_approval
+from app.verify import service as verify
+from app.verify.models import APPROVED, REJECTED
 from app.wecom.events import TextMessage
 
 
@@ -26,9 +31,84 @@ async def answer_unknown_command(event: TextMessage, ctx: Ctx) -> None:
     ctx.reply_text(event.from_user_name, text)
 
 
+async def answer_stats(event: TextMessage, ctx: Ctx) -> None:
+    """/stats [channel|slot|segment|region] [24h|7d|30d]: the funnel with conversion."""
+    try:
+        report = await operators.stats(ctx.session, ctx.data["args"].split(), ctx.now)
+    except ReportError:
+        return _usage(event, ctx, "/stats [channel|slot|segment|region] [24h|7d|30d]")
+    await ctx.answer_text(event.from_user_name, report, ctx.flows.commands.sent_separately)
+
+
+async def answer_review(event: TextMessage, ctx: Ctx) -> None:
+    """/review lists what waits; /review approve ID and /review reject ID REASON decide."""
+    texts, args = ctx.flows.commands.review, ctx.data["args"].split(maxsplit=2)
+    if not args:
+        count, pending = await operators.pending_reviews(ctx.session)
+        identities = ctx.flows.verify.identity_types
+        lines = "\n".join(texts.line.format(id=p.id, phone=p.phone, region=p.region,
+                                            identity=identities.get(p.identity_type, ""))
+                          for p in pending)
+        text = texts.pending.format(count=count, lines=lines) if count else texts.none_pending
+        return await ctx.answer_text(event.from_user_name, text,
+                                     ctx.flows.commands.sent_separately)
+    decision = {"approve": APPROVED, "reject": REJECTED}.get(args[0].lower())
+    if decision is None or len(args) < 2 or not args[1].isdigit() \
+            or (decision == REJECTED and len(args) < 3):
+        return _usage(event, ctx, "/review | /review approve 编号 | /review reject 编号 原因")
+    ctx.reply_text(event.from_user_name,
+                   await _decide(ctx, int(args[1]), decision, args[2] if len(args) > 2 else None,
+                                 event.from_user_name))
+
+
+async def _decide(ctx: Ctx, review_id: int, status: str, reason: str | None,
+                  operator: str) -> str:
+    texts = ctx.flows.commands.review
+    labels = {APPROVED: "通过", REJECTED: "未通过"}
+    try:
+        await verify.decide(ctx.session, review_id, status, f"wecom:{operator}", reason, ctx.now,
+                            after_approval(ctx.flows, ctx.settings))
+    except verify.ReviewNotFound:
+        return texts.not_found.format(id=review_id)
+    except verify.AlreadyDecided as exc:
+        return texts.already_decided.format(id=review_id, status=labels.get(exc.status, ""),
+                                            reviewer=exc.reviewer or "")
+    ctx.log.info("review_decided_by_command", verification_id=review_id, status=status,
+                 operator=operator)
+    return texts.decided.format(id=review_id, status=labels[status])
+
+
+async def answer_announce(event: TextMessage, ctx: Ctx) -> None:
+    """/announce SEGMENT-or-GROUP TEXT: a mass-send task for each owner of those groups."""
+    args = ctx.data["args"].split(maxsplit=1)
+    if len(args) < 2:
+        return _usage(event, ctx, "/announce 分群或群名 内容")
+    texts = ctx.flows.commands.announce
+    groups, owners = await operators.announce(ctx.session, args[0], args[1],
+                                              f"announce:{ctx.inbox_id}")
+    text = texts.created.format(groups=groups, owners=owners) if groups \
+        else texts.no_groups.format(target=args[0])
+    ctx.reply_text(event.from_user_name, text)
+
+
+async def answer_calendar(event: TextMessage, ctx: Ctx) -> None:
+    """/calendar [today|week]: the posting calendar (once the calendar exists)."""
+    if ctx.data["args"] not in ("", "today", "week"):
+        return _usage(event, ctx, "/calendar [today|week]")
+    ctx.reply_text(event.from_user_name, ctx.flows.commands.calendar.not_configured)
+
+
+def _usage(event: TextMessage, ctx: Ctx, usage: str) -> None:
+    ctx.reply_text(event.from_user_name, ctx.flows.commands.bad_arguments.format(usage=usage))
+
+
 def router() -> Router:
     commands = Router("commands")
     commands.add(TextMessage, refuse_non_operator, Command(), ~FromOperator())
     commands.add(TextMessage, answer_help, Command("help"))
+    commands.add(TextMessage, answer_stats, Command("stats"))
+    commands.add(TextMessage, answer_review, Command("review"))
+    commands.add(TextMessage, answer_announce, Command("announce"))
+    commands.add(TextMessage, answer_calendar, Command("calendar"))
     commands.add(TextMessage, answer_unknown_command, Command())
     return commands

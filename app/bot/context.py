@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.outbox import store as outbox
 from app.outbox.models import NORMAL
+from app.wecom.api import SendMessage, Text
 from app.wecom.xmlutil import build_xml
 
 if TYPE_CHECKING:
@@ -47,6 +48,18 @@ class Ctx:
         return await outbox.enqueue(self.session, key, call, kind=kind, priority=priority,
                                     deadline=deadline)
 
+    async def answer_text(self, to_user: str, content: str, long_notice: str) -> None:
+        """Answer on the passive reply when it fits WeCom's text limit; a longer answer goes
+        out through message/send in parts, and the reply says so (`long_notice`)."""
+        if len(content.encode("utf-8")) <= TEXT_LIMIT or self.settings.agent_id is None:
+            self.reply_text(to_user, _cut(content, TEXT_LIMIT))
+            return
+        for n, part in enumerate(_parts(content, TEXT_LIMIT)):
+            await self.send(f"answer:{self.inbox_id}:{n}", SendMessage(
+                agentid=self.settings.agent_id, touser=to_user, msgtype="text",
+                text=Text(content=part)), kind="operator_answer")
+        self.reply_text(to_user, long_notice)
+
     def reply_text(self, to_user: str, content: str) -> None:
         """Answer the member's app message with a text passive reply (plaintext XML)."""
         self.reply = build_xml({
@@ -56,3 +69,25 @@ class Ctx:
             "MsgType": "text",
             "Content": content,
         })
+
+
+TEXT_LIMIT = 2048  # bytes of a text message's content (message/send; passive replies alike)
+
+
+def _cut(text: str, limit: int) -> str:
+    data = text.encode("utf-8")
+    return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
+
+
+def _parts(text: str, limit: int) -> list[str]:
+    """Whole lines per part where possible, each part within `limit` bytes."""
+    parts, current = [], ""
+    for line in text.splitlines():
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate.encode("utf-8")) <= limit:
+            current = candidate
+            continue
+        if current:
+            parts.append(current)
+        current = _cut(line, limit)
+    return [*parts, current] if current else parts

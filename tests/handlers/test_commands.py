@@ -58,3 +58,109 @@ async def test_unknown_command_names_the_command(services: Services) -> None:
 async def test_plain_text_is_not_a_command(services: Services) -> None:
     reply = await handle_text(services, "help")
     assert reply == {"handler": None}
+
+
+async def _rows(services: Services, model: type) -> list:  # type: ignore[type-arg]
+    from sqlalchemy import select
+    async with services.db.reader() as session:
+        return list(await session.scalars(select(model).order_by(model.id)))
+
+
+async def test_stats_answers_the_funnel_and_refuses_bad_arguments(services: Services) -> None:
+    from app.db import utcnow
+    from app.funnel import service as funnel
+
+    async with services.db.unit_of_work() as session:
+        await funnel.record(session, "click", "click:1", utcnow(), channel="app", slot="my_page")
+    reply = await handle_text(services, "/stats channel 7d")
+    assert reply["handler"] == "handlers.commands.answer_stats"
+    assert "channel = app" in reply["Content"] and "click" in reply["Content"]
+    bad = await handle_text(services, "/stats colour")
+    assert bad["Content"].startswith("用法：/stats")
+
+
+async def test_a_long_answer_goes_out_as_messages(services: Services) -> None:
+    from app.outbox.models import OutboxMessage
+
+    long_report = "\n".join(f"第{n}行：" + "数据" * 40 for n in range(40))
+    from app.bot import operators
+
+    async def long_stats(*_args: object) -> str:
+        return long_report
+    original, operators.stats = operators.stats, long_stats  # type: ignore[assignment]
+    try:
+        reply = await handle_text(services, "/stats")
+    finally:
+        operators.stats = original  # type: ignore[assignment]
+    assert reply["Content"] == services.flows.commands.sent_separately
+    parts = [r for r in await _rows(services, OutboxMessage) if r.kind == "operator_answer"]
+    assert len(parts) >= 2
+    import json
+    texts = [json.loads(p.request)["text"]["content"] for p in parts]
+    assert all(len(t.encode()) <= 2048 for t in texts)
+    assert "\n".join(texts) == long_report
+
+
+async def test_review_lists_and_decides_and_a_stale_decision_changes_nothing(
+        services: Services) -> None:
+    from app.db import utcnow
+    from app.members import service as members
+    from app.verify.models import Verification
+
+    async with services.db.unit_of_work() as session:
+        member = await members.create(session, utcnow(), "test", external_userid="wmRev",
+                                      staff_userid="zhangsan", channel="organic",
+                                      identity_type="physical_shop", region="北京",
+                                      status="submitted")
+        session.add(Verification(member_id=member.id, phone="13800138000", photos=[],
+                                 identity_type="physical_shop", region="北京",
+                                 status="pending", submitted_at=utcnow()))
+    listed = await handle_text(services, "/review")
+    assert listed["Content"].startswith("待审核 1 个：")
+    assert "#1 实体店 北京 138****8000" in listed["Content"]
+    assert "13800138000" not in listed["Content"]
+    approved = await handle_text(services, "/review approve 1")
+    assert approved["Content"] == "审核 #1 已处理：通过。"
+    again = await handle_text(services, "/review reject 1 照片不清")
+    assert again["Content"] == f"审核 #1 已由 wecom:{OPERATOR} 处理为 通过，未作更改。"
+    assert (await handle_text(services, "/review approve 99"))["Content"] == "找不到审核 #99。"
+    assert (await handle_text(services, "/review reject 1"))["Content"].startswith("用法：")
+    [row] = await _rows(services, Verification)
+    assert (row.status, row.reviewer) == ("approved", f"wecom:{OPERATOR}")
+    [member] = await _rows(services, members.Member)
+    assert member.status == "routed" and member.segment == "shop_north"
+    assert (await handle_text(services, "/review"))["Content"] == "目前没有待审核的认证。"
+
+
+async def test_announce_creates_one_task_per_group_owner(services: Services) -> None:
+    import json
+
+    from app.db import utcnow
+    from app.groups.models import CustomerGroup
+    from app.outbox.models import OutboxMessage
+
+    now = utcnow()
+    async with services.db.unit_of_work() as session:
+        for chat_id, owner, segment in (("wr1", "zhangsan", "online"), ("wr2", "lisi", "online"),
+                                        ("wr3", "zhangsan", "online"),
+                                        ("wr4", "zhangsan", "reseller")):
+            session.add(CustomerGroup(chat_id=chat_id, owner=owner, segment=segment,
+                                      name=f"群{chat_id}", member_count=3, status="live",
+                                      created_at=now, updated_at=now))
+    reply = await handle_text(services, "/announce online 本周六 10 点直播上新，记得来看！")
+    assert reply["Content"] == "已为 3 个群创建群发任务，需 2 位群主在企业微信中确认后发出。"
+    tasks = {json.loads(r.request)["sender"]: json.loads(r.request)
+             for r in await _rows(services, OutboxMessage) if r.kind == "announcement"}
+    assert tasks["zhangsan"]["chat_id_list"] == ["wr1", "wr3"]
+    assert tasks["lisi"]["chat_id_list"] == ["wr2"]
+    assert tasks["lisi"]["text"]["content"] == "本周六 10 点直播上新，记得来看！"
+    assert tasks["lisi"]["chat_type"] == "group"
+    nothing = await handle_text(services, "/announce nowhere 你好")
+    assert nothing["Content"] == "找不到分群或群「nowhere」，或其中没有可用的群。"
+    assert (await handle_text(services, "/announce online"))["Content"].startswith("用法：")
+
+
+async def test_calendar_says_it_is_not_configured_yet(services: Services) -> None:
+    reply = await handle_text(services, "/calendar week")
+    assert reply["Content"].startswith("发布日历尚未配置")
+    assert (await handle_text(services, "/calendar month"))["Content"].startswith("用法：")
