@@ -13,7 +13,7 @@ from app.groups import service as groups
 from app.groups.models import CustomerGroup
 from app.logs import get_logger
 from app.members import service as members
-from app.members.models import JOINED
+from app.members.models import JOINED, LEFT
 from app.wecom.events import (
     ChatMemberJoined,
     ChatMemberLeft,
@@ -22,6 +22,7 @@ from app.wecom.events import (
     ExternalChatCreated,
     ExternalChatDismissed,
     ExternalChatUpdated,
+    FollowUserDeleted,
 )
 
 log = get_logger("sopbot.membership")
@@ -62,11 +63,34 @@ async def _member_joined(external_userid: str, group: CustomerGroup, ctx: Ctx) -
 
 
 async def record_left_members(event: ChatMemberLeft, ctx: Ctx) -> None:
-    """Leavers are marked as gone from the group (kept for churn); the pool may change."""
+    """Leavers are marked as gone from the group (kept for churn) and each known member's
+    leaving is counted; the pool may change."""
     group = await _updated_group(event, ctx)
     await groups.members_left(ctx.session, group, event.mem_change_list, ctx.now,
                               scene=event.quit_scene)
+    for external_userid in event.mem_change_list:
+        member = await members.by_external_userid(ctx.session, external_userid)
+        if member is None:
+            continue
+        if member.group_chat_id == group.chat_id:
+            await members.change(ctx.session, member, ctx.now, "callback", group_chat_id=None,
+                                 status=LEFT)
+        await funnel.record(ctx.session, steps.LEFT_GROUP,
+                            f"{steps.LEFT_GROUP}:{member.id}:{ctx.inbox_id}", ctx.now,
+                            member=member, detail=f"{group.chat_id} quit_scene "
+                                                  f"{event.quit_scene}")
     await pools.after_change(ctx.session, group, ctx.flows.routing, ctx.now)
+
+
+async def record_deleted_staff(event: FollowUserDeleted, ctx: Ctx) -> None:
+    """A customer who deleted their staff member is marked left and counted as churn."""
+    member = await members.by_external_userid(ctx.session, event.external_user_id)
+    if member is None or member.staff_userid != event.user_id:
+        return  # not a member of ours, or the friendship of another staff member
+    await members.change(ctx.session, member, ctx.now, "callback", status=LEFT)
+    await funnel.record(ctx.session, steps.DELETED_STAFF,
+                        f"{steps.DELETED_STAFF}:{member.id}:{ctx.inbox_id}", ctx.now,
+                        member=member, detail=event.user_id)
 
 
 async def reread_changed_group(event: ExternalChatUpdated, ctx: Ctx) -> None:
@@ -96,4 +120,5 @@ def router() -> Router:
     membership.add(ChatNameChanged, reread_changed_group)
     membership.add(ChatOwnerChanged, reread_changed_group)
     membership.add(ExternalChatDismissed, record_dismissed_group)
+    membership.add(FollowUserDeleted, record_deleted_staff)
     return membership

@@ -23,7 +23,8 @@ from app.funnel.models import FunnelEvent
 DIMENSIONS = ("channel", "slot", "segment", "region")
 UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1)}
 SINCE = re.compile(r"([1-9][0-9]{0,3})([hd])")
-EXTRAS = (steps.WELCOME_SKIPPED, steps.WELCOME_MISSED, steps.DEFAULT_CHANNEL_USED)
+EXTRAS = (steps.WELCOME_SKIPPED, steps.WELCOME_MISSED, steps.DEFAULT_CHANNEL_USED,
+          steps.LEFT_GROUP, steps.DELETED_STAFF)
 # Branches of the chain: a rejection comes out of a submission, routing out of an approval,
 # so their conversion is measured against those, not against the step listed before them.
 BASE_STEP = {steps.REJECTED: steps.SUBMITTED, steps.ROUTED: steps.APPROVED}

@@ -27,3 +27,8 @@ APP_STEPS = (TARGETED, IMPRESSION, CLICK, LANDING)
 WELCOME_SKIPPED = "welcome_skipped"    # no WelcomeCode: a console welcome or another app has it
 WELCOME_MISSED = "welcome_missed"      # queued but not delivered (expired, 41050, dead)
 DEFAULT_CHANNEL_USED = "default_channel"  # the add's state named no known channel/slot
+
+# Churn, counted beside the steps too: a member leaving a customer group, or deleting their
+# staff member (the customer's side of the friendship).
+LEFT_GROUP = "left_group"
+DELETED_STAFF = "deleted_staff"

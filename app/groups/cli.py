@@ -3,6 +3,7 @@ app/funnel/cli.py: app/cli.py imports this module while it is being imported).""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -83,5 +84,40 @@ async def _list(database_url: str, settings: Settings) -> list[str]:
     db = Database(database_url)
     try:
         return await pool_lines(db, load_flows(settings.flows_path).routing)
+    finally:
+        await db.dispose()
+
+
+@groups.command("newcomers")
+def list_newcomers(env_file: EnvFile = None,
+                   day: Annotated[str | None, typer.Option(
+                       help="The day, YYYY-MM-DD in Asia/Shanghai (default: today).")] = None,
+                   segment: Annotated[str | None, typer.Option(
+                       help="Only this segment's groups.")] = None) -> None:
+    """The customers who joined each group on a day and are still in it."""
+    from datetime import datetime
+
+    from app.cli import _run_on_database, _settings, fail
+    from app.groups.newcomers import SHANGHAI
+
+    try:
+        wanted = date.fromisoformat(day) if day else datetime.now(SHANGHAI).date()
+    except ValueError:
+        fail(f"--day {day!r} is not a date like 2026-11-30")
+    settings = _settings(env_file)
+    typer.echo("\n".join(_run_on_database(_newcomers, env_file, settings, wanted, segment)))
+
+
+async def _newcomers(database_url: str, settings: Settings, day: date,
+                     segment: str | None) -> list[str]:
+    from app.db import Database
+    from app.flows import load_flows
+    from app.groups.newcomers import lines, newcomers
+
+    identities = load_flows(settings.flows_path).verify.identity_types
+    db = Database(database_url)
+    try:
+        async with db.reader() as session:
+            return lines(await newcomers(session, day, segment), day, identities)
     finally:
         await db.dispose()

@@ -317,3 +317,55 @@ async def test_a_flag_is_cleared_when_the_member_joins_a_group_of_their_segment(
         async with app.services.db.reader() as session:
             flags.append((await session.scalar(select(Member))).flag)  # type: ignore[union-attr]
     assert flags == ["wrong_segment", None]
+
+
+async def test_churn_is_counted_and_newcomers_are_listed_per_group_and_day(
+        running: tuple[RunningApp, FakeWeCom]) -> None:
+    from app.funnel.models import FunnelEvent
+    from app.groups.newcomers import SHANGHAI
+
+    app, fake = running
+    fake.add_group_chat("wrN1", owner="zhangsan", name="网店卖家交流群1", member_list=[OWNER],
+                        member_version="v1")
+    async with app.services.db.unit_of_work() as session:
+        for userid in ("wmStay", "wmGo"):
+            await members.create(session, utcnow(), "test", external_userid=userid,
+                                 staff_userid="zhangsan", channel="organic", segment="online",
+                                 identity_type="online_shop", region="浙江", status="routed")
+    await app.post_callback(chat("create", chat_id="wrN1"))
+    await until(app, lambda: _synced(app, "wrN1"))
+    await app.post_callback(chat(chat_id="wrN1", mem_change_list=["wmStay", "wmGo", "wmOther"],
+                                 join_scene=3, last_mem_ver="v1", cur_mem_ver="v2"))
+    await app.post_callback(chat(chat_id="wrN1", update_detail="del_member",
+                                 mem_change_list=["wmGo"], quit_scene=0, last_mem_ver="v2",
+                                 cur_mem_ver="v3"))
+    await app.post_callback(payloads.external_contact(
+        change_type="del_follow_user", corp_id=CORP_ID, external_user_id="wmStay",
+        user_id="zhangsan"))
+    await app.idle()
+    async with app.services.db.reader() as session:
+        steps = sorted(e.step for e in await session.scalars(select(FunnelEvent)))
+        statuses = {m.external_userid: (m.status, m.group_chat_id)
+                    for m in await session.scalars(select(Member))}
+    assert steps == ["deleted_staff", "joined", "joined", "left_group"]
+    assert statuses == {"wmStay": ("left", "wrN1"), "wmGo": ("left", None)}
+    from app.groups.newcomers import lines, newcomers
+
+    today = utcnow().astimezone(SHANGHAI).date()
+    async with app.services.db.reader() as session:
+        out = lines(await newcomers(session, today, "online"), today,
+                    app.services.flows.verify.identity_types)
+    assert out[0] == f"网店卖家交流群1 (online) wrN1: 2 newcomer(s) on {today:%Y-%m-%d}"
+    assert [line.split()[1:] for line in out[1:]] == [
+        ["wmStay", "网店", "浙江"], ["wmOther", "not", "a", "member", "of", "the", "funnel"]]
+
+
+def test_the_newcomers_command(db_url: str, tmp_path: Path,
+                               cli_fake: FakeWeCom) -> None:  # noqa: F811
+    env = str(env_file(tmp_path, db_url))
+    listed = CliRunner().invoke(cli, ["groups", "newcomers", "--day", "2026-11-30",
+                                      "--env-file", env])
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout.strip() == "no newcomers on 2026-11-30"
+    bad = CliRunner().invoke(cli, ["groups", "newcomers", "--day", "yesterday", "--env-file", env])
+    assert bad.exit_code == 2 and "is not a date" in bad.output
