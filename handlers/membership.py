@@ -72,9 +72,10 @@ async def record_left_members(event: ChatMemberLeft, ctx: Ctx) -> None:
         member = await members.by_external_userid(ctx.session, external_userid)
         if member is None:
             continue
-        if member.group_chat_id == group.chat_id:
-            await members.change(ctx.session, member, ctx.now, "callback", group_chat_id=None,
-                                 status=LEFT)
+        if member.group_chat_id == group.chat_id:  # their group: still in another one?
+            other = await groups.current_group(ctx.session, external_userid)
+            await members.change(ctx.session, member, ctx.now, "callback", group_chat_id=other,
+                                 status=JOINED if other else LEFT)
         await funnel.record(ctx.session, steps.LEFT_GROUP,
                             f"{steps.LEFT_GROUP}:{member.id}:{ctx.inbox_id}", ctx.now,
                             member=member, detail=f"{group.chat_id} quit_scene "

@@ -11,7 +11,7 @@ answer (`apply_snapshot`).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -27,6 +27,9 @@ from app.wecom.api_contact import GetGroupChat, GroupChatInfo
 
 log = get_logger("sopbot.groups")
 GROUP_SYNC_KIND = "group_sync"
+# groupchat/get right after an event may not show it yet (wecom-reference §4.5): a read never
+# removes someone who joined within this time before it was asked for.
+READ_LAG = timedelta(seconds=60)
 STAFF, CUSTOMER = 1, 2
 
 
@@ -109,6 +112,16 @@ async def members_left(session: AsyncSession, group: CustomerGroup, ids: Iterabl
     await _recount(session, group, now)
 
 
+async def current_group(session: AsyncSession, userid: str) -> str | None:
+    """A live group the person is still in (the one joined last), or None."""
+    return await session.scalar(
+        select(GroupMember.chat_id)
+        .join(CustomerGroup, CustomerGroup.chat_id == GroupMember.chat_id)
+        .where(GroupMember.userid == userid, GroupMember.left_at.is_(None),
+               CustomerGroup.status == LIVE)
+        .order_by(GroupMember.joined_at.desc(), GroupMember.id.desc()).limit(1))
+
+
 async def _rows(session: AsyncSession, chat_id: str,
                 ids: Iterable[str]) -> dict[str, GroupMember]:
     rows = await session.scalars(select(GroupMember).where(
@@ -149,7 +162,7 @@ async def apply_snapshot(session: AsyncSession, info: GroupChatInfo, now: dateti
             GroupMember.chat_id == info.chat_id)):
         if row.userid in present:
             row.type, row.left_at = present[row.userid].type, None
-        elif row.left_at is None and row.joined_at < asked_at:
+        elif row.left_at is None and row.joined_at < asked_at - READ_LAG:
             row.left_at = now
     if group.updated_at <= asked_at:
         group.member_version = info.member_version  # None when WeCom does not give one

@@ -208,4 +208,7 @@ async def test_a_member_joining_a_group_is_marked_joined_and_counted_once(db_url
                                        update_detail="del_member", mem_change_list=["wmJOIN"])
         await app.post_callback(quit_)
         await app.idle()
-        assert (await member(app, "wmJOIN")).status == "joined"  # quits: with the group pools
+        # Leaving the group they were in last: still in the first one, so still joined.
+        row = await member(app, "wmJOIN")
+        assert (row.status, row.group_chat_id) == ("joined", "wrGROUP1")
+        assert (await funnel_steps(app))[steps.LEFT_GROUP] == 1

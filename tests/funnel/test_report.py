@@ -95,7 +95,8 @@ async def test_report_text_shows_conversion_side_counts_and_latency(db: Database
     assert ["impression", "3", "75.0%", "targeted"] in lines
     assert ["friend_added", "2", "200.0%", "landing"] in lines
     assert ["rejected", "0", "0.0%", "submitted"] in lines
-    assert "  welcome_skipped 1, welcome_missed 0, default_channel 1" in text.splitlines()
+    assert ("  welcome_skipped 1, welcome_missed 0, default_channel 1, left_group 0, "
+            "deleted_staff 0") in text.splitlines()
     assert "  welcome latency p50 120 ms, p99 900 ms (n=2)" in text.splitlines()
 
 
