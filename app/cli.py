@@ -158,11 +158,13 @@ def _register_domain_commands() -> None:
     from app.directory.cli import users
     from app.funnel.cli import codes, report
     from app.groups.cli import groups
+    from app.groups.templates_cli import templates
     from app.routing.cli import tags
 
     cli.add_typer(codes, name="codes")
     cli.add_typer(groups, name="groups")
     cli.add_typer(tags, name="tags")
+    cli.add_typer(templates, name="templates")
     cli.add_typer(users, name="users")
     cli.command("funnel")(report)
 

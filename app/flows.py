@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from app.yamlconf import ConfigFileError, load_model
+from app.yamlconf import ConfigFileError, line_of, load_model
 
 if TYPE_CHECKING:
     from app.funnel.flows import FunnelFlows
+    from app.groups.welcome_flows import GroupWelcomeFlows
     from app.kf.flows import KfFlows
     from app.routing.flows import RoutingFlows
     from app.verify.flows import VerifyFlows
@@ -99,11 +100,13 @@ class Flows:
     verify: VerifyFlows
     routing: RoutingFlows
     kf: KfFlows
+    group_welcome: GroupWelcomeFlows
 
 
 def load_flows(directory: Path) -> Flows:
     """Read every flow file under `directory`; raise ConfigFileError naming file and line."""
     from app.funnel.flows import FunnelFlows  # the domain schemas build on this module
+    from app.groups.welcome_flows import GroupWelcomeFlows, welcome_problem
     from app.kf.flows import KfFlows
     from app.routing.flows import RoutingFlows, unknown_names
     from app.verify.flows import VerifyFlows
@@ -112,8 +115,14 @@ def load_flows(directory: Path) -> Flows:
                   funnel=load_model(directory / "funnel.yaml", FunnelFlows),
                   verify=load_model(directory / "verify.yaml", VerifyFlows),
                   routing=load_model(directory / "routing.yaml", RoutingFlows),
-                  kf=load_model(directory / "kf.yaml", KfFlows))
+                  kf=load_model(directory / "kf.yaml", KfFlows),
+                  group_welcome=load_model(directory / "group_welcome.yaml", GroupWelcomeFlows))
     problem = unknown_names(flows.routing, set(flows.funnel.channels), set(flows.verify.regions))
     if problem:
         raise ConfigFileError(directory / "routing.yaml", None, problem)
+    labels = {name: segment.label for name, segment in flows.routing.segments.items()}
+    problem = welcome_problem(flows.group_welcome, labels)
+    if problem:
+        path = directory / "group_welcome.yaml"
+        raise ConfigFileError(path, line_of(path, problem.split(":")[0].split(".")), problem)
     return flows

@@ -3,7 +3,7 @@
 from app.db import Base
 from app.directory.models import PlatformUser
 from app.funnel.models import ContactCode, FunnelEvent
-from app.groups.models import CustomerGroup, GroupMember, GroupPool
+from app.groups.models import CustomerGroup, GroupMember, GroupPool, WelcomeTemplate
 from app.inbox.models import InboxEvent
 from app.kf.models import (
     KeywordHit,
@@ -21,4 +21,4 @@ from app.wecom.tokens import AccessToken
 __all__ = ["AccessToken", "Base", "CorpTag", "ContactCode", "CustomerGroup", "FunnelEvent",
            "GroupMember", "GroupPool", "InboxEvent", "KeywordHit", "KfAccount", "KfConversation",
            "KfSendFailure", "Member", "MemberHistory", "OutboxMessage", "PlatformUser",
-           "RateSlot", "UnansweredQuestion", "Verification"]
+           "RateSlot", "UnansweredQuestion", "Verification", "WelcomeTemplate"]

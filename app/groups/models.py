@@ -75,3 +75,16 @@ class GroupPool(Base):
     # An update failed: WeCom may not hold chat_ids, so the next change sends them anyway.
     stale: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class WelcomeTemplate(Base):
+    """The group welcome template made for a segment (`sopbot templates sync`)."""
+
+    __tablename__ = "group_welcome_template"
+
+    id: Mapped[int] = _id()
+    segment: Mapped[str] = mapped_column(String(64), unique=True)
+    template_id: Mapped[str] = mapped_column(String(128))
+    # What was sent, so only a changed declaration is edited.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -369,3 +369,21 @@ def test_the_newcomers_command(db_url: str, tmp_path: Path,
     assert listed.stdout.strip() == "no newcomers on 2026-11-30"
     bad = CliRunner().invoke(cli, ["groups", "newcomers", "--day", "yesterday", "--env-file", env])
     assert bad.exit_code == 2 and "is not a date" in bad.output
+
+
+def test_the_templates_commands(db_url: str, tmp_path: Path,
+                                cli_fake: FakeWeCom) -> None:  # noqa: F811
+    env = str(env_file(tmp_path, db_url))
+    cli_fake.script("externalcontact/group_welcome_template/add", error(41055, "too many"))
+    synced = CliRunner().invoke(cli, ["templates", "sync", "--env-file", env])
+    assert synced.exit_code == 1
+    lines = synced.stdout.splitlines()
+    assert lines[0].startswith("failed    shop_north: ") and "41055" in lines[0]
+    assert [line.split()[:2] for line in lines[1:]] == [
+        ["created", s] for s in ("shop_south", "reseller", "online", "online_douyin")]
+    assert "1 template(s) failed" in synced.stderr
+    again = CliRunner().invoke(cli, ["templates", "sync", "--env-file", env])
+    assert again.exit_code == 0 and again.stdout.splitlines()[0].startswith("created   shop_north")
+    listed = CliRunner().invoke(cli, ["templates", "list", "--env-file", env])
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == [
+        "online", "online_douyin", "reseller", "shop_north", "shop_south"]

@@ -1,0 +1,78 @@
+"""`sopbot templates sync|list`: group welcome templates (only typer at module level, as in
+app/funnel/cli.py: app/cli.py imports this module while it is being imported)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from app.config import Settings
+
+templates = typer.Typer(help="Group welcome templates, one per segment "
+                             "(sop_flows/group_welcome.yaml).", no_args_is_help=True)
+
+EnvFile = Annotated[Path | None, typer.Option("--env-file", help="Read variables from this file.")]
+
+
+@templates.command("sync")
+def sync(env_file: EnvFile = None) -> None:
+    """Create, edit or delete templates until WeCom holds what is declared; exit 1 if one
+    failed."""
+    from app.cli import _run_on_database, _settings, fail
+    from app.logs import configure_logging
+
+    settings = _settings(env_file)
+    if settings.contact_secret is None:
+        fail("templates sync needs WECOM_CONTACT_SECRET (or WECOM_AGENT_SECRET) to call WeCom")
+    configure_logging(settings.log_level, settings.log_format, settings.secret_values())
+    lines = _run_on_database(_sync, env_file, settings)
+    for line in lines:
+        typer.echo(line)
+    failed = sum(line.startswith("failed") for line in lines)
+    if failed:
+        typer.echo(f"sopbot: {failed} template(s) failed; run `sopbot templates sync` again",
+                   err=True)
+        raise typer.Exit(1)
+
+
+async def _sync(database_url: str, settings: Settings) -> list[str]:
+    from app.db import Database
+    from app.flows import load_flows
+    from app.groups.templates import sync_templates
+    from app.main import build_wecom
+
+    db = Database(database_url)
+    http, wecom, _ = build_wecom(settings, db)
+    try:
+        return await sync_templates(db, wecom, load_flows(settings.flows_path))
+    finally:
+        await http.aclose()
+        await db.dispose()
+
+
+@templates.command("list")
+def list_templates(env_file: EnvFile = None) -> None:
+    """Print the stored templates: segment, template id, last sync."""
+    from app.cli import _run_on_database
+
+    typer.echo("\n".join(_run_on_database(_list, env_file)))
+
+
+async def _list(database_url: str) -> list[str]:
+    from sqlalchemy import select
+
+    from app.db import Database
+    from app.groups.models import WelcomeTemplate
+    from app.groups.templates import stored_lines
+
+    db = Database(database_url)
+    try:
+        async with db.reader() as session:
+            rows = list(await session.scalars(select(WelcomeTemplate)
+                                              .order_by(WelcomeTemplate.segment)))
+        return stored_lines(rows)
+    finally:
+        await db.dispose()
