@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from app.bot import operators
 from app.bot.context import Ctx
 from app.bot.filters import Command, FromOperator
@@ -11,6 +13,8 @@ from app.routing.service import after_approval
 from app.verify import service as verify
 from app.verify.models import APPROVED, REJECTED
 from app.wecom.events import TextMessage
+
+ANNOUNCE_BYTES = 4000  # a mass-send task's text
 
 
 async def refuse_non_operator(event: TextMessage, ctx: Ctx) -> None:
@@ -53,7 +57,7 @@ async def answer_review(event: TextMessage, ctx: Ctx) -> None:
         return await ctx.answer_text(event.from_user_name, text,
                                      ctx.flows.commands.sent_separately)
     decision = {"approve": APPROVED, "reject": REJECTED}.get(args[0].lower())
-    if decision is None or len(args) < 2 or not args[1].isdigit() \
+    if decision is None or len(args) < 2 or not re.fullmatch(r"[0-9]{1,18}", args[1]) \
             or (decision == REJECTED and len(args) < 3):
         return _usage(event, ctx, "/review | /review approve 编号 | /review reject 编号 原因")
     ctx.reply_text(event.from_user_name,
@@ -81,8 +85,8 @@ async def _decide(ctx: Ctx, review_id: int, status: str, reason: str | None,
 async def answer_announce(event: TextMessage, ctx: Ctx) -> None:
     """/announce SEGMENT-or-GROUP TEXT: a mass-send task for each owner of those groups."""
     args = ctx.data["args"].split(maxsplit=1)
-    if len(args) < 2:
-        return _usage(event, ctx, "/announce 分群或群名 内容")
+    if len(args) < 2 or len(args[1].encode("utf-8")) > ANNOUNCE_BYTES:
+        return _usage(event, ctx, f"/announce 分群或群名 内容（内容不超过 {ANNOUNCE_BYTES} 字节）")
     texts = ctx.flows.commands.announce
     groups, owners = await operators.announce(ctx.session, args[0], args[1],
                                               f"announce:{ctx.inbox_id}")

@@ -29,7 +29,8 @@ async def answer_by_keyword(event: KfCustomerText, ctx: Ctx) -> None:
         return
     member = await members.by_external_userid(ctx.session, event.external_userid)
     segment = member.segment if member else None
-    rule = loaded.matcher.match(event.content) if event.content.strip() else None
+    clicked = loaded.matcher.by_id(event.menu_id) if event.menu_id else None
+    rule = clicked or (loaded.matcher.match(event.content) if event.content.strip() else None)
     if rule is not None:
         row.misses = 0
         ctx.session.add(KeywordHit(rule_id=rule.id, segment=segment,

@@ -74,8 +74,9 @@ async def record_left_members(event: ChatMemberLeft, ctx: Ctx) -> None:
             continue
         if member.group_chat_id == group.chat_id:  # their group: still in another one?
             other = await groups.current_group(ctx.session, external_userid)
+            still_joined = other is not None and member.status != LEFT  # not gone as a friend
             await members.change(ctx.session, member, ctx.now, "callback", group_chat_id=other,
-                                 status=JOINED if other else LEFT)
+                                 status=JOINED if still_joined else LEFT)
         await funnel.record(ctx.session, steps.LEFT_GROUP,
                             f"{steps.LEFT_GROUP}:{member.id}:{ctx.inbox_id}", ctx.now,
                             member=member, detail=f"{group.chat_id} quit_scene "

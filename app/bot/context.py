@@ -72,6 +72,7 @@ class Ctx:
 
 
 TEXT_LIMIT = 2048  # bytes of a text message's content (message/send; passive replies alike)
+NUMBERING_BYTES = 16  # room for "(n/N) " in front of each part
 
 
 def _cut(text: str, limit: int) -> str:
@@ -80,14 +81,28 @@ def _cut(text: str, limit: int) -> str:
 
 
 def _parts(text: str, limit: int) -> list[str]:
-    """Whole lines per part where possible, each part within `limit` bytes."""
+    """Whole lines per part where possible (a longer line is split), each part within `limit`
+    bytes and numbered "(n/N)": parts are sent concurrently and may arrive out of order."""
+    room = limit - NUMBERING_BYTES
+    pieces = [piece for line in text.splitlines() for piece in _chunks(line, room)]
     parts, current = [], ""
-    for line in text.splitlines():
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate.encode("utf-8")) <= limit:
-            current = candidate
-            continue
-        if current:
+    for piece in pieces:
+        candidate = f"{current}\n{piece}" if current else piece
+        if current and len(candidate.encode("utf-8")) > room:
             parts.append(current)
-        current = _cut(line, limit)
-    return [*parts, current] if current else parts
+            candidate = piece
+        current = candidate
+    parts = [*parts, current] if current else parts
+    return [f"({n}/{len(parts)}) {part}" for n, part in enumerate(parts, 1)]
+
+
+def _chunks(line: str, limit: int) -> list[str]:
+    """`line` in pieces of at most `limit` bytes, never splitting a character."""
+    chunks, current, size = [], "", 0
+    for char in line:
+        width = len(char.encode("utf-8"))
+        if size + width > limit:
+            chunks.append(current)
+            current, size = "", 0
+        current, size = current + char, size + width
+    return [*chunks, current] if current or not chunks else chunks

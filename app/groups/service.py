@@ -148,8 +148,9 @@ async def apply_snapshot(session: AsyncSession, info: GroupChatInfo, now: dateti
                          routing: RoutingFlows, asked_at: datetime) -> CustomerGroup:
     """Bring the group's row up to what groupchat/get said: name, owner, segment (once),
     members. The answer may be older than events handled since the read was queued
-    (`asked_at`): a member who joined after that is not removed, and the member-list version
-    is taken only when no event came in between. A dismissed group stays dismissed."""
+    (`asked_at`), and WeCom's may lag its events: a member who joined or left after (or just
+    before) that keeps what the event said, and the member-list version is taken only when no
+    event came in between. A dismissed group stays dismissed."""
     group = await group_of(session, info.chat_id, now, read_new=False)
     group.name, group.owner = info.name, info.owner
     if group.segment is None:
@@ -161,7 +162,9 @@ async def apply_snapshot(session: AsyncSession, info: GroupChatInfo, now: dateti
     for row in await session.scalars(select(GroupMember).where(
             GroupMember.chat_id == info.chat_id)):
         if row.userid in present:
-            row.type, row.left_at = present[row.userid].type, None
+            row.type = present[row.userid].type
+            if row.left_at is not None and row.left_at < asked_at - READ_LAG:
+                row.left_at = None  # back since; one who left just before may still show
         elif row.left_at is None and row.joined_at < asked_at - READ_LAG:
             row.left_at = now
     if group.updated_at <= asked_at:

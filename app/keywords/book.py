@@ -3,10 +3,12 @@ edit is logged with file, line and what is wrong, and the rules in use stay as t
 
 from __future__ import annotations
 
-import os
+import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import re2
 
 from app.keywords.matcher import Matcher
 from app.keywords.rules import KeywordsFile, load_keywords
@@ -21,7 +23,7 @@ CHECK_EVERY_S = 1.0  # how often the file's modification time is looked at, at m
 class Loaded:
     keywords: KeywordsFile
     matcher: Matcher
-    stamp: tuple[int, int]  # (mtime_ns, size) of the file it came from
+    stamp: str  # a hash of the file's bytes it came from ("" when unreadable)
 
 
 class KeywordBook:
@@ -39,34 +41,37 @@ class KeywordBook:
         return self.loaded
 
     def _reload_if_changed(self) -> None:
+        # The content's hash, not the time stamp: two quick edits of the same size are told
+        # apart, and a file caught half-written is read again once it is complete.
+        stamp = _stamp(self.path)
+        if stamp == self.loaded.stamp:
+            return
         try:
-            if _stamp(self.path) == self.loaded.stamp:
-                return
-            self.loaded = self._load()
+            self.loaded = self._load(stamp)
             log.info("keywords_reloaded", path=str(self.path),
                      rules=len(self.loaded.keywords.rules))
-        except (ConfigFileError, OSError) as exc:
+        except Exception as exc:  # whatever is wrong with the new file, the old rules stay
             log.error("keywords_reload_failed", error=str(exc),
                       kept_rules=len(self.loaded.keywords.rules))
             # Not again until the file changes once more.
-            self.loaded = Loaded(self.loaded.keywords, self.loaded.matcher, _stamp_or(self.path))
+            self.loaded = Loaded(self.loaded.keywords, self.loaded.matcher, stamp)
 
-    def _load(self) -> Loaded:
-        stamp = _stamp(self.path)
+    def _load(self, stamp: str | None = None) -> Loaded:
+        stamp = _stamp(self.path) if stamp is None else stamp
         keywords = load_keywords(self.path, self.segments)
-        return Loaded(keywords, Matcher(keywords.rules), stamp)
+        try:
+            matcher = Matcher(keywords.rules)
+        except re2.error as exc:  # thousands of patterns may exceed RE2's memory together
+            raise ConfigFileError(self.path, None, f"the patterns together are too much for "
+                                                   f"RE2: {exc}") from None
+        return Loaded(keywords, matcher, stamp)
 
 
-def _stamp(path: Path) -> tuple[int, int]:
-    info = os.stat(path)
-    return info.st_mtime_ns, info.st_size
-
-
-def _stamp_or(path: Path) -> tuple[int, int]:
+def _stamp(path: Path) -> str:
     try:
-        return _stamp(path)
+        return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
-        return (0, 0)
+        return ""
 
 
 _BOOKS: dict[Path, KeywordBook] = {}

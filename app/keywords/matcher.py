@@ -39,6 +39,10 @@ class Matcher:
                 found = self._contains.get(keyword, None)
                 self._contains.add_word(keyword, [*(found or ()), n])
 
+    def by_id(self, rule_id: str) -> Rule | None:
+        """The rule a clicked menu item names."""
+        return next((rule for rule in self.rules if rule.id == rule_id), None)
+
     def match(self, text: str) -> Rule | None:
         """The winning rule for `text`, or None."""
         text = normalise(text)

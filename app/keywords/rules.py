@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.yamlconf import ConfigFileError, line_of, load_model
 
+TEXT_BYTES = 2048  # a kf text message's content
+
 
 def normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip().lower()
@@ -49,7 +51,7 @@ class MenuAnswer(Strict):
 class Answer(Strict):
     """Exactly one of text, link or menu."""
 
-    text: str | None = Field(None, min_length=1, max_length=2048)
+    text: str | None = Field(None, min_length=1)
     link: LinkAnswer | None = None
     menu: MenuAnswer | None = None
 
@@ -57,6 +59,9 @@ class Answer(Strict):
     def _one(self) -> Answer:
         if sum(x is not None for x in (self.text, self.link, self.menu)) != 1:
             raise ValueError("an answer is exactly one of text, link or menu")
+        if self.text is not None and len(self.text.encode("utf-8")) > TEXT_BYTES:
+            raise ValueError(f"the text is {len(self.text.encode('utf-8'))} bytes; "
+                             f"微信客服 takes {TEXT_BYTES}")
         return self
 
 
@@ -121,6 +126,18 @@ class KeywordsFile(Strict):
     rules: tuple[Rule, ...] = ()
     handoff: Handoff
     texts: Texts
+
+    @model_validator(mode="after")
+    def _menu_items_lead_somewhere(self) -> KeywordsFile:
+        """A menu item the customer clicks comes back with its id: it must name a rule."""
+        ids = {rule.id for rule in self.rules}
+        for n, rule in enumerate(self.rules):
+            for answer in (rule.answer, *rule.segments.values()):
+                for item in answer.menu.items if answer.menu else ():
+                    if item.id not in ids:
+                        raise ValueError(f"rules.{n}: menu item {item.id!r} names no rule "
+                                         f"(a click answers with the rule of that id)")
+        return self
 
     @model_validator(mode="after")
     def _no_duplicates(self) -> KeywordsFile:

@@ -36,6 +36,7 @@ TOKEN_TTL = timedelta(minutes=9)  # WeCom: 10 minutes; a minute of margin
 TOKEN_REJECTED = 95007
 PAGE = 1000
 RETRY_BASE_S, RETRY_MAX_S = 5.0, 300.0
+MAX_IDLE_PAGES = 3  # empty pages with has_more=1 in a row before a read counts as failed
 
 
 class KfPuller:
@@ -98,12 +99,15 @@ class KfPuller:
             return await store.claim(session, lease, self.clock(), self.lease_s)
 
     async def read(self, account: store.Claimed) -> int:
-        """Page through the account's news; the number of messages stored."""
-        cursor, token, count = account.cursor, self._token(account), 0
+        """Page through the account's news; the number of messages stored. A page that moves
+        nothing on (the same cursor, no messages) more than a few times in a row, or a second
+        cursor WeCom refuses, ends the read as failed: it is tried again after a backoff."""
+        cursor, token, count, stuck, reset = account.cursor, self._token(account), 0, 0, False
         while True:
             try:
-                page = await self._page(account, cursor, token)
+                page = await self._page(account, cursor, token, may_reset=not reset)
             except _Retry as retry:
+                reset = reset or retry.cursor is None and cursor is not None
                 cursor, token = retry.cursor, retry.token
                 continue
             except WeComError as exc:
@@ -113,7 +117,12 @@ class KfPuller:
                 log.warning("kf_lease_lost", open_kfid=account.open_kfid)
                 return count
             count += len(page.msg_list)
+            moved = bool(page.msg_list) or (page.next_cursor or cursor) != cursor
+            stuck = 0 if moved else stuck + 1
             cursor = page.next_cursor or cursor
+            if page.has_more and stuck > MAX_IDLE_PAGES:
+                await self._failed(account, f"{stuck} pages in a row brought nothing new")
+                return count
             if not page.has_more or self._stopping.is_set():
                 async with self.db.unit_of_work() as session:
                     await (store.finish(session, account) if not page.has_more
@@ -124,8 +133,8 @@ class KfPuller:
         fresh = account.token_at is not None and self.clock() - account.token_at < TOKEN_TTL
         return account.token if fresh else None
 
-    async def _page(self, account: store.Claimed, cursor: str | None,
-                    token: str | None) -> KfSyncResult:
+    async def _page(self, account: store.Claimed, cursor: str | None, token: str | None,
+                    *, may_reset: bool) -> KfSyncResult:
         call = KfSyncMsg(cursor=cursor, token=token, limit=PAGE, open_kfid=account.open_kfid)
         try:
             return await self.wecom.call(call)
@@ -133,7 +142,7 @@ class KfPuller:
             if exc.errcode == TOKEN_REJECTED and token is not None:
                 log.info("kf_token_rejected", open_kfid=account.open_kfid)
                 raise _Retry(cursor, None) from exc  # read on without it (stricter limits)
-            if isinstance(exc, InvalidRequest) and cursor is not None:
+            if isinstance(exc, InvalidRequest) and cursor is not None and may_reset:
                 # Reading again from the start of WeCom's 3 days is safe: the inbox drops
                 # every message it has by its msgid.
                 log.error("kf_cursor_rejected", open_kfid=account.open_kfid, error=str(exc))

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.kf.models import KfConversation
 from app.logs import get_logger
 from app.outbox import store as outbox
-from app.outbox.models import SENT
+from app.outbox.models import DEAD, EXPIRED, SENT, UNKNOWN
 from app.wecom.api import Text
 from app.wecom.api_kf import (
     KfLink,
@@ -92,8 +92,9 @@ def _body(reply: Answer) -> dict[str, object]:
 
 
 async def hand_off(ctx: Ctx, event: KfPulled, row: KfConversation, reason: str) -> None:
-    """Queue the session for a person; sopbot keeps quiet until it ends."""
-    row.handed_off_at, row.misses = ctx.now, 0
+    """Queue the session for a person; once WeCom has taken it (the settle hook), sopbot keeps
+    quiet until it ends. A hand-off WeCom refuses leaves sopbot answering."""
+    row.misses = 0
     await ctx.send(f"kftrans:{event.message.msgid}", KfTransServiceState(
         open_kfid=event.open_kfid, external_userid=event.external_userid,
         service_state=QUEUE), kind=HANDOFF_KIND)
@@ -108,10 +109,21 @@ async def session_ended(session: AsyncSession, event: KfPulled) -> None:
 
 
 def handoff_settled(text_of: Callable[[], str]) -> SettledHook:
-    """Settle hook for the hand-off: its msg_code carries the one message that says so."""
+    """Settle hook for the hand-off: the conversation is with a person from now on, and the
+    msg_code WeCom returns carries the one message that says so."""
     async def hook(session: AsyncSession, claimed: Claimed, outcome: Outcome,
                    now: datetime) -> None:
-        if outcome.label != SENT or not outcome.values.get("response"):
+        request = json.loads(claimed.request)
+        if outcome.label != SENT:
+            if outcome.label in (DEAD, EXPIRED, UNKNOWN):
+                log.error("kf_handoff_failed", open_kfid=request["open_kfid"],
+                          outcome=outcome.label, errcode=outcome.values.get("errcode"))
+            return
+        await session.execute(update(KfConversation).where(
+            KfConversation.open_kfid == request["open_kfid"],
+            KfConversation.external_userid == request["external_userid"])
+            .values(handed_off_at=now))
+        if not outcome.values.get("response"):
             return
         code = json.loads(outcome.values["response"]).get("msg_code")
         if not code:

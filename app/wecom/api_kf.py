@@ -210,6 +210,10 @@ class KfSendMsg(KfCall[KfMsgSent]):
         require_body(self, self.msgtype)
         return self
 
+    # A second copy with our msgid is refused as a used msgid (40058): after an attempt whose
+    # answer was lost, that says the first one arrived.
+    done_already: ClassVar[frozenset[int]] = frozenset({40058})
+
     def is_dedupable(self) -> bool:
         # With our msgid WeCom refuses a second copy; without one it would send it again.
         return self.msgid is not None
@@ -231,6 +235,10 @@ class KfSendMsgOnEvent(KfCall[KfMsgSent]):
     def _matching_object(self) -> KfSendMsgOnEvent:
         require_body(self, self.msgtype)
         return self
+
+    # The code is single use: refused (40058) after an attempt whose answer was lost, it was
+    # used by that attempt.
+    done_already: ClassVar[frozenset[int]] = frozenset({40058})
 
     def is_dedupable(self) -> bool:
         return self.msgid is not None

@@ -206,3 +206,57 @@ async def test_asking_for_a_person_hands_over_at_once(db_url: str) -> None:
         assert [s["via"] for s in _sent_to(sim, "wmKfP")] == ["send_msg_on_event/queue"]
         [conversation] = await kf.rows(KfConversation)
         assert conversation.handed_off_at is not None
+
+
+async def test_a_menu_click_is_answered_by_the_rule_it_names(db_url: str) -> None:
+    async with running_sim(SOPBOT_SIM_KF_ACCOUNTS=KF) as sim, kf_app(db_url, sim) as kf:
+        await kf.write("wmKfM", "进货价是多少")
+
+        async def menu() -> bool:
+            return bool(_sent_to(sim, "wmKfM"))
+        await kf.until(menu)
+        assert _sent_to(sim, "wmKfM")[0]["msgtype"] == "msgmenu"
+        await sim.scenario("kf_message", open_kfid=KF, external_userid="wmKfM",
+                           text="食品饮料", menu_id="price_beauty")  # the id decides
+
+        async def clicked() -> bool:
+            return len(_sent_to(sim, "wmKfM")) == 2
+        await kf.until(clicked)
+        assert _sent_to(sim, "wmKfM")[1]["text"]["content"].startswith("美妆个护类进货价")
+
+
+async def test_a_hand_off_wecom_refuses_leaves_sopbot_answering(db_url: str) -> None:
+    async with running_sim(SOPBOT_SIM_KF_ACCOUNTS=KF) as sim, kf_app(db_url, sim) as kf:
+        await sim.client.post("/sim/faults", json={"path": "kf/service_state/trans",
+                                                   "errcode": 95016, "count": 1})
+        await kf.write("wmKfR", "人工")
+
+        async def refused() -> bool:
+            answer = await sim.client.get("/sim/requests",
+                                          params={"path": "kf/service_state/trans"})
+            return bool(answer.json()["requests"])
+        await kf.until(refused)
+        [conversation] = await kf.rows(KfConversation)
+        assert conversation.handed_off_at is None
+        await kf.write("wmKfR", "什么时候发货")
+
+        async def answered() -> bool:
+            return bool(_sent_to(sim, "wmKfR"))
+        await kf.until(answered)
+        assert _sent_to(sim, "wmKfR")[0]["text"]["content"].startswith("订单一般在付款后")
+
+
+async def test_pages_that_bring_nothing_new_end_the_read_as_failed(db_url: str) -> None:
+    async with running_sim(SOPBOT_SIM_KF_ACCOUNTS=KF) as sim, kf_app(db_url, sim) as kf:
+        await sim.client.post("/sim/faults", json={"path": SYNC, "empty_page": True,
+                                                   "count": 4})
+        await kf.write("wmKfE", "你好")
+
+        async def failed() -> bool:
+            accounts = await kf.rows(KfAccount)
+            return bool(accounts) and accounts[0].failures == 1
+        await kf.until(failed)
+        [account] = await kf.rows(KfAccount)
+        assert "brought nothing new" in (account.last_error or "")
+        assert account.news > account.pulled  # read again after the backoff
+        assert len(await kf.syncs()) == 4

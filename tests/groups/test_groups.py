@@ -256,9 +256,13 @@ async def test_an_older_answer_never_undoes_a_later_join_nor_revives_a_dismissed
             await service.members_joined(session, group, ["wmEarly"], asked - timedelta(hours=1))
             # wmLate joined after the read was queued; the group was dismissed after it too.
             await service.members_joined(session, group, ["wmLate"], asked + timedelta(seconds=5))
+            # wmGone left after the read was queued; WeCom's (older) answer still lists them.
+            await service.members_joined(session, group, ["wmGone"], asked - timedelta(hours=2))
+            await service.members_left(session, group, ["wmGone"], asked + timedelta(seconds=3))
             await service.dismissed(session, group, asked + timedelta(seconds=6))
         answer = GroupChatInfo(chat_id="wrOld", name="网店卖家交流群9", owner="zhangsan",
-                               member_list=[{"userid": "zhangsan", "type": 1}],
+                               member_list=[{"userid": "zhangsan", "type": 1},
+                                            {"userid": "wmGone", "type": 2}],
                                member_version="v9")
         async with db.unit_of_work() as session:
             group = await service.apply_snapshot(session, answer, asked + timedelta(seconds=9),
@@ -266,7 +270,7 @@ async def test_an_older_answer_never_undoes_a_later_join_nor_revives_a_dismissed
         async with db.reader() as session:
             rows = {r.userid: r.left_at is None for r in await session.scalars(select(GroupMember))}
             group = await session.scalar(select(CustomerGroup))
-        assert rows == {"wmEarly": False, "wmLate": True, "zhangsan": True}
+        assert rows == {"wmEarly": False, "wmLate": True, "zhangsan": True, "wmGone": False}
         assert group is not None
         assert (group.status, group.member_count, group.segment) == ("dismissed", 2, "online")
         assert group.member_version is None  # events came after the read: its version is old

@@ -82,7 +82,8 @@ async def test_stats_answers_the_funnel_and_refuses_bad_arguments(services: Serv
 async def test_a_long_answer_goes_out_as_messages(services: Services) -> None:
     from app.outbox.models import OutboxMessage
 
-    long_report = "\n".join(f"第{n}行：" + "数据" * 40 for n in range(40))
+    # Forty lines, and one line longer than a whole message.
+    long_report = "\n".join([*(f"第{n}行：" + "数据" * 40 for n in range(40)), "长" * 1000])
     from app.bot import operators
 
     async def long_stats(*_args: object) -> str:
@@ -98,7 +99,10 @@ async def test_a_long_answer_goes_out_as_messages(services: Services) -> None:
     import json
     texts = [json.loads(p.request)["text"]["content"] for p in parts]
     assert all(len(t.encode()) <= 2048 for t in texts)
-    assert "\n".join(texts) == long_report
+    count = len(texts)
+    assert [t.split(" ", 1)[0] for t in texts] == [f"({n}/{count})" for n in range(1, count + 1)]
+    joined = "\n".join(t.split(" ", 1)[1] for t in texts)
+    assert joined.replace("\n", "") == long_report.replace("\n", "")  # nothing lost
 
 
 async def test_review_lists_and_decides_and_a_stale_decision_changes_nothing(
@@ -125,6 +129,7 @@ async def test_review_lists_and_decides_and_a_stale_decision_changes_nothing(
     assert again["Content"] == f"审核 #1 已由 wecom:{OPERATOR} 处理为 通过，未作更改。"
     assert (await handle_text(services, "/review approve 99"))["Content"] == "找不到审核 #99。"
     assert (await handle_text(services, "/review reject 1"))["Content"].startswith("用法：")
+    assert (await handle_text(services, "/review approve ²"))["Content"].startswith("用法：")
     [row] = await _rows(services, Verification)
     assert (row.status, row.reviewer) == ("approved", f"wecom:{OPERATOR}")
     [member] = await _rows(services, members.Member)
@@ -158,6 +163,8 @@ async def test_announce_creates_one_task_per_group_owner(services: Services) -> 
     nothing = await handle_text(services, "/announce nowhere 你好")
     assert nothing["Content"] == "找不到分群或群「nowhere」，或其中没有可用的群。"
     assert (await handle_text(services, "/announce online"))["Content"].startswith("用法：")
+    too_long = await handle_text(services, "/announce online " + "长" * 1400)
+    assert too_long["Content"].startswith("用法：")
 
 
 async def test_calendar_says_it_is_not_configured_yet(services: Services) -> None:

@@ -65,6 +65,10 @@ def test_the_repository_rules_answer_as_declared() -> None:
      "rules.1: id 'ship' is used by rules.0 too"),
     (("keywords: [发货]", "keywords: []"), 2, "a contains rule has keywords and no pattern"),
     (("texts: {unanswered: 没听懂}", "texts: [unanswered"), 7, "invalid YAML"),
+    (("answer: {text: 发货说明}", "answer: {menu: {items: [{id: nowhere, content: x}]}}"), 2,
+     "rules.0: menu item 'nowhere' names no rule"),
+    (("answer: {text: 发货说明}", "answer: {text: " + "长" * 700 + "}"), 4,
+     "the text is 2100 bytes; 微信客服 takes 2048"),
 ])
 def test_bad_rules_are_refused_with_file_line_and_reason(tmp_path: Path, change: tuple[str, str],
                                                          line: int, message: str) -> None:
