@@ -86,8 +86,10 @@ class Settings(DatabaseSettings):
     # inline); other replicas' workers handle the rest.
     inbox_worker: bool = Field(True, validation_alias="SOPBOT_INBOX_WORKER")
     handler_timeout_s: float = Field(30.0, validation_alias="SOPBOT_HANDLER_TIMEOUT_S", gt=0)
+    # At least 3 days: WeCom's retries need an hour, and a kf cursor WeCom refuses sends the kf
+    # reader back over the last 3 days, whose messages the inbox must still recognise.
     inbox_retention_days: float = Field(30.0, validation_alias="SOPBOT_INBOX_RETENTION_DAYS",
-                                        ge=1)
+                                        ge=3)
     # Delivery to WeCom (the outbox). Off for web-only replicas, like the inbox worker.
     outbox_sender: bool = Field(True, validation_alias="SOPBOT_OUTBOX_SENDER")
     # Whether this process reads 微信客服 accounts (kf/sync_msg); one reader per account runs

@@ -75,7 +75,8 @@ def build_services(settings: Settings, router: Router | None = None,
     # The immediate rules belong to the handlers: a router given instead (tests) brings none.
     rules = handlers.build_immediate_rules(flows, settings) if own_handlers else []
     writer = InboxWriter(db, rules)
-    kf_reader = KfPuller(db, wecom, settings, on_stored=worker.wake)
+    kf_rules = handlers.build_kf_rules(flows) if own_handlers else []
+    kf_reader = KfPuller(db, wecom, settings, on_stored=worker.wake, rules=kf_rules)
     db.commit_hooks.append(kf_reader.on_commit)
     return Services(settings, db, crypto, flows, router, worker, writer, http, wecom,
                     tokens, sender, kf_reader)

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from app.config import Settings
     from app.flows import Flows
     from app.inbox.writer import ImmediateRule
+    from app.kf.puller import KfRule
 
 
 def build_router() -> Router:
@@ -32,3 +33,8 @@ def build_router() -> Router:
 def build_immediate_rules(flows: Flows, settings: Settings) -> list[ImmediateRule]:
     """Messages stored with the callback itself, ahead of the inbox worker (app/inbox/writer.py)."""
     return [welcome.welcome_rule(flows, settings)]
+
+
+def build_kf_rules(flows: Flows) -> list[KfRule]:
+    """Messages the kf reader stores with the page that brought their event."""
+    return [kf.welcome_rule(flows)]

@@ -5,21 +5,25 @@ welcomed through the event's code; a message WeCom could not deliver is recorded
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.bot.context import Ctx
 from app.bot.router import Router
+from app.db import utcnow
+from app.flows import Flows
 from app.kf import store
 from app.kf.models import KfSendFailure
 from app.logs import get_logger
 from app.outbox.models import FAST
+from app.outbox.store import Message
 from app.wecom.api import Text
 from app.wecom.api_kf import KfSendMsgOnEvent
 from app.wecom.events import KfMsgOrEvent
-from app.wecom.kf_events import KfSendFailed, KfSessionEntered
+from app.wecom.kf_events import KfPulled, KfSendFailed, KfSessionEntered
 
 log = get_logger("sopbot.kf")
 KF_WELCOME_KIND = "kf_welcome"
@@ -32,21 +36,38 @@ async def note_kf_news(event: KfMsgOrEvent, ctx: Ctx) -> None:
     await store.note_news(ctx.session, event.open_kf_id, event.token, ctx.now)
 
 
-async def welcome_kf_customer(event: KfSessionEntered, ctx: Ctx) -> None:
-    """A customer opening a kf conversation gets the welcome for the link's scene, once."""
+def kf_welcome(event: KfPulled, flows: Flows) -> Message | None:
+    """The welcome for a customer entering a conversation, for the kf link's scene; None
+    without a welcome code (WeCom gives none when its console has a welcome, or the customer
+    wrote in the last 48 h)."""
     entered = event.message.event
-    if entered is None or not entered.welcome_code:
-        log.info("kf_welcome_skipped", open_kfid=event.open_kfid, reason="no welcome_code")
-        return
-    text = ctx.flows.kf.welcome.for_scene(entered.scene)
-    sent_at = datetime.fromtimestamp(event.create_time, ctx.now.tzinfo) if event.create_time \
-        else ctx.now
+    if not isinstance(event, KfSessionEntered) or entered is None or not entered.welcome_code:
+        return None
+    sent_at = datetime.fromtimestamp(event.create_time, UTC) if event.create_time else utcnow()
     # Our own msgid: WeCom drops a second message with it, so a resend after a lost answer
     # is harmless.
     msgid = hashlib.sha256(entered.welcome_code.encode()).hexdigest()[:32]
-    await ctx.send(f"kfwelcome:{msgid}", KfSendMsgOnEvent(
-        code=entered.welcome_code, msgid=msgid, msgtype="text", text=Text(content=text)),
-        kind=KF_WELCOME_KIND, priority=FAST, deadline=sent_at + WELCOME_DEADLINE)
+    call = KfSendMsgOnEvent(code=entered.welcome_code, msgid=msgid, msgtype="text",
+                            text=Text(content=flows.kf.welcome.for_scene(entered.scene)))
+    return Message(f"kfwelcome:{msgid}", call, KF_WELCOME_KIND, FAST,
+                   deadline=sent_at + WELCOME_DEADLINE)
+
+
+def welcome_rule(flows: Flows) -> Callable[[KfPulled], Message | None]:
+    """What the kf reader stores with the page that brought an enter_session (app/main.py):
+    the welcome reaches the sender at once, not after the inbox worker's backlog."""
+    return lambda event: kf_welcome(event, flows)
+
+
+async def welcome_kf_customer(event: KfSessionEntered, ctx: Ctx) -> None:
+    """A customer opening a kf conversation gets the welcome for the link's scene, once (the
+    reader queued it already; the same key queues nothing twice)."""
+    welcome = kf_welcome(event, ctx.flows)
+    if welcome is None:
+        log.info("kf_welcome_skipped", open_kfid=event.open_kfid, reason="no welcome_code")
+        return
+    await ctx.send(welcome.key, welcome.call, kind=welcome.kind, priority=welcome.priority,
+                   deadline=welcome.deadline)
 
 
 async def record_send_failure(event: KfSendFailed, ctx: Ctx) -> None:

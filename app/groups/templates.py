@@ -80,7 +80,16 @@ async def _sync_one(db: Database, wecom: WeComClient, want: Wanted,
         return f"created   {want.segment} {template_id}"
     if row.fingerprint == want.fingerprint:
         return f"unchanged {want.segment} {row.template_id}"
-    await wecom.call(EditGroupWelcomeTemplate(template_id=row.template_id, **fields))
+    try:
+        await wecom.call(EditGroupWelcomeTemplate(template_id=row.template_id, **fields))
+    except ApiError as exc:
+        if exc.errcode != NOT_FOUND:
+            raise
+        # Deleted in the admin console meanwhile: make it again.
+        log.warning("welcome_template_gone", segment=want.segment, template_id=row.template_id)
+        template_id = (await wecom.call(AddGroupWelcomeTemplate(**fields))).template_id
+        await _save(db, want, template_id)
+        return f"created   {want.segment} {template_id}"
     await _save(db, want, row.template_id)
     return f"edited    {want.segment} {row.template_id}"
 

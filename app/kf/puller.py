@@ -26,10 +26,11 @@ from app.inbox import store as inbox
 from app.inbox.worker import worker_id
 from app.kf import store
 from app.logs import get_logger
+from app.outbox import store as outbox
 from app.wecom.api_kf import KfMessage, KfSyncMsg, KfSyncResult
 from app.wecom.client import WeComClient
 from app.wecom.errors import ApiError, InvalidRequest, WeComError
-from app.wecom.kf_events import CUSTOMER, kf_event, stored
+from app.wecom.kf_events import CUSTOMER, KfPulled, kf_event, stored
 
 log = get_logger("sopbot.kf")
 TOKEN_TTL = timedelta(minutes=9)  # WeCom: 10 minutes; a minute of margin
@@ -39,11 +40,17 @@ RETRY_BASE_S, RETRY_MAX_S = 5.0, 300.0
 MAX_IDLE_PAGES = 3  # empty pages with has_more=1 in a row before a read counts as failed
 
 
+# A message to queue with the page that brought an event (the kf welcome: its code lives 20 s).
+KfRule = Callable[[KfPulled], outbox.Message | None]
+
+
 class KfPuller:
     def __init__(self, db: Database, wecom: WeComClient, settings: Settings,
-                 on_stored: Callable[[], None], clock: Callable[[], datetime] = utcnow) -> None:
+                 on_stored: Callable[[], None], clock: Callable[[], datetime] = utcnow,
+                 rules: list[KfRule] | None = None) -> None:
         self.db, self.wecom, self.settings, self.clock = db, wecom, settings, clock
         self.on_stored = on_stored  # wakes the inbox worker
+        self.rules = rules or []
         self.owner = worker_id()
         self.lease_s = 4 * settings.wecom_timeout_s + 30
         self._claims = itertools.count(1)
@@ -155,10 +162,13 @@ class KfPuller:
             if not await store.save_cursor(session, account, page.next_cursor or account.cursor,
                                            now, self.lease_s):
                 return False
-            rows = [inbox.new_row(kf_event(m), stored(m), f"kf-{account.id}")
-                    for m in page.msg_list]
+            events = [(kf_event(m), m) for m in page.msg_list]
+            rows = [inbox.new_row(event, stored(m), f"kf-{account.id}") for event, m in events]
             if rows:
                 await inbox.accept_many(session, rows)
+            await outbox.enqueue_many(session, [
+                message for event, _ in events for rule in self.rules
+                if (message := rule(event)) is not None])
             for message in page.msg_list:
                 await _open_window(session, message, now)
         if rows:

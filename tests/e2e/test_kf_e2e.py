@@ -126,6 +126,12 @@ async def test_an_entering_customer_is_welcomed_through_the_code_and_failures_ar
         await kf.until(welcomed)
         [sent] = sim.sim.world.kf_sent
         assert sent["via"] == "send_msg_on_event/welcome" and sent["delivered"]
+        # Queued by the reader with the page that brought the event, before the inbox worker
+        # handled it: the welcome code lives only 20 s.
+        from app.outbox.models import OutboxMessage
+        [welcome] = [r for r in await kf.rows(OutboxMessage) if r.kind == "kf_welcome"]
+        [entered] = [r for r in await kf.rows(InboxEvent) if r.kind == "kf.event.enter_session"]
+        assert entered.processed_at is not None and welcome.created_at < entered.processed_at
         assert sent["text"]["content"].startswith("您好，欢迎从 App 来到商家服务中心")
         # A message sent outside the 48 h window is accepted but not delivered: WeCom says so
         # with a msg_send_fail event, which is recorded.

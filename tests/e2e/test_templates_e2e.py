@@ -56,6 +56,14 @@ async def test_templates_are_created_edited_and_deleted_as_declared(db_url: str,
                 ["unchanged", "online"], ["deleted", "online_douyin"]]
             assert len(held) == 4
             assert any("奖励进货券" in t["text"]["content"] for t in held.values())
+            # Someone deletes the reseller template in the admin console; the next change
+            # makes it again instead of failing for ever.
+            gone = next(k for k, t in held.items() if "文案奖励进货券" in t["text"]["content"])
+            del held[gone]
+            path.write_text(text.replace("文案奖励进货券", "文案奖励样品"), encoding="utf-8")
+            fourth = await sync_templates(db, wecom, load_flows(flows_path))
+            assert fourth[2].split()[:2] == ["created", "reseller"]
+            assert len(held) == 4
         finally:
             await http.aclose()
             await db.dispose()
