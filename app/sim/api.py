@@ -20,10 +20,10 @@ from app.sim import contacts, groups, kf, masssend, messages, tokens
 from app.sim.core import Sim
 from app.sim.faults import Fault, drop_connection
 from app.sim.multipart import MultipartError, read_upload
-from app.sim.state import Call, Json, Reject, World
+from app.sim.state import Binary, Call, Json, Reject, World
 
 router = APIRouter()
-Handler = Callable[[World, Call], Json]
+Handler = Callable[[World, Call], Json | Binary]
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ ROUTES: dict[str, Api] = {
     "gettoken": Api("GET", lambda w, c: tokens.gettoken(w, c.query), needs_token=False),
     "message/send": _post(messages.message_send),
     "media/upload": _post(messages.media_upload),
+    "media/get": Api("GET", messages.media_get),
     "webhook/send": Api("POST", messages.webhook_send, needs_token=False),
     "appchat/create": _post(messages.appchat_create),
     "appchat/send": _post(messages.appchat_send),
@@ -151,7 +152,12 @@ def _serve(sim: Sim, api: str, method: str, call: Call, problem: Reject | None,
             tokens.check_token(sim.world, call.query.get("access_token"))
         if problem is not None:
             raise problem
-        return answer(sim, entry, 0, route.handler(sim.world, call))
+        result = route.handler(sim.world, call)
+        if isinstance(result, Binary):
+            entry["errcode"] = 0
+            return Response(result.content, media_type=result.content_type, headers={
+                "Content-Disposition": f'attachment; filename="{result.filename}"'})
+        return answer(sim, entry, 0, result)
     except Reject as exc:
         return answer(sim, entry, exc.errcode, reason=exc.reason)
 

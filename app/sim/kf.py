@@ -12,6 +12,7 @@ from app.sim import payloads
 from app.sim.checks import INVALID, check_msgid, need_int, need_str, page_limit
 from app.sim.contacts import require_member
 from app.sim.content import kf_message
+from app.sim.messages import add_media
 from app.sim.state import Call, Json, KfCode, KfSession, Reject, World
 
 WINDOW_S = 48 * 3600
@@ -72,6 +73,21 @@ def customer_message(world: World, open_kfid: str, external_userid: str, text: s
     body: Json = {"content": text, **({"menu_id": menu_id} if menu_id else {})}
     entry = _log(world, {"open_kfid": open_kfid, "external_userid": external_userid,
                          "origin": ORIGIN_CUSTOMER, "msgtype": "text", "text": body})
+    _notify(world, open_kfid)
+    return entry
+
+
+def customer_image(world: World, open_kfid: str, external_userid: str, content: bytes,
+                   filename: str = "photo.jpg") -> Json:
+    """A customer sends a picture: a media file (media/get serves it) and an image message."""
+    world.kf_accounts.add(open_kfid)
+    world.customer(external_userid)
+    state = session(world, open_kfid, external_userid)
+    state.last_customer_msg_at, state.answers = world.now(), 0
+    media = add_media(world, "image", filename, content)
+    entry = _log(world, {"open_kfid": open_kfid, "external_userid": external_userid,
+                         "origin": ORIGIN_CUSTOMER, "msgtype": "image",
+                         "image": {"media_id": media.media_id}})
     _notify(world, open_kfid)
     return entry
 

@@ -7,7 +7,7 @@ import re
 
 from app.sim.checks import INVALID, need_list, need_str, opt_str
 from app.sim.content import app_message, webhook_message
-from app.sim.state import Call, Json, Media, Reject, World
+from app.sim.state import Binary, Call, Json, Media, Reject, World
 
 WEBHOOK_PER_MINUTE = 20
 MEDIA_LIMITS = {"image": 10 * 1024 * 1024, "voice": 2 * 1024 * 1024,
@@ -110,7 +110,7 @@ def media_upload(world: World, call: Call) -> Json:
     if not _format_ok(kind, upload.data):
         raise Reject(40004, f"invalid media file type for {kind}")
     media = Media(world.new_id("3Sim", 40), kind, upload.filename, len(upload.data),
-                  world.now_s())
+                  world.now_s(), upload.data)
     world.media[media.media_id] = media
     return {"type": kind, "media_id": media.media_id, "created_at": str(media.created_at)}
 
@@ -119,3 +119,25 @@ def _format_ok(kind: str, data: bytes) -> bool:
     if kind == "video":
         return data[4:8] == b"ftyp"  # MP4
     return kind not in MAGIC or data.startswith(MAGIC[kind])
+
+
+MEDIA_LIFETIME_S = 3 * 24 * 3600
+CONTENT_TYPES = {"image": "image/jpeg", "voice": "audio/amr", "video": "video/mp4",
+                 "file": "application/octet-stream"}
+
+
+def media_get(world: World, call: Call) -> Binary:
+    """A temporary media file's bytes; 40007 for an unknown or expired media_id."""
+    media = world.media.get(call.query.get("media_id", ""))
+    if media is None or world.now_s() - media.created_at > MEDIA_LIFETIME_S:
+        raise Reject(40007, "invalid media_id")
+    return Binary(media.content, CONTENT_TYPES.get(media.type, "application/octet-stream"),
+                  media.filename)
+
+
+def add_media(world: World, kind: str, filename: str, content: bytes) -> Media:
+    """A file a customer sent (kf image messages carry its media_id)."""
+    media = Media(world.new_id("3Sim", 40), kind, filename, len(content), world.now_s(),
+                  content)
+    world.media[media.media_id] = media
+    return media

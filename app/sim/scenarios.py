@@ -7,6 +7,7 @@ decrypted passive reply); `"wait": false` sends in the background and answers at
 
 from __future__ import annotations
 
+import base64
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -51,6 +52,15 @@ class KfMessage(Scenario):
     external_userid: str = Field(min_length=1)
     text: str = ""
     menu_id: str | None = None
+
+
+class KfImage(Scenario):
+    open_kfid: str = Field(min_length=1)
+    external_userid: str = Field(min_length=1)
+    # The picture's bytes, base64; by default a small JPEG.
+    content_base64: str = base64.b64encode(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x01" * 200
+                                           ).decode()
+    filename: str = "photo.jpg"
 
 
 class KfEnterSession(Scenario):
@@ -164,6 +174,19 @@ async def kf_message(request: Request, body: KfMessage) -> dict[str, Any]:
     entry = kf.customer_message(sim.world, body.open_kfid, body.external_userid, body.text,
                                 body.menu_id)
     return await _deliver(sim, body.wait, msgid=entry["msgid"])
+
+
+@router.post("/kf_image")
+async def kf_image(request: Request, body: KfImage) -> dict[str, Any]:
+    sim = _sim(request)
+    try:
+        content = base64.b64decode(body.content_base64, validate=True)
+    except ValueError:
+        raise ScenarioError("content_base64 is not base64", 422) from None
+    entry = kf.customer_image(sim.world, body.open_kfid, body.external_userid, content,
+                              body.filename)
+    return await _deliver(sim, body.wait, msgid=entry["msgid"],
+                          media_id=entry["image"]["media_id"])
 
 
 @router.post("/kf_enter_session")

@@ -189,6 +189,16 @@ class Media:
     filename: str
     size: int
     created_at: int
+    content: bytes = b""  # what media/get serves
+
+
+@dataclass(frozen=True)
+class Binary:
+    """An API answer that is a file (media/get), not JSON."""
+
+    content: bytes
+    content_type: str
+    filename: str
 
 
 @dataclass

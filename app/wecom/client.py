@@ -151,6 +151,36 @@ class WeComClient:
         data = await self._with_token("media/upload", secret, send)
         return cast(MediaUploaded, _parse("media/upload", MediaUploaded, data))
 
+    async def download_media(self, media_id: str, *, max_bytes: int,
+                             secret: str = "kf") -> bytes:
+        """A temporary media file's bytes (media/get); WeCom answers errors as JSON. A file
+        over `max_bytes` is refused (MediaTooLarge) without reading the rest."""
+        def send(token: str) -> Awaitable[Answer]:
+            return self._download(media_id, token, max_bytes)
+
+        data = await self._with_token("media/get", secret, send)
+        return cast(bytes, data["content"])
+
+    async def _download(self, media_id: str, token: str, max_bytes: int) -> Answer:
+        params = {"media_id": media_id, "access_token": token}
+        try:
+            async with self.http.stream("GET", f"{self.base_url}/cgi-bin/media/get",
+                                        params=params) as response:
+                if "json" in response.headers.get("content-type", ""):
+                    await response.aread()
+                    data = _json_object("media/get", response)
+                    raise _api_error("media/get", _errcode("media/get", data),
+                                     _scrub(str(data.get("errmsg", "")), params), True)
+                chunks, size = [], 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise MediaTooLarge("media/get", f"larger than {max_bytes} bytes")
+                    chunks.append(chunk)
+        except httpx.TransportError as exc:
+            raise _transport_error("media/get", exc) from None
+        return {"content": b"".join(chunks)}
+
     async def _with_token(self, path: str, secret: str,
                           send: Callable[[str], Awaitable[Answer]]) -> Answer:
         tokens = self._token_provider()
@@ -335,6 +365,10 @@ def _transport_error(path: str, exc: httpx.TransportError) -> TransportError:
         return NotSent(path, f"request not sent ({type(exc).__name__})")
     return OutcomeUnknown(path, f"no answer, the request may have taken effect "
                                 f"({type(exc).__name__})")
+
+
+class MediaTooLarge(WeComError):
+    """A media file larger than the caller accepts."""
 
 
 def _json_object(path: str, response: httpx.Response) -> Answer:

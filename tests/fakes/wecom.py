@@ -108,6 +108,7 @@ class FakeWeCom:
         self.tag_groups: list[Json] = []
         self.welcome_templates: dict[str, Json] = {}
         self.kf_messages: list[Json] = []
+        self.media: dict[str, bytes] = {}  # media/get serves these
         self.kf_states: dict[tuple[str, str], Json] = {}
         self.routes: dict[str, Callable[[Call], Json]] = self._default_routes()
 
@@ -196,6 +197,7 @@ class FakeWeCom:
             "media/upload": lambda call: {"type": call.query.get("type", ""),
                                           "media_id": self._id("MEDIA"),
                                           "created_at": str(int(time.time()))},
+            "media/get": self._media_get,  # type: ignore[dict-item]
             **self._contact_routes(), **self._outreach_routes(), **self._kf_routes(),
         }
         routes = {path: self._authorized(handler) for path, handler in routes.items()}
@@ -331,6 +333,12 @@ class FakeWeCom:
         return {"template_id": template_id}
 
     # --- 微信客服 --------------------------------------------------------------------------------
+
+    def _media_get(self, call: Call) -> Json | httpx.Response:
+        content = self.media.get(call.query.get("media_id", ""))
+        if content is None:
+            return error(40007, "invalid media_id")
+        return httpx.Response(200, content=content, headers={"Content-Type": "image/jpeg"})
 
     def _kf_routes(self) -> dict[str, Callable[[Call], Json]]:
         return {

@@ -583,3 +583,20 @@ def test_msgmenu_uses_wecoms_field_name() -> None:
 ])
 def test_is_dedupable(call: ApiCall[Any], dedupable: bool) -> None:
     assert call.is_dedupable() is dedupable
+
+
+async def test_media_is_downloaded_and_refused_when_too_large_or_unknown() -> None:
+    from app.wecom.client import MediaTooLarge
+    from app.wecom.errors import ApiError
+    from tests.fakes.wecom import FakeWeCom
+
+    fake = FakeWeCom()
+    fake.media["M1"] = b"\xff\xd8\xff" + b"x" * 100
+    client = fake.wecom_client()
+    assert await client.download_media("M1", max_bytes=1000) == fake.media["M1"]
+    with pytest.raises(MediaTooLarge):
+        await client.download_media("M1", max_bytes=50)
+    with pytest.raises(ApiError) as info:
+        await client.download_media("nope", max_bytes=1000)
+    assert info.value.errcode == 40007
+    assert fake.last("media/get").query == {"media_id": "nope"}
