@@ -9,6 +9,7 @@ from app.kf.models import (
     KeywordHit,
     KfAccount,
     KfConversation,
+    KfDialog,
     KfSendFailure,
     UnansweredQuestion,
 )
@@ -20,5 +21,6 @@ from app.wecom.tokens import AccessToken
 
 __all__ = ["AccessToken", "Base", "CorpTag", "ContactCode", "CustomerGroup", "FunnelEvent",
            "GroupMember", "GroupPool", "InboxEvent", "KeywordHit", "KfAccount", "KfConversation",
+           "KfDialog",
            "KfSendFailure", "Member", "MemberHistory", "OutboxMessage", "PlatformUser",
            "RateSlot", "UnansweredQuestion", "Verification", "WelcomeTemplate"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from app.bot.router import Router
-from handlers import commands, keywords, kf, membership, unknown, welcome
+from handlers import commands, keywords, kf, membership, unknown, verify_dialog, welcome
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -21,6 +21,7 @@ def build_router() -> Router:
     root = Router("root")
     root.include(
         commands.router(),
+        verify_dialog.router(),
         welcome.router(),
         kf.router(),
         membership.router(),

@@ -96,3 +96,23 @@ class UnansweredQuestion(Base):
     segment: Mapped[str | None] = mapped_column(String(64), default=None)
     text: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class KfDialog(Base):
+    """The verification dialog with one customer in 微信客服: where it stands and what was
+    given so far (it must survive a deploy). Gone once submitted, cancelled or expired."""
+
+    __tablename__ = "kf_dialog"
+    __table_args__ = (UniqueConstraint("open_kfid", "external_userid",
+                                       name="uq_kf_dialog_account_customer"),)
+
+    id: Mapped[int] = _id()
+    open_kfid: Mapped[str] = mapped_column(String(64))
+    external_userid: Mapped[str] = mapped_column(String(64))
+    step: Mapped[str] = mapped_column(String(16))  # phone, identity, region, photos
+    phone: Mapped[str | None] = mapped_column(String(20), default=None)
+    identity_type: Mapped[str | None] = mapped_column(String(32), default=None)
+    region: Mapped[str | None] = mapped_column(String(32), default=None)
+    photos: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of stored names
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

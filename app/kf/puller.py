@@ -24,13 +24,15 @@ from app.config import Settings
 from app.db import Database, utcnow
 from app.inbox import store as inbox
 from app.inbox.worker import worker_id
-from app.kf import store
+from app.kf import dialog, store
 from app.logs import get_logger
 from app.outbox import store as outbox
+from app.verify.photos import Photo, image_type
+from app.verify.photos import store as store_photos
 from app.wecom.api_kf import KfMessage, KfSyncMsg, KfSyncResult
-from app.wecom.client import WeComClient
+from app.wecom.client import MediaTooLarge, WeComClient
 from app.wecom.errors import ApiError, InvalidRequest, WeComError
-from app.wecom.kf_events import CUSTOMER, KfPulled, kf_event, stored
+from app.wecom.kf_events import CUSTOMER, PHOTO, PHOTO_ERROR, KfPulled, kf_event, stored
 
 log = get_logger("sopbot.kf")
 TOKEN_TTL = timedelta(minutes=9)  # WeCom: 10 minutes; a minute of margin
@@ -157,6 +159,7 @@ class KfPuller:
             raise
 
     async def _store(self, account: store.Claimed, page: KfSyncResult) -> bool:
+        page = await self._fetch_photos(page)
         now = self.clock()
         async with self.db.unit_of_work() as session:
             if not await store.save_cursor(session, account, page.next_cursor or account.cursor,
@@ -175,6 +178,40 @@ class KfPuller:
             self.on_stored()
             log.info("kf_messages_stored", open_kfid=account.open_kfid, count=len(rows))
         return True
+
+    async def _fetch_photos(self, page: KfSyncResult) -> KfSyncResult:
+        """Pictures a customer sends during the verification dialog's photo step are fetched
+        from WeCom (media/get) and stored with the verification photos; the message carries
+        the file's name, or why it could not be kept. Other pictures are not fetched."""
+        messages = []
+        for message in page.msg_list:
+            if message.origin == CUSTOMER and message.msgtype == "image" and \
+                    await self._photo_wanted(message):
+                message = KfMessage.model_validate({**message.model_dump(),
+                                                    **await self._fetch(message)})
+            messages.append(message)
+        return page.model_copy(update={"msg_list": messages})
+
+    async def _photo_wanted(self, message: KfMessage) -> bool:
+        async with self.db.reader() as session:
+            return await dialog.awaits_photo(session, message.open_kfid or "",
+                                             message.external_userid or "", self.clock())
+
+    async def _fetch(self, message: KfMessage) -> dict[str, str]:
+        media_id = str(((message.model_extra or {}).get("image") or {}).get("media_id", ""))
+        limit = self.settings.photo_max_bytes
+        try:
+            data = await self.wecom.download_media(media_id, max_bytes=limit)
+        except MediaTooLarge:
+            return {PHOTO_ERROR: "photo_too_large"}
+        except WeComError as exc:
+            log.warning("kf_photo_not_fetched", error=str(exc))
+            return {PHOTO_ERROR: "download_failed"}
+        ext = image_type(data[:12])
+        if ext is None:
+            return {PHOTO_ERROR: "photo_not_image"}
+        [name] = await store_photos([Photo(data, ext)], self.settings.photo_dir)
+        return {PHOTO: name}
 
     async def _failed(self, account: store.Claimed, error: str) -> None:
         wait = min(RETRY_BASE_S * 2 ** min(account.failures, 6), RETRY_MAX_S)

@@ -111,5 +111,7 @@ async def customer_wrote(session: AsyncSession, open_kfid: str, external_userid:
     await session.execute(statement.on_conflict_do_update(
         index_elements=["open_kfid", "external_userid"],
         set_={"last_customer_at": at, "answers": 0, "updated_at": at},
+        # <=: WeCom's send_time has whole seconds, and each message within one second
+        # opens its own budget of answers too.
         where=or_(KfConversation.last_customer_at.is_(None),
-                  KfConversation.last_customer_at < at)))
+                  KfConversation.last_customer_at <= at)))

@@ -62,6 +62,35 @@ class PageTexts(Strict):
     _join = field_validator("approved_join")(allow_placeholders("segment"))
 
 
+class DialogTexts(Strict):
+    """The verification dialog in 微信客服 (the same checks and queue as the H5 form)."""
+
+    ask_phone: str
+    ask_identity: str
+    ask_region: str
+    region_invalid: str
+    ask_photos: str
+    photo_received: str
+    photo_bad: str
+    photo_download_failed: str
+    need_photo: str
+    cancelled: str
+    expired: str
+    not_a_friend: str
+
+    _received = field_validator("photo_received")(allow_placeholders("count", "left"))
+    _bad = field_validator("photo_bad")(allow_placeholders("reason"))
+
+
+class Dialog(Strict):
+    start_words: tuple[str, ...] = Field(("认证", "商家认证", "我要认证"), min_length=1)
+    cancel_words: tuple[str, ...] = Field(("取消",), min_length=1)
+    done_words: tuple[str, ...] = Field(("完成", "好了"), min_length=1)
+    # A dialog untouched this long is over (found out when the customer writes again).
+    timeout_minutes: int = Field(30, ge=1, le=1440)
+    texts: DialogTexts
+
+
 class AutoApprove(Strict):
     # A phone found in the platform's user directory is enough for these identity types.
     directory_match: tuple[str, ...] = ()
@@ -89,6 +118,7 @@ class VerifyFlows(Strict):
     # A member a reviewer turned down may correct and submit again, up to this many submissions
     # in all (consumers, turned away by rule, may not).
     max_submissions: int = Field(3, ge=1, le=10)
+    dialog: Dialog
 
     @field_validator("regions")
     @classmethod

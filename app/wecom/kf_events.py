@@ -64,11 +64,25 @@ class KfCustomerText(KfPulled):
         return self.message.text.menu_id if self.message.text else None
 
 
+PHOTO, PHOTO_ERROR = "sopbot_photo", "sopbot_photo_error"  # set by the kf reader
+
+
 class KfCustomerMedia(KfPulled):
     @property
     def media_id(self) -> str:
         body = (self.message.model_extra or {}).get(self.message.msgtype) or {}
         return str(body.get("media_id", ""))
+
+    @property
+    def photo(self) -> str | None:
+        """The stored file of a verification photo the kf reader fetched."""
+        return (self.message.model_extra or {}).get(PHOTO)
+
+    @property
+    def photo_error(self) -> str | None:
+        """Why a verification photo could not be kept: photo_not_image, photo_too_large or
+        download_failed."""
+        return (self.message.model_extra or {}).get(PHOTO_ERROR)
 
 
 class KfOtherMessage(KfPulled):
