@@ -18,6 +18,7 @@ from app.wecom.events import (
     ChatMemberJoined,
     ChatMemberLeft,
     ChatNameChanged,
+    ChatNoticeChanged,
     ChatOwnerChanged,
     ExternalChatCreated,
     ExternalChatDismissed,
@@ -96,7 +97,7 @@ async def record_deleted_staff(event: FollowUserDeleted, ctx: Ctx) -> None:
 
 
 async def reread_changed_group(event: ExternalChatUpdated, ctx: Ctx) -> None:
-    """A new name or owner is not in the event: the group is read again from WeCom."""
+    """A new name, owner or notice is not in the event: the group is read again from WeCom."""
     group = await _updated_group(event, ctx)
     await groups.request_sync(ctx.session, group.chat_id, f"{event.update_detail}:{ctx.inbox_id}")
 
@@ -121,6 +122,7 @@ def router() -> Router:
     membership.add(ChatMemberLeft, record_left_members)
     membership.add(ChatNameChanged, reread_changed_group)
     membership.add(ChatOwnerChanged, reread_changed_group)
+    membership.add(ChatNoticeChanged, reread_changed_group)
     membership.add(ExternalChatDismissed, record_dismissed_group)
     membership.add(FollowUserDeleted, record_deleted_staff)
     return membership

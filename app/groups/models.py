@@ -27,6 +27,7 @@ class CustomerGroup(Base):
     segment: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     name: Mapped[str] = mapped_column(String(128), default="")
     owner: Mapped[str] = mapped_column(String(64), default="")
+    notice: Mapped[str | None] = mapped_column(Text, default=None)  # the group announcement
     # Everyone in it, staff included: WeCom's caps (200 by QR, 500) count them all.
     member_count: Mapped[int] = mapped_column(Integer, default=0)
     # CurMemVer of the last change applied; an event whose LastMemVer differs means one was

@@ -152,7 +152,7 @@ async def apply_snapshot(session: AsyncSession, info: GroupChatInfo, now: dateti
     before) that keeps what the event said, and the member-list version is taken only when no
     event came in between. A dismissed group stays dismissed."""
     group = await group_of(session, info.chat_id, now, read_new=False)
-    group.name, group.owner = info.name, info.owner
+    group.name, group.owner, group.notice = info.name, info.owner, info.notice
     if group.segment is None:
         group.segment = segment_by_name(routing, info.name)
     present = {m.userid: m for m in info.member_list}

@@ -1,4 +1,4 @@
-"""kf_dialog: the verification dialog in 微信客服
+"""kf_dialog: the verification dialog in 微信客服; customer_group.notice
 
 Revision ID: 0009
 Revises: 0008
@@ -32,7 +32,10 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("open_kfid", "external_userid", name="uq_kf_dialog_account_customer"),
     )
+    op.add_column("customer_group", sa.Column("notice", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("customer_group") as batch:
+        batch.drop_column("notice")
     op.drop_table("kf_dialog")

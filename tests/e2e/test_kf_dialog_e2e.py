@@ -11,11 +11,12 @@ from typing import Any
 from app.db import utcnow
 from app.kf.models import KfDialog
 from app.members import service as members
+from app.members.models import Member
 from app.verify.models import Verification
 from tests.conftest import make_settings, serve_app
 from tests.e2e.sim_server import AES_KEY, CORP_ID, SECRET, TOKEN, RunningSim, running_sim
 from tests.e2e.test_kf_e2e import KF, Kf, _sent_to
-from tests.verify.conftest import JPEG
+from tests.verify.conftest import AUTH, JPEG
 
 
 async def _member(kf: Kf, customer: str) -> None:
@@ -93,6 +94,14 @@ async def test_a_shop_owner_verifies_in_the_chat(db_url: str, tmp_path: Path) ->
         assert await kf.rows(KfDialog) == []
         # Starting again while the review is pending says where it stands.
         assert (await _says(kf, "wmDlg", "认证")).startswith("您的认证资料已提交")
+        # The review approves it, as for the form: the member is routed and their staff told.
+        approved = await app.client.post(f"/api/reviews/{row.id}/approve",
+                                         json={"reviewer": "op1"}, headers=AUTH)
+        assert approved.status_code == 200, approved.text
+        [member] = await kf.rows(Member)
+        assert (member.status, member.segment, member.phone) == (
+            "routed", "shop_south", "13800138000")
+        assert (await _says(kf, "wmDlg", "认证")).startswith("恭喜，您的商家身份已认证通过")
 
 
 async def test_cancel_a_consumer_and_a_stranger(db_url: str, tmp_path: Path) -> None:

@@ -391,3 +391,21 @@ def test_the_templates_commands(db_url: str, tmp_path: Path,
     listed = CliRunner().invoke(cli, ["templates", "list", "--env-file", env])
     assert [line.split()[0] for line in listed.stdout.splitlines()] == [
         "online", "online_douyin", "reseller", "shop_north", "shop_south"]
+
+
+async def test_a_new_name_or_notice_is_read_from_wecom(
+        running: tuple[RunningApp, FakeWeCom]) -> None:
+    app, fake = running
+    fake.add_group_chat("wrNote", owner="zhangsan", name="网店卖家交流群5", member_list=[OWNER])
+    await app.post_callback(chat("create", chat_id="wrNote"))
+    await until(app, lambda: _synced(app, "wrNote"))
+    fake.group_chats["wrNote"].update(notice="本周六直播选品会", name="网店卖家交流群5（满）")
+    for detail in ("change_notice", "change_name"):
+        await app.post_callback(chat(chat_id="wrNote", update_detail=detail))
+
+    async def updated() -> bool:
+        found = await group(app, "wrNote")
+        return found is not None and found.notice == "本周六直播选品会" \
+            and found.name == "网店卖家交流群5（满）"
+    await until(app, updated)
+    assert len(fake.calls_to(GET)) == 3
