@@ -129,15 +129,15 @@ def sync_msg(world: World, call: Call) -> Json:
     body = call.body
     _check_sync_token(world, body.get("token"))
     limit = page_limit(body, 1000, 1000)
-    after = _cursor_seq(body.get("cursor"))
+    after = _cursor_seq(world, body.get("cursor"))
     wanted = _account(world, body) if body.get("open_kfid") else None
     if call.empty_page:
-        return {"next_cursor": body.get("cursor") or _cursor(after), "has_more": 1,
+        return {"next_cursor": body.get("cursor") or _cursor(world, after), "has_more": 1,
                 "msg_list": []}
     found = [m for m in world.kf_log if m["seq"] > after and _visible(world, m, after, wanted)]
     page = found[:limit]
     last = page[-1]["seq"] if page else after
-    return {"next_cursor": _cursor(last), "has_more": int(len(found) > limit),
+    return {"next_cursor": _cursor(world, last), "has_more": int(len(found) > limit),
             "msg_list": [{k: v for k, v in m.items() if k != "seq"} for m in page]}
 
 
@@ -156,15 +156,17 @@ def _visible(world: World, entry: Json, after: int, open_kfid: str | None) -> bo
     return open_kfid is None or owner == open_kfid
 
 
-def _cursor(seq: int) -> str:
-    return f"sim{seq:08x}" if seq else ""
+def _cursor(world: World, seq: int) -> str:
+    # Marked with this world's own id: a cursor from another run of the simulator (its
+    # messages are gone) is refused, as WeCom refuses a cursor it did not hand out.
+    return f"sim{world.kf_epoch}{seq:08x}" if seq else ""
 
 
-def _cursor_seq(cursor: object) -> int:
+def _cursor_seq(world: World, cursor: object) -> int:
     if cursor in (None, ""):
         return 0
     text = str(cursor)
-    digits = text.removeprefix("sim")
+    digits = text.removeprefix(f"sim{world.kf_epoch}")
     if digits == text or not digits or any(c not in "0123456789abcdef" for c in digits):
         raise Reject(INVALID, "invalid cursor")
     return int(digits, 16)

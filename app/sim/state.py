@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import secrets
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import date
@@ -239,6 +240,7 @@ class World:
         self.kf_accounts: set[str] = set(settings.kf_accounts)
         self.kf_sessions: dict[tuple[str, str], KfSession] = {}
         self.kf_log: list[Json] = []  # what kf/sync_msg serves, in order
+        self.kf_epoch = secrets.token_hex(3)  # in every kf cursor: this run's, no other
         self.kf_tokens: dict[str, float] = {}  # callback Token → expiry
         self.kf_codes: dict[str, KfCode] = {}
         self.kf_sent: list[Json] = []  # what the bot sent through kf, with the outcome
