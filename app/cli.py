@@ -96,9 +96,14 @@ def migrate(env_file: EnvFile = None) -> None:
 @cli.command()
 def check(env_file: EnvFile = None) -> None:
     """Validate the configuration, sop_flows/ and keywords.yaml without starting anything."""
+    from app.calendar.flows import cap_report
+    from app.flows import load_flows
+
     settings = _settings(env_file)
     _check_files(settings)
     typer.echo("configuration, sop_flows and keywords are valid")
+    for line in cap_report(load_flows(settings.flows_path).calendar):
+        typer.echo(f"note: calendar {line}")
 
 
 @cli.command()
@@ -155,12 +160,14 @@ def inbox_retry(ids: Annotated[list[int] | None,
 
 def _register_domain_commands() -> None:
     # Explicit registration of the domains' commands (their modules import only typer here).
+    from app.calendar.cli import calendar
     from app.directory.cli import users
     from app.funnel.cli import codes, report
     from app.groups.cli import groups
     from app.groups.templates_cli import templates
     from app.routing.cli import tags
 
+    cli.add_typer(calendar, name="calendar")
     cli.add_typer(codes, name="codes")
     cli.add_typer(groups, name="groups")
     cli.add_typer(tags, name="tags")

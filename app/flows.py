@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from app.yamlconf import ConfigFileError, line_of, load_model
 
 if TYPE_CHECKING:
+    from app.calendar.flows import CalendarFlows
     from app.funnel.flows import FunnelFlows
     from app.groups.welcome_flows import GroupWelcomeFlows
     from app.kf.flows import KfFlows
@@ -101,10 +102,18 @@ class Flows:
     routing: RoutingFlows
     kf: KfFlows
     group_welcome: GroupWelcomeFlows
+    calendar: CalendarFlows
+
+
+def _check(path: Path, problem: str | None) -> None:
+    """A problem found across files, with the line of the place it names."""
+    if problem:
+        raise ConfigFileError(path, line_of(path, problem.split(":")[0].split(".")), problem)
 
 
 def load_flows(directory: Path) -> Flows:
     """Read every flow file under `directory`; raise ConfigFileError naming file and line."""
+    from app.calendar.flows import CalendarFlows, calendar_problem
     from app.funnel.flows import FunnelFlows  # the domain schemas build on this module
     from app.groups.welcome_flows import GroupWelcomeFlows, welcome_problem
     from app.kf.flows import KfFlows
@@ -116,10 +125,13 @@ def load_flows(directory: Path) -> Flows:
                   verify=load_model(directory / "verify.yaml", VerifyFlows),
                   routing=load_model(directory / "routing.yaml", RoutingFlows),
                   kf=load_model(directory / "kf.yaml", KfFlows),
-                  group_welcome=load_model(directory / "group_welcome.yaml", GroupWelcomeFlows))
+                  group_welcome=load_model(directory / "group_welcome.yaml", GroupWelcomeFlows),
+                  calendar=load_model(directory / "calendar.yaml", CalendarFlows))
     problem = unknown_names(flows.routing, set(flows.funnel.channels), set(flows.verify.regions))
     if problem:
         raise ConfigFileError(directory / "routing.yaml", None, problem)
+    _check(directory / "calendar.yaml",
+           calendar_problem(flows.calendar, set(flows.routing.segments)))
     labels = {name: segment.label for name, segment in flows.routing.segments.items()}
     problem = welcome_problem(flows.group_welcome, labels)
     if problem:

@@ -13,6 +13,7 @@ from fastapi.responses import PlainTextResponse
 import handlers
 from app import callback, health, migrate
 from app.bot.router import Router
+from app.calendar import api as content_api
 from app.config import Settings
 from app.db import Database, is_sqlite, safe_url
 from app.flows import load_flows
@@ -137,6 +138,7 @@ def create_app(settings: Settings, *, router: Router | None = None,
     app.include_router(callback.router)
     app.include_router(health.router)
     app.include_router(funnel_api.router)
+    app.include_router(content_api.router)
     app.include_router(verify_api.router)
     if sim_app is not None:
         app.mount(MOUNT_PATH, sim_app)

@@ -8,6 +8,8 @@ from app.bot import operators
 from app.bot.context import Ctx
 from app.bot.filters import Command, FromOperator
 from app.bot.router import Router
+from app.calendar.planner import SHANGHAI
+from app.calendar.preview import preview as calendar_preview
 from app.funnel.report import ReportError
 from app.routing.service import after_approval
 from app.verify import service as verify
@@ -96,10 +98,16 @@ async def answer_announce(event: TextMessage, ctx: Ctx) -> None:
 
 
 async def answer_calendar(event: TextMessage, ctx: Ctx) -> None:
-    """/calendar [today|week]: the posting calendar (once the calendar exists)."""
+    """/calendar [today|week]: what the calendar posts where, today or the next 7 days."""
     if ctx.data["args"] not in ("", "today", "week"):
         return _usage(event, ctx, "/calendar [today|week]")
-    ctx.reply_text(event.from_user_name, ctx.flows.commands.calendar.not_configured)
+    if not ctx.flows.calendar.segments:
+        return ctx.reply_text(event.from_user_name, ctx.flows.commands.calendar.not_configured)
+    days = 7 if ctx.data["args"] == "week" else 1
+    lines = await calendar_preview(ctx.session, ctx.flows.calendar,
+                                   ctx.now.astimezone(SHANGHAI).date(), days)
+    await ctx.answer_text(event.from_user_name, "\n".join(lines),
+                          ctx.flows.commands.sent_separately)
 
 
 def _usage(event: TextMessage, ctx: Ctx, usage: str) -> None:

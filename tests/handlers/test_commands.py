@@ -167,7 +167,11 @@ async def test_announce_creates_one_task_per_group_owner(services: Services) -> 
     assert too_long["Content"].startswith("用法：")
 
 
-async def test_calendar_says_it_is_not_configured_yet(services: Services) -> None:
-    reply = await handle_text(services, "/calendar week")
-    assert reply["Content"].startswith("发布日历尚未配置")
+async def test_calendar_shows_what_is_posted_today(services: Services) -> None:
+    reply = await handle_text(services, "/calendar today")
+    assert reply["handler"] == "handlers.commands.answer_calendar"
+    assert reply["Content"].startswith("calendar ")
+    assert "  shop_north: 0 customer group(s), 0 owner(s)" in reply["Content"]
+    week = await handle_text(services, "/calendar week")  # too long for the passive reply
+    assert week["Content"] == services.flows.commands.sent_separately
     assert (await handle_text(services, "/calendar month"))["Content"].startswith("用法：")

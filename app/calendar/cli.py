@@ -1,0 +1,58 @@
+"""`sopbot calendar preview` (only typer at module level, as in app/funnel/cli.py: app/cli.py
+imports this module while it is being imported)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from app.config import Settings
+
+calendar = typer.Typer(help="The posting calendar (sop_flows/calendar.yaml).",
+                       no_args_is_help=True)
+
+EnvFile = Annotated[Path | None, typer.Option("--env-file", help="Read variables from this file.")]
+
+
+@calendar.command("preview")
+def preview(env_file: EnvFile = None,
+            days: Annotated[int, typer.Option(min=1, max=31, help="How many days.")] = 7,
+            segment: Annotated[str | None, typer.Option(help="Only this segment.")] = None,
+            start: Annotated[str | None, typer.Option(
+                "--from", help="First day, YYYY-MM-DD (default: today, Asia/Shanghai).")] = None,
+            ) -> None:
+    """Print what would be posted where and through which transport, sending nothing."""
+    from datetime import datetime
+
+    from app.calendar.planner import SHANGHAI
+    from app.cli import _run_on_database, _settings, fail
+    from app.flows import load_flows
+
+    settings = _settings(env_file)
+    try:
+        first = date.fromisoformat(start) if start else datetime.now(SHANGHAI).date()
+    except ValueError:
+        fail(f"--from {start!r} is not a date like 2026-12-01")
+    segments = load_flows(settings.flows_path).calendar.segments
+    if segment is not None and segment not in segments:
+        fail(f"--segment {segment!r}: not in sop_flows/calendar.yaml ({', '.join(segments)})")
+    typer.echo("\n".join(_run_on_database(_preview, env_file, settings, first, days, segment)))
+
+
+async def _preview(database_url: str, settings: Settings, first: date, days: int,
+                   segment: str | None) -> list[str]:
+    from app.calendar.preview import preview as plan
+    from app.db import Database
+    from app.flows import load_flows
+
+    db = Database(database_url)
+    try:
+        async with db.reader() as session:
+            return await plan(session, load_flows(settings.flows_path).calendar, first, days,
+                              segment)
+    finally:
+        await db.dispose()

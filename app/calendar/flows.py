@@ -1,0 +1,129 @@
+"""sop_flows/calendar.yaml: the posting calendar (PLAYBOOK.md "basic service"). Times are
+Asia/Shanghai. Per segment: the morning and evening greetings, the weekly activity calendar
+(sent with Monday's morning greeting) and the daily slots, each slot taking the next item of
+its column (《今日上新》, 《星品推荐》, ...) from the content queue (/api/content).
+
+WeCom lets a service post into a customer group only as a mass-send task its owner confirms,
+and a group receives at most one mass message a day (wecom-reference §5.9): a day that asks
+for more is reported when the file loads, and `daily_cap_policy` says what happens instead.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.flows import allow_placeholders
+
+TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+SLOT_PLACEHOLDERS = ("column", "title", "body", "link")
+TEXT_BYTES = 4000  # add_msg_template's text
+
+# merge: one task a day with every post of the day in it, at the first post's time;
+# highest_priority: only the day's highest-priority post; remind_owner: the highest-priority
+# post as the task, the others to the group owner as app-message reminders at their times.
+CapPolicy = Literal["merge", "highest_priority", "remind_owner"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _time(value: str) -> str:
+    if not TIME.fullmatch(value):
+        raise ValueError(f"time {value!r}: HH:MM from 00:00 to 23:59 (Asia/Shanghai)")
+    return value
+
+
+class Greeting(Strict):
+    time: str
+    text: str = Field(min_length=1)
+    priority: int = Field(1, ge=0, le=100)
+
+    _t = field_validator("time")(_time)
+    _p = field_validator("text")(allow_placeholders())
+
+
+class Slot(Strict):
+    time: str
+    column: str
+    priority: int = Field(5, ge=0, le=100)
+    # How an item of the column becomes a post.
+    template: str = "【{column}】{title}\n{body}"
+
+    _t = field_validator("time")(_time)
+    _p = field_validator("template")(allow_placeholders(*SLOT_PLACEHOLDERS))
+
+
+class SegmentCalendar(Strict):
+    morning: Greeting | None = None
+    evening: Greeting | None = None
+    weekly: str | None = None  # added to Monday's morning greeting
+    slots: tuple[Slot, ...] = ()
+
+    _w = field_validator("weekly")(allow_placeholders())
+
+    def posts_per_day(self, monday: bool = False) -> int:
+        return len(self.slots) + (self.morning is not None) + (self.evening is not None)
+
+
+class InternalTarget(Strict):
+    """A staff group posted to directly (no owner confirms, no daily cap): a group robot
+    (SOPBOT_ROBOTS name) or an app group chat (appchat chatid). It gets the posts of the
+    segments it lists."""
+
+    transport: Literal["robot", "appchat"]
+    robot: str | None = None
+    chatid: str | None = None
+    segments: tuple[str, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _address(self) -> InternalTarget:
+        if self.transport == "robot" and not self.robot:
+            raise ValueError("a robot target names its robot (SOPBOT_ROBOTS)")
+        if self.transport == "appchat" and not self.chatid:
+            raise ValueError("an appchat target gives its chatid")
+        return self
+
+
+class CalendarFlows(Strict):
+    daily_cap_policy: CapPolicy = "merge"
+    # A post the scheduler missed (a restart) is still made within this many minutes.
+    grace_minutes: int = Field(30, ge=0, le=720)
+    columns: dict[str, str] = {}  # column → its label, e.g. new_arrivals: 今日上新
+    segments: dict[str, SegmentCalendar] = {}
+    internal: dict[str, InternalTarget] = {}
+
+    @model_validator(mode="after")
+    def _columns_known(self) -> CalendarFlows:
+        for name, segment in self.segments.items():
+            for n, slot in enumerate(segment.slots):
+                if slot.column not in self.columns:
+                    raise ValueError(f"segments.{name}.slots.{n}: unknown column "
+                                     f"{slot.column!r} (columns: {', '.join(self.columns)})")
+        return self
+
+
+def calendar_problem(calendar: CalendarFlows, segments: set[str]) -> str | None:
+    """A segment or robot the calendar names that is not declared, or None."""
+    for name in calendar.segments:
+        if name not in segments:
+            return f"segments.{name}: unknown segment (sop_flows/routing.yaml)"
+    for name, target in calendar.internal.items():
+        for segment in target.segments:
+            if segment not in segments:
+                return f"internal.{name}: unknown segment {segment!r}"
+    return None
+
+
+def cap_report(calendar: CalendarFlows) -> list[str]:
+    """Where a day asks for more than WeCom's one mass message per customer group."""
+    lines = []
+    for name, segment in calendar.segments.items():
+        count = segment.posts_per_day()
+        if count > 1:
+            lines.append(f"{name}: {count} posts a day for its customer groups, WeCom allows "
+                         f"one; policy {calendar.daily_cap_policy}")
+    return lines

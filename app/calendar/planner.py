@@ -1,0 +1,117 @@
+"""What the calendar posts where, and through which transport, on a given day: the same plan
+for `sopbot calendar preview`, `/calendar` and (next) the scheduler that posts it.
+
+A customer group gets a mass-send task its owner confirms (one task per owner for all their
+groups of the segment) and at most one a day, so the day's posts go through the segment's
+`daily_cap_policy`; an internal group (robot or appchat) gets every post, at its own time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from app.calendar.flows import CalendarFlows, SegmentCalendar
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+MASS_TASK, OWNER_REMINDER, ROBOT, APPCHAT = "mass_task", "owner_reminder", "robot", "appchat"
+MONDAY = 0
+
+
+@dataclass(frozen=True)
+class Post:
+    """One post the calendar asks for, for a segment's groups on a day."""
+
+    at: datetime  # Asia/Shanghai
+    name: str  # morning, evening, slot0, slot1, ...
+    priority: int
+    text: str | None = None  # greetings
+    column: str | None = None  # slots: the column's next item, taken when posted
+    template: str | None = None
+
+    def key(self, segment: str) -> str:
+        """Stable per (segment, day, post): outbox keys and the content taken hang on it."""
+        return f"{segment}:{self.at:%Y%m%d}:{self.name}"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One thing sent: a mass task to an owner for their groups, a reminder to an owner, or a
+    post to an internal group."""
+
+    at: datetime
+    transport: str
+    target: str  # owner userid, robot name or appchat chatid
+    segment: str
+    posts: tuple[Post, ...]
+    chat_ids: tuple[str, ...] = field(default=())
+
+
+def posts_for(segment: SegmentCalendar, day: date) -> list[Post]:
+    posts = []
+    for name, greeting in (("morning", segment.morning), ("evening", segment.evening)):
+        if greeting is not None:
+            text = greeting.text
+            if name == "morning" and segment.weekly and day.weekday() == MONDAY:
+                text = f"{text}\n\n{segment.weekly}"
+            posts.append(Post(_at(day, greeting.time), name, greeting.priority, text=text))
+    for n, slot in enumerate(segment.slots):
+        posts.append(Post(_at(day, slot.time), f"slot{n}", slot.priority, column=slot.column,
+                          template=slot.template))
+    return sorted(posts, key=lambda p: (p.at, p.name))
+
+
+def _at(day: date, hhmm: str) -> datetime:
+    hours, minutes = (int(part) for part in hhmm.split(":"))
+    return datetime.combine(day, time(hours, minutes), SHANGHAI)
+
+
+def plan_day(calendar: CalendarFlows, segment: str, day: date,
+             groups_by_owner: dict[str, list[str]]) -> list[Delivery]:
+    """Every delivery for the segment on `day`, in time order."""
+    declared = calendar.segments.get(segment)
+    if declared is None:
+        return []
+    posts = posts_for(declared, day)
+    deliveries = _customer(calendar, segment, posts, groups_by_owner)
+    for name, target in sorted(calendar.internal.items()):
+        if segment in target.segments:
+            address = target.robot if target.transport == ROBOT else target.chatid
+            deliveries += [Delivery(p.at, target.transport, address or name, segment, (p,))
+                           for p in posts]
+    return sorted(deliveries, key=lambda d: (d.at, d.transport, d.target))
+
+
+def _customer(calendar: CalendarFlows, segment: str, posts: list[Post],
+              groups_by_owner: dict[str, list[str]]) -> list[Delivery]:
+    if not posts:
+        return []
+    best = max(posts, key=lambda p: (p.priority, -posts.index(p)))
+    policy = calendar.daily_cap_policy
+    deliveries = []
+    for owner, chat_ids in sorted(groups_by_owner.items()):
+        chats = tuple(chat_ids)
+        if policy == "merge":
+            deliveries.append(Delivery(posts[0].at, MASS_TASK, owner, segment, tuple(posts),
+                                       chats))
+            continue
+        deliveries.append(Delivery(best.at, MASS_TASK, owner, segment, (best,), chats))
+        if policy == "remind_owner":
+            deliveries += [Delivery(p.at, OWNER_REMINDER, owner, segment, (p,), chats)
+                           for p in posts if p is not best]
+    return deliveries
+
+
+def render(post: Post, labels: dict[str, str], item: Callable[[Post], dict[str, str] | None]
+           ) -> str | None:
+    """The post's text: a greeting as written, a slot from its column's next item (None when
+    the column is empty: the slot is skipped and reported)."""
+    if post.text is not None:
+        return post.text
+    assert post.column is not None and post.template is not None
+    found = item(post)
+    if found is None:
+        return None
+    return post.template.format(column=labels.get(post.column, post.column), **found).strip()

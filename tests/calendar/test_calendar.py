@@ -1,0 +1,163 @@
+"""The calendar: what is posted where on a day, the one-a-day rule's policies, the content
+queue (API and slots taking items once), the preview, and bad declarations."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from app.calendar import content
+from app.calendar.flows import CalendarFlows, cap_report
+from app.calendar.planner import MASS_TASK, OWNER_REMINDER, ROBOT, SHANGHAI, plan_day, posts_for
+from app.calendar.preview import preview
+from app.cli import cli
+from app.db import Database, utcnow
+from app.flows import load_flows
+from app.groups.models import CustomerGroup
+from tests.conftest import API_KEY, REPO, make_settings, serve_app
+from tests.funnel.test_codes import env_file
+
+CALENDAR = load_flows(REPO / "sop_flows").calendar
+MONDAY, TUESDAY = date(2026, 11, 30), date(2026, 12, 1)
+OWNERS = {"zhangsan": ["wr1", "wr2"], "lisi": ["wr3"]}
+
+
+def with_policy(policy: str) -> CalendarFlows:
+    return CALENDAR.model_copy(update={"daily_cap_policy": policy})
+
+
+def test_a_day_of_posts_in_time_order_with_the_weekly_calendar_on_monday() -> None:
+    posts = posts_for(CALENDAR.segments["shop_north"], MONDAY)
+    assert [(p.at.strftime("%H:%M"), p.name) for p in posts] == [
+        ("08:00", "morning"), ("10:30", "slot0"), ("15:00", "slot1"), ("21:00", "evening")]
+    assert "本周活动" in (posts[0].text or "")
+    assert "本周活动" not in (posts_for(CALENDAR.segments["shop_north"], TUESDAY)[0].text or "")
+    assert posts[0].at.tzinfo == SHANGHAI
+    assert posts[1].key("shop_north") == "shop_north:20261130:slot0"
+
+
+@pytest.mark.parametrize(("policy", "expected"), [
+    ("merge", [("08:00", MASS_TASK, "lisi", 4), ("08:00", MASS_TASK, "zhangsan", 4)]),
+    ("highest_priority", [("10:30", MASS_TASK, "lisi", 1), ("10:30", MASS_TASK, "zhangsan", 1)]),
+    ("remind_owner", [("08:00", OWNER_REMINDER, "lisi", 1),
+                      ("08:00", OWNER_REMINDER, "zhangsan", 1),
+                      ("10:30", MASS_TASK, "lisi", 1), ("10:30", MASS_TASK, "zhangsan", 1),
+                      ("15:00", OWNER_REMINDER, "lisi", 1),
+                      ("15:00", OWNER_REMINDER, "zhangsan", 1),
+                      ("21:00", OWNER_REMINDER, "lisi", 1),
+                      ("21:00", OWNER_REMINDER, "zhangsan", 1)]),
+])
+def test_one_mass_message_per_group_a_day_whatever_the_policy(
+        policy: str, expected: list[tuple[str, str, str, int]]) -> None:
+    deliveries = [d for d in plan_day(with_policy(policy), "shop_north", TUESDAY, OWNERS)
+                  if d.transport != ROBOT]
+    assert [(d.at.strftime("%H:%M"), d.transport, d.target, len(d.posts))
+            for d in deliveries] == expected
+    tasks = [d for d in deliveries if d.transport == MASS_TASK]
+    assert {d.target: d.chat_ids for d in tasks} == {"zhangsan": ("wr1", "wr2"),
+                                                     "lisi": ("wr3",)}
+
+
+def test_internal_groups_get_every_post_and_the_cap_is_reported() -> None:
+    robot = [d for d in plan_day(CALENDAR, "shop_north", TUESDAY, OWNERS) if d.transport == ROBOT]
+    assert [(d.at.strftime("%H:%M"), d.target) for d in robot] == [
+        ("08:00", "ops"), ("10:30", "ops"), ("15:00", "ops"), ("21:00", "ops")]
+    assert plan_day(CALENDAR, "reseller", TUESDAY, {}) == []  # no groups, no internal target
+    assert cap_report(CALENDAR)[0] == ("shop_north: 4 posts a day for its customer groups, "
+                                       "WeCom allows one; policy merge")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (('{time: "10:30", column: new_arrivals, priority: 5}\n      - {time: "15:00"',
+      '{time: "25:00", column: new_arrivals, priority: 5}\n      - {time: "15:00"'),
+     "time '25:00': HH:MM from 00:00 to 23:59"),
+    (("column: star_picks, priority: 3", "column: gossip, priority: 3"),
+     "segments.shop_north.slots.1: unknown column 'gossip'"),
+    (("  online_douyin:\n", "  online_tiktok:\n"), "segments.online_tiktok: unknown segment"),
+    (('template: "【{column}】{title}\\n{body}\\n素材：{link}"',
+      'template: "【{column}】{title}\\n{price}"'), "unknown placeholder {price}"),
+])
+def test_bad_calendars_are_refused_with_file_and_line(tmp_path: Path, change: tuple[str, str],
+                                                      message: str) -> None:
+    import shutil
+
+    from app.yamlconf import ConfigFileError
+
+    flows = tmp_path / "sop_flows"
+    shutil.copytree(REPO / "sop_flows", flows)
+    path = flows / "calendar.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert change[0] in text
+    path.write_text(text.replace(*change), encoding="utf-8")
+    with pytest.raises(ConfigFileError) as info:
+        load_flows(flows)
+    assert message in info.value.message
+    assert info.value.path == path and info.value.line is not None
+
+
+async def test_slots_take_the_next_item_once_and_an_empty_column_is_skipped(
+        db_url: str) -> None:
+    db = Database(db_url)
+    now = utcnow()
+    try:
+        async with db.unit_of_work() as session:
+            for n in (1, 2):
+                await content.add(session, "new_arrivals", f"新品{n}", f"说明{n}", None, now)
+            for chat_id, owner in (("wrA", "zhangsan"), ("wrB", "zhangsan")):
+                session.add(CustomerGroup(chat_id=chat_id, owner=owner, segment="shop_south",
+                                          name=chat_id, member_count=3, status="live",
+                                          created_at=now, updated_at=now))
+        async with db.unit_of_work() as session:
+            first = await content.take(session, "new_arrivals", "shop_south:20261201:slot0", now)
+            again = await content.take(session, "new_arrivals", "shop_south:20261201:slot0", now)
+            assert first is not None and again is not None and first.id == again.id
+        async with db.reader() as session:
+            lines = await preview(session, CALENDAR, TUESDAY, 2, "shop_south")
+        greeting = "早上好！今天也是进货的好日子，有问题随时在群里…"
+        tasks = [line for line in lines if "mass task" in line]
+        assert tasks == [
+            f"    08:00 mass task → zhangsan (2 group(s)): {greeting} | 【今日上新】新品2 | "
+            "(档口评测: queue empty, skipped)",
+            f"    08:00 mass task → zhangsan (2 group(s)): {greeting} | "
+            "(今日上新: queue empty, skipped) | (档口评测: queue empty, skipped)"]
+        assert lines[1:3] == ["2026-12-01 周二", "  shop_south: 2 customer group(s), 1 owner(s)"]
+        robot = [line.split(":", 2)[2] for line in lines if " robot ops:" in line]
+        assert robot[:3] == [f" {greeting}", " 【今日上新】新品2",
+                             " (档口评测: queue empty, skipped)"]
+    finally:
+        await db.dispose()
+
+
+async def test_content_is_queued_through_the_api(db_url: str) -> None:
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    async with serve_app(make_settings(db_url)) as app:
+        added = await app.client.post("/api/content", headers=headers, json={
+            "column": "star_picks", "title": "爆款保温杯", "body": "进货价 12 元",
+            "link": "https://example.com/cup"})
+        assert added.status_code == 201, added.text
+        bad = await app.client.post("/api/content", headers=headers,
+                                    json={"column": "gossip", "title": "x"})
+        assert bad.status_code == 422 and "unknown column 'gossip'" in bad.text
+        assert (await app.client.post("/api/content", json={"column": "star_picks",
+                                                            "title": "x"})).status_code == 401
+        listed = await app.client.get("/api/content", headers=headers,
+                                      params={"column": "star_picks"})
+        assert [i["title"] for i in listed.json()] == ["爆款保温杯"]
+
+
+def test_the_preview_command(db_url: str, tmp_path: Path) -> None:
+    env = str(env_file(tmp_path, db_url))
+    shown = CliRunner().invoke(cli, ["calendar", "preview", "--from", "2026-11-30", "--days", "1",
+                                     "--segment", "online", "--env-file", env])
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout.splitlines() == [
+        "calendar 2026-11-30 to 2026-11-30 (Asia/Shanghai), daily cap policy: merge",
+        "2026-11-30 周一", "  online: 0 customer group(s), 0 owner(s)", "    nothing to post"]
+    bad = CliRunner().invoke(cli, ["calendar", "preview", "--segment", "nowhere",
+                                   "--env-file", env])
+    assert bad.exit_code == 2 and "not in sop_flows/calendar.yaml" in bad.output
+    checked = CliRunner().invoke(cli, ["check", "--env-file", env])
+    assert "note: calendar shop_north: 4 posts a day" in checked.stdout
