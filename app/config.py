@@ -95,6 +95,9 @@ class Settings(DatabaseSettings):
     # Whether this process reads 微信客服 accounts (kf/sync_msg); one reader per account runs
     # at a time whatever the number of replicas.
     kf_reader: bool = Field(True, validation_alias="SOPBOT_KF_READER")
+    # Whether this process may run the scheduler (the posting calendar); with several replicas
+    # on PostgreSQL one of those that may leads at a time.
+    scheduler: bool = Field(True, validation_alias="SOPBOT_SCHEDULER")
     outbox_max_attempts: int = Field(8, validation_alias="SOPBOT_OUTBOX_MAX_ATTEMPTS", ge=1)
     outbox_retry_base_s: float = Field(2.0, validation_alias="SOPBOT_OUTBOX_RETRY_BASE_S", gt=0)
     outbox_retry_max_s: float = Field(600.0, validation_alias="SOPBOT_OUTBOX_RETRY_MAX_S", gt=0)

@@ -26,6 +26,9 @@ async def healthz(request: Request) -> JSONResponse:
     if services.sender.alive is False:
         log.error("healthz_sender_stopped")
         body.update(status="error", sender="stopped")
+    if services.scheduler.alive is False:
+        log.error("healthz_scheduler_stopped")
+        body.update(status="error", scheduler="stopped")
     if services.kf_reader.alive is False:
         log.error("healthz_kf_reader_stopped")
         body.update(status="error", kf_reader="stopped")

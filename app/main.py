@@ -14,6 +14,8 @@ import handlers
 from app import callback, health, migrate
 from app.bot.router import Router
 from app.calendar import api as content_api
+from app.calendar.flows import cap_report
+from app.calendar.scheduler import CalendarScheduler
 from app.config import Settings
 from app.db import Database, is_sqlite, safe_url
 from app.flows import load_flows
@@ -79,8 +81,9 @@ def build_services(settings: Settings, router: Router | None = None,
     kf_rules = handlers.build_kf_rules(flows) if own_handlers else []
     kf_reader = KfPuller(db, wecom, settings, on_stored=worker.wake, rules=kf_rules)
     db.commit_hooks.append(kf_reader.on_commit)
+    scheduler = CalendarScheduler(db, flows, settings.agent_id)
     return Services(settings, db, crypto, flows, router, worker, writer, http, wecom,
-                    tokens, sender, kf_reader)
+                    tokens, sender, kf_reader, scheduler)
 
 
 def build_wecom(settings: Settings, db: Database,
@@ -125,6 +128,10 @@ def create_app(settings: Settings, *, router: Router | None = None,
             services.sender.start()
         if settings.kf_reader:
             services.kf_reader.start()
+        if settings.scheduler:
+            services.scheduler.start()
+            for line in cap_report(services.flows.calendar):
+                log.warning("calendar_daily_cap", detail=line)
         log.info("sopbot_started", database=safe_url(settings.database_url))
         try:
             yield
@@ -147,6 +154,7 @@ def create_app(settings: Settings, *, router: Router | None = None,
 
 
 async def _shutdown(services: Services) -> None:
+    await services.scheduler.stop()
     await services.kf_reader.stop()
     await services.worker.stop()
     await services.sender.stop()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import httpx
 
 from app.bot.router import Router
+from app.calendar.scheduler import CalendarScheduler
 from app.config import Settings
 from app.db import Database
 from app.flows import Flows
@@ -33,3 +34,4 @@ class Services:
     tokens: TokenStore
     sender: OutboxSender
     kf_reader: KfPuller
+    scheduler: CalendarScheduler

@@ -100,6 +100,9 @@ def make_settings(db_url: str, **overrides: object) -> Settings:
         agent_id=1000002, operators=frozenset({OPERATOR}), flows_path=REPO / "sop_flows",
         keywords_path=REPO / "keywords.yaml", inbox_sweep_s=0.2, inbox_retry_base_s=0.05,
         inbox_retry_max_s=0.2, log_format="json", secret_key=SECRET_KEY, api_key=API_KEY,
+        # The calendar posts at wall-clock times: tests that want it drive it with their own
+        # clock (tests/calendar), the others must not see its posts.
+        scheduler=False,
     )
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]

@@ -25,3 +25,24 @@ class ContentItem(Base):
     # Taken by a slot: when, and for which (slot, day), so a retried post takes the same item.
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     used_for: Mapped[str | None] = mapped_column(String(64), default=None, unique=True)
+
+
+class CalendarPost(Base):
+    """What became of one delivery of the calendar: queued (an outbox row of the same key
+    carries it) or skipped, and why. One row per delivery: nothing is ever posted twice."""
+
+    __tablename__ = "calendar_post"
+    __table_args__ = (Index("ix_calendar_post_day", "day", "segment"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    segment: Mapped[str] = mapped_column(String(64))
+    day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, Asia/Shanghai
+    at: Mapped[datetime] = mapped_column(UTCDateTime())  # the planned time
+    transport: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(64))
+    posts: Mapped[str] = mapped_column(String(200))  # the posts it carries: morning,slot0,...
+    status: Mapped[str] = mapped_column(String(16))  # queued, skipped
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,135 @@
+"""Posting the calendar: every delivery of the day whose time has come is queued in the outbox
+once (a calendar_post row and an outbox row, both keyed by the delivery), so a restart, a
+misfire or a second scheduler never posts twice. A delivery found later than the grace is
+skipped and recorded, not posted late; a slot whose column is empty is left out and said so.
+Runs in one unit of work per call (the scheduler's job, app/calendar/scheduler.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.calendar import content
+from app.calendar.flows import CalendarFlows
+from app.calendar.models import CalendarPost
+from app.calendar.planner import (
+    APPCHAT,
+    MASS_TASK,
+    OWNER_REMINDER,
+    ROBOT,
+    SHANGHAI,
+    Delivery,
+    Post,
+    plan_day,
+    render,
+)
+from app.calendar.preview import groups_by_segment
+from app.db import Database
+from app.logs import get_logger
+from app.outbox import store as outbox
+from app.wecom.api import SendAppChat, SendMessage, Text, WebhookSend, WebhookText
+from app.wecom.api_outreach import AddMsgTemplate
+
+log = get_logger("sopbot.calendar")
+POST_KIND = "calendar_post"
+QUEUED, SKIPPED = "queued", "skipped"
+REMINDER = "请在群里发送以下内容：\n\n{text}"  # to an owner (remind_owner policy)
+
+
+@dataclass
+class Report:
+    queued: int = 0
+    skipped: list[str] = field(default_factory=list)  # keys, with why
+
+
+def delivery_key(delivery: Delivery) -> str:
+    first = delivery.posts[0]
+    return (f"cal:{delivery.segment}:{first.at:%Y%m%d}:{first.name}:{delivery.transport}:"
+            f"{delivery.target}")[:200]
+
+
+async def post_due(db: Database, calendar: CalendarFlows, now: datetime,
+                   agent_id: int | None) -> Report:
+    """Queue what is due now (within the grace), record what was missed."""
+    report = Report()
+    grace = timedelta(minutes=calendar.grace_minutes)
+    async with db.unit_of_work() as session:
+        groups = await groups_by_segment(session)
+        day = now.astimezone(SHANGHAI).date()
+        for segment in calendar.segments:
+            for delivery in plan_day(calendar, segment, day, groups.get(segment, {})):
+                if delivery.at <= now:
+                    await _one(session, calendar, delivery, now, grace, agent_id, report)
+    return report
+
+
+async def _one(session: AsyncSession, calendar: CalendarFlows, delivery: Delivery,
+               now: datetime, grace: timedelta, agent_id: int | None, report: Report) -> None:
+    key = delivery_key(delivery)
+    if await session.scalar(select(CalendarPost.id).where(CalendarPost.key == key)):
+        return  # done already (this run, an earlier one, or another scheduler)
+    if now - delivery.at > grace:
+        return await _skip(session, delivery, key, "missed: later than the grace", report)
+    texts = [text for post in delivery.posts
+             if (text := await _text(session, calendar, delivery, post, now)) is not None]
+    if not texts:
+        return await _skip(session, delivery, key, "the column's content queue is empty", report)
+    try:
+        call = _call(delivery, "\n\n".join(texts), agent_id)
+    except ValidationError as exc:  # e.g. a merged day longer than WeCom takes
+        reason = f"cannot be sent: {exc.errors(include_url=False)[0]['msg']}"
+        return await _skip(session, delivery, key, reason, report)
+    if call is None:
+        return await _skip(session, delivery, key, "WECOM_AGENT_ID is not set", report)
+    await outbox.enqueue(session, key, call, kind=POST_KIND)
+    session.add(_record(delivery, key, QUEUED, None))
+    report.queued += 1
+
+
+async def _text(session: AsyncSession, calendar: CalendarFlows, delivery: Delivery, post: Post,
+                now: datetime) -> str | None:
+    item: dict[str, str] | None = None
+    if post.column is not None:
+        taken = await content.take(session, post.column, post.key(delivery.segment), now)
+        if taken is None:
+            log.warning("calendar_slot_empty", segment=delivery.segment, slot=post.name,
+                        column=post.column)
+        else:
+            item = {"title": taken.title, "body": taken.body, "link": taken.link or ""}
+    return render(post, calendar.columns, lambda _post: item)
+
+
+def _call(delivery: Delivery, text: str, agent_id: int | None) -> Any:
+    if delivery.transport == MASS_TASK:
+        return AddMsgTemplate(chat_type="group", sender=delivery.target,
+                              chat_id_list=list(delivery.chat_ids), text=Text(content=text))
+    if delivery.transport == OWNER_REMINDER:
+        if agent_id is None:
+            return None
+        return SendMessage(agentid=agent_id, touser=delivery.target, msgtype="text",
+                           text=Text(content=REMINDER.format(text=text)))
+    if delivery.transport == ROBOT:
+        return WebhookSend(robot=delivery.target, msgtype="text",
+                           text=WebhookText(content=text))
+    assert delivery.transport == APPCHAT
+    return SendAppChat(chatid=delivery.target, msgtype="text", text=Text(content=text))
+
+
+async def _skip(session: AsyncSession, delivery: Delivery, key: str, reason: str,
+                report: Report) -> None:
+    session.add(_record(delivery, key, SKIPPED, reason))
+    report.skipped.append(f"{key}: {reason}")
+    log.warning("calendar_post_skipped", key=key, reason=reason)
+
+
+def _record(delivery: Delivery, key: str, status: str, reason: str | None) -> CalendarPost:
+    first = delivery.posts[0]
+    return CalendarPost(key=key, segment=delivery.segment, day=f"{first.at:%Y-%m-%d}",
+                        at=delivery.at, transport=delivery.transport, target=delivery.target,
+                        posts=",".join(p.name for p in delivery.posts)[:200], status=status,
+                        reason=reason)

@@ -1,0 +1,103 @@
+"""The scheduler: APScheduler 3 in the service's event loop with a few static jobs (explicit
+ids, module-level functions). With several replicas on PostgreSQL exactly one runs the jobs:
+the one holding a session-level advisory lock on its own connection; the others try again at
+every tick, so if the leader dies (its connection closes and PostgreSQL drops the lock)
+another takes over within a tick. SQLite belongs to one process: it always leads.
+
+Jobs run on the leader only; each is safe to run twice anyway (outbox keys), so a leader that
+loses its lock mid-job posts nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.calendar.planner import SHANGHAI
+from app.calendar.posting import post_due
+from app.db import Database, utcnow
+from app.flows import Flows
+from app.logs import get_logger
+
+log = get_logger("sopbot.scheduler")
+LEADER_LOCK = 0x50_42_43_41  # pg advisory lock key: "sopbot calendar"
+TICK_S = 60
+
+
+class CalendarScheduler:
+    def __init__(self, db: Database, flows: Flows, agent_id: int | None,
+                 clock: Callable[[], datetime] = utcnow, tick_s: float = TICK_S) -> None:
+        self.db, self.flows, self.agent_id, self.clock = db, flows, agent_id, clock
+        self.tick_s = tick_s
+        self.scheduler: AsyncIOScheduler | None = None
+        self._lock_conn: AsyncConnection | None = None
+
+    def start(self) -> None:
+        self.scheduler = AsyncIOScheduler(timezone=SHANGHAI)
+        self.scheduler.add_job(post_due_slots, "interval", seconds=self.tick_s, args=[self],
+                               id="post_due_slots", coalesce=True, max_instances=1,
+                               next_run_time=datetime.now(SHANGHAI))
+        self.scheduler.start()
+
+    @property
+    def alive(self) -> bool | None:
+        return None if self.scheduler is None else self.scheduler.running
+
+    async def stop(self) -> None:
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        await self._let_go()
+
+    async def lead(self) -> bool:
+        """Whether this process runs the jobs now (taking the lead if it is free)."""
+        if self.db.is_sqlite:
+            return True
+        if self._lock_conn is not None:
+            try:
+                await self._lock_conn.execute(text("SELECT 1"))  # still connected: still ours
+                return True
+            except Exception:
+                log.warning("scheduler_lead_lost")
+                await self._let_go()
+        conn = await self.db.engine.connect()
+        taken = (await conn.execute(text("SELECT pg_try_advisory_lock(:key)"),
+                                    {"key": LEADER_LOCK})).scalar()
+        if not taken:
+            await conn.close()
+            return False
+        await conn.commit()  # the session-level lock outlives this transaction
+        self._lock_conn = conn
+        log.info("scheduler_leading")
+        return True
+
+    async def _let_go(self) -> None:
+        """Give the lead up. The connection goes back to a pool, not away, so the lock is
+        released explicitly (or the connection thrown away when that fails)."""
+        if self._lock_conn is not None:
+            conn, self._lock_conn = self._lock_conn, None
+            try:
+                await conn.execute(text("SELECT pg_advisory_unlock(:key)"),
+                                   {"key": LEADER_LOCK})
+                await conn.commit()
+                await conn.close()
+            except Exception:
+                log.warning("scheduler_lock_release_failed", exc_info=True)
+                await conn.invalidate()
+
+
+async def post_due_slots(scheduler: CalendarScheduler) -> None:
+    """Job: queue the calendar's due deliveries (leader only)."""
+    if not scheduler.flows.calendar.segments or not await scheduler.lead():
+        return
+    try:
+        report = await post_due(scheduler.db, scheduler.flows.calendar, scheduler.clock(),
+                                scheduler.agent_id)
+    except Exception:
+        log.exception("calendar_post_failed")
+        return
+    if report.queued or report.skipped:
+        log.info("calendar_posted", queued=report.queued, skipped=len(report.skipped))

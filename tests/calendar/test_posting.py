@@ -1,0 +1,161 @@
+"""Posting the calendar with a controllable clock: a week of deliveries queued once each, a
+restart mid-day and a second scheduler posting nothing twice, the misfire grace, an empty
+column, and one leader among schedulers on PostgreSQL with failover."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from app.calendar import content
+from app.calendar.models import CalendarPost
+from app.calendar.planner import SHANGHAI
+from app.calendar.posting import post_due
+from app.calendar.scheduler import CalendarScheduler, post_due_slots
+from app.db import Database, utcnow
+from app.flows import load_flows
+from app.groups.models import CustomerGroup
+from app.outbox.models import OutboxMessage
+from tests.conftest import REPO
+
+FLOWS = load_flows(REPO / "sop_flows")
+# The south segment alone, with its robot: what each test counts.
+CALENDAR = FLOWS.calendar.model_copy(update={
+    "segments": {"shop_south": FLOWS.calendar.segments["shop_south"]},
+    "internal": {"ops": FLOWS.calendar.internal["ops_robot"].model_copy(
+        update={"segments": ("shop_south",)})}})
+MONDAY = datetime(2026, 11, 30, tzinfo=SHANGHAI)
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    database = Database(db_url)
+    now = utcnow()
+    async with database.unit_of_work() as session:
+        for chat_id, owner in (("wrS1", "zhangsan"), ("wrS2", "zhangsan"), ("wrS3", "lisi")):
+            session.add(CustomerGroup(chat_id=chat_id, owner=owner, segment="shop_south",
+                                      name=chat_id, member_count=3, status="live",
+                                      created_at=now, updated_at=now))
+        for n in range(10):
+            await content.add(session, "new_arrivals", f"新品{n}", f"说明{n}", None, now)
+    yield database
+    await database.dispose()
+
+
+async def rows(db: Database, model: type) -> list:  # type: ignore[type-arg]
+    async with db.reader() as session:
+        return list(await session.scalars(select(model).order_by(model.id)))
+
+
+def at(day: int, hhmm: str) -> datetime:
+    hours, minutes = map(int, hhmm.split(":"))
+    return MONDAY + timedelta(days=day, hours=hours, minutes=minutes)
+
+
+async def test_a_week_queues_each_delivery_once_even_run_every_few_minutes(
+        db: Database) -> None:
+    calendar = CALENDAR.model_copy(update={"internal": {}})
+    for day in range(7):
+        for hhmm in ("07:59", "08:00", "08:05", "10:30", "12:00", "16:00", "16:01", "23:59"):
+            await post_due(db, calendar, at(day, hhmm), 1000002)
+    posts = await rows(db, CalendarPost)
+    # merge: one task a day per owner (zhangsan for two groups, lisi for one).
+    assert [(p.day, p.target, p.status) for p in posts] == [
+        (f"2026-{11 if d == 0 else 12}-{30 if d == 0 else d:02d}", owner, "queued")
+        for d in range(7) for owner in ("lisi", "zhangsan")]
+    tasks = [json.loads(r.request) for r in await rows(db, OutboxMessage)]
+    assert len(tasks) == 14
+    monday = [t for t in tasks if t["sender"] == "zhangsan"][0]
+    assert monday["chat_type"] == "group" and monday["chat_id_list"] == ["wrS1", "wrS2"]
+    content_ = monday["text"]["content"]
+    assert content_.startswith("早上好") and "本周活动" in content_
+    assert "【今日上新】新品0" in content_
+    # The merged day carries the 16:00 slot's column too: empty, left out (not in the text).
+    assert "【档口评测】" not in content_
+
+
+async def test_a_restart_and_a_second_scheduler_post_nothing_twice(db: Database) -> None:
+    for _ in range(3):  # the same minute, by a restarted process and another replica
+        await post_due(db, CALENDAR, at(1, "08:10"), 1000002)
+    keys = [r.idempotency_key for r in await rows(db, OutboxMessage)]
+    assert len(keys) == len(set(keys)) == 3  # lisi, zhangsan, and the ops robot's morning
+    assert sorted(k.split(":")[-2] for k in keys) == ["mass_task", "mass_task", "robot"]
+
+
+async def test_a_delivery_missed_beyond_the_grace_is_skipped_and_recorded(db: Database) -> None:
+    await post_due(db, CALENDAR, at(2, "08:29"), 1000002)  # within 30 minutes: late but sent
+    late = await post_due(db, CALENDAR, at(2, "11:01"), 1000002)  # the robot's 10:30 is missed
+    assert late.queued == 0 and len(late.skipped) == 1
+    posts = await rows(db, CalendarPost)
+    skipped = [p for p in posts if p.status == "skipped"]
+    assert [(p.transport, p.posts, p.reason) for p in skipped] == [
+        ("robot", "slot0", "missed: later than the grace")]
+    assert sum(p.status == "queued" for p in posts) == 3
+
+
+async def test_an_empty_column_skips_its_slot(db: Database) -> None:
+    report = await post_due(db, CALENDAR, at(0, "16:05"), 1000002)
+    skipped = [s for s in report.skipped if ":slot1:robot:" in s]
+    assert skipped and "content queue is empty" in skipped[0]  # 档口评测 has no items
+
+
+async def test_one_leader_among_schedulers_and_another_takes_over(db_url: str,
+                                                                  db: Database) -> None:
+    if db.is_sqlite:
+        assert await CalendarScheduler(db, FLOWS, 1000002).lead()  # one process: it leads
+        return
+    other_db = Database(db_url)
+    flows = replace(FLOWS, calendar=CALENDAR)
+    first = CalendarScheduler(db, flows, 1000002, clock=lambda: at(1, "08:01"))
+    second = CalendarScheduler(other_db, flows, 1000002, clock=lambda: at(1, "08:01"))
+    try:
+        assert await first.lead()
+        assert not await second.lead()
+        await post_due_slots(second)  # a standby runs nothing
+        assert await rows(db, OutboxMessage) == []
+        await post_due_slots(first)
+        assert len(await rows(db, OutboxMessage)) == 3
+        await first.stop()  # the leader dies: its connection and lock go
+        assert await second.lead()
+        await post_due_slots(second)  # and posts nothing twice
+        assert len(await rows(db, OutboxMessage)) == 3
+    finally:
+        await first.stop()
+        await second.stop()
+        await other_db.dispose()
+
+
+async def test_the_service_runs_the_scheduler_and_posts_what_is_due(db_url: str,
+                                                                    tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from tests.conftest import make_settings, serve_app, wait_until
+
+    flows = tmp_path / "sop_flows"
+    shutil.copytree(REPO / "sop_flows", flows)
+    now = datetime.now(SHANGHAI) - timedelta(minutes=1)
+    if now.date() != datetime.now(SHANGHAI).date():
+        pytest.skip("a minute after midnight in Shanghai: no morning to post today yet")
+    (flows / "calendar.yaml").write_text(
+        "columns: {news: 新闻}\nsegments:\n  online:\n"
+        f"    morning: {{time: \"{now:%H:%M}\", text: 大家好}}\n", encoding="utf-8")
+    database = Database(db_url)
+    async with database.unit_of_work() as session:
+        session.add(CustomerGroup(chat_id="wrOn", owner="lisi", segment="online", name="wrOn",
+                                  member_count=3, status="live", created_at=utcnow(),
+                                  updated_at=utcnow()))
+    await database.dispose()
+    settings = make_settings(db_url, scheduler=True, flows_path=flows, agent_secret="s")
+    async with serve_app(settings) as app:
+        async def posted() -> bool:
+            return bool(await rows(app.services.db, CalendarPost))
+        await wait_until(posted, 10)
+        [post] = await rows(app.services.db, CalendarPost)
+        assert (post.segment, post.target, post.status) == ("online", "lisi", "queued")
+        assert app.services.scheduler.alive
+        assert (await app.client.get("/healthz")).json()["status"] == "ok"
