@@ -15,7 +15,9 @@ from app import callback, health, migrate
 from app.bot.router import Router
 from app.calendar import api as content_api
 from app.calendar.flows import cap_report
+from app.calendar.posting import POST_KIND
 from app.calendar.scheduler import CalendarScheduler
+from app.calendar.tracking import task_created
 from app.config import Settings
 from app.db import Database, is_sqlite, safe_url
 from app.flows import load_flows
@@ -81,7 +83,8 @@ def build_services(settings: Settings, router: Router | None = None,
     kf_rules = handlers.build_kf_rules(flows) if own_handlers else []
     kf_reader = KfPuller(db, wecom, settings, on_stored=worker.wake, rules=kf_rules)
     db.commit_hooks.append(kf_reader.on_commit)
-    scheduler = CalendarScheduler(db, flows, settings.agent_id)
+    scheduler = CalendarScheduler(db, flows, settings.agent_id, wecom)
+    sender.on_settled(POST_KIND, task_created)
     return Services(settings, db, crypto, flows, router, worker, writer, http, wecom,
                     tokens, sender, kf_reader, scheduler)
 

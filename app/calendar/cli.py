@@ -3,7 +3,7 @@ imports this module while it is being imported)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -54,5 +54,32 @@ async def _preview(database_url: str, settings: Settings, first: date, days: int
         async with db.reader() as session:
             return await plan(session, load_flows(settings.flows_path).calendar, first, days,
                               segment)
+    finally:
+        await db.dispose()
+
+
+@calendar.command("report")
+def report(env_file: EnvFile = None,
+           since: Annotated[str, typer.Option(help="Period, e.g. 24h, 7d, 30d.")] = "7d",
+           ) -> None:
+    """The calendar's mass tasks: confirmed, missed and open, per owner and per post."""
+    from app.cli import _run_on_database, fail
+    from app.funnel.report import ReportError, parse_since
+
+    try:
+        period = parse_since(since)
+    except ReportError as exc:
+        fail(str(exc))
+    typer.echo("\n".join(_run_on_database(_report, env_file, period)))
+
+
+async def _report(database_url: str, period: timedelta) -> list[str]:
+    from app.calendar.tracking import report as task_report
+    from app.db import Database, utcnow
+
+    db = Database(database_url)
+    try:
+        async with db.reader() as session:
+            return await task_report(session, utcnow() - period)
     finally:
         await db.dispose()

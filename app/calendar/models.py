@@ -46,3 +46,10 @@ class CalendarPost(Base):
     status: Mapped[str] = mapped_column(String(16))  # queued, skipped
     reason: Mapped[str | None] = mapped_column(Text, default=None)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # A mass task's life: created (WeCom's msgid) → reminded → confirmed or missed; failed
+    # when WeCom refused to create it.
+    msgid: Mapped[str | None] = mapped_column(String(128), default=None)
+    task_status: Mapped[str | None] = mapped_column(String(16), default=None)
+    reminders: Mapped[int] = mapped_column(Integer, default=0)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

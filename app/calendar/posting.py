@@ -132,4 +132,4 @@ def _record(delivery: Delivery, key: str, status: str, reason: str | None) -> Ca
     return CalendarPost(key=key, segment=delivery.segment, day=f"{first.at:%Y-%m-%d}",
                         at=delivery.at, transport=delivery.transport, target=delivery.target,
                         posts=",".join(p.name for p in delivery.posts)[:200], status=status,
-                        reason=reason)
+                        reason=reason, reminders=0)

@@ -19,19 +19,24 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.calendar.planner import SHANGHAI
 from app.calendar.posting import post_due
+from app.calendar.tracking import track
 from app.db import Database, utcnow
 from app.flows import Flows
 from app.logs import get_logger
+from app.wecom.client import WeComClient
 
 log = get_logger("sopbot.scheduler")
 LEADER_LOCK = 0x50_42_43_41  # pg advisory lock key: "sopbot calendar"
 TICK_S = 60
+TRACK_S = 600  # mass tasks are looked at every ten minutes
 
 
 class CalendarScheduler:
     def __init__(self, db: Database, flows: Flows, agent_id: int | None,
-                 clock: Callable[[], datetime] = utcnow, tick_s: float = TICK_S) -> None:
+                 wecom: WeComClient | None = None, clock: Callable[[], datetime] = utcnow,
+                 tick_s: float = TICK_S) -> None:
         self.db, self.flows, self.agent_id, self.clock = db, flows, agent_id, clock
+        self.wecom = wecom
         self.tick_s = tick_s
         self.scheduler: AsyncIOScheduler | None = None
         self._lock_conn: AsyncConnection | None = None
@@ -41,6 +46,8 @@ class CalendarScheduler:
         self.scheduler.add_job(post_due_slots, "interval", seconds=self.tick_s, args=[self],
                                id="post_due_slots", coalesce=True, max_instances=1,
                                next_run_time=datetime.now(SHANGHAI))
+        self.scheduler.add_job(track_mass_tasks, "interval", seconds=TRACK_S, args=[self],
+                               id="track_mass_tasks", coalesce=True, max_instances=1)
         self.scheduler.start()
 
     @property
@@ -101,3 +108,17 @@ async def post_due_slots(scheduler: CalendarScheduler) -> None:
         return
     if report.queued or report.skipped:
         log.info("calendar_posted", queued=report.queued, skipped=len(report.skipped))
+
+
+async def track_mass_tasks(scheduler: CalendarScheduler) -> None:
+    """Job: follow the open mass tasks (confirmed, reminded, missed), leader only."""
+    if scheduler.wecom is None or not await scheduler.lead():
+        return
+    try:
+        tracked = await track(scheduler.db, scheduler.wecom, scheduler.clock())
+    except Exception:
+        log.exception("calendar_tracking_failed")
+        return
+    if tracked.confirmed or tracked.reminded or tracked.missed:
+        log.info("calendar_tasks_tracked", confirmed=tracked.confirmed,
+                 reminded=tracked.reminded, missed=tracked.missed)

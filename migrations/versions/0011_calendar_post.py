@@ -31,6 +31,11 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("msgid", sa.String(128), nullable=True),
+        sa.Column("task_status", sa.String(16), nullable=True),
+        sa.Column("reminders", sa.Integer(), nullable=False),
+        sa.Column("reminded_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True),
         sa.UniqueConstraint("key", name="uq_calendar_post_key"),
     )
     op.create_index("ix_calendar_post_day", "calendar_post", ["day", "segment"])

@@ -1,0 +1,130 @@
+"""Following each mass task the calendar created until its owner confirms it, or not:
+created (WeCom's msgid, from the outbox's settle hook) → reminded (remind_groupmsg_send, at
+most 3 times a day, through the outbox) → confirmed (get_groupmsg_task says the owner sent it)
+or missed (not sent within a day). The confirmation rate per owner and per post
+(`sopbot calendar report`) comes from it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.calendar.models import CalendarPost
+from app.calendar.planner import MASS_TASK
+from app.db import Database
+from app.logs import get_logger
+from app.outbox import store as outbox
+from app.outbox.models import DEAD, EXPIRED, SENT, UNKNOWN
+from app.outbox.outcomes import Outcome
+from app.outbox.store import Claimed
+from app.wecom.api_outreach import GetGroupMsgTask, RemindGroupMsgSend
+from app.wecom.client import WeComClient
+from app.wecom.errors import WeComError
+
+log = get_logger("sopbot.calendar")
+CREATED, REMINDED, CONFIRMED, MISSED, FAILED = (
+    "created", "reminded", "confirmed", "missed", "failed")
+REMIND_AFTER = timedelta(hours=2)  # unconfirmed this long after its time: remind the owner
+REMIND_EVERY = timedelta(hours=4)
+MAX_REMINDERS = 3  # WeCom: at most 3 reminders per task per 24 h
+MISSED_AFTER = timedelta(hours=24)
+SENT_STATUS = 2  # get_groupmsg_task: the member sent it
+
+
+async def task_created(session: AsyncSession, claimed: Claimed, outcome: Outcome,
+                       now: datetime) -> None:
+    """Settle hook (kind calendar_post): a mass task's msgid, or that WeCom refused it."""
+    if outcome.label == SENT:
+        msgid = json.loads(outcome.values.get("response") or "{}").get("msgid")
+        if msgid:
+            await session.execute(update(CalendarPost).where(
+                CalendarPost.key == claimed.idempotency_key,
+                CalendarPost.transport == MASS_TASK).values(msgid=msgid, task_status=CREATED))
+    elif outcome.label in (DEAD, EXPIRED, UNKNOWN):
+        await session.execute(update(CalendarPost).where(
+            CalendarPost.key == claimed.idempotency_key).values(task_status=FAILED))
+
+
+@dataclass
+class Tracked:
+    confirmed: int = 0
+    reminded: int = 0
+    missed: int = 0
+
+
+async def track(db: Database, wecom: WeComClient, now: datetime) -> Tracked:
+    """Look at every open task: confirmed, to be reminded, or missed."""
+    tracked = Tracked()
+    async with db.reader() as session:
+        open_tasks = list(await session.scalars(select(CalendarPost).where(
+            CalendarPost.task_status.in_((CREATED, REMINDED)),
+            CalendarPost.msgid.is_not(None))))
+    for post in open_tasks:
+        try:
+            sent_at = await _sent_at(wecom, post)
+        except WeComError as exc:
+            log.warning("calendar_task_check_failed", key=post.key, error=str(exc))
+            continue
+        async with db.unit_of_work() as session:
+            await _advance(session, post, sent_at, now, tracked)
+    return tracked
+
+
+async def _sent_at(wecom: WeComClient, post: CalendarPost) -> int | None:
+    assert post.msgid is not None
+    answer = await wecom.call(GetGroupMsgTask(msgid=post.msgid))
+    task = next((t for t in answer.task_list if t.userid == post.target), None)
+    return (task.send_time or 1) if task is not None and task.status == SENT_STATUS else None
+
+
+async def _advance(session: AsyncSession, post: CalendarPost, sent_at: int | None,
+                   now: datetime, tracked: Tracked) -> None:
+    values: dict[str, object] = {}
+    if sent_at is not None:
+        values = {"task_status": CONFIRMED,
+                  "confirmed_at": datetime.fromtimestamp(sent_at, now.tzinfo)}
+        tracked.confirmed += 1
+    elif now - post.at >= MISSED_AFTER:
+        values = {"task_status": MISSED}
+        tracked.missed += 1
+        log.warning("calendar_task_missed", key=post.key, owner=post.target)
+    elif _remind_now(post, now):
+        n = post.reminders + 1
+        assert post.msgid is not None
+        await outbox.enqueue(session, f"remind:{post.msgid}:{n}",
+                             RemindGroupMsgSend(msgid=post.msgid), kind="calendar_reminder")
+        values = {"task_status": REMINDED, "reminders": n, "reminded_at": now}
+        tracked.reminded += 1
+    if values:
+        await session.execute(update(CalendarPost).where(CalendarPost.id == post.id)
+                              .values(**values))
+
+
+def _remind_now(post: CalendarPost, now: datetime) -> bool:
+    if post.reminders >= MAX_REMINDERS or now - post.at < REMIND_AFTER:
+        return False
+    return post.reminded_at is None or now - post.reminded_at >= REMIND_EVERY
+
+
+async def report(session: AsyncSession, since: datetime) -> list[str]:
+    """Confirmation rate per owner and per post of the mass tasks since `since`."""
+    rows = list(await session.scalars(select(CalendarPost).where(
+        CalendarPost.transport == MASS_TASK, CalendarPost.at >= since)))
+    lines = [f"mass tasks since {since:%Y-%m-%d %H:%M}Z: {len(rows)}"]
+    for title, key in (("owner", lambda p: p.target),
+                       ("post", lambda p: f"{p.segment} {p.posts}")):
+        lines.append(f"by {title}:")
+        groups: dict[str, list[CalendarPost]] = {}
+        for post in rows:
+            groups.setdefault(key(post), []).append(post)
+        for name, posts in sorted(groups.items()):
+            done = sum(p.task_status == CONFIRMED for p in posts)
+            missed = sum(p.task_status == MISSED for p in posts)
+            waiting = sum(p.task_status in (CREATED, REMINDED) for p in posts)
+            lines.append(f"  {name:<28} {len(posts):>4} task(s) {done:>4} confirmed "
+                         f"{missed:>4} missed {waiting:>4} open  {done / len(posts):>6.1%}")
+    return lines
