@@ -161,6 +161,7 @@ def inbox_retry(ids: Annotated[list[int] | None,
 def _register_domain_commands() -> None:
     # Explicit registration of the domains' commands (their modules import only typer here).
     from app.calendar.cli import calendar
+    from app.calendar.sop_cli import sop
     from app.directory.cli import users
     from app.funnel.cli import codes, report
     from app.groups.cli import groups
@@ -169,6 +170,7 @@ def _register_domain_commands() -> None:
 
     cli.add_typer(calendar, name="calendar")
     cli.add_typer(codes, name="codes")
+    cli.add_typer(sop, name="sop")
     cli.add_typer(groups, name="groups")
     cli.add_typer(tags, name="tags")
     cli.add_typer(templates, name="templates")

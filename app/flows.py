@@ -17,6 +17,7 @@ from app.yamlconf import ConfigFileError, line_of, load_model
 
 if TYPE_CHECKING:
     from app.calendar.flows import CalendarFlows
+    from app.calendar.onboarding import Campaign
     from app.funnel.flows import FunnelFlows
     from app.groups.welcome_flows import GroupWelcomeFlows
     from app.kf.flows import KfFlows
@@ -103,6 +104,7 @@ class Flows:
     kf: KfFlows
     group_welcome: GroupWelcomeFlows
     calendar: CalendarFlows
+    onboarding: dict[str, Campaign]  # by name: sop_flows/onboarding_<name>.yaml
 
 
 def _check(path: Path, problem: str | None) -> None:
@@ -114,6 +116,7 @@ def _check(path: Path, problem: str | None) -> None:
 def load_flows(directory: Path) -> Flows:
     """Read every flow file under `directory`; raise ConfigFileError naming file and line."""
     from app.calendar.flows import CalendarFlows, calendar_problem
+    from app.calendar.onboarding import Campaign
     from app.funnel.flows import FunnelFlows  # the domain schemas build on this module
     from app.groups.welcome_flows import GroupWelcomeFlows, welcome_problem
     from app.kf.flows import KfFlows
@@ -126,12 +129,19 @@ def load_flows(directory: Path) -> Flows:
                   routing=load_model(directory / "routing.yaml", RoutingFlows),
                   kf=load_model(directory / "kf.yaml", KfFlows),
                   group_welcome=load_model(directory / "group_welcome.yaml", GroupWelcomeFlows),
-                  calendar=load_model(directory / "calendar.yaml", CalendarFlows))
+                  calendar=load_model(directory / "calendar.yaml", CalendarFlows),
+                  onboarding={path.stem.removeprefix("onboarding_"): load_model(path, Campaign)
+                              for path in sorted(directory.glob("onboarding_*.yaml"))})
     problem = unknown_names(flows.routing, set(flows.funnel.channels), set(flows.verify.regions))
     if problem:
         raise ConfigFileError(directory / "routing.yaml", None, problem)
     _check(directory / "calendar.yaml",
            calendar_problem(flows.calendar, set(flows.routing.segments)))
+    for name, campaign in flows.onboarding.items():
+        unknown = [s for s in campaign.segments if s not in flows.routing.segments]
+        if unknown:
+            _check(directory / f"onboarding_{name}.yaml",
+                   f"segments: unknown segment {unknown[0]!r} (sop_flows/routing.yaml)")
     labels = {name: segment.label for name, segment in flows.routing.segments.items()}
     problem = welcome_problem(flows.group_welcome, labels)
     if problem:

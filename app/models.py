@@ -1,6 +1,6 @@
 """Every table's model, imported in one place so metadata is complete (Alembic drift test)."""
 
-from app.calendar.models import CalendarPost, ContentItem
+from app.calendar.models import CalendarPost, ContentItem, SopRun
 from app.db import Base
 from app.directory.models import PlatformUser
 from app.funnel.models import ContactCode, FunnelEvent
@@ -24,4 +24,4 @@ __all__ = ["AccessToken", "Base", "CalendarPost", "ContentItem", "CorpTag", "Con
            "CustomerGroup", "FunnelEvent", "GroupMember", "GroupPool", "InboxEvent",
            "KeywordHit", "KfAccount", "KfConversation", "KfDialog", "KfSendFailure", "Member",
            "MemberHistory", "OutboxMessage", "PlatformUser", "RateSlot", "UnansweredQuestion",
-           "Verification", "WelcomeTemplate"]
+           "SopRun", "Verification", "WelcomeTemplate"]

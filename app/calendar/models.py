@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
@@ -53,3 +53,20 @@ class CalendarPost(Base):
     reminders: Mapped[int] = mapped_column(Integer, default=0)
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class SopRun(Base):
+    """One group's onboarding campaign: started on a day, one action a day, pausable."""
+
+    __tablename__ = "sop_run"
+    __table_args__ = (UniqueConstraint("chat_id", "campaign", name="uq_sop_run_chat_campaign"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    chat_id: Mapped[str] = mapped_column(String(64))
+    campaign: Mapped[str] = mapped_column(String(32))
+    # Day 1, YYYY-MM-DD Asia/Shanghai: the day after the group filled (or was created).
+    started_on: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(16))  # active, paused, done
+    last_day: Mapped[int] = mapped_column(Integer, default=0)  # the last day posted
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -9,7 +9,7 @@ groups of the segment) and at most one a day, so the day's posts go through the 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -47,6 +47,7 @@ class Delivery:
     segment: str
     posts: tuple[Post, ...]
     chat_ids: tuple[str, ...] = field(default=())
+    label: str = ""  # a group with a post of its own today (onboarding): its chat id
 
 
 def posts_for(segment: SegmentCalendar, day: date) -> list[Post]:
@@ -69,19 +70,30 @@ def _at(day: date, hhmm: str) -> datetime:
 
 
 def plan_day(calendar: CalendarFlows, segment: str, day: date,
-             groups_by_owner: dict[str, list[str]]) -> list[Delivery]:
-    """Every delivery for the segment on `day`, in time order."""
-    declared = calendar.segments.get(segment)
-    if declared is None:
-        return []
+             groups_by_owner: dict[str, list[str]],
+             own_posts: dict[str, Post] | None = None) -> list[Delivery]:
+    """Every delivery for the segment on `day`, in time order. A group with a post of its own
+    that day (`own_posts`: its onboarding action) gets its own task with that post added, so
+    it still receives one mass message."""
+    declared = calendar.segments.get(segment) or SegmentCalendar()
+    own_posts = own_posts or {}
     posts = posts_for(declared, day)
-    deliveries = _customer(calendar, segment, posts, groups_by_owner)
+    shared = {owner: [c for c in chats if c not in own_posts]
+              for owner, chats in groups_by_owner.items()}
+    deliveries = _customer(calendar, segment, posts, {o: c for o, c in shared.items() if c})
+    for owner, chats in sorted(groups_by_owner.items()):
+        for chat in (c for c in chats if c in own_posts):
+            alone = sorted([*posts, own_posts[chat]], key=lambda p: (p.at, p.name))
+            deliveries += [replace(d, label=chat)
+                           for d in _customer(calendar, segment, alone, {owner: [chat]})]
+    if segment not in calendar.segments:
+        return sorted(deliveries, key=lambda d: (d.at, d.transport, d.target, d.label))
     for name, target in sorted(calendar.internal.items()):
         if segment in target.segments:
             address = target.robot if target.transport == ROBOT else target.chatid
             deliveries += [Delivery(p.at, target.transport, address or name, segment, (p,))
                            for p in posts]
-    return sorted(deliveries, key=lambda d: (d.at, d.transport, d.target))
+    return sorted(deliveries, key=lambda d: (d.at, d.transport, d.target, d.label))
 
 
 def _customer(calendar: CalendarFlows, segment: str, posts: list[Post],

@@ -14,9 +14,10 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.calendar import content
+from app.calendar import content, onboarding
 from app.calendar.flows import CalendarFlows
 from app.calendar.models import CalendarPost
+from app.calendar.onboarding import Campaign
 from app.calendar.planner import (
     APPCHAT,
     MASS_TASK,
@@ -30,6 +31,7 @@ from app.calendar.planner import (
 )
 from app.calendar.preview import groups_by_segment
 from app.db import Database
+from app.groups.models import CustomerGroup
 from app.logs import get_logger
 from app.outbox import store as outbox
 from app.wecom.api import SendAppChat, SendMessage, Text, WebhookSend, WebhookText
@@ -49,22 +51,32 @@ class Report:
 
 def delivery_key(delivery: Delivery) -> str:
     first = delivery.posts[0]
+    label = f":{delivery.label}" if delivery.label else ""
     return (f"cal:{delivery.segment}:{first.at:%Y%m%d}:{first.name}:{delivery.transport}:"
-            f"{delivery.target}")[:200]
+            f"{delivery.target}{label}")[:200]
 
 
 async def post_due(db: Database, calendar: CalendarFlows, now: datetime,
-                   agent_id: int | None) -> Report:
-    """Queue what is due now (within the grace), record what was missed."""
-    report = Report()
+                   agent_id: int | None, campaigns: dict[str, Campaign] | None = None) -> Report:
+    """Queue what is due now (within the grace), record what was missed. Onboarding runs
+    are started and advanced in the same unit of work."""
+    report, campaigns = Report(), campaigns or {}
     grace = timedelta(minutes=calendar.grace_minutes)
+    day = now.astimezone(SHANGHAI).date()
     async with db.unit_of_work() as session:
+        await onboarding.start_due(session, campaigns, now)
         groups = await groups_by_segment(session)
-        day = now.astimezone(SHANGHAI).date()
-        for segment in calendar.segments:
-            for delivery in plan_day(calendar, segment, day, groups.get(segment, {})):
+        names = {chat_id: name for chat_id, name in await session.execute(
+            select(CustomerGroup.chat_id, CustomerGroup.name))}
+        own = {t.chat_id: t.post
+               for t in await onboarding.today(session, campaigns, day, names)}
+        for segment in sorted(set(calendar.segments) | set(groups)):
+            chats = groups.get(segment, {})
+            mine = {c: own[c] for owner in chats.values() for c in owner if c in own}
+            for delivery in plan_day(calendar, segment, day, chats, mine):
                 if delivery.at <= now:
                     await _one(session, calendar, delivery, now, grace, agent_id, report)
+        await onboarding.advance(session, campaigns, day)
     return report
 
 

@@ -98,11 +98,12 @@ class CalendarScheduler:
 
 async def post_due_slots(scheduler: CalendarScheduler) -> None:
     """Job: queue the calendar's due deliveries (leader only)."""
-    if not scheduler.flows.calendar.segments or not await scheduler.lead():
+    flows = scheduler.flows
+    if not (flows.calendar.segments or flows.onboarding) or not await scheduler.lead():
         return
     try:
         report = await post_due(scheduler.db, scheduler.flows.calendar, scheduler.clock(),
-                                scheduler.agent_id)
+                                scheduler.agent_id, scheduler.flows.onboarding)
     except Exception:
         log.exception("calendar_post_failed")
         return

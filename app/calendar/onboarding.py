@@ -1,0 +1,115 @@
+"""Onboarding campaigns (sop_flows/onboarding_*.yaml): one action a day for a group's first
+days, from when it reaches its segment's ideal size (or is created, per the campaign). Each
+group's run is a row (sop_run): visible and pausable (`sopbot sop`). A day's action joins
+that group's calendar post of the day, so the group still gets one mass message a day."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.calendar.flows import _time
+from app.calendar.models import SopRun
+from app.calendar.planner import SHANGHAI, Post, _at
+from app.flows import allow_placeholders
+from app.groups.models import LIVE, CustomerGroup
+
+ACTIVE, PAUSED, DONE = "active", "paused", "done"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Action(Strict):
+    # post: a campaign post; qa_notice: the newcomer Q&A; rules_reminder; koc_spotlight: a
+    # member worth showing. All are a text the group gets with its post of the day.
+    action: Literal["post", "qa_notice", "rules_reminder", "koc_spotlight"]
+    text: str = Field(min_length=1)
+
+    _text = field_validator("text")(allow_placeholders("group", "day"))
+
+
+class Campaign(Strict):
+    start: Literal["filled", "created"] = "filled"
+    segments: tuple[str, ...] = ()  # none: every segment
+    time: str = "10:00"  # when the day's action is posted (alone, or merged per the policy)
+    priority: int = Field(10, ge=0, le=100)
+    days: dict[int, Action] = Field(min_length=1)
+
+    _t = field_validator("time")(_time)
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: dict[int, Action]) -> dict[int, Action]:
+        if any(day < 1 or day > 90 for day in value):
+            raise ValueError("days are numbered from 1 (the day after it starts) to 90")
+        return value
+
+    @property
+    def length(self) -> int:
+        return max(self.days)
+
+
+@dataclass(frozen=True)
+class Today:
+    chat_id: str
+    post: Post
+
+
+async def start_due(session: AsyncSession, campaigns: dict[str, Campaign], now: datetime) -> int:
+    """A run for every live group that meets a campaign's start and has none yet."""
+    started = 0
+    have = {(r.chat_id, r.campaign) for r in await session.scalars(select(SopRun))}
+    groups = await session.scalars(select(CustomerGroup).where(
+        CustomerGroup.status == LIVE, CustomerGroup.segment.is_not(None)))
+    for group in groups:
+        for name, campaign in campaigns.items():
+            since = group.filled_at if campaign.start == "filled" else group.created_at
+            if (group.chat_id, name) in have or since is None or since > now or \
+                    (campaign.segments and group.segment not in campaign.segments):
+                continue
+            # Day 1 is the next day: the group may have had its one mass message today.
+            day = since.astimezone(SHANGHAI).date() + timedelta(days=1)
+            last = (now.astimezone(SHANGHAI).date() - day).days + 1 > campaign.length
+            session.add(SopRun(chat_id=group.chat_id, campaign=name, started_on=day.isoformat(),
+                               status=DONE if last else ACTIVE, last_day=0, created_at=now))
+            started += 1
+    await session.flush()
+    return started
+
+
+def day_of(run: SopRun, day: date) -> int:
+    return (day - date.fromisoformat(run.started_on)).days + 1
+
+
+async def today(session: AsyncSession, campaigns: dict[str, Campaign], day: date,
+                names: dict[str, str]) -> list[Today]:
+    """The actions due on `day`, per group (active runs only)."""
+    found = []
+    for run in await session.scalars(select(SopRun).where(SopRun.status == ACTIVE)):
+        campaign = campaigns.get(run.campaign)
+        number = day_of(run, day)
+        action = campaign.days.get(number) if campaign else None
+        if campaign is None or action is None:
+            continue
+        text = action.text.format(group=names.get(run.chat_id, run.chat_id), day=number)
+        found.append(Today(run.chat_id, Post(_at(day, campaign.time),
+                                             f"sop.{run.campaign}.d{number}", campaign.priority,
+                                             text=text)))
+    return found
+
+
+async def advance(session: AsyncSession, campaigns: dict[str, Campaign], day: date) -> None:
+    """Runs past their last day are done (they stay for the record)."""
+    for run in await session.scalars(select(SopRun).where(SopRun.status == ACTIVE)):
+        campaign = campaigns.get(run.campaign)
+        number = day_of(run, day)
+        run.last_day = max(run.last_day, min(number, campaign.length if campaign else number))
+        if campaign is None or number > campaign.length:
+            run.status = DONE

@@ -1,0 +1,138 @@
+"""Onboarding: a group that fills starts its campaign, gets one action a day inside its own
+task of the day (still one mass message), can be paused, and finishes after its last day."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from app.calendar.models import SopRun
+from app.calendar.planner import SHANGHAI
+from app.calendar.posting import post_due
+from app.cli import cli
+from app.db import Database
+from app.flows import load_flows
+from app.groups.models import CustomerGroup
+from app.outbox.models import OutboxMessage
+from tests.conftest import REPO
+from tests.funnel.test_codes import env_file
+
+FLOWS = load_flows(REPO / "sop_flows")
+# shop_south's calendar without its robot, and the 7-day campaign.
+CALENDAR = FLOWS.calendar.model_copy(update={"internal": {}, "segments": {
+    "shop_south": FLOWS.calendar.segments["shop_south"]}})
+CAMPAIGNS = FLOWS.onboarding
+DAY1 = datetime(2026, 12, 1, tzinfo=SHANGHAI)
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    database = Database(db_url)
+    async with database.unit_of_work() as session:
+        for chat_id, filled in (("wrFull", DAY1 + timedelta(hours=9)), ("wrOpen", None)):
+            session.add(CustomerGroup(chat_id=chat_id, owner="zhangsan", segment="shop_south",
+                                      name=f"实体店南方交流群{chat_id}", member_count=3,
+                                      status="live", created_at=DAY1 - timedelta(days=3),
+                                      updated_at=DAY1, filled_at=filled))
+    yield database
+    await database.dispose()
+
+
+async def tasks(db: Database) -> list[dict]:  # type: ignore[type-arg]
+    async with db.reader() as session:
+        rows = await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
+        return [json.loads(r.request) | {"key": r.idempotency_key} for r in rows]
+
+
+async def runs(db: Database) -> list[SopRun]:
+    async with db.reader() as session:
+        return list(await session.scalars(select(SopRun)))
+
+
+async def test_a_filled_group_runs_its_campaign_inside_its_own_daily_task(db: Database) -> None:
+    def morning(day: int) -> datetime:  # within the grace of the day's merged task (08:00)
+        return DAY1 + timedelta(days=day, hours=8, minutes=5)
+
+    # Day 0 (the group fills at 09:00): its owner's task covers both groups, as usual.
+    await post_due(db, CALENDAR, morning(0), 1, CAMPAIGNS)
+    assert [t["chat_id_list"] for t in await tasks(db)] == [["wrFull", "wrOpen"]]
+    await post_due(db, CALENDAR, DAY1 + timedelta(hours=10), 1, CAMPAIGNS)
+    [run] = await runs(db)
+    assert (run.chat_id, run.campaign, run.started_on, run.status) == (
+        "wrFull", "7d", "2026-12-02", "active")
+    assert len(await tasks(db)) == 1  # nothing more today: it had its mass message
+    # Day 1: the filled group has a task of its own, with the campaign's action in it.
+    await post_due(db, CALENDAR, morning(1), 1, CAMPAIGNS)
+    by_chats = {tuple(t["chat_id_list"]): t for t in (await tasks(db))[1:]}
+    assert set(by_chats) == {("wrOpen",), ("wrFull",)}
+    alone = by_chats[("wrFull",)]["text"]["content"]
+    assert "欢迎大家加入「实体店南方交流群wrFull」" in alone and alone.startswith("早上好")
+    assert "欢迎大家加入" not in by_chats[("wrOpen",)]["text"]["content"]
+    # Days 2 and 3 bring their actions; day 4 has none (the group gets the calendar only).
+    texts = []
+    for day in (2, 3, 4):
+        before = len(await tasks(db))
+        await post_due(db, CALENDAR, morning(day), 1, CAMPAIGNS)
+        new = [t for t in (await tasks(db))[before:] if t["chat_id_list"] == ["wrFull"]]
+        texts.append(new[0]["text"]["content"] if new else "")
+    assert "新人答疑" in texts[0] and "群规提醒" in texts[1]
+    assert texts[2] == ""  # no action: the group is back in its owner's shared task
+    # Paused, a day's action waits; resumed, it goes on; after day 7 the run is done.
+    async with db.unit_of_work() as session:
+        (await session.scalar(select(SopRun))).status = "paused"  # type: ignore[union-attr]
+    await post_due(db, CALENDAR, morning(5), 1, CAMPAIGNS)
+    assert "本周之星" not in json.dumps(await tasks(db), ensure_ascii=False)
+    async with db.unit_of_work() as session:
+        (await session.scalar(select(SopRun))).status = "active"  # type: ignore[union-attr]
+    for day in (6, 7, 8):
+        await post_due(db, CALENDAR, morning(day), 1, CAMPAIGNS)
+    assert "入群一周啦" in json.dumps(await tasks(db), ensure_ascii=False)
+    [run] = await runs(db)
+    assert (run.status, run.last_day) == ("done", 7)
+    # One mass message per group a day, all week long.
+    per_group_day = [(chat, t["key"].split(":")[2]) for t in await tasks(db)
+                     for chat in t["chat_id_list"]]
+    assert len(per_group_day) == len(set(per_group_day))
+
+
+def test_the_sop_commands(db_url: str, tmp_path: Path) -> None:
+    import asyncio
+
+    env = str(env_file(tmp_path, db_url))
+    assert CliRunner().invoke(cli, ["sop", "list", "--env-file", env]).stdout.strip() == \
+        "no onboarding runs yet"
+
+    async def seed() -> None:
+        database = Database(db_url)
+        async with database.unit_of_work() as session:
+            session.add(SopRun(chat_id="wrX", campaign="7d", started_on="2026-12-01",
+                               status="active", last_day=2, created_at=DAY1))
+        await database.dispose()
+    asyncio.run(seed())
+    paused = CliRunner().invoke(cli, ["sop", "pause", "wrX", "--env-file", env])
+    assert paused.exit_code == 0 and paused.stdout.strip() == "1 run(s) paused"
+    listed = CliRunner().invoke(cli, ["sop", "list", "--env-file", env]).stdout
+    assert "wrX" in listed and "day  2 paused" in listed
+    again = CliRunner().invoke(cli, ["sop", "pause", "wrX", "--env-file", env])
+    assert again.exit_code == 2 and "no active run for group wrX" in again.output
+    assert CliRunner().invoke(cli, ["sop", "resume", "wrX", "--env-file", env]).exit_code == 0
+
+
+def test_a_campaign_for_an_unknown_segment_is_refused(tmp_path: Path) -> None:
+    import shutil
+
+    from app.yamlconf import ConfigFileError
+
+    flows = tmp_path / "sop_flows"
+    shutil.copytree(REPO / "sop_flows", flows)
+    (flows / "onboarding_21d.yaml").write_text(
+        "segments: [nowhere]\ndays:\n  1: {action: post, text: 你好}\n", encoding="utf-8")
+    with pytest.raises(ConfigFileError) as info:
+        load_flows(flows)
+    assert "unknown segment 'nowhere'" in info.value.message and info.value.line == 1
