@@ -6,6 +6,7 @@ fail on the same problems, with file and line.
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +108,9 @@ class Flows:
     onboarding: dict[str, Campaign]  # by name: sop_flows/onboarding_<name>.yaml
 
 
+NAME = re.compile(r"[a-z0-9][a-z0-9_]*")
+
+
 def _check(path: Path, problem: str | None) -> None:
     """A problem found across files, with the line of the place it names."""
     if problem:
@@ -138,6 +142,10 @@ def load_flows(directory: Path) -> Flows:
     _check(directory / "calendar.yaml",
            calendar_problem(flows.calendar, set(flows.routing.segments)))
     for name, campaign in flows.onboarding.items():
+        if not NAME.fullmatch(name) or len(name) > 32:
+            raise ConfigFileError(directory / f"onboarding_{name}.yaml", None,
+                                  f"campaign name {name!r} (from the file name): 1-32 of "
+                                  f"[a-z0-9_], starting with a letter or digit")
         unknown = [s for s in campaign.segments if s not in flows.routing.segments]
         if unknown:
             _check(directory / f"onboarding_{name}.yaml",

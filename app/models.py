@@ -1,6 +1,6 @@
 """Every table's model, imported in one place so metadata is complete (Alembic drift test)."""
 
-from app.calendar.models import CalendarPost, ContentItem, SopRun
+from app.calendar.models import CalendarPost, ContentItem, GroupDay, SopRun
 from app.db import Base
 from app.directory.models import PlatformUser
 from app.funnel.models import ContactCode, FunnelEvent
@@ -21,7 +21,7 @@ from app.verify.models import Verification
 from app.wecom.tokens import AccessToken
 
 __all__ = ["AccessToken", "Base", "CalendarPost", "ContentItem", "CorpTag", "ContactCode",
-           "CustomerGroup", "FunnelEvent", "GroupMember", "GroupPool", "InboxEvent",
+           "CustomerGroup", "FunnelEvent", "GroupDay", "GroupMember", "GroupPool", "InboxEvent",
            "KeywordHit", "KfAccount", "KfConversation", "KfDialog", "KfSendFailure", "Member",
            "MemberHistory", "OutboxMessage", "PlatformUser", "RateSlot", "UnansweredQuestion",
            "SopRun", "Verification", "WelcomeTemplate"]

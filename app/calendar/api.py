@@ -13,6 +13,7 @@ from app.calendar import content
 from app.db import utcnow
 
 router = APIRouter(prefix="/api/content", dependencies=[Depends(require_api_key)])
+ITEM_BYTES = 2000
 
 
 class NewItem(BaseModel):
@@ -38,6 +39,9 @@ async def add_item(item: NewItem, request: Request) -> Item:
     columns = services.flows.calendar.columns
     if item.column not in columns:
         raise HTTPException(422, f"unknown column {item.column!r}; known: {', '.join(columns)}")
+    size = len(f"{item.title}{item.body}{item.link or ''}".encode())
+    if size > ITEM_BYTES:  # a post is at most 4,000 bytes, greetings and other slots too
+        raise HTTPException(422, f"title, body and link are {size} bytes; at most {ITEM_BYTES}")
     async with services.db.unit_of_work() as session:
         row = await content.add(session, item.column, item.title, item.body, item.link,
                                 utcnow())

@@ -70,3 +70,17 @@ class SopRun(Base):
     status: Mapped[str] = mapped_column(String(16))  # active, paused, done
     last_day: Mapped[int] = mapped_column(Integer, default=0)  # the last day posted
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class GroupDay(Base):
+    """A customer group had its one mass message of a day (WeCom's rule): whatever changes
+    later that day (an owner, a paused run, an edited calendar), it gets no second one."""
+
+    __tablename__ = "calendar_group_day"
+    __table_args__ = (UniqueConstraint("chat_id", "day", name="uq_calendar_group_day"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    chat_id: Mapped[str] = mapped_column(String(64))
+    day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, Asia/Shanghai
+    post_key: Mapped[str] = mapped_column(String(200))  # the delivery that served it

@@ -72,6 +72,7 @@ async def start_due(session: AsyncSession, campaigns: dict[str, Campaign], now: 
         for name, campaign in campaigns.items():
             since = group.filled_at if campaign.start == "filled" else group.created_at
             if (group.chat_id, name) in have or since is None or since > now or \
+                    (campaign.start == "filled" and group.filled_on_arrival) or \
                     (campaign.segments and group.segment not in campaign.segments):
                 continue
             # Day 1 is the next day: the group may have had its one mass message today.
@@ -90,19 +91,23 @@ def day_of(run: SopRun, day: date) -> int:
 
 async def today(session: AsyncSession, campaigns: dict[str, Campaign], day: date,
                 names: dict[str, str]) -> list[Today]:
-    """The actions due on `day`, per group (active runs only)."""
-    found = []
-    for run in await session.scalars(select(SopRun).where(SopRun.status == ACTIVE)):
+    """The actions due on `day`, one post per group (active runs only): a group in two
+    campaigns that day gets both texts in it, at the earlier time and the higher priority."""
+    found: dict[str, list[tuple[Campaign, str, str]]] = {}
+    for run in await session.scalars(select(SopRun).where(SopRun.status == ACTIVE)
+                                     .order_by(SopRun.id)):
         campaign = campaigns.get(run.campaign)
         number = day_of(run, day)
         action = campaign.days.get(number) if campaign else None
         if campaign is None or action is None:
             continue
         text = action.text.format(group=names.get(run.chat_id, run.chat_id), day=number)
-        found.append(Today(run.chat_id, Post(_at(day, campaign.time),
-                                             f"sop.{run.campaign}.d{number}", campaign.priority,
-                                             text=text)))
-    return found
+        found.setdefault(run.chat_id, []).append((campaign, f"{run.campaign}.d{number}", text))
+    return [Today(chat_id, Post(min(_at(day, c.time) for c, _, _ in due),
+                                "sop." + "+".join(name for _, name, _ in due),
+                                max(c.priority for c, _, _ in due),
+                                text="\n\n".join(text for _, _, text in due)))
+            for chat_id, due in found.items()]
 
 
 async def advance(session: AsyncSession, campaigns: dict[str, Campaign], day: date) -> None:

@@ -6,8 +6,8 @@ Runs in one unit of work per call (the scheduler's job, app/calendar/scheduler.p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calendar import content, onboarding
 from app.calendar.flows import CalendarFlows
-from app.calendar.models import CalendarPost
+from app.calendar.models import CalendarPost, GroupDay
 from app.calendar.onboarding import Campaign
 from app.calendar.planner import (
     APPCHAT,
@@ -87,20 +87,46 @@ async def _one(session: AsyncSession, calendar: CalendarFlows, delivery: Deliver
         return  # done already (this run, an earlier one, or another scheduler)
     if now - delivery.at > grace:
         return await _skip(session, delivery, key, "missed: later than the grace", report)
-    texts = [text for post in delivery.posts
-             if (text := await _text(session, calendar, delivery, post, now)) is not None]
-    if not texts:
-        return await _skip(session, delivery, key, "the column's content queue is empty", report)
-    try:
-        call = _call(delivery, "\n\n".join(texts), agent_id)
-    except ValidationError as exc:  # e.g. a merged day longer than WeCom takes
-        reason = f"cannot be sent: {exc.errors(include_url=False)[0]['msg']}"
-        return await _skip(session, delivery, key, reason, report)
+    if delivery.transport == MASS_TASK:
+        delivery = await _unserved(session, delivery)
+        if not delivery.chat_ids:
+            return await _skip(session, delivery, key, "its groups had today's mass message",
+                               report)
+    # Content is taken in a savepoint: a delivery that is not sent gives its items back.
+    async with session.begin_nested() as taking:
+        texts = [text for post in delivery.posts
+                 if (text := await _text(session, calendar, delivery, post, now)) is not None]
+        try:
+            call = _call(delivery, "\n\n".join(texts), agent_id) if texts else None
+            problem = None if call is not None else (
+                "the column's content queue is empty" if not texts
+                else "WECOM_AGENT_ID is not set")
+        except ValidationError as exc:  # e.g. a merged day longer than WeCom takes
+            call, problem = None, f"cannot be sent: {exc.errors(include_url=False)[0]['msg']}"
+        if problem is not None:
+            await taking.rollback()
     if call is None:
-        return await _skip(session, delivery, key, "WECOM_AGENT_ID is not set", report)
-    await outbox.enqueue(session, key, call, kind=POST_KIND)
+        return await _skip(session, delivery, key, problem or "nothing to send", report)
+    # A task from yesterday would use up today's one message: it expires with its day.
+    await outbox.enqueue(session, key, call, kind=POST_KIND, deadline=_end_of_day(delivery.at))
     session.add(_record(delivery, key, QUEUED, None))
+    if delivery.transport == MASS_TASK:
+        day = f"{delivery.at:%Y-%m-%d}"
+        session.add_all(GroupDay(chat_id=chat, day=day, post_key=key)
+                        for chat in delivery.chat_ids)
     report.queued += 1
+
+
+async def _unserved(session: AsyncSession, delivery: Delivery) -> Delivery:
+    """The delivery without the groups that had their mass message today already."""
+    served = set(await session.scalars(select(GroupDay.chat_id).where(
+        GroupDay.day == f"{delivery.at:%Y-%m-%d}", GroupDay.chat_id.in_(delivery.chat_ids))))
+    return replace(delivery, chat_ids=tuple(c for c in delivery.chat_ids if c not in served))
+
+
+def _end_of_day(at: datetime) -> datetime:
+    return datetime.combine(at.astimezone(SHANGHAI).date() + timedelta(days=1), time(0),
+                            SHANGHAI)
 
 
 async def _text(session: AsyncSession, calendar: CalendarFlows, delivery: Delivery, post: Post,

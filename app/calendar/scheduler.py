@@ -15,12 +15,13 @@ from datetime import datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from app.calendar.planner import SHANGHAI
 from app.calendar.posting import post_due
 from app.calendar.tracking import track
-from app.db import Database, utcnow
+from app.db import Database, async_url, utcnow
 from app.flows import Flows
 from app.logs import get_logger
 from app.wecom.client import WeComClient
@@ -29,6 +30,13 @@ log = get_logger("sopbot.scheduler")
 LEADER_LOCK = 0x50_42_43_41  # pg advisory lock key: "sopbot calendar"
 TICK_S = 60
 TRACK_S = 600  # mass tasks are looked at every ten minutes
+MISFIRE_S = 45
+# The lock's own connection notices a dead peer within about a minute (TCP keepalives), so
+# PostgreSQL drops a dead leader's lock and another replica takes over.
+KEEPALIVE = {"keepalives": 1, "keepalives_idle": 20, "keepalives_interval": 10,
+             "keepalives_count": 3}
+HOLDING = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :key "
+               "AND pid = pg_backend_pid() AND granted")
 
 
 class CalendarScheduler:
@@ -39,15 +47,20 @@ class CalendarScheduler:
         self.wecom = wecom
         self.tick_s = tick_s
         self.scheduler: AsyncIOScheduler | None = None
+        self._lock_engine: AsyncEngine | None = None
         self._lock_conn: AsyncConnection | None = None
 
     def start(self) -> None:
         self.scheduler = AsyncIOScheduler(timezone=SHANGHAI)
+        # misfire_grace_time: the event loop may be busy when a tick is due; a late tick still
+        # runs (APScheduler's default of one second would drop it silently).
         self.scheduler.add_job(post_due_slots, "interval", seconds=self.tick_s, args=[self],
                                id="post_due_slots", coalesce=True, max_instances=1,
+                               misfire_grace_time=MISFIRE_S,
                                next_run_time=datetime.now(SHANGHAI))
         self.scheduler.add_job(track_mass_tasks, "interval", seconds=TRACK_S, args=[self],
-                               id="track_mass_tasks", coalesce=True, max_instances=1)
+                               id="track_mass_tasks", coalesce=True, max_instances=1,
+                               misfire_grace_time=MISFIRE_S)
         self.scheduler.start()
 
     @property
@@ -58,38 +71,46 @@ class CalendarScheduler:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         await self._let_go()
+        if self._lock_engine is not None:
+            await self._lock_engine.dispose()
+            self._lock_engine = None
 
     async def lead(self) -> bool:
         """Whether this process runs the jobs now (taking the lead if it is free)."""
         if self.db.is_sqlite:
             return True
         if self._lock_conn is not None:
-            try:
-                await self._lock_conn.execute(text("SELECT 1"))  # still connected: still ours
-                return True
+            try:  # still connected, and the lock still ours (not only a live connection)
+                holding = (await self._lock_conn.execute(HOLDING, {"key": LEADER_LOCK}))
+                held = bool(holding.scalar())
+                await self._lock_conn.commit()  # never left idle in a transaction
+                if held:
+                    return True
             except Exception:
-                log.warning("scheduler_lead_lost")
-                await self._let_go()
-        conn = await self.db.engine.connect()
+                pass
+            log.warning("scheduler_lead_lost")
+            await self._let_go()
+        if self._lock_engine is None:
+            # Its own engine without a pool: closing the connection ends the session, and so
+            # the lock, and only this connection gets the keepalive settings.
+            self._lock_engine = create_async_engine(
+                async_url(self.db.url), poolclass=NullPool, connect_args=KEEPALIVE)
+        conn = await self._lock_engine.connect()
         taken = (await conn.execute(text("SELECT pg_try_advisory_lock(:key)"),
                                     {"key": LEADER_LOCK})).scalar()
+        await conn.commit()  # the session-level lock outlives this transaction
         if not taken:
             await conn.close()
             return False
-        await conn.commit()  # the session-level lock outlives this transaction
         self._lock_conn = conn
         log.info("scheduler_leading")
         return True
 
     async def _let_go(self) -> None:
-        """Give the lead up. The connection goes back to a pool, not away, so the lock is
-        released explicitly (or the connection thrown away when that fails)."""
+        """Give the lead up: closing the lock's connection ends its session and the lock."""
         if self._lock_conn is not None:
             conn, self._lock_conn = self._lock_conn, None
             try:
-                await conn.execute(text("SELECT pg_advisory_unlock(:key)"),
-                                   {"key": LEADER_LOCK})
-                await conn.commit()
                 await conn.close()
             except Exception:
                 log.warning("scheduler_lock_release_failed", exc_info=True)

@@ -21,7 +21,7 @@ from app.outbox import store as outbox
 from app.outbox.models import DEAD, EXPIRED, SENT, UNKNOWN
 from app.outbox.outcomes import Outcome
 from app.outbox.store import Claimed
-from app.wecom.api_outreach import GetGroupMsgTask, RemindGroupMsgSend
+from app.wecom.api_outreach import CancelGroupMsgSend, GetGroupMsgTask, RemindGroupMsgSend
 from app.wecom.client import WeComClient
 from app.wecom.errors import WeComError
 
@@ -40,10 +40,9 @@ async def task_created(session: AsyncSession, claimed: Claimed, outcome: Outcome
     """Settle hook (kind calendar_post): a mass task's msgid, or that WeCom refused it."""
     if outcome.label == SENT:
         msgid = json.loads(outcome.values.get("response") or "{}").get("msgid")
-        if msgid:
-            await session.execute(update(CalendarPost).where(
-                CalendarPost.key == claimed.idempotency_key,
-                CalendarPost.transport == MASS_TASK).values(msgid=msgid, task_status=CREATED))
+        await session.execute(update(CalendarPost).where(
+            CalendarPost.key == claimed.idempotency_key, CalendarPost.transport == MASS_TASK)
+            .values(msgid=msgid or None, task_status=CREATED if msgid else FAILED))
     elif outcome.label in (DEAD, EXPIRED, UNKNOWN):
         await session.execute(update(CalendarPost).where(
             CalendarPost.key == claimed.idempotency_key).values(task_status=FAILED))
@@ -67,8 +66,11 @@ async def track(db: Database, wecom: WeComClient, now: datetime) -> Tracked:
         try:
             sent_at = await _sent_at(wecom, post)
         except WeComError as exc:
+            # Not known now; past its day it is missed all the same (never polled for ever).
             log.warning("calendar_task_check_failed", key=post.key, error=str(exc))
-            continue
+            if now - post.at < MISSED_AFTER:
+                continue
+            sent_at = None
         async with db.unit_of_work() as session:
             await _advance(session, post, sent_at, now, tracked)
     return tracked
@@ -92,6 +94,10 @@ async def _advance(session: AsyncSession, post: CalendarPost, sent_at: int | Non
         values = {"task_status": MISSED}
         tracked.missed += 1
         log.warning("calendar_task_missed", key=post.key, owner=post.target)
+        # Cancelled, so a late confirmation cannot take a later day's one message.
+        assert post.msgid is not None
+        await outbox.enqueue(session, f"cancel:{post.msgid}",
+                             CancelGroupMsgSend(msgid=post.msgid), kind="calendar_cancel")
     elif _remind_now(post, now):
         n = post.reminders + 1
         assert post.msgid is not None

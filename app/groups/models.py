@@ -38,6 +38,8 @@ class CustomerGroup(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # When it reached its segment's ideal size and left the pool for good.
     filled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Already full when sopbot first read it: no onboarding campaign for it.
+    filled_on_arrival: Mapped[bool] = mapped_column(Boolean, default=False)
     synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 

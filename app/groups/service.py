@@ -50,7 +50,8 @@ async def group_of(session: AsyncSession, chat_id: str, now: datetime, *,
     from WeCom."""
     created = await session.execute(
         _insert(session, CustomerGroup).values(chat_id=chat_id, created_at=now, updated_at=now,
-                                               name="", owner="", member_count=0, status=LIVE)
+                                               name="", owner="", member_count=0, status=LIVE,
+                                               filled_on_arrival=False)
         .on_conflict_do_nothing(index_elements=["chat_id"]).returning(CustomerGroup.id))
     if created.first() is not None and read_new:
         await request_sync(session, chat_id, "new")
@@ -152,7 +153,10 @@ async def apply_snapshot(session: AsyncSession, info: GroupChatInfo, now: dateti
     before) that keeps what the event said, and the member-list version is taken only when no
     event came in between. A dismissed group stays dismissed."""
     group = await group_of(session, info.chat_id, now, read_new=False)
+    first_read = group.synced_at is None
     group.name, group.owner, group.notice = info.name, info.owner, info.notice
+    if first_read and info.create_time:  # when WeCom made it, not when sopbot first saw it
+        group.created_at = datetime.fromtimestamp(info.create_time, now.tzinfo)
     if group.segment is None:
         group.segment = segment_by_name(routing, info.name)
     present = {m.userid: m for m in info.member_list}
@@ -171,6 +175,8 @@ async def apply_snapshot(session: AsyncSession, info: GroupChatInfo, now: dateti
         group.member_version = info.member_version  # None when WeCom does not give one
     group.synced_at = now
     await _recount(session, group, now)
+    if first_read and reached_ideal_size(group, routing, now):
+        group.filled_on_arrival = True  # full before sopbot knew it: nothing to onboard
     return group
 
 

@@ -1,4 +1,5 @@
-"""calendar_post: what became of each delivery of the posting calendar
+"""calendar_post, calendar_group_day: what became of each delivery of the posting calendar,
+and which customer group had its one mass message of a day
 
 Revision ID: 0011
 Revises: 0010
@@ -39,8 +40,18 @@ def upgrade() -> None:
         sa.UniqueConstraint("key", name="uq_calendar_post_key"),
     )
     op.create_index("ix_calendar_post_day", "calendar_post", ["day", "segment"])
+    op.create_table(
+        "calendar_group_day",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+                  autoincrement=True),
+        sa.Column("chat_id", sa.String(64), nullable=False),
+        sa.Column("day", sa.String(10), nullable=False),
+        sa.Column("post_key", sa.String(200), nullable=False),
+        sa.UniqueConstraint("chat_id", "day", name="uq_calendar_group_day"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("calendar_group_day")
     op.drop_index("ix_calendar_post_day", table_name="calendar_post")
     op.drop_table("calendar_post")

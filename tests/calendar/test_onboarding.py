@@ -136,3 +136,46 @@ def test_a_campaign_for_an_unknown_segment_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigFileError) as info:
         load_flows(flows)
     assert "unknown segment 'nowhere'" in info.value.message and info.value.line == 1
+
+
+async def test_no_group_gets_a_second_mass_message_whatever_changes_during_the_day(
+        db: Database) -> None:
+    from app.calendar import content
+
+    async with db.unit_of_work() as session:
+        for n in range(3):
+            await content.add(session, "new_arrivals", f"新品{n}", "", None, DAY1)
+    calendar = CALENDAR.model_copy(update={"daily_cap_policy": "highest_priority"})
+    day1 = DAY1 + timedelta(days=1)
+    await post_due(db, calendar, DAY1 + timedelta(hours=10), 1, CAMPAIGNS)  # the run starts
+    await post_due(db, calendar, day1 + timedelta(hours=10, minutes=5), 1, CAMPAIGNS)
+    assert [t["chat_id_list"] for t in await tasks(db)] == [["wrFull"]]  # its own, at 10:00
+    # The run is paused before the shared 10:30 task, and wrOpen changes owner: wrFull is not
+    # in the shared task, and wrOpen gets its task once.
+    async with db.unit_of_work() as session:
+        (await session.scalar(select(SopRun))).status = "paused"  # type: ignore[union-attr]
+    await post_due(db, calendar, day1 + timedelta(hours=10, minutes=35), 1, CAMPAIGNS)
+    async with db.unit_of_work() as session:
+        group = await session.scalar(select(CustomerGroup).where(
+            CustomerGroup.chat_id == "wrOpen"))
+        assert group is not None
+        group.owner = "lisi"
+    report = await post_due(db, calendar, day1 + timedelta(hours=10, minutes=40), 1, CAMPAIGNS)
+    assert [(t["sender"], t["chat_id_list"]) for t in await tasks(db)] == [
+        ("zhangsan", ["wrFull"]), ("zhangsan", ["wrOpen"])]
+    assert any("had today's mass message" in line for line in report.skipped)
+
+
+async def test_a_post_too_long_to_send_gives_its_content_back(db: Database) -> None:
+    from app.calendar import content
+    from app.calendar.models import ContentItem
+
+    now = DAY1 + timedelta(hours=10, minutes=31)
+    async with db.unit_of_work() as session:
+        await content.add(session, "new_arrivals", "超长新品", "长" * 1400, None, now)
+    calendar = CALENDAR.model_copy(update={"daily_cap_policy": "highest_priority"})
+    report = await post_due(db, calendar, now, 1, {})
+    assert any("cannot be sent" in line for line in report.skipped)
+    async with db.reader() as session:
+        [item] = list(await session.scalars(select(ContentItem)))
+    assert (item.used_at, item.used_for) == (None, None)  # the next slot may take it

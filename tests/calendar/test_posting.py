@@ -124,6 +124,18 @@ async def test_one_leader_among_schedulers_and_another_takes_over(db_url: str,
         assert await second.lead()
         await post_due_slots(second)  # and posts nothing twice
         assert len(await rows(db, OutboxMessage)) == 3
+        # The new leader's connection is cut (its host gone): PostgreSQL drops the lock, the
+        # old one notices at its next tick, and the other replica leads again.
+        from sqlalchemy import text
+        async with db.engine.connect() as conn:
+            await conn.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND objid = :key"), {"key": 0x50_42_43_41})
+            await conn.commit()
+        restarted = CalendarScheduler(db, flows, 1000002, clock=lambda: at(1, "08:02"))
+        assert await restarted.lead()
+        assert not await second.lead()
+        await restarted.stop()
     finally:
         await first.stop()
         await second.stop()

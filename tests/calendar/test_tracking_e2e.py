@@ -72,6 +72,13 @@ async def test_a_task_is_confirmed_or_reminded_then_missed(db_url: str, tmp_path
                 states = {p.target: (p.task_status, p.reminders)
                           for p in await session.scalars(select(CalendarPost))}
             assert states == {"zhangsan": ("confirmed", 0), "lisi": ("missed", 1)}
+
+            async def cancelled() -> bool:  # a late confirmation cannot use a later day
+                answer = await sim.client.get("/sim/requests", params={
+                    "path": "externalcontact/cancel_groupmsg_send"})
+                return [r["body"]["msgid"] for r in answer.json()["requests"]] == [
+                    posts["lisi"].msgid]
+            await wait_until(cancelled, 10)
             async with db.reader() as session:
                 lines = await report(session, morning - timedelta(days=1))
             owners = lines[lines.index("by owner:") + 1:lines.index("by post:")]
