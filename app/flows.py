@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from app.calendar.flows import CalendarFlows
     from app.calendar.onboarding import Campaign
     from app.funnel.flows import FunnelFlows
+    from app.groups.lifecycle import LifecycleFlows
     from app.groups.welcome_flows import GroupWelcomeFlows
     from app.kf.flows import KfFlows
     from app.routing.flows import RoutingFlows
@@ -106,6 +107,7 @@ class Flows:
     group_welcome: GroupWelcomeFlows
     calendar: CalendarFlows
     onboarding: dict[str, Campaign]  # by name: sop_flows/onboarding_<name>.yaml
+    lifecycle: LifecycleFlows
 
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_]*")
@@ -122,6 +124,7 @@ def load_flows(directory: Path) -> Flows:
     from app.calendar.flows import CalendarFlows, calendar_problem
     from app.calendar.onboarding import Campaign
     from app.funnel.flows import FunnelFlows  # the domain schemas build on this module
+    from app.groups.lifecycle import LifecycleFlows
     from app.groups.welcome_flows import GroupWelcomeFlows, welcome_problem
     from app.kf.flows import KfFlows
     from app.routing.flows import RoutingFlows, unknown_names
@@ -135,7 +138,8 @@ def load_flows(directory: Path) -> Flows:
                   group_welcome=load_model(directory / "group_welcome.yaml", GroupWelcomeFlows),
                   calendar=load_model(directory / "calendar.yaml", CalendarFlows),
                   onboarding={path.stem.removeprefix("onboarding_"): load_model(path, Campaign)
-                              for path in sorted(directory.glob("onboarding_*.yaml"))})
+                              for path in sorted(directory.glob("onboarding_*.yaml"))},
+                  lifecycle=load_model(directory / "lifecycle.yaml", LifecycleFlows))
     problem = unknown_names(flows.routing, set(flows.funnel.channels), set(flows.verify.regions))
     if problem:
         raise ConfigFileError(directory / "routing.yaml", None, problem)

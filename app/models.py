@@ -4,7 +4,13 @@ from app.calendar.models import CalendarPost, ContentItem, GroupDay, SopRun
 from app.db import Base
 from app.directory.models import PlatformUser
 from app.funnel.models import ContactCode, FunnelEvent
-from app.groups.models import CustomerGroup, GroupMember, GroupPool, WelcomeTemplate
+from app.groups.models import (
+    CustomerGroup,
+    GroupMember,
+    GroupMigration,
+    GroupPool,
+    WelcomeTemplate,
+)
 from app.inbox.models import InboxEvent
 from app.kf.models import (
     KeywordHit,
@@ -21,7 +27,7 @@ from app.verify.models import Verification
 from app.wecom.tokens import AccessToken
 
 __all__ = ["AccessToken", "Base", "CalendarPost", "ContentItem", "CorpTag", "ContactCode",
-           "CustomerGroup", "FunnelEvent", "GroupDay", "GroupMember", "GroupPool", "InboxEvent",
-           "KeywordHit", "KfAccount", "KfConversation", "KfDialog", "KfSendFailure", "Member",
-           "MemberHistory", "OutboxMessage", "PlatformUser", "RateSlot", "UnansweredQuestion",
-           "SopRun", "Verification", "WelcomeTemplate"]
+           "CustomerGroup", "FunnelEvent", "GroupDay", "GroupMember", "GroupMigration",
+           "GroupPool", "InboxEvent", "KeywordHit", "KfAccount", "KfConversation", "KfDialog",
+           "KfSendFailure", "Member", "MemberHistory", "OutboxMessage", "PlatformUser",
+           "RateSlot", "SopRun", "UnansweredQuestion", "Verification", "WelcomeTemplate"]

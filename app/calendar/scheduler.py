@@ -23,6 +23,7 @@ from app.calendar.posting import post_due
 from app.calendar.tracking import track
 from app.db import Database, async_url, utcnow
 from app.flows import Flows
+from app.groups.migration import plan_migrations
 from app.logs import get_logger
 from app.wecom.client import WeComClient
 
@@ -31,6 +32,7 @@ LEADER_LOCK = 0x50_42_43_41  # pg advisory lock key: "sopbot calendar"
 TICK_S = 60
 TRACK_S = 600  # mass tasks are looked at every ten minutes
 MISFIRE_S = 45
+LIFECYCLE_S = 3600  # zombie groups are looked for every hour
 # The lock's own connection notices a dead peer within about a minute (TCP keepalives), so
 # PostgreSQL drops a dead leader's lock and another replica takes over.
 KEEPALIVE = {"keepalives": 1, "keepalives_idle": 20, "keepalives_interval": 10,
@@ -61,6 +63,9 @@ class CalendarScheduler:
         self.scheduler.add_job(track_mass_tasks, "interval", seconds=TRACK_S, args=[self],
                                id="track_mass_tasks", coalesce=True, max_instances=1,
                                misfire_grace_time=MISFIRE_S)
+        self.scheduler.add_job(plan_group_migrations, "interval", seconds=LIFECYCLE_S,
+                               args=[self], id="plan_group_migrations", coalesce=True,
+                               max_instances=1, misfire_grace_time=MISFIRE_S)
         self.scheduler.start()
 
     @property
@@ -144,3 +149,18 @@ async def track_mass_tasks(scheduler: CalendarScheduler) -> None:
     if tracked.confirmed or tracked.reminded or tracked.missed:
         log.info("calendar_tasks_tracked", confirmed=tracked.confirmed,
                  reminded=tracked.reminded, missed=tracked.missed)
+
+
+async def plan_group_migrations(scheduler: CalendarScheduler) -> None:
+    """Job: zombie groups get their migration plan (leader only)."""
+    if not await scheduler.lead():
+        return
+    try:
+        async with scheduler.db.unit_of_work() as session:
+            planned = await plan_migrations(session, scheduler.flows, scheduler.clock(),
+                                            scheduler.agent_id)
+    except Exception:
+        log.exception("group_migration_failed")
+        return
+    if planned:
+        log.info("group_migrations_planned", count=len(planned))

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from app.groups.sync import SyncReport
 
 groups = typer.Typer(help="Customer groups and each segment's 加入群聊 code "
-                          "(sop_flows/routing.yaml).", no_args_is_help=True)
+                          "(sop_flows/routing.yaml); --stage lists groups by stage and health.")
 
 EnvFile = Annotated[Path | None, typer.Option("--env-file", help="Read variables from this file.")]
 
@@ -119,5 +119,37 @@ async def _newcomers(database_url: str, settings: Settings, day: date,
     try:
         async with db.reader() as session:
             return lines(await newcomers(session, day, segment), day, identities)
+    finally:
+        await db.dispose()
+
+
+@groups.callback(invoke_without_command=True)
+def by_stage(ctx: typer.Context, env_file: EnvFile = None,
+             stage: Annotated[str | None, typer.Option(
+                 help="strong, daily or weak (zombie groups).")] = None) -> None:
+    """`sopbot groups --stage weak`: the groups of a stage with their health and signals."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from app.cli import _run_on_database, _settings, fail
+
+    if stage is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+    if stage not in ("strong", "daily", "weak"):
+        fail(f"--stage {stage!r}: one of strong, daily, weak")
+    settings = _settings(env_file)
+    typer.echo("\n".join(_run_on_database(_stages, env_file, settings, stage)))
+
+
+async def _stages(database_url: str, settings: Settings, stage: str) -> list[str]:
+    from app.db import Database, utcnow
+    from app.flows import load_flows
+    from app.groups.lifecycle import assess, lines
+
+    db = Database(database_url)
+    try:
+        async with db.reader() as session:
+            found = await assess(session, load_flows(settings.flows_path).lifecycle, utcnow())
+        return lines(found, stage)
     finally:
         await db.dispose()

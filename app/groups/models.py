@@ -91,3 +91,16 @@ class WelcomeTemplate(Base):
     # What was sent, so only a changed declaration is edited.
     fingerprint: Mapped[str] = mapped_column(String(64))
     synced_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class GroupMigration(Base):
+    """A zombie group's migration plan: whom to invite where; made once per group."""
+
+    __tablename__ = "group_migration"
+
+    id: Mapped[int] = _id()
+    chat_id: Mapped[str] = mapped_column(String(64), unique=True)
+    target_chat_id: Mapped[str] = mapped_column(String(64))
+    members: Mapped[str] = mapped_column(Text)  # JSON list of the invited external_userids
+    score: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,119 @@
+"""Each group's stage and health (PLAYBOOK.md "stages"), from the signals the API gives: joins
+and quits (group_member), its customers' 微信客服 activity (kf_conversation) and the calendar
+posts its owner confirmed (calendar_post). A group in its first month after filling is
+`strong`; a group whose health falls below the declared threshold with no join for a while is
+`weak`, a zombie, and gets a migration plan; the rest are `daily`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.calendar.models import CalendarPost, GroupDay
+from app.flows import allow_placeholders
+from app.groups.models import LIVE, CustomerGroup, GroupMember
+from app.groups.service import CUSTOMER
+from app.kf.models import KfConversation
+
+STRONG, DAILY, WEAK = "strong", "daily", "weak"
+
+
+class LifecycleFlows(BaseModel):
+    """sop_flows/lifecycle.yaml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    strong_days: int = Field(30, ge=1, le=365)  # "strong" for this long after filling
+    window_days: int = Field(14, ge=1, le=90)  # the signals counted
+    zombie_health: int = Field(30, ge=0, le=100)  # below this, and no join in quiet_days
+    quiet_days: int = Field(14, ge=1, le=365)
+    # The invitation the zombie group's still-active members get (a mass task from its
+    # owner), and the owner's task. Placeholders: {group}, {target} (group names), {qr}.
+    invitation: str = Field(min_length=1)
+    owner_task: str = Field(min_length=1)
+
+    _invite = field_validator("invitation", "owner_task")(allow_placeholders(
+        "group", "target", "qr"))
+
+
+@dataclass(frozen=True)
+class Health:
+    chat_id: str
+    name: str
+    segment: str | None
+    owner: str
+    members: int
+    stage: str
+    score: int
+    joins: int
+    quits: int
+    active: int  # customers with 微信客服 activity in the window
+    confirmed: int  # days with a confirmed calendar post
+
+
+async def assess(session: AsyncSession, flows: LifecycleFlows, now: datetime) -> list[Health]:
+    """Every live group's stage and health score (0-100)."""
+    since = now - timedelta(days=flows.window_days)
+    quiet_since = now - timedelta(days=flows.quiet_days)
+    joins = await _count(session, GroupMember.joined_at >= since)
+    quits = await _count(session, GroupMember.left_at >= since)
+    recent = await _count(session, GroupMember.joined_at >= quiet_since)
+    active = dict((await session.execute(
+        select(GroupMember.chat_id, func.count()).join(
+            KfConversation, KfConversation.external_userid == GroupMember.userid)
+        .where(GroupMember.left_at.is_(None), KfConversation.last_customer_at >= since)
+        .group_by(GroupMember.chat_id))).all())
+    confirmed = dict((await session.execute(
+        select(GroupDay.chat_id, func.count()).join(
+            CalendarPost, CalendarPost.key == GroupDay.post_key)
+        .where(CalendarPost.task_status == "confirmed", CalendarPost.at >= since)
+        .group_by(GroupDay.chat_id))).all())
+    found = []
+    for group in await session.scalars(select(CustomerGroup).where(CustomerGroup.status == LIVE)
+                                       .order_by(CustomerGroup.id)):
+        signals = (joins.get(group.chat_id, 0), quits.get(group.chat_id, 0),
+                   active.get(group.chat_id, 0), confirmed.get(group.chat_id, 0))
+        score = _score(group.member_count, *signals, flows.window_days)
+        stage = _stage(group, score, recent.get(group.chat_id, 0), now, flows)
+        found.append(Health(group.chat_id, group.name, group.segment, group.owner,
+                            group.member_count, stage, score, *signals))
+    return found
+
+
+async def _count(session: AsyncSession, condition: object) -> dict[str, int]:
+    rows = await session.execute(select(GroupMember.chat_id, func.count()).where(
+        GroupMember.type == CUSTOMER, condition).group_by(GroupMember.chat_id))  # type: ignore[arg-type]
+    return dict(rows.all())
+
+
+def _score(members: int, joins: int, quits: int, active: int, confirmed: int,
+           window_days: int) -> int:
+    """0 for a silent group: joins up to +25, customers active in 微信客服 up to +40 (a fifth
+    of the group active is full marks), calendar posts its owner confirmed up to +35 (every
+    day of the window), quits down to -30."""
+    share = active / members if members else 0.0
+    score = (min(joins * 5, 25) + round(min(share * 200, 40))
+             + round(35 * min(confirmed / window_days, 1.0)) - min(quits * 5, 30))
+    return max(0, min(100, score))
+
+
+def _stage(group: CustomerGroup, score: int, recent_joins: int, now: datetime,
+           flows: LifecycleFlows) -> str:
+    if group.filled_at is not None and now - group.filled_at < timedelta(days=flows.strong_days):
+        return STRONG
+    if score < flows.zombie_health and recent_joins == 0:
+        return WEAK
+    return DAILY
+
+
+def lines(found: list[Health], stage: str | None) -> list[str]:
+    shown = [h for h in found if stage is None or h.stage == stage]
+    if not shown:
+        return [f"no {stage or ''} groups".replace("  ", " ")]
+    return [f"{h.stage:<6} {h.score:>3} {h.name or h.chat_id:<22} {h.segment or '-':<14} "
+            f"{h.members:>4} members  +{h.joins} -{h.quits} joins/quits, {h.active} active, "
+            f"{h.confirmed} posts confirmed  {h.chat_id}" for h in shown]

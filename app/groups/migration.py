@@ -1,0 +1,82 @@
+"""Zombie groups (stage `weak`, app/groups/lifecycle.py) get a migration plan once: the
+still-active customers (微信客服 activity in the window; all its customers when none was
+active), the segment's live group to invite them to, the invitation as a mass task from each
+customer's own staff member, and an app message asking the owner to dissolve the group."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.flows import Flows
+from app.groups import pools
+from app.groups.lifecycle import WEAK, Health, assess
+from app.groups.models import GroupMember, GroupMigration
+from app.groups.service import CUSTOMER
+from app.kf.models import KfConversation
+from app.logs import get_logger
+from app.members.models import Member
+from app.outbox import store as outbox
+from app.wecom.api import SendMessage, Text
+from app.wecom.api_outreach import AddMsgTemplate
+
+log = get_logger("sopbot.groups.lifecycle")
+KIND = "group_migration"
+
+
+async def plan_migrations(session: AsyncSession, flows: Flows, now: datetime,
+                          agent_id: int | None) -> list[str]:
+    """Plan (and queue) the migration of every zombie group that has none yet."""
+    planned = set(await session.scalars(select(GroupMigration.chat_id)))
+    done = []
+    for health in await assess(session, flows.lifecycle, now):
+        if health.stage == WEAK and health.segment and health.chat_id not in planned:
+            line = await _plan(session, flows, health, now, agent_id)
+            if line:
+                done.append(line)
+    return done
+
+
+async def _plan(session: AsyncSession, flows: Flows, health: Health, now: datetime,
+                agent_id: int | None) -> str | None:
+    assert health.segment is not None
+    seat = await pools.seat_for(session, health.segment)
+    if seat is None or seat.chat_id == health.chat_id:
+        log.warning("group_migration_no_target", chat_id=health.chat_id, segment=health.segment)
+        return None
+    invited = await _still_active(session, health.chat_id, now, flows.lifecycle.window_days)
+    texts = {"group": health.name, "target": seat.group_name, "qr": seat.qr_code}
+    by_staff: dict[str, list[str]] = {}
+    for external_userid, staff in invited:
+        by_staff.setdefault(staff, []).append(external_userid)
+    for staff, customers in sorted(by_staff.items()):
+        await outbox.enqueue(session, f"migrate-invite:{health.chat_id}:{staff}", AddMsgTemplate(
+            chat_type="single", sender=staff, external_userid=customers,
+            text=Text(content=flows.lifecycle.invitation.format(**texts))), kind=KIND)
+    if agent_id is not None and health.owner:
+        await outbox.enqueue(session, f"migrate-owner:{health.chat_id}", SendMessage(
+            agentid=agent_id, touser=health.owner, msgtype="text",
+            text=Text(content=flows.lifecycle.owner_task.format(**texts))), kind=KIND)
+    session.add(GroupMigration(chat_id=health.chat_id, target_chat_id=seat.chat_id,
+                               members=json.dumps([c for c, _ in invited]), score=health.score,
+                               created_at=now))
+    log.info("group_migration_planned", chat_id=health.chat_id, target=seat.chat_id,
+             invited=len(invited))
+    return f"{health.chat_id} → {seat.chat_id}: {len(invited)} member(s) invited"
+
+
+async def _still_active(session: AsyncSession, chat_id: str, now: datetime,
+                        window_days: int) -> list[tuple[str, str]]:
+    """(external_userid, their staff member) of the customers to invite."""
+    present = (select(GroupMember.userid, Member.staff_userid)
+               .join(Member, Member.external_userid == GroupMember.userid)
+               .where(GroupMember.chat_id == chat_id, GroupMember.left_at.is_(None),
+                      GroupMember.type == CUSTOMER))
+    active = present.join(KfConversation,
+                          KfConversation.external_userid == GroupMember.userid).where(
+        KfConversation.last_customer_at >= now - timedelta(days=window_days))
+    rows = list((await session.execute(active.distinct())).all())
+    return [(u, s) for u, s in rows] or [(u, s) for u, s in await session.execute(present)]
