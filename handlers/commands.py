@@ -105,7 +105,8 @@ async def answer_calendar(event: TextMessage, ctx: Ctx) -> None:
         return ctx.reply_text(event.from_user_name, ctx.flows.commands.calendar.not_configured)
     days = 7 if ctx.data["args"] == "week" else 1
     lines = await calendar_preview(ctx.session, ctx.flows.calendar,
-                                   ctx.now.astimezone(SHANGHAI).date(), days)
+                                   ctx.now.astimezone(SHANGHAI).date(), days,
+                                   campaigns=ctx.flows.onboarding)
     await ctx.answer_text(event.from_user_name, "\n".join(lines),
                           ctx.flows.commands.sent_separately)
 

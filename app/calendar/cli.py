@@ -51,9 +51,9 @@ async def _preview(database_url: str, settings: Settings, first: date, days: int
 
     db = Database(database_url)
     try:
+        flows = load_flows(settings.flows_path)
         async with db.reader() as session:
-            return await plan(session, load_flows(settings.flows_path).calendar, first, days,
-                              segment)
+            return await plan(session, flows.calendar, first, days, segment, flows.onboarding)
     finally:
         await db.dispose()
 

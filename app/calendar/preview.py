@@ -11,8 +11,9 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.calendar import content
+from app.calendar import content, onboarding
 from app.calendar.flows import CalendarFlows
+from app.calendar.onboarding import Campaign
 from app.calendar.planner import (
     APPCHAT,
     MASS_TASK,
@@ -47,8 +48,11 @@ async def groups_by_segment(session: AsyncSession) -> dict[str, dict[str, list[s
 
 
 async def preview(session: AsyncSession, calendar: CalendarFlows, start: date, days: int,
-                  segment: str | None = None) -> list[str]:
+                  segment: str | None = None,
+                  campaigns: dict[str, Campaign] | None = None) -> list[str]:
     groups = await groups_by_segment(session)
+    names = {chat_id: name for chat_id, name in await session.execute(
+        select(CustomerGroup.chat_id, CustomerGroup.name))}
     upcoming = {column: [dict(title=i.title, body=i.body, link=i.link or "")
                          for i in await content.queued(session, column, limit=500)]
                 for column in calendar.columns}
@@ -66,17 +70,21 @@ async def preview(session: AsyncSession, calendar: CalendarFlows, start: date, d
     for n in range(days):
         day = start + timedelta(days=n)
         lines.append(f"{day:%Y-%m-%d} 周{WEEKDAYS[day.weekday()]}")
+        own = {t.chat_id: t.post
+               for t in await onboarding.today(session, campaigns or {}, day, names)}
         for name in calendar.segments:
             if segment is None or name == segment:
-                lines += _segment_lines(calendar, name, day, groups.get(name, {}), item)
+                lines += _segment_lines(calendar, name, day, groups.get(name, {}), item, own)
     return lines
 
 
 def _segment_lines(calendar: CalendarFlows, name: str, day: date,
-                   owners: dict[str, list[str]], item: Callable[[Post, str], Item]) -> list[str]:
+                   owners: dict[str, list[str]], item: Callable[[Post, str], Item],
+                   own: dict[str, Post]) -> list[str]:
     count = sum(len(chats) for chats in owners.values())
     lines = [f"  {name}: {count} customer group(s), {len(owners)} owner(s)"]
-    deliveries = plan_day(calendar, name, day, owners)
+    mine = {c: own[c] for chats in owners.values() for c in chats if c in own}
+    deliveries = plan_day(calendar, name, day, owners, mine)
     if not deliveries:
         lines.append("    nothing to post")
     for delivery in deliveries:
@@ -86,7 +94,9 @@ def _segment_lines(calendar: CalendarFlows, name: str, day: date,
 
 def _line(delivery: Delivery, calendar: CalendarFlows, item: Callable[[Post], Item]) -> str:
     where = f"{TRANSPORTS[delivery.transport]} {delivery.target}"
-    if delivery.chat_ids:
+    if delivery.label:
+        where += f" ({delivery.label}, onboarding)"
+    elif delivery.chat_ids:
         where += f" ({len(delivery.chat_ids)} group(s))"
     texts = []
     for post in delivery.posts:

@@ -179,3 +179,16 @@ async def test_a_post_too_long_to_send_gives_its_content_back(db: Database) -> N
     async with db.reader() as session:
         [item] = list(await session.scalars(select(ContentItem)))
     assert (item.used_at, item.used_for) == (None, None)  # the next slot may take it
+
+
+async def test_the_preview_shows_a_group_in_onboarding_on_its_own(db: Database) -> None:
+    from app.calendar.preview import preview
+
+    await post_due(db, CALENDAR, DAY1 + timedelta(hours=10), 1, CAMPAIGNS)  # the run starts
+    async with db.reader() as session:
+        lines = await preview(session, CALENDAR, (DAY1 + timedelta(days=1)).date(), 1,
+                              "shop_south", CAMPAIGNS)
+    tasks_ = [line for line in lines if "mass task" in line]
+    assert len(tasks_) == 2
+    assert any("(wrFull, onboarding)" in line and "欢迎大家加入" in line for line in tasks_)
+    assert any("(1 group(s))" in line and "欢迎大家加入" not in line for line in tasks_)
