@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, event, text
+from sqlalchemy import BigInteger, DateTime, Integer, event, text
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.types import TypeDecorator
 
@@ -54,6 +54,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     pass
+
+
+def id_column() -> Mapped[int]:
+    """An autoincrement primary key: BIGINT on PostgreSQL, INTEGER (the rowid) on SQLite."""
+    return mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                         autoincrement=True)
 
 
 def async_url(url: str) -> str:

@@ -20,16 +20,11 @@ async def healthz(request: Request) -> JSONResponse:
     except Exception as exc:
         log.error("healthz_database_down", error=type(exc).__name__)
         body.update(status="error", database="unreachable")
-    if services.worker.alive is False:
-        log.error("healthz_worker_stopped")
-        body.update(status="error", worker="stopped")
-    if services.sender.alive is False:
-        log.error("healthz_sender_stopped")
-        body.update(status="error", sender="stopped")
-    if services.scheduler.alive is False:
-        log.error("healthz_scheduler_stopped")
-        body.update(status="error", scheduler="stopped")
-    if services.kf_reader.alive is False:
-        log.error("healthz_kf_reader_stopped")
-        body.update(status="error", kf_reader="stopped")
+    # Each background loop this process runs (None: not run here) must still be running.
+    loops = {"worker": services.worker, "sender": services.sender,
+             "scheduler": services.scheduler, "kf_reader": services.kf_reader}
+    for name, loop in loops.items():
+        if loop.alive is False:
+            log.error(f"healthz_{name}_stopped")
+            body.update({"status": "error", name: "stopped"})
     return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)

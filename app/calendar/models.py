@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, UTCDateTime, utcnow
+from app.db import Base, UTCDateTime, id_column, utcnow
 
 
 class ContentItem(Base):
@@ -15,8 +15,7 @@ class ContentItem(Base):
     # The next item of a column: the oldest not used yet.
     __table_args__ = (Index("ix_content_item_column_used", "column_name", "used_at", "id"),)
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
-                                    primary_key=True, autoincrement=True)
+    id: Mapped[int] = id_column()
     column_name: Mapped[str] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(String(128))
     body: Mapped[str] = mapped_column(Text, default="")
@@ -34,8 +33,7 @@ class CalendarPost(Base):
     __tablename__ = "calendar_post"
     __table_args__ = (Index("ix_calendar_post_day", "day", "segment"),)
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
-                                    primary_key=True, autoincrement=True)
+    id: Mapped[int] = id_column()
     key: Mapped[str] = mapped_column(String(200), unique=True)
     segment: Mapped[str] = mapped_column(String(64))
     day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, Asia/Shanghai
@@ -61,8 +59,7 @@ class SopRun(Base):
     __tablename__ = "sop_run"
     __table_args__ = (UniqueConstraint("chat_id", "campaign", name="uq_sop_run_chat_campaign"),)
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
-                                    primary_key=True, autoincrement=True)
+    id: Mapped[int] = id_column()
     chat_id: Mapped[str] = mapped_column(String(64))
     campaign: Mapped[str] = mapped_column(String(32))
     # Day 1, YYYY-MM-DD Asia/Shanghai: the day after the group filled (or was created).
@@ -79,8 +76,7 @@ class GroupDay(Base):
     __tablename__ = "calendar_group_day"
     __table_args__ = (UniqueConstraint("chat_id", "day", name="uq_calendar_group_day"),)
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
-                                    primary_key=True, autoincrement=True)
+    id: Mapped[int] = id_column()
     chat_id: Mapped[str] = mapped_column(String(64))
     day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, Asia/Shanghai
     post_key: Mapped[str] = mapped_column(String(200))  # the delivery that served it

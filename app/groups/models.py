@@ -5,23 +5,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, UTCDateTime, utcnow
+from app.db import Base, UTCDateTime, id_column, utcnow
 
 LIVE, DISMISSED = "live", "dismissed"
-
-
-def _id() -> Mapped[int]:
-    return mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-                         autoincrement=True)
 
 
 class CustomerGroup(Base):
     __tablename__ = "customer_group"
 
-    id: Mapped[int] = _id()
+    id: Mapped[int] = id_column()
     chat_id: Mapped[str] = mapped_column(String(64), unique=True)
     # From the name: a group whose name starts with a segment's room_name belongs to it.
     segment: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
@@ -50,7 +45,7 @@ class GroupMember(Base):
     __table_args__ = (UniqueConstraint("chat_id", "userid", name="uq_group_member_chat_user"),
                       Index("ix_group_member_userid", "userid"))
 
-    id: Mapped[int] = _id()
+    id: Mapped[int] = id_column()
     chat_id: Mapped[str] = mapped_column(String(64))
     userid: Mapped[str] = mapped_column(String(64))  # staff userid or external_userid
     type: Mapped[int] = mapped_column(Integer, default=2)  # 1 staff, 2 customer
@@ -67,7 +62,7 @@ class GroupPool(Base):
 
     __tablename__ = "group_pool"
 
-    id: Mapped[int] = _id()
+    id: Mapped[int] = id_column()
     segment: Mapped[str] = mapped_column(String(64), unique=True)
     config_id: Mapped[str] = mapped_column(String(64))
     qr_code: Mapped[str] = mapped_column(Text)
@@ -85,7 +80,7 @@ class WelcomeTemplate(Base):
 
     __tablename__ = "group_welcome_template"
 
-    id: Mapped[int] = _id()
+    id: Mapped[int] = id_column()
     segment: Mapped[str] = mapped_column(String(64), unique=True)
     template_id: Mapped[str] = mapped_column(String(128))
     # What was sent, so only a changed declaration is edited.
@@ -98,7 +93,7 @@ class GroupMigration(Base):
 
     __tablename__ = "group_migration"
 
-    id: Mapped[int] = _id()
+    id: Mapped[int] = id_column()
     chat_id: Mapped[str] = mapped_column(String(64), unique=True)
     target_chat_id: Mapped[str] = mapped_column(String(64))
     members: Mapped[str] = mapped_column(Text)  # JSON list of the invited external_userids

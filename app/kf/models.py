@@ -5,15 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, UTCDateTime, utcnow
-
-
-def _id() -> Mapped[int]:
-    return mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-                         autoincrement=True)
+from app.db import Base, UTCDateTime, id_column, utcnow
 
 
 class KfAccount(Base):
@@ -21,7 +16,7 @@ class KfAccount(Base):
 
     __tablename__ = "kf_account"
 
-    id: Mapped[int] = _id()
+    id: Mapped[int] = id_column()
     open_kfid: Mapped[str] = mapped_column(String(64), unique=True)
     cursor: Mapped[str | None] = mapped_column(String(64), default=None)
     token: Mapped[str | None] = mapped_column(String(128), default=None)
@@ -46,7 +41,7 @@ class KfConversation(Base):
     __table_args__ = (UniqueConstraint("open_kfid", "external_userid",
                                        name="uq_kf_conversation_account_customer"),)
 
-    id: Mapped[int] = _id()
+    id: Mapped[int] = id_column()
     open_kfid: Mapped[str] = mapped_column(String(64))
     external_userid: Mapped[str] = mapped_column(String(64))
     last_customer_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
@@ -62,7 +57,7 @@ class KfSendFailure(Base):
 
     __tablename__ = "kf_send_failure"
 
-    id: Mapped[int] = _id()
+    id: Mapped[int] = id_column()
     open_kfid: Mapped[str] = mapped_column(String(64))
     external_userid: Mapped[str] = mapped_column(String(64))
     fail_msgid: Mapped[str] = mapped_column(String(64))
@@ -77,7 +72,7 @@ class KeywordHit(Base):
     __tablename__ = "keyword_hit"
     __table_args__ = (Index("ix_keyword_hit_rule_at", "rule_id", "at"),)
 
-    id: Mapped[int] = _id()
+    id: Mapped[int] = id_column()
     rule_id: Mapped[str] = mapped_column(String(64))
     segment: Mapped[str | None] = mapped_column(String(64), default=None)
     external_userid: Mapped[str] = mapped_column(String(64))
@@ -90,7 +85,7 @@ class UnansweredQuestion(Base):
     __tablename__ = "unanswered_question"
     __table_args__ = (Index("ix_unanswered_question_at", "at"),)
 
-    id: Mapped[int] = _id()
+    id: Mapped[int] = id_column()
     open_kfid: Mapped[str] = mapped_column(String(64))
     external_userid: Mapped[str] = mapped_column(String(64))
     segment: Mapped[str | None] = mapped_column(String(64), default=None)
@@ -106,7 +101,7 @@ class KfDialog(Base):
     __table_args__ = (UniqueConstraint("open_kfid", "external_userid",
                                        name="uq_kf_dialog_account_customer"),)
 
-    id: Mapped[int] = _id()
+    id: Mapped[int] = id_column()
     open_kfid: Mapped[str] = mapped_column(String(64))
     external_userid: Mapped[str] = mapped_column(String(64))
     step: Mapped[str] = mapped_column(String(16))  # phone, identity, region, photos

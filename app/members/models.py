@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, UTCDateTime, utcnow
+from app.db import Base, UTCDateTime, id_column, utcnow
 
 # Where a member stands; the funnel steps (app/funnel/steps.py) say how they got there.
 ADDED = "added"            # friend added, welcome queued or skipped
@@ -21,15 +21,10 @@ LEFT = "left"              # deleted the staff member, or left every group
 IDENTITY_TYPES = ("physical_shop", "wechat_reseller", "online_shop", "consumer")
 
 
-def _id() -> Mapped[int]:
-    return mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-                         autoincrement=True)
-
-
 class Member(Base):
     __tablename__ = "member"
 
-    id: Mapped[int] = _id()
+    id: Mapped[int] = id_column()
     external_userid: Mapped[str] = mapped_column(String(64), unique=True)
     staff_userid: Mapped[str] = mapped_column(String(64))  # the staff member they added
     # Stored as given (the back office needs it); masked in every log line.
@@ -57,7 +52,7 @@ class MemberHistory(Base):
     __tablename__ = "member_history"
     __table_args__ = (Index("ix_member_history_member_id", "member_id", "id"),)
 
-    id: Mapped[int] = _id()
+    id: Mapped[int] = id_column()
     member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     field: Mapped[str] = mapped_column(String(32))
