@@ -83,7 +83,8 @@ def build_services(settings: Settings, router: Router | None = None,
     kf_rules = handlers.build_kf_rules(flows) if own_handlers else []
     kf_reader = KfPuller(db, wecom, settings, on_stored=worker.wake, rules=kf_rules)
     db.commit_hooks.append(kf_reader.on_commit)
-    scheduler = CalendarScheduler(db, flows, settings.agent_id, wecom)
+    scheduler = CalendarScheduler(db, flows, settings.agent_id, wecom,
+                                  robots=set(settings.robot_keys))
     sender.on_settled(POST_KIND, task_created)
     return Services(settings, db, crypto, flows, router, worker, writer, http, wecom,
                     tokens, sender, kf_reader, scheduler)

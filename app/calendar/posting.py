@@ -57,7 +57,8 @@ def delivery_key(delivery: Delivery) -> str:
 
 
 async def post_due(db: Database, calendar: CalendarFlows, now: datetime,
-                   agent_id: int | None, campaigns: dict[str, Campaign] | None = None) -> Report:
+                   agent_id: int | None, campaigns: dict[str, Campaign] | None = None,
+                   robots: set[str] | None = None) -> Report:
     """Queue what is due now (within the grace), record what was missed. Onboarding runs
     are started and advanced in the same unit of work."""
     report, campaigns = Report(), campaigns or {}
@@ -74,8 +75,17 @@ async def post_due(db: Database, calendar: CalendarFlows, now: datetime,
             chats = groups.get(segment, {})
             mine = {c: own[c] for owner in chats.values() for c in owner if c in own}
             for delivery in plan_day(calendar, segment, day, chats, mine):
-                if delivery.at <= now:
-                    await _one(session, calendar, delivery, now, grace, agent_id, report)
+                if delivery.at > now:
+                    continue
+                if robots is not None and delivery.transport == ROBOT \
+                        and delivery.target not in robots:
+                    key = delivery_key(delivery)
+                    if not await session.scalar(select(CalendarPost.id).where(
+                            CalendarPost.key == key)):
+                        await _skip(session, delivery, key,
+                                    "robot not configured (SOPBOT_ROBOTS)", report)
+                    continue
+                await _one(session, calendar, delivery, now, grace, agent_id, report)
         await onboarding.advance(session, campaigns, day)
     return report
 

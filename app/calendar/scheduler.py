@@ -44,9 +44,9 @@ HOLDING = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND ob
 class CalendarScheduler:
     def __init__(self, db: Database, flows: Flows, agent_id: int | None,
                  wecom: WeComClient | None = None, clock: Callable[[], datetime] = utcnow,
-                 tick_s: float = TICK_S) -> None:
+                 tick_s: float = TICK_S, robots: set[str] | None = None) -> None:
         self.db, self.flows, self.agent_id, self.clock = db, flows, agent_id, clock
-        self.wecom = wecom
+        self.wecom, self.robots = wecom, robots
         self.tick_s = tick_s
         self.scheduler: AsyncIOScheduler | None = None
         self._lock_engine: AsyncEngine | None = None
@@ -129,7 +129,8 @@ async def post_due_slots(scheduler: CalendarScheduler) -> None:
         return
     try:
         report = await post_due(scheduler.db, scheduler.flows.calendar, scheduler.clock(),
-                                scheduler.agent_id, scheduler.flows.onboarding)
+                                scheduler.agent_id, scheduler.flows.onboarding,
+                                scheduler.robots)
     except Exception:
         log.exception("calendar_post_failed")
         return

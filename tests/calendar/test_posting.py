@@ -171,3 +171,12 @@ async def test_the_service_runs_the_scheduler_and_posts_what_is_due(db_url: str,
         assert (post.segment, post.target, post.status) == ("online", "lisi", "queued")
         assert app.services.scheduler.alive
         assert (await app.client.get("/healthz")).json()["status"] == "ok"
+
+
+async def test_a_robot_that_is_not_configured_is_skipped_and_said(db: Database) -> None:
+    report = await post_due(db, CALENDAR, at(1, "08:05"), 1000002, robots=set())
+    assert [line.split(": ", 1)[1] for line in report.skipped] == [
+        "robot not configured (SOPBOT_ROBOTS)"]
+    assert report.queued == 2  # the customer groups' tasks go out all the same
+    again = await post_due(db, CALENDAR, at(1, "08:06"), 1000002, robots=set())
+    assert again.skipped == []  # recorded once
