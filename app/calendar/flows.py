@@ -50,8 +50,8 @@ class Slot(Strict):
     time: str
     column: str
     priority: int = Field(5, ge=0, le=100)
-    # How an item of the column becomes a post.
-    template: str = "【{column}】{title}\n{body}"
+    # How an item of the column becomes a post; by default the calendar's slot_template.
+    template: str | None = None
 
     _t = field_validator("time")(_time)
     _p = field_validator("template")(allow_placeholders(*SLOT_PLACEHOLDERS))
@@ -88,13 +88,25 @@ class InternalTarget(Strict):
         return self
 
 
+class CalendarTexts(Strict):
+    # To a group owner under remind_owner: {groups} (their names), {text} (the post).
+    owner_reminder: str = Field(min_length=1)
+
+    _r = field_validator("owner_reminder")(allow_placeholders("groups", "text"))
+
+
 class CalendarFlows(Strict):
     daily_cap_policy: CapPolicy = "merge"
+    # How a column's item becomes a post, unless its slot says otherwise.
+    slot_template: str = Field(min_length=1)
+    texts: CalendarTexts
     # A post the scheduler missed (a restart) is still made within this many minutes.
     grace_minutes: int = Field(30, ge=0, le=720)
     columns: dict[str, str] = {}  # column → its label, e.g. new_arrivals: 今日上新
     segments: dict[str, SegmentCalendar] = {}
     internal: dict[str, InternalTarget] = {}
+
+    _st = field_validator("slot_template")(allow_placeholders(*SLOT_PLACEHOLDERS))
 
     @model_validator(mode="after")
     def _columns_known(self) -> CalendarFlows:

@@ -30,6 +30,7 @@ class Post:
     text: str | None = None  # greetings
     column: str | None = None  # slots: the column's next item, taken when posted
     template: str | None = None
+    extra: str | None = None  # added below the post (Monday's weekly calendar)
 
     def key(self, segment: str) -> str:
         """Stable per (segment, day, post): outbox keys and the content taken hang on it."""
@@ -52,16 +53,18 @@ class Delivery:
 
 def posts_for(segment: SegmentCalendar, day: date) -> list[Post]:
     posts = []
+    weekly = segment.weekly if day.weekday() == MONDAY else None
     for name, greeting in (("morning", segment.morning), ("evening", segment.evening)):
         if greeting is not None:
-            text = greeting.text
-            if name == "morning" and segment.weekly and day.weekday() == MONDAY:
-                text = f"{text}\n\n{segment.weekly}"
-            posts.append(Post(_at(day, greeting.time), name, greeting.priority, text=text))
+            posts.append(Post(_at(day, greeting.time), name, greeting.priority,
+                              text=greeting.text, extra=weekly if name == "morning" else None))
     for n, slot in enumerate(segment.slots):
         posts.append(Post(_at(day, slot.time), f"slot{n}", slot.priority, column=slot.column,
                           template=slot.template))
-    return sorted(posts, key=lambda p: (p.at, p.name))
+    posts = sorted(posts, key=lambda p: (p.at, p.name))
+    if weekly and segment.morning is None and posts:  # no morning greeting to carry it
+        posts[0] = replace(posts[0], extra=weekly)
+    return posts
 
 
 def _at(day: date, hhmm: str) -> datetime:
@@ -101,6 +104,10 @@ def _customer(calendar: CalendarFlows, segment: str, posts: list[Post],
     if not posts:
         return []
     best = max(posts, key=lambda p: (p.priority, -posts.index(p)))
+    carried = next((p.extra for p in posts if p.extra), None)
+    if carried and calendar.daily_cap_policy != "merge" and not best.extra:
+        best = replace(best, extra=carried)  # the weekly calendar goes with the one task
+        posts = [replace(p, extra=None) if p.extra and p is not best else p for p in posts]
     policy = calendar.daily_cap_policy
     deliveries = []
     for owner, chat_ids in sorted(groups_by_owner.items()):
@@ -116,14 +123,17 @@ def _customer(calendar: CalendarFlows, segment: str, posts: list[Post],
     return deliveries
 
 
-def render(post: Post, labels: dict[str, str], item: Callable[[Post], dict[str, str] | None]
-           ) -> str | None:
+def render(post: Post, labels: dict[str, str], item: Callable[[Post], dict[str, str] | None],
+           default_template: str = "") -> str | None:
     """The post's text: a greeting as written, a slot from its column's next item (None when
     the column is empty: the slot is skipped and reported)."""
     if post.text is not None:
-        return post.text
-    assert post.column is not None and post.template is not None
-    found = item(post)
-    if found is None:
-        return None
-    return post.template.format(column=labels.get(post.column, post.column), **found).strip()
+        text: str = post.text
+    else:
+        assert post.column is not None
+        found = item(post)
+        if found is None:
+            return None
+        template = post.template or default_template
+        text = template.format(column=labels.get(post.column, post.column), **found).strip()
+    return f"{text}\n\n{post.extra}" if post.extra else text

@@ -7,7 +7,7 @@ Runs in one unit of work per call (the scheduler's job, app/calendar/scheduler.p
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -40,13 +40,21 @@ from app.wecom.api_outreach import AddMsgTemplate
 log = get_logger("sopbot.calendar")
 POST_KIND = "calendar_post"
 QUEUED, SKIPPED = "queued", "skipped"
-REMINDER = "请在群里发送以下内容：\n\n{text}"  # to an owner (remind_owner policy)
 
 
 @dataclass
 class Report:
     queued: int = 0
     skipped: list[str] = field(default_factory=list)  # keys, with why
+
+
+def _days(calendar: CalendarFlows, groups: dict[str, Any], day: date, now: datetime,
+          grace: timedelta) -> list[tuple[str, date]]:
+    """(segment, day) to plan: today, and yesterday while its last posts are in the grace."""
+    days = [day]
+    if (now - grace).astimezone(SHANGHAI).date() < day:
+        days.insert(0, day - timedelta(days=1))
+    return [(segment, d) for d in days for segment in sorted(set(calendar.segments) | set(groups))]
 
 
 def delivery_key(delivery: Delivery) -> str:
@@ -71,10 +79,11 @@ async def post_due(db: Database, calendar: CalendarFlows, now: datetime,
             select(CustomerGroup.chat_id, CustomerGroup.name))}
         own = {t.chat_id: t.post
                for t in await onboarding.today(session, campaigns, day, names)}
-        for segment in sorted(set(calendar.segments) | set(groups)):
+        for segment, plan_for in _days(calendar, groups, day, now, grace):
             chats = groups.get(segment, {})
-            mine = {c: own[c] for owner in chats.values() for c in owner if c in own}
-            for delivery in plan_day(calendar, segment, day, chats, mine):
+            mine = {c: own[c] for owner in chats.values() for c in owner if c in own} \
+                if plan_for == day else {}
+            for delivery in plan_day(calendar, segment, plan_for, chats, mine):
                 if delivery.at > now:
                     continue
                 if robots is not None and delivery.transport == ROBOT \
@@ -107,7 +116,9 @@ async def _one(session: AsyncSession, calendar: CalendarFlows, delivery: Deliver
         texts = [text for post in delivery.posts
                  if (text := await _text(session, calendar, delivery, post, now)) is not None]
         try:
-            call = _call(delivery, "\n\n".join(texts), agent_id) if texts else None
+            names = [n for c in delivery.chat_ids if (n := await _group_name(session, c))]
+            call = _call(delivery, "\n\n".join(texts), agent_id, names,
+                         calendar.texts.owner_reminder) if texts else None
             problem = None if call is not None else (
                 "the column's content queue is empty" if not texts
                 else "WECOM_AGENT_ID is not set")
@@ -149,18 +160,25 @@ async def _text(session: AsyncSession, calendar: CalendarFlows, delivery: Delive
                         column=post.column)
         else:
             item = {"title": taken.title, "body": taken.body, "link": taken.link or ""}
-    return render(post, calendar.columns, lambda _post: item)
+    return render(post, calendar.columns, lambda _post: item, calendar.slot_template)
 
 
-def _call(delivery: Delivery, text: str, agent_id: int | None) -> Any:
+async def _group_name(session: AsyncSession, chat_id: str) -> str:
+    return await session.scalar(select(CustomerGroup.name).where(
+        CustomerGroup.chat_id == chat_id)) or chat_id
+
+
+def _call(delivery: Delivery, text: str, agent_id: int | None, names: list[str],
+          reminder_text: str) -> Any:
     if delivery.transport == MASS_TASK:
         return AddMsgTemplate(chat_type="group", sender=delivery.target,
                               chat_id_list=list(delivery.chat_ids), text=Text(content=text))
     if delivery.transport == OWNER_REMINDER:
         if agent_id is None:
             return None
+        reminder = reminder_text.format(groups="、".join(names), text=text)
         return SendMessage(agentid=agent_id, touser=delivery.target, msgtype="text",
-                           text=Text(content=REMINDER.format(text=text)))
+                           text=Text(content=reminder))
     if delivery.transport == ROBOT:
         return WebhookSend(robot=delivery.target, msgtype="text",
                            text=WebhookText(content=text))

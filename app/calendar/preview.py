@@ -100,7 +100,7 @@ def _line(delivery: Delivery, calendar: CalendarFlows, item: Callable[[Post], It
         where += f" ({len(delivery.chat_ids)} group(s))"
     texts = []
     for post in delivery.posts:
-        text = render(post, calendar.columns, item)
+        text = render(post, calendar.columns, item, calendar.slot_template)
         label = calendar.columns.get(post.column or "", "")
         texts.append(_short(text) if text is not None else f"({label}: queue empty, skipped)")
     return f"{delivery.at:%H:%M} {where}: " + " | ".join(texts)

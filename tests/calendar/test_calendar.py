@@ -33,8 +33,8 @@ def test_a_day_of_posts_in_time_order_with_the_weekly_calendar_on_monday() -> No
     posts = posts_for(CALENDAR.segments["shop_north"], MONDAY)
     assert [(p.at.strftime("%H:%M"), p.name) for p in posts] == [
         ("08:00", "morning"), ("10:30", "slot0"), ("15:00", "slot1"), ("21:00", "evening")]
-    assert "本周活动" in (posts[0].text or "")
-    assert "本周活动" not in (posts_for(CALENDAR.segments["shop_north"], TUESDAY)[0].text or "")
+    assert "本周活动" in (posts[0].extra or "")
+    assert posts_for(CALENDAR.segments["shop_north"], TUESDAY)[0].extra is None
     assert posts[0].at.tzinfo == SHANGHAI
     assert posts[1].key("shop_north") == "shop_north:20261130:slot0"
 
@@ -161,3 +161,10 @@ def test_the_preview_command(db_url: str, tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "not in sop_flows/calendar.yaml" in bad.output
     checked = CliRunner().invoke(cli, ["check", "--env-file", env])
     assert "note: calendar shop_north: 4 posts a day" in checked.stdout
+
+
+def test_the_weekly_calendar_goes_with_the_one_task_whatever_the_policy() -> None:
+    for policy in ("merge", "highest_priority", "remind_owner"):
+        tasks = [d for d in plan_day(with_policy(policy), "shop_north", MONDAY, OWNERS)
+                 if d.transport == MASS_TASK]
+        assert all(any(p.extra and "本周活动" in p.extra for p in d.posts) for d in tasks), policy

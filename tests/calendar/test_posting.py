@@ -154,6 +154,7 @@ async def test_the_service_runs_the_scheduler_and_posts_what_is_due(db_url: str,
     if now.date() != datetime.now(SHANGHAI).date():
         pytest.skip("a minute after midnight in Shanghai: no morning to post today yet")
     (flows / "calendar.yaml").write_text(
+        "slot_template: '{title}'\ntexts: {owner_reminder: '{text}'}\n"
         "columns: {news: 新闻}\nsegments:\n  online:\n"
         f"    morning: {{time: \"{now:%H:%M}\", text: 大家好}}\n", encoding="utf-8")
     database = Database(db_url)
@@ -180,3 +181,25 @@ async def test_a_robot_that_is_not_configured_is_skipped_and_said(db: Database) 
     assert report.queued == 2  # the customer groups' tasks go out all the same
     again = await post_due(db, CALENDAR, at(1, "08:06"), 1000002, robots=set())
     assert again.skipped == []  # recorded once
+
+
+async def test_a_late_evening_post_is_still_made_after_midnight_within_the_grace(
+        db: Database) -> None:
+    late = CALENDAR.model_copy(update={"internal": {}, "segments": {"shop_south":
+        CALENDAR.segments["shop_south"].model_copy(update={
+            "morning": None, "slots": (), "evening": FLOWS.calendar.segments["shop_north"]
+            .evening.model_copy(update={"time": "23:50"})})}})  # type: ignore[union-attr]
+    report = await post_due(db, late, at(2, "00:10"), 1000002)  # 20 minutes late, next day
+    assert report.queued == 2
+    [post, _] = await rows(db, CalendarPost)
+    assert post.day == "2026-12-01" and post.at.astimezone(SHANGHAI).strftime("%H:%M") == "23:50"
+
+
+async def test_owner_reminders_name_the_groups(db: Database) -> None:
+    remind = CALENDAR.model_copy(update={"internal": {}, "daily_cap_policy": "remind_owner"})
+    await post_due(db, remind, at(1, "08:05"), 1000002)
+    reminders = [json.loads(r.request) for r in await rows(db, OutboxMessage)
+                 if json.loads(r.request).get("touser")]
+    assert {r["touser"] for r in reminders} == {"zhangsan", "lisi"}
+    text = next(r for r in reminders if r["touser"] == "zhangsan")["text"]["content"]
+    assert text.startswith("请在「wrS1、wrS2」中发送以下内容") and "早上好" in text

@@ -9,19 +9,21 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from app.calendar.flows import CalendarFlows, Greeting, SegmentCalendar
+from app.calendar.flows import Greeting, SegmentCalendar
 from app.calendar.models import CalendarPost
 from app.calendar.planner import SHANGHAI
 from app.calendar.posting import post_due
 from app.calendar.tracking import report, track
 from app.cli import cli
+from app.flows import load_flows
 from app.groups.models import CustomerGroup
-from tests.conftest import make_settings, serve_app, wait_until
+from tests.conftest import REPO, make_settings, serve_app, wait_until
 from tests.e2e.sim_server import AES_KEY, CORP_ID, SECRET, TOKEN, running_sim
 from tests.funnel.test_codes import env_file
 
-CALENDAR = CalendarFlows(segments={"online": SegmentCalendar(
-    morning=Greeting(time="08:00", text="早上好，今日上新已更新！"))})
+CALENDAR = load_flows(REPO / "sop_flows").calendar.model_copy(update={
+    "internal": {}, "segments": {"online": SegmentCalendar(
+        morning=Greeting(time="08:00", text="早上好，今日上新已更新！"))}})
 
 
 async def test_a_task_is_confirmed_or_reminded_then_missed(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
