@@ -55,8 +55,10 @@ def _crypto_rejection(exc: CryptoError) -> Rejected:
     return Rejected(400, "cannot decrypt")
 
 
-def _reject(exc: Rejected) -> Response:
+def _reject(exc: Rejected, services: Services | None = None) -> Response:
     log.warning("callback_rejected", status=exc.status, reason=exc.reason)
+    if services is not None:
+        services.metrics.callbacks.labels("-", f"rejected_{exc.status}").inc()
     return PlainTextResponse(exc.reason, status_code=exc.status)
 
 
@@ -89,11 +91,11 @@ async def receive(request: Request) -> Response:
             payload = plaintext.decode("utf-8")
             event = event_from_xml(payload)
         except (XmlError, UnicodeDecodeError):
-            return _reject(Rejected(400, "malformed payload"))
+            return _reject(Rejected(400, "malformed payload"), services)
         except CryptoError as exc:
-            return _reject(_crypto_rejection(exc))
+            return _reject(_crypto_rejection(exc), services)
         except Rejected as exc:
-            return _reject(exc)
+            return _reject(exc, services)
         reply = await _store_and_answer(services, event, payload, callback_id)
         if reply is None:
             return Response(status_code=200)
@@ -129,6 +131,8 @@ async def _store_and_answer(services: Services, event: Event, payload: str,
     accepted = await services.writer.accept(event, payload, callback_id)
     log.info("callback_duplicate" if accepted.duplicate else "callback_stored",
              inbox_id=accepted.inbox_id, kind=event.kind, status=accepted.status)
+    services.metrics.callbacks.labels(
+        event.kind, "duplicate" if accepted.duplicate else "stored").inc()
     if accepted.status != PENDING:
         return accepted.reply  # an earlier delivery was handled: answer what it answered
     if event.accepts_reply:

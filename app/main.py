@@ -30,6 +30,8 @@ from app.keywords.book import book_for
 from app.kf import replies as kf_replies
 from app.kf.puller import KfPuller
 from app.logs import get_logger
+from app.metrics import Metrics
+from app.metrics import router as metrics_api_router
 from app.outbox.ratelimit import RateLimits, parse_rates
 from app.outbox.sender import OutboxSender
 from app.services import Services
@@ -86,8 +88,11 @@ def build_services(settings: Settings, router: Router | None = None,
     scheduler = CalendarScheduler(db, flows, settings.agent_id, wecom,
                                   robots=set(settings.robot_keys))
     sender.on_settled(POST_KIND, task_created)
+    metrics = Metrics()
+    sender.metrics = metrics
+    sender.on_settled(delivery.WELCOME_KIND, metrics.welcome_hook())
     return Services(settings, db, crypto, flows, router, worker, writer, http, wecom,
-                    tokens, sender, kf_reader, scheduler)
+                    tokens, sender, kf_reader, scheduler, metrics)
 
 
 def build_wecom(settings: Settings, db: Database,
@@ -148,6 +153,7 @@ def create_app(settings: Settings, *, router: Router | None = None,
                   openapi_url=None)
     app.include_router(callback.router)
     app.include_router(health.router)
+    app.include_router(metrics_api_router)
     app.include_router(funnel_api.router)
     app.include_router(content_api.router)
     app.include_router(verify_api.router)

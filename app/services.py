@@ -14,6 +14,7 @@ from app.flows import Flows
 from app.inbox.worker import InboxWorker
 from app.inbox.writer import InboxWriter
 from app.kf.puller import KfPuller
+from app.metrics import Metrics
 from app.outbox.sender import OutboxSender
 from app.wecom.client import WeComClient
 from app.wecom.crypto import WeComCrypto
@@ -35,3 +36,4 @@ class Services:
     sender: OutboxSender
     kf_reader: KfPuller
     scheduler: CalendarScheduler
+    metrics: Metrics
