@@ -23,7 +23,7 @@ from app.db import utcnow
 from app.funnel.models import FunnelEvent
 from app.inbox.models import PENDING as INBOX_PENDING
 from app.inbox.models import InboxEvent
-from app.outbox.models import SENT, OutboxMessage
+from app.outbox.models import DEAD, PENDING, SENT, UNKNOWN, OutboxMessage
 from app.outbox.outcomes import Outcome
 from app.outbox.store import Claimed
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from app.outbox.sender import SettledHook
 
 router = APIRouter()
+OPEN = (PENDING, DEAD, UNKNOWN)
 WELCOME_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 18, 20, 30)
 
 
@@ -52,7 +53,8 @@ class Metrics:
                                    registry=r)
         self.inbox_lag = Gauge("sopbot_inbox_lag_seconds", "Age of the oldest pending inbox "
                                "row.", registry=r)
-        self.outbox_depth = Gauge("sopbot_outbox_depth", "Outbox rows by kind and status.",
+        self.outbox_depth = Gauge("sopbot_outbox_depth", "Outbox rows waiting (pending) or "
+                                  "waiting for an operator (dead, unknown), by kind.",
                                   ["kind", "status"], registry=r)
         self.funnel = Gauge("sopbot_funnel_steps", "Funnel events recorded, by step (all "
                             "time).", ["step"], registry=r)
@@ -79,6 +81,7 @@ class Metrics:
         self.outbox_depth.clear()
         for kind, status, count in await session.execute(
                 select(OutboxMessage.kind, OutboxMessage.status, func.count())
+                .where(OutboxMessage.status.in_(OPEN))  # not the whole history
                 .group_by(OutboxMessage.kind, OutboxMessage.status)):
             self.outbox_depth.labels(kind, status).set(count)
         self.funnel.clear()

@@ -37,6 +37,9 @@ class InVerifyDialog(Filter):
     async def check(self, event: Event, ctx: Ctx) -> Any:
         if not isinstance(event, KfPulled):
             return None
+        conversation = await replies.conversation(ctx.session, event)
+        if conversation is not None and replies.with_person(conversation, ctx.now):
+            return None  # a person has the conversation
         row = await dialog.current(ctx.session, event.open_kfid, event.external_userid)
         if row is not None:
             return {"dialog": row}
@@ -54,10 +57,10 @@ async def verify_in_dialog(event: KfCustomerText, ctx: Ctx) -> None:
     if row is None:
         return await _start(event, ctx)
     if row.expires_at <= ctx.now:
-        await dialog.end(ctx.session, event.open_kfid, event.external_userid)
+        await _end(ctx, event, row)
         return await _say(ctx, event, settings.texts.expired)
     if said in map(normalise, settings.cancel_words):
-        await dialog.end(ctx.session, event.open_kfid, event.external_userid)
+        await _end(ctx, event, row)
         log.info("kf_dialog_cancelled", step=row.step)
         return await _say(ctx, event, settings.texts.cancelled)
     step = {dialog.PHONE: _phone, dialog.IDENTITY: _identity, dialog.REGION: _region,
@@ -127,7 +130,9 @@ async def verify_photo(event: KfCustomerMedia, ctx: Ctx) -> None:
     row: KfDialog | None = ctx.data["dialog"]
     texts = ctx.flows.verify.dialog.texts
     if row is None or row.step != dialog.PHOTOS or row.expires_at <= ctx.now:
-        return  # a picture outside the photo step is not for the dialog
+        if event.photo:  # fetched in case it was one; it was not
+            discard([event.photo], ctx.settings.photo_dir)
+        return
     if event.photo is None:
         return await _say(ctx, event, _photo_problem(ctx, event.photo_error))
     count = dialog.add_photo(row, event.photo)
@@ -193,6 +198,12 @@ async def _say(ctx: Ctx, event: KfPulled, what: str | Answer) -> None:
     # Several answers to one message (a problem, then the question again) need their own keys.
     digest = hashlib.sha256(answer.model_dump_json().encode()).hexdigest()[:12]
     await replies.answer(ctx, event, row, answer, f"kfdialog:{event.message.msgid}:{digest}")
+
+
+async def _end(ctx: Ctx, event: KfPulled, row: KfDialog) -> None:
+    """The dialog is over without a submission: its photos go too."""
+    discard(dialog.photos(row), ctx.settings.photo_dir)
+    await dialog.end(ctx.session, event.open_kfid, event.external_userid)
 
 
 def _timeout(ctx: Ctx) -> timedelta:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.flows import Flows
 from app.groups import pools
 from app.groups.lifecycle import WEAK, Health, assess
-from app.groups.models import GroupMember, GroupMigration
+from app.groups.models import CustomerGroup, GroupMember, GroupMigration
 from app.groups.service import CUSTOMER
 from app.kf.models import KfConversation
 from app.logs import get_logger
@@ -31,20 +31,22 @@ async def plan_migrations(session: AsyncSession, flows: Flows, now: datetime,
                           agent_id: int | None) -> list[str]:
     """Plan (and queue) the migration of every zombie group that has none yet."""
     planned = set(await session.scalars(select(GroupMigration.chat_id)))
+    found = await assess(session, flows.lifecycle, now)
+    weak = {h.chat_id for h in found if h.stage == WEAK}
     done = []
-    for health in await assess(session, flows.lifecycle, now):
-        if health.stage == WEAK and health.segment and health.chat_id not in planned:
-            line = await _plan(session, flows, health, now, agent_id)
+    for health in found:
+        if health.chat_id in weak and health.segment and health.chat_id not in planned:
+            line = await _plan(session, flows, health, now, agent_id, weak | planned)
             if line:
                 done.append(line)
     return done
 
 
 async def _plan(session: AsyncSession, flows: Flows, health: Health, now: datetime,
-                agent_id: int | None) -> str | None:
+                agent_id: int | None, avoid: set[str]) -> str | None:
     assert health.segment is not None
-    seat = await pools.seat_for(session, health.segment)
-    if seat is None or seat.chat_id == health.chat_id:
+    seat = await _target(session, health.segment, avoid)
+    if seat is None:
         log.warning("group_migration_no_target", chat_id=health.chat_id, segment=health.segment)
         return None
     invited = await _still_active(session, health.chat_id, now, flows.lifecycle.window_days)
@@ -66,6 +68,17 @@ async def _plan(session: AsyncSession, flows: Flows, health: Health, now: dateti
     log.info("group_migration_planned", chat_id=health.chat_id, target=seat.chat_id,
              invited=len(invited))
     return f"{health.chat_id} → {seat.chat_id}: {len(invited)} member(s) invited"
+
+
+async def _target(session: AsyncSession, segment: str, avoid: set[str]) -> pools.Seat | None:
+    """The first group behind the segment's code that is not a zombie itself."""
+    pool = await pools.pool_of(session, segment)
+    for chat_id in pools.chat_ids(pool) if pool else []:
+        if chat_id not in avoid:
+            name = await session.scalar(select(CustomerGroup.name).where(
+                CustomerGroup.chat_id == chat_id))
+            return pools.Seat(chat_id, name or chat_id, pool.qr_code)  # type: ignore[union-attr]
+    return None
 
 
 async def _still_active(session: AsyncSession, chat_id: str, now: datetime,

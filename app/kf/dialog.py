@@ -65,8 +65,9 @@ def region_of(text: str, regions: tuple[str, ...]) -> str | None:
 
 async def awaits_photo(session: AsyncSession, open_kfid: str, external_userid: str,
                        now: datetime) -> bool:
-    """Whether a picture from this customer is a verification photo (the kf reader fetches
-    only those from WeCom)."""
+    """Whether a picture from this customer may be a verification photo: they are in the
+    dialog (at any step: the messages before the picture may not be handled yet when the kf
+    reader fetches it; the handler keeps it only in the photo step). Only those are fetched."""
     row = await session.scalar(select(KfDialog).where(
         KfDialog.open_kfid == open_kfid, KfDialog.external_userid == external_userid))
-    return row is not None and row.step == PHOTOS and row.expires_at > now
+    return row is not None and row.expires_at > now

@@ -18,6 +18,7 @@ import itertools
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
@@ -39,7 +40,8 @@ TOKEN_TTL = timedelta(minutes=9)  # WeCom: 10 minutes; a minute of margin
 TOKEN_REJECTED = 95007
 PAGE = 1000
 RETRY_BASE_S, RETRY_MAX_S = 5.0, 300.0
-MAX_IDLE_PAGES = 3  # empty pages with has_more=1 in a row before a read counts as failed
+MAX_IDLE_PAGES = 3
+MAX_PHOTOS_PER_PAGE = 10  # empty pages with has_more=1 in a row before a read counts as failed
 
 
 # A message to queue with the page that brought an event (the kf welcome: its code lives 20 s).
@@ -183,12 +185,14 @@ class KfPuller:
         """Pictures a customer sends during the verification dialog's photo step are fetched
         from WeCom (media/get) and stored with the verification photos; the message carries
         the file's name, or why it could not be kept. Other pictures are not fetched."""
-        messages = []
+        messages, fetched = [], 0
         for message in page.msg_list:
             if message.origin == CUSTOMER and message.msgtype == "image" and \
                     await self._photo_wanted(message):
-                message = KfMessage.model_validate({**message.model_dump(),
-                                                    **await self._fetch(message)})
+                fetched += 1  # bounded, so a burst of pictures cannot outlast the lease
+                found = await self._fetch(message) if fetched <= MAX_PHOTOS_PER_PAGE \
+                    else {PHOTO_ERROR: "download_failed"}
+                message = KfMessage.model_validate({**message.model_dump(), **found})
             messages.append(message)
         return page.model_copy(update={"msg_list": messages})
 
@@ -204,13 +208,17 @@ class KfPuller:
             data = await self.wecom.download_media(media_id, max_bytes=limit)
         except MediaTooLarge:
             return {PHOTO_ERROR: "photo_too_large"}
-        except WeComError as exc:
+        except (WeComError, httpx.HTTPError) as exc:
             log.warning("kf_photo_not_fetched", error=str(exc))
             return {PHOTO_ERROR: "download_failed"}
         ext = image_type(data[:12])
         if ext is None:
             return {PHOTO_ERROR: "photo_not_image"}
-        [name] = await store_photos([Photo(data, ext)], self.settings.photo_dir)
+        try:
+            [name] = await store_photos([Photo(data, ext)], self.settings.photo_dir)
+        except OSError as exc:  # a full or unwritable disk must not stop the account
+            log.error("kf_photo_not_stored", error=type(exc).__name__)
+            return {PHOTO_ERROR: "download_failed"}
         return {PHOTO: name}
 
     async def _failed(self, account: store.Claimed, error: str) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from app.db import utcnow
+from app.inbox.models import InboxEvent
 from app.kf.models import KfDialog
 from app.members import service as members
 from app.members.models import Member
@@ -113,6 +114,16 @@ async def test_cancel_a_consumer_and_a_stranger(db_url: str, tmp_path: Path) -> 
         await _member(kf, "wmCancel")
         await _says(kf, "wmCancel", "认证")
         await _says(kf, "wmCancel", "13900139000")
+        # A picture before the photo step is fetched (the dialog is on) but not kept.
+        await sim.scenario("kf_image", open_kfid=KF, external_userid="wmCancel",
+                           content_base64=base64.b64encode(JPEG).decode())
+
+        async def handled() -> bool:
+            rows = await kf.rows(InboxEvent)
+            return any(r.kind == "kf.image" and r.status == "done" for r in rows)
+        await kf.until(handled)
+        photo_dir = tmp_path / "photos"
+        assert not photo_dir.exists() or list(photo_dir.iterdir()) == []
         assert (await _says(kf, "wmCancel", "取消")).startswith("已取消认证")
         assert await kf.rows(KfDialog) == []
         await _member(kf, "wmBuyer")
