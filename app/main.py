@@ -90,7 +90,6 @@ def build_services(settings: Settings, router: Router | None = None,
     sender.on_settled(POST_KIND, task_created)
     metrics = Metrics()
     sender.metrics = metrics
-    sender.on_settled(delivery.WELCOME_KIND, metrics.welcome_hook())
     return Services(settings, db, crypto, flows, router, worker, writer, http, wecom,
                     tokens, sender, kf_reader, scheduler, metrics)
 

@@ -5,7 +5,6 @@ from the database at scrape time, so every replica reports the same, whole pictu
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import (
@@ -20,15 +19,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
+from app.funnel.delivery import WELCOME_KIND
 from app.funnel.models import FunnelEvent
 from app.inbox.models import PENDING as INBOX_PENDING
 from app.inbox.models import InboxEvent
 from app.outbox.models import DEAD, PENDING, SENT, UNKNOWN, OutboxMessage
 from app.outbox.outcomes import Outcome
 from app.outbox.store import Claimed
-
-if TYPE_CHECKING:
-    from app.outbox.sender import SettledHook
 
 router = APIRouter()
 OPEN = (PENDING, DEAD, UNKNOWN)
@@ -59,17 +56,13 @@ class Metrics:
         self.funnel = Gauge("sopbot_funnel_steps", "Funnel events recorded, by step (all "
                             "time).", ["step"], registry=r)
 
-    def welcome_hook(self) -> SettledHook:
-        """Outbox settle hook for welcomes: the latency of each one sent."""
-        async def hook(session: AsyncSession, claimed: Claimed, outcome: Outcome,
-                       now: datetime) -> None:
-            if outcome.label == SENT:
-                self.welcome_latency.observe((now - claimed.created_at).total_seconds())
-        return hook
-
-    def sent(self, api: str, outcome: Outcome) -> None:
+    def sent(self, claimed: Claimed, outcome: Outcome, now: datetime) -> None:
+        """A settled outbox row: its result, and a welcome's latency when it went out."""
         errcode = outcome.values.get("errcode")
-        self.sends.labels(api, outcome.label, "" if errcode is None else str(errcode)).inc()
+        self.sends.labels(claimed.api, outcome.label,
+                          "" if errcode is None else str(errcode)).inc()
+        if claimed.kind == WELCOME_KIND and outcome.label == SENT:
+            self.welcome_latency.observe((now - claimed.created_at).total_seconds())
 
     async def refresh(self, session: AsyncSession) -> None:
         """The database-backed gauges, as they are now."""

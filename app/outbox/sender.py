@@ -324,7 +324,7 @@ class OutboxSender:
                                                                outcome.values):
                     self.counts[outcome.label] += 1
                     if self.metrics is not None:
-                        self.metrics.sent(item.claimed.api, outcome)
+                        self.metrics.sent(item.claimed, outcome, self.clock())
                     settled.append(item)
                 else:
                     log.warning("outbox_lease_lost", outbox_id=item.claimed.id)
@@ -332,19 +332,34 @@ class OutboxSender:
 
     async def _run_hooks(self, session: AsyncSession, settled: list[Planned]) -> None:
         """The settle hooks, kind by kind in registration order and by key within a kind, so
-        hooks of several waves take their rows' locks in one order; each in a savepoint, so
-        one failing hook loses only its own work, never the wave's outcomes."""
-        kinds = list(self.settled_hooks)
+        hooks of several waves take their rows' locks in one order. All of them run in one
+        savepoint; should one fail, they run again each in its own, so the failing hook
+        loses only its own work, never the wave's outcomes or the other hooks' work."""
+        calls = self._hook_calls(session, settled)
+        if not calls:
+            return
+        try:
+            async with session.begin_nested():
+                for work, _ in calls:
+                    await work()
+        except Exception:
+            for work, context in calls:
+                await _contained(work, session, **context)
+
+    def _hook_calls(self, session: AsyncSession, settled: list[Planned]
+                    ) -> list[tuple[Callable[[], Awaitable[None]], dict[str, Any]]]:
+        kinds, now = list(self.settled_hooks), self.clock()
+        calls: list[tuple[Callable[[], Awaitable[None]], dict[str, Any]]] = []
         for item in sorted((i for i in settled if i.claimed.kind in self.settled_hooks),
                            key=lambda i: (kinds.index(i.claimed.kind), i.claimed.idempotency_key)):
-            for hook in self.settled_hooks[item.claimed.kind]:
-                assert item.outcome is not None
-                await _contained(functools.partial(hook, session, item.claimed, item.outcome,
-                                                   self.clock()),
-                                 session, outbox_id=item.claimed.id, kind=item.claimed.kind)
-        for after in self.after_hooks:
-            await _contained(functools.partial(after, session, self.clock()), session,
-                             kind="after_settled")
+            assert item.outcome is not None
+            calls += [(functools.partial(hook, session, item.claimed, item.outcome, now),
+                       {"outbox_id": item.claimed.id, "kind": item.claimed.kind})
+                      for hook in self.settled_hooks[item.claimed.kind]]
+        if calls:
+            calls += [(functools.partial(after, session, now), {"kind": "after_settled"})
+                      for after in self.after_hooks]
+        return calls
 
 
 async def _contained(work: Callable[[], Awaitable[None]], session: AsyncSession,
