@@ -55,9 +55,11 @@ FAST_BATCH, BULK_BATCH = 16, 64
 # claim (welcomes), and bookkeeping does not eat into the rate (bulk).
 FAST_WORKERS, BULK_WORKERS = 4, 2
 # Requests in flight per lane and process. Bulk rows are paced by rate limits, so a few
-# suffice and more would only grow the HTTP connection pool; welcomes come in bursts and each
-# must be answered within 20 s, so their lane waits on more answers at once.
-IN_FLIGHT = {True: 32, False: 8}
+# suffice. Welcomes come in bursts and each must be answered within 20 s, so their lane waits
+# on more answers at once, but not many more: httpcore scans its whole connection pool on
+# every request, so more connections cost CPU on each one (bench/welcome_burst.py: 32 in
+# flight gave a p99 of 0.8-1.3 s over 1,000 adds, 16 gave 0.47-0.62 s).
+IN_FLIGHT = {True: 16, False: 8}
 # How far ahead a wave may book rate slots; rows beyond wait in the table, not in memory.
 MAX_SLOT_WAIT = timedelta(seconds=2)
 LEASE_MARGIN_S = 30.0
