@@ -8,12 +8,9 @@ import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
 from app.bot.context import Ctx
 from app.bot.router import Router
-from app.db import utcnow
+from app.db import insert_for, utcnow
 from app.flows import Flows
 from app.kf import store
 from app.kf.models import KfSendFailure
@@ -74,8 +71,7 @@ async def record_send_failure(event: KfSendFailed, ctx: Ctx) -> None:
     """A message WeCom accepted but could not deliver is kept with the reason (fail_type)."""
     failed = event.message.event
     assert failed is not None
-    insert = pg_insert if ctx.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    await ctx.session.execute(insert(KfSendFailure).values(
+    await ctx.session.execute(insert_for(ctx.session, KfSendFailure).values(
         open_kfid=event.open_kfid, external_userid=event.external_userid,
         fail_msgid=failed.fail_msgid or "", fail_type=failed.fail_type,
         msgid=event.message.msgid, at=ctx.now).on_conflict_do_nothing(index_elements=["msgid"]))

@@ -15,10 +15,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import insert_for
 from app.groups.models import DISMISSED, LIVE, CustomerGroup, GroupMember
 from app.logs import get_logger
 from app.outbox import store as outbox
@@ -49,7 +48,7 @@ async def group_of(session: AsyncSession, chat_id: str, now: datetime, *,
     one at a time across replicas; a group not seen before gets a row and (`read_new`) is read
     from WeCom."""
     created = await session.execute(
-        _insert(session, CustomerGroup).values(chat_id=chat_id, created_at=now, updated_at=now,
+        insert_for(session, CustomerGroup).values(chat_id=chat_id, created_at=now, updated_at=now,
                                                name="", owner="", member_count=0, status=LIVE,
                                                filled_on_arrival=False)
         .on_conflict_do_nothing(index_elements=["chat_id"]).returning(CustomerGroup.id))
@@ -60,11 +59,6 @@ async def group_of(session: AsyncSession, chat_id: str, now: datetime, *,
     assert group is not None
     return group
 
-
-def _insert(session: AsyncSession, model: type) -> Any:  # type: ignore[type-arg]
-    """INSERT with ON CONFLICT for the session's dialect."""
-    dialect = session.get_bind().dialect.name
-    return (pg_insert if dialect == "postgresql" else sqlite_insert)(model)
 
 
 async def request_sync(session: AsyncSession, chat_id: str, reason: str) -> bool:
@@ -101,7 +95,7 @@ async def members_joined(session: AsyncSession, group: CustomerGroup, ids: Itera
 async def _add_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Member rows that are not there yet (a snapshot and an event may bring the same one)."""
     if rows:
-        await session.execute(_insert(session, GroupMember).on_conflict_do_nothing(
+        await session.execute(insert_for(session, GroupMember).on_conflict_do_nothing(
             index_elements=["chat_id", "userid"]), rows)
 
 

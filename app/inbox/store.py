@@ -12,11 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import utcnow
+from app.db import insert_for, utcnow
 from app.inbox.models import DONE, FAILED, PENDING, InboxEvent
 from app.wecom.events import Event
 
@@ -48,10 +46,9 @@ async def accept_many(session: AsyncSession, rows: list[dict[str, Any]]) -> list
     """Insert the rows whose dedupe key is not stored yet, in one statement; report, per row
     and in order, which inbox row holds it (a retry, or a twin in the same batch, is a
     duplicate of the first)."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     # One statement compiled once and cached, run with many parameter sets: SQLAlchemy's
     # "insertmanyvalues" turns it into multi-row INSERTs with RETURNING on both databases.
-    statement = (insert(TABLE).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    statement = (insert_for(session, TABLE).on_conflict_do_nothing(index_elements=["dedupe_key"])
                  .returning(T.id, T.dedupe_key))
     inserted = {key: row_id for row_id, key in (await session.execute(statement, rows)).all()}
     earlier = await _stored(session, {r["dedupe_key"] for r in rows} - inserted.keys())

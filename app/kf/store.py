@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import insert_for
 from app.kf.models import KfAccount, KfConversation
 
 T = KfAccount.__table__.c
@@ -18,14 +17,10 @@ NEWS_INFO = "kf_news"  # session.info: a callback said an account has news (wake
 MAX_ERROR_CHARS = 2000
 
 
-def _insert(session: AsyncSession, model: type) -> object:  # type: ignore[type-arg]
-    dialect = session.get_bind().dialect.name
-    return (pg_insert if dialect == "postgresql" else sqlite_insert)(model)
-
 
 async def note_news(session: AsyncSession, open_kfid: str, token: str, now: datetime) -> None:
     """A kf_msg_or_event: the account has news, to be read with this token (valid 10 min)."""
-    statement = _insert(session, KfAccount).values(  # type: ignore[attr-defined]
+    statement = insert_for(session, KfAccount).values(
         open_kfid=open_kfid, token=token, token_at=now, news=1, pulled=0, failures=0)
     await session.execute(statement.on_conflict_do_update(
         index_elements=["open_kfid"],
@@ -105,7 +100,7 @@ async def failed(session: AsyncSession, claimed: Claimed, error: str, retry_at: 
 async def customer_wrote(session: AsyncSession, open_kfid: str, external_userid: str,
                          at: datetime) -> None:
     """A customer's message opens a new answer window: 48 h, 5 answers."""
-    statement = _insert(session, KfConversation).values(  # type: ignore[attr-defined]
+    statement = insert_for(session, KfConversation).values(
         open_kfid=open_kfid, external_userid=external_userid, last_customer_at=at, answers=0,
         misses=0, updated_at=at)
     await session.execute(statement.on_conflict_do_update(

@@ -18,10 +18,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import insert_for
 from app.outbox.models import RateSlot
 
 ANY_API = "*"
@@ -98,8 +97,7 @@ async def take_slots(session: AsyncSession, key: str, rate: Rate, now: datetime,
     """Book up to `wanted` consecutive slots of the key that start within `max_wait`; their
     times, earliest first (fewer, or none, when the key is booked further out). The caller's
     transaction holds the row lock until it commits."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    await session.execute(insert(RateSlot).values(key=key, next_at=now)
+    await session.execute(insert_for(session, RateSlot).values(key=key, next_at=now)
                           .on_conflict_do_nothing(index_elements=["key"]))
     tat = (await session.execute(
         select(RateSlot.next_at).where(RateSlot.key == key).with_for_update())).scalar_one()
