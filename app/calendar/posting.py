@@ -48,6 +48,21 @@ class Report:
     skipped: list[str] = field(default_factory=list)  # keys, with why
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What every delivery of one post_due call is judged with."""
+    calendar: CalendarFlows
+    now: datetime
+    agent_id: int | None
+    robots: set[str] | None  # the robots configured; None: any
+    names: dict[str, str]  # group names by chat_id, for the owners' reminders
+    report: Report
+
+    @property
+    def grace(self) -> timedelta:
+        return timedelta(minutes=self.calendar.grace_minutes)
+
+
 def _days(calendar: CalendarFlows, groups: dict[str, Any], day: date, now: datetime,
           grace: timedelta) -> list[tuple[str, date]]:
     """(segment, day) to plan: today, and yesterday while its last posts are in the grace."""
@@ -69,7 +84,7 @@ async def post_due(db: Database, calendar: CalendarFlows, now: datetime,
                    robots: set[str] | None = None) -> Report:
     """Queue what is due now (within the grace), record what was missed. Onboarding runs
     are started and advanced in the same unit of work."""
-    report, campaigns = Report(), campaigns or {}
+    campaigns = campaigns or {}
     grace = timedelta(minutes=calendar.grace_minutes)
     day = now.astimezone(SHANGHAI).date()
     async with db.unit_of_work() as session:
@@ -79,32 +94,27 @@ async def post_due(db: Database, calendar: CalendarFlows, now: datetime,
             select(CustomerGroup.chat_id, CustomerGroup.name))}
         own = {t.chat_id: t.post
                for t in await onboarding.today(session, campaigns, day, names)}
+        run = _Run(calendar, now, agent_id, robots, names, Report())
         for segment, plan_for in _days(calendar, groups, day, now, grace):
             chats = groups.get(segment, {})
             mine = {c: own[c] for owner in chats.values() for c in owner if c in own} \
                 if plan_for == day else {}
             for delivery in plan_day(calendar, segment, plan_for, chats, mine):
-                if delivery.at > now:
-                    continue
-                if robots is not None and delivery.transport == ROBOT \
-                        and delivery.target not in robots:
-                    key = delivery_key(delivery)
-                    if not await session.scalar(select(CalendarPost.id).where(
-                            CalendarPost.key == key)):
-                        await _skip(session, delivery, key,
-                                    "robot not configured (SOPBOT_ROBOTS)", report)
-                    continue
-                await _one(session, calendar, delivery, now, grace, agent_id, report)
+                if delivery.at <= now:
+                    await _one(session, run, delivery)
         await onboarding.advance(session, campaigns, day)
-    return report
+    return run.report
 
 
-async def _one(session: AsyncSession, calendar: CalendarFlows, delivery: Delivery,
-               now: datetime, grace: timedelta, agent_id: int | None, report: Report) -> None:
-    key = delivery_key(delivery)
+async def _one(session: AsyncSession, run: _Run, delivery: Delivery) -> None:
+    key, report = delivery_key(delivery), run.report
     if await session.scalar(select(CalendarPost.id).where(CalendarPost.key == key)):
         return  # done already (this run, an earlier one, or another scheduler)
-    if now - delivery.at > grace:
+    if delivery.transport == ROBOT and run.robots is not None \
+            and delivery.target not in run.robots:
+        return await _skip(session, delivery, key, "robot not configured (SOPBOT_ROBOTS)",
+                           report)
+    if run.now - delivery.at > run.grace:
         return await _skip(session, delivery, key, "missed: later than the grace", report)
     if delivery.transport == MASS_TASK:
         delivery = await _unserved(session, delivery)
@@ -114,11 +124,11 @@ async def _one(session: AsyncSession, calendar: CalendarFlows, delivery: Deliver
     # Content is taken in a savepoint: a delivery that is not sent gives its items back.
     async with session.begin_nested() as taking:
         texts = [text for post in delivery.posts
-                 if (text := await _text(session, calendar, delivery, post, now)) is not None]
+                 if (text := await _text(session, run, delivery, post)) is not None]
         try:
-            names = [n for c in delivery.chat_ids if (n := await _group_name(session, c))]
-            call = _call(delivery, "\n\n".join(texts), agent_id, names,
-                         calendar.texts.owner_reminder) if texts else None
+            names = [run.names.get(c) or c for c in delivery.chat_ids]
+            call = _call(delivery, "\n\n".join(texts), run.agent_id, names,
+                         run.calendar.texts.owner_reminder) if texts else None
             problem = None if call is not None else (
                 "the column's content queue is empty" if not texts
                 else "WECOM_AGENT_ID is not set")
@@ -150,22 +160,16 @@ def _end_of_day(at: datetime) -> datetime:
                             SHANGHAI)
 
 
-async def _text(session: AsyncSession, calendar: CalendarFlows, delivery: Delivery, post: Post,
-                now: datetime) -> str | None:
+async def _text(session: AsyncSession, run: _Run, delivery: Delivery, post: Post) -> str | None:
     item: dict[str, str] | None = None
     if post.column is not None:
-        taken = await content.take(session, post.column, post.key(delivery.segment), now)
+        taken = await content.take(session, post.column, post.key(delivery.segment), run.now)
         if taken is None:
             log.warning("calendar_slot_empty", segment=delivery.segment, slot=post.name,
                         column=post.column)
         else:
             item = {"title": taken.title, "body": taken.body, "link": taken.link or ""}
-    return render(post, calendar.columns, lambda _post: item, calendar.slot_template)
-
-
-async def _group_name(session: AsyncSession, chat_id: str) -> str:
-    return await session.scalar(select(CustomerGroup.name).where(
-        CustomerGroup.chat_id == chat_id)) or chat_id
+    return render(post, run.calendar.columns, lambda _post: item, run.calendar.slot_template)
 
 
 def _call(delivery: Delivery, text: str, agent_id: int | None, names: list[str],
