@@ -31,7 +31,8 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _time(value: str) -> str:
+def check_time(value: str) -> str:
+    """A validator for HH:MM times, shared by every flow file that has them."""
     if not TIME.fullmatch(value):
         raise ValueError(f"time {value!r}: HH:MM from 00:00 to 23:59 (Asia/Shanghai)")
     return value
@@ -42,7 +43,7 @@ class Greeting(Strict):
     text: str = Field(min_length=1)
     priority: int = Field(1, ge=0, le=100)
 
-    _t = field_validator("time")(_time)
+    _t = field_validator("time")(check_time)
     _p = field_validator("text")(allow_placeholders())
 
 
@@ -53,7 +54,7 @@ class Slot(Strict):
     # How an item of the column becomes a post; by default the calendar's slot_template.
     template: str | None = None
 
-    _t = field_validator("time")(_time)
+    _t = field_validator("time")(check_time)
     _p = field_validator("template")(allow_placeholders(*SLOT_PLACEHOLDERS))
 
 
@@ -65,7 +66,7 @@ class SegmentCalendar(Strict):
 
     _w = field_validator("weekly")(allow_placeholders())
 
-    def posts_per_day(self, monday: bool = False) -> int:
+    def posts_per_day(self) -> int:
         return len(self.slots) + (self.morning is not None) + (self.evening is not None)
 
 

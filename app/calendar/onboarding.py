@@ -13,9 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.calendar.flows import _time
+from app.calendar.flows import check_time
 from app.calendar.models import SopRun
-from app.calendar.planner import SHANGHAI, Post, _at
+from app.calendar.planner import SHANGHAI, Post, at_time
 from app.flows import allow_placeholders
 from app.groups.models import LIVE, CustomerGroup
 
@@ -42,7 +42,7 @@ class Campaign(Strict):
     priority: int = Field(10, ge=0, le=100)
     days: dict[int, Action] = Field(min_length=1)
 
-    _t = field_validator("time")(_time)
+    _t = field_validator("time")(check_time)
 
     @field_validator("days")
     @classmethod
@@ -103,7 +103,7 @@ async def today(session: AsyncSession, campaigns: dict[str, Campaign], day: date
             continue
         text = action.text.format(group=names.get(run.chat_id, run.chat_id), day=number)
         found.setdefault(run.chat_id, []).append((campaign, f"{run.campaign}.d{number}", text))
-    return [Today(chat_id, Post(min(_at(day, c.time) for c, _, _ in due),
+    return [Today(chat_id, Post(min(at_time(day, c.time) for c, _, _ in due),
                                 "sop." + "+".join(name for _, name, _ in due),
                                 max(c.priority for c, _, _ in due),
                                 text="\n\n".join(text for _, _, text in due)))

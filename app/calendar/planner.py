@@ -56,10 +56,10 @@ def posts_for(segment: SegmentCalendar, day: date) -> list[Post]:
     weekly = segment.weekly if day.weekday() == MONDAY else None
     for name, greeting in (("morning", segment.morning), ("evening", segment.evening)):
         if greeting is not None:
-            posts.append(Post(_at(day, greeting.time), name, greeting.priority,
+            posts.append(Post(at_time(day, greeting.time), name, greeting.priority,
                               text=greeting.text, extra=weekly if name == "morning" else None))
     for n, slot in enumerate(segment.slots):
-        posts.append(Post(_at(day, slot.time), f"slot{n}", slot.priority, column=slot.column,
+        posts.append(Post(at_time(day, slot.time), f"slot{n}", slot.priority, column=slot.column,
                           template=slot.template))
     posts = sorted(posts, key=lambda p: (p.at, p.name))
     if weekly and segment.morning is None and posts:  # no morning greeting to carry it
@@ -67,7 +67,8 @@ def posts_for(segment: SegmentCalendar, day: date) -> list[Post]:
     return posts
 
 
-def _at(day: date, hhmm: str) -> datetime:
+def at_time(day: date, hhmm: str) -> datetime:
+    """HH:MM of the day, in Asia/Shanghai."""
     hours, minutes = (int(part) for part in hhmm.split(":"))
     return datetime.combine(day, time(hours, minutes), SHANGHAI)
 

@@ -84,17 +84,11 @@ async def release(session: AsyncSession, claimed: Claimed) -> None:
         lease_owner=None, lease_until=None))
 
 
-async def failed(session: AsyncSession, claimed: Claimed, error: str, retry_at: datetime,
-                 *, forget_cursor: bool = False, forget_token: bool = False) -> None:
+async def failed(session: AsyncSession, claimed: Claimed, error: str, retry_at: datetime) -> None:
     """A read failed: try again at `retry_at` (no reader takes it before)."""
-    values: dict[str, object] = {"failures": KfAccount.failures + 1,
-                                 "last_error": error[:MAX_ERROR_CHARS],
-                                 "lease_owner": None, "lease_until": retry_at}
-    if forget_cursor:
-        values["cursor"] = None
-    if forget_token:
-        values["token"] = None
-    await session.execute(update(KfAccount).where(_leased(claimed)).values(**values))
+    await session.execute(update(KfAccount).where(_leased(claimed)).values(
+        failures=KfAccount.failures + 1, last_error=error[:MAX_ERROR_CHARS], lease_owner=None,
+        lease_until=retry_at))
 
 
 async def customer_wrote(session: AsyncSession, open_kfid: str, external_userid: str,
