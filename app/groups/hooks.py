@@ -44,7 +44,6 @@ def group_synced(routing: RoutingFlows) -> SettledHook:
             return
         group = await service.apply_snapshot(session, detail.group_chat, now, routing,
                                              asked_at=claimed.created_at)
-        service.reached_ideal_size(group, routing, now)
         if group.segment is not None:
             pools.touch(session, group.segment)
     return hook

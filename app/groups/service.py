@@ -142,10 +142,10 @@ def segment_by_name(routing: RoutingFlows, name: str) -> str | None:
 async def apply_snapshot(session: AsyncSession, info: GroupChatInfo, now: datetime,
                          routing: RoutingFlows, asked_at: datetime) -> CustomerGroup:
     """Bring the group's row up to what groupchat/get said: name, owner, segment (once),
-    members. The answer may be older than events handled since the read was queued
-    (`asked_at`), and WeCom's may lag its events: a member who joined or left after (or just
-    before) that keeps what the event said, and the member-list version is taken only when no
-    event came in between. A dismissed group stays dismissed."""
+    members, whether it has filled. The answer may be older than events handled since the read
+    was queued (`asked_at`), and WeCom's may lag its events: a member who joined or left after
+    (or just before) that keeps what the event said, and the member-list version is taken only
+    when no event came in between. A dismissed group stays dismissed."""
     group = await group_of(session, info.chat_id, now, read_new=False)
     first_read = group.synced_at is None
     group.name, group.owner, group.notice = info.name, info.owner, info.notice
@@ -169,7 +169,7 @@ async def apply_snapshot(session: AsyncSession, info: GroupChatInfo, now: dateti
         group.member_version = info.member_version  # None when WeCom does not give one
     group.synced_at = now
     await _recount(session, group, now)
-    if first_read and reached_ideal_size(group, routing, now):
+    if reached_ideal_size(group, routing, now) and first_read:
         group.filled_on_arrival = True  # full before sopbot knew it: nothing to onboard
     return group
 

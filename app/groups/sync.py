@@ -77,8 +77,7 @@ async def _read_group(db: Database, wecom: WeComClient, routing: RoutingFlows,
         return 0
     async with db.unit_of_work() as session:
         now = utcnow()
-        group = await service.apply_snapshot(session, detail, now, routing, asked_at=now)
-        service.reached_ideal_size(group, routing, now)
+        await service.apply_snapshot(session, detail, now, routing, asked_at=now)
     return 1
 
 

@@ -409,3 +409,36 @@ async def test_a_new_name_or_notice_is_read_from_wecom(
             and found.name == "网店卖家交流群5（满）"
     await until(app, updated)
     assert len(fake.calls_to(GET)) == 3
+
+
+async def test_a_read_marks_a_group_filled_and_only_the_first_read_says_it_came_full(
+        db_url: str) -> None:
+    """apply_snapshot decides `filled` itself: a group full on its first read needs no
+    onboarding (filled_on_arrival); one a later read finds full filled here."""
+    from app.groups import service
+    from app.wecom.api_contact import GroupChatInfo
+
+    online = ROUTING.segments["online"].model_copy(update={"ideal_size": 2})
+    routing = ROUTING.model_copy(update={"segments": {**ROUTING.segments, "online": online}})
+    owner = {"userid": "zhangsan", "type": 1}
+
+    def info(chat_id: str, *members: str) -> GroupChatInfo:
+        return GroupChatInfo(chat_id=chat_id, name="网店卖家交流群1", owner="zhangsan",
+                             member_list=[owner, *({"userid": m, "type": 2} for m in members)])
+
+    db = Database(db_url)
+    now = utcnow()
+    try:
+        async with db.unit_of_work() as session:
+            await service.apply_snapshot(session, info("wrFull", "wmA"), now, routing, now)
+            await service.apply_snapshot(session, info("wrLater"), now, routing, now)
+        async with db.unit_of_work() as session:
+            later = now + timedelta(minutes=1)
+            await service.apply_snapshot(session, info("wrLater", "wmB"), later, routing, later)
+        async with db.reader() as session:
+            groups = {g.chat_id: g for g in await session.scalars(select(CustomerGroup))}
+        assert groups["wrFull"].filled_at == now and groups["wrFull"].filled_on_arrival
+        assert groups["wrLater"].filled_at == later
+        assert not groups["wrLater"].filled_on_arrival
+    finally:
+        await db.dispose()
