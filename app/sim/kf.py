@@ -62,32 +62,30 @@ def _notify(world: World, open_kfid: str) -> None:
 
 def customer_message(world: World, open_kfid: str, external_userid: str, text: str = "",
                      menu_id: str | None = None) -> Json:
-    """A customer writes: opens the 48 h window, resets the 5-answer budget, reopens an ended
-    session as state 0."""
+    """A customer writes text (or picks a menu item)."""
+    body: Json = {"content": text, **({"menu_id": menu_id} if menu_id else {})}
+    return _customer_wrote(world, open_kfid, external_userid, {"msgtype": "text", "text": body})
+
+
+def customer_image(world: World, open_kfid: str, external_userid: str, content: bytes,
+                   filename: str = "photo.jpg") -> Json:
+    """A customer sends a picture: a media file (media/get serves it) and an image message."""
+    media = add_media(world, "image", filename, content)
+    return _customer_wrote(world, open_kfid, external_userid,
+                           {"msgtype": "image", "image": {"media_id": media.media_id}})
+
+
+def _customer_wrote(world: World, open_kfid: str, external_userid: str, message: Json) -> Json:
+    """Whatever a customer sends opens the 48 h window, resets the 5-answer budget and reopens
+    an ended session as state 0."""
     world.kf_accounts.add(open_kfid)
     world.customer(external_userid)
     state = session(world, open_kfid, external_userid)
     if state.state == 4:
         state.state, state.servicer_userid = 0, ""
     state.last_customer_msg_at, state.answers = world.now(), 0
-    body: Json = {"content": text, **({"menu_id": menu_id} if menu_id else {})}
     entry = _log(world, {"open_kfid": open_kfid, "external_userid": external_userid,
-                         "origin": ORIGIN_CUSTOMER, "msgtype": "text", "text": body})
-    _notify(world, open_kfid)
-    return entry
-
-
-def customer_image(world: World, open_kfid: str, external_userid: str, content: bytes,
-                   filename: str = "photo.jpg") -> Json:
-    """A customer sends a picture: a media file (media/get serves it) and an image message."""
-    world.kf_accounts.add(open_kfid)
-    world.customer(external_userid)
-    state = session(world, open_kfid, external_userid)
-    state.last_customer_msg_at, state.answers = world.now(), 0
-    media = add_media(world, "image", filename, content)
-    entry = _log(world, {"open_kfid": open_kfid, "external_userid": external_userid,
-                         "origin": ORIGIN_CUSTOMER, "msgtype": "image",
-                         "image": {"media_id": media.media_id}})
+                         "origin": ORIGIN_CUSTOMER, **message})
     _notify(world, open_kfid)
     return entry
 

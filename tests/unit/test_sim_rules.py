@@ -335,6 +335,9 @@ def test_kf_session_states() -> None:
     assert errcode_of(kf.service_state_trans, world, call({**trans, "service_state": 0})) == 95016
     kf.customer_message(world, KF, "wmKf", "又来了")
     assert kf.service_state_get(world, call(trans))["service_state"] == 0
+    kf.service_state_trans(world, call({**trans, "service_state": 4}))
+    kf.customer_image(world, KF, "wmKf", b"\xff\xd8 a picture")  # a picture reopens it too
+    assert kf.service_state_get(world, call(trans))["service_state"] == 0
 
 
 def test_kf_enter_session_welcome_code_is_single_use_within_20_seconds() -> None:
