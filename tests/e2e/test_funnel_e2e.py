@@ -92,8 +92,9 @@ async def test_an_ad_click_ends_in_the_right_group_with_every_step_counted_once(
         south = await f.new_group(f"{SOUTH}1")
         assert any(line.startswith("shop_south") and "created" in line for line in await f.sync())
         pool = await f.pool("shop_south")
-        assert (pool.chat_ids, pool.qr_code) == (f'["{south}"]', pool.qr_code)
-        assert f.sim.sim.world.join_ways[pool.config_id]["chat_id_list"] == [south]
+        way = f.sim.sim.world.join_ways[pool.config_id]
+        assert pool.chat_ids == f'["{south}"]' and way["chat_id_list"] == [south]
+        assert pool.qr_code and pool.qr_code == way["qr_code"]  # the code WeCom made for it
 
         # The app reports the ad click; the shop owner adds the staff member from that slot.
         click = {"event_id": "click-1", "step": "click", "at": "2026-11-30T08:00:00+08:00",
