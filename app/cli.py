@@ -35,6 +35,18 @@ def _settings(env_file: Path | None, **overrides: object) -> Settings:
         fail(f"configuration error: {exc}")
 
 
+def contact_settings(env_file: Path | None, command: str) -> Settings:
+    """Settings of a command that calls WeCom's contact APIs, with logging set up as `serve`
+    does: on stderr with every secret redacted, so stdout keeps the result lines."""
+    from app.logs import configure_logging
+
+    settings = _settings(env_file)
+    if settings.contact_secret is None:
+        fail(f"{command} needs WECOM_CONTACT_SECRET (or WECOM_AGENT_SECRET) to call WeCom")
+    configure_logging(settings.log_level, settings.log_format, settings.secret_values())
+    return settings
+
+
 @cli.command()
 def serve(env_file: EnvFile = None,
           host: Annotated[str | None, typer.Option(help="Overrides SOPBOT_HOST.")] = None,

@@ -28,15 +28,10 @@ def sync(env_file: EnvFile = None,
              "--delete-stale", help="Delete codes no longer declared, in WeCom and here.")] = False,
          ) -> None:
     """Create or update one 联系我 code per declared (channel, slot); exit 1 if any failed."""
-    from app.cli import _run_on_database, _settings, fail
+    from app.cli import _run_on_database, contact_settings
     from app.funnel.codes import FAILED
-    from app.logs import configure_logging
 
-    settings = _settings(env_file)
-    if settings.contact_secret is None:
-        fail("codes sync needs WECOM_CONTACT_SECRET (or WECOM_AGENT_SECRET) to call WeCom")
-    # As `serve` does: logs on stderr with every secret redacted, stdout keeps the result lines.
-    configure_logging(settings.log_level, settings.log_format, settings.secret_values())
+    settings = contact_settings(env_file, "codes sync")
     results = _run_on_database(_sync, env_file, settings, _funnel_flows(settings), delete_stale)
     for result in results:
         typer.echo(result.line())

@@ -26,13 +26,9 @@ def sync(env_file: EnvFile = None,
          ) -> None:
     """Read the customer groups, give each its segment, make or update every segment's join-way
     code; exit 1 if a group or a segment failed."""
-    from app.cli import _run_on_database, _settings, fail
-    from app.logs import configure_logging
+    from app.cli import _run_on_database, contact_settings
 
-    settings = _settings(env_file)
-    if settings.contact_secret is None:
-        fail("groups sync needs WECOM_CONTACT_SECRET (or WECOM_AGENT_SECRET) to call WeCom")
-    configure_logging(settings.log_level, settings.log_format, settings.secret_values())
+    settings = contact_settings(env_file, "groups sync")
     report: SyncReport = _run_on_database(_sync, env_file, settings, full)
     typer.echo(f"groups read from WeCom: {report.groups_read}")
     for line in report.lines:

@@ -21,13 +21,9 @@ EnvFile = Annotated[Path | None, typer.Option("--env-file", help="Read variables
 def sync(env_file: EnvFile = None) -> None:
     """Create, edit or delete templates until WeCom holds what is declared; exit 1 if one
     failed."""
-    from app.cli import _run_on_database, _settings, fail
-    from app.logs import configure_logging
+    from app.cli import _run_on_database, contact_settings
 
-    settings = _settings(env_file)
-    if settings.contact_secret is None:
-        fail("templates sync needs WECOM_CONTACT_SECRET (or WECOM_AGENT_SECRET) to call WeCom")
-    configure_logging(settings.log_level, settings.log_format, settings.secret_values())
+    settings = contact_settings(env_file, "templates sync")
     lines = _run_on_database(_sync, env_file, settings)
     for line in lines:
         typer.echo(line)

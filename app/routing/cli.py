@@ -20,13 +20,9 @@ EnvFile = Annotated[Path | None, typer.Option("--env-file", help="Read variables
 @tags.command("sync")
 def sync(env_file: EnvFile = None) -> None:
     """Create the missing tag groups and tags in WeCom and store every tag id."""
-    from app.cli import _run_on_database, _settings, fail
-    from app.logs import configure_logging
+    from app.cli import _run_on_database, contact_settings
 
-    settings = _settings(env_file)
-    if settings.contact_secret is None:
-        fail("tags sync needs WECOM_CONTACT_SECRET (or WECOM_AGENT_SECRET) to call WeCom")
-    configure_logging(settings.log_level, settings.log_format, settings.secret_values())
+    settings = contact_settings(env_file, "tags sync")
     lines = _run_on_database(_sync, env_file, settings)
     for line in lines:
         typer.echo(line)
