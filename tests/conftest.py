@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from app import migrate
 from app.bot.router import Router
 from app.config import Settings
-from app.db import sync_url
+from app.db import Database, sync_url
 from app.inbox.models import InboxEvent
 from app.logs import configure_logging
 from app.main import create_app
@@ -116,6 +116,12 @@ def settings(db_url: str) -> Settings:
 @pytest.fixture
 def crypto() -> WeComCrypto:
     return WeComCrypto(TOKEN, AES_KEY, CORP_ID)
+
+
+async def rows_of(db: Database, model: type) -> list[Any]:  # type: ignore[type-arg]
+    """Every row of a table, oldest first."""
+    async with db.reader() as session:
+        return list(await session.scalars(select(model).order_by(model.id)))
 
 
 @dataclass

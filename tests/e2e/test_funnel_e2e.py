@@ -13,15 +13,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from app.funnel import steps
 from app.funnel.models import FunnelEvent
 from app.funnel.report import funnel_report
 from app.groups.models import CustomerGroup, GroupPool
 from app.groups.sync import sync_groups
 from app.members.models import JOINED, Member
-from tests.conftest import API_KEY, REPO, RunningApp, make_settings, serve_app, wait_until
+from tests.conftest import (
+    API_KEY,
+    REPO,
+    RunningApp,
+    make_settings,
+    rows_of,
+    serve_app,
+    wait_until,
+)
 from tests.e2e.sim_server import AES_KEY, CORP_ID, SECRET, TOKEN, RunningSim, running_sim
 from tests.verify.conftest import JPEG
 
@@ -37,8 +43,7 @@ class Funnel:
     app: RunningApp
 
     async def rows(self, model: type) -> list[Any]:  # type: ignore[type-arg]
-        async with self.app.services.db.reader() as session:
-            return list((await session.scalars(select(model).order_by(model.id))).all())
+        return await rows_of(self.app.services.db, model)
 
     async def group_named(self, name: str) -> CustomerGroup | None:
         return next((g for g in await self.rows(CustomerGroup) if g.name == name), None)

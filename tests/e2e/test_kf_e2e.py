@@ -10,11 +10,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from app.inbox.models import InboxEvent
 from app.kf.models import KfAccount, KfConversation, KfSendFailure
-from tests.conftest import RunningApp, make_settings, serve_app, wait_until
+from tests.conftest import RunningApp, make_settings, rows_of, serve_app, wait_until
 from tests.e2e.sim_server import AES_KEY, CORP_ID, SECRET, TOKEN, RunningSim, running_sim
 
 KF = "wkSimKf0001"
@@ -27,8 +27,7 @@ class Kf:
     app: RunningApp
 
     async def rows(self, model: type) -> list[Any]:  # type: ignore[type-arg]
-        async with self.app.services.db.reader() as session:
-            return list((await session.scalars(select(model).order_by(model.id))).all())
+        return await rows_of(self.app.services.db, model)
 
     async def kf_kinds(self) -> list[str]:
         return [r.kind for r in await self.rows(InboxEvent) if r.kind.startswith("kf.")]

@@ -11,7 +11,7 @@ from app.main import build_services
 from app.services import Services
 from app.wecom.events import event_from_xml
 from app.wecom.xmlutil import parse_xml
-from tests.conftest import CORP_ID, OPERATOR
+from tests.conftest import CORP_ID, OPERATOR, rows_of
 from tests.fakes import payloads
 
 
@@ -61,9 +61,7 @@ async def test_plain_text_is_not_a_command(services: Services) -> None:
 
 
 async def _rows(services: Services, model: type) -> list:  # type: ignore[type-arg]
-    from sqlalchemy import select
-    async with services.db.reader() as session:
-        return list(await session.scalars(select(model).order_by(model.id)))
+    return await rows_of(services.db, model)
 
 
 async def test_stats_answers_the_funnel_and_refuses_bad_arguments(services: Services) -> None:

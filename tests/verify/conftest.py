@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from app.db import utcnow
 from app.funnel.models import FunnelEvent
@@ -17,7 +16,7 @@ from app.members import service as members
 from app.members.models import Member, MemberHistory
 from app.verify.links import links_for
 from app.verify.models import Verification
-from tests.conftest import API_KEY, RunningApp, make_settings, serve_app
+from tests.conftest import API_KEY, RunningApp, make_settings, rows_of, serve_app
 
 MAX_BYTES = 64 * 1024  # small, so the oversized case stays cheap
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x01" * 500
@@ -54,8 +53,7 @@ class VerifyApp:
         return await self.client.post(path, data=data, files=files)
 
     async def all(self, model: type) -> list[Any]:  # type: ignore[type-arg]
-        async with self.running.services.db.reader() as session:
-            return list((await session.scalars(select(model).order_by(model.id))).all())
+        return await rows_of(self.running.services.db, model)
 
     async def verifications(self) -> list[Verification]:
         return await self.all(Verification)
