@@ -63,6 +63,9 @@ class Settings(DatabaseSettings):
     # Where members reach this service (the verification links in welcomes point here).
     public_url: str = Field("http://127.0.0.1:8000", validation_alias="SOPBOT_PUBLIC_URL")
     verify_link_ttl_h: float = Field(72.0, validation_alias="SOPBOT_VERIFY_LINK_TTL_H", gt=0)
+    # How long a console login lasts (hours from the login, not from the last click).
+    console_session_h: float = Field(12.0, validation_alias="SOPBOT_CONSOLE_SESSION_H", gt=0,
+                                     le=24 * 30)
     photo_dir: Path = Field(Path("data/photos"), validation_alias="SOPBOT_PHOTO_DIR")
     # Largest verification photo accepted; a phone camera's JPEG is usually 2-4 MB.
     photo_max_bytes: int = Field(5 * 1024 * 1024, validation_alias="SOPBOT_PHOTO_MAX_BYTES",

@@ -19,6 +19,7 @@ from app.calendar.posting import POST_KIND
 from app.calendar.scheduler import CalendarScheduler
 from app.calendar.tracking import task_created
 from app.config import Settings
+from app.console import routes as console
 from app.db import Database, is_sqlite, safe_url
 from app.flows import load_flows
 from app.funnel import api as funnel_api
@@ -156,6 +157,7 @@ def create_app(settings: Settings, *, router: Router | None = None,
     app.include_router(funnel_api.router)
     app.include_router(content_api.router)
     app.include_router(verify_api.router)
+    console.install(app)
     if sim_app is not None:
         app.mount(MOUNT_PATH, sim_app)
     app.add_exception_handler(Exception, _internal_error)

@@ -1,0 +1,117 @@
+"""Logging in and out of the console.
+
+A failed login says only that the userid or the password is wrong, never which, and takes as
+long either way (app/console/accounts.py). The log names the userid and the reason, never the
+password. After LIMIT failures for one userid in a window even the right password gets 429.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+
+from app.console import accounts
+from app.console.auth import HOME, LOGIN_PATH, console_session, safe_next
+from app.console.render import render
+from app.console.sessions import LOGIN_COOKIE, SESSION_COOKIE, cookies_for
+from app.console.throttle import LoginThrottle
+from app.logs import get_logger
+
+log = get_logger("sopbot.console")
+
+FAILED = "账号或密码错误。"
+THROTTLED = "登录失败次数过多，请 15 分钟后再试。"
+EXPIRED = "登录页已过期，请重新输入后登录。"
+
+# Open to everyone: the login form and its POST.
+public_router = APIRouter()
+# Behind the login like every page: the console's home and the logout.
+router = APIRouter()
+
+
+@public_router.get("/login")
+async def login_form(request: Request, next: str | None = None) -> Response:  # noqa: A002
+    if await _logged_in(request):
+        return RedirectResponse(safe_next(next), 303)
+    return _form(request, safe_next(next))
+
+
+@public_router.post("/login")
+async def login(request: Request, userid: str = Form(""), password: str = Form(""),
+                csrf_token: str = Form(""), next: str = Form(HOME)) -> Response:  # noqa: A002
+    services = request.app.state.services
+    cookies, throttle = cookies_for(services.settings), _throttle(request)
+    userid, target = userid.strip()[:64], safe_next(next)
+    if not cookies.login_form_ok(csrf_token, request.cookies.get(LOGIN_COOKIE)):
+        log.warning("console_login_csrf_rejected", userid=userid)
+        return _form(request, target, userid, EXPIRED, 403)
+    if throttle.blocked(userid):
+        log.warning("console_login_throttled", userid=userid)
+        return _form(request, target, userid, THROTTLED, 429)
+    stamp = await _verified_stamp(request, userid, password)
+    if stamp is None:
+        throttle.failed(userid)
+        return _form(request, target, userid, FAILED, 401)
+    throttle.succeeded(userid)
+    response = RedirectResponse(target, 303)
+    cookies.open_session(response, userid, stamp)
+    cookies.drop_login_nonce(response)
+    log.info("console_login", userid=userid)
+    return response
+
+
+async def _verified_stamp(request: Request, userid: str, password: str) -> str | None:
+    """The password's stamp for a new session, or None (logged with the reason)."""
+    services = request.app.state.services
+    async with services.db.reader() as session:
+        # Checked whatever the userid, so an outsider waits as long as an operator.
+        matches = await accounts.check_password(session, userid, password)
+        stamp = await accounts.password_stamp(session, userid)
+    if userid not in services.settings.operators:
+        reason = "not_an_operator"
+    elif stamp is None:
+        reason = "no_password_set"
+    elif not matches:
+        reason = "wrong_password"
+    else:
+        return stamp
+    log.warning("console_login_failed", userid=userid, reason=reason)
+    return None
+
+
+@router.get("")
+async def home() -> Response:
+    return RedirectResponse("/console/funnel", 303)
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    """Ends the session in this browser (the CSRF check ran: another site cannot log you out)."""
+    response = RedirectResponse(LOGIN_PATH, 303)
+    cookies_for(request.app.state.services.settings).close_session(response)
+    log.info("console_logout", userid=request.state.console.userid)
+    return response
+
+
+def _form(request: Request, target: str, userid: str = "", error: str | None = None,
+          status_code: int = 200) -> Response:
+    cookies = cookies_for(request.app.state.services.settings)
+    nonce = cookies.login_nonce(request.cookies.get(LOGIN_COOKIE))
+    response = render(request, "login.html", status_code=status_code, userid=userid,
+                      error=error, next=target, csrf_token=cookies.login_form_token(nonce))
+    cookies.keep_login_nonce(response, nonce)
+    return response
+
+
+async def _logged_in(request: Request) -> bool:
+    if SESSION_COOKIE not in request.cookies:
+        return False
+    try:
+        await console_session(request)
+    except HTTPException:
+        return False
+    return True
+
+
+def _throttle(request: Request) -> LoginThrottle:
+    return request.app.state.console_throttle

@@ -1,0 +1,110 @@
+"""The console's signed cookies: the session, and the login form's CSRF nonce.
+
+Nothing is stored server-side. The session cookie carries the userid, the session's CSRF token
+and the stamp of the password it was opened with, signed and time-stamped by itsdangerous under
+SOPBOT_SECRET_KEY with a salt of its own (a verification link can never pass for a session).
+A forged or altered cookie fails the signature, an old one the age check, and a password
+change makes the stamp stale (app/console/auth.py).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from itsdangerous import BadData, URLSafeTimedSerializer
+from starlette.responses import Response
+
+if TYPE_CHECKING:
+    from app.config import Settings
+
+SESSION_COOKIE = "sopbot_console"
+LOGIN_COOKIE = "sopbot_console_login"
+SESSION_SALT = "sopbot.console.session"
+LOGIN_SALT = "sopbot.console.login"
+# The cookies go only to the console, never to /verify or /wecom.
+COOKIE_PATH = "/console"
+# A login form older than this asks for a reload instead of logging in.
+LOGIN_FORM_TTL_S = 3600
+
+
+@dataclass(frozen=True)
+class ConsoleSession:
+    userid: str
+    csrf: str
+    stamp: str
+
+
+class ConsoleCookies:
+    """Issues and reads the console's cookies for one secret key."""
+
+    def __init__(self, secret_key: str, session_ttl_s: float, secure: bool) -> None:
+        self._sessions = URLSafeTimedSerializer(secret_key, salt=SESSION_SALT)
+        self._logins = URLSafeTimedSerializer(secret_key, salt=LOGIN_SALT)
+        self.session_ttl_s, self.secure = session_ttl_s, secure
+
+    def open_session(self, response: Response, userid: str, stamp: str) -> ConsoleSession:
+        """A new session with a fresh CSRF token, set as the response's cookie."""
+        session = ConsoleSession(userid, secrets.token_urlsafe(24), stamp)
+        value = self._sessions.dumps({"u": userid, "c": session.csrf, "p": stamp})
+        self._set(response, SESSION_COOKIE, value, int(self.session_ttl_s))
+        return session
+
+    def session_of(self, value: str | None) -> ConsoleSession | None:
+        """The session a cookie value carries; None if absent, forged, altered or expired."""
+        data = self._load(self._sessions, value, self.session_ttl_s)
+        if not isinstance(data, dict):
+            return None
+        fields = (data.get("u"), data.get("c"), data.get("p"))
+        if not all(isinstance(field, str) and field for field in fields):
+            return None
+        return ConsoleSession(*fields)
+
+    def close_session(self, response: Response) -> None:
+        response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH, secure=self.secure,
+                               httponly=True, samesite="lax")
+
+    def login_nonce(self, current: str | None) -> str:
+        """The browser's login nonce if it has a sane one, else a new one."""
+        return current if current and len(current) <= 64 else secrets.token_urlsafe(24)
+
+    def login_form_token(self, nonce: str) -> str:
+        """The login form's CSRF token, bound to the nonce cookie: a form posted from another
+        site has neither the cookie nor a token signed for it."""
+        return self._logins.dumps(nonce)
+
+    def keep_login_nonce(self, response: Response, nonce: str) -> None:
+        self._set(response, LOGIN_COOKIE, nonce, LOGIN_FORM_TTL_S)
+
+    def login_form_ok(self, token: str, nonce: str | None) -> bool:
+        signed = self._load(self._logins, token, LOGIN_FORM_TTL_S)
+        if not isinstance(signed, str) or not nonce:
+            return False
+        return hmac.compare_digest(signed.encode(), nonce.encode())
+
+    def drop_login_nonce(self, response: Response) -> None:
+        response.delete_cookie(LOGIN_COOKIE, path=COOKIE_PATH, secure=self.secure,
+                               httponly=True, samesite="lax")
+
+    def _set(self, response: Response, name: str, value: str, max_age: int) -> None:
+        response.set_cookie(name, value, max_age=max_age, path=COOKIE_PATH, secure=self.secure,
+                            httponly=True, samesite="lax")
+
+    @staticmethod
+    def _load(serializer: URLSafeTimedSerializer, value: str | None, max_age: float) -> object:
+        if not value:
+            return None
+        try:
+            return serializer.loads(value, max_age=max_age)
+        except BadData:  # a bad signature, an expired stamp, an unreadable payload
+            return None
+
+
+def cookies_for(settings: Settings) -> ConsoleCookies:
+    # Secure cookies need HTTPS; a plain-http deployment (a laptop, the demo) would never get
+    # them back, so the flag follows the public URL.
+    return ConsoleCookies(settings.secret_key.get_secret_value(),
+                          settings.console_session_h * 3600,
+                          secure=settings.public_url.startswith("https://"))
