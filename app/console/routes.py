@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.console import login
 from app.console.auth import csrf_checked, operator_required
+from app.console.pages import funnel
 from app.console.render import STATIC_PATH
 from app.console.throttle import LoginThrottle
 
@@ -24,6 +25,7 @@ GUARDS = [Depends(operator_required), Depends(csrf_checked)]
 # The pages, in no particular order (the menu's order is render.NAV). Add a page here.
 PAGES = (
     login.router,
+    funnel.router,
 )
 
 

@@ -69,18 +69,21 @@ def _dimension(by: str | None) -> list[Any]:
     return [getattr(FunnelEvent, by)] if by else []
 
 
-async def gather(session: AsyncSession, by: str | None, since_at: datetime) -> list[Group]:
-    """The numbers of every group value that has events at or after `since_at`."""
+async def gather(session: AsyncSession, by: str | None, since_at: datetime,
+                 until_at: datetime | None = None) -> list[Group]:
+    """The numbers of every group value that has events at or after `since_at` (and before
+    `until_at`, when given)."""
     dim, ev = _dimension(by), FunnelEvent
+    period = [ev.at >= since_at] + ([ev.at < until_at] if until_at is not None else [])
     groups: dict[str, Group] = {}
     counts = await session.execute(
         select(ev.step, func.count(distinct(_subject())), *dim)
-        .where(ev.at >= since_at, ev.step.in_(steps.ORDER + EXTRAS))
+        .where(*period, ev.step.in_(steps.ORDER + EXTRAS))
         .group_by(ev.step, *dim))
     for step, count, *value in counts:
         _group(groups, value, by).counts[step] = count
     latencies = await session.execute(
-        select(ev.latency_ms, *dim).where(ev.at >= since_at, ev.step == steps.WELCOME_SENT,
+        select(ev.latency_ms, *dim).where(*period, ev.step == steps.WELCOME_SENT,
                                           ev.latency_ms.is_not(None)))
     for latency, *value in latencies:
         _group(groups, value, by).latencies.append(latency)

@@ -1,0 +1,1 @@
+"""The console's pages, one module each exposing `router` (listed in routes.PAGES)."""

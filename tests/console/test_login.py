@@ -1,0 +1,164 @@
+"""Logging in to the console: cookies, the generic failure, the throttle, the login's CSRF,
+and sessions that end when the operator is removed or the password changes."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from app.console import login
+from app.console.sessions import LOGIN_COOKIE, SESSION_COOKIE
+from tests.conftest import OPERATOR, LogRecorder, RunningApp, serve_app
+from tests.console.conftest import (
+    OTHER,
+    OTHER_PASSWORD,
+    PASSWORD,
+    Console,
+    console_settings,
+    csrf_of,
+    give_password,
+    log_in,
+    logged_in,
+    new_client,
+)
+
+
+async def test_a_page_sends_to_the_login_and_back(console_app: RunningApp) -> None:
+    client = console_app.client
+    page = await client.get("/console/funnel", params={"by": "channel"})
+    assert page.status_code == 303
+    assert page.headers["location"] == "/console/login?next=%2Fconsole%2Ffunnel%3Fby%3Dchannel"
+
+    response = await log_in(client, OPERATOR, PASSWORD, next_path="/console/funnel?by=channel")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/console/funnel?by=channel"
+    cookie = next(v for v in response.headers.get_list("set-cookie")
+                  if v.startswith(f"{SESSION_COOKIE}="))
+    assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
+    assert "path=/console" in cookie.lower() and "max-age=43200" in cookie.lower()
+    assert "secure" not in cookie.lower()  # SOPBOT_PUBLIC_URL is http:// here
+
+    page = await client.get("/console/funnel")
+    assert page.status_code == 200
+    assert OPERATOR in page.text and "退出" in page.text
+    assert page.headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    home = await client.get("/console")
+    assert (home.status_code, home.headers["location"]) == (303, "/console/funnel")
+    again = await client.get("/console/login", params={"next": "/console/funnel"})
+    assert (again.status_code, again.headers["location"]) == (303, "/console/funnel")
+
+
+async def test_cookies_are_secure_behind_https(db_url: str) -> None:
+    settings = console_settings(db_url, public_url="https://console.example.com")
+    async with serve_app(settings, run_worker=False) as app:
+        form = await app.client.get("/console/login")
+        assert "secure" in form.headers["set-cookie"].lower()
+        await give_password(app, OPERATOR, PASSWORD)
+        # httpx keeps a Secure cookie from plain http, so the browser's part is played here.
+        nonce = re.search(f"{LOGIN_COOKIE}=([^;]+)", form.headers["set-cookie"]).group(1)
+        response = await app.client.post("/console/login", data={
+            "userid": OPERATOR, "password": PASSWORD, "csrf_token": csrf_of(form.text)},
+            headers={"Cookie": f"{LOGIN_COOKIE}={nonce}"})
+        assert response.status_code == 303
+        assert "secure" in response.headers["set-cookie"].lower()
+
+
+def _without_token(html: str) -> str:
+    return re.sub(r'name="csrf_token" value="[^"]*"', "", html)
+
+
+async def test_wrong_password_and_unknown_user_get_the_same_answer(
+        console_app: RunningApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    recorder = LogRecorder()
+    monkeypatch.setattr(login, "log", recorder)
+    await give_password(console_app, "op_gone", "some-password-1")  # has a password, no role
+    answers = []
+    for userid, password in ((OPERATOR, "wrong-password"), ("nobody", "wrong-password"),
+                             ("op_gone", "some-password-1")):
+        async with new_client(console_app) as client:
+            response = await log_in(client, userid, password)
+            assert SESSION_COOKIE not in response.cookies
+            answers.append((response.status_code,
+                            _without_token(response.text).replace(userid, "USER")))
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0][0] == 401 and "账号或密码错误" in answers[0][1]
+    failures = [(fields["userid"], fields["reason"]) for level, event, fields in recorder.lines
+                if event == "console_login_failed"]
+    assert failures == [(OPERATOR, "wrong_password"), ("nobody", "not_an_operator"),
+                        ("op_gone", "not_an_operator")]
+    assert not any("wrong-password" in str(line) for line in recorder.lines)
+
+
+async def test_five_failures_block_the_userid_for_a_while(console_app: RunningApp) -> None:
+    async with new_client(console_app) as client:
+        for _ in range(5):
+            assert (await log_in(client, OPERATOR, "not-the-password")).status_code == 401
+        blocked = await log_in(client, OPERATOR, PASSWORD)  # even the right password
+        assert blocked.status_code == 429
+        assert "登录失败次数过多" in blocked.text
+        assert SESSION_COOKIE not in blocked.cookies
+        assert (await client.get("/console/funnel")).status_code == 303
+        # The budget is per userid: another operator still logs in.
+        assert (await log_in(client, OTHER, OTHER_PASSWORD)).status_code == 303
+
+
+async def test_login_without_the_forms_token_is_refused(console_app: RunningApp) -> None:
+    data = {"userid": OPERATOR, "password": PASSWORD}
+    async with new_client(console_app) as attacker:
+        form = await attacker.get("/console/login")
+        token = csrf_of(form.text)
+    async with new_client(console_app) as client:
+        missing = await client.post("/console/login", data=data)
+        # A token made for another browser's nonce cookie.
+        stolen = await client.post("/console/login", data={**data, "csrf_token": token})
+        for response in (missing, stolen):
+            assert response.status_code == 403
+            assert SESSION_COOKIE not in response.cookies
+        assert (await client.get("/console/funnel")).status_code == 303
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/console", "//evil.example/console",
+                                    "/\\evil.example", "/verify/x", "/console/login"])
+async def test_next_never_leaves_the_console(console_app: RunningApp, target: str) -> None:
+    response = await log_in(console_app.client, OPERATOR, PASSWORD, next_path=target)
+    assert (response.status_code, response.headers["location"]) == (303, "/console")
+
+
+async def test_removing_the_operator_ends_their_session(console: Console) -> None:
+    services = console.app.services
+    services.settings = services.settings.model_copy(update={"operators": frozenset({OTHER})})
+    page = await console.client.get("/console/funnel")
+    assert page.status_code == 303 and page.headers["location"].startswith("/console/login")
+    assert (await console.post("/console/logout")).status_code == 401
+    assert (await log_in(console.client, OPERATOR, PASSWORD)).status_code == 401
+
+
+async def test_a_password_change_ends_older_sessions(console: Console) -> None:
+    async with new_client(console.app) as other_browser:
+        second = await logged_in(console.app, other_browser)
+        await give_password(console.app, OPERATOR, "a-new-password-9")
+        for client in (console.client, second.client):
+            assert (await client.get("/console/funnel")).status_code == 303
+        assert (await log_in(other_browser, OPERATOR, PASSWORD)).status_code == 401
+        assert (await log_in(other_browser, OPERATOR, "a-new-password-9")).status_code == 303
+        assert (await other_browser.get("/console/funnel")).status_code == 200
+
+
+async def test_logout_ends_the_session_in_this_browser(console: Console) -> None:
+    response = await console.post("/console/logout")
+    assert (response.status_code, response.headers["location"]) == (303, "/console/login")
+    assert SESSION_COOKIE not in console.client.cookies
+    assert (await console.client.get("/console/funnel")).status_code == 303
+
+
+async def test_a_forged_or_altered_cookie_is_no_session(console: Console) -> None:
+    value = console.client.cookies[SESSION_COOKIE]
+    payload, _, signature = value.rpartition(".")
+    async with new_client(console.app) as client:
+        for forged in ("garbage", value[:-2] + "xx", payload + "." + signature[::-1]):
+            client.cookies.set(SESSION_COOKIE, forged, path="/console")
+            assert (await client.get("/console/funnel")).status_code == 303
+        client.cookies.set(SESSION_COOKIE, value, path="/console")
+        assert (await client.get("/console/funnel")).status_code == 200

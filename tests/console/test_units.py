@@ -1,0 +1,98 @@
+"""The console's pieces without a server: password hashes, the throttle's window, session
+cookies' age and salt, the login's `next`, the periods."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from starlette.responses import Response
+
+from app.console import accounts
+from app.console.auth import safe_next
+from app.console.periods import PeriodError, parse_period
+from app.console.sessions import SESSION_COOKIE, ConsoleCookies
+from app.console.throttle import LoginThrottle
+from app.verify.links import VerifyLinks
+
+KEY = "unit-secret-key-0123456789"
+
+
+def test_hashes_are_salted_self_describing_and_verified() -> None:
+    first, second = accounts.hash_password("pass-word-1"), accounts.hash_password("pass-word-1")
+    assert first != second  # a salt of its own each time
+    scheme, n, r, p, _salt, _key = first.split("$")
+    assert (scheme, n, r, p) == ("scrypt", "16384", "8", "1")
+    assert accounts.verify_password("pass-word-1", first)
+    assert not accounts.verify_password("pass-word-2", first)
+    assert not accounts.verify_password("pass-word-1", "md5$abc")
+    assert not accounts.verify_password("pass-word-1", "not a hash")
+    assert accounts.stamp_of(first) != accounts.stamp_of(second)
+
+
+def test_the_throttle_forgets_failures_after_its_window() -> None:
+    now = [1000.0]
+    throttle = LoginThrottle(limit=5, window_s=900, clock=lambda: now[0])
+    for _ in range(5):
+        assert not throttle.blocked("op_alice")
+        throttle.failed("Op_Alice ")  # the same budget, however it is typed
+        now[0] += 60
+    assert throttle.blocked("op_alice")
+    now[0] = 1000.0 + 900 + 1  # the first failure left the window
+    assert not throttle.blocked("op_alice")
+    throttle.failed("op_alice")
+    assert throttle.blocked("op_alice")
+    throttle.succeeded("op_alice")
+    assert not throttle.blocked("op_alice")
+
+
+def _cookie(response: Response) -> str:
+    header = response.headers["set-cookie"]
+    return header.split(";")[0].removeprefix(f"{SESSION_COOKIE}=")
+
+
+def test_a_session_cookie_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    cookies = ConsoleCookies(KEY, session_ttl_s=3600, secure=False)
+    response = Response()
+    session = cookies.open_session(response, "op_alice", "stamp")
+    value = _cookie(response)
+    assert cookies.session_of(value) == session
+    later = int(datetime.now(UTC).timestamp()) + 3602
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: later)
+    assert cookies.session_of(value) is None
+
+
+def test_other_signed_values_are_no_session() -> None:
+    cookies = ConsoleCookies(KEY, session_ttl_s=3600, secure=False)
+    # A verification link signs with the same key but another salt.
+    link = VerifyLinks(KEY, "http://x", 60).token("op_alice")
+    assert cookies.session_of(link) is None
+    other_key = URLSafeTimedSerializer("another-key-0123456789", salt="sopbot.console.session")
+    assert cookies.session_of(other_key.dumps({"u": "op_alice", "c": "x", "p": "y"})) is None
+    assert cookies.session_of(cookies._sessions.dumps({"u": "op_alice"})) is None
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ("/console/funnel?by=channel", "/console/funnel?by=channel"), ("/console", "/console"),
+    (None, "/console"), ("", "/console"), ("https://evil.example/console", "/console"),
+    ("//evil.example/console", "/console"), ("/\\evil.example", "/console"),
+    ("/consoleX", "/console"), ("/console/login", "/console"), ("/console/\nx", "/console"),
+    ("javascript:alert(1)", "/console"),
+])
+def test_next_is_a_console_path(given: str | None, expected: str) -> None:
+    assert safe_next(given) == expected
+
+
+def test_periods_are_shanghai_days() -> None:
+    now = datetime(2026, 11, 30, 17, 0, tzinfo=UTC)  # 2026-12-01 01:00 in Shanghai
+    today = parse_period("today", None, None, now)
+    assert today.since_at == datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
+    assert today.until_at is None and today.label == "2026-12-01"
+    week = parse_period("7d", None, None, now)
+    assert week.label == "2026-11-25 至 2026-12-01"
+    custom = parse_period("custom", "2026-11-01", "2026-11-02", now)
+    assert (custom.since_at, custom.until_at) == (datetime(2026, 10, 31, 16, tzinfo=UTC),
+                                                  datetime(2026, 11, 2, 16, tzinfo=UTC))
+    with pytest.raises(PeriodError):
+        parse_period("custom", "2025-01-01", "2026-11-02", now)  # over a year
