@@ -174,6 +174,7 @@ def _register_domain_commands() -> None:
     # Explicit registration of the domains' commands (their modules import only typer here).
     from app.calendar.cli import calendar
     from app.calendar.sop_cli import sop
+    from app.console.cli import operators
     from app.directory.cli import users
     from app.funnel.cli import codes, report
     from app.groups.cli import groups
@@ -181,6 +182,7 @@ def _register_domain_commands() -> None:
     from app.routing.cli import tags
 
     cli.add_typer(calendar, name="calendar")
+    cli.add_typer(operators, name="operators")
     cli.add_typer(codes, name="codes")
     cli.add_typer(sop, name="sop")
     cli.add_typer(groups, name="groups")
