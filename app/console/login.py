@@ -30,7 +30,7 @@ router = APIRouter()
 
 
 @public_router.get("/login")
-async def login_form(request: Request, next: str | None = None) -> Response:  # noqa: A002
+async def login_form(request: Request, next: str | None = None) -> Response:
     if await _logged_in(request):
         return RedirectResponse(safe_next(next), 303)
     return _form(request, safe_next(next))
@@ -38,7 +38,7 @@ async def login_form(request: Request, next: str | None = None) -> Response:  # 
 
 @public_router.post("/login")
 async def login(request: Request, userid: str = Form(""), password: str = Form(""),
-                csrf_token: str = Form(""), next: str = Form(HOME)) -> Response:  # noqa: A002
+                csrf_token: str = Form(""), next: str = Form(HOME)) -> Response:
     services = request.app.state.services
     cookies, throttle = cookies_for(services.settings), _throttle(request)
     userid, target = userid.strip()[:64], safe_next(next)
