@@ -175,6 +175,7 @@ def _register_domain_commands() -> None:
     from app.calendar.cli import calendar
     from app.calendar.sop_cli import sop
     from app.console.cli import operators
+    from app.demo.cli import demo
     from app.directory.cli import users
     from app.funnel.cli import codes, report
     from app.groups.cli import groups
@@ -190,6 +191,7 @@ def _register_domain_commands() -> None:
     cli.add_typer(templates, name="templates")
     cli.add_typer(users, name="users")
     cli.command("funnel")(report)
+    cli.command("demo")(demo)
 
 
 _register_domain_commands()

@@ -1,0 +1,145 @@
+"""The acquisition funnel, driven from outside as the real world drives it: the app reports its
+ad-slot steps to /api/funnel/events, people add a staff member through their channel's 联系我
+code (a simulator scenario: WeCom's real callback), WeCom receives the service's welcome with
+the member's own verification link, members open and submit the H5 form (a multipart upload),
+the platform pushes its user directory, reviewers decide through /api/reviews, and approved
+members scan the group code their status page shows. Each function is one step and returns
+what it counted; who drops out where was decided by the population."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import httpx
+from sqlalchemy import select
+
+from app.db import utcnow
+from app.demo.population import Person, Population
+from app.demo.texts import DemoTexts
+from app.demo.wire import DemoError, Wire, each, wait_for
+from app.groups.models import GroupPool
+from app.members.models import ROUTED, Member
+
+WELCOME = "externalcontact/send_welcome_msg"
+LINK = re.compile(r"/verify/[^\s\"'<]+")
+BATCH = 500  # events per POST /api/funnel/events (its limit)
+# A shop photo as a phone uploads it, shrunk: the service checks the JPEG signature only.
+PHOTO = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + bytes(600)
+
+
+async def report_app_steps(wire: Wire, population: Population) -> Counter[str]:
+    """The app's server reports every targeted user's ad-slot steps, in batches."""
+    at = utcnow().isoformat()
+    events = [{"event_id": f"{user.platform_user_id}:{step}", "step": step, "at": at,
+               "platform_user_id": user.platform_user_id, "channel": user.channel,
+               "slot": user.slot}
+              for user in population.app_users for step in user.reached]
+    for start in range(0, len(events), BATCH):
+        await wire.api("POST", "/api/funnel/events", json={"events": events[start:start + BATCH]})
+    return Counter(event["step"] for event in events)
+
+
+async def add_friends(wire: Wire, people: list[Person]) -> dict[str, str]:
+    """Each person adds their staff member through their channel's code: their welcome code."""
+    async def one(person: Person) -> tuple[str, str]:
+        added = await wire.scenario("friend_add", userid=person.staff, state=person.state,
+                                    external_userid=person.external_userid)
+        return person.external_userid, str(added["welcome_code"])
+    return dict(await each(one, people))
+
+
+async def welcome_links(wire: Wire, codes: dict[str, str], timeout: float = 60) -> dict[str, str]:
+    """Once WeCom has accepted every welcome: each member's verification link (its path)."""
+    texts: dict[str, str] = {}
+
+    async def all_welcomed() -> bool:
+        texts.clear()
+        texts.update({r["body"]["welcome_code"]: r["body"]["text"]["content"]
+                      for r in await wire.requests_to_wecom(WELCOME) if r["errcode"] == 0})
+        return set(codes.values()) <= set(texts)
+    await wait_for(all_welcomed, "a welcome for every friend add", timeout)
+    links = {}
+    for external_userid, code in codes.items():
+        if (found := LINK.search(texts[code])) is None:
+            raise DemoError(f"the welcome of {external_userid} has no verification link")
+        links[external_userid] = found.group(0)
+    return links
+
+
+async def import_directory(wire: Wire, people: list[Person]) -> int:
+    """The platform pushes its registered users (phone ↔ platform user id)."""
+    rows = [{"platform_user_id": p.platform_user_id, "phone": p.phone}
+            for p in people if p.in_directory]
+    answer = await wire.api("POST", "/api/platform-users", json=rows)
+    return int(answer["created"])
+
+
+async def fill_forms(wire: Wire, people: list[Person], links: dict[str, str]) -> None:
+    """Members open their link; those who go on submit phone, identity, region and a photo."""
+    async def one(person: Person) -> None:
+        path = links[person.external_userid]
+        _ok(await wire.http.get(path), "opening a verification form")
+        if not person.submits:
+            return
+        data = {"phone": person.phone, "identity_type": person.identity_type,
+                "region": person.region}
+        files = [("photos", ("shop.jpg", PHOTO, "image/jpeg"))]
+        _ok(await wire.http.post(path, data=data, files=files), "submitting a form")
+    await each(one, [p for p in people if p.opens_form])
+
+
+def _ok(answer: httpx.Response, what: str) -> None:
+    if answer.status_code != 200:
+        raise DemoError(f"{what}: HTTP {answer.status_code}")
+
+
+async def review(wire: Wire, people: list[Person], texts: DemoTexts) -> Counter[str]:
+    """Reviewers work through the queue the directory did not settle (oldest first)."""
+    by_id = {p.external_userid: p for p in people}
+    decided: Counter[str] = Counter()
+    after = 0
+    while page := await wire.api("GET", "/api/reviews", params={
+            "status": "pending", "after_id": after, "limit": 500}):
+        for row in page:
+            person = by_id[row["external_userid"]]
+            body = {"reviewer": person.reviewer}
+            if person.approved_by_reviewer:
+                await wire.api("POST", f"/api/reviews/{row['id']}/approve", json=body)
+            else:
+                body["reason"] = texts.reason(person.reject_reason)
+                await wire.api("POST", f"/api/reviews/{row['id']}/reject", json=body)
+            decided["approved" if person.approved_by_reviewer else "rejected"] += 1
+        after = page[-1]["id"]
+    return decided
+
+
+async def scan_codes(wire: Wire, people: list[Person], links: dict[str, str]) -> int:
+    """Routed members open their status page and scan the group code it shows (one after
+    another, so the service can rotate a pool as its groups fill, as it would in life)."""
+    routed = {p.external_userid for p in people} & await _routed(wire)
+    pools = await _pools(wire)
+    joined = 0
+    for person in (p for p in people if p.external_userid in routed and p.joins):
+        page = (await wire.http.get(links[person.external_userid])).text
+        config_id = next((c for qr, c in pools.items() if qr in page), None)
+        if config_id is None:
+            raise DemoError(f"no group code on the status page of {person.external_userid}")
+        await wire.scenario("group_join", config_id=config_id,
+                            external_userid=person.external_userid)
+        joined += 1
+    await wire.quiet()
+    return joined
+
+
+async def _routed(wire: Wire) -> set[str]:
+    async with wire.db.reader() as session:
+        return set(await session.scalars(select(Member.external_userid).where(
+            Member.status == ROUTED)))
+
+
+async def _pools(wire: Wire) -> dict[str, str]:
+    """Each pool's QR code → its join way (what scanning that code means to WeCom)."""
+    async with wire.db.reader() as session:
+        return {qr: config_id for qr, config_id in await session.execute(
+            select(GroupPool.qr_code, GroupPool.config_id))}

@@ -1,0 +1,177 @@
+"""`sopbot demo` end to end, in one process: a fresh SQLite file and secrets (workspace.py),
+the service under uvicorn with the WeCom simulator built in (as `sopbot serve` runs without
+credentials), the operators' groundwork, the population pushed through the funnel, the
+fast-forwarded calendar, the reports, and the console left running unless `exit`."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, redirect_stderr
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TextIO
+
+import httpx
+import uvicorn
+
+from app.config import Settings
+from app.demo import output, phases, summary
+from app.demo.console_login import make_login
+from app.demo.output import Progress
+from app.demo.population import Population, generate
+from app.demo.texts import DemoTexts, load_texts
+from app.demo.wire import CannotStart, DemoError, Wire
+from app.demo.workspace import (
+    OPERATOR,
+    Workspace,
+    demo_settings,
+    ideal_size_for,
+    prepare,
+    write_env,
+)
+from app.flows import load_flows
+from app.logs import configure_logging
+from app.main import create_app
+from app.services import Services
+from app.sim.config import SimSettings
+
+
+@dataclass(frozen=True)
+class Options:
+    members: int = 300
+    days: int = 7
+    port: int = 8000
+    seed: int = 1
+    exit: bool = False
+    root: Path = Path("demo")
+    flows: Path = Path("sop_flows")
+    keywords: Path = Path("keywords.yaml")
+    log_to_file: bool = False  # the service's logs (warnings up) to demo/, not the terminal
+
+
+@dataclass
+class Result:
+    workspace: Workspace
+    settings: Settings
+    funnel: dict[str, int] = field(default_factory=dict)  # every channel, by step
+    days: list[str] = field(default_factory=list)  # the per-day lines
+    wecom: dict[str, int] = field(default_factory=dict)  # requests WeCom accepted, by API
+    password: str | None = None
+
+
+@dataclass(frozen=True)
+class Demo:
+    """One run's inputs, made before the service starts (a bad flow file stops it there)."""
+
+    options: Options
+    population: Population
+    texts: DemoTexts
+    ws: Workspace
+    progress: Progress
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.options.port}"
+
+
+async def run(options: Options, out: TextIO | None = None) -> Result:
+    """The whole demo, its lines on `out` (default: stdout as it is now). With `options.exit`
+    it returns once the reports are printed; else it serves until stopped (Ctrl-C)."""
+    if not _port_free(options.port):
+        raise CannotStart(f"port {options.port} is in use; choose another with --port")
+    flows = load_flows(options.flows)
+    population = generate(options.members, options.seed, flows.funnel,
+                          list(flows.verify.regions))
+    ws = prepare(options.root, options.flows, ideal_size_for(options.members))
+    settings, sim = demo_settings(ws, options.port, options.keywords)
+    write_env(ws, settings)
+    demo = Demo(options, population, load_texts(), ws,
+                Progress(out or sys.stdout, total=9 if options.days else 8))
+    output.header(demo.progress, options, ws, demo.url)
+    with _logs(options.log_to_file, ws, settings):
+        return await _serve(demo, settings, sim)
+
+
+async def _serve(demo: Demo, settings: Settings, sim: SimSettings) -> Result:
+    async with _serving(settings, sim) as (services, server):
+        work = asyncio.create_task(_demo(demo, services))
+        await asyncio.wait({work, server}, return_when=asyncio.FIRST_COMPLETED)
+        if not work.done():
+            work.cancel()
+            raise DemoError("the service stopped before the demo finished")
+        result = work.result()
+        output.finished(demo.progress)
+        if not demo.options.exit:
+            output.console(demo.progress, demo.url, OPERATOR, result.password, demo.ws)
+            await server  # until Ctrl-C
+    return result
+
+
+@contextmanager
+def _logs(to_file: bool, ws: Workspace, settings: Settings) -> Iterator[None]:
+    """The service's log lines (warnings and up, secrets blanked) into the demo's log file:
+    the terminal shows the demo's own lines only. Everything written to stderr goes there
+    meanwhile (structlog writes to whatever sys.stderr is at the time)."""
+    if not to_file:
+        yield
+        return
+    with ws.log.open("w", encoding="utf-8") as stream, redirect_stderr(stream):
+        configure_logging(settings.log_level, settings.log_format, settings.secret_values())
+        yield
+
+
+@asynccontextmanager
+async def _serving(settings: Settings, sim: SimSettings,
+                   ) -> AsyncIterator[tuple[Services, asyncio.Task[None]]]:
+    """The service under uvicorn, as `sopbot serve` runs it; stopped on the way out."""
+    app = create_app(settings, simulator=sim)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port,
+                                           log_config=None, access_log=False,
+                                           server_header=False, lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            raise DemoError("the service did not start; its log says why")
+        await asyncio.sleep(0.02)
+    try:
+        yield app.state.services, task
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def _demo(demo: Demo, services: Services) -> Result:
+    options, progress = demo.options, demo.progress
+    assert services.settings.api_key is not None  # workspace.py always makes one
+    async with httpx.AsyncClient(base_url=demo.url, timeout=30, trust_env=False) as http:
+        wire = Wire(http, services.settings.api_key.get_secret_value(), services.db)
+        await phases.prepare_wecom(wire, services, demo.texts, max(options.days, 1), progress)
+        await phases.push_funnel(wire, demo.population, demo.texts, progress)
+        first, days = await phases.fast_forward(wire, services, demo.population, options.days,
+                                                options.seed, progress)
+        return await _close(demo, wire, services, first, days)
+
+
+async def _close(demo: Demo, wire: Wire, services: Services, first: date | None,
+                 days: list[str]) -> Result:
+    demo.progress.start("reports")
+    password = await make_login(services.db, OPERATOR)
+    counts = await summary.funnel_counts(services.db)
+    received = await summary.received(wire)
+    demo.progress.done("funnel and calendar below" + ("" if password else "; no console yet"))
+    await output.reports(demo.progress, services.db, demo.ws, first, received)
+    return Result(demo.ws, services.settings, counts, days, received, password)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

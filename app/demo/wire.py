@@ -1,0 +1,107 @@
+"""How the demo reaches the running service, as the outside world does: over HTTP. The app's
+server calls /api with its key, members open /verify links, and people in WeChat act through
+the built-in simulator's scenarios (/wecom-sim/sim/...), which send WeCom's real encrypted
+callbacks. The database is only read, to know what the world cannot see (a member's pool)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import httpx
+from sqlalchemy import func, select
+
+from app.db import Database, utcnow
+from app.inbox.models import PENDING as WAITING
+from app.inbox.models import InboxEvent
+from app.outbox.models import PENDING, OutboxMessage
+from app.sim.embedded import MOUNT_PATH
+
+T = TypeVar("T")
+R = TypeVar("R")
+IN_FLIGHT = 8  # requests the demo keeps open at once: a busy app, not a flood
+
+
+class DemoError(RuntimeError):
+    """Something the demo expected did not happen; the message says what."""
+
+
+class CannotStart(DemoError):
+    """The demo could not begin (before the service runs, so its log has nothing)."""
+
+
+@dataclass
+class Wire:
+    http: httpx.AsyncClient  # base URL: the service
+    api_key: str
+    db: Database
+
+    async def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        """/api/... with the platform's key; the JSON answer (a failure is a DemoError)."""
+        answer = await self.http.request(method, path, headers={
+            "Authorization": f"Bearer {self.api_key}"}, **kwargs)
+        return _json(answer, f"{method} {path}")
+
+    async def scenario(self, name: str, /, **body: Any) -> dict[str, Any]:
+        """A person acts in WeChat or the WeCom client (the simulator sends the callbacks)."""
+        answer = await self.http.post(f"{MOUNT_PATH}/sim/scenarios/{name}", json=body)
+        return dict(_json(answer, f"scenario {name}"))
+
+    async def requests_to_wecom(self, path: str) -> list[dict[str, Any]]:
+        """What the service sent to (the simulated) WeCom on one API path."""
+        answer = await self.http.get(f"{MOUNT_PATH}/sim/requests", params={"path": path})
+        return list(_json(answer, "sim requests")["requests"])
+
+    async def set_clock(self, at: datetime | None) -> None:
+        """WeCom's clock: the simulated moment, or back to now (None)."""
+        epoch = (at or utcnow()).timestamp()
+        _json(await self.http.post(f"{MOUNT_PATH}/sim/clock", json={"set_epoch_s": epoch}),
+              "sim clock")
+
+    async def quiet(self, timeout: float = 60.0) -> None:
+        """Until the service has handled every callback and sent everything due (a row waiting
+        out a retry's backoff does not count)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while await self._busy():
+            if loop.time() > deadline:
+                raise DemoError(f"the service still had work after {timeout:.0f} s")
+            await asyncio.sleep(0.05)
+
+    async def _busy(self) -> bool:
+        due = utcnow() + timedelta(seconds=1)
+        async with self.db.reader() as session:
+            inbox = await session.scalar(select(func.count()).select_from(InboxEvent).where(
+                InboxEvent.status == WAITING))
+            outbox = await session.scalar(select(func.count()).select_from(OutboxMessage).where(
+                OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= due))
+        return bool(inbox or outbox)
+
+
+def _json(answer: httpx.Response, what: str) -> Any:
+    if answer.status_code >= 300:
+        raise DemoError(f"{what}: HTTP {answer.status_code} {answer.text[:200]}")
+    return answer.json()
+
+
+async def each(work: Callable[[T], Awaitable[R]], items: Iterable[T],
+               limit: int = IN_FLIGHT) -> list[R]:
+    """`work` for every item, at most `limit` at a time; results in the items' order."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(item: T) -> R:
+        async with gate:
+            return await work(item)
+    return list(await asyncio.gather(*(one(item) for item in items)))
+
+
+async def wait_for(probe: Callable[[], Awaitable[bool]], what: str, timeout: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await probe():
+        if loop.time() > deadline:
+            raise DemoError(f"{what}: not reached within {timeout:.0f} s")
+        await asyncio.sleep(0.05)

@@ -1,0 +1,143 @@
+"""`sopbot demo` end to end, in this process: the real command on a free port with a small
+population and two simulated days, then what it left in its database and what it printed;
+and the same seed counting the same funnel twice."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from app.calendar.models import CalendarPost, SopRun
+from app.calendar.planner import MASS_TASK
+from app.cli import cli
+from app.demo.run import Options, run
+from app.demo.summary import RECEIVED
+from app.flows import load_flows
+from app.funnel import steps
+from app.funnel.models import FunnelEvent
+from app.groups.models import CustomerGroup, GroupMember
+from app.logs import configure_logging
+from app.members.models import Member
+from app.outbox.models import OutboxMessage
+from tests.conftest import AES_KEY, REPO, TOKEN
+
+CHANNELS = list(load_flows(REPO / "sop_flows").funnel.channels)
+WELCOMES = "externalcontact/send_welcome_msg"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A working directory of its own, the repository's flows, the test logging after."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SOPBOT_FLOWS", str(REPO / "sop_flows"))
+    monkeypatch.setenv("SOPBOT_KEYWORDS", str(REPO / "keywords.yaml"))
+    yield tmp_path
+    configure_logging("info", "json", secrets=[TOKEN, AES_KEY])  # the demo logged to its file
+
+
+def rows(db: Path, *columns: Any) -> list[Any]:
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        with Session(engine) as session:
+            return list(session.execute(select(*columns)))
+    finally:
+        engine.dispose()
+
+
+def test_the_demo_pushes_its_population_through_the_funnel_and_the_calendar(
+        workdir: Path) -> None:
+    shown = CliRunner().invoke(cli, ["demo", "--members", "40", "--days", "2", "--seed", "3",
+                                     "--port", str(free_port()), "--exit"])
+    assert shown.exit_code == 0, shown.output
+    db = workdir / "demo" / "sopbot-demo.db"
+    counted = _funnel(db)
+    chain = [counted[s] for s in (steps.TARGETED, steps.IMPRESSION, steps.CLICK, steps.LANDING)]
+    assert chain == sorted(chain, reverse=True) and chain[-1] > 0
+    assert counted[steps.FRIEND_ADDED] == counted[steps.WELCOME_SENT] == 40
+    later = [counted[s] for s in (steps.WELCOME_SENT, steps.VERIFY_OPENED, steps.SUBMITTED)]
+    assert later == sorted(later, reverse=True)
+    assert counted[steps.SUBMITTED] == counted[steps.APPROVED] + counted[steps.REJECTED]
+    assert counted[steps.APPROVED] == counted[steps.ROUTED] >= counted[steps.JOINED] > 0
+    assert counted[steps.REJECTED] > 0 and counted[steps.VERIFY_OPENED] < 40
+    _groups_have_members(db, counted[steps.JOINED] - counted[steps.LEFT_GROUP])
+    _calendar_days(db)
+    out = shown.stdout
+    assert f"WeCom (the simulator) accepted: 40 {RECEIVED[WELCOMES]}" in out  # one per add
+    table = out[out.index("Funnel by channel"):out.index("WeCom (the simulator)")]
+    assert all(channel in table.splitlines()[1] for channel in CHANNELS)
+    assert "day 1 " in out and "day 2 " in out and "Console" not in out  # --exit
+
+
+def _funnel(db: Path) -> Counter[str]:
+    """Distinct people per step (a member, or the app's user before the add)."""
+    return Counter(step for step, _ in {
+        (step, member or user) for step, member, user in rows(
+            db, FunnelEvent.step, FunnelEvent.member_id, FunnelEvent.platform_user_id)})
+
+
+def _groups_have_members(db: Path, staying: int) -> None:
+    members = Counter(chat for chat, type_, left in rows(
+        db, GroupMember.chat_id, GroupMember.type, GroupMember.left_at) if type_ == 2 and not left)
+    assert sum(members.values()) == staying
+    in_groups = [chat for chat, in rows(db, Member.group_chat_id) if chat]
+    assert set(members) <= set(in_groups)
+    filled = [chat for chat, at in rows(db, CustomerGroup.chat_id, CustomerGroup.filled_at) if at]
+    assert filled and {chat for chat, in rows(db, SopRun.chat_id)} == set(filled)
+
+
+def _calendar_days(db: Path) -> None:
+    """Mass tasks on both days, at most one per group a day, confirmed and missed ones."""
+    tasks = [(day, key, status) for day, key, status, transport in rows(
+        db, CalendarPost.day, CalendarPost.key, CalendarPost.task_status,
+        CalendarPost.transport) if transport == MASS_TASK]
+    assert len({day for day, _, _ in tasks}) == 2
+    assert {"confirmed", "missed"} <= {status for _, _, status in tasks}
+    requests = dict(rows(db, OutboxMessage.idempotency_key, OutboxMessage.request))
+    per_day = Counter((day, chat) for day, key, _ in tasks
+                      for chat in json.loads(requests[key])["chat_id_list"])
+    assert per_day and max(per_day.values()) == 1
+
+
+async def test_the_same_seed_counts_the_same_funnel(workdir: Path) -> None:
+    counts = []
+    for n in range(2):
+        options = Options(members=30, days=0, seed=11, exit=True, port=free_port(),
+                          root=workdir / f"run{n}", flows=REPO / "sop_flows",
+                          keywords=REPO / "keywords.yaml")
+        result = await run(options, io.StringIO())
+        counts.append(result.funnel)
+    assert counts[0] == counts[1] and counts[0][steps.FRIEND_ADDED] == 30
+    assert counts[0][steps.JOINED] > 0
+
+
+async def test_the_demo_operator_can_log_in_with_the_printed_password(workdir: Path) -> None:
+    accounts = pytest.importorskip("app.console.accounts")
+    out = io.StringIO()
+    options = Options(members=5, days=0, exit=True, port=free_port(), root=workdir / "demo",
+                      flows=REPO / "sop_flows", keywords=REPO / "keywords.yaml")
+    result = await run(options, out)
+    assert result.password is not None and result.password not in out.getvalue()  # --exit
+    from app.db import Database
+
+    db = Database(result.settings.database_url)
+    try:
+        async with db.reader() as session:
+            assert await accounts.check_password(session, "demo_operator", result.password)
+    finally:
+        await db.dispose()
