@@ -16,8 +16,10 @@ FAILED = "failed"
 
 class InboxEvent(Base):
     __tablename__ = "inbox_event"
-    # Claims walk pending rows in id order; this index serves them without a sort.
-    __table_args__ = (Index("ix_inbox_event_status_id", "status", "id"),)
+    # Claims walk pending rows in id order; this index serves them without a sort. The second
+    # finds an older pending row of the same order key (see Event.order_key).
+    __table_args__ = (Index("ix_inbox_event_status_id", "status", "id"),
+                      Index("ix_inbox_event_order", "order_key", "status", "id"))
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
@@ -25,6 +27,8 @@ class InboxEvent(Base):
     # Built from the decrypted payload (see Event.dedupe_key); WeCom's retries hit it.
     dedupe_key: Mapped[str] = mapped_column(String(80), unique=True)
     kind: Mapped[str] = mapped_column(String(64))
+    # Rows sharing a key are handled one at a time, oldest first (Event.order_key).
+    order_key: Mapped[str | None] = mapped_column(String(80), default=None)
     payload: Mapped[str] = mapped_column(Text)
     callback_id: Mapped[str] = mapped_column(String(32))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import insert_for, utcnow
@@ -37,7 +37,8 @@ class Accepted:
 
 def new_row(event: Event, payload: str, callback_id: str) -> dict[str, Any]:
     now = utcnow()
-    return {"dedupe_key": event.dedupe_key(), "kind": event.kind, "payload": payload,
+    return {"dedupe_key": event.dedupe_key(), "kind": event.kind,
+            "order_key": event.order_key(), "payload": payload,
             "callback_id": callback_id, "received_at": now, "status": PENDING,
             "attempts": 0, "next_attempt_at": now}
 
@@ -88,9 +89,15 @@ class Claimed:
 # Built once: building a statement and its cache key costs more than running it, and these
 # run for every claimed and handled event.
 _NOW = bindparam("now")
+_EARLIER = TABLE.alias("earlier")
+# A row waits while an older row of its order key is pending (being handled, or waiting for
+# a retry): so two lanes or replicas never handle one group's join and quit out of order. A
+# parked (failed) row no longer holds the rest back.
+_FIRST_OF_ITS_KEY = or_(T.order_key.is_(None), ~exists().where(
+    _EARLIER.c.order_key == T.order_key, _EARLIER.c.status == PENDING, _EARLIER.c.id < T.id))
 _PICK = (select(T.id)
          .where(T.status == PENDING, T.next_attempt_at <= _NOW,
-                or_(T.lease_until.is_(None), T.lease_until < _NOW))
+                or_(T.lease_until.is_(None), T.lease_until < _NOW), _FIRST_OF_ITS_KEY)
          .order_by(T.id).limit(bindparam("limit")))
 
 

@@ -100,6 +100,16 @@ class Event(BaseModel):
         so FromUserName+CreateTime would collide — hash the whole payload instead."""
         return sha256_key(self.raw)
 
+    def order_key(self) -> str | None:
+        """Events with the same key are handled one after another, in arrival order (a quit
+        must not overtake the join it undoes); None: no order to keep with any other event."""
+        return None
+
+
+def bounded_key(key: str) -> str:
+    """An inbox key column holds 80 characters; longer keys are replaced by their hash."""
+    return key if len(key) <= MAX_DEDUPE_KEY_LEN else sha256_key(key)
+
 
 # --- member → app messages (§4.2) -------------------------------------------------------------
 
@@ -182,6 +192,10 @@ class ExternalContactEvent(Event):
     user_id: str = Field(alias="UserID")
     external_user_id: str = Field(alias="ExternalUserID")
 
+    def order_key(self) -> str | None:
+        # One customer's add, edit and deletes change one member record: keep their order.
+        return bounded_key(f"contact:{self.external_user_id}")
+
 
 class ExternalContactAdded(ExternalContactEvent):
     KIND: ClassVar[str] = "external_contact.add"
@@ -231,6 +245,10 @@ class ExternalChatEvent(Event):
     KIND: ClassVar[str] = "external_chat"
     chat_id: str = Field(alias="ChatId")
     change_type: str = Field(alias="ChangeType")
+
+    def order_key(self) -> str | None:
+        # Joins and quits of one group change its member list: a later one must not overtake.
+        return bounded_key(f"chat:{self.chat_id}")
 
 
 class ExternalChatCreated(ExternalChatEvent):

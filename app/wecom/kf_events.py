@@ -20,7 +20,7 @@ from typing import ClassVar
 from pydantic import Field, ValidationError
 
 from app.wecom.api_kf import KfMessage
-from app.wecom.event_types import Event, UnknownEvent
+from app.wecom.event_types import Event, UnknownEvent, bounded_key
 
 CUSTOMER = 3  # KfMessage.origin: a customer's message
 MEDIA_TYPES = ("image", "voice", "video", "file")
@@ -52,6 +52,12 @@ class KfPulled(Event):
         """msgid is unique per kf account: a page read twice stores nothing twice."""
         digest = hashlib.sha256(f"{self.open_kfid}:{self.message.msgid}".encode()).hexdigest()
         return f"kf:{digest[:48]}"
+
+    def order_key(self) -> str | None:
+        # A customer's dialog with one kf account runs step by step: answer in order.
+        if not self.external_userid:
+            return None
+        return bounded_key(f"kf:{self.open_kfid}:{self.external_userid}")
 
 
 class KfCustomerText(KfPulled):
