@@ -14,7 +14,7 @@ from app.bot.router import Router
 from app.config import Settings
 from app.inbox.models import InboxEvent
 from app.wecom.events import ChatMemberJoined, ChatMemberLeft, ExternalChatUpdated
-from tests.conftest import CORP_ID, RunningApp, make_settings, serve_app, wait_until
+from tests.conftest import RunningApp, make_settings, serve_app, wait_until
 from tests.fakes import payloads
 
 CHATS = [f"wrORDER{i:02d}" for i in range(4)]
