@@ -43,10 +43,24 @@ class InVerifyDialog(Filter):
         row = await dialog.current(ctx.session, event.open_kfid, event.external_userid)
         if row is not None:
             return {"dialog": row}
-        words = ctx.flows.verify.dialog.start_words
-        if isinstance(event, KfCustomerText) and normalise(event.content) in map(normalise, words):
+        if not isinstance(event, KfCustomerText):
+            return None
+        said, settings = normalise(event.content), ctx.flows.verify.dialog
+        if said in map(normalise, settings.start_words):
             return {"dialog": None}
+        # The third photo submitted the dialog already: their "完成" then gets the status.
+        if said in map(normalise, settings.done_words) and \
+                (latest := await _just_submitted(ctx, event)) is not None:
+            return {"dialog": None, "submitted": latest}
         return None
+
+
+async def _just_submitted(ctx: Ctx, event: KfCustomerText) -> Verification | None:
+    member = await members.by_external_userid(ctx.session, event.external_userid)
+    latest = None if member is None else await verify.latest(ctx.session, member.id)
+    if latest is None or latest.submitted_at < ctx.now - _timeout(ctx):
+        return None
+    return latest
 
 
 async def verify_in_dialog(event: KfCustomerText, ctx: Ctx) -> None:
@@ -55,6 +69,8 @@ async def verify_in_dialog(event: KfCustomerText, ctx: Ctx) -> None:
     settings = ctx.flows.verify.dialog
     text, said = event.content.strip(), normalise(event.content)
     if row is None:
+        if (submitted := ctx.data.get("submitted")) is not None:
+            return await _say(ctx, event, _status_text(ctx, submitted))
         return await _start(event, ctx)
     if row.expires_at <= ctx.now:
         await _end(ctx, event, row)

@@ -105,6 +105,26 @@ async def test_a_shop_owner_verifies_in_the_chat(db_url: str, tmp_path: Path) ->
         assert (await _says(kf, "wmDlg", "认证")).startswith("恭喜，您的商家身份已认证通过")
 
 
+async def test_done_after_the_third_photo_submitted_gets_the_status(
+        db_url: str, tmp_path: Path) -> None:
+    async with running_sim(SOPBOT_SIM_KF_ACCOUNTS=KF) as sim, \
+            await _kf(db_url, sim, tmp_path / "photos") as app:
+        sim.sim.callbacks.bot_url = f"{app.base_url}/wecom/callback"
+        kf = Kf(sim, app)
+        await _member(kf, "wmThree")
+        for text in ("认证", "13800138001"):
+            await _says(kf, "wmThree", text)
+        await _says(kf, "wmThree", "实体店", menu_id="identity.physical_shop")
+        await _says(kf, "wmThree", "浙江")
+        for _ in range(2):
+            assert (await _sends_picture(kf, "wmThree", JPEG)).startswith("已收到第")
+        # The third picture submits at once; the customer then says "完成" as they were told.
+        assert (await _sends_picture(kf, "wmThree", JPEG)).startswith("您的认证资料已提交")
+        assert (await _says(kf, "wmThree", "完成")).startswith("您的认证资料已提交")
+        [row] = await kf.rows(Verification)
+        assert len(row.photos) == 3 and row.status == "pending"
+
+
 async def test_cancel_a_consumer_and_a_stranger(db_url: str, tmp_path: Path) -> None:
     async with running_sim(SOPBOT_SIM_KF_ACCOUNTS=KF) as sim, \
             await _kf(db_url, sim, tmp_path / "photos") as app:
