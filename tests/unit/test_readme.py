@@ -14,7 +14,7 @@ def top_commands() -> list[str]:
 
 def test_readme_top_has_exactly_two_commands() -> None:
     run, test = top_commands()
-    assert "sopbot serve" in run and "--env-file .env.example" in run
+    assert run.endswith("sopbot demo")  # issue 7: the demo is the first thing to run
     assert "pytest" in test
 
 
