@@ -1,11 +1,13 @@
-"""`sopbot calendar preview` and `/calendar`: the plan for the next days, rendered with what the
-content queue holds now (each slot takes the next item of its column, day after day), without
-sending or taking anything."""
+"""`sopbot calendar preview`, `/calendar` and the console's calendar page: the plan for the next
+days, rendered with what the content queue holds now (each slot takes the next item of its
+column, day after day), without sending or taking anything. `plan` gives it as data, `preview`
+as the command's lines."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import select
@@ -33,6 +35,39 @@ TRANSPORTS = {MASS_TASK: "mass task →", OWNER_REMINDER: "reminder →", ROBOT:
               APPCHAT: "appchat"}
 
 
+@dataclass(frozen=True)
+class PlannedText:
+    """One post of a delivery as it would go out now."""
+
+    post: Post
+    label: str  # the column's label ("" for a greeting)
+    text: str | None  # None: the column's queue is empty, the slot is skipped
+
+
+@dataclass(frozen=True)
+class Planned:
+    delivery: Delivery
+    texts: list[PlannedText]
+
+
+@dataclass(frozen=True)
+class SegmentDay:
+    segment: str
+    groups: int  # live customer groups with an owner
+    owners: int
+    deliveries: list[Planned]
+
+
+@dataclass(frozen=True)
+class PlanDay:
+    day: date
+    segments: list[SegmentDay]
+
+    @property
+    def weekday(self) -> str:
+        return f"周{WEEKDAYS[self.day.weekday()]}"
+
+
 async def groups_by_segment(session: AsyncSession) -> dict[str, dict[str, list[str]]]:
     """Live customer groups: segment → owner → chat ids."""
     found: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
@@ -47,65 +82,95 @@ async def groups_by_segment(session: AsyncSession) -> dict[str, dict[str, list[s
     return found
 
 
-async def preview(session: AsyncSession, calendar: CalendarFlows, start: date, days: int,
-                  segment: str | None = None,
-                  campaigns: dict[str, Campaign] | None = None) -> list[str]:
+async def plan(session: AsyncSession, calendar: CalendarFlows, start: date, days: int,
+               segment: str | None = None,
+               campaigns: dict[str, Campaign] | None = None) -> list[PlanDay]:
+    """Every day's deliveries per segment of calendar.yaml, with their texts."""
     groups = await groups_by_segment(session)
     names = {chat_id: name for chat_id, name in await session.execute(
         select(CustomerGroup.chat_id, CustomerGroup.name))}
+    item = await _queue_reader(session, calendar)
+    found = []
+    for n in range(days):
+        day = start + timedelta(days=n)
+        own = {t.chat_id: t.post
+               for t in await onboarding.today(session, campaigns or {}, day, names)}
+        found.append(PlanDay(day, [
+            _segment_day(calendar, name, day, groups.get(name, {}), item, own)
+            for name in calendar.segments if segment is None or name == segment]))
+    return found
+
+
+async def _queue_reader(session: AsyncSession,
+                        calendar: CalendarFlows) -> Callable[[Post, str], Item]:
+    """An item lookup that hands each (segment, day, post) the next queued item of its
+    column, once, in the order asked: as the slots would take them."""
     upcoming = {column: [dict(title=i.title, body=i.body, link=i.link or "")
                          for i in await content.queued(session, column, limit=500)]
                 for column in calendar.columns}
-    taken: dict[str, dict[str, str] | None] = {}
+    taken: dict[str, Item] = {}
 
-    def item(post: Post, name: str) -> dict[str, str] | None:
-        key = post.key(name)
+    def item(post: Post, segment: str) -> Item:
+        key = post.key(segment)
         if key not in taken:
             queue = upcoming.get(post.column or "", [])
             taken[key] = queue.pop(0) if queue else None
         return taken[key]
 
+    return item
+
+
+def _segment_day(calendar: CalendarFlows, name: str, day: date,
+                 owners: dict[str, list[str]], item: Callable[[Post, str], Item],
+                 own: dict[str, Post]) -> SegmentDay:
+    mine = {c: own[c] for chats in owners.values() for c in chats if c in own}
+    deliveries = [Planned(d, _texts(d, calendar, lambda post: item(post, name)))
+                  for d in plan_day(calendar, name, day, owners, mine)]
+    return SegmentDay(name, sum(len(chats) for chats in owners.values()), len(owners),
+                      deliveries)
+
+
+def _texts(delivery: Delivery, calendar: CalendarFlows,
+           item: Callable[[Post], Item]) -> list[PlannedText]:
+    return [PlannedText(post, calendar.columns.get(post.column or "", ""),
+                        render(post, calendar.columns, item, calendar.slot_template))
+            for post in delivery.posts]
+
+
+async def preview(session: AsyncSession, calendar: CalendarFlows, start: date, days: int,
+                  segment: str | None = None,
+                  campaigns: dict[str, Campaign] | None = None) -> list[str]:
+    """The plan as `sopbot calendar preview` prints it."""
     lines = [f"calendar {start:%Y-%m-%d} to {start + timedelta(days=days - 1):%Y-%m-%d} "
              f"(Asia/Shanghai), daily cap policy: {calendar.daily_cap_policy}"]
-    for n in range(days):
-        day = start + timedelta(days=n)
-        lines.append(f"{day:%Y-%m-%d} 周{WEEKDAYS[day.weekday()]}")
-        own = {t.chat_id: t.post
-               for t in await onboarding.today(session, campaigns or {}, day, names)}
-        for name in calendar.segments:
-            if segment is None or name == segment:
-                lines += _segment_lines(calendar, name, day, groups.get(name, {}), item, own)
+    for planned_day in await plan(session, calendar, start, days, segment, campaigns):
+        lines.append(f"{planned_day.day:%Y-%m-%d} {planned_day.weekday}")
+        for found in planned_day.segments:
+            lines += _segment_lines(found)
     return lines
 
 
-def _segment_lines(calendar: CalendarFlows, name: str, day: date,
-                   owners: dict[str, list[str]], item: Callable[[Post, str], Item],
-                   own: dict[str, Post]) -> list[str]:
-    count = sum(len(chats) for chats in owners.values())
-    lines = [f"  {name}: {count} customer group(s), {len(owners)} owner(s)"]
-    mine = {c: own[c] for chats in owners.values() for c in chats if c in own}
-    deliveries = plan_day(calendar, name, day, owners, mine)
-    if not deliveries:
+def _segment_lines(found: SegmentDay) -> list[str]:
+    lines = [f"  {found.segment}: {found.groups} customer group(s), {found.owners} owner(s)"]
+    if not found.deliveries:
         lines.append("    nothing to post")
-    for delivery in deliveries:
-        lines.append(f"    {_line(delivery, calendar, lambda post: item(post, name))}")
+    lines += [f"    {_line(planned)}" for planned in found.deliveries]
     return lines
 
 
-def _line(delivery: Delivery, calendar: CalendarFlows, item: Callable[[Post], Item]) -> str:
+def _line(planned: Planned) -> str:
+    delivery = planned.delivery
     where = f"{TRANSPORTS[delivery.transport]} {delivery.target}"
     if delivery.label:
         where += f" ({delivery.label}, onboarding)"
     elif delivery.chat_ids:
         where += f" ({len(delivery.chat_ids)} group(s))"
-    texts = []
-    for post in delivery.posts:
-        text = render(post, calendar.columns, item, calendar.slot_template)
-        label = calendar.columns.get(post.column or "", "")
-        texts.append(_short(text) if text is not None else f"({label}: queue empty, skipped)")
+    texts = [short(t.text) if t.text is not None else f"({t.label}: queue empty, skipped)"
+             for t in planned.texts]
     return f"{delivery.at:%H:%M} {where}: " + " | ".join(texts)
 
 
-def _short(text: str) -> str:
+def short(text: str, limit: int = SHOWN) -> str:
+    """The text's first line, cut to `limit` characters."""
     first = text.splitlines()[0] if text else ""
-    return first if len(first) <= SHOWN else first[:SHOWN - 1] + "…"
+    return first if len(first) <= limit else first[:limit - 1] + "…"

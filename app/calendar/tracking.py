@@ -2,11 +2,12 @@
 created (WeCom's msgid, from the outbox's settle hook) → reminded (remind_groupmsg_send, at
 most 3 times a day, through the outbox) → confirmed (get_groupmsg_task says the owner sent it)
 or missed (not sent within a day). The confirmation rate per owner and per post
-(`sopbot calendar report`) comes from it."""
+(`sopbot calendar report`, the console's calendar page) comes from it."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -116,21 +117,59 @@ def _remind_now(post: CalendarPost, now: datetime) -> bool:
     return post.reminded_at is None or now - post.reminded_at >= REMIND_EVERY
 
 
-async def report(session: AsyncSession, since: datetime) -> list[str]:
+@dataclass(frozen=True)
+class Tally:
+    """The mass tasks of one owner, or of one post of a segment (`segment` set)."""
+
+    name: str  # the owner's userid, or the posts the task carried (morning,slot0,...)
+    segment: str | None
+    tasks: int
+    confirmed: int
+    missed: int
+    open: int  # created or reminded, not decided yet
+
+    @property
+    def rate(self) -> float:
+        return self.confirmed / self.tasks if self.tasks else 0.0
+
+
+@dataclass(frozen=True)
+class Confirmations:
+    since: datetime
+    tasks: int
+    by_owner: list[Tally]
+    by_post: list[Tally]
+
+
+async def confirmations(session: AsyncSession, since: datetime) -> Confirmations:
     """Confirmation rate per owner and per post of the mass tasks since `since`."""
     rows = list(await session.scalars(select(CalendarPost).where(
         CalendarPost.transport == MASS_TASK, CalendarPost.at >= since)))
-    lines = [f"mass tasks since {since:%Y-%m-%d %H:%M}Z: {len(rows)}"]
-    for title, key in (("owner", lambda p: p.target),
-                       ("post", lambda p: f"{p.segment} {p.posts}")):
+    return Confirmations(since, len(rows), _tallies(rows, lambda p: (None, p.target)),
+                         _tallies(rows, lambda p: (p.segment, p.posts)))
+
+
+def _tallies(rows: list[CalendarPost],
+             key: Callable[[CalendarPost], tuple[str | None, str]]) -> list[Tally]:
+    groups: dict[tuple[str | None, str], list[CalendarPost]] = {}
+    for post in rows:
+        groups.setdefault(key(post), []).append(post)
+    # Sorted as "segment posts" reads, the order the report always had.
+    ordered = sorted(groups.items(), key=lambda kv: " ".join(filter(None, kv[0])))
+    return [Tally(name, segment, len(posts), sum(p.task_status == CONFIRMED for p in posts),
+                  sum(p.task_status == MISSED for p in posts),
+                  sum(p.task_status in (CREATED, REMINDED) for p in posts))
+            for (segment, name), posts in ordered]
+
+
+async def report(session: AsyncSession, since: datetime) -> list[str]:
+    """`sopbot calendar report`: the confirmations as lines."""
+    found = await confirmations(session, since)
+    lines = [f"mass tasks since {since:%Y-%m-%d %H:%M}Z: {found.tasks}"]
+    for title, tallies in (("owner", found.by_owner), ("post", found.by_post)):
         lines.append(f"by {title}:")
-        groups: dict[str, list[CalendarPost]] = {}
-        for post in rows:
-            groups.setdefault(key(post), []).append(post)
-        for name, posts in sorted(groups.items()):
-            done = sum(p.task_status == CONFIRMED for p in posts)
-            missed = sum(p.task_status == MISSED for p in posts)
-            waiting = sum(p.task_status in (CREATED, REMINDED) for p in posts)
-            lines.append(f"  {name:<28} {len(posts):>4} task(s) {done:>4} confirmed "
-                         f"{missed:>4} missed {waiting:>4} open  {done / len(posts):>6.1%}")
+        for t in tallies:
+            name = f"{t.segment} {t.name}" if t.segment else t.name
+            lines.append(f"  {name:<28} {t.tasks:>4} task(s) {t.confirmed:>4} confirmed "
+                         f"{t.missed:>4} missed {t.open:>4} open  {t.rate:>6.1%}")
     return lines
