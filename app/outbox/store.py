@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -92,11 +92,15 @@ async def enqueue_many(session: AsyncSession, messages: list[Message]) -> set[st
     # RETURNING rather than rowcount, which psycopg's async cursor reports as -1 here.
     result = await session.execute(statement, [m.row(now) for m in messages])
     stored = set(result.scalars().all())
-    urgent = [m.priority for m in messages if m.key in stored]
-    if urgent:
-        waiting = session.info.get(WAKE_INFO)
-        session.info[WAKE_INFO] = min(urgent if waiting is None else [*urgent, waiting])
+    _wake_for(session, [m.priority for m in messages if m.key in stored])
     return stored
+
+
+def _wake_for(session: AsyncSession, priorities: list[int]) -> None:
+    """Note the most urgent priority made pending, for the sender's commit hook."""
+    if priorities:
+        waiting = session.info.get(WAKE_INFO)
+        session.info[WAKE_INFO] = min(priorities if waiting is None else [*priorities, waiting])
 
 
 _LOCK = select(T.id).where(T.idempotency_key == bindparam("key")).with_for_update()
@@ -188,18 +192,37 @@ async def rows_needing_operator(session: AsyncSession, limit: int = 50) -> list[
 
 
 async def retry(session: AsyncSession, ids: list[int], now: datetime) -> int:
-    """Send dead or unknown rows again (an operator decided it is safe), with fresh attempts."""
+    """Send dead or unknown rows again (an operator decided it is safe), with fresh attempts.
+    The sender of this process is woken when the unit of work commits."""
     result = await session.execute(
         update(TABLE).where(T.id.in_(ids), T.status.in_((DEAD, UNKNOWN)))
         .values(status=PENDING, attempts=0, next_attempt_at=now, in_flight_at=None,
-                lease_owner=None, lease_until=None, finished_at=None, deadline=None))
-    return result.rowcount or 0
+                lease_owner=None, lease_until=None, finished_at=None, deadline=None)
+        .returning(T.priority))
+    priorities = list(result.scalars())
+    _wake_for(session, priorities)
+    return len(priorities)
 
 
-async def drop(session: AsyncSession, ids: list[int], reason: str, now: datetime) -> int:
-    """Give up on pending or unknown rows for good, keeping the operator's reason."""
+DROPPED = "dropped by operator: "  # how the last_error of a row an operator gave up on starts
+
+
+async def drop(session: AsyncSession, ids: list[int], reason: str, now: datetime,
+               statuses: tuple[str, ...] = (PENDING, UNKNOWN)) -> int:
+    """Give up on rows of `statuses` for good, keeping the operator's reason before the error
+    that led here. A dead row an operator gave up on already is left as it is."""
+    note = f"{DROPPED}{reason}"
+    error = case((T.last_error.is_(None), literal(note)),
+                 else_=literal(f"{note}; before: ") + T.last_error)
     result = await session.execute(
-        update(TABLE).where(T.id.in_(ids), T.status.in_((PENDING, UNKNOWN)))
-        .values(status=DEAD, last_error=f"dropped by operator: {reason}"[:MAX_ERROR_CHARS],
-                finished_at=now, lease_owner=None, lease_until=None))
-    return result.rowcount or 0
+        update(TABLE).where(T.id.in_(ids), T.status.in_(statuses),
+                            or_(T.status != DEAD, ~was_dropped()))
+        .values(status=DEAD, last_error=func.substr(error, 1, MAX_ERROR_CHARS),
+                finished_at=now, lease_owner=None, lease_until=None)
+        .returning(T.id))
+    return len(result.all())
+
+
+def was_dropped() -> Any:
+    """The condition "an operator gave this row up" (as opposed to WeCom or the sender)."""
+    return func.coalesce(T.last_error, "").startswith(DROPPED)
