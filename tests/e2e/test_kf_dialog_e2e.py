@@ -5,8 +5,11 @@ any step, and the submission in the same review queue as the H5 form."""
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import select
 
 from app.db import utcnow
 from app.inbox.models import InboxEvent
@@ -123,6 +126,25 @@ async def test_done_after_the_third_photo_submitted_gets_the_status(
         assert (await _says(kf, "wmThree", "完成")).startswith("您的认证资料已提交")
         [row] = await kf.rows(Verification)
         assert len(row.photos) == 3 and row.status == "pending"
+
+
+async def test_a_reply_sent_in_time_counts_even_when_handled_after_the_timeout(
+        db_url: str, tmp_path: Path) -> None:
+    async with running_sim(SOPBOT_SIM_KF_ACCOUNTS=KF) as sim, \
+            await _kf(db_url, sim, tmp_path / "photos") as app:
+        sim.sim.callbacks.bot_url = f"{app.base_url}/wecom/callback"
+        kf = Kf(sim, app)
+        await _member(kf, "wmLate")
+        await _says(kf, "wmLate", "认证")
+        # The customer answers 10 minutes ago (WeCom's send_time), inside the dialog's time,
+        # but sopbot handles it only now, 5 minutes after the dialog's timeout (a backlog).
+        async with app.services.db.unit_of_work() as session:
+            [row] = (await session.execute(select(KfDialog))).scalars().all()
+            row.expires_at = utcnow() - timedelta(minutes=5)
+        now = (await sim.client.get("/sim/clock")).json()["now"]
+        moved = await sim.client.post("/sim/clock", json={"set_epoch_s": now - 600})
+        assert moved.status_code == 200, moved.text
+        assert (await _says(kf, "wmLate", "13800138002")).startswith("请选择您的身份")
 
 
 async def test_cancel_a_consumer_and_a_stranger(db_url: str, tmp_path: Path) -> None:
