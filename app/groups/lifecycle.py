@@ -63,7 +63,8 @@ async def assess(session: AsyncSession, flows: LifecycleFlows, now: datetime) ->
     quits = await _count(session, GroupMember.left_at >= since)
     recent = await _count(session, GroupMember.joined_at >= quiet_since)
     active = dict((await session.execute(
-        select(GroupMember.chat_id, func.count()).join(
+        # Customers, not conversations: one customer may talk to several kf accounts.
+        select(GroupMember.chat_id, func.count(GroupMember.userid.distinct())).join(
             KfConversation, KfConversation.external_userid == GroupMember.userid)
         .where(GroupMember.left_at.is_(None), KfConversation.last_customer_at >= since)
         .group_by(GroupMember.chat_id))).all())

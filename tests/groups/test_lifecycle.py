@@ -48,9 +48,10 @@ async def _seed(db: Database) -> None:
                                  staff_userid=staff, channel="organic", segment="online")
         session.add(GroupMember(chat_id="wrLive", userid="wmNew", type=2,
                                 joined_at=now - timedelta(days=2)))
-        session.add(KfConversation(open_kfid="wk1", external_userid="wmActive",
-                                   last_customer_at=now - timedelta(days=1), answers=0,
-                                   misses=0, updated_at=now))
+        for account in ("wk1", "wk2"):  # one customer active with two kf accounts
+            session.add(KfConversation(open_kfid=account, external_userid="wmActive",
+                                       last_customer_at=now - timedelta(days=1), answers=0,
+                                       misses=0, updated_at=now))
 
 
 async def test_a_zombie_group_is_found_and_planned_once(db_url: str) -> None:
