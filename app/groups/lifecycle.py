@@ -104,11 +104,18 @@ def _score(members: int, joins: int, quits: int, active: int, confirmed: int,
 
 def _stage(group: CustomerGroup, score: int, recent_joins: int, now: datetime,
            flows: LifecycleFlows) -> str:
-    if group.filled_at is not None and now - group.filled_at < timedelta(days=flows.strong_days):
+    filled = _filled_since(group)
+    if filled is not None and now - filled < timedelta(days=flows.strong_days):
         return STRONG
     if score < flows.zombie_health and recent_joins == 0:
         return WEAK
     return DAILY
+
+
+def _filled_since(group: CustomerGroup) -> datetime | None:
+    # A group already full when sopbot first read it filled at some unknown time after WeCom
+    # made it: its creation is the latest sure bound, so an old group is not "strong" anew.
+    return group.created_at if group.filled_on_arrival else group.filled_at
 
 
 def lines(found: list[Health], stage: str | None) -> list[str]:

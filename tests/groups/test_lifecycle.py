@@ -84,6 +84,26 @@ async def test_a_zombie_group_is_found_and_planned_once(db_url: str) -> None:
         await db.dispose()
 
 
+async def test_a_group_full_when_first_read_is_strong_only_if_it_is_young(db_url: str) -> None:
+    db = Database(db_url)
+    now = utcnow()
+    try:
+        async with db.unit_of_work() as session:
+            for chat_id, created in (("wrOldFull", now - timedelta(days=90)),
+                                     ("wrNewFull", now - timedelta(days=5))):
+                session.add(CustomerGroup(chat_id=chat_id, owner="zhangsan", segment="online",
+                                          name=f"网店卖家交流群{chat_id}", member_count=200,
+                                          status="live", created_at=created, updated_at=now,
+                                          filled_at=now - timedelta(hours=1),
+                                          filled_on_arrival=True))
+        async with db.reader() as session:
+            found = {h.chat_id: h.stage for h in await assess(session, FLOWS.lifecycle, now)}
+        assert found["wrNewFull"] == "strong"
+        assert found["wrOldFull"] != "strong"  # sopbot met it last hour, but it is 90 days old
+    finally:
+        await db.dispose()
+
+
 def test_groups_by_stage_command(db_url: str, tmp_path: Path) -> None:
     import asyncio
 
