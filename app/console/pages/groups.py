@@ -1,0 +1,40 @@
+"""/console/groups: every customer group, its size against the segment's ideal, stage, health,
+onboarding day and (for a zombie) its migration plan; filtered by segment and stage."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from app.console.pages import groups_view as view
+from app.console.render import render
+from app.db import utcnow
+
+router = APIRouter()
+
+
+@router.get("/groups")
+async def groups_page(request: Request, segment: str = "", stage: str = "") -> Response:
+    services = request.app.state.services
+    flows = services.flows
+    form = {"segment": segment, "stage": stage}
+    choices = view.segment_choices(flows)
+    error = None
+    if segment not in dict(choices):
+        error = "未知的分群。"
+    elif stage and stage not in view.STAGE_LABELS:
+        error = "未知的阶段。"
+    if error:
+        return _page(request, form, choices, error=error, status_code=400)
+    async with services.db.reader() as session:
+        everything = await view.load(session, flows, utcnow())
+    in_segment = view.filtered(everything, segment, "")
+    return _page(request, form, choices, rows=view.filtered(in_segment, "", stage),
+                 counts=view.stage_counts(in_segment), total=len(everything),
+                 lifecycle=flows.lifecycle)
+
+
+def _page(request: Request, form: dict[str, str], choices: list[tuple[str, str]],
+          status_code: int = 200, **ctx: object) -> Response:
+    return render(request, "groups.html", status_code=status_code, form=form,
+                  segments=choices, stages=view.STAGE_LABELS, **ctx)

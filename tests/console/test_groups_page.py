@@ -1,0 +1,108 @@
+"""/console/groups: every group with its segment, size against ideal, stage, health, onboarding
+day, pool and migration plan, from rows written by the real services; the filters."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from app.calendar import onboarding
+from app.db import utcnow
+from app.groups.migration import plan_migrations
+from app.groups.models import CustomerGroup, GroupMember, GroupPool
+from app.kf.models import KfConversation
+from app.members import service as members
+from tests.console.conftest import Console
+from tests.console.tables import marked, table_rows
+
+# chat_id → (segment, members, filled days ago or None, status)
+GROUPS = {
+    "wrZombie": ("online", 40, 60, "live"),
+    "wrYoung": ("online", 180, 3, "live"),
+    "wrLive": ("online", 25, None, "live"),
+    "wrNorth": ("shop_north", 150, 40, "live"),
+    "wrGone": ("online", 3, None, "dismissed"),
+    "wrStray": (None, 12, None, "live"),
+}
+
+
+async def seed(console: Console) -> None:
+    services = console.app.services
+    now = utcnow()
+    old = now - timedelta(days=90)
+    async with services.db.unit_of_work() as session:
+        for chat_id, (segment, count, filled, status) in GROUPS.items():
+            session.add(CustomerGroup(
+                chat_id=chat_id, owner="zhangsan", segment=segment, name=f"群{chat_id}",
+                member_count=count, status=status, created_at=old, updated_at=now,
+                filled_at=now - timedelta(days=filled) if filled is not None else None))
+        session.add(GroupPool(segment="online", config_id="jw1", qr_code="https://qr/jw1",
+                              chat_ids='["wrLive"]', room_name="网店卖家交流群", version=1,
+                              stale=False, updated_at=now))
+        for userid in ("wmActive", "wmIdle"):
+            session.add(GroupMember(chat_id="wrZombie", userid=userid, type=2, joined_at=old))
+            await members.create(session, old, "test", external_userid=userid,
+                                 staff_userid="lisi", channel="organic", segment="online")
+        session.add(GroupMember(chat_id="wrZombie", userid="wmGone", type=2, joined_at=old,
+                                left_at=now - timedelta(days=2)))
+        session.add(GroupMember(chat_id="wrLive", userid="wmNew", type=2,
+                                joined_at=now - timedelta(days=1)))
+        session.add(KfConversation(open_kfid="wk1", external_userid="wmActive",
+                                   last_customer_at=now - timedelta(days=1), answers=0,
+                                   misses=0, updated_at=now))
+    async with services.db.unit_of_work() as session:  # what the scheduler's jobs do
+        await onboarding.start_due(session, services.flows.onboarding, now)
+        await plan_migrations(session, services.flows, now, 1000002)
+
+
+async def test_every_group_with_its_stage_health_and_plans(console: Console) -> None:
+    await seed(console)
+    page = await console.client.get("/console/groups")
+    assert page.status_code == 200, page.text
+    rows = table_rows(page.text)
+    # Zombies first; within a stage in routing.yaml's segment order; dismissed groups last.
+    assert [r.data["chat"] for r in rows] == [
+        "wrNorth", "wrZombie", "wrStray", "wrYoung", "wrLive", "wrGone"]
+    by_chat = {r.data["chat"]: r for r in rows}
+    assert {c: r.data["stage"] for c, r in by_chat.items()} == {
+        "wrZombie": "weak", "wrYoung": "strong", "wrLive": "daily", "wrNorth": "weak",
+        "wrStray": "weak", "wrGone": "dismissed"}
+    zombie = by_chat["wrZombie"]
+    assert "40/180" in zombie.text and "网店群" in zombie.text
+    assert "退群 1" in zombie.text and "客服活跃 1" in zombie.text
+    assert "已安排迁往「群wrLive」，邀请 1 人" in zombie.text  # only the active member
+    assert "7d：第 3/7 天" in by_chat["wrYoung"].text  # filled three days ago
+    assert "7d：已完成（7 天）" in by_chat["wrNorth"].text
+    assert "接收新成员" in by_chat["wrLive"].text and "接收新成员" not in zombie.text
+    assert "入群 1" in by_chat["wrLive"].text
+    assert "未分群" in by_chat["wrStray"].text and "12/—" in by_chat["wrStray"].text
+    scores = {a["data-score"] for a in marked(page.text, "score")}
+    assert "" in scores  # the dismissed group has none
+    assert {s["data-stage"]: s["data-count"] for s in marked(page.text, "count")} == {
+        "weak": "3", "strong": "1", "daily": "1", "dismissed": "1"}
+
+
+async def test_filters_by_segment_and_stage(console: Console) -> None:
+    await seed(console)
+    online = await console.client.get("/console/groups", params={"segment": "online"})
+    assert [r.data["chat"] for r in table_rows(online.text)] == [
+        "wrZombie", "wrYoung", "wrLive", "wrGone"]
+    weak = await console.client.get("/console/groups", params={"segment": "online",
+                                                               "stage": "weak"})
+    assert [r.data["chat"] for r in table_rows(weak.text)] == ["wrZombie"]
+    # The counts above the table are the segment's, whatever the stage chosen.
+    assert {s["data-stage"]: s["data-count"] for s in marked(weak.text, "count")}["daily"] == "1"
+    stray = await console.client.get("/console/groups", params={"segment": "none"})
+    assert [r.data["chat"] for r in table_rows(stray.text)] == ["wrStray"]
+    nothing = await console.client.get("/console/groups", params={"stage": "strong",
+                                                                  "segment": "reseller"})
+    assert table_rows(nothing.text) == [] and "没有符合条件的群" in nothing.text
+    for params, message in (({"segment": "mars"}, "未知的分群"), ({"stage": "zombie"},
+                                                                "未知的阶段")):
+        bad = await console.client.get("/console/groups", params=params)
+        assert bad.status_code == 400 and message in bad.text
+
+
+async def test_no_groups_yet(console: Console) -> None:
+    page = await console.client.get("/console/groups")
+    assert page.status_code == 200 and "sopbot groups sync" in page.text
+    assert table_rows(page.text) == []
