@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import text
@@ -25,6 +26,7 @@ from app.db import Database, async_url, utcnow
 from app.flows import Flows
 from app.groups.migration import plan_migrations
 from app.logs import get_logger
+from app.verify.sweep import sweep_orphan_photos
 from app.wecom.client import WeComClient
 
 log = get_logger("sopbot.scheduler")
@@ -33,6 +35,7 @@ TICK_S = 60
 TRACK_S = 600  # mass tasks are looked at every ten minutes
 MISFIRE_S = 45
 LIFECYCLE_S = 3600  # zombie groups are looked for every hour
+SWEEP_PHOTOS_S = 3600
 # The lock's own connection notices a dead peer within about a minute (TCP keepalives), so
 # PostgreSQL drops a dead leader's lock and another replica takes over.
 KEEPALIVE = {"keepalives": 1, "keepalives_idle": 20, "keepalives_interval": 10,
@@ -44,9 +47,10 @@ HOLDING = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND ob
 class CalendarScheduler:
     def __init__(self, db: Database, flows: Flows, agent_id: int | None,
                  wecom: WeComClient | None = None, clock: Callable[[], datetime] = utcnow,
-                 tick_s: float = TICK_S, robots: set[str] | None = None) -> None:
+                 tick_s: float = TICK_S, robots: set[str] | None = None,
+                 photo_dir: Path | None = None) -> None:
         self.db, self.flows, self.agent_id, self.clock = db, flows, agent_id, clock
-        self.wecom, self.robots = wecom, robots
+        self.wecom, self.robots, self.photo_dir = wecom, robots, photo_dir
         self.tick_s = tick_s
         self.scheduler: AsyncIOScheduler | None = None
         self._lock_engine: AsyncEngine | None = None
@@ -66,6 +70,9 @@ class CalendarScheduler:
         self.scheduler.add_job(plan_group_migrations, "interval", seconds=LIFECYCLE_S,
                                args=[self], id="plan_group_migrations", coalesce=True,
                                max_instances=1, misfire_grace_time=MISFIRE_S)
+        self.scheduler.add_job(sweep_photos, "interval", seconds=SWEEP_PHOTOS_S, args=[self],
+                               id="sweep_photos", coalesce=True, max_instances=1,
+                               misfire_grace_time=MISFIRE_S)
         self.scheduler.start()
 
     @property
@@ -165,3 +172,16 @@ async def plan_group_migrations(scheduler: CalendarScheduler) -> None:
         return
     if planned:
         log.info("group_migrations_planned", count=len(planned))
+
+
+async def sweep_photos(scheduler: CalendarScheduler) -> None:
+    """Job: delete verification photos no row names any more (leader only)."""
+    if scheduler.photo_dir is None or not await scheduler.lead():
+        return
+    try:
+        deleted = await sweep_orphan_photos(scheduler.db, scheduler.photo_dir, scheduler.clock())
+    except Exception:
+        log.exception("photo_sweep_failed")
+        return
+    if deleted:
+        log.info("orphan_photos_deleted", count=len(deleted))
