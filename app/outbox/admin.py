@@ -29,7 +29,7 @@ async def retry_rows(database_url: str, ids: list[int]) -> int:
     db = Database(database_url)
     try:
         async with db.unit_of_work() as session:
-            return await store.retry(session, ids, utcnow())
+            return len(await store.retry(session, ids, utcnow()))
     finally:
         await db.dispose()
 
@@ -38,6 +38,6 @@ async def drop_rows(database_url: str, ids: list[int], reason: str) -> int:
     db = Database(database_url)
     try:
         async with db.unit_of_work() as session:
-            return await store.drop(session, ids, reason, utcnow())
+            return len(await store.drop(session, ids, reason, utcnow()))
     finally:
         await db.dispose()

@@ -191,26 +191,28 @@ async def rows_needing_operator(session: AsyncSession, limit: int = 50) -> list[
     return list((await session.execute(query)).scalars())
 
 
-async def retry(session: AsyncSession, ids: list[int], now: datetime) -> int:
-    """Send dead or unknown rows again (an operator decided it is safe), with fresh attempts.
-    The sender of this process is woken when the unit of work commits."""
+async def retry(session: AsyncSession, ids: list[int], now: datetime) -> list[int]:
+    """Send dead or unknown rows again (an operator decided it is safe), with fresh attempts;
+    the ids of the rows retried. The sender of this process is woken when the unit of work
+    commits."""
     result = await session.execute(
         update(TABLE).where(T.id.in_(ids), T.status.in_((DEAD, UNKNOWN)))
         .values(status=PENDING, attempts=0, next_attempt_at=now, in_flight_at=None,
                 lease_owner=None, lease_until=None, finished_at=None, deadline=None)
-        .returning(T.priority))
-    priorities = list(result.scalars())
-    _wake_for(session, priorities)
-    return len(priorities)
+        .returning(T.id, T.priority))
+    retried = result.all()
+    _wake_for(session, [priority for _, priority in retried])
+    return sorted(row_id for row_id, _ in retried)
 
 
 DROPPED = "dropped by operator: "  # how the last_error of a row an operator gave up on starts
 
 
 async def drop(session: AsyncSession, ids: list[int], reason: str, now: datetime,
-               statuses: tuple[str, ...] = (PENDING, UNKNOWN)) -> int:
+               statuses: tuple[str, ...] = (PENDING, UNKNOWN)) -> list[int]:
     """Give up on rows of `statuses` for good, keeping the operator's reason before the error
-    that led here. A dead row an operator gave up on already is left as it is."""
+    that led here; the ids of the rows dropped. A dead row an operator gave up on already is
+    left as it is."""
     note = f"{DROPPED}{reason}"
     error = case((T.last_error.is_(None), literal(note)),
                  else_=literal(f"{note}; before: ") + T.last_error)
@@ -220,7 +222,7 @@ async def drop(session: AsyncSession, ids: list[int], reason: str, now: datetime
         .values(status=DEAD, last_error=func.substr(error, 1, MAX_ERROR_CHARS),
                 finished_at=now, lease_owner=None, lease_until=None)
         .returning(T.id))
-    return len(result.all())
+    return sorted(result.scalars())
 
 
 def was_dropped() -> Any:

@@ -32,8 +32,8 @@ async def test_retry_makes_dead_and_unknown_rows_pending_and_wakes_the_sender(
     outbox.db.commit_hooks.append(lambda info: woken.append(dict(info)))
     rows = await outbox.rows()
     async with outbox.db.unit_of_work() as session:
-        count = await store.retry(session, [r.id for r in rows.values()], utcnow())
-    assert count == 2  # post:c was pending: left alone
+        retried = await store.retry(session, [r.id for r in rows.values()], utcnow())
+    assert retried == [rows["post:a"].id, rows["welcome:b"].id]  # post:c was pending
     after = await outbox.rows()
     assert [(after[k].status, after[k].attempts) for k in ("post:a", "welcome:b")] == [
         (PENDING, 0), (PENDING, 0)]
@@ -47,7 +47,7 @@ async def test_drop_keeps_the_reason_and_the_error_before_it(outbox: Outbox) -> 
     await settle_as(outbox, "post:unknown", UNKNOWN, "no answer")
     ids = [r.id for r in (await outbox.rows()).values()]
     async with outbox.db.unit_of_work() as session:  # the CLI's default: pending and unknown
-        assert await store.drop(session, ids, "sent by hand", utcnow()) == 2
+        assert len(await store.drop(session, ids, "sent by hand", utcnow())) == 2
     rows = await outbox.rows()
     assert rows["post:unknown"].last_error == (
         "dropped by operator: sent by hand; before: no answer")
@@ -60,7 +60,7 @@ async def test_a_dead_row_is_dropped_once(outbox: Outbox) -> None:
     await outbox.enqueue("post:x", robot_text("x"))
     await settle_as(outbox, "post:x", DEAD, "gave up")
     [row] = (await outbox.rows()).values()
-    for reason, expected in (("first", 1), ("second", 0)):
+    for reason, expected in (("first", [row.id]), ("second", [])):
         async with outbox.db.unit_of_work() as session:
             dropped = await store.drop(session, [row.id], reason, utcnow(), (DEAD, UNKNOWN))
         assert dropped == expected
@@ -69,10 +69,10 @@ async def test_a_dead_row_is_dropped_once(outbox: Outbox) -> None:
     # Retried, it is pending: no longer one to drop as dead or unknown, but the CLI's drop
     # (pending rows too) takes it, though its last error says it was dropped before.
     async with outbox.db.unit_of_work() as session:
-        assert await store.retry(session, [row.id], utcnow()) == 1
+        assert await store.retry(session, [row.id], utcnow()) == [row.id]
     async with outbox.db.unit_of_work() as session:
-        assert await store.drop(session, [row.id], "third", utcnow(), (DEAD, UNKNOWN)) == 0
-        assert await store.drop(session, [row.id], "third", utcnow()) == 1
+        assert await store.drop(session, [row.id], "third", utcnow(), (DEAD, UNKNOWN)) == []
+        assert await store.drop(session, [row.id], "third", utcnow()) == [row.id]
 
 
 async def test_a_retried_row_is_sent(outbox: Outbox) -> None:
@@ -82,7 +82,7 @@ async def test_a_retried_row_is_sent(outbox: Outbox) -> None:
     row = await outbox.row("welcome:W1")
     assert row.status == DEAD
     async with outbox.db.unit_of_work() as session:
-        assert await store.retry(session, [row.id], utcnow()) == 1
+        assert await store.retry(session, [row.id], utcnow()) == [row.id]
     await outbox.drain_until_settled()
     again = await outbox.row("welcome:W1")
     assert (again.status, again.attempts) == (SENT, 1)
