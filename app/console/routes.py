@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.console import login
 from app.console.auth import csrf_checked, operator_required
-from app.console.pages import funnel, groups
+from app.console.pages import funnel, groups, outbox
 from app.console.render import STATIC_PATH
 from app.console.throttle import LoginThrottle
 
@@ -27,6 +27,7 @@ PAGES = (
     login.router,
     funnel.router,
     groups.router,
+    outbox.router,
 )
 
 

@@ -206,6 +206,7 @@ async def retry(session: AsyncSession, ids: list[int], now: datetime) -> list[in
 
 
 DROPPED = "dropped by operator: "  # how the last_error of a row an operator gave up on starts
+BEFORE = "; before: "  # after the reason: the error the row had until then
 
 
 async def drop(session: AsyncSession, ids: list[int], reason: str, now: datetime,
@@ -215,7 +216,7 @@ async def drop(session: AsyncSession, ids: list[int], reason: str, now: datetime
     left as it is."""
     note = f"{DROPPED}{reason}"
     error = case((T.last_error.is_(None), literal(note)),
-                 else_=literal(f"{note}; before: ") + T.last_error)
+                 else_=literal(f"{note}{BEFORE}") + T.last_error)
     result = await session.execute(
         update(TABLE).where(T.id.in_(ids), T.status.in_(statuses),
                             or_(T.status != DEAD, ~was_dropped()))

@@ -1,5 +1,6 @@
 """Reading console pages as a browser shows them: the rows of a table (a `<tr>` with data-*
-attributes, and the text of its cells) and any element marked with a data attribute."""
+attributes, and the text of its cells), any element marked with a data attribute, and a form's
+inputs."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class _Tables(HTMLParser):
         super().__init__()
         self.rows: list[Row] = []
         self.marked: list[dict[str, str]] = []  # every element's attributes that has data-*
+        self.inputs: list[dict[str, str]] = []
         self._row: Row | None = None
         self._cell: list[str] | None = None
 
@@ -30,6 +32,8 @@ class _Tables(HTMLParser):
         data = {k[5:]: v for k, v in found.items() if k.startswith("data-")}
         if data:
             self.marked.append(found | {"tag": tag})
+        if tag == "input":
+            self.inputs.append(found)
         if tag == "tr" and data:
             self._row = Row(data)
         elif tag in ("td", "th") and self._row is not None:
@@ -61,3 +65,10 @@ def marked(html: str, attribute: str) -> list[dict[str, str]]:
     parser = _Tables()
     parser.feed(html)
     return [a for a in parser.marked if f"data-{attribute}" in a]
+
+
+def inputs(html: str, name: str) -> list[dict[str, str]]:
+    """The attributes of the form's inputs called `name` (a ticked box has "checked")."""
+    parser = _Tables()
+    parser.feed(html)
+    return [a for a in parser.inputs if a.get("name") == name]
