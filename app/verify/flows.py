@@ -118,7 +118,19 @@ class VerifyFlows(Strict):
     # A member a reviewer turned down may correct and submit again, up to this many submissions
     # in all (consumers, turned away by rule, may not).
     max_submissions: int = Field(3, ge=1, le=10)
+    # The reasons a reviewer picks from when rejecting in the console; the member reads the
+    # reason on their status page, so these are member-facing texts like the rest of this file.
+    review_reasons: tuple[str, ...] = ()
     dialog: Dialog
+
+    @field_validator("review_reasons")
+    @classmethod
+    def _reasons(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("a review reason is listed twice")
+        if any(not reason.strip() or len(reason) > 200 for reason in value):
+            raise ValueError("a review reason must be 1-200 characters")
+        return value
 
     @field_validator("regions")
     @classmethod

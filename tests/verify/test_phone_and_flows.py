@@ -58,6 +58,8 @@ def _flows_with(tmp_path: Path, old: str, new: str) -> Path:
     ("  consumer: 消费者\n", "", "identity_types must label exactly"),
     ("原因：{reason}", "原因：{why}", "unknown placeholder {why}"),
     ("regions: [北京,", "regions: [北京, 北京,", "a region is listed twice"),
+    ("  - 照片与所选身份不符\n", "  - 照片与所选身份不符\n  - 照片与所选身份不符\n",
+     "a review reason is listed twice"),
 ])
 def test_bad_verify_flows_name_file_and_line(tmp_path: Path, old: str, new: str,
                                              message: str) -> None:
