@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.console import login
 from app.console.auth import csrf_checked, operator_required
-from app.console.pages import funnel, groups, outbox
+from app.console.pages import funnel, groups, keywords, outbox
 from app.console.render import STATIC_PATH
 from app.console.throttle import LoginThrottle
 
@@ -28,6 +28,7 @@ PAGES = (
     funnel.router,
     groups.router,
     outbox.router,
+    keywords.router,
 )
 
 
