@@ -1,0 +1,54 @@
+"""How stored values read on console pages: Chinese labels (from sop_flows/ where it has them)
+and masked phones. Times are app/console/times.py's."""
+
+from __future__ import annotations
+
+from app.console.times import NONE
+from app.flows import Flows
+from app.logs import mask_phones
+from app.members import models as member
+from app.verify.models import APPROVED, AUTO_REVIEWER, PENDING, REJECTED
+
+MEMBER_STATUS = {
+    member.ADDED: "已加好友", member.SUBMITTED: "待审核", member.APPROVED: "审核通过",
+    member.REJECTED: "未通过", member.ROUTED: "已分群", member.JOINED: "已入群",
+    member.LEFT: "已离开",
+}
+REVIEW_STATUS = {PENDING: "待审核", APPROVED: "通过", REJECTED: "拒绝"}
+
+
+def phone_masked(phone: str | None) -> str:
+    """138****1234: what lists show (the whole number only where a person must check it)."""
+    return mask_phones(phone) if phone else NONE
+
+
+def identity(flows: Flows, value: str | None) -> str:
+    return flows.verify.identity_types.get(value or "", value or NONE)
+
+
+def channel(flows: Flows, value: str | None) -> str:
+    found = flows.funnel.channels.get(value or "")
+    return found.label if found else (value or NONE)
+
+
+def segment(flows: Flows, value: str | None) -> str:
+    found = flows.routing.segments.get(value or "")
+    return found.label if found else (value or NONE)
+
+
+def member_status(value: str) -> str:
+    return MEMBER_STATUS.get(value, value)
+
+
+def reviewer(value: str | None, me: str | None = None) -> str:
+    """Who decided: a console operator by userid, the `/review` command as wecom:userid,
+    sop_flows' rules as "auto"."""
+    if not value:
+        return NONE
+    if value == AUTO_REVIEWER:
+        return "自动规则"
+    if value == me:
+        return f"您（{value}）"
+    if value.startswith("wecom:"):
+        return f"{value.removeprefix('wecom:')}（企业微信命令）"
+    return value
