@@ -1,0 +1,97 @@
+"""/console/members: search by each key, paging, and one member's history, verifications and
+funnel events."""
+
+from __future__ import annotations
+
+import re
+
+from app.db import utcnow
+from app.members import service as members
+from tests.console.conftest import Console
+from tests.console.people import (  # noqa: F401 (console_app: the fixture with a photo dir)
+    add_directory,
+    add_member,
+    console_app,
+    decide,
+    pending_review,
+)
+
+MEMBER_IDS = re.compile(r'<tr class="mb-row" data-member="(\d+)"')
+CHANGES = re.compile(r'<tr class="mb-change">\s*<td>[^<]*</td>\s*<td>([^<]*)</td>\s*'
+                     r'<td class="mb-old">([^<]*)</td>\s*<td>([^<]*)</td>\s*<td>([^<]*)</td>')
+
+
+async def found(console: Console, **params: str) -> list[int]:
+    page = await console.client.get("/console/members", params=params)
+    assert page.status_code == 200, page.text
+    return [int(n) for n in MEMBER_IDS.findall(page.text)]
+
+
+async def seed(console: Console) -> dict[str, int]:
+    """Four members: approved with a directory name, two pending, one who only added."""
+    app = console.app
+    await add_directory(app, "P-1001", "13900139000", "张三五金店")
+    zhang = await pending_review(app, "wm_zhang", phone="13900139000")
+    await decide(console, [zhang], "approve")
+    await pending_review(app, "wm_li", phone="13700131234", region="北京")
+    await pending_review(app, "wm_wang", phone="13600139000")  # the same last 4 as zhang
+    await add_member(app, "wm_new")
+    return {name: n for n, name in enumerate(("wm_zhang", "wm_li", "wm_wang", "wm_new"), 1)}
+
+
+async def test_search_by_each_key(console: Console) -> None:
+    ids = await seed(console)
+    zhang, li, wang, new = (ids[k] for k in ("wm_zhang", "wm_li", "wm_wang", "wm_new"))
+    assert await found(console) == [new, wang, li, zhang]  # newest first
+    assert await found(console, q="13900139000") == [zhang]
+    assert await found(console, q="+86 139-0013-9000") == [zhang]
+    assert await found(console, q="9000") == [wang, zhang]  # the last 4 digits
+    assert await found(console, q="1234") == [li]
+    assert await found(console, q="五金") == [zhang]  # the directory's name
+    assert await found(console, q="wm_li") == [li]
+    assert await found(console, q="P-1001") == [zhang]  # the platform user id
+    assert await found(console, q="wm_") == []  # ids match whole, not in part
+    assert await found(console, q="%") == []  # a LIKE wildcard is a plain character
+    assert await found(console, status="submitted") == [wang, li]
+    assert await found(console, q="9000", status="routed") == [zhang]
+    page = (await console.client.get("/console/members", params={"q": "9000"})).text
+    assert "139****9000" in page and "13900139000" not in page
+    assert "张三五金店" in page and "实体店·南方群" in page and "抖音" in page
+    assert 'data-count="2"' in page
+    empty = await console.client.get("/console/members", params={"q": "nobody"})
+    assert "没有找到符合条件的会员" in empty.text
+    bad = await console.client.get("/console/members", params={"status": "vip"})
+    assert bad.status_code == 400 and "未知的状态" in bad.text
+
+
+async def test_the_list_is_paged(console: Console) -> None:
+    async with console.app.services.db.unit_of_work() as session:
+        for n in range(53):
+            await members.create(session, utcnow(), "callback", channel="douyin",
+                                 external_userid=f"wm_{n:03}", staff_userid="lisi")
+    first = await console.client.get("/console/members", params={"status": "added"})
+    assert len(MEMBER_IDS.findall(first.text)) == 50 and "第 1 / 2 页" in first.text
+    assert 'href="/console/members?q=&amp;status=added&amp;page=2"' in first.text
+    assert await found(console, status="added", page="2") == [3, 2, 1]
+    assert (await console.client.get("/console/members?page=0")).status_code == 422
+
+
+async def test_the_detail_shows_history_verifications_and_funnel(console: Console) -> None:
+    ids = await seed(console)
+    page = await console.client.get(f"/console/members/{ids['wm_zhang']}")
+    assert page.status_code == 200
+    html = page.text
+    changes = CHANGES.findall(html)
+    # Newest first: routing, then the review, then the submission, then the friend add.
+    assert changes[0][3] == "分群规则" and changes[-1][3] == "企业微信事件"
+    assert ("状态", "审核通过", "已分群", "分群规则") in changes
+    assert ("状态", "待审核", "审核通过", "审核：op_alice") in changes
+    assert ("手机号", "—", "139****9000", "提交认证") in changes
+    assert ("分群", "—", "实体店·南方群", "分群规则") in changes
+    assert "13900139000" not in html  # masked in the history as well
+    assert 'href="/console/reviews/1"' in html and "您（op_alice）" in html
+    steps = re.findall(r'<tr data-step="([a-z_]+)">', html)
+    assert steps == ["routed", "approved", "submitted"]  # newest first
+    assert "张三五金店" in html and "P-1001" in html and "lisi" in html
+    nobody = await console.client.get("/console/members/999")
+    assert nobody.status_code == 404 and "找不到这位会员" in nobody.text
