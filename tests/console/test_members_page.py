@@ -95,3 +95,4 @@ async def test_the_detail_shows_history_verifications_and_funnel(console: Consol
     assert "张三五金店" in html and "P-1001" in html and "lisi" in html
     nobody = await console.client.get("/console/members/999")
     assert nobody.status_code == 404 and "找不到这位会员" in nobody.text
+    assert (await console.client.get(f"/console/members/{2**63}")).status_code == 422

@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from app.console.auth import operator_required
 from app.console.labels import MEMBER_STATUS
 from app.console.pages import member_detail, members_view
+from app.console.params import RowId
 from app.console.render import render
 
 router = APIRouter()
@@ -38,7 +39,7 @@ async def member_list(request: Request, q: str = "", status: str = "",
 
 
 @router.get("/members/{member_id}")
-async def member_page(member_id: int, request: Request, operator: Operator) -> Response:
+async def member_page(member_id: RowId, request: Request, operator: Operator) -> Response:
     services = request.app.state.services
     async with services.db.reader() as session:
         detail = await member_detail.load(session, member_id, services.flows, operator)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.console import labels, times
+from app.console.params import possible_row_id
 from app.db import utcnow
 from app.flows import Flows
 from app.logs import get_logger
@@ -91,19 +92,27 @@ async def run(services: Services, decision: Decision, operator: str) -> Outcome:
     outcome = Outcome(decision.status)
     hook = after_approval(services.flows, services.settings)
     for review_id in decision.ids:
-        try:
-            async with services.db.unit_of_work() as session:
-                await service.decide(session, review_id, decision.status, operator,
-                                     decision.reason, utcnow(), hook)
-        except service.ReviewNotFound:
-            outcome.missing.append(review_id)
-        except service.AlreadyDecided:
-            outcome.stale.append(review_id)
-        else:
-            outcome.done.append(review_id)
-            log.info("console_review_decided", verification_id=review_id,
-                     status=decision.status, reviewer=operator)
+        found = outcome.missing
+        if possible_row_id(review_id):
+            found = await _one(services, review_id, decision, operator, hook, outcome)
+        found.append(review_id)
     return outcome
+
+
+async def _one(services: Services, review_id: int, decision: Decision, operator: str,
+               hook: service.OnApproved, outcome: Outcome) -> list[int]:
+    """Decide one review in its own unit of work; the outcome's list it belongs to."""
+    try:
+        async with services.db.unit_of_work() as session:
+            await service.decide(session, review_id, decision.status, operator,
+                                 decision.reason, utcnow(), hook)
+    except service.ReviewNotFound:
+        return outcome.missing
+    except service.AlreadyDecided:
+        return outcome.stale
+    log.info("console_review_decided", verification_id=review_id, status=decision.status,
+             reviewer=operator)
+    return outcome.done
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from app.console import flash
 from app.console.auth import operator_required
 from app.console.pages import review_decisions, reviews_view
+from app.console.params import RowId
 from app.console.render import render
 from app.verify.models import PENDING
 from app.verify.reviews import get_photo
@@ -48,7 +49,7 @@ async def review_queue(request: Request, operator: Operator, status: str = PENDI
 
 
 @router.get("/reviews/{review_id}")
-async def review_detail(review_id: int, request: Request, operator: Operator) -> Response:
+async def review_detail(review_id: RowId, request: Request, operator: Operator) -> Response:
     services = request.app.state.services
     async with services.db.reader() as session:
         item = await reviews_view.one(session, review_id, services.flows, operator)
@@ -58,7 +59,7 @@ async def review_detail(review_id: int, request: Request, operator: Operator) ->
 
 
 @router.get("/reviews/{review_id}/photos/{n}")
-async def review_photo(review_id: int, n: int, request: Request) -> Response:
+async def review_photo(review_id: RowId, n: int, request: Request) -> Response:
     """The photo as the review API serves it: a name from the database under photo_dir."""
     response = await get_photo(review_id, n, request)
     if not Path(response.path).is_file():  # removed from disk: a 404, not a 500

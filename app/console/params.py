@@ -1,0 +1,22 @@
+"""Request parameters the console's pages share.
+
+Row ids are checked against the largest id a table can hold (PostgreSQL's bigint, SQLite's
+INTEGER): a larger number in a crafted URL would otherwise reach the database driver, which
+refuses it with an error (a 500) instead of finding nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path
+
+ROW_ID_MAX = 2**63 - 1
+
+# A row id in a path: 1 .. ROW_ID_MAX, else 422 before the route runs.
+RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
+
+
+def possible_row_id(value: int) -> bool:
+    """Whether a table could hold a row with this id (form values, checked one by one)."""
+    return 1 <= value <= ROW_ID_MAX
