@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.console import login
 from app.console.auth import csrf_checked, operator_required
-from app.console.pages import funnel, groups, keywords, members, outbox, reviews
+from app.console.pages import calendar, funnel, groups, keywords, members, outbox, reviews
 from app.console.render import STATIC_PATH
 from app.console.throttle import LoginThrottle
 
@@ -31,6 +31,7 @@ PAGES = (
     keywords.router,
     reviews.router,
     members.router,
+    calendar.router,
 )
 
 

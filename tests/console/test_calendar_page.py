@@ -1,0 +1,132 @@
+"""/console/calendar: the next 7 days' plan beside what became of the deliveries already due,
+the deliveries recorded by the real posting job with their outbox and task status, and the
+owners' confirmation rates; the segment and period filters. The page's clock is fixed (a
+Tuesday, 10:45 in Shanghai) so the plan is the same whenever the test runs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import update
+
+from app.calendar import content, tracking
+from app.calendar.models import CalendarPost
+from app.calendar.posting import post_due
+from app.console.pages import calendar as calendar_page
+from app.console.periods import SHANGHAI
+from app.groups.models import CustomerGroup
+from app.outbox.models import OutboxMessage
+from tests.conftest import OPERATOR, serve_app
+from tests.console.conftest import PASSWORD, Console, console_settings, give_password, logged_in
+from tests.console.tables import table_rows
+
+NOW = datetime(2026, 12, 1, 10, 45, tzinfo=SHANGHAI)  # a Tuesday
+MONDAY = NOW - timedelta(days=1)
+
+
+def at(day: datetime, hhmm: str) -> datetime:
+    hours, minutes = (int(part) for part in hhmm.split(":"))
+    return day.replace(hour=hours, minute=minutes)
+
+
+@pytest.fixture
+async def console(db_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Console]:
+    """No sender (the rows stay as the posting job left them) and the page's clock at NOW."""
+    monkeypatch.setattr(calendar_page, "utcnow", lambda: NOW)
+    async with serve_app(console_settings(db_url, outbox_sender=False),
+                         run_worker=False) as app:
+        await give_password(app, OPERATOR, PASSWORD)
+        yield await logged_in(app, app.client)
+
+
+async def seed(console: Console) -> None:
+    services = console.app.services
+    async with services.db.unit_of_work() as session:
+        for chat_id, owner, segment in (("wrS1", "zhangsan", "shop_south"),
+                                        ("wrS2", "zhangsan", "shop_south"),
+                                        ("wrS3", "wangwu", "shop_south"),
+                                        ("wrO1", "lisi", "online")):
+            session.add(CustomerGroup(chat_id=chat_id, owner=owner, segment=segment,
+                                      name=f"群{chat_id}", member_count=50, status="live",
+                                      created_at=MONDAY, updated_at=MONDAY))
+        for n in range(1, 9):
+            await content.add(session, "new_arrivals", f"新品{n}", "说明", None, MONDAY)
+    calendar = services.flows.calendar
+    for moment in (at(MONDAY, "08:05"), at(NOW, "08:05"), NOW):  # the scheduler's runs
+        await post_due(services.db, calendar, moment, 1000002)
+    async with services.db.unit_of_work() as session:  # what tracking found since
+        for key_part, values in (
+                ("20261130:morning:mass_task:zhangsan",
+                 {"task_status": tracking.CONFIRMED, "confirmed_at": at(MONDAY, "09:12")}),
+                ("20261130:morning:mass_task:wangwu", {"task_status": tracking.MISSED}),
+                ("20261201:morning:mass_task:zhangsan", {"task_status": tracking.REMINDED,
+                                                         "reminders": 1})):
+            await session.execute(update(CalendarPost).where(
+                CalendarPost.key.contains(key_part)).values(**values))
+        await session.execute(update(OutboxMessage).where(
+            OutboxMessage.idempotency_key.contains("20261130")).values(status="sent"))
+
+
+def plan(html: str, day: str) -> dict[tuple[str, str, str], str]:
+    """(time, segment, target) → the row's text, for one day of the plan."""
+    return {(r.data["plan"].split()[1], r.data["segment"], r.data["target"]): r.text
+            for r in table_rows(html) if r.data.get("plan", "").startswith(day)}
+
+
+async def test_the_plan_the_records_and_the_rates(console: Console) -> None:
+    await seed(console)
+    page = await console.client.get("/console/calendar")
+    assert page.status_code == 200, page.text
+    days = sorted({r.data["plan"].split()[0] for r in table_rows(page.text) if "plan" in r.data})
+    assert days == [f"2026-12-{d:02d}" for d in range(1, 8)]  # today and the six after
+
+    today = plan(page.text, "2026-12-01")
+    task = today[("08:00", "shop_south", "zhangsan")]
+    assert "群发任务" in task and "2 个群" in task and "已排队" in task and "已提醒群主" in task
+    # The robot's slot was due at 10:30 and is queued; its 16:00 one is still to come.
+    assert "已排队，发件箱：待发送" in today[("10:30", "shop_south", "ops")]
+    assert today[("16:00", "shop_south", "ops")].endswith("| 计划中")
+    assert "已跳过：错过时间（超过补发宽限）" in today[("10:00", "online", "lisi")]
+    wednesday = plan(page.text, "2026-12-02")
+    # Coming slots show the queue's next item; an empty column says it will be skipped.
+    assert "今日上新：【今日上新】新品8" in wednesday[("10:30", "shop_south", "ops")]
+    assert "档口评测：栏目暂无内容，将跳过" in wednesday[("16:00", "shop_south", "ops")]
+    assert "早安：早上好！" in wednesday[("08:00", "shop_south", "wangwu")]
+    assert "今日上新：栏目暂无内容" in plan(page.text, "2026-12-03")[("10:00", "online", "lisi")]
+
+    recorded = {r.data["key"]: r for r in table_rows(page.text) if "key" in r.data}
+    monday_task = next(r for k, r in recorded.items() if "20261130" in k and "zhangsan" in k)
+    assert monday_task.data["task"] == "confirmed" and monday_task.data["outbox"] == "sent"
+    assert monday_task.cells[5] == "2" and "早安、今日上新、档口评测" in monday_task.text
+    assert "11-30 09:12" in monday_task.text  # confirmed at, in Shanghai time
+    assert len(recorded) == 11  # 4 on Monday, 4 at 08:05 and 3 at 10:45 today
+
+    owners = {r.data["owner"]: r.data["rate"] for r in table_rows(page.text) if "owner" in r.data}
+    # zhangsan: one task confirmed, one still open; lisi's skipped delivery counts (as in
+    # `sopbot calendar report`).
+    assert owners == {"lisi": "0.0%", "wangwu": "0.0%", "zhangsan": "50.0%"}
+    posts = [r.data["post"] for r in table_rows(page.text) if "post" in r.data]
+    assert posts == ["网店群 · 今日上新", "实体店·南方群 · 早安、今日上新、档口评测"]
+
+
+async def test_filters(console: Console) -> None:
+    await seed(console)
+    online = await console.client.get("/console/calendar", params={"segment": "online"})
+    assert {r.data["segment"] for r in table_rows(online.text) if "plan" in r.data} == {"online"}
+    assert all("online" in r.data["key"] for r in table_rows(online.text) if "key" in r.data)
+    assert [r.data["post"] for r in table_rows(online.text) if "post" in r.data] == [
+        "网店群 · 今日上新"]
+    month = await console.client.get("/console/calendar", params={"period": "30d"})
+    assert month.status_code == 200 and "2026-11-02 至 2026-12-01" in month.text
+    for params in ({"segment": "mars"}, {"period": "year"}):
+        bad = await console.client.get("/console/calendar", params=params)
+        assert bad.status_code == 400 and "未知的分群或时间范围" in bad.text
+
+
+async def test_nothing_planned_or_recorded(console: Console) -> None:
+    page = await console.client.get("/console/calendar", params={"segment": "online"})
+    assert page.status_code == 200
+    assert "没有要发布的内容" in page.text and "还没有发布记录" in page.text
+    assert "这段时间没有群发任务" in page.text
