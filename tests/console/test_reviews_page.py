@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from itsdangerous import URLSafeTimedSerializer
+
+from app.console.flash import FLASH_COOKIE, FLASH_SALT
 from app.funnel import steps
 from app.members.models import Member, MemberHistory
 from app.outbox.models import OutboxMessage
 from app.verify.models import Verification
-from tests.conftest import OPERATOR
+from tests.conftest import OPERATOR, SECRET_KEY
 from tests.console.conftest import OTHER, OTHER_PASSWORD, Console, logged_in, new_client
 from tests.console.people import (  # noqa: F401 (console_app: the fixture with a photo dir)
     JPEG,
@@ -240,3 +243,16 @@ async def test_recent_decisions_show_reviewer_and_reason(console: Console) -> No
     assert "13800000012" not in no
     bad = await console.client.get("/console/reviews", params={"status": "all"})
     assert bad.status_code == 400 and "未知的筛选条件" in bad.text
+
+
+async def test_a_notice_shows_only_to_the_operator_it_was_left_for(console: Console) -> None:
+    review = await pending_review(console.app, "wm_flash")
+    await decide(console, [review], "approve")
+    signer = URLSafeTimedSerializer(SECRET_KEY, salt=FLASH_SALT)
+    for value in ("forged.value", signer.dumps({"u": OTHER, "p": {"error": "no_ids"}})):
+        console.client.cookies.set(FLASH_COOKIE, value, path="/console")
+        html = await queue_page(console)
+        assert "people-flash" not in html and "请先勾选" not in html
+    mine = signer.dumps({"u": OPERATOR, "p": {"error": "no_ids"}})
+    console.client.cookies.set(FLASH_COOKIE, mine, path="/console")
+    assert "请先勾选" in await queue_page(console)  # the same notice, left for this operator
