@@ -67,8 +67,9 @@ async def _verification(wire: Wire, people: list[Person], links: dict[str, str],
     progress.start("review")
     decided = await driver.review(wire, people, texts)
     reviewers = ", ".join(sorted({p.reviewer for p in people}))
-    progress.done(f"{sum(decided.values())} decided by {reviewers}: {decided['approved']} "
-                  f"approved, {decided['rejected']} photos rejected")
+    progress.done(f"{decided['approved'] + decided['rejected']} decided by {reviewers}: "
+                  f"{decided['approved']} approved, {decided['rejected']} photos rejected, "
+                  f"{decided['left']} left for the console's review page")
 
 
 async def _submissions(wire: Wire) -> str:

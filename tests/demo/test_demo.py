@@ -29,6 +29,7 @@ from app.groups.models import CustomerGroup, GroupMember
 from app.logs import configure_logging
 from app.members.models import Member
 from app.outbox.models import OutboxMessage
+from app.verify.models import Verification
 from tests.conftest import AES_KEY, REPO, TOKEN
 
 CHANNELS = list(load_flows(REPO / "sop_flows").funnel.channels)
@@ -72,7 +73,10 @@ def test_the_demo_pushes_its_population_through_the_funnel_and_the_calendar(
     assert counted[steps.FRIEND_ADDED] == counted[steps.WELCOME_SENT] == 40
     later = [counted[s] for s in (steps.WELCOME_SENT, steps.VERIFY_OPENED, steps.SUBMITTED)]
     assert later == sorted(later, reverse=True)
-    assert counted[steps.SUBMITTED] == counted[steps.APPROVED] + counted[steps.REJECTED]
+    pending = [status for status, in rows(db, Verification.status) if status == "pending"]
+    assert pending  # the newest of the review queue waits for the console
+    assert counted[steps.SUBMITTED] == (counted[steps.APPROVED] + counted[steps.REJECTED]
+                                        + len(pending))
     assert counted[steps.APPROVED] == counted[steps.ROUTED] >= counted[steps.JOINED] > 0
     assert counted[steps.REJECTED] > 0 and counted[steps.VERIFY_OPENED] < 40
     _groups_have_members(db, counted[steps.JOINED] - counted[steps.LEFT_GROUP])
