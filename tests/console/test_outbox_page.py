@@ -128,6 +128,10 @@ async def test_retry_makes_rows_pending_with_fresh_attempts(quiet: Console) -> N
     assert stale.status_code == 200
     assert "没有重新排队任何消息" in stale.text
     assert f"#{ids['post:dead']} 已不是失败或结果未知" in stale.text
+    # Ids no row has (one beyond what the table can hold) are left alone the same way.
+    strange = await quiet.client.post("/console/outbox/retry", data={
+        "csrf_token": quiet.csrf, "ids": ["999", str(2**63)]})
+    assert strange.status_code == 200 and f"#999、#{2**63} 已不是失败" in strange.text
     assert await state(quiet.app) == after
 
 

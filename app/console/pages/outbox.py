@@ -27,8 +27,9 @@ log = get_logger("sopbot.console")
 router = APIRouter()
 
 MAX_REASON = 500
+MAX_ID = 2**63 - 1  # BIGINT: a larger id names no row (and would overflow the driver)
 Ids = Annotated[list[int] | None, Form()]
-Filter = Annotated[str, Form()]
+FormText = Annotated[str, Form()]
 
 
 @router.get("/outbox")
@@ -38,11 +39,11 @@ async def outbox_page(request: Request, status: str = "", kind: str = "") -> Res
 
 @router.post("/outbox/retry")
 async def retry(request: Request, operator: Annotated[str, Depends(operator_required)],
-                ids: Ids = None, status: Filter = "", kind: Filter = "") -> Response:
+                ids: Ids = None, status: FormText = "", kind: FormText = "") -> Response:
     if not ids:
         return await _page(request, status, kind, error="请先勾选要重试的消息。", code=400)
     async with request.app.state.services.db.unit_of_work() as session:
-        done = await store.retry(session, ids, utcnow())
+        done = await store.retry(session, _storable(ids), utcnow())
     log.info("console_outbox_retried", operator=operator, asked=sorted(ids), retried=done)
     notice = f"已重新排队 {len(done)} 条，发送器会立即发送。" if done else "没有重新排队任何消息。"
     return await _page(request, status, kind, notice=notice + _left_alone(ids, done))
@@ -50,8 +51,8 @@ async def retry(request: Request, operator: Annotated[str, Depends(operator_requ
 
 @router.post("/outbox/drop")
 async def drop(request: Request, operator: Annotated[str, Depends(operator_required)],
-               ids: Ids = None, reason: Filter = "", status: Filter = "",
-               kind: Filter = "") -> Response:
+               ids: Ids = None, reason: FormText = "", status: FormText = "",
+               kind: FormText = "") -> Response:
     reason = " ".join(reason.split())[:MAX_REASON]
     if not ids:
         return await _page(request, status, kind, error="请先勾选要放弃的消息。", code=400,
@@ -60,12 +61,16 @@ async def drop(request: Request, operator: Annotated[str, Depends(operator_requi
         return await _page(request, status, kind, error="请填写放弃的原因（会记录在消息上）。",
                            code=400, checked=set(ids))
     async with request.app.state.services.db.unit_of_work() as session:
-        done = await store.drop(session, ids, f"{reason} (by {operator})", utcnow(),
-                                statuses=(DEAD, UNKNOWN))
+        done = await store.drop(session, _storable(ids), f"{reason} (by {operator})",
+                                utcnow(), statuses=(DEAD, UNKNOWN))
     log.info("console_outbox_dropped", operator=operator, asked=sorted(ids), dropped=done,
              reason=reason)
     notice = f"已放弃 {len(done)} 条，原因已记录。" if done else "没有放弃任何消息。"
     return await _page(request, status, kind, notice=notice + _left_alone(ids, done))
+
+
+def _storable(ids: list[int]) -> list[int]:
+    return sorted({n for n in ids if 0 < n <= MAX_ID})
 
 
 def _left_alone(asked: list[int], done: list[int]) -> str:
