@@ -29,6 +29,7 @@ from app.wecom.errors import WeComError
 log = get_logger("sopbot.calendar")
 CREATED, REMINDED, CONFIRMED, MISSED, FAILED = (
     "created", "reminded", "confirmed", "missed", "failed")
+RECEIVED = (CREATED, REMINDED, CONFIRMED, MISSED)  # tasks an owner got to confirm
 REMIND_AFTER = timedelta(hours=2)  # unconfirmed this long after its time: remind the owner
 REMIND_EVERY = timedelta(hours=4)
 MAX_REMINDERS = 3  # WeCom: at most 3 reminders per task per 24 h
@@ -142,9 +143,11 @@ class Confirmations:
 
 
 async def confirmations(session: AsyncSession, since: datetime) -> Confirmations:
-    """Confirmation rate per owner and per post of the mass tasks since `since`."""
+    """Confirmation rate per owner and per post of the mass tasks since `since`: the tasks
+    owners received (a skipped delivery, or one WeCom refused to create, is none of theirs)."""
     rows = list(await session.scalars(select(CalendarPost).where(
-        CalendarPost.transport == MASS_TASK, CalendarPost.at >= since)))
+        CalendarPost.transport == MASS_TASK, CalendarPost.at >= since,
+        CalendarPost.task_status.in_(RECEIVED))))
     return Confirmations(since, len(rows), _tallies(rows, lambda p: (None, p.target)),
                          _tallies(rows, lambda p: (p.segment, p.posts)))
 

@@ -81,11 +81,21 @@ async def test_a_task_is_confirmed_or_reminded_then_missed(db_url: str, tmp_path
                 return [r["body"]["msgid"] for r in answer.json()["requests"]] == [
                     posts["lisi"].msgid]
             await wait_until(cancelled, 10)
+            # Deliveries zhangsan never got as a task do not lower his rate: one skipped
+            # (past its grace) and one WeCom refused to create.
+            async with db.unit_of_work() as session:
+                for key, status, task in (("skipped", "skipped", None),
+                                          ("refused", "queued", "failed")):
+                    session.add(CalendarPost(
+                        key=key, segment="online", day=f"{morning:%Y-%m-%d}", at=morning,
+                        transport="mass_task", target="zhangsan", posts="evening",
+                        status=status, task_status=task))
             async with db.reader() as session:
                 lines = await report(session, morning - timedelta(days=1))
             owners = lines[lines.index("by owner:") + 1:lines.index("by post:")]
             assert [line.split()[0] for line in owners] == ["lisi", "zhangsan"]
             assert owners[0].endswith("0.0%") and owners[1].endswith("100.0%")
+            assert lines[0].endswith(": 2")  # the two tasks the owners received
             assert "online morning" in lines[-1]
 
 
