@@ -169,10 +169,12 @@ async def report(session: AsyncSession, since: datetime) -> list[str]:
     """`sopbot calendar report`: the confirmations as lines."""
     found = await confirmations(session, since)
     lines = [f"mass tasks since {since:%Y-%m-%d %H:%M}Z: {found.tasks}"]
-    for title, tallies in (("owner", found.by_owner), ("post", found.by_post)):
+    named = [[(f"{t.segment} {t.name}" if t.segment else t.name, t) for t in tallies]
+             for tallies in (found.by_owner, found.by_post)]
+    width = max([28, *(len(name) for pairs in named for name, _ in pairs)])  # one column
+    for title, pairs in zip(("owner", "post"), named, strict=True):
         lines.append(f"by {title}:")
-        for t in tallies:
-            name = f"{t.segment} {t.name}" if t.segment else t.name
-            lines.append(f"  {name:<28} {t.tasks:>4} task(s) {t.confirmed:>4} confirmed "
+        for name, t in pairs:
+            lines.append(f"  {name:<{width}} {t.tasks:>4} task(s) {t.confirmed:>4} confirmed "
                          f"{t.missed:>4} missed {t.open:>4} open  {t.rate:>6.1%}")
     return lines
