@@ -17,6 +17,7 @@ import httpx
 from sqlalchemy import select
 
 from app.db import utcnow
+from app.demo.picture import shop_front_png
 from app.demo.population import Person, Population
 from app.demo.texts import DemoTexts
 from app.demo.wire import DemoError, Wire, each, wait_for
@@ -28,7 +29,7 @@ LINK = re.compile(r"/verify/[^\s\"'<]+")
 BATCH = 500  # events per POST /api/funnel/events (its limit)
 LEFT_FOR_THE_CONSOLE = 0.1  # of the review queue: something to try on the console's review page
 # A shop photo as a phone uploads it, shrunk: the service checks the JPEG signature only.
-PHOTO = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + bytes(600)
+PHOTO = shop_front_png()
 
 
 async def report_app_steps(wire: Wire, population: Population) -> Counter[str]:
@@ -87,7 +88,7 @@ async def fill_forms(wire: Wire, people: list[Person], links: dict[str, str]) ->
             return
         data = {"phone": person.phone, "identity_type": person.identity_type,
                 "region": person.region}
-        files = [("photos", ("shop.jpg", PHOTO, "image/jpeg"))]
+        files = [("photos", ("shop.png", PHOTO, "image/png"))]
         _ok(await wire.http.post(path, data=data, files=files), "submitting a form")
     await each(one, [p for p in people if p.opens_form])
 
