@@ -46,8 +46,13 @@ async def browser() -> AsyncIterator[object]:
             await launched.close()
 
 
+# Resolved now: some tests change the working directory before they take their pictures.
+SCREENSHOT_DIR = os.environ.get("SOPBOT_SCREENSHOT_DIR")
+SCREENSHOT_DIR = str(Path(SCREENSHOT_DIR).resolve()) if SCREENSHOT_DIR else None
+
+
 @pytest.fixture
 def screenshots(tmp_path: Path) -> Path:
-    target = Path(os.environ.get("SOPBOT_SCREENSHOT_DIR") or tmp_path / "screenshots")
+    target = Path(SCREENSHOT_DIR or tmp_path / "screenshots")
     target.mkdir(parents=True, exist_ok=True)
     return target
