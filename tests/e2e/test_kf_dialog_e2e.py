@@ -5,6 +5,8 @@ any step, and the submission in the same review queue as the H5 form."""
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,17 @@ async def _kf(db_url: str, sim: RunningSim, photo_dir: Path) -> Any:
     return serve_app(settings, simulator=True)
 
 
+@asynccontextmanager
+async def member_in_kf(db_url: str, photo_dir: Path, customer: str) -> AsyncIterator[Kf]:
+    """The simulator and the service wired together, `customer` a member who can verify."""
+    async with running_sim(SOPBOT_SIM_KF_ACCOUNTS=KF) as sim, \
+            await _kf(db_url, sim, photo_dir) as app:
+        sim.sim.callbacks.bot_url = f"{app.base_url}/wecom/callback"
+        kf = Kf(sim, app)
+        await _member(kf, customer)
+        yield kf
+
+
 async def test_a_shop_owner_verifies_in_the_chat(db_url: str, tmp_path: Path) -> None:
     photo_dir = tmp_path / "photos"
     async with running_sim(SOPBOT_SIM_KF_ACCOUNTS=KF) as sim, \
@@ -110,11 +123,7 @@ async def test_a_shop_owner_verifies_in_the_chat(db_url: str, tmp_path: Path) ->
 
 async def test_done_after_the_third_photo_submitted_gets_the_status(
         db_url: str, tmp_path: Path) -> None:
-    async with running_sim(SOPBOT_SIM_KF_ACCOUNTS=KF) as sim, \
-            await _kf(db_url, sim, tmp_path / "photos") as app:
-        sim.sim.callbacks.bot_url = f"{app.base_url}/wecom/callback"
-        kf = Kf(sim, app)
-        await _member(kf, "wmThree")
+    async with member_in_kf(db_url, tmp_path / "photos", "wmThree") as kf:
         for text in ("认证", "13800138001"):
             await _says(kf, "wmThree", text)
         await _says(kf, "wmThree", "实体店", menu_id="identity.physical_shop")
@@ -130,11 +139,8 @@ async def test_done_after_the_third_photo_submitted_gets_the_status(
 
 async def test_a_reply_sent_in_time_counts_even_when_handled_after_the_timeout(
         db_url: str, tmp_path: Path) -> None:
-    async with running_sim(SOPBOT_SIM_KF_ACCOUNTS=KF) as sim, \
-            await _kf(db_url, sim, tmp_path / "photos") as app:
-        sim.sim.callbacks.bot_url = f"{app.base_url}/wecom/callback"
-        kf = Kf(sim, app)
-        await _member(kf, "wmLate")
+    async with member_in_kf(db_url, tmp_path / "photos", "wmLate") as kf:
+        sim, app = kf.sim, kf.app
         await _says(kf, "wmLate", "认证")
         # The customer answers 10 minutes ago (WeCom's send_time), inside the dialog's time,
         # but sopbot handles it only now, 5 minutes after the dialog's timeout (a backlog).
