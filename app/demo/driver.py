@@ -28,7 +28,7 @@ WELCOME = "externalcontact/send_welcome_msg"
 LINK = re.compile(r"/verify/[^\s\"'<]+")
 BATCH = 500  # events per POST /api/funnel/events (its limit)
 LEFT_FOR_THE_CONSOLE = 0.1  # of the review queue: something to try on the console's review page
-# A shop photo as a phone uploads it, shrunk: the service checks the JPEG signature only.
+# A shop photo as a phone uploads it, shrunk (the form takes JPEG, PNG or WebP by their bytes).
 PHOTO = shop_front_png()
 
 

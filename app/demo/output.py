@@ -65,15 +65,11 @@ async def reports(progress: Progress, db: Database, ws: Workspace, first_day: da
             progress.write("  " + line)
 
 
-def console(progress: Progress, url: str, operator: str, password: str | None,
+def console(progress: Progress, url: str, operator: str, password: str,
             ws: Workspace) -> None:
     progress.write()
-    if password is None:
-        progress.write("Console: not in this build yet (no app/console); the API, /verify and "
-                       "the simulator are up.")
-    else:
-        progress.write(f"Console   {url}/console")
-        progress.write(f"Login     {operator} / {password}   (new every run)")
+    progress.write(f"Console   {url}/console")
+    progress.write(f"Login     {operator} / {password}   (new every run)")
     progress.write(f"More      sopbot groups list --env-file {_shown(ws.env)}   "
                    f"(and funnel --by slot, calendar report, ...)")
     progress.write("Serving until Ctrl-C.")

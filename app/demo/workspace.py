@@ -4,6 +4,7 @@ usual commands (`sopbot funnel`, `sopbot groups list`, ...) can read the demo's 
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import shutil
@@ -107,5 +108,8 @@ def write_env(ws: Workspace, settings: Settings) -> None:
         "SOPBOT_FLOWS": str(settings.flows_path), "SOPBOT_KEYWORDS": str(settings.keywords_path),
         "SOPBOT_OPERATORS": ",".join(sorted(settings.operators)),
         "SOPBOT_PHOTO_DIR": str(settings.photo_dir), "SOPBOT_SCHEDULER": "false"}
-    ws.env.write_text("".join(f"{k}={v}\n" for k, v in values.items()), encoding="utf-8")
-    ws.env.chmod(0o600)
+    ws.env.unlink(missing_ok=True)
+    # Made owner-only before a byte is written: it holds this run's secrets.
+    fd = os.open(ws.env, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write("".join(f"{k}={v}\n" for k, v in values.items()))

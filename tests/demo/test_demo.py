@@ -20,8 +20,11 @@ from typer.testing import CliRunner
 from app.calendar.models import CalendarPost, SopRun
 from app.calendar.planner import MASS_TASK
 from app.cli import cli
+from app.demo import output
+from app.demo.output import Progress
 from app.demo.run import Options, run
 from app.demo.summary import RECEIVED
+from app.demo.workspace import OPERATOR
 from app.flows import load_flows
 from app.funnel import steps
 from app.funnel.models import FunnelEvent
@@ -30,7 +33,8 @@ from app.logs import configure_logging
 from app.members.models import Member
 from app.outbox.models import OutboxMessage
 from app.verify.models import Verification
-from tests.conftest import AES_KEY, REPO, TOKEN
+from tests.conftest import AES_KEY, REPO, TOKEN, serve_app
+from tests.console.conftest import log_in, new_client
 
 CHANNELS = list(load_flows(REPO / "sop_flows").funnel.channels)
 WELCOMES = "externalcontact/send_welcome_msg"
@@ -131,17 +135,22 @@ async def test_the_same_seed_counts_the_same_funnel(workdir: Path) -> None:
 
 
 async def test_the_demo_operator_can_log_in_with_the_printed_password(workdir: Path) -> None:
-    accounts = pytest.importorskip("app.console.accounts")
     out = io.StringIO()
     options = Options(members=5, days=0, exit=True, port=free_port(), root=workdir / "demo",
                       flows=REPO / "sop_flows", keywords=REPO / "keywords.yaml")
     result = await run(options, out)
-    assert result.password is not None and result.password not in out.getvalue()  # --exit
-    from app.db import Database
-
-    db = Database(result.settings.database_url)
-    try:
-        async with db.reader() as session:
-            assert await accounts.check_password(session, "demo_operator", result.password)
-    finally:
-        await db.dispose()
+    assert result.password and result.password not in out.getvalue()  # --exit shows no login
+    shown = io.StringIO()  # what the demo prints when it stays up
+    output.console(Progress(shown, 1), "http://127.0.0.1:8000", OPERATOR, result.password,
+                   result.workspace)
+    login = next(line for line in shown.getvalue().splitlines() if line.startswith("Login"))
+    assert login.split()[1:4] == [OPERATOR, "/", result.password]
+    # The console of the demo's database takes that login (the operator is in its settings).
+    async with serve_app(result.settings.model_copy(update={"outbox_sender": False}),
+                         run_worker=False) as app:
+        answer = await log_in(app.client, OPERATOR, result.password)
+        assert answer.status_code == 303, answer.text
+        assert (await app.client.get("/console/reviews")).status_code == 200
+        async with new_client(app) as stranger:
+            wrong = await log_in(stranger, OPERATOR, result.password + "x")
+            assert wrong.status_code != 303
