@@ -47,6 +47,31 @@ def test_the_throttle_forgets_failures_after_its_window() -> None:
     assert not throttle.blocked("op_alice")
 
 
+def test_the_throttle_drops_expired_entries_and_never_reads_into_memory() -> None:
+    now = [1000.0]
+    throttle = LoginThrottle(limit=5, window_s=900, clock=lambda: now[0])
+    for userid in ("op_alice", "junk_1", "junk_2"):
+        throttle.failed(userid)
+    for userid in ("op_bob", "op_carol"):
+        assert not throttle.blocked(userid)  # a look is no entry
+    assert throttle.size() == 3
+    now[0] += 901
+    throttle.failed("op_dave")  # the others' windows passed: they go
+    assert throttle.size() == 1
+
+
+def test_filling_the_throttle_with_junk_cannot_reset_a_blocked_userid() -> None:
+    now = [1000.0]
+    throttle = LoginThrottle(limit=5, window_s=900, clock=lambda: now[0], max_keys=3)
+    for _ in range(5):
+        throttle.failed("op_alice")
+    for number in range(10):
+        now[0] += 1
+        throttle.failed(f"junk_{number}")
+    assert throttle.blocked("op_alice")
+    assert throttle.size() <= 3
+
+
 def _cookie(response: Response) -> str:
     header = response.headers["set-cookie"]
     return header.split(";")[0].removeprefix(f"{SESSION_COOKIE}=")
