@@ -29,7 +29,9 @@ async def retry_rows(database_url: str, ids: list[int]) -> int:
     db = Database(database_url)
     try:
         async with db.unit_of_work() as session:
-            return len(await store.retry(session, ids, utcnow()))
+            # Ids typed on purpose, from `outbox status`, which lists dropped rows too: the CLI
+            # is how an operator sends a dropped row after all (the console never does).
+            return len(await store.retry(session, ids, utcnow(), include_dropped=True))
     finally:
         await db.dispose()
 

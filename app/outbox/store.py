@@ -191,12 +191,19 @@ async def rows_needing_operator(session: AsyncSession, limit: int = 50) -> list[
     return list((await session.execute(query)).scalars())
 
 
-async def retry(session: AsyncSession, ids: list[int], now: datetime) -> list[int]:
+async def retry(session: AsyncSession, ids: list[int], now: datetime, *,
+                include_dropped: bool = False) -> list[int]:
     """Send dead or unknown rows again (an operator decided it is safe), with fresh attempts;
     the ids of the rows retried. The sender of this process is woken when the unit of work
-    commits."""
+    commits.
+
+    A row an operator dropped is left alone unless `include_dropped`: someone said it was dealt
+    with (sent by hand, say), and a retry asked for before that must not send it after all."""
+    retryable = [T.id.in_(ids), T.status.in_((DEAD, UNKNOWN))]
+    if not include_dropped:
+        retryable.append(~was_dropped())
     result = await session.execute(
-        update(TABLE).where(T.id.in_(ids), T.status.in_((DEAD, UNKNOWN)))
+        update(TABLE).where(*retryable)
         .values(status=PENDING, attempts=0, next_attempt_at=now, in_flight_at=None,
                 lease_owner=None, lease_until=None, finished_at=None, deadline=None)
         .returning(T.id, T.priority))

@@ -172,6 +172,19 @@ async def test_drop_needs_a_reason_and_keeps_it(quiet: Console) -> None:
     assert await state(quiet.app) == after
 
 
+async def test_a_retry_from_a_stale_page_leaves_a_dropped_row_alone(quiet: Console) -> None:
+    """Another operator dropped the row (sent it by hand, say) after this page was loaded: the
+    retry must not send it after all."""
+    ids = await seed(quiet)
+    row = str(ids["post:dead"])
+    dropped = await quiet.post("/console/outbox/drop", {"ids": row, "reason": "已人工补发"})
+    assert "已放弃 1 条" in dropped.text
+    before = await state(quiet.app)
+    stale = await quiet.post("/console/outbox/retry", {"ids": row})
+    assert "没有重新排队任何消息" in stale.text and f"#{row}" in stale.text
+    assert await state(quiet.app) == before
+
+
 async def test_actions_without_the_csrf_token_change_nothing(quiet: Console) -> None:
     ids = await seed(quiet)
     before = await state(quiet.app)

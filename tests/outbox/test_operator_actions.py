@@ -1,12 +1,13 @@
 """What an operator's retry and drop do to outbox rows (the CLI and the console share them):
-which statuses each acts on, what is kept, and that a retry wakes the sender."""
+which statuses each acts on, what is kept, that a retry wakes the sender and leaves a dropped
+row alone unless asked to on purpose."""
 
 from __future__ import annotations
 
 from sqlalchemy import update
 
 from app.db import utcnow
-from app.outbox import store
+from app.outbox import admin, store
 from app.outbox.models import DEAD, FAST, NORMAL, PENDING, SENT, UNKNOWN, OutboxMessage
 from tests.outbox.conftest import Outbox, robot_text, welcome
 
@@ -66,13 +67,33 @@ async def test_a_dead_row_is_dropped_once(outbox: Outbox) -> None:
         assert dropped == expected
     again = await outbox.row("post:x")
     assert again.last_error == "dropped by operator: first; before: gave up"
-    # Retried, it is pending: no longer one to drop as dead or unknown, but the CLI's drop
-    # (pending rows too) takes it, though its last error says it was dropped before.
+    # Retried on purpose (as the CLI does), it is pending: no longer one to drop as dead or
+    # unknown, but the CLI's drop (pending rows too) takes it, though its last error says it
+    # was dropped before.
     async with outbox.db.unit_of_work() as session:
-        assert await store.retry(session, [row.id], utcnow()) == [row.id]
+        assert await store.retry(session, [row.id], utcnow(), include_dropped=True) == [row.id]
     async with outbox.db.unit_of_work() as session:
         assert await store.drop(session, [row.id], "third", utcnow(), (DEAD, UNKNOWN)) == []
         assert await store.drop(session, [row.id], "third", utcnow()) == [row.id]
+
+
+async def test_a_dropped_row_is_retried_only_on_purpose(outbox: Outbox) -> None:
+    """An operator said the row was dealt with: a retry asked for before that (a stale console
+    page) leaves it alone; `sopbot outbox retry ID` still sends it, as documented."""
+    for key in ("post:dropped", "post:dead"):
+        await outbox.enqueue(key, robot_text(key))
+        await settle_as(outbox, key, DEAD, "gave up")
+    rows = await outbox.rows()
+    dropped, dead = rows["post:dropped"].id, rows["post:dead"].id
+    async with outbox.db.unit_of_work() as session:
+        assert await store.drop(session, [dropped], "sent by hand", utcnow(), (DEAD,)) == [dropped]
+    async with outbox.db.unit_of_work() as session:
+        assert await store.retry(session, [dropped, dead], utcnow()) == [dead]
+    left = await outbox.row("post:dropped")
+    assert (left.status, left.last_error) == (DEAD, "dropped by operator: sent by hand; "
+                                                     "before: gave up")
+    assert await admin.retry_rows(outbox.settings.database_url, [dropped]) == 1
+    assert (await outbox.row("post:dropped")).status == PENDING
 
 
 async def test_a_retried_row_is_sent(outbox: Outbox) -> None:
