@@ -2,7 +2,8 @@
 
 A failed login says only that the userid or the password is wrong, never which, and takes as
 long either way (app/console/accounts.py). The log names the userid and the reason, never the
-password. After LIMIT failures for one userid in a window even the right password gets 429.
+password. Past a limit of app/console/throttle.py (failures per userid and client, per userid,
+per client) even the right password gets 429.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from app.console import accounts
 from app.console.auth import HOME, LOGIN_PATH, console_session, safe_next
 from app.console.render import render
-from app.console.sessions import LOGIN_COOKIE, SESSION_COOKIE, cookies_for
+from app.console.sessions import LOGIN_COOKIE, SESSION_COOKIE, ConsoleCookies, cookies_for
 from app.console.throttle import LoginThrottle
 from app.logs import get_logger
 
@@ -39,20 +40,25 @@ async def login_form(request: Request, next: str | None = None) -> Response:
 @public_router.post("/login")
 async def login(request: Request, userid: str = Form(""), password: str = Form(""),
                 csrf_token: str = Form(""), next: str = Form(HOME)) -> Response:
-    services = request.app.state.services
-    cookies, throttle = cookies_for(services.settings), _throttle(request)
+    cookies = cookies_for(request.app.state.services.settings)
     userid, target = userid.strip()[:64], safe_next(next)
     if not cookies.login_form_ok(csrf_token, request.cookies.get(LOGIN_COOKIE)):
         log.warning("console_login_csrf_rejected", userid=userid)
         return _form(request, target, userid, EXPIRED, 403)
-    if throttle.blocked(userid):
-        log.warning("console_login_throttled", userid=userid)
+    throttle, client = _throttle(request), request.client.host if request.client else None
+    limit = throttle.blocked(userid, client)
+    if limit is not None:
+        log.warning("console_login_throttled", userid=userid, limit=limit)
         return _form(request, target, userid, THROTTLED, 429)
+    throttle.charge(userid, client)  # before the slow check: see LoginThrottle
     stamp = await _verified_stamp(request, userid, password)
     if stamp is None:
-        throttle.failed(userid)
         return _form(request, target, userid, FAILED, 401)
-    throttle.succeeded(userid)
+    throttle.succeeded(userid, client)
+    return _session_opened(cookies, userid, stamp, target)
+
+
+def _session_opened(cookies: ConsoleCookies, userid: str, stamp: str, target: str) -> Response:
     response = RedirectResponse(target, 303)
     cookies.open_session(response, userid, stamp)
     cookies.drop_login_nonce(response)

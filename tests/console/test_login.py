@@ -3,12 +3,15 @@ and sessions that end when the operator is removed or the password changes."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
+import httpx
 import pytest
 
 from app.console import login
 from app.console.sessions import LOGIN_COOKIE, SESSION_COOKIE
+from app.console.throttle import CLIENT_LIMIT, LIMIT
 from tests.conftest import OPERATOR, LogRecorder, RunningApp, serve_app
 from tests.console.conftest import (
     OTHER,
@@ -91,8 +94,15 @@ async def test_wrong_password_and_unknown_user_get_the_same_answer(
     assert not any("wrong-password" in str(line) for line in recorder.lines)
 
 
-async def test_five_failures_block_the_userid_for_a_while(console_app: RunningApp) -> None:
-    async with new_client(console_app) as client:
+def browser_at(app: RunningApp, address: str) -> httpx.AsyncClient:
+    """A browser of its own at `address` (uvicorn trusts X-Forwarded-For from 127.0.0.1, as
+    from a reverse proxy on the same host)."""
+    return httpx.AsyncClient(base_url=app.base_url, timeout=10,
+                             headers={"X-Forwarded-For": address})
+
+
+async def test_five_failures_block_the_userid_from_that_client(console_app: RunningApp) -> None:
+    async with browser_at(console_app, "203.0.113.66") as client:
         for _ in range(5):
             assert (await log_in(client, OPERATOR, "not-the-password")).status_code == 401
         blocked = await log_in(client, OPERATOR, PASSWORD)  # even the right password
@@ -100,8 +110,30 @@ async def test_five_failures_block_the_userid_for_a_while(console_app: RunningAp
         assert "登录失败次数过多" in blocked.text
         assert SESSION_COOKIE not in blocked.cookies
         assert (await client.get("/console/funnel")).status_code == 303
-        # The budget is per userid: another operator still logs in.
+        # Another operator still logs in from there.
         assert (await log_in(client, OTHER, OTHER_PASSWORD)).status_code == 303
+    # Someone guessing elsewhere cannot lock the operator out of their own browser.
+    async with browser_at(console_app, "192.0.2.10") as client:
+        assert (await log_in(client, OPERATOR, PASSWORD)).status_code == 303
+
+
+async def test_guessing_unknown_userids_is_throttled_per_client(
+        console_app: RunningApp) -> None:
+    async with browser_at(console_app, "203.0.113.66") as client:
+        for number in range(CLIENT_LIMIT):
+            assert (await log_in(client, f"guess_{number}", "x-password")).status_code == 401
+        assert (await log_in(client, "guess_new", "x-password")).status_code == 429
+        assert (await log_in(client, OPERATOR, PASSWORD)).status_code == 429
+    async with browser_at(console_app, "192.0.2.10") as client:
+        assert (await log_in(client, "guess_new", "x-password")).status_code == 401
+
+
+async def test_parallel_guesses_get_no_more_than_the_limit(console_app: RunningApp) -> None:
+    form = await console_app.client.get("/console/login")
+    data = {"userid": OPERATOR, "password": "not-the-password", "csrf_token": csrf_of(form.text)}
+    answers = await asyncio.gather(*(console_app.client.post("/console/login", data=data)
+                                     for _ in range(2 * LIMIT)))
+    assert sorted(a.status_code for a in answers) == [401] * LIMIT + [429] * LIMIT
 
 
 async def test_login_without_the_forms_token_is_refused(console_app: RunningApp) -> None:

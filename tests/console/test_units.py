@@ -13,10 +13,11 @@ from app.console import accounts
 from app.console.auth import safe_next
 from app.console.periods import PeriodError, parse_period
 from app.console.sessions import SESSION_COOKIE, ConsoleCookies
-from app.console.throttle import LoginThrottle
+from app.console.throttle import CLIENT_LIMIT, LIMIT, USERID_LIMIT, LoginThrottle
 from app.verify.links import VerifyLinks
 
 KEY = "unit-secret-key-0123456789"
+HOME_IP, ATTACKER_IP = "192.0.2.10", "203.0.113.66"
 
 
 def test_hashes_are_salted_self_describing_and_verified() -> None:
@@ -35,41 +36,81 @@ def test_the_throttle_forgets_failures_after_its_window() -> None:
     now = [1000.0]
     throttle = LoginThrottle(limit=5, window_s=900, clock=lambda: now[0])
     for _ in range(5):
-        assert not throttle.blocked("op_alice")
-        throttle.failed("Op_Alice ")  # the same budget, however it is typed
+        assert throttle.blocked("op_alice", HOME_IP) is None
+        throttle.charge("Op_Alice ", HOME_IP)  # the same budget, however it is typed
         now[0] += 60
-    assert throttle.blocked("op_alice")
+    assert throttle.blocked("op_alice", HOME_IP) == "userid_client"
     now[0] = 1000.0 + 900 + 1  # the first failure left the window
-    assert not throttle.blocked("op_alice")
-    throttle.failed("op_alice")
-    assert throttle.blocked("op_alice")
-    throttle.succeeded("op_alice")
-    assert not throttle.blocked("op_alice")
+    assert throttle.blocked("op_alice", HOME_IP) is None
+    throttle.charge("op_alice", HOME_IP)
+    assert throttle.blocked("op_alice", HOME_IP) == "userid_client"
+    throttle.succeeded("op_alice", HOME_IP)
+    assert throttle.blocked("op_alice", HOME_IP) is None
+
+
+def test_failures_from_one_client_do_not_lock_the_userid_out_elsewhere() -> None:
+    throttle = LoginThrottle()
+    for _ in range(LIMIT):
+        throttle.charge("op_alice", ATTACKER_IP)
+    assert throttle.blocked("op_alice", ATTACKER_IP) == "userid_client"
+    assert throttle.blocked("op_alice", HOME_IP) is None
+    assert throttle.blocked("op_bob", ATTACKER_IP) is None
+
+
+def test_a_userid_has_a_ceiling_over_all_clients() -> None:
+    throttle = LoginThrottle()
+    for number in range(USERID_LIMIT):
+        throttle.charge("op_alice", f"198.51.100.{number // LIMIT}")
+    assert throttle.blocked("op_alice", HOME_IP) == "userid"
+    assert throttle.blocked("op_bob", HOME_IP) is None
+
+
+def test_a_client_has_a_ceiling_over_all_userids_known_or_not() -> None:
+    throttle = LoginThrottle()
+    for number in range(CLIENT_LIMIT):
+        throttle.charge(f"guess_{number}", ATTACKER_IP)
+    assert throttle.blocked("another_guess", ATTACKER_IP) == "client"
+    assert throttle.blocked("op_alice", ATTACKER_IP) == "client"
+    assert throttle.blocked("op_alice", HOME_IP) is None
+    # An IPv6 client owns its whole /64: new addresses in it are the same client.
+    for number in range(CLIENT_LIMIT):
+        throttle.charge(f"guess_{number}", f"2001:db8:1:2::{number:x}")
+    assert throttle.blocked("op_alice", "2001:db8:1:2:ffff::1") == "client"
+    assert throttle.blocked("op_alice", "2001:db8:1:3::1") is None
+
+
+def test_a_login_counts_as_failed_until_it_succeeds() -> None:
+    throttle = LoginThrottle()
+    for _ in range(CLIENT_LIMIT):  # an office of operators who all type it right
+        throttle.charge("op_alice", HOME_IP)
+        throttle.succeeded("op_alice", HOME_IP)
+    assert throttle.blocked("op_bob", HOME_IP) is None
+    assert throttle.blocked("op_alice", HOME_IP) is None
 
 
 def test_the_throttle_drops_expired_entries_and_never_reads_into_memory() -> None:
     now = [1000.0]
     throttle = LoginThrottle(limit=5, window_s=900, clock=lambda: now[0])
     for userid in ("op_alice", "junk_1", "junk_2"):
-        throttle.failed(userid)
+        throttle.charge(userid, HOME_IP)
     for userid in ("op_bob", "op_carol"):
-        assert not throttle.blocked(userid)  # a look is no entry
-    assert throttle.size() == 3
+        assert throttle.blocked(userid, ATTACKER_IP) is None  # a look is no entry
+    assert throttle.size() == 3 + 3 + 1  # the pairs, the userids, the one client
     now[0] += 901
-    throttle.failed("op_dave")  # the others' windows passed: they go
-    assert throttle.size() == 1
+    throttle.charge("op_dave", HOME_IP)  # the others' windows passed: they go
+    assert throttle.size() == 3
 
 
 def test_filling_the_throttle_with_junk_cannot_reset_a_blocked_userid() -> None:
     now = [1000.0]
     throttle = LoginThrottle(limit=5, window_s=900, clock=lambda: now[0], max_keys=3)
     for _ in range(5):
-        throttle.failed("op_alice")
+        throttle.charge("op_alice", HOME_IP)
     for number in range(10):
         now[0] += 1
-        throttle.failed(f"junk_{number}")
-    assert throttle.blocked("op_alice")
-    assert throttle.size() <= 3
+        throttle.charge(f"junk_{number}", f"198.51.100.{number}")
+    assert throttle.blocked("op_alice", HOME_IP) == "userid_client"
+    assert throttle.size() <= 3 * 3
 
 
 def _cookie(response: Response) -> str:
