@@ -7,7 +7,7 @@ refuses it with an error (a 500) instead of finding nothing.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Path
 
@@ -20,3 +20,10 @@ RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
 def possible_row_id(value: int) -> bool:
     """Whether a table could hold a row with this id (form values, checked one by one)."""
     return 1 <= value <= ROW_ID_MAX
+
+
+def ids_of(payload: dict[str, Any], key: str) -> list[int]:
+    """The ids a flash payload lists under `key` (app/console/flash.py); anything else there
+    is ignored."""
+    values = payload.get(key)
+    return [v for v in values if isinstance(v, int)] if isinstance(values, list) else []

@@ -7,15 +7,27 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import update
 
+from app.console.flash import FLASH_COOKIE, FLASH_SALT
 from app.db import utcnow
 from app.outbox import store
 from app.outbox.models import FAST, OutboxMessage
 from app.wecom.api import SendWelcomeMsg, Text, WebhookSend, WebhookText
-from tests.conftest import OPERATOR, RunningApp, rows_of, serve_app, wait_until
-from tests.console.conftest import PASSWORD, Console, console_settings, give_password, logged_in
+from tests.conftest import OPERATOR, SECRET_KEY, RunningApp, rows_of, serve_app, wait_until
+from tests.console.conftest import (
+    OTHER,
+    OTHER_PASSWORD,
+    PASSWORD,
+    Console,
+    console_settings,
+    give_password,
+    logged_in,
+    new_client,
+)
 from tests.console.tables import inputs, table_rows
 
 WEBHOOK = "webhook/send"
@@ -25,6 +37,7 @@ ROBOTS = "ops=robot-key-0001"
 async def console_on(settings: Any) -> AsyncIterator[Console]:
     async with serve_app(settings, run_worker=False) as app:
         await give_password(app, OPERATOR, PASSWORD)
+        await give_password(app, OTHER, OTHER_PASSWORD)
         yield await logged_in(app, app.client)
 
 
@@ -83,6 +96,16 @@ def listed(html: str) -> list[int]:
     return [int(r.data["row"]) for r in table_rows(html) if "row" in r.data]
 
 
+async def act(console: Console, action: str, **data: Any) -> httpx.Response:
+    """An action as a browser takes it: the POST, then the page its redirect leads to."""
+    posted = await console.client.post(f"/console/outbox/{action}",
+                                       data={"csrf_token": console.csrf, **data})
+    assert posted.status_code == 303, posted.text
+    page = await console.client.get(posted.headers["location"])
+    assert page.status_code == 200, page.text
+    return page
+
+
 async def test_counts_and_the_rows_to_decide(quiet: Console) -> None:
     ids = await seed(quiet)
     page = await quiet.client.get("/console/outbox")
@@ -109,9 +132,7 @@ async def test_retry_makes_rows_pending_with_fresh_attempts(quiet: Console) -> N
     ids = await seed(quiet)
     before = await state(quiet.app)
     asked = utcnow()
-    done = await quiet.client.post("/console/outbox/retry", data={
-        "csrf_token": quiet.csrf, "ids": [str(ids["post:dead"]), str(ids["post:unknown"])]})
-    assert done.status_code == 200, done.text
+    done = await act(quiet, "retry", ids=[str(ids["post:dead"]), str(ids["post:unknown"])])
     assert "已重新排队 2 条" in done.text
     after = await state(quiet.app)
     for key in ("post:dead", "post:unknown"):
@@ -123,15 +144,12 @@ async def test_retry_makes_rows_pending_with_fresh_attempts(quiet: Console) -> N
     assert listed(done.text) == [ids["welcome:W1"]]  # the page as it is now
 
     # The same form again (a stale page, or another operator's): nothing changes, and it says so.
-    stale = await quiet.client.post("/console/outbox/retry", data={
-        "csrf_token": quiet.csrf, "ids": [str(ids["post:dead"])]})
-    assert stale.status_code == 200
+    stale = await act(quiet, "retry", ids=[str(ids["post:dead"])])
     assert "没有重新排队任何消息" in stale.text
     assert f"#{ids['post:dead']} 已不是失败或结果未知" in stale.text
     # Ids no row has (one beyond what the table can hold) are left alone the same way.
-    strange = await quiet.client.post("/console/outbox/retry", data={
-        "csrf_token": quiet.csrf, "ids": ["999", str(2**63)]})
-    assert strange.status_code == 200 and f"#999、#{2**63} 已不是失败" in strange.text
+    strange = await act(quiet, "retry", ids=["999", str(2**63)])
+    assert f"#999、#{2**63} 已不是失败" in strange.text
     assert await state(quiet.app) == after
 
 
@@ -148,12 +166,13 @@ async def test_drop_needs_a_reason_and_keeps_it(quiet: Console) -> None:
                                                          "welcome:W1")]
     nothing = await quiet.post("/console/outbox/drop", {"reason": "已人工补发"})
     assert nothing.status_code == 400 and "请先勾选" in nothing.text
+    many = await quiet.client.post("/console/outbox/drop", data={
+        "csrf_token": quiet.csrf, "reason": "已人工补发", "ids": [str(n) for n in range(1, 202)]})
+    assert many.status_code == 400 and "一次最多处理 200 条" in many.text  # not the page's form
     assert await state(quiet.app) == before
 
-    done = await quiet.client.post("/console/outbox/drop", data={
-        "csrf_token": quiet.csrf, "reason": " 已人工补发 ",
-        "ids": [unknown, str(ids["welcome:W1"]), str(ids["post:pending"])]})
-    assert done.status_code == 200
+    done = await act(quiet, "drop", reason=" 已人工补发 ",
+                     ids=[unknown, str(ids["welcome:W1"]), str(ids["post:pending"])])
     assert "已放弃 2 条" in done.text and f"#{ids['post:pending']} 已不是失败" in done.text
     after = await state(quiet.app)
     assert after["post:unknown"][:3] == (
@@ -167,8 +186,9 @@ async def test_drop_needs_a_reason_and_keeps_it(quiet: Console) -> None:
     assert "已人工补发 (by op_alice)" in dropped[unknown].text
     assert "no answer" in dropped[unknown].text
 
-    again = await quiet.post("/console/outbox/drop", {"ids": unknown, "reason": "再放弃一次"})
+    again = await act(quiet, "drop", ids=unknown, reason="再放弃一次")
     assert "没有放弃任何消息" in again.text
+    assert f"#{unknown} 已被放弃（已人工补发 (by op_alice)），未改动" in again.text
     assert await state(quiet.app) == after
 
 
@@ -177,12 +197,44 @@ async def test_a_retry_from_a_stale_page_leaves_a_dropped_row_alone(quiet: Conso
     retry must not send it after all."""
     ids = await seed(quiet)
     row = str(ids["post:dead"])
-    dropped = await quiet.post("/console/outbox/drop", {"ids": row, "reason": "已人工补发"})
+    async with new_client(quiet.app) as browser:  # another operator, on a page of their own
+        other = await logged_in(quiet.app, browser, OTHER, OTHER_PASSWORD)
+        dropped = await act(other, "drop", ids=row, reason="已人工补发")
     assert "已放弃 1 条" in dropped.text
     before = await state(quiet.app)
-    stale = await quiet.post("/console/outbox/retry", {"ids": row})
-    assert "没有重新排队任何消息" in stale.text and f"#{row}" in stale.text
+    stale = await act(quiet, "retry", ids=row)
+    assert "没有重新排队任何消息" in stale.text
+    assert f"#{row} 已被放弃（已人工补发 (by {OTHER})），未改动" in stale.text
     assert await state(quiet.app) == before
+
+
+async def test_a_refresh_after_an_action_does_not_act_again(quiet: Console) -> None:
+    """The answer to an action is a redirect to the page, filters kept: a browser's refresh
+    loads the page again, and a row retried and dead again since stays dead."""
+    ids = await seed(quiet)
+    row = str(ids["post:dead"])
+    posted = await quiet.client.post("/console/outbox/retry", data={
+        "csrf_token": quiet.csrf, "ids": row, "status": "dead", "kind": "calendar_post"})
+    assert posted.status_code == 303
+    assert posted.headers["location"] == "/console/outbox?status=dead&kind=calendar_post"
+    page = await quiet.client.get(posted.headers["location"])
+    assert "已重新排队 1 条" in page.text and listed(page.text) == []
+    await settle(quiet, "post:dead", status="dead", attempts=1, last_error="84061 again")
+    before = await state(quiet.app)
+    refreshed = await quiet.client.get(posted.headers["location"])
+    assert refreshed.status_code == 200 and listed(refreshed.text) == [ids["post:dead"]]
+    assert "data-notice" not in refreshed.text  # the notice shows once
+    assert await state(quiet.app) == before
+
+
+async def test_another_pages_notice_is_not_shown(quiet: Console) -> None:
+    ids = await seed(quiet)
+    signer = URLSafeTimedSerializer(SECRET_KEY, salt=FLASH_SALT)
+    theirs = {"page": "reviews", "s": "approved", "done": [ids["post:dead"]]}
+    quiet.client.cookies.set(FLASH_COOKIE, signer.dumps({"u": OPERATOR, "p": theirs}),
+                             path="/console")
+    page = await quiet.client.get("/console/outbox")
+    assert page.status_code == 200 and "data-notice" not in page.text
 
 
 async def test_actions_without_the_csrf_token_change_nothing(quiet: Console) -> None:
@@ -211,7 +263,7 @@ async def test_a_retried_row_is_sent_at_once(sending: Console) -> None:
     page = await sending.client.get("/console/outbox")
     assert listed(page.text) == [row.id]
 
-    retried = await sending.post("/console/outbox/retry", {"ids": str(row.id)})
+    retried = await act(sending, "retry", ids=str(row.id))
     assert "已重新排队 1 条" in retried.text
     await wait_until(lambda: status_is("sent"), 5)  # long before the 30 s sweep
     [sent] = await rows_of(db, OutboxMessage)

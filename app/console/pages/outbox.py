@@ -3,20 +3,30 @@ retries or gives up on (with a reason), as `sopbot outbox retry|drop` do.
 
 Actions run in the console's own unit of work (services.db.unit_of_work), so the sender's
 commit hook wakes it for a retried row at once. Each statement is conditional on the row still
-being dead or unknown: an action from a stale page (another operator acted first) changes
-nothing and the answer says which rows it left alone. The answer is the page itself, rendered
-after the action; posting it again finds nothing left to do.
+being dead or unknown, and a retry never touches a row an operator dropped: an action from a
+stale page (another operator acted first) changes nothing and the notice says which rows it
+left alone, and why.
+
+Actions are POST-redirect-GET: the outcome travels in the flash cookie to the page, filters
+kept (outbox_notices.py), so a browser's refresh loads the page again instead of acting again
+(a row retried, and dead again since, is not retried a second time). A form with nothing to do
+(no row ticked, no reason) changes nothing and is answered with the page itself, the ticks and
+the reason kept.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
+from app.console import flash
 from app.console.auth import operator_required
+from app.console.pages import outbox_notices as notices
 from app.console.pages import outbox_view as view
+from app.console.params import possible_row_id
 from app.console.render import render
 from app.db import utcnow
 from app.logs import get_logger
@@ -26,37 +36,38 @@ from app.outbox.models import DEAD, UNKNOWN
 log = get_logger("sopbot.console")
 router = APIRouter()
 
+PAGE = "/console/outbox"
 MAX_REASON = 500
-MAX_ID = 2**63 - 1  # BIGINT: a larger id names no row (and would overflow the driver)
+Operator = Annotated[str, Depends(operator_required)]
 Ids = Annotated[list[int] | None, Form()]
 FormText = Annotated[str, Form()]
 
 
 @router.get("/outbox")
-async def outbox_page(request: Request, status: str = "", kind: str = "") -> Response:
-    return await _page(request, status, kind)
+async def outbox_page(request: Request, operator: Operator, status: str = "",
+                      kind: str = "") -> Response:
+    response = await _page(request, status, kind, outcome=notices.take(request, operator))
+    flash.clear(request, response)  # shown once
+    return response
 
 
 @router.post("/outbox/retry")
-async def retry(request: Request, operator: Annotated[str, Depends(operator_required)],
-                ids: Ids = None, status: FormText = "", kind: FormText = "") -> Response:
-    if not ids:
-        return await _page(request, status, kind, error="请先勾选要重试的消息。", code=400)
+async def retry(request: Request, operator: Operator, ids: Ids = None, status: FormText = "",
+                kind: FormText = "") -> Response:
+    if error := _refused(ids, "重试"):
+        return await _page(request, status, kind, error=error, code=400)
     async with request.app.state.services.db.unit_of_work() as session:
         done = await store.retry(session, _storable(ids), utcnow())
     log.info("console_outbox_retried", operator=operator, asked=sorted(ids), retried=done)
-    notice = f"已重新排队 {len(done)} 条，发送器会立即发送。" if done else "没有重新排队任何消息。"
-    return await _page(request, status, kind, notice=notice + _left_alone(ids, done))
+    return _acted(request, operator, notices.payload(notices.RETRY, ids, done), status, kind)
 
 
 @router.post("/outbox/drop")
-async def drop(request: Request, operator: Annotated[str, Depends(operator_required)],
-               ids: Ids = None, reason: FormText = "", status: FormText = "",
-               kind: FormText = "") -> Response:
+async def drop(request: Request, operator: Operator, ids: Ids = None, reason: FormText = "",
+               status: FormText = "", kind: FormText = "") -> Response:
     reason = " ".join(reason.split())[:MAX_REASON]
-    if not ids:
-        return await _page(request, status, kind, error="请先勾选要放弃的消息。", code=400,
-                           reason=reason)
+    if error := _refused(ids, "放弃"):
+        return await _page(request, status, kind, error=error, code=400, reason=reason)
     if not reason:  # kept on the row: whoever looks at it later must learn why
         return await _page(request, status, kind, error="请填写放弃的原因（会记录在消息上）。",
                            code=400, checked=set(ids))
@@ -65,38 +76,43 @@ async def drop(request: Request, operator: Annotated[str, Depends(operator_requi
                                 utcnow(), statuses=(DEAD, UNKNOWN))
     log.info("console_outbox_dropped", operator=operator, asked=sorted(ids), dropped=done,
              reason=reason)
-    notice = f"已放弃 {len(done)} 条，原因已记录。" if done else "没有放弃任何消息。"
-    return await _page(request, status, kind, notice=notice + _left_alone(ids, done))
+    return _acted(request, operator, notices.payload(notices.DROP, ids, done), status, kind)
+
+
+def _refused(ids: list[int] | None, verb: str) -> str | None:
+    """What is wrong with the ticked rows, if anything."""
+    if not ids:
+        return f"请先勾选要{verb}的消息。"
+    # The page lists at most SHOWN rows; a bigger form is not from it (and the notice's ids
+    # must fit in a cookie).
+    return f"一次最多处理 {view.SHOWN} 条。" if len(set(ids)) > view.SHOWN else None
 
 
 def _storable(ids: list[int]) -> list[int]:
-    return sorted({n for n in ids if 0 < n <= MAX_ID})
+    return sorted({n for n in ids if possible_row_id(n)})
 
 
-def _left_alone(asked: list[int], done: list[int]) -> str:
-    """Which rows an action found no longer dead or unknown."""
-    others = sorted(set(asked) - set(done))
-    if not others:
-        return ""
-    listed = "、".join(f"#{n}" for n in others)
-    return f"{listed} 已不是失败或结果未知（可能已被他人处理），未改动。"
+def _acted(request: Request, operator: str, outcome: dict[str, Any], status: str,
+           kind: str) -> Response:
+    """Back to the page the action came from, its outcome left in the flash cookie."""
+    filters = urlencode({k: v for k, v in (("status", status), ("kind", kind)) if v})
+    response = RedirectResponse(f"{PAGE}?{filters}" if filters else PAGE, 303)
+    flash.put(request, response, operator, outcome)
+    return response
 
 
 async def _page(request: Request, status: str, kind: str, *, code: int = 200,
-                **ctx: object) -> Response:
+                outcome: dict[str, Any] | None = None, **ctx: object) -> Response:
     form = {"status": status, "kind": kind}
     if status not in view.DECIDE:
         return _render(request, form, 400, error="未知的状态筛选。")
     async with request.app.state.services.db.reader() as session:
-        counts = await view.counts(session)
-        rows, total = await view.to_decide(session, status, kind)
-        dropped = await view.dropped(session, kind)
+        listing = await view.listing(session, status, kind)
+        notice = await notices.text(session, outcome) if outcome else None
     ctx.setdefault("checked", set())
-    return _render(request, form, code, counts=counts, rows=rows, total=total,
-                   dropped=dropped, **ctx)
+    return _render(request, form, code, notice=notice, **listing, **ctx)
 
 
 def _render(request: Request, form: dict[str, str], code: int, **ctx: object) -> Response:
     return render(request, "outbox.html", status_code=code, form=form,
-                  statuses=view.STATUS_LABELS, kinds=view.KIND_LABELS, shown=view.SHOWN,
-                  **ctx)
+                  statuses=view.STATUS_LABELS, shown=view.SHOWN, **ctx)

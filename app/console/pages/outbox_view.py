@@ -67,6 +67,11 @@ class RowView:
     finished: str
 
     @property
+    def dropped(self) -> bool:
+        """Given up on by an operator (rather than by WeCom or the sender)."""
+        return self.status == DEAD and self.error.startswith(DROPPED)
+
+    @property
     def reason(self) -> str:
         """An operator's reason, for a row given up on ("" otherwise)."""
         return self._dropped()[0]
@@ -120,6 +125,13 @@ async def dropped(session: AsyncSession, kind: str) -> list[RowView]:
                                                 OutboxMessage.id.desc())
                                  .limit(RECENTLY_DROPPED))
     return [row_view(r) for r in rows]
+
+
+async def listing(session: AsyncSession, status: str, kind: str) -> dict[str, object]:
+    """Everything the page lists, by the template's names."""
+    rows, total = await to_decide(session, status, kind)
+    return {"counts": await counts(session), "rows": rows, "total": total,
+            "dropped": await dropped(session, kind)}
 
 
 def row_view(row: OutboxMessage) -> RowView:

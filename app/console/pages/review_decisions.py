@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.console import labels, times
-from app.console.params import possible_row_id
+from app.console import flash, labels, times
+from app.console.params import ids_of, possible_row_id
 from app.db import utcnow
 from app.flows import Flows
 from app.logs import get_logger
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 log = get_logger("sopbot.console")
 
+PAGE = "reviews"  # the payload's tag: the flash cookie is shared by the console's pages
 ACTIONS = {"approve": APPROVED, "reject": REJECTED}
 MAX_BATCH = 200  # more than a page shows; a bigger form is not from the console
 MAX_REASON = 500  # as the API's
@@ -84,8 +86,19 @@ class Outcome:
     missing: list[int] = field(default_factory=list)
 
     def payload(self) -> dict[str, Any]:
-        return {"s": self.status, "done": self.done, "stale": self.stale,
+        return {"page": PAGE, "s": self.status, "done": self.done, "stale": self.stale,
                 "missing": self.missing}
+
+
+def refusal(code: str) -> dict[str, Any]:
+    """The payload of a form `parse` refused (ERRORS' code)."""
+    return {"page": PAGE, "error": code}
+
+
+def take(request: Request, operator: str) -> dict[str, Any] | None:
+    """The payload left for the queue; another page's is not the queue's to word."""
+    found = flash.take(request, operator)
+    return found if found and found.get("page") == PAGE else None
 
 
 async def run(services: Services, decision: Decision, operator: str) -> Outcome:
@@ -129,21 +142,16 @@ async def notices(session: AsyncSession, payload: dict[str, Any] | None, flows: 
         return []
     if "error" in payload:
         return [Notice("error", ERRORS.get(str(payload["error"]), "操作未完成。"))]
-    status, done, stale = str(payload.get("s")), _ids(payload, "done"), _ids(payload, "stale")
+    status, done, stale = str(payload.get("s")), ids_of(payload, "done"), ids_of(payload, "stale")
     rows = await _rows(session, done + stale)
     found = [Notice("ok", _done_title(status, len(done)),
                     [_done_line(*rows[i], flows) for i in done if i in rows])] if done else []
     if stale:
         found.append(Notice("warn", f"{len(stale)} 条未作更改：在您操作之前已被处理",
                             [_stale_line(rows[i][0], status, me) for i in stale if i in rows]))
-    if missing := _ids(payload, "missing"):
+    if missing := ids_of(payload, "missing"):
         found.append(Notice("error", "找不到这些认证：" + "、".join(f"#{i}" for i in missing)))
     return found
-
-
-def _ids(payload: dict[str, Any], key: str) -> list[int]:
-    values = payload.get(key)
-    return [v for v in values if isinstance(v, int)] if isinstance(values, list) else []
 
 
 async def _rows(session: AsyncSession, ids: list[int]) -> dict[int, tuple[Verification, Member]]:

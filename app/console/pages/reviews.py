@@ -40,8 +40,8 @@ async def review_queue(request: Request, operator: Operator, status: str = PENDI
                      error="未知的筛选条件。", items=[], count=0)
     async with services.db.reader() as session:
         count, items = await reviews_view.queue(session, status, services.flows, operator)
-        notices = await review_decisions.notices(session, flash.take(request, operator),
-                                                 services.flows, operator)
+        notices = await review_decisions.notices(
+            session, review_decisions.take(request, operator), services.flows, operator)
     response = _page(request, "reviews.html", status=status, count=count, items=items,
                      notices=notices)
     flash.clear(request, response)  # shown once
@@ -77,7 +77,7 @@ async def decide_reviews(request: Request, operator: Operator,
     services = request.app.state.services
     decision = review_decisions.parse(action, ids or [], reason, note, services.flows)
     if isinstance(decision, str):
-        payload = {"error": decision}
+        payload = review_decisions.refusal(decision)
     else:
         payload = (await review_decisions.run(services, decision, operator)).payload()
     response = RedirectResponse(QUEUE, 303)
