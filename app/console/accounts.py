@@ -1,8 +1,9 @@
 """Operators' console passwords: scrypt (stdlib) with a random salt per password.
 
 A stored hash reads "scrypt$n$r$p$salt$hash" (salt and hash in URL-safe base64), so the cost
-parameters travel with each hash. Hashing takes ~50 ms of CPU on purpose; it runs in a worker
-thread so the event loop keeps answering callbacks meanwhile.
+parameters travel with each hash. Hashing takes ~50 ms of CPU and 16 MiB on purpose; it runs
+in a worker thread so the event loop keeps answering callbacks meanwhile, at most HASHING_SLOTS
+at once.
 """
 
 from __future__ import annotations
@@ -12,11 +13,16 @@ import base64
 import hashlib
 import hmac
 import secrets
+import weakref
+from collections.abc import Callable
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.console.models import ConsoleOperator
 from app.db import utcnow
+
+T = TypeVar("T")
 
 MIN_LENGTH = 8
 SCHEME = "scrypt"
@@ -24,6 +30,12 @@ SCHEME = "scrypt"
 COST_N, BLOCK_R, PARALLEL_P = 2**14, 8, 1
 SALT_BYTES, KEY_BYTES = 16, 32
 MAX_MEM = 64 * 1024 * 1024
+# Hashes computed at once, per event loop. A burst of logins (guessers included: the throttle
+# lets unknown userids through until a client's ceiling) waits its turn here instead of taking
+# a worker thread and 16 MiB each; 3 leaves threads for the rest of the app.
+HASHING_SLOTS = 3
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary())
 # Verified against when the userid has no password, so a probe cannot tell "no such operator"
 # from "wrong password" by the time the answer takes.
 _DUMMY: str | None = None
@@ -84,7 +96,7 @@ async def set_password(session: AsyncSession, userid: str, password: str) -> Non
     """Store a new password for `userid` (flush only; the caller commits)."""
     if len(password) < MIN_LENGTH:
         raise PasswordTooShort(f"a console password needs at least {MIN_LENGTH} characters")
-    stored = await asyncio.to_thread(hash_password, password)
+    stored = await _in_hashing_slot(hash_password, password)
     row = await session.get(ConsoleOperator, userid)
     if row is None:
         session.add(ConsoleOperator(userid=userid, password_hash=stored, changed_at=utcnow()))
@@ -95,7 +107,24 @@ async def set_password(session: AsyncSession, userid: str, password: str) -> Non
 
 async def check_password(session: AsyncSession, userid: str, password: str) -> bool:
     """Whether `password` is `userid`'s; as slow for an unknown userid as for a known one."""
-    return await asyncio.to_thread(_matches, password, await stored_hash(session, userid))
+    return await password_matches(password, await stored_hash(session, userid))
+
+
+async def password_matches(password: str, stored: str | None) -> bool:
+    """Whether `password` matches `stored` (a userid's hash, None when they have none), as slow
+    either way. Needs no database session: a caller waiting for a slot should hold none."""
+    return await _in_hashing_slot(_matches, password, stored)
+
+
+async def _in_hashing_slot(work: Callable[..., T], *args: object) -> T:
+    """`work(*args)` in a worker thread once one of HASHING_SLOTS is free."""
+    slots = _slots.setdefault(asyncio.get_running_loop(), asyncio.Semaphore(HASHING_SLOTS))
+    await slots.acquire()
+    # The slot is freed when the thread ends, not when the caller gives up: a client that
+    # disconnects mid-hash must not let a new hash start beside the one still running.
+    running = asyncio.ensure_future(asyncio.to_thread(work, *args))
+    running.add_done_callback(lambda _: slots.release())
+    return await asyncio.shield(running)
 
 
 def _matches(password: str, stored: str | None) -> bool:

@@ -70,9 +70,11 @@ async def _verified_stamp(request: Request, userid: str, password: str) -> str |
     """The password's stamp for a new session, or None (logged with the reason)."""
     services = request.app.state.services
     async with services.db.reader() as session:
-        # Checked whatever the userid, so an outsider waits as long as an operator.
-        matches = await accounts.check_password(session, userid, password)
-        stamp = await accounts.password_stamp(session, userid)
+        stored = await accounts.stored_hash(session, userid)
+    # Checked whatever the userid, so an outsider waits as long as an operator; after the
+    # session closed, so logins queueing for a hashing slot hold no database connection.
+    matches = await accounts.password_matches(password, stored)
+    stamp = None if stored is None else accounts.stamp_of(stored)
     if userid not in services.settings.operators:
         reason = "not_an_operator"
     elif stamp is None:

@@ -3,7 +3,12 @@ cookies' age and salt, the login's `next`, the periods."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
@@ -30,6 +35,39 @@ def test_hashes_are_salted_self_describing_and_verified() -> None:
     assert not accounts.verify_password("pass-word-1", "md5$abc")
     assert not accounts.verify_password("pass-word-1", "not a hash")
     assert accounts.stamp_of(first) != accounts.stamp_of(second)
+
+
+class OneRowSession:
+    """Stands in for the database session: every userid has the same stored hash."""
+
+    def __init__(self, stored: str) -> None:
+        self.stored = stored
+
+    async def get(self, model: object, userid: str) -> SimpleNamespace:
+        return SimpleNamespace(password_hash=self.stored)
+
+
+async def test_password_checks_queue_for_a_few_hashing_slots(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    stored, scrypt = accounts.hash_password("pass-word-1"), accounts._scrypt
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def counted_scrypt(*args: Any) -> bytes:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)  # hold the slot long enough for the others to pile up
+        with lock:
+            running[0] -= 1
+        return scrypt(*args)
+
+    monkeypatch.setattr(accounts, "_scrypt", counted_scrypt)
+    session = OneRowSession(stored)
+    answers = await asyncio.gather(*(accounts.check_password(session, f"u{n}", "pass-word-1")
+                                     for n in range(12)))
+    assert answers == [True] * 12
+    assert 1 < most[0] <= accounts.HASHING_SLOTS
 
 
 def test_the_throttle_forgets_failures_after_its_window() -> None:
