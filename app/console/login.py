@@ -1,12 +1,15 @@
 """Logging in and out of the console.
 
 A failed login says only that the userid or the password is wrong, never which, and takes as
-long either way (app/console/accounts.py). The log names the userid and the reason, never the
-password. Past a limit of app/console/throttle.py (failures per userid and client, per userid,
-per client) even the right password gets 429.
+long either way (app/console/accounts.py). The log gives the reason and the userid if it is an
+operator's (any other text only as a hash), never the password. Past a limit of
+app/console/throttle.py (failures per userid and client, per userid, per client) even the right
+password gets 429.
 """
 
 from __future__ import annotations
+
+import hmac
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
@@ -43,12 +46,12 @@ async def login(request: Request, userid: str = Form(""), password: str = Form("
     cookies = cookies_for(request.app.state.services.settings)
     userid, target = userid.strip()[:64], safe_next(next)
     if not cookies.login_form_ok(csrf_token, request.cookies.get(LOGIN_COOKIE)):
-        log.warning("console_login_csrf_rejected", userid=userid)
+        log.warning("console_login_csrf_rejected", userid=_loggable(request, userid))
         return _form(request, target, userid, EXPIRED, 403)
     throttle, client = _throttle(request), request.client.host if request.client else None
     limit = throttle.blocked(userid, client)
     if limit is not None:
-        log.warning("console_login_throttled", userid=userid, limit=limit)
+        log.warning("console_login_throttled", userid=_loggable(request, userid), limit=limit)
         return _form(request, target, userid, THROTTLED, 429)
     throttle.charge(userid, client)  # before the slow check: see LoginThrottle
     stamp = await _verified_stamp(request, userid, password)
@@ -83,7 +86,7 @@ async def _verified_stamp(request: Request, userid: str, password: str) -> str |
         reason = "wrong_password"
     else:
         return stamp
-    log.warning("console_login_failed", userid=userid, reason=reason)
+    log.warning("console_login_failed", userid=_loggable(request, userid), reason=reason)
     return None
 
 
@@ -119,6 +122,17 @@ async def _logged_in(request: Request) -> bool:
     except HTTPException:
         return False
     return True
+
+
+def _loggable(request: Request, userid: str) -> str:
+    """The userid as the log may show it: an operator's as typed; any other text as a keyed
+    hash, since it may be a password typed into the wrong box. The same text gets the same tag,
+    so repeated guesses still stand out; the key stops a log reader from testing guesses."""
+    settings = request.app.state.services.settings
+    if userid in settings.operators:
+        return userid
+    key = settings.secret_key.get_secret_value().encode()
+    return "unknown:" + hmac.new(key, userid.encode(), "sha256").hexdigest()[:8]
 
 
 def _throttle(request: Request) -> LoginThrottle:
