@@ -3,14 +3,20 @@ in bulk, and decisions that come too late (twice, or from a stale page)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
+import pytest
 from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.console.flash import FLASH_COOKIE, FLASH_SALT
 from app.funnel import steps
 from app.members.models import Member, MemberHistory
 from app.outbox.models import OutboxMessage
+from app.verify import service
 from app.verify.models import Verification
 from tests.conftest import OPERATOR, SECRET_KEY
 from tests.console.conftest import OTHER, OTHER_PASSWORD, Console, logged_in, new_client
@@ -175,6 +181,32 @@ async def test_bulk_decisions_report_each_review(console: Console) -> None:
     assert f"找不到这些认证：#9999、#{2**63}" in html
     assert await steps_of(app, (await member_of(console, one)).id) == [
         steps.SUBMITTED, steps.APPROVED, steps.ROUTED]
+
+
+async def test_a_bulk_decision_goes_on_past_an_unexpected_error(
+        console: Console, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    app = console.app
+    one, broken, three = [await pending_review(app, f"wm_{n}", phone=f"1380000002{n}")
+                          for n in range(3)]
+    decide_one = service.decide
+
+    async def flaky(session: AsyncSession, review_id: int, *args: Any) -> Verification:
+        if review_id == broken:
+            raise OperationalError("UPDATE verification", {}, Exception("connection reset"))
+        return await decide_one(session, review_id, *args)
+    monkeypatch.setattr(service, "decide", flaky)
+    await decide(console, [one, broken, three], "approve")
+    assert [(await review_of(console, r)).status for r in (one, broken, three)] == [
+        "approved", "pending", "approved"]
+    html = await queue_page(console)
+    assert "已通过 2 条" in html and "1 条处理失败（系统出错，已记录日志），" in html
+    assert f"请稍后刷新查看并重试：#{broken}" in html
+    assert listed(html) == [broken]
+    failed = [json.loads(line) for line in capsys.readouterr().err.splitlines()
+              if '"console_review_decide_failed"' in line]
+    assert [(f["verification_id"], "connection reset" in f["exception"]) for f in failed] == [
+        (broken, True)]
 
 
 async def test_approving_the_same_member_twice_changes_nothing(console: Console) -> None:

@@ -4,7 +4,8 @@ Each decision is its own unit of work through app.verify.service.decide, with th
 the API uses, so an approval routes the member exactly as /api/reviews does. A review that is
 no longer pending (decided twice, or by someone else since the page was loaded) changes nothing:
 the service refuses it, and the notice says who decided what and when. In a batch the others
-still go through; the notice reports each one.
+still go through, even past one that fails unexpectedly (a database error: logged, and
+reported as failed); the notice reports each one.
 """
 
 from __future__ import annotations
@@ -84,10 +85,11 @@ class Outcome:
     done: list[int] = field(default_factory=list)
     stale: list[int] = field(default_factory=list)
     missing: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
 
     def payload(self) -> dict[str, Any]:
         return {"page": PAGE, "s": self.status, "done": self.done, "stale": self.stale,
-                "missing": self.missing}
+                "missing": self.missing, "failed": self.failed}
 
 
 def refusal(code: str) -> dict[str, Any]:
@@ -123,6 +125,10 @@ async def _one(services: Services, review_id: int, decision: Decision, operator:
         return outcome.missing
     except service.AlreadyDecided:
         return outcome.stale
+    except Exception:  # the ones before are committed: report this one, go on with the rest
+        log.exception("console_review_decide_failed", verification_id=review_id,
+                      status=decision.status, reviewer=operator)
+        return outcome.failed
     log.info("console_review_decided", verification_id=review_id, status=decision.status,
              reviewer=operator)
     return outcome.done
@@ -149,9 +155,22 @@ async def notices(session: AsyncSession, payload: dict[str, Any] | None, flows: 
     if stale:
         found.append(Notice("warn", f"{len(stale)} 条未作更改：在您操作之前已被处理",
                             [_stale_line(rows[i][0], status, me) for i in stale if i in rows]))
+    return found + _unsettled(payload)
+
+
+def _unsettled(payload: dict[str, Any]) -> list[Notice]:
+    """The reviews no decision reached: unknown ids, and those that failed unexpectedly."""
+    found = []
     if missing := ids_of(payload, "missing"):
-        found.append(Notice("error", "找不到这些认证：" + "、".join(f"#{i}" for i in missing)))
+        found.append(Notice("error", "找不到这些认证：" + _listed(missing)))
+    if failed := ids_of(payload, "failed"):
+        found.append(Notice("error", f"{len(failed)} 条处理失败（系统出错，已记录日志），"
+                                     f"请稍后刷新查看并重试：{_listed(failed)}"))
     return found
+
+
+def _listed(ids: list[int]) -> str:
+    return "、".join(f"#{i}" for i in ids)
 
 
 async def _rows(session: AsyncSession, ids: list[int]) -> dict[int, tuple[Verification, Member]]:
