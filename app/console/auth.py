@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 from typing import Annotated
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from fastapi import Depends, HTTPException, Request
 
@@ -85,10 +85,34 @@ def _login_required(request: Request) -> HTTPException:
 def safe_next(value: str | None) -> str:
     """Where to go after the login: a console path of this site, else the console's home
     (never another site: a crafted ?next= must not turn the login into a redirector)."""
-    if not value or "\\" in value or any(ord(ch) < 32 for ch in value):
+    if not value or not _plain(value):
         return HOME
     parts = urlsplit(value)
-    in_console = parts.path == HOME or parts.path.startswith(HOME + "/")
-    if parts.scheme or parts.netloc or not in_console or parts.path == LOGIN_PATH:
+    path = _decoded(parts.path)
+    if parts.scheme or parts.netloc or path is None or not _in_console(path):
         return HOME
     return value
+
+
+def _in_console(path: str) -> bool:
+    """Whether a decoded path is a console page a browser will not resolve out of /console
+    ("/console/../verify", also written "%2e%2e"), the login page aside."""
+    under = path == HOME or path.startswith(HOME + "/")
+    dots = {".", ".."} & set(path.split("/"))
+    return under and not dots and path != LOGIN_PATH and _plain(path)
+
+
+def _plain(text: str) -> bool:
+    # A backslash is a slash to browsers; a control character can split a header.
+    return "\\" not in text and not any(ord(ch) < 32 for ch in text)
+
+
+def _decoded(path: str) -> str | None:
+    """`path` percent-decoded until nothing changes ("%252e" hides a dot as well as "%2e");
+    None if it is still changing after a few rounds (nobody nests encodings honestly)."""
+    for _ in range(4):
+        decoded = unquote(path)
+        if decoded == path:
+            return path
+        path = decoded
+    return None

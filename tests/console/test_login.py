@@ -171,7 +171,8 @@ async def test_login_without_the_forms_token_is_refused(console_app: RunningApp)
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/console", "//evil.example/console",
-                                    "/\\evil.example", "/verify/x", "/console/login"])
+                                    "/\\evil.example", "/verify/x", "/console/login",
+                                    "/console/../verify/x", "/console/%2e%2e/verify/x"])
 async def test_next_never_leaves_the_console(console_app: RunningApp, target: str) -> None:
     response = await log_in(console_app.client, OPERATOR, PASSWORD, next_path=target)
     assert (response.status_code, response.headers["location"]) == (303, "/console")

@@ -183,6 +183,15 @@ def test_other_signed_values_are_no_session() -> None:
     ("//evil.example/console", "/console"), ("/\\evil.example", "/console"),
     ("/consoleX", "/console"), ("/console/login", "/console"), ("/console/\nx", "/console"),
     ("javascript:alert(1)", "/console"),
+    # Dot segments, as typed or percent-encoded (once or twice): a browser resolves them.
+    ("/console/../verify", "/console"), ("/console/%2e%2e/x", "/console"),
+    ("/console/%2E%2E/verify", "/console"), ("/console/.%2e/verify", "/console"),
+    ("/console/./funnel", "/console"), ("/console/funnel/..", "/console"),
+    ("/console/x%2f..%2f..%2fverify", "/console"), ("/console/%252e%252e/verify", "/console"),
+    ("/console/%5c..%5cverify", "/console"), ("/console/%0d%0aX", "/console"),
+    # Dots inside a segment, or in the query, are no way out.
+    ("/console/members?q=a.b&x=../y", "/console/members?q=a.b&x=../y"),
+    ("/console/photos/shop.png", "/console/photos/shop.png"),
 ])
 def test_next_is_a_console_path(given: str | None, expected: str) -> None:
     assert safe_next(given) == expected
