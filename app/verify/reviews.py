@@ -6,6 +6,7 @@ nothing, whoever sends it."""
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -79,14 +80,26 @@ async def get_review(review_id: int, request: Request) -> Review:
 
 @router.get("/{review_id}/photos/{n}")
 async def get_photo(review_id: int, n: int, request: Request) -> FileResponse:
+    """A review's n-th photo (the console serves it too); 404 unless it is a file on disk."""
     services = request.app.state.services
     async with services.db.reader() as session:
         row = await session.get(Verification, review_id)
     if row is None or not 0 <= n < len(row.photos):
         raise HTTPException(404, "no such photo")
     name = row.photos[n]
-    return FileResponse(services.settings.photo_dir / name,
+    return FileResponse(_photo_path(services.settings.photo_dir, name),
                         media_type=MEDIA.get(name.rpartition(".")[2], "application/octet-stream"))
+
+
+def _photo_path(photo_dir: Path, name: str) -> Path:
+    """The file `name` is under photo_dir. The names come from the database, which the upload
+    fills with names of its own making; still, one naming `../x`, an absolute path or a link
+    out of the directory never serves a file outside it."""
+    root = photo_dir.resolve()
+    path = (root / name).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise HTTPException(404, "no such photo")
+    return path
 
 
 @router.post("/{review_id}/approve")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import update
 
 from app.funnel import steps
+from app.verify.models import Verification
 from tests.verify.conftest import AUTH, JPEG, VerifyApp
 
 pytestmark = pytest.mark.asyncio
@@ -89,6 +91,24 @@ async def test_unknown_review_is_404(verify_app: VerifyApp) -> None:
         response = await client.post(f"/api/reviews/999/{action}", json=body, headers=AUTH)
         assert response.status_code == 404
     assert (await client.get("/api/reviews/999/photos/0", headers=AUTH)).status_code == 404
+
+
+async def test_a_photo_is_served_only_from_the_photo_directory(verify_app: VerifyApp) -> None:
+    """The names come from the database: one naming a file out of photo_dir (a relative path,
+    an absolute one, a link) is a 404, never that file; so is a file gone from the disk."""
+    review, _, _ = await _pending(verify_app)
+    [stored] = verify_app.stored_files()
+    outside = verify_app.photo_dir.parent / "secret.jpg"
+    outside.write_bytes(JPEG)
+    (verify_app.photo_dir / "link.jpg").symlink_to(outside)
+    names = [stored.name, "../secret.jpg", str(outside), "link.jpg", "gone.jpg"]
+    async with verify_app.running.services.db.unit_of_work() as session:
+        await session.execute(update(Verification).where(Verification.id == review)
+                              .values(photos=names))
+    for n, expected in enumerate((200, 404, 404, 404, 404)):
+        photo = await verify_app.client.get(f"/api/reviews/{review}/photos/{n}", headers=AUTH)
+        assert photo.status_code == expected, names[n]
+        assert (photo.content == JPEG) == (expected == 200)
 
 
 async def test_a_second_decision_is_409_and_changes_nothing(verify_app: VerifyApp) -> None:
