@@ -45,7 +45,7 @@ async def login(request: Request, userid: str = Form(""), password: str = Form("
                 csrf_token: str = Form(""), next: str = Form(HOME)) -> Response:
     cookies = cookies_for(request.app.state.services.settings)
     userid, target = userid.strip()[:64], safe_next(next)
-    if not cookies.login_form_ok(csrf_token, request.cookies.get(LOGIN_COOKIE)):
+    if not _sent_by_our_form(request, cookies, csrf_token):
         log.warning("console_login_csrf_rejected", userid=_loggable(request, userid))
         return _form(request, target, userid, EXPIRED, 403)
     throttle, client = _throttle(request), request.client.host if request.client else None
@@ -122,6 +122,17 @@ async def _logged_in(request: Request) -> bool:
     except HTTPException:
         return False
     return True
+
+
+def _sent_by_our_form(request: Request, cookies: ConsoleCookies, token: str) -> bool:
+    """Whether the login form of this site sent the POST: its token matches the nonce cookie,
+    and the browser does not say another site's page sent it. A login CSRF (the victim logged
+    in as the attacker) can bring a token and cookie this server issued, which anyone can fetch
+    and a sibling subdomain can plant, but not the browser's Sec-Fetch-Site (browsers too old
+    to send one are left to the token)."""
+    fetch_site = request.headers.get("sec-fetch-site", "same-origin")
+    nonce_cookie = request.cookies.get(LOGIN_COOKIE)
+    return fetch_site in ("same-origin", "none") and cookies.login_form_ok(token, nonce_cookie)
 
 
 def _loggable(request: Request, userid: str) -> str:

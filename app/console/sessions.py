@@ -4,7 +4,8 @@ Nothing is stored server-side. The session cookie carries the userid, the sessio
 and the stamp of the password it was opened with, signed and time-stamped by itsdangerous under
 SOPBOT_SECRET_KEY with a salt of its own (a verification link can never pass for a session).
 A forged or altered cookie fails the signature, an old one the age check, and a password
-change makes the stamp stale (app/console/auth.py).
+change makes the stamp stale (app/console/auth.py). The login nonce is signed too, with a salt
+of its own: only a nonce this server issued counts, never one another site planted.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ SESSION_COOKIE = "sopbot_console"
 LOGIN_COOKIE = "sopbot_console_login"
 SESSION_SALT = "sopbot.console.session"
 LOGIN_SALT = "sopbot.console.login"
+NONCE_SALT = "sopbot.console.login-nonce"
 # The cookies go only to the console, never to /verify or /wecom.
 COOKIE_PATH = "/console"
 # A login form older than this asks for a reload instead of logging in.
@@ -43,6 +45,7 @@ class ConsoleCookies:
     def __init__(self, secret_key: str, session_ttl_s: float, secure: bool) -> None:
         self._sessions = URLSafeTimedSerializer(secret_key, salt=SESSION_SALT)
         self._logins = URLSafeTimedSerializer(secret_key, salt=LOGIN_SALT)
+        self._nonces = URLSafeTimedSerializer(secret_key, salt=NONCE_SALT)
         self.session_ttl_s, self.secure = session_ttl_s, secure
 
     def open_session(self, response: Response, userid: str, stamp: str) -> ConsoleSession:
@@ -66,9 +69,12 @@ class ConsoleCookies:
         response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH, secure=self.secure,
                                httponly=True, samesite="lax")
 
-    def login_nonce(self, current: str | None) -> str:
-        """The browser's login nonce if it has a sane one, else a new one."""
-        return current if current and len(current) <= 64 else secrets.token_urlsafe(24)
+    def login_nonce(self, cookie: str | None) -> str:
+        """The nonce in the browser's login cookie if this server signed it within
+        LOGIN_FORM_TTL_S, else a new one: a value planted by another site (a sibling
+        subdomain, a plain-http page) never becomes the nonce a form token is signed for."""
+        nonce = self._load(self._nonces, cookie, LOGIN_FORM_TTL_S)
+        return nonce if isinstance(nonce, str) and nonce else secrets.token_urlsafe(24)
 
     def login_form_token(self, nonce: str) -> str:
         """The login form's CSRF token, bound to the nonce cookie: a form posted from another
@@ -76,11 +82,13 @@ class ConsoleCookies:
         return self._logins.dumps(nonce)
 
     def keep_login_nonce(self, response: Response, nonce: str) -> None:
-        self._set(response, LOGIN_COOKIE, nonce, LOGIN_FORM_TTL_S)
+        self._set(response, LOGIN_COOKIE, self._nonces.dumps(nonce), LOGIN_FORM_TTL_S)
 
-    def login_form_ok(self, token: str, nonce: str | None) -> bool:
+    def login_form_ok(self, token: str, cookie: str | None) -> bool:
+        """Whether the form's token was signed for the nonce the login cookie carries."""
         signed = self._load(self._logins, token, LOGIN_FORM_TTL_S)
-        if not isinstance(signed, str) or not nonce:
+        nonce = self._load(self._nonces, cookie, LOGIN_FORM_TTL_S)
+        if not isinstance(signed, str) or not isinstance(nonce, str) or not nonce:
             return False
         return hmac.compare_digest(signed.encode(), nonce.encode())
 

@@ -170,6 +170,38 @@ async def test_login_without_the_forms_token_is_refused(console_app: RunningApp)
         assert (await client.get("/console/funnel")).status_code == 303
 
 
+async def test_a_planted_login_nonce_is_replaced(console_app: RunningApp) -> None:
+    planted = "planted-by-a-sibling-site"
+    # Whoever plants the cookie loads the form with it first, for a token that matches it.
+    async with new_client(console_app) as attacker:
+        attacker.cookies.set(LOGIN_COOKIE, planted, path="/console")
+        form = await attacker.get("/console/login")
+        assert form.cookies[LOGIN_COOKIE] != planted  # a fresh, signed one instead
+        token = csrf_of(form.text)
+    # The victim's browser carries the planted cookie; the attacker's page posts its login.
+    async with new_client(console_app) as victim:
+        victim.cookies.set(LOGIN_COOKIE, planted, path="/console")
+        response = await victim.post("/console/login", data={
+            "userid": OTHER, "password": OTHER_PASSWORD, "csrf_token": token})
+        assert response.status_code == 403
+        assert SESSION_COOKIE not in response.cookies
+
+
+@pytest.mark.parametrize(("fetch_site", "status"), [
+    ("same-origin", 303), ("same-site", 403), ("cross-site", 403)])
+async def test_a_login_posted_from_another_site_is_refused(
+        console_app: RunningApp, fetch_site: str, status: int) -> None:
+    # Even with a form token and cookie the server issued (anyone can fetch a pair and plant
+    # it), the browser's Sec-Fetch-Site tells a sibling subdomain's page from the console's.
+    async with new_client(console_app) as client:
+        form = await client.get("/console/login")
+        response = await client.post("/console/login", headers={"Sec-Fetch-Site": fetch_site},
+                                     data={"userid": OTHER, "password": OTHER_PASSWORD,
+                                           "csrf_token": csrf_of(form.text)})
+        assert response.status_code == status
+        assert (SESSION_COOKIE in response.cookies) == (status == 303)
+
+
 @pytest.mark.parametrize("target", ["https://evil.example/console", "//evil.example/console",
                                     "/\\evil.example", "/verify/x", "/console/login",
                                     "/console/../verify/x", "/console/%2e%2e/verify/x"])

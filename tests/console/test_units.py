@@ -17,7 +17,7 @@ from starlette.responses import Response
 from app.console import accounts
 from app.console.auth import safe_next
 from app.console.periods import PeriodError, parse_period
-from app.console.sessions import SESSION_COOKIE, ConsoleCookies
+from app.console.sessions import LOGIN_COOKIE, SESSION_COOKIE, ConsoleCookies
 from app.console.throttle import CLIENT_LIMIT, LIMIT, USERID_LIMIT, LoginThrottle
 from app.verify.links import VerifyLinks
 
@@ -175,6 +175,19 @@ def test_other_signed_values_are_no_session() -> None:
     other_key = URLSafeTimedSerializer("another-key-0123456789", salt="sopbot.console.session")
     assert cookies.session_of(other_key.dumps({"u": "op_alice", "c": "x", "p": "y"})) is None
     assert cookies.session_of(cookies._sessions.dumps({"u": "op_alice"})) is None
+
+
+def test_only_a_login_nonce_this_server_signed_counts() -> None:
+    cookies = ConsoleCookies(KEY, session_ttl_s=3600, secure=False)
+    assert cookies.login_nonce("planted") != "planted"
+    response = Response()
+    cookies.keep_login_nonce(response, "nonce-1")
+    cookie = response.headers["set-cookie"].split(";")[0].removeprefix(f"{LOGIN_COOKIE}=")
+    assert cookies.login_nonce(cookie) == "nonce-1"
+    token = cookies.login_form_token("nonce-1")
+    assert cookies.login_form_ok(token, cookie)
+    assert not cookies.login_form_ok(token, "nonce-1")  # the bare nonce, as planted
+    assert not cookies.login_form_ok(token, token)  # the form's token is no cookie (its salt)
 
 
 @pytest.mark.parametrize(("given", "expected"), [
