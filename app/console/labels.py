@@ -1,5 +1,5 @@
-"""How stored values read on console pages: Chinese labels (from sop_flows/ where it has them)
-and masked phones. Times are app/console/times.py's."""
+"""How stored values read on console pages: Chinese labels (from sop_flows/ where it has them),
+the segment filters' choices, and masked phones. Times are app/console/times.py's."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ MEMBER_STATUS = {
     member.LEFT: "已离开",
 }
 REVIEW_STATUS = {PENDING: "待审核", APPROVED: "通过", REJECTED: "拒绝"}
+NO_SEGMENT = "none"  # a segment filter's value for what has no segment (routing.yaml has none)
 
 
 def phone_masked(phone: str | None) -> str:
@@ -34,6 +35,18 @@ def channel(flows: Flows, value: str | None) -> str:
 def segment(flows: Flows, value: str | None) -> str:
     found = flows.routing.segments.get(value or "")
     return found.label if found else (value or NONE)
+
+
+def segment_labels(flows: Flows) -> dict[str, str]:
+    """routing.yaml's segments, name → label, in the file's order."""
+    return {name: s.label for name, s in flows.routing.segments.items()}
+
+
+def segment_choices(flows: Flows, none_label: str) -> list[tuple[str, str]]:
+    """A segment filter's choices: all, each segment (label and name), then NO_SEGMENT."""
+    return [("", "全部分群"),
+            *((name, f"{label}（{name}）") for name, label in segment_labels(flows).items()),
+            (NO_SEGMENT, none_label)]
 
 
 def member_status(value: str) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from app.calendar import tracking
 from app.calendar.preview import plan
+from app.console.labels import segment_labels
 from app.console.pages import calendar_view as view
 from app.console.periods import parse_period
 from app.console.render import render
@@ -41,7 +42,7 @@ async def calendar_page(request: Request, segment: str = "", period: str = "7d")
         coming = await view.plan_views(session, calendar, days, names, now)
         recent = await view.history(session, calendar, since.since_at, segment)
         owners, posts = view.tally_views(calendar, await tracking.confirmations(
-            session, since.since_at), _labels(request))
+            session, since.since_at), segment_labels(services.flows))
     if segment:
         posts = [p for p in posts if p.tally.segment == segment]
     return _page(request, form, days=coming, history=recent, owners=owners, posts=posts,
@@ -49,13 +50,10 @@ async def calendar_page(request: Request, segment: str = "", period: str = "7d")
                  shown=view.HISTORY_SHOWN)
 
 
-def _labels(request: Request) -> dict[str, str]:
-    return {name: s.label for name, s in request.app.state.services.flows.routing.segments.items()}
-
-
 def _page(request: Request, form: dict[str, str], status_code: int = 200,
           **ctx: object) -> Response:
-    flows, labels = request.app.state.services.flows, _labels(request)
+    flows = request.app.state.services.flows
+    labels = segment_labels(flows)
     return render(request, "calendar.html", status_code=status_code, form=form,
                   segments=[(name, labels.get(name, name)) for name in flows.calendar.segments],
                   periods=PERIODS, labels=labels, policy=flows.calendar.daily_cap_policy,

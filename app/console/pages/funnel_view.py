@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.console.labels import segment_labels
 from app.flows import Flows
 from app.funnel import report, steps
 
@@ -82,7 +83,7 @@ def value_label(by: str | None, value: str, flows: Flows) -> str:
     if value == report.NO_VALUE:
         return NO_VALUE_LABEL
     labels = {"channel": {n: c.label for n, c in flows.funnel.channels.items()},
-              "segment": {n: s.label for n, s in flows.routing.segments.items()}}.get(by, {})
+              "segment": segment_labels(flows)}.get(by, {})
     return f"{labels[value]}（{value}）" if value in labels else value
 
 

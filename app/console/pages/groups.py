@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from app.console import labels
 from app.console.pages import groups_view as view
 from app.console.render import render
 from app.db import utcnow
@@ -18,7 +19,7 @@ async def groups_page(request: Request, segment: str = "", stage: str = "") -> R
     services = request.app.state.services
     flows = services.flows
     form = {"segment": segment, "stage": stage}
-    choices = view.segment_choices(flows)
+    choices = labels.segment_choices(flows, view.NO_SEGMENT_LABEL)
     error = None
     if segment not in dict(choices):
         error = "未知的分群。"

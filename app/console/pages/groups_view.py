@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calendar import onboarding
 from app.calendar.models import SopRun
+from app.console.labels import NO_SEGMENT
 from app.console.times import NONE, local, local_day
 from app.flows import Flows
 from app.groups import pools
@@ -23,8 +24,7 @@ from app.groups.models import DISMISSED, CustomerGroup, GroupMigration, GroupPoo
 # In the order the page lists them: the zombies, which need a decision, first.
 STAGE_LABELS = {WEAK: "弱运营 · 僵尸群", STRONG: "强运营（前期）", DAILY: "日常运营（中期）",
                 DISMISSED: "已解散"}
-NO_SEGMENT = "none"  # the segment filter's value for groups whose name matches no segment
-NO_SEGMENT_LABEL = "未分群"
+NO_SEGMENT_LABEL = "未分群"  # a group whose name matches no segment
 
 
 @dataclass(frozen=True)
@@ -95,12 +95,6 @@ def stage_counts(rows: list[GroupRow]) -> list[tuple[str, str, int]]:
     """(stage, label, how many) for the summary above the table."""
     return [(stage, label, sum(r.stage == stage for r in rows))
             for stage, label in STAGE_LABELS.items()]
-
-
-def segment_choices(flows: Flows) -> list[tuple[str, str]]:
-    return [("", "全部分群"),
-            *((name, f"{s.label}（{name}）") for name, s in flows.routing.segments.items()),
-            (NO_SEGMENT, NO_SEGMENT_LABEL)]
 
 
 def _row(context: Context, group: CustomerGroup, health: Health | None) -> GroupRow:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from app.console import labels
 from app.console.pages import keywords_view as view
 from app.console.periods import CHOICES, PeriodError, parse_period
 from app.console.render import render
 from app.db import utcnow
-from app.flows import Flows
 from app.keywords.book import book_for
 
 router = APIRouter()
@@ -21,7 +21,7 @@ async def keywords_page(request: Request, period: str = "7d", start: str = "", e
                         segment: str = "", order: str = "recent") -> Response:
     services = request.app.state.services
     form = {"period": period, "start": start, "end": end, "segment": segment, "order": order}
-    segments = _segment_choices(services.flows)
+    segments = labels.segment_choices(services.flows, "未分群的客户")
     try:
         chosen = parse_period(period, start, end, utcnow())
     except PeriodError as exc:
@@ -43,16 +43,8 @@ def _share(hits: int, asked: int) -> str:
     return f"{hits / (hits + asked):.1%}" if hits + asked else "—"
 
 
-def _segment_choices(flows: Flows) -> list[tuple[str, str]]:
-    return [("", "全部分群"),
-            *((name, f"{s.label}（{name}）") for name, s in flows.routing.segments.items()),
-            (view.NO_SEGMENT, "未分群的客户")]
-
-
 def _page(request: Request, form: dict[str, str], segments: list[tuple[str, str]],
           status_code: int = 200, **ctx: object) -> Response:
-    labels = {name: segment.label
-              for name, segment in request.app.state.services.flows.routing.segments.items()}
     return render(request, "keywords.html", status_code=status_code, form=form,
                   periods=CHOICES, segments=segments, orders=view.ORDERS,
-                  segment_labels=labels, **ctx)
+                  segment_labels=labels.segment_labels(request.app.state.services.flows), **ctx)

@@ -11,12 +11,12 @@ from typing import Any
 from sqlalchemy import distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.console.labels import NO_SEGMENT
 from app.console.periods import Period
 from app.console.times import local
 from app.keywords.rules import KeywordsFile, Rule, normalise
 from app.kf.models import KeywordHit, UnansweredQuestion
 
-NO_SEGMENT = "none"  # the segment filter's value for customers without a segment
 MATCH_LABELS = {"exact": "完全匹配", "contains": "包含", "regex": "正则"}
 KEYWORDS_SHOWN = 6
 QUESTIONS_READ = 5000  # the newest unanswered questions a page groups (the rest are older)
