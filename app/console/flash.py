@@ -15,7 +15,7 @@ from fastapi import Request
 from itsdangerous import BadData, URLSafeTimedSerializer
 from starlette.responses import Response
 
-from app.console.sessions import COOKIE_PATH
+from app.console.sessions import cookie_flags, secure_cookies
 
 FLASH_COOKIE = "sopbot_console_flash"
 FLASH_SALT = "sopbot.console.flash"
@@ -30,8 +30,7 @@ def _serializer(request: Request) -> URLSafeTimedSerializer:
 def put(request: Request, response: Response, userid: str, payload: dict[str, Any]) -> None:
     """Leave `payload` for `userid`'s next page."""
     value = _serializer(request).dumps({"u": userid, "p": payload})
-    response.set_cookie(FLASH_COOKIE, value, max_age=FLASH_TTL_S, path=COOKIE_PATH,
-                        secure=_secure(request), httponly=True, samesite="lax")
+    response.set_cookie(FLASH_COOKIE, value, max_age=FLASH_TTL_S, **_flags(request))
 
 
 def take(request: Request, userid: str) -> dict[str, Any] | None:
@@ -51,10 +50,8 @@ def take(request: Request, userid: str) -> dict[str, Any] | None:
 
 def clear(request: Request, response: Response) -> None:
     if FLASH_COOKIE in request.cookies:
-        response.delete_cookie(FLASH_COOKIE, path=COOKIE_PATH, secure=_secure(request),
-                               httponly=True, samesite="lax")
+        response.delete_cookie(FLASH_COOKIE, **_flags(request))
 
 
-def _secure(request: Request) -> bool:
-    # As the session cookie: Secure only where the console is served over HTTPS.
-    return request.app.state.services.settings.public_url.startswith("https://")
+def _flags(request: Request) -> dict[str, Any]:
+    return cookie_flags(secure_cookies(request.app.state.services.settings))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from itsdangerous import BadData, URLSafeTimedSerializer
 from starlette.responses import Response
@@ -66,8 +66,7 @@ class ConsoleCookies:
         return ConsoleSession(*fields)
 
     def close_session(self, response: Response) -> None:
-        response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH, secure=self.secure,
-                               httponly=True, samesite="lax")
+        response.delete_cookie(SESSION_COOKIE, **cookie_flags(self.secure))
 
     def login_nonce(self, cookie: str | None) -> str:
         """The nonce in the browser's login cookie if this server signed it within
@@ -93,12 +92,10 @@ class ConsoleCookies:
         return hmac.compare_digest(signed.encode(), nonce.encode())
 
     def drop_login_nonce(self, response: Response) -> None:
-        response.delete_cookie(LOGIN_COOKIE, path=COOKIE_PATH, secure=self.secure,
-                               httponly=True, samesite="lax")
+        response.delete_cookie(LOGIN_COOKIE, **cookie_flags(self.secure))
 
     def _set(self, response: Response, name: str, value: str, max_age: int) -> None:
-        response.set_cookie(name, value, max_age=max_age, path=COOKIE_PATH, secure=self.secure,
-                            httponly=True, samesite="lax")
+        response.set_cookie(name, value, max_age=max_age, **cookie_flags(self.secure))
 
     @staticmethod
     def _load(serializer: URLSafeTimedSerializer, value: str | None, max_age: float) -> object:
@@ -111,8 +108,18 @@ class ConsoleCookies:
 
 
 def cookies_for(settings: Settings) -> ConsoleCookies:
+    return ConsoleCookies(settings.secret_key.get_secret_value(),
+                          settings.console_session_h * 3600, secure=secure_cookies(settings))
+
+
+def cookie_flags(secure: bool) -> dict[str, Any]:
+    """The flags of every console cookie (sessions.py's and flash.py's), for setting it and
+    for deleting it (a browser deletes only the cookie with the same path): sent only to the
+    console, out of scripts' reach, not on other sites' POSTs, Secure as `secure` says."""
+    return {"path": COOKIE_PATH, "secure": secure, "httponly": True, "samesite": "lax"}
+
+
+def secure_cookies(settings: Settings) -> bool:
     # Secure cookies need HTTPS; a plain-http deployment (a laptop, the demo) would never get
     # them back, so the flag follows the public URL.
-    return ConsoleCookies(settings.secret_key.get_secret_value(),
-                          settings.console_session_h * 3600,
-                          secure=settings.public_url.startswith("https://"))
+    return settings.public_url.startswith("https://")

@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from pydantic import SecretStr
 from starlette.responses import Response
 
-from app.console import accounts
+from app.console import accounts, flash
 from app.console.auth import safe_next
 from app.console.periods import PeriodError, parse_period
-from app.console.sessions import LOGIN_COOKIE, SESSION_COOKIE, ConsoleCookies
+from app.console.sessions import LOGIN_COOKIE, SESSION_COOKIE, ConsoleCookies, cookies_for
 from app.console.throttle import CLIENT_LIMIT, LIMIT, USERID_LIMIT, LoginThrottle
 from app.verify.links import VerifyLinks
 
@@ -188,6 +189,30 @@ def test_only_a_login_nonce_this_server_signed_counts() -> None:
     assert cookies.login_form_ok(token, cookie)
     assert not cookies.login_form_ok(token, "nonce-1")  # the bare nonce, as planted
     assert not cookies.login_form_ok(token, token)  # the form's token is no cookie (its salt)
+
+
+def _flags(response: Response) -> set[str]:
+    """A Set-Cookie header's flags, without the value and the cookie's age."""
+    _value, *flags = (part.strip().lower() for part in response.headers["set-cookie"].split(";"))
+    return {flag for flag in flags if not flag.startswith(("max-age", "expires"))}
+
+
+@pytest.mark.parametrize("public_url", ["http://console.test", "https://console.test"])
+def test_every_console_cookie_carries_the_same_flags(public_url: str) -> None:
+    settings = SimpleNamespace(public_url=public_url, secret_key=SecretStr(KEY),
+                               console_session_h=12)
+    request = SimpleNamespace(cookies={flash.FLASH_COOKIE: "old"}, app=SimpleNamespace(
+        state=SimpleNamespace(services=SimpleNamespace(settings=settings))))
+    cookies, responses = cookies_for(settings), [Response() for _ in range(5)]
+    cookies.open_session(responses[0], "op_alice", "stamp")
+    cookies.close_session(responses[1])
+    cookies.keep_login_nonce(responses[2], "nonce-1")
+    flash.put(request, responses[3], "op_alice", {"done": 1})
+    flash.clear(request, responses[4])
+    expected = {"path=/console", "httponly", "samesite=lax"}
+    if public_url.startswith("https://"):
+        expected.add("secure")
+    assert [_flags(response) for response in responses] == [expected] * 5
 
 
 @pytest.mark.parametrize(("given", "expected"), [
