@@ -12,6 +12,9 @@ from typing import Annotated, Any
 from fastapi import Path
 
 ROW_ID_MAX = 2**63 - 1
+# The longest reason an operator writes (a rejected review, a message given up on): the review
+# API's limit, so the console never stores what the API would refuse.
+MAX_REASON = 500
 
 # A row id in a path: 1 .. ROW_ID_MAX, else 422 before the route runs.
 RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]

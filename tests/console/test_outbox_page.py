@@ -119,6 +119,7 @@ async def test_counts_and_the_rows_to_decide(quiet: Console) -> None:
     [welcome] = table_rows(page.text, row=str(ids["welcome:W1"]))
     assert "好友欢迎语" in welcome.text and "externalcontact/send_welcome_msg" in welcome.text
     assert "41051" in welcome.text and "welcome code already used" in welcome.text
+    assert 'name="reason" maxlength="500"' in page.text
     dead = await quiet.client.get("/console/outbox", params={"status": "dead",
                                                              "kind": "calendar_post"})
     assert listed(dead.text) == [ids["post:dead"]]

@@ -70,6 +70,7 @@ async def test_the_queue_lists_pending_reviews_oldest_first_with_their_match(
     html = await queue_page(console)
     assert listed(html) == [first, second, late]
     assert 'data-pending="3"' in html
+    assert html.count('name="note" maxlength="500"') == 4  # the bulk form, and each review's
     assert 'data-match="P-1001"' in html and "张三五金店" in html
     assert 'data-match="P-2002"' in html and "目录导入后才找到" in html
     assert "未匹配（不在平台用户目录中）" in html  # wm_second

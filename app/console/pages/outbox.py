@@ -26,7 +26,7 @@ from app.console import flash
 from app.console.auth import operator_required
 from app.console.pages import outbox_notices as notices
 from app.console.pages import outbox_view as view
-from app.console.params import possible_row_id
+from app.console.params import MAX_REASON, possible_row_id
 from app.console.render import render
 from app.db import utcnow
 from app.logs import get_logger
@@ -37,7 +37,6 @@ log = get_logger("sopbot.console")
 router = APIRouter()
 
 PAGE = "/console/outbox"
-MAX_REASON = 500
 Operator = Annotated[str, Depends(operator_required)]
 Ids = Annotated[list[int] | None, Form()]
 FormText = Annotated[str, Form()]
@@ -115,4 +114,4 @@ async def _page(request: Request, status: str, kind: str, *, code: int = 200,
 
 def _render(request: Request, form: dict[str, str], code: int, **ctx: object) -> Response:
     return render(request, "outbox.html", status_code=code, form=form,
-                  statuses=view.STATUS_LABELS, shown=view.SHOWN, **ctx)
+                  statuses=view.STATUS_LABELS, shown=view.SHOWN, max_reason=MAX_REASON, **ctx)

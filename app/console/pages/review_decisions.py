@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.console import flash, labels, times
-from app.console.params import ids_of, possible_row_id
+from app.console.params import MAX_REASON, ids_of, possible_row_id
 from app.db import utcnow
 from app.flows import Flows
 from app.logs import get_logger
@@ -35,7 +35,6 @@ log = get_logger("sopbot.console")
 PAGE = "reviews"  # the payload's tag: the flash cookie is shared by the console's pages
 ACTIONS = {"approve": APPROVED, "reject": REJECTED}
 MAX_BATCH = 200  # more than a page shows; a bigger form is not from the console
-MAX_REASON = 500  # as the API's
 ERRORS = {
     "no_ids": "请先勾选要处理的认证。",
     "too_many": f"一次最多处理 {MAX_BATCH} 条。",

@@ -17,7 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 from app.console import flash
 from app.console.auth import operator_required
 from app.console.pages import review_decisions, reviews_view
-from app.console.params import RowId
+from app.console.params import MAX_REASON, RowId
 from app.console.render import render
 from app.verify.models import PENDING
 from app.verify.reviews import get_photo
@@ -84,4 +84,5 @@ async def decide_reviews(request: Request, operator: Operator,
 
 def _page(request: Request, template: str, status_code: int = 200, **ctx: object) -> Response:
     return render(request, template, status_code=status_code, filters=reviews_view.FILTERS,
-                  reasons=request.app.state.services.flows.verify.review_reasons, **ctx)
+                  reasons=request.app.state.services.flows.verify.review_reasons,
+                  max_reason=MAX_REASON, **ctx)
