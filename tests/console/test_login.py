@@ -230,6 +230,13 @@ async def test_a_password_change_ends_older_sessions(console: Console) -> None:
         assert (await other_browser.get("/console/funnel")).status_code == 200
 
 
+async def test_the_session_csrf_token_is_only_in_forms(console: Console) -> None:
+    # No script reads a <meta> copy (a script would send it as X-CSRF-Token), so none is made.
+    page = (await console.client.get("/console/funnel")).text
+    in_forms = page.count(f'name="csrf_token" value="{console.csrf}"')
+    assert in_forms >= 1 and page.count(console.csrf) == in_forms
+
+
 async def test_logout_ends_the_session_in_this_browser(console: Console) -> None:
     response = await console.post("/console/logout")
     assert (response.status_code, response.headers["location"]) == (303, "/console/login")
