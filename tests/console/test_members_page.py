@@ -70,6 +70,7 @@ async def test_the_list_is_paged(console: Console) -> None:
             await members.create(session, utcnow(), "callback", channel="douyin",
                                  external_userid=f"wm_{n:03}", staff_userid="lisi")
     first = await console.client.get("/console/members", params={"status": "added"})
+    assert '<option value="added" selected>已加好友</option>' in first.text  # the filter kept
     assert len(MEMBER_IDS.findall(first.text)) == 50 and "第 1 / 2 页" in first.text
     assert 'href="/console/members?q=&amp;status=added&amp;page=2"' in first.text
     assert await found(console, status="added", page="2") == [3, 2, 1]

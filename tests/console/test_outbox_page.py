@@ -123,6 +123,8 @@ async def test_counts_and_the_rows_to_decide(quiet: Console) -> None:
     dead = await quiet.client.get("/console/outbox", params={"status": "dead",
                                                              "kind": "calendar_post"})
     assert listed(dead.text) == [ids["post:dead"]]
+    assert '<option value="dead" selected>失败</option>' in dead.text  # the filters kept
+    assert '<option value="calendar_post" selected>日历发布</option>' in dead.text
     unknown = await quiet.client.get("/console/outbox", params={"status": "unknown"})
     assert listed(unknown.text) == [ids["post:unknown"]]
     bad = await quiet.client.get("/console/outbox", params={"status": "sent"})

@@ -114,4 +114,5 @@ async def _page(request: Request, status: str, kind: str, *, code: int = 200,
 
 def _render(request: Request, form: dict[str, str], code: int, **ctx: object) -> Response:
     return render(request, "outbox.html", status_code=code, form=form,
-                  statuses=view.STATUS_LABELS, shown=view.SHOWN, max_reason=MAX_REASON, **ctx)
+                  statuses=view.STATUS_LABELS, status_choices=view.STATUS_CHOICES,
+                  shown=view.SHOWN, max_reason=MAX_REASON, **ctx)

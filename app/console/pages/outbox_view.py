@@ -14,8 +14,9 @@ from app.outbox.store import BEFORE, DROPPED, was_dropped
 
 STATUS_LABELS = {PENDING: "待发送", SENT: "已发送", DEAD: "失败", EXPIRED: "已过期",
                  UNKNOWN: "结果未知"}
-# The rows the page lists for a decision, by the status filter's values.
+# The rows the page lists for a decision, by the status filter's values ("" is both).
 DECIDE = {"": (DEAD, UNKNOWN), DEAD: (DEAD,), UNKNOWN: (UNKNOWN,)}
+STATUS_CHOICES = [(status, STATUS_LABELS[status]) for status in DECIDE if status]
 KIND_LABELS = {
     "welcome": "好友欢迎语", "kf_welcome": "客服欢迎语", "kf_reply": "客服回复",
     "kf_handoff": "转人工", "late_reply": "补发回复", "operator_answer": "运营指令回复",
@@ -48,6 +49,11 @@ class Counts:
     @property
     def total(self) -> int:
         return sum(self.totals)
+
+    @property
+    def kind_choices(self) -> list[tuple[str, str]]:
+        """The kind filter's choices: the kinds the outbox holds."""
+        return [(k.kind, k.label) for k in self.kinds]
 
 
 @dataclass(frozen=True)
