@@ -6,7 +6,7 @@ rates (app/calendar/tracking.py's). Read from the database only: nothing here ca
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,9 +16,12 @@ from app.calendar.flows import CalendarFlows
 from app.calendar.models import CalendarPost, GroupDay
 from app.calendar.planner import APPCHAT, MASS_TASK, OWNER_REMINDER, ROBOT
 from app.calendar.posting import QUEUED, SKIPPED, delivery_key
-from app.calendar.preview import PlanDay, Planned, short
+from app.calendar.preview import PlanDay, Planned, plan, short
+from app.console.labels import segment_labels
 from app.console.pages.outbox_view import STATUS_LABELS as OUTBOX_LABELS
-from app.console.times import NONE, local
+from app.console.times import NONE, local, local_day
+from app.flows import Flows
+from app.groups.models import CustomerGroup
 from app.outbox.models import OutboxMessage
 
 TRANSPORT_LABELS = {MASS_TASK: "群发任务", OWNER_REMINDER: "提醒群主", ROBOT: "群机器人",
@@ -28,6 +31,7 @@ TASK_LABELS = {tracking.CREATED: "待群主确认", tracking.REMINDED: "已提�
                tracking.FAILED: "创建失败"}
 RECORD_LABELS = {QUEUED: "已排队", SKIPPED: "已跳过"}
 GREETINGS = {"morning": "早安", "evening": "晚安"}
+DAYS = 7  # the plan ahead: today and the 6 days after
 TEXT_SHOWN = 40
 HISTORY_SHOWN = 500
 
@@ -229,3 +233,21 @@ def tally_views(calendar: CalendarFlows, found: tracking.Confirmations,
                        f"{posts_label(calendar, segment, t.name)}", t)
              for t in found.by_post for segment in (t.segment or "",)]
     return owners, posts
+
+
+async def load(session: AsyncSession, flows: Flows, segment: str, since: datetime,
+               now: datetime) -> dict[str, object]:
+    """Everything the page shows for `segment` ("" for all), by the template's names: the plan
+    of the DAYS from today, the deliveries recorded since `since`, the confirmation rates."""
+    calendar, today = flows.calendar, local_day(now)
+    days = await plan(session, calendar, today, DAYS, segment or None, flows.onboarding)
+    owners, posts = tally_views(calendar, await tracking.confirmations(session, since),
+                                segment_labels(flows))
+    return {"days": await plan_views(session, calendar, days, await _group_names(session), now),
+            "history": await history(session, calendar, since, segment), "owners": owners,
+            "posts": [p for p in posts if not segment or p.tally.segment == segment],
+            "last_day": today + timedelta(days=DAYS - 1), "shown": HISTORY_SHOWN}
+
+
+async def _group_names(session: AsyncSession) -> dict[str, str]:
+    return dict((await session.execute(select(CustomerGroup.chat_id, CustomerGroup.name))).all())

@@ -4,6 +4,7 @@ answered, repeated ones counted together, so operators see which rules to add.""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -99,14 +100,20 @@ async def questions(session: AsyncSession, period: Period, segment: str,
                UnansweredQuestion.segment, UnansweredQuestion.at)
         .where(*conditions).order_by(UnansweredQuestion.at.desc(), UnansweredQuestion.id.desc())
         .limit(QUESTIONS_READ))
+    found = _grouped(rows)  # in order of each one's newest asking
+    if order == "count":
+        found.sort(key=lambda q: -q.count)
+    return found, total
+
+
+def _grouped(rows: Iterable[Any]) -> list[Question]:
+    """(text, asker, segment, at) rows, newest first, as questions: the same question (case and
+    width ignored) counted together, in its newest wording."""
     grouped: dict[str, Question] = {}
-    for text, asker, asked_in, at in rows:  # newest first: the first wording seen is kept
+    for text, asker, asked_in, at in rows:
         question = grouped.setdefault(normalise(text), Question(text, last=at))
         question.count += 1
         question.askers.add(asker)
         if asked_in:
             question.segments.add(asked_in)
-    found = list(grouped.values())  # in order of each one's newest asking
-    if order == "count":
-        found.sort(key=lambda q: -q.count)
-    return found, total
+    return list(grouped.values())
