@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -28,6 +29,8 @@ MEDIA = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 router = APIRouter(prefix="/api/reviews", dependencies=[Depends(require_api_key)])
 
 Reviewer = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^\S(.*\S)?$")]
+# Ids a BIGINT can hold: a larger one is a 422 here, not the driver's overflow error as a 500.
+ReviewId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 
 
 class Approve(BaseModel):
@@ -70,7 +73,7 @@ async def list_reviews(
 
 
 @router.get("/{review_id}")
-async def get_review(review_id: int, request: Request) -> Review:
+async def get_review(review_id: ReviewId, request: Request) -> Review:
     async with request.app.state.services.db.reader() as session:
         found = (await session.execute(_joined().where(Verification.id == review_id))).first()
     if found is None:
@@ -79,7 +82,7 @@ async def get_review(review_id: int, request: Request) -> Review:
 
 
 @router.get("/{review_id}/photos/{n}")
-async def get_photo(review_id: int, n: int, request: Request) -> FileResponse:
+async def get_photo(review_id: ReviewId, n: int, request: Request) -> FileResponse:
     """A review's n-th photo (the console serves it too); 404 unless it is a file on disk."""
     services = request.app.state.services
     async with services.db.reader() as session:
@@ -103,12 +106,12 @@ def _photo_path(photo_dir: Path, name: str) -> Path:
 
 
 @router.post("/{review_id}/approve")
-async def approve(review_id: int, body: Approve, request: Request) -> Review:
+async def approve(review_id: ReviewId, body: Approve, request: Request) -> Review:
     return await _decide(request, review_id, APPROVED, body.reviewer, None)
 
 
 @router.post("/{review_id}/reject")
-async def reject(review_id: int, body: Reject, request: Request) -> Review:
+async def reject(review_id: ReviewId, body: Reject, request: Request) -> Review:
     return await _decide(request, review_id, REJECTED, body.reviewer, body.reason)
 
 

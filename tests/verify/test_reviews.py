@@ -91,6 +91,12 @@ async def test_unknown_review_is_404(verify_app: VerifyApp) -> None:
         response = await client.post(f"/api/reviews/999/{action}", json=body, headers=AUTH)
         assert response.status_code == 404
     assert (await client.get("/api/reviews/999/photos/0", headers=AUTH)).status_code == 404
+    # An id no table can hold is refused before it reaches the database.
+    for path in (f"/api/reviews/{2**63}", f"/api/reviews/{2**63}/photos/0"):
+        assert (await client.get(path, headers=AUTH)).status_code == 422
+    beyond = await client.post(f"/api/reviews/{2**63}/approve", json={"reviewer": "a"},
+                               headers=AUTH)
+    assert beyond.status_code == 422
 
 
 async def test_a_photo_is_served_only_from_the_photo_directory(verify_app: VerifyApp) -> None:
