@@ -25,7 +25,9 @@ from app.calendar.tracking import track
 from app.db import Database, async_url, utcnow
 from app.flows import Flows
 from app.groups.migration import plan_migrations
+from app.kf.dialog import drop_abandoned
 from app.logs import get_logger
+from app.verify.photos import discard
 from app.verify.sweep import sweep_orphan_photos
 from app.wecom.client import WeComClient
 
@@ -36,6 +38,7 @@ TRACK_S = 600  # mass tasks are looked at every ten minutes
 MISFIRE_S = 45
 LIFECYCLE_S = 3600  # zombie groups are looked for every hour
 SWEEP_PHOTOS_S = 3600
+EXPIRE_DIALOGS_S = 3600
 # The lock's own connection notices a dead peer within about a minute (TCP keepalives), so
 # PostgreSQL drops a dead leader's lock and another replica takes over.
 KEEPALIVE = {"keepalives": 1, "keepalives_idle": 20, "keepalives_interval": 10,
@@ -73,6 +76,9 @@ class CalendarScheduler:
         self.scheduler.add_job(sweep_photos, "interval", seconds=SWEEP_PHOTOS_S, args=[self],
                                id="sweep_photos", coalesce=True, max_instances=1,
                                misfire_grace_time=MISFIRE_S)
+        self.scheduler.add_job(expire_dialogs, "interval", seconds=EXPIRE_DIALOGS_S,
+                               args=[self], id="expire_dialogs", coalesce=True,
+                               max_instances=1, misfire_grace_time=MISFIRE_S)
         self.scheduler.start()
 
     @property
@@ -185,3 +191,19 @@ async def sweep_photos(scheduler: CalendarScheduler) -> None:
         return
     if deleted:
         log.info("orphan_photos_deleted", count=len(deleted))
+
+
+async def expire_dialogs(scheduler: CalendarScheduler) -> None:
+    """Job: kf verification dialogs abandoned for a week go, with their photos (leader only)."""
+    if not await scheduler.lead():
+        return
+    try:
+        async with scheduler.db.unit_of_work() as session:
+            count, names = await drop_abandoned(session, scheduler.clock())
+    except Exception:
+        log.exception("dialog_expiry_failed")
+        return
+    if scheduler.photo_dir is not None:
+        discard(names, scheduler.photo_dir)
+    if count:
+        log.info("abandoned_dialogs_dropped", count=count, photos=len(names))

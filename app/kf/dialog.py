@@ -1,7 +1,8 @@
 """The verification dialog in 微信客服: phone, identity type, region and photos asked one at a
 time, with the same checks and the same review queue as the H5 form (app/verify/service.py).
 Its state lives in kf_dialog (a deploy loses nothing), locked for the unit of work; expiry is
-found out when the customer writes again."""
+found out when the customer writes again (they are told it is over); a dialog abandoned for a
+week is deleted by the scheduler's `expire_dialogs` job, with its photos."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from app.keywords.rules import normalise
 from app.kf.models import KfDialog
 
 PHONE, IDENTITY, REGION, PHOTOS = "phone", "identity", "region", "photos"
+# Past its timeout a dialog still answers "expired" when the customer writes; after this long
+# nobody is coming back, and the row and its photos go.
+ABANDONED_AFTER = timedelta(days=7)
 REGION_SUFFIXES = ("壮族自治区", "回族自治区", "维吾尔自治区", "自治区", "特别行政区", "省", "市")
 
 
@@ -38,6 +42,16 @@ async def start(session: AsyncSession, open_kfid: str, external_userid: str, now
 async def end(session: AsyncSession, open_kfid: str, external_userid: str) -> None:
     await session.execute(delete(KfDialog).where(KfDialog.open_kfid == open_kfid,
                                                  KfDialog.external_userid == external_userid))
+
+
+async def drop_abandoned(session: AsyncSession, now: datetime) -> tuple[int, list[str]]:
+    """Delete the dialogs expired over ABANDONED_AFTER ago: how many, and their photos' names
+    (the caller deletes the files once the deletion has committed)."""
+    rows = list(await session.scalars(select(KfDialog).where(
+        KfDialog.expires_at < now - ABANDONED_AFTER).with_for_update(skip_locked=True)))
+    for row in rows:
+        await session.delete(row)
+    return len(rows), [name for row in rows for name in photos(row)]
 
 
 def touch(row: KfDialog, now: datetime, timeout: timedelta, step: str | None = None) -> None:

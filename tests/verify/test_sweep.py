@@ -7,7 +7,9 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from app.calendar.scheduler import CalendarScheduler, sweep_photos
+from sqlalchemy import select
+
+from app.calendar.scheduler import CalendarScheduler, expire_dialogs, sweep_photos
 from app.db import Database, utcnow
 from app.flows import load_flows
 from app.inbox.models import InboxEvent
@@ -74,5 +76,30 @@ async def test_the_hourly_job_sweeps_and_a_missing_directory_is_no_error(
             await scheduler.stop()  # on PostgreSQL: let go of the leader's lock
         assert not (directory / "orphan.jpg").exists()
         assert (directory / "verified.jpg").exists()
+    finally:
+        await db.dispose()
+
+
+async def test_a_dialog_abandoned_for_a_week_goes_with_its_photos(db_url: str,
+                                                                  tmp_path: Path) -> None:
+    directory = photo_dir(tmp_path)
+    db = Database(db_url)
+    now = utcnow()
+    try:
+        async with db.unit_of_work() as session:
+            for customer, expired, photo in (("wmGone", timedelta(days=8), "in_dialog.png"),
+                                             ("wmLater", timedelta(hours=1), "young.jpg")):
+                session.add(KfDialog(open_kfid="wk1", external_userid=customer, step="photos",
+                                     photos=f'["{photo}"]', expires_at=now - expired))
+        scheduler = CalendarScheduler(db, load_flows(REPO / "sop_flows"), 1000002,
+                                      photo_dir=directory)
+        await expire_dialogs(scheduler)
+        await scheduler.stop()
+        async with db.reader() as session:
+            left = [row.external_userid for row in await session.scalars(select(KfDialog))]
+        # The one expired an hour ago stays: its customer is still told it is over.
+        assert left == ["wmLater"]
+        assert not (directory / "in_dialog.png").exists()
+        assert (directory / "young.jpg").exists() and (directory / "orphan.jpg").exists()
     finally:
         await db.dispose()
