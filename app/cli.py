@@ -9,13 +9,16 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from app.config import ConfigError, DatabaseSettings, Settings, load_settings
 from app.db import safe_url
 from app.yamlconf import ConfigFileError
+
+if TYPE_CHECKING:
+    from app.flows import Flows
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="sopbot: the WeCom bot service for B2B community operators.")
@@ -109,12 +112,11 @@ def migrate(env_file: EnvFile = None) -> None:
 def check(env_file: EnvFile = None) -> None:
     """Validate the configuration, sop_flows/ and keywords.yaml without starting anything."""
     from app.calendar.flows import cap_report
-    from app.flows import load_flows
 
     settings = _settings(env_file)
-    _check_files(settings)
+    flows = _check_files(settings)
     typer.echo("configuration, sop_flows and keywords are valid")
-    for line in cap_report(load_flows(settings.flows_path).calendar):
+    for line in cap_report(flows.calendar):
         typer.echo(f"note: calendar {line}")
 
 
@@ -252,7 +254,8 @@ def _database_url(env_file: Path | None) -> str:
         fail(f"configuration error: {exc}")
 
 
-def _check_files(settings: Settings) -> None:
+def _check_files(settings: Settings) -> Flows:
+    """The flows, once they and the keywords are known to be valid (else one line, exit 2)."""
     from app.flows import load_flows
     from app.keywords import load_keywords
 
@@ -261,6 +264,7 @@ def _check_files(settings: Settings) -> None:
         load_keywords(settings.keywords_path, set(flows.routing.segments))
     except ConfigFileError as exc:
         fail(str(exc))
+    return flows
 
 
 def main() -> None:
