@@ -167,4 +167,6 @@ def test_the_weekly_calendar_goes_with_the_one_task_whatever_the_policy() -> Non
     for policy in ("merge", "highest_priority", "remind_owner"):
         tasks = [d for d in plan_day(with_policy(policy), "shop_north", MONDAY, OWNERS)
                  if d.transport == MASS_TASK]
+        # One mass task per owner, each carrying the weekly post (an empty list would pass all()).
+        assert sorted(d.target for d in tasks) == sorted(OWNERS), policy
         assert all(any(p.extra and "本周活动" in p.extra for p in d.posts) for d in tasks), policy
