@@ -23,7 +23,7 @@ from app.verify.flows import CONSUMER
 from app.verify.models import APPROVED, PENDING, Verification
 from app.verify.pages import megabytes
 from app.verify.phone import normalise_phone
-from app.verify.photos import MAX_PHOTOS, discard
+from app.verify.photos import MAX_PHOTOS, discard_on_commit
 from app.wecom.event_types import Event
 from app.wecom.kf_events import KfCustomerMedia, KfCustomerText, KfPulled
 
@@ -147,7 +147,7 @@ async def verify_photo(event: KfCustomerMedia, ctx: Ctx) -> None:
     texts = ctx.flows.verify.dialog.texts
     if row is None or row.step != dialog.PHOTOS or row.expires_at <= said_at(event, ctx):
         if event.photo:  # fetched in case it was one; it was not
-            discard([event.photo], ctx.settings.photo_dir)
+            discard_on_commit(ctx.session, [event.photo], ctx.settings.photo_dir)
         return
     if event.photo is None:
         return await _say(ctx, event, _photo_problem(ctx, event.photo_error))
@@ -181,7 +181,7 @@ async def _submit(event: KfPulled, ctx: Ctx, row: KfDialog) -> None:
         ctx.session, member, submission, names, ctx.flows.verify, ctx.now,
         after_approval(ctx.flows, ctx.settings))
     if not created:
-        discard(names, ctx.settings.photo_dir)
+        discard_on_commit(ctx.session, names, ctx.settings.photo_dir)
     log.info("verification_submitted" if created else "verification_duplicate",
              verification_id=verification.id, member_id=member.id, via="kf",
              identity_type=verification.identity_type, status=verification.status)
@@ -217,8 +217,8 @@ async def _say(ctx: Ctx, event: KfPulled, what: str | Answer) -> None:
 
 
 async def _end(ctx: Ctx, event: KfPulled, row: KfDialog) -> None:
-    """The dialog is over without a submission: its photos go too."""
-    discard(dialog.photos(row), ctx.settings.photo_dir)
+    """The dialog is over without a submission: its photos go too, once that has committed."""
+    discard_on_commit(ctx.session, dialog.photos(row), ctx.settings.photo_dir)
     await dialog.end(ctx.session, event.open_kfid, event.external_userid)
 
 

@@ -8,6 +8,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.event import listen
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
 MAX_PHOTOS = 3
@@ -83,3 +85,11 @@ def discard(names: list[str], directory: Path) -> None:
     """Remove photos whose submission was not stored (rolled back or a duplicate)."""
     for name in names:
         (directory / name).unlink(missing_ok=True)
+
+
+def discard_on_commit(session: AsyncSession, names: list[str], directory: Path) -> None:
+    """Remove the photos once the session's transaction commits: a rollback keeps the rows that
+    name them, and with them the files (a retried handler needs both)."""
+    if names:
+        listen(session.sync_session, "after_commit",
+               lambda _session: discard(names, directory), once=True)
