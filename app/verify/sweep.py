@@ -22,7 +22,9 @@ from app.inbox.models import DONE, InboxEvent
 from app.kf.models import KfDialog
 from app.verify.models import Verification
 from app.verify.photos import discard
+from app.wecom.kf_events import PHOTO
 
+PHOTO_KIND = "kf.image"  # KfPulled.kind of the pictures the kf reader fetches (app/kf/puller.py)
 MIN_AGE = timedelta(days=1)
 
 
@@ -33,8 +35,7 @@ async def sweep_orphan_photos(db: Database, directory: Path, now: datetime,
     if not old:
         return []
     async with db.reader() as session:
-        orphans = old - await _named(session)
-        orphans = {name for name in orphans if not await _awaited(session, name)}
+        orphans = old - await _named(session) - await _awaited(session)
     await asyncio.to_thread(discard, sorted(orphans), directory)
     return sorted(orphans)
 
@@ -55,8 +56,9 @@ async def _named(session: AsyncSession) -> set[str]:
     return names
 
 
-async def _awaited(session: AsyncSession, name: str) -> bool:
-    """Whether an inbox row not handled yet (pending, or parked for a retry) carries it."""
-    found = await session.scalar(select(InboxEvent.id).where(
-        InboxEvent.status != DONE, InboxEvent.payload.contains(name, autoescape=True)).limit(1))
-    return found is not None
+async def _awaited(session: AsyncSession) -> set[str]:
+    """The photos the kf reader fetched into inbox rows not handled yet (pending, or parked for
+    a retry): one read of those rows, not a search of every payload for every file."""
+    payloads = await session.scalars(select(InboxEvent.payload).where(
+        InboxEvent.kind == PHOTO_KIND, InboxEvent.status != DONE))
+    return {name for payload in payloads if (name := json.loads(payload).get(PHOTO))}

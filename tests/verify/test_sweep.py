@@ -47,6 +47,10 @@ async def seed(db: Database) -> None:
             session.add(InboxEvent(dedupe_key=f"kf:{name}", kind="kf.image",
                                    payload=f'{{"msgtype": "image", "sopbot_photo": "{name}"}}',
                                    callback_id="kf-1", status=status))
+        # A text that happens to mention a file's name keeps nothing alive.
+        session.add(InboxEvent(dedupe_key="kf:text", kind="kf.text", callback_id="kf-1",
+                               payload='{"msgtype": "text", "text": {"content": "orphan.jpg"}}',
+                               status="pending"))
 
 
 async def test_only_old_files_nobody_names_are_deleted(db_url: str, tmp_path: Path) -> None:
