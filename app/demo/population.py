@@ -81,10 +81,6 @@ class Person:
     joins: bool
     leaves_at: float | None  # fraction of the simulated days, None: stays
 
-    @property
-    def is_business(self) -> bool:
-        return self.identity_type != "consumer"
-
 
 @dataclass
 class Population:
