@@ -3,8 +3,10 @@
 The POST leaves a small JSON payload in a signed, short-lived cookie; the next console page that
 asks for it reads it once and clears it. Signed, so a link or another site cannot put words in
 the console's mouth (a notice in the query string could be forged), and bound to the operator
-who acted, so a shared browser does not show one operator's notice to the next. Pages keep the
-payload to ids and codes and render the text from the database, which keeps the cookie small.
+who acted, so a shared browser does not show one operator's notice to the next, and tagged with
+the page it was left for, since the cookie is shared by the console's pages: one page's payload
+is not another's to word. Pages keep the payload to ids and codes and render the text from the
+database, which keeps the cookie small.
 """
 
 from __future__ import annotations
@@ -27,14 +29,15 @@ def _serializer(request: Request) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret, salt=FLASH_SALT)
 
 
-def put(request: Request, response: Response, userid: str, payload: dict[str, Any]) -> None:
-    """Leave `payload` for `userid`'s next page."""
-    value = _serializer(request).dumps({"u": userid, "p": payload})
+def put(request: Request, response: Response, userid: str, page: str,
+        payload: dict[str, Any]) -> None:
+    """Leave `payload` for `userid`'s next visit to `page`."""
+    value = _serializer(request).dumps({"u": userid, "page": page, "p": payload})
     response.set_cookie(FLASH_COOKIE, value, max_age=FLASH_TTL_S, **_flags(request))
 
 
-def take(request: Request, userid: str) -> dict[str, Any] | None:
-    """The payload left for `userid`, if any; call `clear` on the page's response."""
+def take(request: Request, userid: str, page: str) -> dict[str, Any] | None:
+    """The payload left for `userid` on `page`, if any; call `clear` on the page's response."""
     value = request.cookies.get(FLASH_COOKIE)
     if not value:
         return None
@@ -42,7 +45,7 @@ def take(request: Request, userid: str) -> dict[str, Any] | None:
         data = _serializer(request).loads(value, max_age=FLASH_TTL_S)
     except BadData:
         return None
-    if not isinstance(data, dict) or data.get("u") != userid:
+    if not isinstance(data, dict) or data.get("u") != userid or data.get("page") != page:
         return None
     payload = data.get("p")
     return payload if isinstance(payload, dict) else None

@@ -282,13 +282,13 @@ async def test_a_notice_shows_only_to_the_operator_it_was_left_for(console: Cons
     review = await pending_review(console.app, "wm_flash")
     await decide(console, [review], "approve")
     signer = URLSafeTimedSerializer(SECRET_KEY, salt=FLASH_SALT)
-    refused = {"page": "reviews", "error": "no_ids"}
-    for value in ("forged.value", signer.dumps({"u": OTHER, "p": refused}),
+    refused = {"error": "no_ids"}
+    for value in ("forged.value", signer.dumps({"u": OTHER, "page": "reviews", "p": refused}),
                   # Another page's notice (the cookie is the console's): not the queue's to word.
-                  signer.dumps({"u": OPERATOR, "p": {"page": "outbox", "error": "no_ids"}})):
+                  signer.dumps({"u": OPERATOR, "page": "outbox", "p": refused})):
         console.client.cookies.set(FLASH_COOKIE, value, path="/console")
         html = await queue_page(console)
         assert "people-flash" not in html and "请先勾选" not in html
-    mine = signer.dumps({"u": OPERATOR, "p": refused})
+    mine = signer.dumps({"u": OPERATOR, "page": "reviews", "p": refused})
     console.client.cookies.set(FLASH_COOKIE, mine, path="/console")
     assert "请先勾选" in await queue_page(console)  # the same notice, left for this operator

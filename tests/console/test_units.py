@@ -207,7 +207,7 @@ def test_every_console_cookie_carries_the_same_flags(public_url: str) -> None:
     cookies.open_session(responses[0], "op_alice", "stamp")
     cookies.close_session(responses[1])
     cookies.keep_login_nonce(responses[2], "nonce-1")
-    flash.put(request, responses[3], "op_alice", {"done": 1})
+    flash.put(request, responses[3], "op_alice", "outbox", {"done": 1})
     flash.clear(request, responses[4])
     expected = {"path=/console", "httponly", "samesite=lax"}
     if public_url.startswith("https://"):

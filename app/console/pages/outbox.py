@@ -96,7 +96,7 @@ def _acted(request: Request, operator: str, outcome: dict[str, Any], status: str
     """Back to the page the action came from, its outcome left in the flash cookie."""
     filters = urlencode({k: v for k, v in (("status", status), ("kind", kind)) if v})
     response = RedirectResponse(f"{PAGE}?{filters}" if filters else PAGE, 303)
-    flash.put(request, response, operator, outcome)
+    flash.put(request, response, operator, notices.PAGE, outcome)
     return response
 
 

@@ -17,20 +17,20 @@ from app.console.pages.outbox_view import row_view
 from app.console.params import ids_of, possible_row_id
 from app.outbox.models import OutboxMessage
 
-PAGE = "outbox"  # the payload's tag: the flash cookie is shared by the console's pages
+PAGE = "outbox"  # the flash cookie's tag for this page's notices
 RETRY, DROP = "retry", "drop"
 DONE = {RETRY: "已重新排队 {n} 条，发送器会立即发送。", DROP: "已放弃 {n} 条，原因已记录。"}
 NONE_DONE = {RETRY: "没有重新排队任何消息。", DROP: "没有放弃任何消息。"}
 
 
 def payload(action: str, asked: list[int], done: list[int]) -> dict[str, Any]:
-    return {"page": PAGE, "a": action, "done": done, "left": sorted(set(asked) - set(done))}
+    return {"a": action, "done": done, "left": sorted(set(asked) - set(done))}
 
 
 def take(request: Request, operator: str) -> dict[str, Any] | None:
-    """The outcome left for this page; another page's is not this page's to word."""
-    found = flash.take(request, operator)
-    return found if found and found.get("page") == PAGE and found.get("a") in DONE else None
+    """The outcome left for this page (one of a known action)."""
+    found = flash.take(request, operator, PAGE)
+    return found if found and found.get("a") in DONE else None
 
 
 async def text(session: AsyncSession, outcome: dict[str, Any]) -> str:

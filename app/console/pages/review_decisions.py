@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 log = get_logger("sopbot.console")
 
-PAGE = "reviews"  # the payload's tag: the flash cookie is shared by the console's pages
+PAGE = "reviews"  # the flash cookie's tag for the queue's notices
 ACTIONS = {"approve": APPROVED, "reject": REJECTED}
 MAX_BATCH = 200  # more than a page shows; a bigger form is not from the console
 ERRORS = {
@@ -87,19 +87,18 @@ class Outcome:
     failed: list[int] = field(default_factory=list)
 
     def payload(self) -> dict[str, Any]:
-        return {"page": PAGE, "s": self.status, "done": self.done, "stale": self.stale,
+        return {"s": self.status, "done": self.done, "stale": self.stale,
                 "missing": self.missing, "failed": self.failed}
 
 
 def refusal(code: str) -> dict[str, Any]:
     """The payload of a form `parse` refused (ERRORS' code)."""
-    return {"page": PAGE, "error": code}
+    return {"error": code}
 
 
 def take(request: Request, operator: str) -> dict[str, Any] | None:
-    """The payload left for the queue; another page's is not the queue's to word."""
-    found = flash.take(request, operator)
-    return found if found and found.get("page") == PAGE else None
+    """The payload left for the queue."""
+    return flash.take(request, operator, PAGE)
 
 
 async def run(services: Services, decision: Decision, operator: str) -> Outcome:

@@ -78,7 +78,7 @@ async def decide_reviews(request: Request, operator: Operator,
     else:
         payload = (await review_decisions.run(services, decision, operator)).payload()
     response = RedirectResponse(QUEUE, 303)
-    flash.put(request, response, operator, payload)
+    flash.put(request, response, operator, review_decisions.PAGE, payload)
     return response
 
 
