@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from app.bot.context import Ctx
 from app.bot.router import Router
@@ -40,14 +40,13 @@ def kf_welcome(event: KfPulled, flows: Flows) -> Message | None:
     entered = event.message.event
     if not isinstance(event, KfSessionEntered) or entered is None or not entered.welcome_code:
         return None
-    sent_at = datetime.fromtimestamp(event.create_time, UTC) if event.create_time else utcnow()
     # Our own msgid: WeCom drops a second message with it, so a resend after a lost answer
     # is harmless.
     msgid = hashlib.sha256(entered.welcome_code.encode()).hexdigest()[:32]
     call = KfSendMsgOnEvent(code=entered.welcome_code, msgid=msgid, msgtype="text",
                             text=Text(content=flows.kf.welcome.for_scene(entered.scene)))
     return Message(f"kfwelcome:{msgid}", call, KF_WELCOME_KIND, FAST,
-                   deadline=sent_at + WELCOME_DEADLINE)
+                   deadline=event.sent_at(utcnow()) + WELCOME_DEADLINE)
 
 
 def welcome_rule(flows: Flows) -> Callable[[KfPulled], Message | None]:

@@ -6,7 +6,7 @@ the keyword replies in the router: a customer in the dialog is answered by it.""
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from app.bot.context import Ctx
@@ -72,7 +72,7 @@ async def verify_in_dialog(event: KfCustomerText, ctx: Ctx) -> None:
         if (submitted := ctx.data.get("submitted")) is not None:
             return await _say(ctx, event, _status_text(ctx, submitted))
         return await _start(event, ctx)
-    if row.expires_at <= said_at(event, ctx):
+    if row.expires_at <= event.sent_at(ctx.now):
         await _end(ctx, event, row)
         return await _say(ctx, event, settings.texts.expired)
     if said in map(normalise, settings.cancel_words):
@@ -93,8 +93,8 @@ async def _start(event: KfCustomerText, ctx: Ctx) -> None:
     if latest is not None and not await verify.may_resubmit(ctx.session, latest,
                                                             ctx.flows.verify):
         return await _say(ctx, event, _status_text(ctx, latest))
-    await dialog.start(ctx.session, event.open_kfid, event.external_userid, said_at(event, ctx),
-                       _timeout(ctx))
+    await dialog.start(ctx.session, event.open_kfid, event.external_userid,
+                       event.sent_at(ctx.now), _timeout(ctx))
     log.info("kf_dialog_started", member_id=member.id)
     await _say(ctx, event, texts.ask_phone)
 
@@ -104,7 +104,7 @@ async def _phone(event: KfCustomerText, ctx: Ctx, row: KfDialog, text: str) -> N
     if phone is None:
         return await _say(ctx, event, ctx.flows.verify.errors.phone_invalid)
     row.phone = phone
-    dialog.touch(row, said_at(event, ctx), _timeout(ctx), dialog.IDENTITY)
+    dialog.touch(row, event.sent_at(ctx.now), _timeout(ctx), dialog.IDENTITY)
     await _ask_identity(event, ctx)
 
 
@@ -119,7 +119,7 @@ async def _identity(event: KfCustomerText, ctx: Ctx, row: KfDialog, text: str) -
     row.identity_type = chosen
     if chosen == CONSUMER:  # turned away politely, at once, like on the form
         return await _submit(event, ctx, row)
-    dialog.touch(row, said_at(event, ctx), _timeout(ctx), dialog.REGION)
+    dialog.touch(row, event.sent_at(ctx.now), _timeout(ctx), dialog.REGION)
     await _say(ctx, event, ctx.flows.verify.dialog.texts.ask_region)
 
 
@@ -128,7 +128,7 @@ async def _region(event: KfCustomerText, ctx: Ctx, row: KfDialog, text: str) -> 
     if region is None:
         return await _say(ctx, event, ctx.flows.verify.dialog.texts.region_invalid)
     row.region = region
-    dialog.touch(row, said_at(event, ctx), _timeout(ctx), dialog.PHOTOS)
+    dialog.touch(row, event.sent_at(ctx.now), _timeout(ctx), dialog.PHOTOS)
     await _say(ctx, event, ctx.flows.verify.dialog.texts.ask_photos)
 
 
@@ -145,14 +145,14 @@ async def verify_photo(event: KfCustomerMedia, ctx: Ctx) -> None:
     """A picture in the photo step: kept (the third submits), or why it cannot be used."""
     row: KfDialog | None = ctx.data["dialog"]
     texts = ctx.flows.verify.dialog.texts
-    if row is None or row.step != dialog.PHOTOS or row.expires_at <= said_at(event, ctx):
+    if row is None or row.step != dialog.PHOTOS or row.expires_at <= event.sent_at(ctx.now):
         if event.photo:  # fetched in case it was one; it was not
             discard_on_commit(ctx.session, [event.photo], ctx.settings.photo_dir)
         return
     if event.photo is None:
         return await _say(ctx, event, _photo_problem(ctx, event.photo_error))
     count = dialog.add_photo(row, event.photo)
-    dialog.touch(row, said_at(event, ctx), _timeout(ctx))
+    dialog.touch(row, event.sent_at(ctx.now), _timeout(ctx))
     if count >= MAX_PHOTOS:
         return await _submit(event, ctx, row)
     await _say(ctx, event, texts.photo_received.format(count=count, left=MAX_PHOTOS - count))
@@ -220,15 +220,6 @@ async def _end(ctx: Ctx, event: KfPulled, row: KfDialog) -> None:
     """The dialog is over without a submission: its photos go too, once that has committed."""
     discard_on_commit(ctx.session, dialog.photos(row), ctx.settings.photo_dir)
     await dialog.end(ctx.session, event.open_kfid, event.external_userid)
-
-
-def said_at(event: KfPulled, ctx: Ctx) -> datetime:
-    """When the customer sent the message: the dialog's timeout counts from there, so a reply
-    sent in time is not expired by a backlog in the inbox (nor by a slow reader)."""
-    sent = event.message.send_time
-    if not sent:
-        return ctx.now
-    return min(datetime.fromtimestamp(sent, ctx.now.tzinfo), ctx.now)
 
 
 def _timeout(ctx: Ctx) -> timedelta:

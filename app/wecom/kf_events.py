@@ -15,6 +15,7 @@ worker feeds it through the same router as callbacks, so handlers match them lik
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import ClassVar
 
 from pydantic import Field, ValidationError
@@ -47,6 +48,14 @@ class KfPulled(Event):
     def kind(self) -> str:
         event = self.message.event
         return f"kf.event.{event.event_type}" if event else f"kf.{self.message.msgtype}"
+
+    def sent_at(self, now: datetime) -> datetime:
+        """When the customer sent it (WeCom's send_time), never later than `now`; `now` when
+        WeCom gave none. Timeouts and deadlines count from here, so a backlog in the inbox (or
+        a slow reader) does not eat into the customer's time."""
+        if not self.create_time:
+            return now
+        return min(datetime.fromtimestamp(self.create_time, now.tzinfo), now)
 
     def dedupe_key(self) -> str:
         """msgid is unique per kf account: a page read twice stores nothing twice."""
