@@ -64,21 +64,16 @@ class Wire:
     async def quiet(self, timeout: float = 60.0) -> None:
         """Until the service has handled every callback and sent everything due (a row waiting
         out a retry's backoff does not count)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while await self._busy():
-            if loop.time() > deadline:
-                raise DemoError(f"the service still had work after {timeout:.0f} s")
-            await asyncio.sleep(0.05)
+        await wait_for(self._idle, "the service done with its work", timeout)
 
-    async def _busy(self) -> bool:
+    async def _idle(self) -> bool:
         due = utcnow() + timedelta(seconds=1)
         async with self.db.reader() as session:
             inbox = await session.scalar(select(func.count()).select_from(InboxEvent).where(
                 InboxEvent.status == WAITING))
             outbox = await session.scalar(select(func.count()).select_from(OutboxMessage).where(
                 OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= due))
-        return bool(inbox or outbox)
+        return not (inbox or outbox)
 
 
 def _json(answer: httpx.Response, what: str) -> Any:
