@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from app.cli_options import EnvFile
 from app.config import ConfigError, DatabaseSettings, Settings, load_settings
 from app.db import safe_url
 from app.yamlconf import ConfigFileError
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="sopbot: the WeCom bot service for B2B community operators.")
-
-EnvFile = Annotated[Path | None, typer.Option("--env-file", help="Read variables from this file.")]
 
 
 def fail(message: str) -> NoReturn:

@@ -4,10 +4,11 @@ imports this module while it is being imported)."""
 from __future__ import annotations
 
 from datetime import date, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from app.cli_options import EnvFile
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -15,7 +16,6 @@ if TYPE_CHECKING:
 calendar = typer.Typer(help="The posting calendar (sop_flows/calendar.yaml).",
                        no_args_is_help=True)
 
-EnvFile = Annotated[Path | None, typer.Option("--env-file", help="Read variables from this file.")]
 
 
 @calendar.command("preview")

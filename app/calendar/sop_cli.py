@@ -8,10 +8,11 @@ from typing import Annotated
 
 import typer
 
+from app.cli_options import EnvFile
+
 sop = typer.Typer(help="Onboarding campaigns of the groups (sop_flows/onboarding_*.yaml).",
                   no_args_is_help=True)
 
-EnvFile = Annotated[Path | None, typer.Option("--env-file", help="Read variables from this file.")]
 Chat = Annotated[str, typer.Argument(help="The group's chat id.")]
 CampaignName = Annotated[str | None, typer.Option(
     "--campaign", help="Only this campaign (default: all of the group's).")]

@@ -7,10 +7,11 @@ being imported, so everything else (including app.cli's helpers) is imported ins
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from app.cli_options import EnvFile
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -18,7 +19,6 @@ if TYPE_CHECKING:
 operators = typer.Typer(help="Console accounts of the operators in SOPBOT_OPERATORS.",
                         no_args_is_help=True)
 
-EnvFile = Annotated[Path | None, typer.Option("--env-file", help="Read variables from this file.")]
 
 
 @operators.command("passwd")

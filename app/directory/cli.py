@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
+from app.cli_options import EnvFile
+
 users = typer.Typer(help="The platform's user directory, matched against members' phones.",
                     no_args_is_help=True)
 
-EnvFile = Annotated[Path | None, typer.Option("--env-file", help="Read variables from this file.")]
 
 
 @users.command("import")

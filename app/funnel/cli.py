@@ -6,10 +6,11 @@ being imported, so everything else (including app.cli's helpers) is imported ins
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from app.cli_options import EnvFile
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
 codes = typer.Typer(help="联系我 codes, one per (channel, slot) declared in sop_flows/funnel.yaml.",
                     no_args_is_help=True)
 
-EnvFile = Annotated[Path | None, typer.Option("--env-file", help="Read variables from this file.")]
 
 
 @codes.command("sync")

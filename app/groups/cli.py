@@ -4,10 +4,11 @@ app/funnel/cli.py: app/cli.py imports this module while it is being imported).""
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from app.cli_options import EnvFile
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
 groups = typer.Typer(help="Customer groups and each segment's 加入群聊 code "
                           "(sop_flows/routing.yaml); --stage lists groups by stage and health.")
 
-EnvFile = Annotated[Path | None, typer.Option("--env-file", help="Read variables from this file.")]
 
 
 @groups.command("sync")

@@ -3,10 +3,11 @@ app/funnel/cli.py: app/cli.py imports this module while it is being imported).""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
+
+from app.cli_options import EnvFile
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -14,7 +15,6 @@ if TYPE_CHECKING:
 templates = typer.Typer(help="Group welcome templates, one per segment "
                              "(sop_flows/group_welcome.yaml).", no_args_is_help=True)
 
-EnvFile = Annotated[Path | None, typer.Option("--env-file", help="Read variables from this file.")]
 
 
 @templates.command("sync")
