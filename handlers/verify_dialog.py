@@ -58,7 +58,7 @@ class InVerifyDialog(Filter):
 async def _just_submitted(ctx: Ctx, event: KfCustomerText) -> Verification | None:
     member = await members.by_external_userid(ctx.session, event.external_userid)
     latest = None if member is None else await verify.latest(ctx.session, member.id)
-    if latest is None or latest.submitted_at < ctx.now - _timeout(ctx):
+    if latest is None or latest.submitted_at < event.sent_at(ctx.now) - _timeout(ctx):
         return None
     return latest
 
