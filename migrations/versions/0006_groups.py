@@ -47,7 +47,6 @@ def upgrade() -> None:
         _at("created_at"),
         _at("updated_at"),
         _at("filled_at", nullable=True),
-        sa.Column("filled_on_arrival", sa.Boolean(), nullable=False),
         _at("synced_at", nullable=True),
         sa.UniqueConstraint("chat_id", name="uq_customer_group_chat_id"),
     )
