@@ -63,14 +63,17 @@ def serve(env_file: EnvFile = None,
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = _settings(env_file, **overrides)
     _check_files(settings)
-    configure_logging(settings.log_level, settings.log_format, settings.secret_values())
+    key_given = settings.sim_key is not None
     settings, simulator = _maybe_simulated(settings)
+    configure_logging(settings.log_level, settings.log_format, settings.secret_values())
     try:
         asyncio.run(prepare_schema(settings))
     except SchemaNotCurrent as exc:
         fail(str(exc))
     except Exception as exc:
         fail(f"cannot open database {safe_url(settings.database_url)}: {type(exc).__name__}")
+    if simulator is not None:
+        _announce_simulator(settings, key_given)
     app = create_app(settings, simulator=simulator)
     tune_gc()
     uvicorn.run(app, host=settings.host,
@@ -78,20 +81,45 @@ def serve(env_file: EnvFile = None,
 
 
 def _maybe_simulated(settings: Settings) -> tuple[Settings, Any]:
-    from app.logs import get_logger
-    from app.sim.embedded import MOUNT_PATH, CredentialsRequired, embedded_simulator
+    """The settings pointed at the built-in simulator and the simulator's, when it runs
+    (app/sim/embedded.py); else the settings as they are and None."""
+    from app.sim.embedded import (
+        CredentialsRequired,
+        ExposedSimulator,
+        check_host,
+        embedded_simulator,
+    )
 
     try:
         simulated = embedded_simulator(settings)
-    except CredentialsRequired as exc:
+        if simulated is not None:
+            check_host(settings)
+    except (CredentialsRequired, ExposedSimulator) as exc:
         fail(str(exc))
-    if simulated is None:
-        return settings, None
+    return simulated or (settings, None)
+
+
+def _announce_simulator(settings: Settings, key_given: bool) -> None:
+    """Say the simulator runs, and tell the local operator its control key: a key made here is
+    written owner-only beside the database and printed (SOPBOT_SIM_KEY: the operator knows it).
+    Printed on stdout, never logged: the log redacts it like every secret."""
+    from app.logs import get_logger
+    from app.sim.access import KEY_HEADER
+    from app.sim.embedded import MOUNT_PATH, write_key
+
+    assert settings.sim_key is not None  # embedded_simulator always sets one
     get_logger("sopbot.cli").warning(
         "built_in_simulator", path=MOUNT_PATH,
         reason="no WeCom secret is set: WeCom calls go to the built-in simulator; "
                "nothing reaches WeCom")
-    return simulated
+    if key_given:
+        typer.echo(f"built-in WeCom simulator at {MOUNT_PATH}: its control paths need "
+                   f"SOPBOT_SIM_KEY in the {KEY_HEADER} header")
+        return
+    key = settings.sim_key.get_secret_value()
+    path = write_key(settings, key)
+    typer.echo(f"built-in WeCom simulator at {MOUNT_PATH}: control key {key} "
+               f"(also in {path}, readable by you only), sent in the {KEY_HEADER} header")
 
 
 @cli.command()
@@ -130,12 +158,17 @@ def sim(env_file: EnvFile = None,
 
     from app.logs import configure_logging
     from app.sim import create_sim_app
+    from app.sim.access import KEY_HEADER
 
     # Passed under the variable names, so a bad option is reported like a bad variable.
     options = {"SOPBOT_SIM_HOST": host, "SOPBOT_SIM_PORT": port, "SOPBOT_SIM_BOT_URL": bot_url}
     settings = _sim_settings(env_file, **{k: v for k, v in options.items() if v is not None})
     configure_logging("info", "auto", settings.secret_values())
-    uvicorn.run(create_sim_app(settings), host=settings.host, port=settings.port,
+    app = create_sim_app(settings)
+    if settings.control_key is None:  # made here: the local operator needs to be told it
+        typer.echo(f"simulator control key {app.state.sim.control_key} (send it in the "
+                   f"{KEY_HEADER} header to /sim/...; SOPBOT_SIM_KEY sets one)")
+    uvicorn.run(app, host=settings.host, port=settings.port,
                 log_config=None, access_log=False, server_header=False)
 
 

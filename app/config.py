@@ -111,6 +111,11 @@ class Settings(DatabaseSettings):
     rate_limits: str = Field("", validation_alias="SOPBOT_RATE_LIMITS")
     # Group robots by name: "name=webhook-key,…". The keys are secrets.
     robots: SecretStr | None = Field(None, validation_alias="SOPBOT_ROBOTS")
+    # The built-in simulator's control key (app/sim/access.py); unset: one is made at start.
+    sim_key: SecretStr | None = Field(None, validation_alias="SOPBOT_SIM_KEY", min_length=16)
+    # The built-in simulator is a local tool: `serve` refuses a non-loopback SOPBOT_HOST with it
+    # unless this says the operator means it.
+    sim_allow_remote: bool = Field(False, validation_alias="SOPBOT_SIM_ALLOW_REMOTE")
 
     @field_validator("callback_aes_key")
     @classmethod
@@ -171,7 +176,8 @@ class Settings(DatabaseSettings):
     def secret_values(self) -> list[str]:
         """Every secret in force, so the log redactor can blank them wherever they appear."""
         secrets = [self.callback_token, self.callback_aes_key, self.agent_secret,
-                   self.contact_secret_raw, self.kf_secret_raw, self.secret_key, self.api_key]
+                   self.contact_secret_raw, self.kf_secret_raw, self.secret_key, self.api_key,
+                   self.sim_key]
         values = [s.get_secret_value() for s in secrets if s and s.get_secret_value()]
         values += list(self.robot_keys.values())
         password = make_url(self.database_url).password

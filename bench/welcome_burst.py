@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from app.db import sync_url  # noqa: E402
-from bench._sim import start_simulator, wait_ready  # noqa: E402
+from bench._sim import SIM_HEADERS, start_simulator, wait_ready  # noqa: E402
 from bench._sopbot import free_port  # noqa: E402
 
 CORP_ID, SECRET = "wwbenchwelcome001", "bench-welcome-secret"
@@ -176,7 +176,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> bool:
     try:
         await wait_ready(f"{sim_url}/sim/clock")
         await wait_ready(f"{bot_url}/healthz")
-        async with httpx.AsyncClient(base_url=sim_url, trust_env=False, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=sim_url, trust_env=False, timeout=30,
+                                     headers=SIM_HEADERS) as client:
             burst_s = await burst(client, args.adds, args.concurrency)
             requests = await welcomes(client, args.adds, args.timeout)
             callbacks = (await client.get("/sim/callbacks")).json()["callbacks"]

@@ -146,9 +146,10 @@ async def _serving(settings: Settings, sim: SimSettings,
 
 async def _demo(demo: Demo, services: Services) -> Result:
     options, progress = demo.options, demo.progress
-    assert services.settings.api_key is not None  # workspace.py always makes one
+    keys = services.settings.api_key, services.settings.sim_key
+    assert keys[0] is not None and keys[1] is not None  # workspace.py always makes both
     async with httpx.AsyncClient(base_url=demo.url, timeout=30, trust_env=False) as http:
-        wire = Wire(http, services.settings.api_key.get_secret_value(), services.db)
+        wire = Wire(http, keys[0].get_secret_value(), keys[1].get_secret_value(), services.db)
         await phases.prepare_wecom(wire, services, demo.texts, max(options.days, 1), progress)
         await phases.push_funnel(wire, demo.population, demo.texts, progress)
         first, days = await phases.fast_forward(wire, services, demo.population, options.days,

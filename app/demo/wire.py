@@ -18,6 +18,7 @@ from app.db import Database, utcnow
 from app.inbox.models import PENDING as WAITING
 from app.inbox.models import InboxEvent
 from app.outbox.models import PENDING, OutboxMessage
+from app.sim.access import KEY_HEADER
 from app.sim.embedded import MOUNT_PATH
 
 T = TypeVar("T")
@@ -37,6 +38,7 @@ class CannotStart(DemoError):
 class Wire:
     http: httpx.AsyncClient  # base URL: the service
     api_key: str
+    sim_key: str  # the built-in simulator's control key
     db: Database
 
     async def api(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -47,19 +49,25 @@ class Wire:
 
     async def scenario(self, name: str, /, **body: Any) -> dict[str, Any]:
         """A person acts in WeChat or the WeCom client (the simulator sends the callbacks)."""
-        answer = await self.http.post(f"{MOUNT_PATH}/sim/scenarios/{name}", json=body)
+        answer = await self.http.post(f"{MOUNT_PATH}/sim/scenarios/{name}", json=body,
+                                      headers=self._sim_headers)
         return dict(_json(answer, f"scenario {name}"))
 
     async def requests_to_wecom(self, path: str) -> list[dict[str, Any]]:
         """What the service sent to (the simulated) WeCom on one API path."""
-        answer = await self.http.get(f"{MOUNT_PATH}/sim/requests", params={"path": path})
+        answer = await self.http.get(f"{MOUNT_PATH}/sim/requests", params={"path": path},
+                                     headers=self._sim_headers)
         return list(_json(answer, "sim requests")["requests"])
 
     async def set_clock(self, at: datetime | None) -> None:
         """WeCom's clock: the simulated moment, or back to now (None)."""
         epoch = (at or utcnow()).timestamp()
-        _json(await self.http.post(f"{MOUNT_PATH}/sim/clock", json={"set_epoch_s": epoch}),
-              "sim clock")
+        _json(await self.http.post(f"{MOUNT_PATH}/sim/clock", json={"set_epoch_s": epoch},
+                                   headers=self._sim_headers), "sim clock")
+
+    @property
+    def _sim_headers(self) -> dict[str, str]:
+        return {KEY_HEADER: self.sim_key}
 
     async def quiet(self, timeout: float = 60.0) -> None:
         """Until the service has handled every callback and sent everything due (a row waiting

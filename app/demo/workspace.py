@@ -4,7 +4,6 @@ usual commands (`sopbot funnel`, `sopbot groups list`, ...) can read the demo's 
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import shutil
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.config import DEFAULT_API_BASE, Settings
+from app.private_file import write_private
 from app.sim.config import SimSettings
 from app.sim.embedded import embedded_simulator
 
@@ -107,9 +107,7 @@ def write_env(ws: Workspace, settings: Settings) -> None:
         "SOPBOT_API_KEY": settings.api_key.get_secret_value() if settings.api_key else "",
         "SOPBOT_FLOWS": str(settings.flows_path), "SOPBOT_KEYWORDS": str(settings.keywords_path),
         "SOPBOT_OPERATORS": ",".join(sorted(settings.operators)),
-        "SOPBOT_PHOTO_DIR": str(settings.photo_dir), "SOPBOT_SCHEDULER": "false"}
-    ws.env.unlink(missing_ok=True)
-    # Made owner-only before a byte is written: it holds this run's secrets.
-    fd = os.open(ws.env, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write("".join(f"{k}={v}\n" for k, v in values.items()))
+        "SOPBOT_PHOTO_DIR": str(settings.photo_dir), "SOPBOT_SCHEDULER": "false",
+        "SOPBOT_SIM_KEY": settings.sim_key.get_secret_value() if settings.sim_key else ""}
+    # Owner-only: it holds this run's secrets.
+    write_private(ws.env, "".join(f"{k}={v}\n" for k, v in values.items()))

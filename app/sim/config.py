@@ -54,6 +54,12 @@ class SimSettings(BaseSettings):
     callback_timeout_s: float = Field(5.0, validation_alias="SOPBOT_SIM_CALLBACK_TIMEOUT_S",
                                       gt=0, le=60)
     seed: int = Field(0, validation_alias="SOPBOT_SIM_SEED")
+    # The key of the control, inspection and scenario paths (app/sim/access.py); unset: a new
+    # one is generated at start.
+    control_key: SecretStr | None = Field(None, validation_alias="SOPBOT_SIM_KEY", min_length=16)
+    # Whether the WeCom API paths answer only loopback clients (the built-in simulator, whose
+    # only caller is the service it is mounted in).
+    api_loopback_only: bool = Field(False, validation_alias="SOPBOT_SIM_API_LOOPBACK_ONLY")
 
     @field_validator("callback_aes_key")
     @classmethod
@@ -93,5 +99,5 @@ class SimSettings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Everything the log redactor must blank."""
         values = [self.callback_token, self.callback_aes_key, self.agent_secret,
-                  self.contact_secret_raw, self.kf_secret_raw]
+                  self.contact_secret_raw, self.kf_secret_raw, self.control_key]
         return [v.get_secret_value() for v in values if v] + list(self.robots)

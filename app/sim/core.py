@@ -5,6 +5,7 @@ It hangs on `app.state.sim`; tests and the demo reach every part through it.
 
 from __future__ import annotations
 
+from app.sim.access import new_key
 from app.sim.callbacks import CallbackSender
 from app.sim.clock import SimClock
 from app.sim.config import SimSettings
@@ -21,6 +22,8 @@ class Sim:
         self.faults = FaultBook(settings.seed)
         self.requests = RequestLog()
         self.callbacks = CallbackSender(settings, self.clock)
+        key = settings.control_key
+        self.control_key = key.get_secret_value() if key is not None else new_key()
 
     def dispatch_callbacks(self) -> list[dict[str, object]]:
         """Send what the last call queued, in the background (API calls never wait for them)."""

@@ -5,12 +5,23 @@ Only when no WeCom secret is set (agent, contact, kf) and WECOM_API_BASE is left
 address: any real credential or an explicit API base turns it off. And only on SQLite: a
 PostgreSQL database means a deployment, where a forgotten secret must stop the service rather
 than quietly send everything to a simulator.
+
+Its control paths need its key (app/sim/access.py): SOPBOT_SIM_KEY, or one made at start and
+written owner-only next to the database (`key_file`), for the local operator to read. Its WeCom
+API paths answer only loopback clients: the service it is mounted in is their only caller.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from pydantic import SecretStr
+from sqlalchemy.engine import make_url
+
 from app.config import DEFAULT_API_BASE, Settings
 from app.db import is_sqlite
+from app.private_file import write_private
+from app.sim.access import is_loopback, new_key
 from app.sim.config import SimSettings
 
 MOUNT_PATH = "/wecom-sim"
@@ -38,9 +49,12 @@ def embedded_simulator(settings: Settings) -> tuple[Settings, SimSettings] | Non
     if settings.robot_keys:
         values["robots"] = tuple(settings.robot_keys.values())
     values["members"] = _members(settings)
+    values["control_key"] = settings.sim_key or SecretStr(new_key())
+    values["api_loopback_only"] = True
     sim = SimSettings(_env_file=None, **values)  # type: ignore[arg-type]
     pointed = settings.model_copy(update={"api_base": local + MOUNT_PATH,
-                                          "agent_secret": sim.agent_secret})
+                                          "agent_secret": sim.agent_secret,
+                                          "sim_key": sim.control_key})
     return pointed, sim
 
 
@@ -52,3 +66,32 @@ def _members(settings: Settings) -> tuple[str, ...]:
     staff = {s for c in load_flows(settings.flows_path).funnel.channels.values() for s in c.staff}
     defaults = SimSettings.model_fields["members"].default
     return tuple(dict.fromkeys([*defaults, *sorted(settings.operators), *sorted(staff)]))
+
+
+class ExposedSimulator(ValueError):
+    """The built-in simulator would listen on an address other machines reach."""
+
+
+def check_host(settings: Settings) -> None:
+    """Refuse a non-loopback SOPBOT_HOST unless SOPBOT_SIM_ALLOW_REMOTE says it is meant: the
+    simulator holds what the service sent WeCom (the members' links among it)."""
+    if is_loopback(settings.host) or settings.sim_allow_remote:
+        return
+    raise ExposedSimulator(
+        f"SOPBOT_HOST={settings.host[:64]} is not a loopback address, and no WeCom secret "
+        "is set, so the built-in WeCom simulator would be reachable from other machines; set "
+        "WECOM_AGENT_SECRET for a real corp, SOPBOT_HOST=127.0.0.1, or "
+        "SOPBOT_SIM_ALLOW_REMOTE=true to expose the simulator on purpose")
+
+
+def key_file(settings: Settings) -> Path:
+    """Where the simulator's control key is written: beside the SQLite database."""
+    database = make_url(settings.database_url).database or "sopbot.db"
+    return Path(f"{database}.sim-key")
+
+
+def write_key(settings: Settings, key: str) -> Path:
+    """Write `key` to `key_file`, readable by this user only."""
+    path = key_file(settings)
+    write_private(path, key + "\n")
+    return path

@@ -14,6 +14,7 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 
 from app.sim import Sim, SimSettings, create_sim_app
+from app.sim.access import KEY_HEADER
 from app.wecom.crypto import WeComCrypto
 from app.wecom.xmlutil import parse_xml
 
@@ -79,8 +80,9 @@ class RunningSim:
 @asynccontextmanager
 async def running_sim(**overrides: Any) -> AsyncIterator[RunningSim]:
     app = create_sim_app(sim_settings(**overrides))
+    key = {KEY_HEADER: app.state.sim.control_key}  # the local operator's: every test has it
     async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=10,
-                                                         trust_env=False) as client:
+                                                         trust_env=False, headers=key) as client:
         yield RunningSim(base_url, app.state.sim, client)
 
 

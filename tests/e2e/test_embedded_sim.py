@@ -10,13 +10,21 @@ import pytest
 from pydantic import SecretStr
 
 from app import migrate
+from app.inbox.models import InboxEvent
 from app.main import create_app
 from app.outbox import store
 from app.outbox.models import FAST
-from app.sim.embedded import MOUNT_PATH, CredentialsRequired, embedded_simulator
+from app.sim.access import KEY_HEADER
+from app.sim.embedded import (
+    MOUNT_PATH,
+    CredentialsRequired,
+    ExposedSimulator,
+    check_host,
+    embedded_simulator,
+)
 from app.wecom.api import SendMessage, Text
 from bench._sopbot import free_port
-from tests.conftest import OPERATOR, make_settings, wait_until
+from tests.conftest import OPERATOR, make_settings, rows_of, wait_until
 from tests.e2e.sim_server import serve
 
 
@@ -53,7 +61,9 @@ async def test_the_built_in_simulator_answers_callbacks_and_api_calls(db_url: st
     port = free_port()
     settings, sim_settings = embedded_simulator(make_settings(db_url, port=port))  # type: ignore[misc]
     app = create_app(settings, simulator=sim_settings)
-    async with serve(app, port=port) as base_url, httpx.AsyncClient(base_url=base_url) as http:
+    key = {KEY_HEADER: sim_settings.control_key.get_secret_value()}
+    async with serve(app, port=port) as base_url, httpx.AsyncClient(base_url=base_url,
+                                                                    headers=key) as http:
         sim = f"{MOUNT_PATH}/sim"
         answer = (await http.post(f"{sim}/scenarios/app_text",
                                   json={"from_user": OPERATOR, "content": "/help"})).json()
@@ -72,3 +82,51 @@ async def test_the_built_in_simulator_answers_callbacks_and_api_calls(db_url: st
         await wait_until(delivered, 10)
         calls = (await http.get(f"{sim}/requests", params={"path": "message/send"})).json()
         assert [c["body"]["text"]["content"] for c in calls["requests"]] == ["你好，运营"]
+
+
+async def test_its_control_paths_answer_only_with_its_key(db_url: str) -> None:
+    """Without the key nobody lists what the bot sent (members' links), reads the world, or
+    makes an operator's command happen: 401, and nothing reaches the service."""
+    port = free_port()
+    settings, sim_settings = embedded_simulator(make_settings(db_url, port=port))  # type: ignore[misc]
+    assert sim_settings.control_key is not None and sim_settings.api_loopback_only
+    app = create_app(settings, simulator=sim_settings)
+    command = {"from_user": OPERATOR, "content": "/review approve 1"}
+    async with serve(app, port=port) as base_url, httpx.AsyncClient(base_url=base_url) as http:
+        sim = f"{MOUNT_PATH}/sim"
+        for wrong in ({}, {KEY_HEADER: ""}, {KEY_HEADER: "not-the-key-0123456789"}):
+            assert (await http.get(f"{sim}/requests", headers=wrong)).status_code == 401
+            assert (await http.get(f"{sim}/state", headers=wrong)).status_code == 401
+            assert (await http.post(f"{sim}/clock", json={"advance_s": 60},
+                                    headers=wrong)).status_code == 401
+            refused = await http.post(f"{sim}/scenarios/raw_callback", headers=wrong,
+                                      json={"plaintext": "<xml/>"})
+            assert refused.status_code == 401
+            assert (await http.post(f"{sim}/scenarios/app_text", json=command,
+                                    headers=wrong)).status_code == 401
+        key = {KEY_HEADER: sim_settings.control_key.get_secret_value()}
+        assert (await http.get(f"{sim}/callbacks", headers=key)).json() == {"callbacks": []}
+        assert await rows_of(app.state.services.db, InboxEvent) == []
+        assert (await http.get(f"{sim}/state", headers=key)).status_code == 200
+
+
+async def test_its_wecom_api_answers_only_this_machine(db_url: str) -> None:
+    """The service it is built into calls it on loopback; nobody else may."""
+    settings, sim_settings = embedded_simulator(make_settings(db_url))  # type: ignore[misc]
+    app = create_app(settings, simulator=sim_settings)
+    query = {"corpid": settings.corp_id, "corpsecret": sim_settings.agent_secret.get_secret_value()}
+    path = f"{MOUNT_PATH}/cgi-bin/gettoken"
+    for client, status in ((("203.0.113.7", 5555), 404), (("127.0.0.1", 5555), 200),
+                           (("::1", 5555), 200)):
+        transport = httpx.ASGITransport(app=app, client=client)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sopbot") as http:
+            assert (await http.get(path, params=query)).status_code == status, client
+
+
+def test_a_non_loopback_host_needs_the_operators_opt_in(db_url: str) -> None:
+    for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"):
+        check_host(make_settings(db_url, host=host))
+    for host in ("0.0.0.0", "::", "192.0.2.10", "sopbot.example.com"):
+        with pytest.raises(ExposedSimulator, match="SOPBOT_SIM_ALLOW_REMOTE"):
+            check_host(make_settings(db_url, host=host))
+        check_host(make_settings(db_url, host=host, sim_allow_remote=True))

@@ -224,3 +224,42 @@ def test_outbox_status_retry_and_drop(tmp_path: Path) -> None:
     assert rows[2] == ("dead", "dropped by operator: sent by hand")
     missing = run(["outbox", "drop", "1"], env, tmp_path)
     assert missing.returncode == 2 and "--reason" in missing.stderr
+
+
+SIMULATED = {**BASE, "SOPBOT_FLOWS": str(REPO / "sop_flows"),
+             "SOPBOT_KEYWORDS": str(REPO / "keywords.yaml")}  # no WeCom secret: the simulator
+
+
+def test_serve_with_the_simulator_refuses_a_public_address_in_one_line(tmp_path: Path) -> None:
+    env = {**SIMULATED, "SOPBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'sim.db'}",
+           "SOPBOT_HOST": "0.0.0.0"}
+    result = run(["serve"], env, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("sopbot: SOPBOT_HOST=0.0.0.0 is not a loopback address")
+    assert "SOPBOT_SIM_ALLOW_REMOTE=true" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "sim.db").exists()  # refused before anything was opened
+
+
+def test_serve_with_the_simulator_hands_its_key_to_the_local_operator_only(
+        tmp_path: Path) -> None:
+    port = free_port()
+    env = {**SIMULATED, "SOPBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'sim.db'}",
+           "SOPBOT_PORT": str(port), "SOPBOT_LOG_FORMAT": "json"}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("WECOM_", "SOPBOT_"))}
+    proc = subprocess.Popen([*SOPBOT, "serve"], env={**clean, **env, "PYTHONPATH": str(REPO)},
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
+        key_file = tmp_path / "sim.db.sim-key"
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        key = key_file.read_text(encoding="utf-8").strip()
+        state = f"http://127.0.0.1:{port}/wecom-sim/sim/state"
+        assert httpx.get(state, timeout=5).status_code == 401
+        assert httpx.get(state, headers={"X-Sim-Key": key}, timeout=5).status_code == 200
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=20)
+    assert f"control key {key}" in out  # told on the terminal...
+    assert key not in err  # ...never in the log
