@@ -58,7 +58,7 @@ def serve(env_file: EnvFile = None,
 
     from app.logs import configure_logging
     from app.main import SchemaNotCurrent, create_app, prepare_schema
-    from app.runtime import tune_gc
+    from app.runtime import server_options, tune_gc
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = _settings(env_file, **overrides)
@@ -76,8 +76,7 @@ def serve(env_file: EnvFile = None,
         _announce_simulator(settings, key_given)
     app = create_app(settings, simulator=simulator)
     tune_gc()
-    uvicorn.run(app, host=settings.host,
-                port=settings.port, log_config=None, access_log=False, server_header=False)
+    uvicorn.run(app, host=settings.host, port=settings.port, **server_options(settings))
 
 
 def _maybe_simulated(settings: Settings) -> tuple[Settings, Any]:

@@ -6,6 +6,7 @@ Variable names are the contract of DESIGN.md §4. A missing or malformed value b
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -74,6 +75,11 @@ class Settings(DatabaseSettings):
     api_key: SecretStr | None = Field(None, validation_alias="SOPBOT_API_KEY", min_length=16)
 
     host: str = Field("127.0.0.1", validation_alias="SOPBOT_HOST")
+    # Proxies whose X-Forwarded-For/-Proto are believed: addresses or networks, comma-separated.
+    # None by default: a header anyone can send must not choose the client address that the
+    # login throttle counts by.
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias="SOPBOT_TRUSTED_PROXIES")
     port: int = Field(8000, validation_alias="SOPBOT_PORT", ge=1, le=65535)
     log_level: str = Field("info", validation_alias="SOPBOT_LOG_LEVEL")
     log_format: str = Field("auto", validation_alias="SOPBOT_LOG_FORMAT")
@@ -138,6 +144,20 @@ class Settings(DatabaseSettings):
         if isinstance(value, str):
             return frozenset(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        items = tuple(part.strip() for part in value.split(",") if part.strip())
+        for item in items:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError("must be IP addresses or networks (10.0.0.0/8), "
+                                 f"comma-separated; {item[:45]!r} is neither") from None
+        return items
 
     @field_validator("log_format")
     @classmethod

@@ -91,6 +91,17 @@ def insert_for(session: AsyncSession, target: Any) -> Any:
     return (pg_insert if dialect == "postgresql" else sqlite_insert)(target)
 
 
+async def xact_lock(session: AsyncSession, *keys: str) -> None:
+    """Hold `keys` until the session's transaction ends, against every process on the database:
+    PostgreSQL advisory locks, taken in sorted order (two callers cannot deadlock on them).
+    SQLite needs none: a writing transaction holds the whole database (BEGIN IMMEDIATE)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                              {"key": key})
+
+
 def safe_url(url: str) -> str:
     """The URL with its password hidden, for logs and errors."""
     return make_url(url).render_as_string(hide_password=True)

@@ -129,6 +129,7 @@ def create_app(settings: Settings, *, router: Router | None = None,
         await prepare_schema(settings)
         services = build_services(settings, router, transport)
         app.state.services = services
+        await console.on_start(services)
         if settings.inbox_worker:
             services.worker.start()
         if settings.outbox_sender:

@@ -1,7 +1,7 @@
 """Every table's model, imported in one place so metadata is complete (Alembic drift test)."""
 
 from app.calendar.models import CalendarPost, ContentItem, GroupDay, SopRun
-from app.console.models import ConsoleOperator
+from app.console.models import ConsoleOperator, ConsoleSession, LoginAttempt
 from app.db import Base
 from app.directory.models import PlatformUser
 from app.funnel.models import ContactCode, FunnelEvent
@@ -27,7 +27,8 @@ from app.routing.models import CorpTag
 from app.verify.models import Verification
 from app.wecom.tokens import AccessToken
 
-__all__ = ["AccessToken", "Base", "CalendarPost", "ConsoleOperator", "ContentItem",
+__all__ = ["AccessToken", "Base", "CalendarPost", "ConsoleOperator", "ConsoleSession",
+           "ContentItem", "LoginAttempt",
            "CorpTag", "ContactCode",
            "CustomerGroup", "FunnelEvent", "GroupDay", "GroupMember", "GroupMigration",
            "GroupPool", "InboxEvent", "KeywordHit", "KfAccount", "KfConversation", "KfDialog",

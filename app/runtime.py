@@ -4,6 +4,9 @@ build many apps in one process and want their garbage collected)."""
 from __future__ import annotations
 
 import gc
+from typing import Any
+
+from app.config import Settings
 
 # Python's default first threshold (700 allocations) runs a collection every few requests;
 # each request allocates thousands of short-lived objects that reference counting frees anyway.
@@ -18,3 +21,14 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for the service, wherever it is started (`sopbot serve`, the demo).
+
+    X-Forwarded-* is believed only from SOPBOT_TRUSTED_PROXIES: uvicorn's own default believes
+    127.0.0.1 (or FORWARDED_ALLOW_IPS), which lets a client on the machine, or behind a local
+    proxy that passes the header through, pick the address the login throttle counts by."""
+    proxies = ",".join(settings.trusted_proxies)
+    return {"proxy_headers": bool(proxies), "forwarded_allow_ips": proxies or "",
+            "server_header": False, "log_config": None, "access_log": False}

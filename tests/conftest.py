@@ -25,6 +25,7 @@ from app.inbox.models import InboxEvent
 from app.logs import configure_logging
 from app.main import create_app
 from app.models import Base
+from app.runtime import server_options
 from app.services import Services
 from app.wecom.crypto import WeComCrypto
 from tests.fakes.wecom import FakeWeCom
@@ -174,8 +175,9 @@ async def serve_app(settings: Settings, *, run_worker: bool = True,
     if simulator:
         assert settings.api_base.startswith("http://127.0.0.1:"), "only a local simulator"
     app = create_app(settings, router=router, transport=None if simulator else wecom.transport)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
-                                           access_log=False, lifespan="on"))
+    # uvicorn's options as `sopbot serve` sets them (X-Forwarded-For only from trusted proxies).
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on",
+                                           **server_options(settings)))
     task = asyncio.create_task(server.serve())
     await wait_until(_started(server, task), 15)
     port = server.servers[0].sockets[0].getsockname()[1]

@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.console import session_store
 from app.console.models import ConsoleOperator
 from app.db import utcnow
 
@@ -77,13 +78,6 @@ def verify_password(password: str, stored: str) -> bool:
         return False
 
 
-def stamp_of(stored: str) -> str:
-    """A short fingerprint of the stored hash, kept in the session cookie: a new password
-    (a new salt) changes it, which ends every session made before. Not reversible to the hash,
-    whose salt it never shows."""
-    return hashlib.sha256(stored.encode()).hexdigest()[:16]
-
-
 def _dummy_hash() -> str:
     # Made once, in a worker thread (two threads racing here only both compute it).
     global _DUMMY
@@ -93,7 +87,8 @@ def _dummy_hash() -> str:
 
 
 async def set_password(session: AsyncSession, userid: str, password: str) -> None:
-    """Store a new password for `userid` (flush only; the caller commits)."""
+    """Store a new password for `userid` and end every console session they had open (flush
+    only; the caller commits)."""
     if len(password) < MIN_LENGTH:
         raise PasswordTooShort(f"a console password needs at least {MIN_LENGTH} characters")
     stored = await _in_hashing_slot(hash_password, password)
@@ -102,6 +97,7 @@ async def set_password(session: AsyncSession, userid: str, password: str) -> Non
         session.add(ConsoleOperator(userid=userid, password_hash=stored, changed_at=utcnow()))
     else:
         row.password_hash, row.changed_at = stored, utcnow()
+    await session_store.end_sessions_of(session, userid)
     await session.flush()
 
 
@@ -137,9 +133,3 @@ def _matches(password: str, stored: str | None) -> bool:
 async def stored_hash(session: AsyncSession, userid: str) -> str | None:
     row = await session.get(ConsoleOperator, userid)
     return None if row is None else row.password_hash
-
-
-async def password_stamp(session: AsyncSession, userid: str) -> str | None:
-    """The stamp of `userid`'s current password; None when they have none."""
-    stored = await stored_hash(session, userid)
-    return None if stored is None else stamp_of(stored)

@@ -15,8 +15,9 @@ from urllib.parse import quote, unquote, urlsplit
 
 from fastapi import Depends, HTTPException, Request
 
-from app.console import accounts
-from app.console.sessions import SESSION_COOKIE, ConsoleSession, cookies_for
+from app.console import session_store
+from app.console.models import ConsoleSession
+from app.console.sessions import SESSION_COOKIE, cookies_for
 from app.logs import get_logger
 
 log = get_logger("sopbot.console")
@@ -30,16 +31,18 @@ CSRF_HEADER = "x-csrf-token"
 
 
 async def console_session(request: Request) -> ConsoleSession:
-    """The request's valid session, also left on request.state.console for the templates."""
+    """The request's open session, also left on request.state.console for the templates."""
     services = request.app.state.services
-    session = cookies_for(services.settings).session_of(request.cookies.get(SESSION_COOKIE))
-    if session is None or session.userid not in services.settings.operators:
+    token = cookies_for(services.settings).token_of(request.cookies.get(SESSION_COOKIE))
+    if token is None:
         raise _login_required(request)
     async with services.db.reader() as db_session:
-        stamp = await accounts.password_stamp(db_session, session.userid)
-    if stamp is None or not hmac.compare_digest(stamp, session.stamp):
-        raise _login_required(request)  # the password changed (or was removed) since
+        session = await session_store.session_for(db_session, token)
+    # Out of SOPBOT_OPERATORS since it opened: refused here, and its row goes at the next start.
+    if session is None or session.userid not in services.settings.operators:
+        raise _login_required(request)
     request.state.console = session
+    request.state.console_token = token
     return session
 
 

@@ -2,9 +2,10 @@
 
 A failed login says only that the userid or the password is wrong, never which, and takes as
 long either way (app/console/accounts.py). The log gives the reason and the userid if it is an
-operator's (any other text only as a hash), never the password. Past a limit of
-app/console/throttle.py (failures per userid and client, per userid, per client) even the right
-password gets 429.
+operator's (any other text only as a hash), never the password. Past a budget of
+app/console/throttle.py (failures per userid and client, per client, per userid from unknown
+clients) even the right password gets 429. A session lives in the database
+(app/console/session_store.py): logging out ends it everywhere.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import hmac
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from app.console import accounts
+from app.console import accounts, session_store
 from app.console.auth import HOME, LOGIN_PATH, console_session, safe_next
 from app.console.render import render
 from app.console.sessions import LOGIN_COOKIE, SESSION_COOKIE, ConsoleCookies, cookies_for
@@ -49,45 +50,48 @@ async def login(request: Request, userid: str = Form(""), password: str = Form("
         log.warning("console_login_csrf_rejected", userid=_loggable(request, userid))
         return _form(request, target, userid, EXPIRED, 403)
     throttle, client = _throttle(request), request.client.host if request.client else None
-    limit = throttle.blocked(userid, client)
-    if limit is not None:
-        log.warning("console_login_throttled", userid=_loggable(request, userid), limit=limit)
+    db = request.app.state.services.db
+    attempt = await throttle.begin(db, userid, client)  # a failure until it succeeds
+    if attempt.blocked is not None:
+        log.warning("console_login_throttled", userid=_loggable(request, userid),
+                    limit=attempt.blocked)
         return _form(request, target, userid, THROTTLED, 429)
-    throttle.charge(userid, client)  # before the slow check: see LoginThrottle
-    stamp = await _verified_stamp(request, userid, password)
-    if stamp is None:
+    if not await _password_right(request, userid, password):
         return _form(request, target, userid, FAILED, 401)
-    throttle.succeeded(userid, client)
-    return _session_opened(cookies, userid, stamp, target)
+    await throttle.succeeded(db, attempt, userid, client)
+    return await _session_opened(request, cookies, userid, target)
 
 
-def _session_opened(cookies: ConsoleCookies, userid: str, stamp: str, target: str) -> Response:
+async def _session_opened(request: Request, cookies: ConsoleCookies, userid: str,
+                          target: str) -> Response:
+    services = request.app.state.services
+    async with services.db.unit_of_work() as session:
+        token, _ = await session_store.open_session(session, userid, cookies.session_ttl_s)
     response = RedirectResponse(target, 303)
-    cookies.open_session(response, userid, stamp)
+    cookies.keep_session(response, token)
     cookies.drop_login_nonce(response)
     log.info("console_login", userid=userid)
     return response
 
 
-async def _verified_stamp(request: Request, userid: str, password: str) -> str | None:
-    """The password's stamp for a new session, or None (logged with the reason)."""
+async def _password_right(request: Request, userid: str, password: str) -> bool:
+    """Whether `userid` is an operator with this password (a failure is logged with why)."""
     services = request.app.state.services
     async with services.db.reader() as session:
         stored = await accounts.stored_hash(session, userid)
     # Checked whatever the userid, so an outsider waits as long as an operator; after the
     # session closed, so logins queueing for a hashing slot hold no database connection.
     matches = await accounts.password_matches(password, stored)
-    stamp = None if stored is None else accounts.stamp_of(stored)
     if userid not in services.settings.operators:
         reason = "not_an_operator"
-    elif stamp is None:
+    elif stored is None:
         reason = "no_password_set"
     elif not matches:
         reason = "wrong_password"
     else:
-        return stamp
+        return True
     log.warning("console_login_failed", userid=_loggable(request, userid), reason=reason)
-    return None
+    return False
 
 
 @router.get("")
@@ -97,9 +101,13 @@ async def home() -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    """Ends the session in this browser (the CSRF check ran: another site cannot log you out)."""
+    """Ends the session: every copy of its cookie, on every replica (the CSRF check ran:
+    another site cannot log you out)."""
+    services = request.app.state.services
+    async with services.db.unit_of_work() as session:
+        await session_store.end_session(session, request.state.console_token)
     response = RedirectResponse(LOGIN_PATH, 303)
-    cookies_for(request.app.state.services.settings).close_session(response)
+    cookies_for(services.settings).close_session(response)
     log.info("console_logout", userid=request.state.console.userid)
     return response
 

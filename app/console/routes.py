@@ -12,11 +12,15 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app.console import login
+from app.console import login, session_store
 from app.console.auth import csrf_checked, operator_required
 from app.console.pages import calendar, funnel, groups, keywords, members, outbox, reviews
 from app.console.render import STATIC_PATH
 from app.console.throttle import LoginThrottle
+from app.logs import get_logger
+from app.services import Services
+
+log = get_logger("sopbot.console")
 
 PREFIX = "/console"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -41,6 +45,15 @@ def build_router() -> APIRouter:
     for page in PAGES:
         router.include_router(page, prefix=PREFIX, dependencies=GUARDS)
     return router
+
+
+async def on_start(services: Services) -> None:
+    """Sessions of userids no longer in SOPBOT_OPERATORS end for good (a userid taken out and
+    put back later must log in again)."""
+    async with services.db.unit_of_work() as session:
+        ended = await session_store.end_sessions_except(session, services.settings.operators)
+    if ended:
+        log.info("console_sessions_ended", reason="not_an_operator", sessions=ended)
 
 
 def install(app: FastAPI) -> None:

@@ -1,10 +1,9 @@
-"""The console's signed cookies: the session, and the login form's CSRF nonce.
+"""The console's signed cookies: the session's token, and the login form's CSRF nonce.
 
-Nothing is stored server-side. The session cookie carries the userid, the session's CSRF token
-and the stamp of the password it was opened with, signed and time-stamped by itsdangerous under
-SOPBOT_SECRET_KEY with a salt of its own (a verification link can never pass for a session).
-A forged or altered cookie fails the signature, an old one the age check, and a password
-change makes the stamp stale (app/console/auth.py). The login nonce is signed too, with a salt
+The session cookie carries the token of a session kept in the database (session_store.py),
+signed and time-stamped by itsdangerous under SOPBOT_SECRET_KEY with a salt of its own (a
+verification link can never pass for a session): a forged or altered cookie is refused before
+the database is asked, an old one by the age check. The login nonce is signed too, with a salt
 of its own: only a nonce this server issued counts, never one another site planted.
 """
 
@@ -12,7 +11,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from itsdangerous import BadData, URLSafeTimedSerializer
@@ -32,13 +30,6 @@ COOKIE_PATH = "/console"
 LOGIN_FORM_TTL_S = 3600
 
 
-@dataclass(frozen=True)
-class ConsoleSession:
-    userid: str
-    csrf: str
-    stamp: str
-
-
 class ConsoleCookies:
     """Issues and reads the console's cookies for one secret key."""
 
@@ -48,22 +39,16 @@ class ConsoleCookies:
         self._nonces = URLSafeTimedSerializer(secret_key, salt=NONCE_SALT)
         self.session_ttl_s, self.secure = session_ttl_s, secure
 
-    def open_session(self, response: Response, userid: str, stamp: str) -> ConsoleSession:
-        """A new session with a fresh CSRF token, set as the response's cookie."""
-        session = ConsoleSession(userid, secrets.token_urlsafe(24), stamp)
-        value = self._sessions.dumps({"u": userid, "c": session.csrf, "p": stamp})
-        self._set(response, SESSION_COOKIE, value, int(self.session_ttl_s))
-        return session
+    def keep_session(self, response: Response, token: str) -> None:
+        """Set the cookie of the session whose token is `token`."""
+        self._set(response, SESSION_COOKIE, self._sessions.dumps({"t": token}),
+                  int(self.session_ttl_s))
 
-    def session_of(self, value: str | None) -> ConsoleSession | None:
-        """The session a cookie value carries; None if absent, forged, altered or expired."""
+    def token_of(self, value: str | None) -> str | None:
+        """The session token a cookie value carries; None if absent, forged, altered or old."""
         data = self._load(self._sessions, value, self.session_ttl_s)
-        if not isinstance(data, dict):
-            return None
-        fields = (data.get("u"), data.get("c"), data.get("p"))
-        if not all(isinstance(field, str) and field for field in fields):
-            return None
-        return ConsoleSession(*fields)
+        token = data.get("t") if isinstance(data, dict) else None
+        return token if isinstance(token, str) and token else None
 
     def close_session(self, response: Response) -> None:
         response.delete_cookie(SESSION_COOKIE, **cookie_flags(self.secure))

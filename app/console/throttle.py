@@ -1,150 +1,132 @@
-"""Slows password guessing: failed logins counted per userid and client, per userid and per
-client, each against its own limit over WINDOW_S, in memory.
+"""Slows password guessing without letting a guesser lock an operator out.
 
-The client is the address uvicorn reports (X-Forwarded-For only from a trusted proxy).
-Per process: with several replicas a guesser gets the limits on each, which still turns
-millions of guesses into a handful per quarter hour. Nothing is stored, so a restart forgets.
+Every login attempt is a row of console_login_attempt (in the database, so every replica counts
+the same attempts), a failure from before its password is checked until it succeeds: parallel
+guesses cannot all pass the check before the first one fails. Three budgets over WINDOW_S:
+
+- per userid and client, LIMIT: a guesser at one address gets a few tries at an operator;
+- per client, CLIENT_LIMIT, over every userid it types, known or not (each try costs a hash);
+- per userid, USERID_LIMIT, a ceiling for a guesser with many addresses, shared only by the
+  clients that never logged in as that userid within KNOWN_FOR. An address the operator logged
+  in from before keeps its own budget whatever happens elsewhere, so guesses from a thousand
+  addresses cannot lock the operator out of the office or home network they use.
+
+No budget knows who the operators are, so a 429 never tells a real userid from an unknown one.
+The client is the address uvicorn reports: X-Forwarded-For counts only from a proxy listed in
+SOPBOT_TRUSTED_PROXIES (app/runtime.py).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import time
-from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.console.models import LoginAttempt
+from app.db import Database, utcnow, xact_lock
 
 LIMIT = 5  # per userid and client
-USERID_LIMIT = 50  # per userid, over all clients
+USERID_LIMIT = 50  # per userid, over the clients it was never used from
 CLIENT_LIMIT = 20  # per client, over all userids (an office behind one NAT shares it)
 WINDOW_S = 15 * 60
-# Guessing many userids must not grow memory without bound: past this many keys one goes.
-MAX_KEYS = 10_000
+# How long a successful login makes its client known for its userid.
+KNOWN_FOR = timedelta(days=30)
+# Old rows are deleted at most this often per process (a guessing flood must not grow the table).
+PURGE_EVERY_S = 60.0
 
 
-class FailureWindow:
-    """The times of each key's failures within the last `window_s`, for at most `max_keys` keys.
+@dataclass(frozen=True)
+class Attempt:
+    """A login attempt the throttle let through (`blocked` None, counted as failed until
+    `LoginThrottle.succeeded`), or the budget that refused it."""
 
-    Keys are kept in the order of their last failure, so the expired ones are at the front and
-    go as soon as anything is counted. Looking a key up never adds it.
-    """
-
-    def __init__(self, limit: int, window_s: float, clock: Callable[[], float],
-                 max_keys: int = MAX_KEYS) -> None:
-        self.limit, self.window_s, self.clock, self.max_keys = limit, window_s, clock, max_keys
-        self._times: OrderedDict[Hashable, deque[float]] = OrderedDict()
-
-    def full(self, key: Hashable) -> bool:
-        """Whether `key` used up its `limit` failures in the window."""
-        return self.count(key) >= self.limit
-
-    def count(self, key: Hashable) -> int:
-        self._drop_expired()
-        times = self._times.get(key)
-        if times is None:
-            return 0
-        self._trim(times)
-        if not times:
-            del self._times[key]
-        return len(times)
-
-    def add(self, key: Hashable) -> None:
-        self._drop_expired()
-        times = self._times.pop(key, None) or deque()
-        self._trim(times)
-        times.append(self.clock())
-        self._times[key] = times  # now the most recent
-        if len(self._times) > self.max_keys:
-            del self._times[self._victim()]
-
-    def forget(self, key: Hashable) -> None:
-        self._times.pop(key, None)
-
-    def give_back(self, key: Hashable) -> None:
-        """Take back `key`'s latest failure."""
-        times = self._times.get(key)
-        if times:
-            times.pop()
-        if not times:
-            self._times.pop(key, None)
-
-    def __len__(self) -> int:
-        return len(self._times)
-
-    def _victim(self) -> Hashable:
-        # The least recently failed key still under its limit: junk keys push out other junk,
-        # never a key that reached its limit (that would hand the guesser a fresh budget).
-        for key, times in self._times.items():
-            if len(times) < self.limit:
-                return key
-        return next(iter(self._times))
-
-    def _drop_expired(self) -> None:
-        while self._times:
-            key, times = next(iter(self._times.items()))
-            if times and times[-1] > self._horizon():
-                return
-            del self._times[key]
-
-    def _trim(self, times: deque[float]) -> None:
-        horizon = self._horizon()
-        while times and times[0] <= horizon:
-            times.popleft()
-
-    def _horizon(self) -> float:
-        return self.clock() - self.window_s
+    id: int | None
+    blocked: str | None = None
 
 
 class LoginThrottle:
-    """Failed logins counted three ways, each with its own limit over WINDOW_S.
+    """The budgets and their clock; the counts are in the database each call is given."""
 
-    Per userid and client, LIMIT: a guesser at one address gets a few tries at an operator,
-    and cannot lock the operator out of their own browser elsewhere. Per userid, USERID_LIMIT:
-    a ceiling for a guesser with many addresses. Per client, CLIENT_LIMIT: a ceiling over
-    every userid it types, known or not (each try costs a scrypt hash). No budget knows who
-    the operators are, so a 429 never tells a real userid from an unknown one.
+    def __init__(self, clock: Callable[[], datetime] = utcnow, limit: int = LIMIT,
+                 userid_limit: int = USERID_LIMIT, client_limit: int = CLIENT_LIMIT,
+                 window_s: float = WINDOW_S) -> None:
+        self.clock, self.window = clock, timedelta(seconds=window_s)
+        self.limits = {"userid_client": limit, "userid": userid_limit, "client": client_limit}
+        self._purged_at = float("-inf")
 
-    `charge` counts a login as failed before its password is checked and `succeeded` gives
-    the attempt back: parallel guesses then cannot all pass `blocked` before the first fails.
-    """
+    async def begin(self, db: Database, userid: str, client: str | None) -> Attempt:
+        """Count an attempt as failed, or refuse it with the budget it would exceed.
 
-    def __init__(self, limit: int = LIMIT, window_s: float = WINDOW_S,
-                 clock: Callable[[], float] = time.monotonic, max_keys: int = MAX_KEYS,
-                 userid_limit: int = USERID_LIMIT, client_limit: int = CLIENT_LIMIT) -> None:
-        self._windows = {
-            "userid_client": FailureWindow(limit, window_s, clock, max_keys),
-            "userid": FailureWindow(userid_limit, window_s, clock, max_keys),
-            "client": FailureWindow(client_limit, window_s, clock, max_keys),
+        The budgets of its userid and its client are locked while they are counted and the
+        attempt is written: of parallel guesses exactly as many pass as the budget has left."""
+        user, where, now = userid_key(userid), client_key(client), self.clock()
+        async with db.unit_of_work() as session:
+            await xact_lock(session, f"login.userid:{user}", f"login.client:{where}")
+            await self._purge(session, now)
+            blocked = await self._exceeded(session, user, where, now)
+            if blocked is not None:  # refused before any password check: not a guess
+                return Attempt(None, blocked)
+            row = LoginAttempt(userid=user, client=where, at=now, ok=False)
+            session.add(row)
+            await session.flush()
+            return Attempt(row.id)
+
+    async def succeeded(self, db: Database, attempt: Attempt, userid: str,
+                        client: str | None) -> None:
+        """The attempt was right: its client is known for the userid from now on, and the
+        failures it had there are forgiven (the other budgets keep theirs)."""
+        user, where = userid_key(userid), client_key(client)
+        async with db.unit_of_work() as session:
+            await session.execute(update(LoginAttempt).where(LoginAttempt.id == attempt.id)
+                                  .values(ok=True))
+            await session.execute(delete(LoginAttempt).where(
+                LoginAttempt.userid == user, LoginAttempt.client == where,
+                LoginAttempt.ok.is_(False)))
+
+    async def _exceeded(self, session: AsyncSession, user: str, where: str,
+                        now: datetime) -> str | None:
+        failed = and_(LoginAttempt.ok.is_(False), LoginAttempt.at > now - self.window)
+        counts = {
+            "userid_client": await _count(session, failed, LoginAttempt.userid == user,
+                                          LoginAttempt.client == where),
+            "userid": await self._unknown_clients_failures(session, failed, user, where, now),
+            "client": await _count(session, failed, LoginAttempt.client == where),
         }
+        return next((name for name, count in counts.items() if count >= self.limits[name]), None)
 
-    def blocked(self, userid: str, client: str | None) -> str | None:
-        """The budget a new attempt would exceed ("userid_client", "userid" or "client"),
-        or None when it may go ahead."""
-        keys = _keys(userid, client)
-        return next((name for name, window in self._windows.items() if window.full(keys[name])),
-                    None)
+    async def _unknown_clients_failures(self, session: AsyncSession, failed: ColumnElement[bool],
+                                        user: str, where: str, now: datetime) -> int:
+        """The userid's failures from clients it never logged in from; 0 for a known client."""
+        known = select(LoginAttempt.client).where(
+            LoginAttempt.userid == user, LoginAttempt.ok.is_(True),
+            LoginAttempt.at > now - KNOWN_FOR)
+        if where in set(await session.scalars(known)):
+            return 0
+        return await _count(session, failed, LoginAttempt.userid == user,
+                            LoginAttempt.client.not_in(known))
 
-    def charge(self, userid: str, client: str | None) -> None:
-        keys = _keys(userid, client)
-        for name, window in self._windows.items():
-            window.add(keys[name])
-
-    def succeeded(self, userid: str, client: str | None) -> None:
-        """This client's budget for `userid` is whole again; the ceilings get back the one
-        attempt `charge` counted, no more (a success must not wipe a guesser's failures)."""
-        keys = _keys(userid, client)
-        self._windows["userid_client"].forget(keys["userid_client"])
-        self._windows["userid"].give_back(keys["userid"])
-        self._windows["client"].give_back(keys["client"])
-
-    def size(self) -> int:
-        """How many keys the throttle holds (at most 3 × MAX_KEYS)."""
-        return sum(len(window) for window in self._windows.values())
+    async def _purge(self, session: AsyncSession, now: datetime) -> None:
+        if time.monotonic() - self._purged_at < PURGE_EVERY_S:
+            return
+        self._purged_at = time.monotonic()
+        await session.execute(delete(LoginAttempt).where(
+            (LoginAttempt.ok.is_(False) & (LoginAttempt.at <= now - self.window))
+            | (LoginAttempt.at <= now - KNOWN_FOR)))
 
 
-def _keys(userid: str, client: str | None) -> dict[str, Hashable]:
+async def _count(session: AsyncSession, *conditions: ColumnElement[bool]) -> int:
+    return int(await session.scalar(
+        select(func.count()).select_from(LoginAttempt).where(*conditions)) or 0)
+
+
+def userid_key(userid: str) -> str:
     # "Op_Alice" and "op_alice " must share one budget, whatever the login compares.
-    user, where = userid.strip().lower()[:64], client_key(client)
-    return {"userid_client": (user, where), "userid": user, "client": where}
+    return userid.strip().lower()[:64]
 
 
 def client_key(address: str | None) -> str:

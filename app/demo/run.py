@@ -36,6 +36,7 @@ from app.demo.workspace import (
 from app.flows import load_flows
 from app.logs import configure_logging
 from app.main import create_app
+from app.runtime import server_options
 from app.services import Services
 from app.sim.config import SimSettings
 
@@ -130,8 +131,7 @@ async def _serving(settings: Settings, sim: SimSettings,
     """The service under uvicorn, as `sopbot serve` runs it; stopped on the way out."""
     app = create_app(settings, simulator=sim)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port,
-                                           log_config=None, access_log=False,
-                                           server_header=False, lifespan="on"))
+                                           lifespan="on", **server_options(settings)))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

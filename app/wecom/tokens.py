@@ -18,16 +18,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, text
+from sqlalchemy import String
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, Database, UTCDateTime, utcnow
+from app.db import Base, Database, UTCDateTime, utcnow, xact_lock
 from app.logs import get_logger
 
 log = get_logger("sopbot.wecom.tokens")
 REFRESH_AHEAD = timedelta(seconds=300)
-ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:key))")
 Fetch = Callable[[str], Awaitable[tuple[str, int]]]
 
 
@@ -109,7 +108,7 @@ class TokenStore:
 
     async def _renew_locked(self, secret: str, rejected: str | None) -> _Cached:
         async with self.db.unit_of_work() as session:
-            await session.execute(ADVISORY_LOCK, {"key": self.keys[secret]})
+            await xact_lock(session, self.keys[secret])
             stored = await self._stored(session, secret)
             if self._fresh(stored, rejected) is not None:
                 assert stored is not None

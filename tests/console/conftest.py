@@ -28,7 +28,11 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
 
 
 def console_settings(db_url: str, **overrides: object) -> Any:
-    return make_settings(db_url, operators=frozenset({OPERATOR, OTHER}), **overrides)
+    """Two operators; X-Forwarded-For believed from 127.0.0.1 (a proxy on the same host), so
+    a test's browser can stand at any address (tests/console/test_login.py `browser_at`)."""
+    values: dict[str, object] = {"operators": frozenset({OPERATOR, OTHER}),
+                                 "trusted_proxies": ("127.0.0.1",)}
+    return make_settings(db_url, **(values | overrides))
 
 
 async def give_password(app: RunningApp, userid: str, password: str) -> None:

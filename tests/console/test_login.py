@@ -114,8 +114,8 @@ async def test_the_log_names_only_operators_userids(
 
 
 def browser_at(app: RunningApp, address: str) -> httpx.AsyncClient:
-    """A browser of its own at `address` (uvicorn trusts X-Forwarded-For from 127.0.0.1, as
-    from a reverse proxy on the same host)."""
+    """A browser of its own at `address` (the console's test settings trust X-Forwarded-For
+    from 127.0.0.1, as from a reverse proxy on the same host)."""
     return httpx.AsyncClient(base_url=app.base_url, timeout=10,
                              headers={"X-Forwarded-For": address})
 
@@ -237,11 +237,53 @@ async def test_the_session_csrf_token_is_only_in_forms(console: Console) -> None
     assert in_forms >= 1 and page.count(console.csrf) == in_forms
 
 
-async def test_logout_ends_the_session_in_this_browser(console: Console) -> None:
-    response = await console.post("/console/logout")
-    assert (response.status_code, response.headers["location"]) == (303, "/console/login")
-    assert SESSION_COOKIE not in console.client.cookies
-    assert (await console.client.get("/console/funnel")).status_code == 303
+async def test_logout_ends_every_copy_of_the_session(console: Console) -> None:
+    copied = console.client.cookies[SESSION_COOKIE]
+    async with new_client(console.app) as thief, new_client(console.app) as other_browser:
+        thief.cookies.set(SESSION_COOKIE, copied, path="/console")
+        assert (await thief.get("/console/funnel")).status_code == 200
+        await logged_in(console.app, other_browser)  # the same operator, another session
+        response = await console.post("/console/logout")
+        assert (response.status_code, response.headers["location"]) == (303, "/console/login")
+        assert SESSION_COOKIE not in console.client.cookies
+        assert (await console.client.get("/console/funnel")).status_code == 303
+        assert (await thief.get("/console/funnel")).status_code == 303
+        assert (await other_browser.get("/console/funnel")).status_code == 200
+
+
+async def test_a_session_ends_on_every_replica(console: Console) -> None:
+    """Sessions live in the database: a logout on one replica ends the cookie on another."""
+    copied = console.client.cookies[SESSION_COOKIE]
+    async with serve_app(console.app.services.settings, run_worker=False) as replica:
+        replica.client.cookies.set(SESSION_COOKIE, copied, path="/console")
+        assert (await replica.client.get("/console/funnel")).status_code == 200
+        await console.post("/console/logout")
+        assert (await replica.client.get("/console/funnel")).status_code == 303
+
+
+async def test_a_removed_operators_sessions_end_for_good(db_url: str) -> None:
+    """Taken out of SOPBOT_OPERATORS and put back later: the old cookie opens nothing."""
+    async with serve_app(console_settings(db_url), run_worker=False) as app:
+        await give_password(app, OPERATOR, PASSWORD)
+        copied = (await logged_in(app, app.client)).client.cookies[SESSION_COOKIE]
+    async with serve_app(console_settings(db_url, operators=frozenset({OTHER})),
+                         run_worker=False):
+        pass  # a start without the operator
+    async with serve_app(console_settings(db_url), run_worker=False) as app:
+        app.client.cookies.set(SESSION_COOKIE, copied, path="/console")
+        assert (await app.client.get("/console/funnel")).status_code == 303
+
+
+async def test_forwarded_addresses_count_only_from_a_trusted_proxy(db_url: str) -> None:
+    """By default X-Forwarded-For is nobody's word: rotating it gives a guesser no fresh
+    budget (uvicorn's own default would believe it from 127.0.0.1)."""
+    async with serve_app(console_settings(db_url, trusted_proxies=()), run_worker=False) as app:
+        await give_password(app, OPERATOR, PASSWORD)
+        statuses = []
+        for number in range(LIMIT + 1):
+            async with browser_at(app, f"198.51.100.{number}") as client:
+                statuses.append((await log_in(client, OPERATOR, "wrong-password")).status_code)
+        assert statuses == [401] * LIMIT + [429]
 
 
 async def test_a_forged_or_altered_cookie_is_no_session(console: Console) -> None:
