@@ -8,6 +8,7 @@ handler so the reply can ride on the answer.
 from __future__ import annotations
 
 import os
+import time
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
@@ -42,11 +43,22 @@ def _services(request: Request) -> Services:
 
 
 def _signed_params(request: Request, *extra: str) -> dict[str, str]:
+    """The signed query parameters, refused when one is missing or the timestamp is stale."""
     params = {name: request.query_params.get(name, "") for name in (*SIGNED_PARAMS, *extra)}
     missing = [name for name, value in params.items() if not value]
     if missing:
         raise Rejected(400, f"missing query parameter {', '.join(missing)}")
+    _check_fresh(params["timestamp"], _services(request).settings.callback_max_age_s)
     return params
+
+
+def _check_fresh(timestamp: str, max_age_s: int) -> None:
+    """A replay of a callback captured long ago carries its old, signed timestamp: refused,
+    whatever its signature (the inbox forgets keys after its retention)."""
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        raise Rejected(400, "timestamp is not a number of seconds")
+    if abs(time.time() - int(timestamp)) > max_age_s:
+        raise Rejected(403, "timestamp outside the accepted window")
 
 
 def _crypto_rejection(exc: CryptoError) -> Rejected:

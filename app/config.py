@@ -84,6 +84,11 @@ class Settings(DatabaseSettings):
     log_level: str = Field("info", validation_alias="SOPBOT_LOG_LEVEL")
     log_format: str = Field("auto", validation_alias="SOPBOT_LOG_FORMAT")
     max_body_bytes: int = Field(64 * 1024, validation_alias="SOPBOT_MAX_BODY_BYTES", ge=1024)
+    # A signed callback whose URL timestamp is further than this from now is refused (403):
+    # WeCom signs each attempt as it sends it and retries within seconds, so only a replay
+    # is older. Well inside SOPBOT_INBOX_RETENTION_DAYS, which remembers what was stored.
+    callback_max_age_s: int = Field(600, validation_alias="SOPBOT_CALLBACK_MAX_AGE_S", ge=30,
+                                    le=86400)
     # How long a callback that accepts a passive reply waits for its handler (WeCom waits 5 s).
     reply_wait_ms: int = Field(1500, validation_alias="SOPBOT_REPLY_WAIT_MS", ge=0, le=4000)
     inbox_max_attempts: int = Field(6, validation_alias="SOPBOT_INBOX_MAX_ATTEMPTS", ge=1)

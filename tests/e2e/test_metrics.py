@@ -3,6 +3,8 @@ latency histogram, inbox and outbox depths and the funnel's steps, in Prometheus
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import CORP_ID, make_settings, serve_app, wait_until
@@ -21,7 +23,8 @@ async def test_metrics_count_what_happened(db_url: str) -> None:
         for _ in range(2):  # stored, then WeCom's retry
             assert (await app.post_callback(add)).status_code == 200
         forged = await app.client.post("/wecom/callback", params={
-            "msg_signature": "x", "timestamp": "1", "nonce": "n"}, content=b"<xml/>")
+            "msg_signature": "x", "timestamp": str(int(time.time())), "nonce": "n"},
+            content=b"<xml/>")
         assert forged.status_code == 400
 
         async def welcomed() -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import func, select
 
@@ -15,6 +17,11 @@ from tests.fakes import payloads
 async def stored(app: RunningApp) -> int:
     async with app.services.db.sessions() as session:
         return await session.scalar(select(func.count()).select_from(InboxEvent)) or 0
+
+
+def now(offset_s: int = 0) -> str:
+    """A URL timestamp as WeCom signs it: seconds, now (or `offset_s` from now)."""
+    return str(int(time.time()) + offset_s)
 
 
 def no_trace(body: bytes) -> None:
@@ -61,7 +68,7 @@ async def test_malformed_envelope_is_400(running: RunningApp, body: bytes) -> No
 
 async def test_correctly_signed_garbage_ciphertext_is_400(running: RunningApp) -> None:
     encrypt = "bm90IGEgdmFsaWQgY2lwaGVydGV4dA=="
-    params = {"timestamp": "1700000000", "nonce": "abc"}
+    params = {"timestamp": now(), "nonce": "abc"}
     params["msg_signature"] = running.crypto.signature(params["timestamp"], params["nonce"],
                                                        encrypt)
     body = f"<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>".encode()
@@ -103,7 +110,7 @@ async def test_oversized_body_is_413_declared_or_streamed(running: RunningApp) -
 async def test_get_url_verification_answers_the_bare_echo(running: RunningApp) -> None:
     echo = "7208561236284920317"
     encrypted = running.crypto.encrypt(echo)
-    params = {"timestamp": "1700000000", "nonce": "n0nce", "echostr": encrypted}
+    params = {"timestamp": now(), "nonce": "n0nce", "echostr": encrypted}
     params["msg_signature"] = running.crypto.signature(params["timestamp"], params["nonce"],
                                                        encrypted)
     response = await running.client.get("/wecom/callback", params=params)
@@ -115,8 +122,9 @@ async def test_get_with_literal_plus_turned_into_space_still_verifies(running: R
     # Some proxies send '+' unescaped; form decoding turns it into a space.
     encrypted = next(e for e in (running.crypto.encrypt(str(i)) for i in range(500)) if "+" in e)
     echo = running.crypto.decrypt(encrypted).decode()
-    signature = running.crypto.signature("1700000000", "n", encrypted)
-    url = (f"/wecom/callback?msg_signature={signature}&timestamp=1700000000&nonce=n"
+    stamp = now()
+    signature = running.crypto.signature(stamp, "n", encrypted)
+    url = (f"/wecom/callback?msg_signature={signature}&timestamp={stamp}&nonce=n"
            f"&echostr={encrypted.replace('/', '%2F').replace('=', '%3D')}")
     response = await running.client.get(url)
     assert response.status_code == 200
@@ -124,7 +132,7 @@ async def test_get_with_literal_plus_turned_into_space_still_verifies(running: R
 
 
 async def test_get_with_bad_signature_is_403(running: RunningApp) -> None:
-    params = {"timestamp": "1", "nonce": "n", "echostr": running.crypto.encrypt("123"),
+    params = {"timestamp": now(), "nonce": "n", "echostr": running.crypto.encrypt("123"),
               "msg_signature": "f" * 40}
     response = await running.client.get("/wecom/callback", params=params)
     assert response.status_code == 403
@@ -155,3 +163,39 @@ async def test_healthz_reports_the_database(running: RunningApp, tmp_path) -> No
     down = await running.client.get("/healthz")
     assert down.status_code == 503
     assert down.json()["database"] == "unreachable"
+
+
+@pytest.mark.parametrize("offset_s", [-30 * 86400, -700, 700])
+async def test_a_validly_signed_callback_out_of_its_time_window_is_403(
+        running: RunningApp, offset_s: int) -> None:
+    """A replay of a captured callback carries its old signed timestamp: refused, nothing
+    stored; one a few minutes old (WeCom's retries) is taken."""
+    add = payloads.external_contact(corp_id=CORP_ID, external_user_id="wmReplay")
+    params, body = running.crypto.encrypt_callback(add, timestamp=now(offset_s))
+    response = await running.client.post("/wecom/callback", params=params, content=body)
+    assert response.status_code == 403
+    assert b"timestamp" in response.content
+    assert await stored(running) == 0
+    params, body = running.crypto.encrypt_callback(add, timestamp=now(-300))
+    assert (await running.client.post("/wecom/callback", params=params,
+                                      content=body)).status_code == 200
+    assert await stored(running) == 1
+
+
+@pytest.mark.parametrize("stamp", ["-5", "1.5", "9" * 40, "１７００"])
+async def test_a_timestamp_that_is_not_seconds_is_400(running: RunningApp, stamp: str) -> None:
+    params, body = running.crypto.encrypt_callback(payloads.external_contact(corp_id=CORP_ID),
+                                                   timestamp=stamp)
+    response = await running.client.post("/wecom/callback", params=params, content=body)
+    assert response.status_code == 400
+    assert await stored(running) == 0
+
+
+async def test_url_verification_out_of_its_time_window_is_403(running: RunningApp) -> None:
+    encrypted = running.crypto.encrypt("7208561236284920317")
+    params = {"timestamp": now(-86400), "nonce": "n0nce", "echostr": encrypted}
+    params["msg_signature"] = running.crypto.signature(params["timestamp"], params["nonce"],
+                                                       encrypted)
+    response = await running.client.get("/wecom/callback", params=params)
+    assert response.status_code == 403
+    assert b"7208561236284920317" not in response.content
