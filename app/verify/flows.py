@@ -54,6 +54,7 @@ class PageTexts(Strict):
     link_expired: str
     unknown_member: str
     too_large: str
+    cross_site: str  # a POST another site's page made the member's browser send
 
     # Above the form again, for a member who may correct a rejected submission.
     rejected_retry: str

@@ -1,14 +1,17 @@
 """GET/POST /verify/{token}: the member's H5 form, and their status once they have submitted.
 
 A forged link gets 403 and an expired one 410, each a polite page; nothing is stored for
-either. A form with mistakes comes back with what was typed (browsers cannot refill files)."""
+either, nor for a POST the browser says another site sent (403, before the body is read). A form
+with mistakes comes back with what was typed (browsers cannot refill files). The pages' headers
+and stylesheet are pages.py's."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 
 from app.db import utcnow
 from app.groups import pools
@@ -20,7 +23,16 @@ from app.services import Services
 from app.verify import service
 from app.verify.flows import CONSUMER, VerifyFlows
 from app.verify.links import LinkError, links_for
-from app.verify.pages import JoinCode, form_page, megabytes, message_page, status_page
+from app.verify.origin import cross_site
+from app.verify.pages import (
+    STYLESHEET_PATH,
+    JoinCode,
+    form_page,
+    megabytes,
+    message_page,
+    status_page,
+    stylesheet,
+)
 from app.verify.phone import normalise_phone
 from app.verify.photos import (
     MAX_PHOTOS,
@@ -37,6 +49,12 @@ FIELDS = ("phone", "identity_type", "region")
 FORM_OVERHEAD = 64 * 1024  # the text fields and multipart framing around the photos
 
 router = APIRouter(prefix="/verify")
+
+
+@router.get(STYLESHEET_PATH.removeprefix("/verify"), include_in_schema=False)
+async def verify_css() -> Response:
+    """The pages' stylesheet: a file of sopbot's own, as the pages' CSP allows no inline style."""
+    return stylesheet()
 
 
 @router.get("/{token}", response_class=HTMLResponse)
@@ -68,6 +86,10 @@ async def show_form(token: str, request: Request) -> HTMLResponse:
 async def submit_form(token: str, request: Request) -> HTMLResponse:
     services: Services = request.app.state.services
     t, max_bytes = services.flows.verify, services.settings.photo_max_bytes
+    if cross_site(request, services.settings.public_url):
+        log.info("verify_cross_site_refused", origin=request.headers.get("origin", "")[:100],
+                 fetch_site=request.headers.get("sec-fetch-site", "")[:40])
+        return message_page(t, t.pages.cross_site, "problem", 403)
     external_userid = _member_of(services, token)
     if isinstance(external_userid, HTMLResponse):
         return external_userid
@@ -79,10 +101,13 @@ async def submit_form(token: str, request: Request) -> HTMLResponse:
     if int(length) > MAX_PHOTOS * max_bytes + FORM_OVERHEAD:
         return message_page(t, t.pages.too_large, "problem", 413)
     # A few spare file parts, so four photos get the "at most three" text, not a 400.
-    async with request.form(max_files=MAX_PHOTOS + 5, max_fields=20) as form:
-        values = {name: _text(form, name) for name in FIELDS}
-        errors = _field_errors(values, t)
-        photos = await _photos(form, values, errors, t, max_bytes)
+    try:
+        async with request.form(max_files=MAX_PHOTOS + 5, max_fields=20) as form:
+            values = {name: _text(form, name) for name in FIELDS}
+            errors = _field_errors(values, t)
+            photos = await _photos(form, values, errors, t, max_bytes)
+    except HTTPException as exc:  # Starlette's answer to a broken or over-full multipart body
+        return message_page(t, t.pages.too_large, "problem", exc.status_code)
     if errors:
         return form_page(t, max_bytes, values, errors, status_code=422)
     return await _store(services, external_userid, values, photos)
