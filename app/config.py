@@ -84,6 +84,11 @@ class Settings(DatabaseSettings):
     log_level: str = Field("info", validation_alias="SOPBOT_LOG_LEVEL")
     log_format: str = Field("auto", validation_alias="SOPBOT_LOG_FORMAT")
     max_body_bytes: int = Field(64 * 1024, validation_alias="SOPBOT_MAX_BODY_BYTES", ge=1024)
+    # Every other JSON or form body (/api, the console): 413 above it. 5,000 platform users,
+    # the largest list /api/platform-users takes, need at most ~2.6 MB (ids and names at their
+    # longest, in JSON's \u escapes).
+    max_request_bytes: int = Field(4 * 1024 * 1024, validation_alias="SOPBOT_MAX_REQUEST_BYTES",
+                                   ge=1024)
     # A signed callback whose URL timestamp is further than this from now is refused (403):
     # WeCom signs each attempt as it sends it and retries within seconds, so only a replay
     # is older. Well inside SOPBOT_INBOX_RETENTION_DAYS, which remembers what was stored.

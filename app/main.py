@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
 
 import handlers
@@ -25,6 +26,7 @@ from app.flows import load_flows
 from app.funnel import api as funnel_api
 from app.funnel import delivery
 from app.groups import hooks as group_hooks
+from app.http_errors import validation_error
 from app.inbox.worker import InboxWorker
 from app.inbox.writer import InboxWriter
 from app.keywords.book import book_for
@@ -40,6 +42,7 @@ from app.sim import create_sim_app
 from app.sim.config import SimSettings
 from app.sim.embedded import MOUNT_PATH
 from app.verify import api as verify_api
+from app.verify import form as verify_form
 from app.wecom.client import WeComClient
 from app.wecom.crypto import WeComCrypto
 from app.wecom.tokens import TokenStore, cache_key
@@ -150,17 +153,20 @@ def create_app(settings: Settings, *, router: Router | None = None,
             if sim_app is not None:
                 await sim_app.state.sim.aclose()
 
+    # Every body is bounded: SOPBOT_MAX_REQUEST_BYTES unless a router says otherwise (413).
     app = FastAPI(title="sopbot", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+                  openapi_url=None, max_body_size=settings.max_request_bytes)
     app.include_router(callback.router)
     app.include_router(health.router)
     app.include_router(metrics_api_router)
     app.include_router(funnel_api.router)
     app.include_router(content_api.router)
     app.include_router(verify_api.router)
+    app.include_router(verify_form.router, max_body_size=verify_form.max_body_size(settings))
     console.install(app)
     if sim_app is not None:
         app.mount(MOUNT_PATH, sim_app)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Exception, _internal_error)
     return app
 

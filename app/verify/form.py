@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 
+from app.config import Settings
 from app.db import utcnow
 from app.groups import pools
 from app.logs import get_logger
@@ -49,6 +50,13 @@ FIELDS = ("phone", "identity_type", "region")
 FORM_OVERHEAD = 64 * 1024  # the text fields and multipart framing around the photos
 
 router = APIRouter(prefix="/verify")
+
+
+def max_body_size(settings: Settings) -> int:
+    """The bound the app puts on this router's bodies (FastAPI's max_body_size): well above the
+    form's own (photos and their framing), which `submit_form` enforces with a page of its
+    own before reading; the app's bound only stops what the form would never see."""
+    return 2 * (MAX_PHOTOS * settings.photo_max_bytes + FORM_OVERHEAD)
 
 
 @router.get(STYLESHEET_PATH.removeprefix("/verify"), include_in_schema=False)
