@@ -7,7 +7,7 @@ through the aiosqlite dialect with the inline driver of app/sqlite_inline.py) or
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -156,6 +156,8 @@ class Database:
         # something (e.g. an outbox row) tells a background loop to look now, and only once
         # the row is visible to it.
         self.commit_hooks: list[Callable[[dict[str, Any]], None]] = []
+        # Run by dispose(): what holds connections of its own to this database (app/liveness.py).
+        self.dispose_hooks: list[Callable[[], Awaitable[None]]] = []
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
@@ -178,4 +180,6 @@ class Database:
             await session.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        for hook in self.dispose_hooks:
+            await hook()
         await self.engine.dispose()

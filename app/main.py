@@ -32,6 +32,7 @@ from app.inbox.writer import InboxWriter
 from app.keywords.book import book_for
 from app.kf import replies as kf_replies
 from app.kf.puller import KfPuller
+from app.liveness import Liveness
 from app.logs import get_logger
 from app.metrics import Metrics
 from app.metrics import router as metrics_api_router
@@ -73,9 +74,11 @@ def build_services(settings: Settings, router: Router | None = None,
     router = router or handlers.build_router()
     crypto = WeComCrypto(settings.callback_token.get_secret_value(),
                          settings.callback_aes_key.get_secret_value(), settings.corp_id)
-    worker = InboxWorker(db, router, settings, flows)
+    liveness = Liveness(db)  # one owner id and lock for the worker's and sender's claims
+    worker = InboxWorker(db, router, settings, flows, liveness=liveness)
     http, wecom, tokens = build_wecom(settings, db, transport)
-    sender = OutboxSender(db, wecom, settings, RateLimits(parse_rates(settings.rate_limits)))
+    sender = OutboxSender(db, wecom, settings, RateLimits(parse_rates(settings.rate_limits)),
+                          liveness=liveness)
     db.commit_hooks.append(sender.on_commit)
     sender.on_settled(delivery.WELCOME_KIND, delivery.welcome_settled)
     group_hooks.register(sender, flows.routing)
@@ -95,7 +98,7 @@ def build_services(settings: Settings, router: Router | None = None,
     metrics = Metrics()
     sender.metrics = metrics
     return Services(settings, db, crypto, flows, router, worker, writer, http, wecom,
-                    tokens, sender, kf_reader, scheduler, metrics)
+                    tokens, sender, kf_reader, scheduler, metrics, liveness)
 
 
 def build_wecom(settings: Settings, db: Database,
@@ -176,6 +179,7 @@ async def _shutdown(services: Services) -> None:
     await services.kf_reader.stop()
     await services.worker.stop()
     await services.sender.stop()
+    await services.liveness.close()  # after both released their leases
     await services.http.aclose()
     await services.db.dispose()
     log.info("sopbot_stopped")

@@ -14,6 +14,7 @@ from app.flows import Flows
 from app.inbox.worker import InboxWorker
 from app.inbox.writer import InboxWriter
 from app.kf.puller import KfPuller
+from app.liveness import Liveness
 from app.metrics import Metrics
 from app.outbox.sender import OutboxSender
 from app.wecom.client import WeComClient
@@ -37,3 +38,4 @@ class Services:
     kf_reader: KfPuller
     scheduler: CalendarScheduler
     metrics: Metrics
+    liveness: Liveness  # the worker's and sender's claims end with this process

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import insert_for, utcnow
 from app.inbox.models import DONE, FAILED, PENDING, InboxEvent
+from app.liveness import DIALECTS, lease_free
 from app.wecom.events import Event
 
 MAX_ERROR_CHARS = 2000
@@ -95,10 +96,13 @@ _EARLIER = TABLE.alias("earlier")
 # parked (failed) row no longer holds the rest back.
 _FIRST_OF_ITS_KEY = or_(T.order_key.is_(None), ~exists().where(
     _EARLIER.c.order_key == T.order_key, _EARLIER.c.status == PENDING, _EARLIER.c.id < T.id))
-_PICK = (select(T.id)
-         .where(T.status == PENDING, T.next_attempt_at <= _NOW,
-                or_(T.lease_until.is_(None), T.lease_until < _NOW), _FIRST_OF_ITS_KEY)
-         .order_by(T.id).limit(bindparam("limit")))
+
+
+def _pick(dialect: str) -> Any:
+    return (select(T.id)
+            .where(T.status == PENDING, T.next_attempt_at <= _NOW,
+                   lease_free(T.lease_owner, T.lease_until, _NOW, dialect), _FIRST_OF_ITS_KEY)
+            .order_by(T.id).limit(bindparam("limit")))
 
 
 def _claim_statement(pick: Any) -> Any:
@@ -109,8 +113,10 @@ def _claim_statement(pick: Any) -> Any:
             .returning(T.id, T.payload, T.callback_id, T.kind, T.attempts, T.received_at))
 
 
-CLAIM_DUE = _claim_statement(_PICK)
-CLAIM_ONE = _claim_statement(_PICK.where(T.id == bindparam("inbox_id")))
+# Per dialect: on PostgreSQL a row whose claimer's session ended is free at once.
+CLAIM_DUE = {d: _claim_statement(_pick(d)) for d in DIALECTS}
+CLAIM_ONE = {d: _claim_statement(_pick(d).where(T.id == bindparam("inbox_id")))
+             for d in DIALECTS}
 _LEASED = and_(T.id == bindparam("inbox_id"), T.status == PENDING,
                T.lease_owner == bindparam("owner"))
 FINISH = (update(TABLE).where(_LEASED)
@@ -128,7 +134,7 @@ async def claim(session: AsyncSession, owner: str, now: datetime, lease_s: float
     """
     until = now + timedelta(seconds=lease_s)
     params = {"now": now, "limit": limit, "owner": owner, "until": until, "inbox_id": inbox_id}
-    statement = CLAIM_DUE if inbox_id is None else CLAIM_ONE
+    statement = (CLAIM_DUE if inbox_id is None else CLAIM_ONE)[session.get_bind().dialect.name]
     rows = (await session.execute(statement, params)).all()
     return sorted((Claimed(*row, lease_until=until) for row in rows), key=lambda c: c.inbox_id)
 

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +27,7 @@ from app.db import Database, utcnow
 from app.flows import Flows
 from app.inbox import store
 from app.inbox.models import DONE, FAILED, PENDING
+from app.liveness import Liveness
 from app.logs import Redactor, get_logger
 from app.outbox import store as outbox
 from app.wecom.api import SendMessage, Text
@@ -76,16 +74,16 @@ class LeaseLost(Exception):
     """Another worker took the row over (our lease ran out); its outcome is theirs to record."""
 
 
-def worker_id() -> str:
-    return f"{socket.gethostname()[:20]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
 class InboxWorker:
     def __init__(self, db: Database, router: Router, settings: Settings, flows: Flows,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, liveness: Liveness | None = None
+                 ) -> None:
         self.db, self.router, self.settings, self.flows = db, router, settings, flows
         self.clock = clock
-        self.owner = worker_id()
+        # Its claims end with it (app/liveness.py): shared with the process's outbox sender,
+        # or its own.
+        self.liveness, self._own_liveness = liveness or Liveness(db), liveness is None
+        self.owner = self.liveness.owner
         # Something more urgent in this process to let go first (the outbox's fast lane),
         # waited for before each event, at most YIELD_LIMIT_S so the inbox never stalls.
         self.yield_to: Callable[[float], Awaitable[None]] | None = None
@@ -164,6 +162,7 @@ class InboxWorker:
         return await self._process(batch[0]) if batch else None
 
     async def _claim(self, limit: int, inbox_id: int | None = None) -> list[store.Claimed]:
+        await self.liveness.ensure()
         async with self.db.unit_of_work() as session:
             return await store.claim(session, self.owner, self.clock(), self.lease_s, limit,
                                      inbox_id)
@@ -327,4 +326,6 @@ class InboxWorker:
                 await store.release_leases(session, self.owner)
         except Exception:
             log.warning("inbox_leases_not_released", exc_info=True)  # they expire on their own
+        if self._own_liveness:
+            await self.liveness.close()
 

@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.db import Database, utcnow
 from app.inbox import store as inbox
-from app.inbox.worker import worker_id
 from app.kf import dialog, store
+from app.liveness import worker_id
 from app.logs import get_logger
 from app.outbox import store as outbox
 from app.verify.photos import Photo, image_type

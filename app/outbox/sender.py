@@ -28,7 +28,7 @@ from structlog.contextvars import bound_contextvars
 
 from app.config import Settings
 from app.db import Database, utcnow
-from app.inbox.worker import worker_id
+from app.liveness import Liveness
 from app.logs import get_logger
 from app.outbox import ratelimit, store
 from app.outbox.models import FAST
@@ -85,12 +85,16 @@ AfterSettle = Callable[[AsyncSession, datetime], Awaitable[None]]
 
 class OutboxSender:
     def __init__(self, db: Database, client: WeComClient, settings: Settings,
-                 limits: ratelimit.RateLimits, clock: Callable[[], datetime] = utcnow) -> None:
+                 limits: ratelimit.RateLimits, clock: Callable[[], datetime] = utcnow,
+                 liveness: Liveness | None = None) -> None:
         self.db, self.client, self.limits, self.clock = db, client, limits, clock
         self.settings = settings
         self.policy = Policy(settings.outbox_max_attempts, settings.outbox_retry_base_s,
                              settings.outbox_retry_max_s)
-        self.owner = worker_id()
+        # Its claims end with it (app/liveness.py): shared with the process's inbox worker,
+        # or its own.
+        self.liveness, self._own_liveness = liveness or Liveness(db), liveness is None
+        self.owner = self.liveness.owner
         self._claims = itertools.count()
         self.request_span = timedelta(seconds=REQUEST_SPAN_TIMEOUTS * settings.wecom_timeout_s)
         self.lease_s = (self.request_span + MAX_SLOT_WAIT).total_seconds() + LEASE_MARGIN_S
@@ -184,6 +188,8 @@ class OutboxSender:
                 await store.release_leases(session, self.owner)
         except Exception:
             log.warning("outbox_leases_not_released", exc_info=True)  # they expire anyway
+        if self._own_liveness:
+            await self.liveness.close()
 
     async def release_dead_leases(self) -> None:
         """SQLite at start: the file belongs to this process, so any lease left is dead."""
@@ -203,6 +209,7 @@ class OutboxSender:
         return count
 
     async def _claim(self, fast: bool) -> list[store.Claimed]:
+        await self.liveness.ensure()
         async with self.db.unit_of_work() as session:
             lease = store.lease_token(self.owner, next(self._claims))
             return await store.claim(session, lease, self.clock(), self.lease_s,

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
+from app.liveness import DIALECTS, lease_free
 from app.outbox.models import DEAD, FAST, NORMAL, PENDING, UNKNOWN, OutboxMessage
 from app.outbox.ratelimit import rate_key
 from app.wecom.api import ApiCall
@@ -114,11 +115,12 @@ async def lock(session: AsyncSession, key: str) -> bool:
 
 
 _NOW = bindparam("now")
-_DUE = and_(T.status == PENDING, T.next_attempt_at <= _NOW,
-            or_(T.lease_until.is_(None), T.lease_until < _NOW))
 _PICK = select(T.id).order_by(T.priority, T.id).limit(bindparam("limit"))
-PICK_FAST = _PICK.where(_DUE, T.priority <= FAST)
-PICK_BULK = _PICK.where(_DUE, T.priority > FAST)
+
+
+def _due(dialect: str) -> Any:
+    return and_(T.status == PENDING, T.next_attempt_at <= _NOW,
+                lease_free(T.lease_owner, T.lease_until, _NOW, dialect))
 
 
 def _claim_statement(pick: Any) -> Any:
@@ -130,8 +132,10 @@ def _claim_statement(pick: Any) -> Any:
                        T.deadline, T.rate_key, T.attempts, T.in_flight_at, T.created_at))
 
 
-CLAIM_FAST = _claim_statement(PICK_FAST)
-CLAIM_BULK = _claim_statement(PICK_BULK)
+# Per dialect and lane: on PostgreSQL a row whose claimer's session ended is free at once.
+CLAIM = {(d, fast): _claim_statement(_PICK.where(
+    _due(d), T.priority <= FAST if fast else T.priority > FAST)) for d in DIALECTS
+    for fast in (True, False)}
 
 
 def lease_token(owner: str, n: int) -> str:
@@ -144,7 +148,8 @@ async def claim(session: AsyncSession, lease: str, now: datetime, lease_s: float
                 fast: bool) -> list[Claimed]:
     """Lease up to `limit` due rows of one lane, most urgent first, counting the attempt."""
     until = now + timedelta(seconds=lease_s)
-    rows = (await session.execute(CLAIM_FAST if fast else CLAIM_BULK, {
+    statement = CLAIM[session.get_bind().dialect.name, fast]
+    rows = (await session.execute(statement, {
         "now": now, "limit": limit, "owner": lease, "until": until})).all()
     claimed = (Claimed(*row, lease_until=until, lease=lease) for row in rows)
     return sorted(claimed, key=lambda c: (c.priority, c.id))

@@ -15,6 +15,7 @@ from app.config import Settings
 from app.db import utcnow
 from app.inbox import store
 from app.inbox.models import InboxEvent
+from app.liveness import Liveness
 from app.wecom.events import ExternalContactAdded, TextMessage
 from tests.conftest import CORP_ID, OPERATOR, RunningApp, make_settings, serve_app, wait_until
 from tests.fakes import payloads
@@ -132,21 +133,46 @@ async def test_shutdown_mid_handler_leaves_the_row_for_the_next_start(settings: 
         assert len(calls) == 2
 
 
-async def test_dead_workers_lease_runs_out_and_the_row_is_taken_over(settings: Settings) -> None:
+async def test_a_hung_workers_lease_runs_out_and_the_row_is_taken_over(
+        settings: Settings) -> None:
+    """A claimer still connected (alive to the database, stuck otherwise) keeps its rows until
+    its lease runs out."""
     async with serve_app(settings, run_worker=False) as app:
         await app.post_callback(payloads.external_contact(corp_id=CORP_ID))
-        now = utcnow()
-        async with app.services.db.unit_of_work() as session:
-            [claimed] = await store.claim(session, "dead-host:1:x", now, lease_s=60)
-        assert claimed.attempts == 1
-        worker = app.services.worker
-        assert await worker.process_one() is None  # still leased to the dead worker
-        worker.clock = lambda: utcnow() + timedelta(seconds=61)
-        processed = await worker.process_one()
+        hung = Liveness(app.services.db, "hung-host:1:x")
+        await hung.ensure()
+        try:
+            async with app.services.db.unit_of_work() as session:
+                [claimed] = await store.claim(session, hung.owner, utcnow(), lease_s=60)
+            assert claimed.attempts == 1
+            worker = app.services.worker
+            assert await worker.process_one() is None  # still leased to the hung worker
+            worker.clock = lambda: utcnow() + timedelta(seconds=61)
+            processed = await worker.process_one()
+        finally:
+            await hung.close()
         assert processed is not None and processed.status == "done"
         [row] = await rows(app)
         assert row.attempts == 2 and row.lease_owner is None
 
+
+async def test_a_dead_workers_claim_is_free_at_once_on_postgresql(settings: Settings) -> None:
+    """A claimer whose database session ended (killed) left no liveness lock: its rows are
+    taken over at once, whatever its lease says. SQLite has one process: the lease decides."""
+    async with serve_app(settings, run_worker=False) as app:
+        await app.post_callback(payloads.external_contact(corp_id=CORP_ID))
+        dead = Liveness(app.services.db, "dead-host:1:x")
+        await dead.ensure()
+        async with app.services.db.unit_of_work() as session:
+            await store.claim(session, dead.owner, utcnow(), lease_s=60)
+        await dead.close()  # as the kernel closes a killed process's connection
+        processed = await app.services.worker.process_one()
+        if app.services.db.is_sqlite:
+            assert processed is None
+            return
+        assert processed is not None and processed.status == "done"
+        [row] = await rows(app)
+        assert row.attempts == 2
 
 async def test_payload_that_kills_the_process_is_parked_after_the_last_attempt(
         settings: Settings) -> None:

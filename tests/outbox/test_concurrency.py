@@ -154,3 +154,19 @@ async def test_a_token_handed_back_inside_the_refresh_window_is_not_fetched_per_
         assert len(fetched) == 2
     finally:
         await db.dispose()
+
+
+async def test_a_killed_senders_claims_are_free_at_once_on_postgresql(outbox: Outbox) -> None:
+    """Its database session ended with it (its liveness lock with it): another sender takes
+    its rows now, not when their lease runs out. SQLite has one process: the lease decides."""
+    for n in range(2):
+        await outbox.enqueue(f"welcome:d{n}", welcome(f"d{n}"), priority=0)
+    dead = outbox.new_sender()
+    assert len(await dead._claim(fast=True)) == 2
+    await dead.liveness.close()  # as the kernel closes a killed process's connection
+    taken = await outbox.sender.drain(True)
+    if outbox.db.is_sqlite:
+        assert taken == 0
+        return
+    assert taken == 2
+    assert {row.status for row in (await outbox.rows()).values()} == {SENT}
