@@ -10,9 +10,14 @@
     sent       also a "done already" errcode after an attempt whose answer was lost (41051
                for a welcome: the earlier attempt used the code), recorded as reconciled
     dead       a final errcode (41051, 41050, 84061, ...): recorded, never retried
-    unknown    the request may have gone out and WeCom would not drop a second copy: left for
-               an operator (retry or drop), never resent by itself
-    expired    its deadline passed before it could be sent
+    unknown    the request may have gone out and WeCom would not drop a second copy, or its
+               code is past the life in which a copy would have told: left for an operator
+               (retry or drop), never resent by itself, and never counted as missed
+    expired    its deadline passed before it could be sent (never sent at all)
+
+A row an earlier attempt may have delivered (`in_flight_at` set) is asked about, not given up:
+sent again while a copy is harmless and its answer tells (`maybe_delivered`), past its deadline
+too as long as its code lives; only when nobody can tell any more is it `unknown`.
 """
 
 from __future__ import annotations
@@ -120,6 +125,35 @@ def unknown_past_window(claimed: Claimed) -> Outcome:
                    "lapsed since, so it is not resent: retry or drop it", utcnow())
 
 
+def unknown_past_life(claimed: Claimed, now: datetime) -> Outcome:
+    return unknown("an earlier attempt may have delivered it and its code is past its life, "
+                   "so nobody can tell any more: retry or drop it", now)
+
+
+def can_still_ask(claimed: Claimed, call: ApiCall[Any], when: datetime) -> bool:
+    """Whether a copy sent at `when` gets an answer that tells whether an earlier attempt took
+    effect (a duplicate answer, within its code's life)."""
+    if not call.done_already:
+        return False
+    return call.code_life is None or when < claimed.created_at + call.code_life
+
+
+def maybe_delivered(claimed: Claimed, call: ApiCall[Any], now: datetime) -> Outcome | None:
+    """What becomes of a row an earlier attempt may have delivered: None to send it again (a
+    copy WeCom drops, and whose answer, 0 or a duplicate answer, says which attempt delivered
+    it), even past its deadline while its code can still answer; else unknown."""
+    assert claimed.in_flight_at is not None
+    if not call.is_dedupable():
+        return unknown_after_takeover(claimed)
+    window = call.dedupe_window()
+    if window is not None and now >= claimed.in_flight_at + window:
+        return unknown_past_window(claimed)
+    past_deadline = claimed.deadline is not None and now >= claimed.deadline
+    if past_deadline and not can_still_ask(claimed, call, now):
+        return unknown_past_life(claimed, now)
+    return None
+
+
 def decide(claimed: Claimed, call: ApiCall[Any], exc: errors.WeComError, policy: Policy,
            now: datetime) -> Outcome:
     """The outcome of a failed attempt."""
@@ -129,9 +163,11 @@ def decide(claimed: Claimed, call: ApiCall[Any], exc: errors.WeComError, policy:
     if errcode in call.done_already and claimed.in_flight_at is not None:
         assert isinstance(exc, errors.ApiError)
         return Outcome.reconciled(exc, now)
+    if errcode in call.code_gone and claimed.in_flight_at is not None:
+        return unknown_past_life(claimed, now)
     if isinstance(exc, errors.RateLimited):
         until = now + timedelta(seconds=exc.retry_after_s)
-        outcome = _retry_or_expire(claimed, until, error, errcode, counted=False, now=now)
+        outcome = _retry_or_expire(claimed, call, until, error, errcode, counted=False, now=now)
         outcome.block_until = until
         return outcome
     if isinstance(exc, errors.FinalError):
@@ -141,20 +177,28 @@ def decide(claimed: Claimed, call: ApiCall[Any], exc: errors.WeComError, policy:
     if claimed.attempts >= policy.max_attempts:
         return dead(f"gave up after {claimed.attempts} attempts: {error}", now, errcode,
                     loud=True)
-    outcome = _retry_or_expire(claimed, now + policy.backoff(claimed.attempts), error, errcode,
-                               counted=True, now=now,
+    outcome = _retry_or_expire(claimed, call, now + policy.backoff(claimed.attempts), error,
+                               errcode, counted=True, now=now,
                                maybe_sent=isinstance(exc, errors.OutcomeUnknown))
     outcome.loud = isinstance(exc, errors.ConfigurationError)
     return outcome
 
 
-def _retry_or_expire(claimed: Claimed, when: datetime, error: str, errcode: int | None,
-                     counted: bool, now: datetime, maybe_sent: bool = False) -> Outcome:
-    if claimed.deadline is not None and when >= claimed.deadline:
-        outcome = expired(claimed, now)
-        outcome.values["last_error"] = f"{error}; no time left before its deadline"
-        outcome.values["errcode"] = errcode
-        return outcome
-    return Outcome.later(claimed, when, counted=counted, error=error, errcode=errcode,
-                         maybe_sent=maybe_sent)
-
+def _retry_or_expire(claimed: Claimed, call: ApiCall[Any], when: datetime, error: str,
+                     errcode: int | None, counted: bool, now: datetime,
+                     maybe_sent: bool = False) -> Outcome:
+    """Back to pending until `when`, unless that is past the deadline: then expired if no
+    attempt can have delivered it; if one may have, retried while a copy can still ask, else
+    unknown."""
+    if claimed.deadline is None or when < claimed.deadline:
+        return Outcome.later(claimed, when, counted=counted, error=error, errcode=errcode,
+                             maybe_sent=maybe_sent)
+    if maybe_sent or claimed.in_flight_at is not None:
+        if can_still_ask(claimed, call, when):
+            return Outcome.later(claimed, when, counted=counted, error=error, errcode=errcode,
+                                 maybe_sent=maybe_sent)
+        return unknown_past_life(claimed, now)
+    outcome = expired(claimed, now)
+    outcome.values["last_error"] = f"{error}; no time left before its deadline"
+    outcome.values["errcode"] = errcode
+    return outcome

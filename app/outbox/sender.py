@@ -38,9 +38,8 @@ from app.outbox.outcomes import (
     Policy,
     decide,
     expired,
+    maybe_delivered,
     rebuild,
-    unknown_after_takeover,
-    unknown_past_window,
 )
 from app.wecom.api import ApiCall
 from app.wecom.client import WeComClient
@@ -222,21 +221,18 @@ class OutboxSender:
         await self._settle(planned)
 
     def _plan(self, claimed: store.Claimed) -> Planned:
-        """Decide what needs no request: a passed deadline, a row taken over mid-send."""
+        """Decide what needs no request: a passed deadline, a row that an earlier attempt may
+        have delivered and that must not (or need not) be sent again."""
         planned = Planned(claimed)
-        if claimed.deadline is not None and self.clock() >= claimed.deadline:
-            planned.outcome = expired(claimed)
-            return planned
         call, outcome = rebuild(claimed)
         planned.call, planned.outcome = call, outcome
-        if call is None or claimed.in_flight_at is None:
+        if call is None:
             return planned
-        # An earlier attempt may have reached WeCom: resend only what WeCom would drop.
-        window = call.dedupe_window()
-        if not call.is_dedupable():
-            planned.outcome = unknown_after_takeover(claimed)
-        elif window is not None and self.clock() >= claimed.in_flight_at + window:
-            planned.outcome = unknown_past_window(claimed)
+        now = self.clock()
+        if claimed.in_flight_at is not None:
+            planned.outcome = maybe_delivered(claimed, call, now)
+        elif claimed.deadline is not None and now >= claimed.deadline:
+            planned.outcome = expired(claimed, now)
         return planned
 
     async def _book(self, planned: list[Planned]) -> None:
@@ -270,13 +266,17 @@ class OutboxSender:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), delay)
             async with self._in_flight[item.claimed.priority <= FAST]:
-                item.outcome = self._not_now(item.claimed) or await self._request(item)
+                item.outcome = self._not_now(item) or await self._request(item)
 
-    def _not_now(self, claimed: store.Claimed) -> Outcome | None:
+    def _not_now(self, item: Planned) -> Outcome | None:
         """What becomes of a row that must not be sent after all, at the last moment."""
-        now = self.clock()
+        claimed, now = item.claimed, self.clock()
         if claimed.deadline is not None and now >= claimed.deadline:
-            return expired(claimed, now)
+            if claimed.in_flight_at is None:
+                return expired(claimed, now)
+            assert item.call is not None
+            if (gone := maybe_delivered(claimed, item.call, now)) is not None:
+                return gone
         if self._stopping.is_set():
             return Outcome.later(claimed, now, counted=False, error="released: sender stopping")
         if now + self.request_span >= claimed.lease_until:

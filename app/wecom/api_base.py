@@ -65,6 +65,12 @@ class ApiCall(BaseModel, Generic[R]):
     # Errcodes that, after an attempt whose answer was lost, say that attempt took effect
     # (a single-use code already used): the outbox records the row as sent.
     done_already: ClassVar[frozenset[int]] = frozenset()
+    # How long after the row was made a copy still gets an answer that tells (the life of the
+    # single-use code behind done_already); None: as long as WeCom remembers the first copy.
+    code_life: ClassVar[timedelta | None] = None
+    # Errcodes saying the code is past its life: after an attempt whose answer was lost, nobody
+    # can tell any more whether that attempt took effect.
+    code_gone: ClassVar[frozenset[int]] = frozenset()
     response_model: ClassVar[type[ApiResponse]] = ApiResponse
 
     def is_dedupable(self) -> bool:

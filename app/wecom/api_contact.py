@@ -7,6 +7,7 @@ gets 48002. Answers are modelled field by field as documented and stay permissiv
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, ClassVar, Generic, Literal
 
 from pydantic import Field, model_validator
@@ -40,9 +41,12 @@ class SendWelcomeMsg(ContactCall[ApiResponse]):
     """The one welcome message after a friend add; the code is valid 20 s and single use."""
 
     path: ClassVar[str] = "externalcontact/send_welcome_msg"
-    # Single-use code: a resent copy gets 41051 instead of a second message.
+    # Single-use code: a resent copy gets 41051 instead of a second message, for as long as
+    # the code lives (20 s from the event); after that every copy gets 41050.
     dedupes: ClassVar[bool] = True
     done_already: ClassVar[frozenset[int]] = frozenset({41051})
+    code_life: ClassVar[timedelta | None] = timedelta(seconds=20)
+    code_gone: ClassVar[frozenset[int]] = frozenset({41050})
 
     welcome_code: str
     text: Text | None = None

@@ -8,6 +8,7 @@ delivered (watch `msg_send_fail` events in kf/sync_msg).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, ClassVar, Generic, Literal
 
 from pydantic import Field, model_validator
@@ -237,8 +238,10 @@ class KfSendMsgOnEvent(KfCall[KfMsgSent]):
         return self
 
     # The code is single use: refused (40058) after an attempt whose answer was lost, it was
-    # used by that attempt.
+    # used by that attempt. An enter_session code lives 20 s (a msg_code longer: the shorter
+    # life is assumed for both).
     done_already: ClassVar[frozenset[int]] = frozenset({40058})
+    code_life: ClassVar[timedelta | None] = timedelta(seconds=20)
 
     def is_dedupable(self) -> bool:
         return self.msgid is not None
