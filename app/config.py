@@ -117,6 +117,10 @@ class Settings(DatabaseSettings):
     # Whether this process may run the scheduler (the posting calendar); with several replicas
     # on PostgreSQL one of those that may leads at a time.
     scheduler: bool = Field(True, validation_alias="SOPBOT_SCHEDULER")
+    # How often a standby replica tries for the scheduler's lead: a dead leader is replaced
+    # within about this long (PostgreSQL drops its lock the moment its connection dies).
+    leader_retry_s: float = Field(2.0, validation_alias="SOPBOT_LEADER_RETRY_S", ge=0.2,
+                                  le=300)
     outbox_max_attempts: int = Field(8, validation_alias="SOPBOT_OUTBOX_MAX_ATTEMPTS", ge=1)
     outbox_retry_base_s: float = Field(2.0, validation_alias="SOPBOT_OUTBOX_RETRY_BASE_S", gt=0)
     outbox_retry_max_s: float = Field(600.0, validation_alias="SOPBOT_OUTBOX_RETRY_MAX_S", gt=0)

@@ -93,7 +93,8 @@ def build_services(settings: Settings, router: Router | None = None,
     kf_reader = KfPuller(db, wecom, settings, on_stored=worker.wake, rules=kf_rules)
     db.commit_hooks.append(kf_reader.on_commit)
     scheduler = CalendarScheduler(db, flows, settings.agent_id, wecom,
-                                  robots=set(settings.robot_keys), photo_dir=settings.photo_dir)
+                                  robots=set(settings.robot_keys), photo_dir=settings.photo_dir,
+                                  lead_retry_s=settings.leader_retry_s)
     sender.on_settled(POST_KIND, task_created)
     metrics = Metrics()
     sender.metrics = metrics

@@ -1,8 +1,9 @@
 """The scheduler: APScheduler 3 in the service's event loop with a few static jobs (explicit
 ids, module-level functions). With several replicas on PostgreSQL exactly one runs the jobs:
-the one holding a session-level advisory lock on its own connection; the others try again at
-every tick, so if the leader dies (its connection closes and PostgreSQL drops the lock)
-another takes over within a tick. SQLite belongs to one process: it always leads.
+the one holding a session-level advisory lock on its own connection; the others try for it
+every SOPBOT_LEADER_RETRY_S (`take_lead`), so if the leader dies (its connection closes and
+PostgreSQL drops the lock) another takes over within seconds and posts what is due at once.
+SQLite belongs to one process: it always leads.
 
 Jobs run on the leader only; each is safe to run twice anyway (outbox keys), so a leader that
 loses its lock mid-job posts nothing twice.
@@ -39,6 +40,7 @@ MISFIRE_S = 45
 LIFECYCLE_S = 3600  # zombie groups are looked for every hour
 SWEEP_PHOTOS_S = 3600
 EXPIRE_DIALOGS_S = 3600
+LEAD_RETRY_S = 2.0  # how often a standby tries for the lead (SOPBOT_LEADER_RETRY_S)
 # The lock's own connection notices a dead peer within about a minute (TCP keepalives), so
 # PostgreSQL drops a dead leader's lock and another replica takes over.
 KEEPALIVE = {"keepalives": 1, "keepalives_idle": 20, "keepalives_interval": 10,
@@ -51,10 +53,10 @@ class CalendarScheduler:
     def __init__(self, db: Database, flows: Flows, agent_id: int | None,
                  wecom: WeComClient | None = None, clock: Callable[[], datetime] = utcnow,
                  tick_s: float = TICK_S, robots: set[str] | None = None,
-                 photo_dir: Path | None = None) -> None:
+                 photo_dir: Path | None = None, lead_retry_s: float = LEAD_RETRY_S) -> None:
         self.db, self.flows, self.agent_id, self.clock = db, flows, agent_id, clock
         self.wecom, self.robots, self.photo_dir = wecom, robots, photo_dir
-        self.tick_s = tick_s
+        self.tick_s, self.lead_retry_s = tick_s, lead_retry_s
         self.scheduler: AsyncIOScheduler | None = None
         self._lock_engine: AsyncEngine | None = None
         self._lock_conn: AsyncConnection | None = None
@@ -79,6 +81,10 @@ class CalendarScheduler:
         self.scheduler.add_job(expire_dialogs, "interval", seconds=EXPIRE_DIALOGS_S,
                                args=[self], id="expire_dialogs", coalesce=True,
                                max_instances=1, misfire_grace_time=MISFIRE_S)
+        if not self.db.is_sqlite:
+            self.scheduler.add_job(take_lead, "interval", seconds=self.lead_retry_s,
+                                   args=[self], id="take_lead", coalesce=True,
+                                   max_instances=1, misfire_grace_time=MISFIRE_S)
         self.scheduler.start()
 
     @property
@@ -92,6 +98,11 @@ class CalendarScheduler:
         if self._lock_engine is not None:
             await self._lock_engine.dispose()
             self._lock_engine = None
+
+    @property
+    def leading(self) -> bool:
+        """Whether this process held the lead when it last looked."""
+        return self.db.is_sqlite or self._lock_conn is not None
 
     async def lead(self) -> bool:
         """Whether this process runs the jobs now (taking the lead if it is free)."""
@@ -133,6 +144,14 @@ class CalendarScheduler:
             except Exception:
                 log.warning("scheduler_lock_release_failed", exc_info=True)
                 await conn.invalidate()
+
+
+async def take_lead(scheduler: CalendarScheduler) -> None:
+    """Job (every replica, PostgreSQL): take the lead as soon as it is free. A new leader
+    posts what is due at once: the minute its predecessor died in may hold a slot."""
+    was_leading = scheduler.leading
+    if await scheduler.lead() and not was_leading and scheduler.scheduler is not None:
+        scheduler.scheduler.modify_job("post_due_slots", next_run_time=datetime.now(SHANGHAI))
 
 
 async def post_due_slots(scheduler: CalendarScheduler) -> None:

@@ -4,13 +4,15 @@ column, and one leader among schedulers on PostgreSQL with failover."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.calendar import content
 from app.calendar.models import CalendarPost
@@ -96,6 +98,50 @@ async def test_a_delivery_missed_beyond_the_grace_is_skipped_and_recorded(db: Da
     assert [(p.transport, p.posts, p.reason) for p in skipped] == [
         ("robot", "slot0", "missed: later than the grace")]
     assert sum(p.status == "queued" for p in posts) == 3
+
+
+async def test_a_standby_takes_a_dead_leaders_place_within_seconds(db_url: str,
+                                                                     db: Database) -> None:
+    """Standbys try for the lead every few seconds (not at their minute tick), and the new
+    leader posts what is due at once, nothing twice."""
+    if db.is_sqlite:
+        pytest.skip("SQLite belongs to one process: it always leads")
+    other_db = Database(db_url)
+    flows = replace(FLOWS, calendar=CALENDAR)
+    first = CalendarScheduler(db, flows, 1000002, clock=lambda: at(1, "08:01"),
+                              lead_retry_s=0.5)
+    second = CalendarScheduler(other_db, flows, 1000002, clock=lambda: at(1, "08:01"),
+                               lead_retry_s=0.5)
+
+    async def posted() -> bool:
+        return len(await rows(db, OutboxMessage)) == 3
+
+    try:
+        first.start()
+        await wait_until(posted, 10)  # the first to start leads and posts at once
+        second.start()
+        await asyncio.sleep(1.5)
+        assert first.leading and not second.leading
+        assert first.scheduler is not None
+        first.scheduler.shutdown(wait=False)  # the leader dies: no job of its runs again...
+        async with db.engine.connect() as conn:  # ...and its session (and lock) ends
+            await conn.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND objid = :key"), {"key": 0x50_42_43_41})
+            await conn.commit()
+        started = time.monotonic()
+
+        async def second_leads() -> bool:
+            return second.leading
+
+        await wait_until(second_leads, 10)
+        assert time.monotonic() - started < 3
+        await asyncio.sleep(1)  # its post_due_slots ran at once: nothing was posted twice
+        assert len(await rows(db, OutboxMessage)) == 3
+    finally:
+        await first.stop()
+        await second.stop()
+        await other_db.dispose()
 
 
 async def test_an_empty_column_skips_its_slot(db: Database) -> None:
