@@ -1,14 +1,17 @@
 """The callback sender: WeCom's delivery behaviour towards the bot URL (§3, §8).
 
 Each attempt POSTs the encrypted envelope with a fresh timestamp and nonce but the SAME
-plaintext. An attempt fails when no HTTP 200 arrives within the timeout (5 s like WeCom; tests
-shorten it) or the status is not 200; three attempts in total, back to back. Every attempt and
-the decrypted passive reply, if the bot sent one, are kept for GET /sim/callbacks.
+plaintext, to the bot URL, or to each of several in turn (comma-separated: replicas behind a
+load balancer, which may send a retry to another one). An attempt fails when no HTTP 200
+arrives within the timeout (5 s like WeCom; tests shorten it) or the status is not 200; three
+attempts in total, back to back. Every attempt and the decrypted passive reply, if the bot
+sent one, are kept for GET /sim/callbacks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import secrets
 import time
 from typing import Any
@@ -40,6 +43,7 @@ class CallbackSender:
         self.client = httpx.AsyncClient(trust_env=False, limits=httpx.Limits(
             max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT))
         self._gate = asyncio.Semaphore(IN_FLIGHT)
+        self._turn = itertools.count()
         self.records: list[dict[str, Any]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -76,15 +80,16 @@ class CallbackSender:
         return record
 
     async def _deliver(self, record: dict[str, Any], pending: PendingCallback) -> None:
+        turn = next(self._turn)  # this callback's first URL; its retries go to the next ones
         for number in range(1, ATTEMPTS + 1):
-            if await self._attempt(record, pending, number):
+            if await self._attempt(record, pending, number, self._url(turn + number - 1)):
                 record["outcome"] = "delivered"
                 return
         record["outcome"] = "failed"
         log.warning("sim_callback_failed", kind=record["kind"], id=record["id"])
 
     async def _attempt(self, record: dict[str, Any], pending: PendingCallback,
-                       number: int) -> bool:
+                       number: int, url: str) -> bool:
         agent = None if pending.agent_id is None else str(pending.agent_id)
         async with self._gate:  # signed once on its way out: the timestamp is fresh
             params, body = self.crypto.encrypt_callback(
@@ -92,10 +97,10 @@ class CallbackSender:
             attempt: dict[str, Any] = {"n": number, "timestamp": params["timestamp"],
                                        "nonce": params["nonce"], "status": None, "error": None}
             record["attempts"].append(attempt)
-            await self._post(attempt, record, params, body)
+            await self._post(attempt, record, url, params, body)
         return attempt["status"] == 200
 
-    async def _post(self, attempt: dict[str, Any], record: dict[str, Any],
+    async def _post(self, attempt: dict[str, Any], record: dict[str, Any], url: str,
                     params: dict[str, str], body: bytes) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -103,7 +108,7 @@ class CallbackSender:
         try:
             # wait_for bounds the whole exchange, as WeCom's 5 s deadline does.
             response = await asyncio.wait_for(self.client.post(
-                self.bot_url, params=params, content=body,
+                url, params=params, content=body,
                 headers={"Content-Type": "text/xml"}), self.timeout_s)
         except (TimeoutError, httpx.TimeoutException):
             attempt["error"] = "timeout"
@@ -125,6 +130,14 @@ class CallbackSender:
         except CryptoError as exc:
             record["reply_error"] = f"{type(exc).__name__}: {exc}"
 
+    def _urls(self) -> list[str]:
+        return [url.strip() for url in self.bot_url.split(",") if url.strip()]
+
+    def _url(self, turn: int) -> str:
+        """The bot URL of a turn: each of them in turn."""
+        urls = self._urls()
+        return urls[turn % len(urls)]
+
     async def verify_url(self) -> dict[str, Any]:
         """The GET check WeCom makes when an admin saves the URL: echo within 1 s."""
         echo = str(secrets.randbelow(10**19)).zfill(19)
@@ -132,7 +145,7 @@ class CallbackSender:
         query = {"msg_signature": self.crypto.signature(stamp, nonce, encrypt),
                  "timestamp": stamp, "nonce": nonce, "echostr": encrypt}
         try:
-            response = await asyncio.wait_for(self.client.get(self.bot_url, params=query),
+            response = await asyncio.wait_for(self.client.get(self._urls()[0], params=query),
                                               VERIFY_DEADLINE_S)
         except (TimeoutError, httpx.HTTPError) as exc:
             return {"ok": False, "error": type(exc).__name__}

@@ -72,8 +72,10 @@ class SimSettings(BaseSettings):
     @field_validator("bot_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
+        # Several URLs, comma-separated, are replicas: callbacks go to each in turn.
+        urls = [url.strip() for url in value.split(",")]
+        if not all(url.startswith(("http://", "https://")) for url in urls):
+            raise ValueError("must start with http:// or https:// (each, if several)")
         return value
 
     @field_validator("robots", "members", "kf_accounts", mode="before")
