@@ -91,6 +91,12 @@ def insert_for(session: AsyncSession, target: Any) -> Any:
     return (pg_insert if dialect == "postgresql" else sqlite_insert)(target)
 
 
+# The first key of every lock xact_lock takes. Two-key advisory locks never meet one-key locks
+# (the scheduler's lead), whatever the key text: a login's userid, which anyone can choose,
+# hashes into the second key only.
+XACT_NAMESPACE = 0x534F_584C  # "SOXL"
+
+
 async def xact_lock(session: AsyncSession, *keys: str) -> None:
     """Hold `keys` until the session's transaction ends, against every process on the database:
     PostgreSQL advisory locks, taken in sorted order (two callers cannot deadlock on them).
@@ -98,8 +104,8 @@ async def xact_lock(session: AsyncSession, *keys: str) -> None:
     if session.get_bind().dialect.name != "postgresql":
         return
     for key in sorted(set(keys)):
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-                              {"key": key})
+        await session.execute(text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:key))"),
+                              {"namespace": XACT_NAMESPACE, "key": key})
 
 
 def safe_url(url: str) -> str:

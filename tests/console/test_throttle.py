@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from app.calendar.scheduler import LEADER_LOCK
 from app.console.models import LoginAttempt
 from app.console.throttle import (
     CLIENT_LIMIT,
@@ -175,3 +176,18 @@ async def test_old_attempts_are_deleted(db: Database) -> None:
     throttle._purged_at = float("-inf")
     await fail(throttle, db, "op_bob", OFFICE_IP)
     assert await rows(db) == 1
+
+
+async def test_no_userid_can_wait_on_another_lock_of_the_service(db: Database) -> None:
+    """A userid is text anyone types: its lock must not be one the service holds for long.
+    'aaacjbqpze' hashes, as the throttle's key, onto the scheduler's lead lock's number."""
+    if db.is_sqlite:
+        pytest.skip("SQLite takes no advisory locks")
+    async with db.engine.connect() as holder:
+        await holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": LEADER_LOCK})
+        await holder.commit()
+        attempt = await asyncio.wait_for(
+            LoginThrottle().begin(db, "AAACJBQPZE ", ATTACKER_IP), timeout=5)
+        assert attempt.blocked is None
+        await holder.execute(text("SELECT pg_advisory_unlock_all()"))
+        await holder.commit()
