@@ -129,7 +129,8 @@ def create_app(settings: Settings, *, router: Router | None = None,
                simulator: SimSettings | None = None) -> FastAPI:
     """The app; `router` replaces the handlers and `transport` the network (tests);
     `simulator` mounts the built-in WeCom simulator (app/sim/embedded.py)."""
-    sim_app = create_sim_app(simulator) if simulator is not None else None
+    # Built in: its WeCom API answers the service it is mounted in only (app/sim/access.py).
+    sim_app = create_sim_app(simulator, loopback_api=True) if simulator is not None else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

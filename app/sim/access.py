@@ -1,11 +1,12 @@
 """Who may drive the simulator: its control, inspection and scenario paths (/sim/...) answer
-only requests carrying its control key; its WeCom API paths (/cgi-bin/...) may be kept to
-loopback clients.
+only requests carrying its control key; a simulator built into the service answers its WeCom
+API paths (/cgi-bin/...) only to a client on this machine that no proxy forwarded.
 
 The control paths are a remote control of the simulated world: they list every request the
 bot made (the members' verification links among them), move the clock, inject faults and make
 people act, an operator's `/review approve` included. The key is generated when the simulator
-starts unless SOPBOT_SIM_KEY gives one, and only the local operator is told it.
+starts unless SOPBOT_SIM_KEY gives one, and only the local operator is told it. Both checks run
+before anything reads the request's body.
 """
 
 from __future__ import annotations
@@ -13,31 +14,59 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import secrets
+from typing import TYPE_CHECKING
 
-from fastapi import HTTPException, Request
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from app.sim.core import Sim
 
 KEY_HEADER = "X-Sim-Key"
-MIN_KEY_LENGTH = 16
+# A request through a proxy on this machine comes from loopback too: these say it was forwarded.
+FORWARDED = ("x-forwarded-for", "forwarded", "x-real-ip")
 
 
 def new_key() -> str:
     return secrets.token_urlsafe(24)
 
 
-def require_control_key(request: Request) -> None:
-    """A FastAPI dependency: 401 unless the request carries the simulator's control key."""
-    expected = request.app.state.sim.control_key.encode()
-    given = request.headers.get(KEY_HEADER, "").encode()
-    if not hmac.compare_digest(given, expected):
-        raise HTTPException(401, f"the simulator's control paths need its key in {KEY_HEADER}")
+class SimAccess:
+    """ASGI middleware of the simulator's app (see the module's docstring)."""
+
+    def __init__(self, app: ASGIApp, sim: Sim, loopback_api: bool = False) -> None:
+        self.app, self.sim, self.loopback_api = app, sim, loopback_api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = self._refusal(scope) if scope["type"] == "http" else None
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, scope: Scope) -> JSONResponse | None:
+        path, headers = _route_path(scope), Headers(scope=scope)
+        if path.startswith("/sim/"):
+            given = headers.get(KEY_HEADER, "").encode()
+            if not hmac.compare_digest(given, self.sim.control_key.encode()):
+                return JSONResponse({"detail": "the simulator's control paths need its key in "
+                                               f"{KEY_HEADER}"}, 401)
+        elif self.loopback_api and not _local_and_direct(scope, headers):
+            return JSONResponse({"detail": "Not Found"}, 404)
+        return None
 
 
-def require_loopback_when_asked(request: Request) -> None:
-    """A FastAPI dependency of the WeCom API paths: 404 to a client that is not on this machine
-    when the simulator is built into a service (its only caller is that service, on loopback)."""
-    if request.app.state.sim.settings.api_loopback_only and not is_loopback(
-            request.client.host if request.client else None):
-        raise HTTPException(404, "Not Found")
+def _route_path(scope: Scope) -> str:
+    """The path inside this app (a mounted app sees its mount point in root_path)."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path
+
+
+def _local_and_direct(scope: Scope, headers: Headers) -> bool:
+    client = scope.get("client")
+    return is_loopback(client[0] if client else None) and not any(
+        name in headers for name in FORWARDED)
 
 
 def is_loopback(host: str | None) -> bool:

@@ -57,9 +57,6 @@ class SimSettings(BaseSettings):
     # The key of the control, inspection and scenario paths (app/sim/access.py); unset: a new
     # one is generated at start.
     control_key: SecretStr | None = Field(None, validation_alias="SOPBOT_SIM_KEY", min_length=16)
-    # Whether the WeCom API paths answer only loopback clients (the built-in simulator, whose
-    # only caller is the service it is mounted in).
-    api_loopback_only: bool = Field(False, validation_alias="SOPBOT_SIM_API_LOOPBACK_ONLY")
 
     @field_validator("callback_aes_key")
     @classmethod

@@ -8,7 +8,8 @@ than quietly send everything to a simulator.
 
 Its control paths need its key (app/sim/access.py): SOPBOT_SIM_KEY, or one made at start and
 written owner-only next to the database (`key_file`), for the local operator to read. Its WeCom
-API paths answer only loopback clients: the service it is mounted in is their only caller.
+API paths answer only loopback clients that no proxy forwarded (app/main.py mounts it so): the
+service it is mounted in is their only caller, with secrets made at start.
 """
 
 from __future__ import annotations
@@ -46,11 +47,11 @@ def embedded_simulator(settings: Settings) -> tuple[Settings, SimSettings] | Non
         "callback_aes_key": settings.callback_aes_key, "bot_url": f"{local}/wecom/callback"}
     if settings.agent_id is not None:
         values["agent_id"] = settings.agent_id
-    if settings.robot_keys:
-        values["robots"] = tuple(settings.robot_keys.values())
+    # Secrets of its own, never the simulator's published defaults: they open its WeCom API.
+    values["agent_secret"] = SecretStr(new_key())
+    values["robots"] = tuple(settings.robot_keys.values()) or (new_key(),)
     values["members"] = _members(settings)
     values["control_key"] = settings.sim_key or SecretStr(new_key())
-    values["api_loopback_only"] = True
     sim = SimSettings(_env_file=None, **values)  # type: ignore[arg-type]
     pointed = settings.model_copy(update={"api_base": local + MOUNT_PATH,
                                           "agent_secret": sim.agent_secret,

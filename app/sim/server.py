@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 
+from app.http_errors import validation_error
 from app.logs import get_logger
 from app.sim import api, control, scenarios
-from app.sim.access import require_control_key, require_loopback_when_asked
+from app.sim.access import SimAccess
 from app.sim.clock import SimClock
 from app.sim.config import SimSettings
 from app.sim.core import Sim
@@ -18,8 +20,10 @@ from app.sim.state import ScenarioError
 log = get_logger("sopbot.sim")
 
 
-def create_sim_app(settings: SimSettings, clock: SimClock | None = None) -> FastAPI:
-    """The simulator; its state is `app.state.sim` (a `Sim`), in memory, fresh per app."""
+def create_sim_app(settings: SimSettings, clock: SimClock | None = None, *,
+                   loopback_api: bool = False) -> FastAPI:
+    """The simulator; its state is `app.state.sim` (a `Sim`), in memory, fresh per app.
+    `loopback_api`: its WeCom API answers only this machine (built into the service)."""
     sim = Sim(settings, clock)
 
     @asynccontextmanager
@@ -33,10 +37,11 @@ def create_sim_app(settings: SimSettings, clock: SimClock | None = None) -> Fast
     app = FastAPI(title="sopbot WeCom simulator", lifespan=lifespan, docs_url=None,
                   redoc_url=None, openapi_url=None)
     app.state.sim = sim
-    app.include_router(api.router, dependencies=[Depends(require_loopback_when_asked)])
+    app.include_router(api.router)
+    app.include_router(control.router)
+    app.include_router(scenarios.router)
     # Everything but WeCom's own API is the operator's remote control: behind the key.
-    keyed = [Depends(require_control_key)]
-    app.include_router(control.router, dependencies=keyed)
-    app.include_router(scenarios.router, dependencies=keyed)
+    app.add_middleware(SimAccess, sim=sim, loopback_api=loopback_api)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(ScenarioError, scenarios.scenario_error)
     return app

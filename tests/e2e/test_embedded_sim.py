@@ -15,6 +15,7 @@ from app.main import create_app
 from app.outbox import store
 from app.outbox.models import FAST
 from app.sim.access import KEY_HEADER
+from app.sim.config import SimSettings
 from app.sim.embedded import (
     MOUNT_PATH,
     CredentialsRequired,
@@ -89,7 +90,7 @@ async def test_its_control_paths_answer_only_with_its_key(db_url: str) -> None:
     makes an operator's command happen: 401, and nothing reaches the service."""
     port = free_port()
     settings, sim_settings = embedded_simulator(make_settings(db_url, port=port))  # type: ignore[misc]
-    assert sim_settings.control_key is not None and sim_settings.api_loopback_only
+    assert sim_settings.control_key is not None
     app = create_app(settings, simulator=sim_settings)
     command = {"from_user": OPERATOR, "content": "/review approve 1"}
     async with serve(app, port=port) as base_url, httpx.AsyncClient(base_url=base_url) as http:
@@ -121,6 +122,29 @@ async def test_its_wecom_api_answers_only_this_machine(db_url: str) -> None:
         transport = httpx.ASGITransport(app=app, client=client)
         async with httpx.AsyncClient(transport=transport, base_url="http://sopbot") as http:
             assert (await http.get(path, params=query)).status_code == status, client
+    # A proxy on this machine makes every stranger loopback: what it forwarded is refused.
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5555))
+    async with httpx.AsyncClient(transport=transport, base_url="http://sopbot") as http:
+        for header in ({"X-Forwarded-For": "203.0.113.7"}, {"Forwarded": "for=203.0.113.7"},
+                       {"X-Real-IP": "203.0.113.7"}):
+            assert (await http.get(path, params=query, headers=header)).status_code == 404
+
+
+def test_its_secrets_are_its_own_not_the_published_defaults(db_url: str) -> None:
+    _, sim = embedded_simulator(make_settings(db_url))  # type: ignore[misc]
+    _, again = embedded_simulator(make_settings(db_url))  # type: ignore[misc]
+    assert sim.agent_secret.get_secret_value() not in ("sim-agent-secret",
+                                                       again.agent_secret.get_secret_value())
+    assert sim.robots != SimSettings.model_fields["robots"].default and sim.robots != again.robots
+
+
+async def test_a_stranger_gets_401_before_any_body_is_read(db_url: str) -> None:
+    settings, sim_settings = embedded_simulator(make_settings(db_url))  # type: ignore[misc]
+    transport = httpx.ASGITransport(app=create_app(settings, simulator=sim_settings))
+    async with httpx.AsyncClient(transport=transport, base_url="http://sopbot") as http:
+        answer = await http.post(f"{MOUNT_PATH}/sim/faults", content=b"{not json SECRETISH",
+                                 headers={"Content-Type": "application/json"})
+    assert answer.status_code == 401 and "SECRETISH" not in answer.text
 
 
 def test_a_non_loopback_host_needs_the_operators_opt_in(db_url: str) -> None:
