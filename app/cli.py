@@ -21,6 +21,9 @@ from app.yamlconf import ConfigFileError
 if TYPE_CHECKING:
     from app.flows import Flows
 
+# Where `sopbot sim` writes a control key it made (the working directory: it has no database).
+SIM_KEY_FILE = Path("sopbot-sim.key")
+
 cli = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="sopbot: the WeCom bot service for B2B community operators.")
 
@@ -99,26 +102,28 @@ def _maybe_simulated(settings: Settings) -> tuple[Settings, Any]:
 
 
 def _announce_simulator(settings: Settings, key_given: bool) -> None:
-    """Say the simulator runs, and tell the local operator its control key: a key made here is
-    written owner-only beside the database and printed (SOPBOT_SIM_KEY: the operator knows it).
-    Printed on stdout, never logged: the log redacts it like every secret."""
+    """Say the simulator runs, and hand its control key to the local operator (a file beside
+    the database; the terminal, if any: app/sim/keyfile.py). Never logged: the log redacts it
+    like every secret."""
     from app.logs import get_logger
-    from app.sim.access import KEY_HEADER
-    from app.sim.embedded import MOUNT_PATH, write_key
+    from app.sim.embedded import MOUNT_PATH, key_file
 
     assert settings.sim_key is not None  # embedded_simulator always sets one
     get_logger("sopbot.cli").warning(
         "built_in_simulator", path=MOUNT_PATH,
         reason="no WeCom secret is set: WeCom calls go to the built-in simulator; "
                "nothing reaches WeCom")
-    if key_given:
-        typer.echo(f"built-in WeCom simulator at {MOUNT_PATH}: its control paths need "
-                   f"SOPBOT_SIM_KEY in the {KEY_HEADER} header")
-        return
-    key = settings.sim_key.get_secret_value()
-    path = write_key(settings, key)
-    typer.echo(f"built-in WeCom simulator at {MOUNT_PATH}: control key {key} "
-               f"(also in {path}, readable by you only), sent in the {KEY_HEADER} header")
+    line = _handed_over(settings.sim_key.get_secret_value(), key_given, key_file(settings))
+    typer.echo(f"built-in WeCom simulator at {MOUNT_PATH}: {line}")
+
+
+def _handed_over(key: str, given: bool, path: Path) -> str:
+    from app.sim import keyfile
+
+    try:
+        return keyfile.hand_over(key, given, path)
+    except OSError as exc:
+        fail(f"cannot write the simulator's key file {path}: {exc.strerror}")
 
 
 @cli.command()
@@ -157,16 +162,14 @@ def sim(env_file: EnvFile = None,
 
     from app.logs import configure_logging
     from app.sim import create_sim_app
-    from app.sim.access import KEY_HEADER
 
     # Passed under the variable names, so a bad option is reported like a bad variable.
     options = {"SOPBOT_SIM_HOST": host, "SOPBOT_SIM_PORT": port, "SOPBOT_SIM_BOT_URL": bot_url}
     settings = _sim_settings(env_file, **{k: v for k, v in options.items() if v is not None})
     configure_logging("info", "auto", settings.secret_values())
     app = create_sim_app(settings)
-    if settings.control_key is None:  # made here: the local operator needs to be told it
-        typer.echo(f"simulator control key {app.state.sim.control_key} (send it in the "
-                   f"{KEY_HEADER} header to /sim/...; SOPBOT_SIM_KEY sets one)")
+    given = settings.control_key is not None
+    typer.echo("simulator: " + _handed_over(app.state.sim.control_key, given, SIM_KEY_FILE))
     uvicorn.run(app, host=settings.host, port=settings.port,
                 log_config=None, access_log=False, server_header=False)
 

@@ -261,5 +261,43 @@ def test_serve_with_the_simulator_hands_its_key_to_the_local_operator_only(
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=20)
-    assert f"control key {key}" in out  # told on the terminal...
-    assert key not in err  # ...never in the log
+    # stdout is no terminal here (a log, as under Docker): the file is named, the key is not.
+    assert f"control key in {key_file}" in out and key not in out
+    assert key not in err  # never in the log
+
+
+def test_serve_with_a_given_simulator_key_writes_no_file_and_removes_a_stale_one(
+        tmp_path: Path) -> None:
+    port = free_port()
+    stale = tmp_path / "sim.db.sim-key"
+    stale.write_text("an-old-key-that-opens-nothing\n", encoding="utf-8")
+    key = "a-key-the-operator-chose-0123"
+    env = {**SIMULATED, "SOPBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'sim.db'}",
+           "SOPBOT_PORT": str(port), "SOPBOT_SIM_KEY": key}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("WECOM_", "SOPBOT_"))}
+    proc = subprocess.Popen([*SOPBOT, "serve"], env={**clean, **env, "PYTHONPATH": str(REPO)},
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
+        state = f"http://127.0.0.1:{port}/wecom-sim/sim/state"
+        assert httpx.get(state, headers={"X-Sim-Key": key}, timeout=5).status_code == 200
+        assert not stale.exists()
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=20)
+    assert "need SOPBOT_SIM_KEY" in out and key not in out + err
+
+
+def test_a_made_key_is_shown_on_a_terminal_only(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.sim import keyfile
+
+    path = tmp_path / "k.sim-key"
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert "control key made-key-0123456789" in keyfile.hand_over("made-key-0123456789", False,
+                                                                   path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    assert "made-key" not in keyfile.hand_over("made-key-0123456789", False, path)
+    assert path.read_text(encoding="utf-8") == "made-key-0123456789\n"
