@@ -58,15 +58,13 @@ async def login(request: Request, userid: str = Form(""), password: str = Form("
         return _form(request, target, userid, THROTTLED, 429)
     if not await _password_right(request, userid, password):
         return _form(request, target, userid, FAILED, 401)
-    await throttle.succeeded(db, attempt, userid, client)
-    return await _session_opened(request, cookies, userid, target)
-
-
-async def _session_opened(request: Request, cookies: ConsoleCookies, userid: str,
-                          target: str) -> Response:
-    services = request.app.state.services
-    async with services.db.unit_of_work() as session:
+    async with db.unit_of_work() as session:
+        await throttle.succeeded(session, attempt, userid, client)
         token, _ = await session_store.open_session(session, userid, cookies.session_ttl_s)
+    return _session_opened(cookies, userid, token, target)
+
+
+def _session_opened(cookies: ConsoleCookies, userid: str, token: str, target: str) -> Response:
     response = RedirectResponse(target, 303)
     cookies.keep_session(response, token)
     cookies.drop_login_nonce(response)

@@ -62,31 +62,38 @@ class LoginThrottle:
     async def begin(self, db: Database, userid: str, client: str | None) -> Attempt:
         """Count an attempt as failed, or refuse it with the budget it would exceed.
 
-        The budgets of its userid and its client are locked while they are counted and the
-        attempt is written: of parallel guesses exactly as many pass as the budget has left."""
+        A refusal costs a read only (a guesser must not make every request a write on SQLite's
+        one writer). An attempt let through is written in a transaction of its own, committed
+        before the slow password check, with the budgets of its userid and its client locked
+        while they are counted again: of parallel guesses exactly as many pass as the budget
+        has left."""
         user, where, now = userid_key(userid), client_key(client), self.clock()
+        async with db.reader() as session:
+            blocked = await self._exceeded(session, user, where, now)
+        if blocked is not None:
+            return Attempt(None, blocked)
         async with db.unit_of_work() as session:
             await xact_lock(session, f"login.userid:{user}", f"login.client:{where}")
             await self._purge(session, now)
             blocked = await self._exceeded(session, user, where, now)
-            if blocked is not None:  # refused before any password check: not a guess
+            if blocked is not None:
                 return Attempt(None, blocked)
             row = LoginAttempt(userid=user, client=where, at=now, ok=False)
             session.add(row)
             await session.flush()
             return Attempt(row.id)
 
-    async def succeeded(self, db: Database, attempt: Attempt, userid: str,
+    async def succeeded(self, session: AsyncSession, attempt: Attempt, userid: str,
                         client: str | None) -> None:
-        """The attempt was right: its client is known for the userid from now on, and the
-        failures it had there are forgiven (the other budgets keep theirs)."""
+        """The attempt was right (flush only: the login's unit of work commits it with the new
+        session): its client is known for the userid from now on, and its earlier failures
+        there are forgiven, which also takes them out of the client's budget."""
         user, where = userid_key(userid), client_key(client)
-        async with db.unit_of_work() as session:
-            await session.execute(update(LoginAttempt).where(LoginAttempt.id == attempt.id)
-                                  .values(ok=True))
-            await session.execute(delete(LoginAttempt).where(
-                LoginAttempt.userid == user, LoginAttempt.client == where,
-                LoginAttempt.ok.is_(False)))
+        await session.execute(update(LoginAttempt).where(LoginAttempt.id == attempt.id)
+                              .values(ok=True))
+        await session.execute(delete(LoginAttempt).where(
+            LoginAttempt.userid == user, LoginAttempt.client == where,
+            LoginAttempt.ok.is_(False)))
 
     async def _exceeded(self, session: AsyncSession, user: str, where: str,
                         now: datetime) -> str | None:

@@ -5,11 +5,13 @@ every replica."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
 
 from app.calendar.scheduler import LEADER_LOCK
 from app.console.models import LoginAttempt
@@ -55,7 +57,8 @@ async def fail(throttle: LoginThrottle, db: Database, userid: str, client: str) 
 async def log_in(throttle: LoginThrottle, db: Database, userid: str, client: str) -> None:
     attempt = await throttle.begin(db, userid, client)
     assert attempt.blocked is None, attempt
-    await throttle.succeeded(db, attempt, userid, client)
+    async with db.unit_of_work() as session:
+        await throttle.succeeded(session, attempt, userid, client)
 
 
 async def blocked(throttle: LoginThrottle, db: Database, userid: str, client: str) -> str | None:
@@ -85,6 +88,28 @@ async def test_failures_from_a_client_block_that_userid_there_for_the_window(
     assert await blocked(throttle, db, "op_bob", HOME_IP) is None
     clock.advance(WINDOW_S + 1)
     assert await blocked(throttle, db, "op_alice", HOME_IP) is None
+
+
+async def test_a_refused_attempt_writes_nothing(db: Database) -> None:
+    """A guesser past a budget costs a read only: on SQLite a write would queue behind, and
+    hold up, the callbacks' one writer."""
+    throttle = LoginThrottle()
+    for _ in range(LIMIT):
+        await fail(throttle, db, "op_alice", ATTACKER_IP)
+    before = await rows(db)
+    writer = None
+    if db.is_sqlite:  # another process holds the one write lock: a read still goes through
+        writer = sqlite3.connect(make_url(db.url).database or "", isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+    try:
+        for _ in range(20):
+            attempt = await asyncio.wait_for(throttle.begin(db, "op_alice", ATTACKER_IP), 2)
+            assert attempt.blocked == "userid_client"
+    finally:
+        if writer is not None:
+            writer.execute("ROLLBACK")
+            writer.close()
+    assert await rows(db) == before
 
 
 async def test_a_client_has_a_ceiling_over_all_userids_known_or_not(db: Database) -> None:
