@@ -20,6 +20,7 @@ from app.console.auth import HOME, LOGIN_PATH, console_session, safe_next
 from app.console.render import render
 from app.console.sessions import LOGIN_COOKIE, SESSION_COOKIE, ConsoleCookies, cookies_for
 from app.console.throttle import LoginThrottle
+from app.fetch_metadata import from_another_site
 from app.logs import get_logger
 
 log = get_logger("sopbot.console")
@@ -136,9 +137,8 @@ def _sent_by_our_form(request: Request, cookies: ConsoleCookies, token: str) -> 
     in as the attacker) can bring a token and cookie this server issued, which anyone can fetch
     and a sibling subdomain can plant, but not the browser's Sec-Fetch-Site (browsers too old
     to send one are left to the token)."""
-    fetch_site = request.headers.get("sec-fetch-site", "same-origin")
     nonce_cookie = request.cookies.get(LOGIN_COOKIE)
-    return fetch_site in ("same-origin", "none") and cookies.login_form_ok(token, nonce_cookie)
+    return not from_another_site(request) and cookies.login_form_ok(token, nonce_cookie)
 
 
 def _loggable(request: Request, userid: str) -> str:

@@ -153,7 +153,6 @@ class CallbackSender:
         return {"ok": ok, "status": response.status_code, "echo_matches": response.text == echo}
 
 
-
 def _wall_stamp() -> str:
     """The URL's timestamp: the real time, whatever the simulated clock says (tests and the
     demo move it days ahead). It belongs to the transport, which the bot checks for freshness

@@ -12,21 +12,23 @@ from urllib.parse import urlsplit
 
 from fastapi import Request
 
-# Sec-Fetch-Site values of a request the member made on our own page or by hand.
-_OURS = frozenset({"same-origin", "none"})
+from app.fetch_metadata import fetch_site, from_another_site
+
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def cross_site(request: Request, public_url: str) -> bool:
     """True when Sec-Fetch-Site or Origin says the POST comes from another origin."""
-    fetch_site = request.headers.get("sec-fetch-site")
-    if fetch_site is not None and fetch_site.strip().lower() not in _OURS:
+    if from_another_site(request):
         return True
     origin = request.headers.get("origin")
-    # Our pages send `Referrer-Policy: no-referrer`, under which a browser posts our own form
-    # with `Origin: null` (Fetch standard, "append a request Origin header"): it names no site.
-    if origin is None or origin.strip() == "null":
+    if origin is None:
         return False
+    if origin.strip() == "null":
+        # Our pages send Referrer-Policy: same-origin, so our own form carries its real
+        # origin; "null" comes from a sandboxed frame or a data: page, unless the browser's own
+        # Sec-Fetch-Site already vouched for the request.
+        return fetch_site(request) is None
     own = {origin_of(public_url), origin_of(str(request.base_url))}
     return origin_of(origin) not in own - {None}
 

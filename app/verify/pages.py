@@ -30,7 +30,7 @@ SECURITY_HEADERS = {
                                 "frame-ancestors 'none'; base-uri 'none'"),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
 }
 # Never cached by a proxy or the WeChat browser: the page shows the member's own data.
 _HEADERS = {**SECURITY_HEADERS, "Cache-Control": "no-store"}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from sqlalchemy.engine import make_url
 from app.db import sync_url
 from app.verify.links import VerifyLinks
 from app.wecom.crypto import WeComCrypto
+from bench._sopbot import free_port
 from tests.conftest import REPO
 
 SOPBOT = [sys.executable, "-m", "app.cli"]
@@ -80,12 +80,6 @@ class Target:
         """The simulator's control paths, with its key (the local operator's)."""
         return httpx.request(method, f"{self.sim_base}/sim/{path}", timeout=30,
                              headers={"X-Sim-Key": self.sim_key}, **kwargs)  # type: ignore[arg-type]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def clean_env(**values: str) -> dict[str, str]:

@@ -34,7 +34,7 @@ def assert_guarded(response) -> None:  # type: ignore[no-untyped-def]
         "frame-ancestors": "'none'", "base-uri": "'none'"}
     assert response.headers["x-frame-options"] == "DENY"
     assert response.headers["x-content-type-options"] == "nosniff"
-    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["referrer-policy"] == "same-origin"
 
 
 def assert_guarded_page(response, status: int, text: str) -> None:  # type: ignore[no-untyped-def]
@@ -136,8 +136,9 @@ async def test_the_stylesheet_is_served_as_css(verify_app: VerifyApp) -> None:
     {"Origin": "https://evil.example"},
     {"Origin": "http://127.0.0.1.evil.example"},
     {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
+    {"Origin": "null"},
 ], ids=["fetch-cross-site", "fetch-same-site", "origin-evil", "origin-lookalike",
-        "null-origin-cross-site"])
+        "null-origin-cross-site", "null-origin-unvouched"])
 async def test_a_cross_site_post_is_refused_and_stores_nothing(
         verify_app: VerifyApp, headers: dict[str, str]) -> None:
     member, path = await verify_app.member()
@@ -164,7 +165,7 @@ async def test_own_and_headerless_posts_are_accepted(verify_app: VerifyApp, kind
     headers = {
         "same-origin": {"Origin": own, "Sec-Fetch-Site": "same-origin"},
         "headerless": {},  # old WeChat browsers send neither header: the link decides
-        # Under Referrer-Policy: no-referrer browsers send our own form with Origin: null.
+        # An Origin: null the browser's own Sec-Fetch-Site vouches for.
         "null-origin": {"Origin": "null", "Sec-Fetch-Site": "same-origin"},
         "typed-url": {"Sec-Fetch-Site": "none"},
     }[kind]
@@ -192,7 +193,8 @@ def request_with(headers: dict[str, str], host: str = "10.0.0.5:8000") -> Reques
     ({"Origin": "https://sop.example.com"}, False),  # public_url, behind a TLS proxy
     ({"Origin": "https://SOP.example.com:443"}, False),
     ({"Origin": "http://10.0.0.5:8000"}, False),  # the request's own host
-    ({"Origin": "null"}, False),
+    ({"Origin": "null"}, True),  # a sandboxed frame or data: page, nothing vouching
+    ({"Origin": "null", "Sec-Fetch-Site": "same-origin"}, False),
     ({"Sec-Fetch-Site": "same-origin", "Origin": "https://sop.example.com"}, False),
     ({"Sec-Fetch-Site": "none"}, False),
     ({"Origin": "https://sop.example.com:8443"}, True),
