@@ -9,8 +9,8 @@ import re
 import httpx
 import pytest
 
-from app.console import login
-from app.console.sessions import LOGIN_COOKIE, SESSION_COOKIE
+from app.console import login, session_store
+from app.console.sessions import LOGIN_COOKIE, SESSION_COOKIE, cookies_for
 from app.console.throttle import CLIENT_LIMIT, LIMIT
 from tests.conftest import OPERATOR, LogRecorder, RunningApp, serve_app
 from tests.console.conftest import (
@@ -295,3 +295,14 @@ async def test_a_forged_or_altered_cookie_is_no_session(console: Console) -> Non
             assert (await client.get("/console/funnel")).status_code == 303
         client.cookies.set(SESSION_COOKIE, value, path="/console")
         assert (await client.get("/console/funnel")).status_code == 200
+
+
+async def test_a_session_past_its_end_opens_nothing(console: Console) -> None:
+    """The row's own end counts, not only the cookie's signed age."""
+    services = console.app.services
+    async with services.db.unit_of_work() as session:
+        token, _ = await session_store.open_session(session, OPERATOR, ttl_s=-1)
+    cookie = cookies_for(services.settings)._sessions.dumps({"t": token})
+    async with new_client(console.app) as client:
+        client.cookies.set(SESSION_COOKIE, cookie, path="/console")
+        assert (await client.get("/console/funnel")).status_code == 303
