@@ -212,7 +212,11 @@ async def _burst_and_kill(client: httpx.AsyncClient, engine: Engine,
     except RuntimeError:
         counts = query(engine, "SELECT status, count(*) FROM outbox_message WHERE kind = "
                                "'welcome' GROUP BY status")
-        raise RuntimeError(f"welcomes not settled after {timeout:.0f} s: {dict(counts)}") from None
+        sent = (await client.get("/sim/callbacks")).json()["callbacks"]
+        outcomes = Counter(c["outcome"] for c in sent)
+        failed = [c["attempts"] for c in sent if c["outcome"] != "delivered"][:3]
+        raise RuntimeError(f"welcomes not settled after {timeout:.0f} s: {dict(counts)}; "
+                           f"callbacks {dict(outcomes)}: {failed}") from None
     await _judge(client, engine, {code for code, _ in held}, killed_at, report)
     return report
 

@@ -40,8 +40,12 @@ class CallbackSender:
         self.clock, self.bot_url = clock, settings.bot_url
         self.timeout_s = settings.callback_timeout_s
         # trust_env=False: a proxy from the environment must never see the bot's traffic.
-        self.client = httpx.AsyncClient(trust_env=False, limits=httpx.Limits(
-            max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT))
+        # httpx's own timeouts as well as wait_for's: an attempt to a replica killed
+        # mid-exchange once outlived its wait_for by far (bench/replica_death.py), and a bot
+        # that never answers must cost an attempt, not the callback.
+        limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT)
+        self.client = httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(self.timeout_s),
+                                        limits=limits)
         self._gate = asyncio.Semaphore(IN_FLIGHT)
         self._turn = itertools.count()
         self.records: list[dict[str, Any]] = []
