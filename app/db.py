@@ -17,13 +17,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool
 from sqlalchemy.types import TypeDecorator
 
 from app import sqlite_inline
@@ -106,6 +107,27 @@ async def xact_lock(session: AsyncSession, *keys: str) -> None:
     for key in sorted(set(keys)):
         await session.execute(text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:key))"),
                               {"namespace": XACT_NAMESPACE, "key": key})
+
+
+# A connection that holds a session-level lock notices a dead network peer within about a
+# minute (a process killed outright closes its sockets at once).
+KEEPALIVE = {"keepalives": 1, "keepalives_idle": 20, "keepalives_interval": 10,
+             "keepalives_count": 3}
+
+
+def lock_engine(url: str) -> AsyncEngine:
+    """An engine for connections that hold session-level locks (the scheduler's lead, a
+    process's liveness): without a pool, so closing the connection ends the session and the
+    lock, and only these connections get the keepalive settings."""
+    return create_async_engine(async_url(url), poolclass=NullPool, connect_args=KEEPALIVE)
+
+
+async def end_session(conn: AsyncConnection) -> None:
+    """Close a lock's connection, ending its session (and its locks); a broken one is dropped."""
+    try:
+        await conn.close()
+    except Exception:
+        await conn.invalidate()
 
 
 def safe_url(url: str) -> str:

@@ -22,20 +22,15 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, cast, column, func, or_, select, table, text
 from sqlalchemy.dialects.postgresql import OID
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.db import Database, async_url
+from app.db import Database, end_session, lock_engine
 from app.logs import get_logger
 
 log = get_logger("sopbot.liveness")
 # The first key of every liveness lock (the second is the owner's hash): no other advisory lock
 # of sopbot uses two keys with this one.
 NAMESPACE = 0x534F_4C56  # "SOLV"
-# The lock's connection notices a dead network peer within about a minute; a killed process
-# closes its sockets at once.
-KEEPALIVE = {"keepalives": 1, "keepalives_idle": 20, "keepalives_interval": 10,
-             "keepalives_count": 3}
 # How often an owner checks, before claiming, that its lock is still there.
 CHECK_EVERY_S = 1.0
 
@@ -117,10 +112,7 @@ class Liveness:
 
     async def _take(self) -> None:
         if self._engine is None:
-            # An engine without a pool: closing the connection ends the session, and so the
-            # lock, and only this connection gets the keepalive settings.
-            self._engine = create_async_engine(async_url(self.db.url), poolclass=NullPool,
-                                               connect_args=KEEPALIVE)
+            self._engine = lock_engine(self.db.url)
         conn = await self._engine.connect()
         await conn.execute(_TAKE, self._params())
         await conn.commit()  # a session-level lock outlives the transaction
@@ -139,7 +131,4 @@ class Liveness:
     async def _drop_connection(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            try:
-                await conn.close()
-            except Exception:
-                await conn.invalidate()
+            await end_session(conn)

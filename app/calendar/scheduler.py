@@ -17,13 +17,12 @@ from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.calendar.planner import SHANGHAI
 from app.calendar.posting import post_due
 from app.calendar.tracking import track
-from app.db import Database, async_url, utcnow
+from app.db import Database, end_session, lock_engine, utcnow
 from app.flows import Flows
 from app.groups.migration import plan_migrations
 from app.kf.dialog import drop_abandoned
@@ -41,10 +40,6 @@ LIFECYCLE_S = 3600  # zombie groups are looked for every hour
 SWEEP_PHOTOS_S = 3600
 EXPIRE_DIALOGS_S = 3600
 LEAD_RETRY_S = 2.0  # how often a standby tries for the lead (SOPBOT_LEADER_RETRY_S)
-# The lock's own connection notices a dead peer within about a minute (TCP keepalives), so
-# PostgreSQL drops a dead leader's lock and another replica takes over.
-KEEPALIVE = {"keepalives": 1, "keepalives_idle": 20, "keepalives_interval": 10,
-             "keepalives_count": 3}
 HOLDING = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :key "
                "AND pid = pg_backend_pid() AND granted")
 
@@ -120,10 +115,7 @@ class CalendarScheduler:
             log.warning("scheduler_lead_lost")
             await self._let_go()
         if self._lock_engine is None:
-            # Its own engine without a pool: closing the connection ends the session, and so
-            # the lock, and only this connection gets the keepalive settings.
-            self._lock_engine = create_async_engine(
-                async_url(self.db.url), poolclass=NullPool, connect_args=KEEPALIVE)
+            self._lock_engine = lock_engine(self.db.url)
         conn = await self._lock_engine.connect()
         taken = (await conn.execute(text("SELECT pg_try_advisory_lock(:key)"),
                                     {"key": LEADER_LOCK})).scalar()
@@ -139,11 +131,7 @@ class CalendarScheduler:
         """Give the lead up: closing the lock's connection ends its session and the lock."""
         if self._lock_conn is not None:
             conn, self._lock_conn = self._lock_conn, None
-            try:
-                await conn.close()
-            except Exception:
-                log.warning("scheduler_lock_release_failed", exc_info=True)
-                await conn.invalidate()
+            await end_session(conn)
 
 
 async def take_lead(scheduler: CalendarScheduler) -> None:

@@ -7,6 +7,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -241,52 +244,57 @@ def test_serve_with_the_simulator_refuses_a_public_address_in_one_line(tmp_path:
     assert not (tmp_path / "sim.db").exists()  # refused before anything was opened
 
 
-def test_serve_with_the_simulator_hands_its_key_to_the_local_operator_only(
-        tmp_path: Path) -> None:
+@dataclass
+class Served:
+    state_url: str  # the built-in simulator's /sim/state
+    out: str = ""  # what serve printed on stdout and stderr, once it stopped
+    err: str = ""
+
+
+@contextmanager
+def serving_simulated(tmp_path: Path, **env: str) -> Iterator[Served]:
+    """`sopbot serve` with the built-in simulator on a database in tmp_path, until the block
+    ends; its output is on the Served after that."""
     port = free_port()
     env = {**SIMULATED, "SOPBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'sim.db'}",
-           "SOPBOT_PORT": str(port), "SOPBOT_LOG_FORMAT": "json"}
+           "SOPBOT_PORT": str(port), "SOPBOT_LOG_FORMAT": "json", **env}
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("WECOM_", "SOPBOT_"))}
     proc = subprocess.Popen([*SOPBOT, "serve"], env={**clean, **env, "PYTHONPATH": str(REPO)},
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
+    served = Served(f"http://127.0.0.1:{port}/wecom-sim/sim/state")
     try:
         _wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
-        key_file = tmp_path / "sim.db.sim-key"
-        assert key_file.stat().st_mode & 0o777 == 0o600
-        key = key_file.read_text(encoding="utf-8").strip()
-        state = f"http://127.0.0.1:{port}/wecom-sim/sim/state"
-        assert httpx.get(state, timeout=5).status_code == 401
-        assert httpx.get(state, headers={"X-Sim-Key": key}, timeout=5).status_code == 200
+        yield served
     finally:
         proc.terminate()
-        out, err = proc.communicate(timeout=20)
+        served.out, served.err = proc.communicate(timeout=20)
+
+
+def test_serve_with_the_simulator_hands_its_key_to_the_local_operator_only(
+        tmp_path: Path) -> None:
+    key_file = tmp_path / "sim.db.sim-key"
+    with serving_simulated(tmp_path) as served:
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        key = key_file.read_text(encoding="utf-8").strip()
+        assert httpx.get(served.state_url, timeout=5).status_code == 401
+        assert httpx.get(served.state_url, headers={"X-Sim-Key": key},
+                         timeout=5).status_code == 200
     # stdout is no terminal here (a log, as under Docker): the file is named, the key is not.
-    assert f"control key in {key_file}" in out and key not in out
-    assert key not in err  # never in the log
+    assert f"control key in {key_file}" in served.out and key not in served.out
+    assert key not in served.err  # never in the log
 
 
 def test_serve_with_a_given_simulator_key_writes_no_file_and_removes_a_stale_one(
         tmp_path: Path) -> None:
-    port = free_port()
     stale = tmp_path / "sim.db.sim-key"
     stale.write_text("an-old-key-that-opens-nothing\n", encoding="utf-8")
     key = "a-key-the-operator-chose-0123"
-    env = {**SIMULATED, "SOPBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'sim.db'}",
-           "SOPBOT_PORT": str(port), "SOPBOT_SIM_KEY": key}
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("WECOM_", "SOPBOT_"))}
-    proc = subprocess.Popen([*SOPBOT, "serve"], env={**clean, **env, "PYTHONPATH": str(REPO)},
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    try:
-        _wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
-        state = f"http://127.0.0.1:{port}/wecom-sim/sim/state"
-        assert httpx.get(state, headers={"X-Sim-Key": key}, timeout=5).status_code == 200
+    with serving_simulated(tmp_path, SOPBOT_SIM_KEY=key) as served:
+        assert httpx.get(served.state_url, headers={"X-Sim-Key": key},
+                         timeout=5).status_code == 200
         assert not stale.exists()
-    finally:
-        proc.terminate()
-        out, err = proc.communicate(timeout=20)
-    assert "need SOPBOT_SIM_KEY" in out and key not in out + err
+    assert "need SOPBOT_SIM_KEY" in served.out and key not in served.out + served.err
 
 
 def test_a_made_key_is_shown_on_a_terminal_only(tmp_path: Path,
