@@ -110,17 +110,3 @@ def robot_text(content: str) -> WebhookSend:
 
 def texts(calls: list[Call]) -> list[str]:
     return [call.body["text"]["content"] for call in calls]
-
-
-def record_times(fake: FakeWeCom, path: str) -> list[float]:
-    """Wrap the fake's route to note when each call arrived (monotonic seconds)."""
-    times: list[float] = []
-    route = fake.routes[path]
-
-    def timed(call: Call) -> dict[str, Any]:
-        times.append(time.monotonic())
-        return route(call)
-
-    fake.routes[path] = timed
-    return times
-
