@@ -22,5 +22,5 @@ async def test_a_killed_replica_costs_no_welcome(tmp_path: Path) -> None:
     assert report.delivered == 60
     assert (report.lost, report.duplicated, report.late, report.misrecorded) == ([], [], [], [])
     assert report.statuses == {"sent": 60}
-    assert max(report.takeover_s, default=0.0) < 5
-    assert report.leadership_s is not None and report.leadership_s < 5
+    assert max(report.takeover_s, default=0.0) < 10  # the lease alone: 72 s
+    assert report.leadership_s is not None and report.leadership_s < 10  # was 60 s
