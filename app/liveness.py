@@ -52,14 +52,10 @@ def worker_id() -> str:
     return f"{socket.gethostname()[:20]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def owner_of(lease_owner: str) -> str:
-    """The owner id of a lease: the outbox's leases are "OWNER/N", the inbox's "OWNER"."""
-    return lease_owner.split("/", 1)[0]
-
-
 def owner_gone(lease_owner: Any) -> ColumnElement[bool]:
-    """PostgreSQL: the lease's owner holds no liveness lock (its session ended). One lookup of
-    pg_locks per statement (an uncorrelated NOT IN), however many rows it looks at."""
+    """PostgreSQL: the lease's owner holds no liveness lock (its session ended). A lease is
+    "OWNER/N" (outbox) or "OWNER" (inbox). One lookup of pg_locks per statement (an
+    uncorrelated NOT IN), however many rows it looks at."""
     owner = func.split_part(lease_owner, "/", 1)
     return cast(func.hashtext(owner), OID).not_in(_LIVE)
 

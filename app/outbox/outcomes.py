@@ -154,6 +154,17 @@ def maybe_delivered(claimed: Claimed, call: ApiCall[Any], now: datetime) -> Outc
     return None
 
 
+def without_request(claimed: Claimed, call: ApiCall[Any], now: datetime) -> Outcome | None:
+    """What a row comes to without (another) request, checked when a wave plans it and again
+    the moment before it is sent: asked about if an earlier attempt may have delivered it,
+    expired if it was never sent and is past its deadline; None to send it."""
+    if claimed.in_flight_at is not None:
+        return maybe_delivered(claimed, call, now)
+    if claimed.deadline is not None and now >= claimed.deadline:
+        return expired(claimed, now)
+    return None
+
+
 def decide(claimed: Claimed, call: ApiCall[Any], exc: errors.WeComError, policy: Policy,
            now: datetime) -> Outcome:
     """The outcome of a failed attempt."""

@@ -37,9 +37,8 @@ from app.outbox.outcomes import (
     Outcome,
     Policy,
     decide,
-    expired,
-    maybe_delivered,
     rebuild,
+    without_request,
 )
 from app.wecom.api import ApiCall
 from app.wecom.client import WeComClient
@@ -221,18 +220,13 @@ class OutboxSender:
         await self._settle(planned)
 
     def _plan(self, claimed: store.Claimed) -> Planned:
-        """Decide what needs no request: a passed deadline, a row that an earlier attempt may
-        have delivered and that must not (or need not) be sent again."""
+        """Decide what needs no request (outcomes.without_request), or a call it cannot
+        rebuild (a bug)."""
         planned = Planned(claimed)
         call, outcome = rebuild(claimed)
         planned.call, planned.outcome = call, outcome
-        if call is None:
-            return planned
-        now = self.clock()
-        if claimed.in_flight_at is not None:
-            planned.outcome = maybe_delivered(claimed, call, now)
-        elif claimed.deadline is not None and now >= claimed.deadline:
-            planned.outcome = expired(claimed, now)
+        if call is not None:
+            planned.outcome = without_request(claimed, call, self.clock())
         return planned
 
     async def _book(self, planned: list[Planned]) -> None:
@@ -271,12 +265,9 @@ class OutboxSender:
     def _not_now(self, item: Planned) -> Outcome | None:
         """What becomes of a row that must not be sent after all, at the last moment."""
         claimed, now = item.claimed, self.clock()
-        if claimed.deadline is not None and now >= claimed.deadline:
-            if claimed.in_flight_at is None:
-                return expired(claimed, now)
-            assert item.call is not None
-            if (gone := maybe_delivered(claimed, item.call, now)) is not None:
-                return gone
+        assert item.call is not None
+        if (outcome := without_request(claimed, item.call, now)) is not None:
+            return outcome
         if self._stopping.is_set():
             return Outcome.later(claimed, now, counted=False, error="released: sender stopping")
         if now + self.request_span >= claimed.lease_until:
