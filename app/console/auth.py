@@ -42,7 +42,6 @@ async def console_session(request: Request) -> ConsoleSession:
     if session is None or session.userid not in services.settings.operators:
         raise _login_required(request)
     request.state.console = session
-    request.state.console_token = token
     return session
 
 

@@ -104,7 +104,7 @@ async def logout(request: Request) -> Response:
     another site cannot log you out)."""
     services = request.app.state.services
     async with services.db.unit_of_work() as session:
-        await session_store.end_session(session, request.state.console_token)
+        await session_store.end_session(session, request.state.console)
     response = RedirectResponse(LOGIN_PATH, 303)
     cookies_for(services.settings).close_session(response)
     log.info("console_logout", userid=request.state.console.userid)

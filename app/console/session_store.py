@@ -45,8 +45,9 @@ async def session_for(session: AsyncSession, token: str) -> ConsoleSession | Non
     return row
 
 
-async def end_session(session: AsyncSession, token: str) -> None:
-    await session.execute(delete(ConsoleSession).where(ConsoleSession.id == _id_of(token)))
+async def end_session(session: AsyncSession, row: ConsoleSession) -> None:
+    """End one session: every copy of its cookie opens nothing from now on."""
+    await session.execute(delete(ConsoleSession).where(ConsoleSession.id == row.id))
 
 
 async def end_sessions_of(session: AsyncSession, userid: str) -> int:
