@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -46,6 +46,7 @@ sys.path.insert(0, str(REPO))
 from app.db import sync_url  # noqa: E402
 from bench._sim import SIM_HEADERS, start_simulator, wait_ready  # noqa: E402
 from bench._sopbot import free_port  # noqa: E402
+from tests.pg import scratch_schema  # noqa: E402
 
 CORP_ID, SECRET = "wwbenchdeath00001", "bench-death-secret"
 TOKEN, AES_KEY = "benchDeathToken", "dQ7nYm3qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B9"
@@ -103,11 +104,6 @@ def start_replica(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
                                 stdout=stream, stderr=subprocess.STDOUT)
 
 
-def schema_url(pg_url: str, schema: str) -> str:
-    url = make_url(pg_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False)
-
-
 def query(engine: Engine, sql: str, **params: Any) -> list[Any]:
     with engine.connect() as conn:
         return list(conn.execute(text(sql), params))
@@ -131,19 +127,12 @@ def leader_backend(engine: Engine) -> int | None:
 async def run(pg_url: str, workdir: Path, adds: int = 80, welcome_delay_s: float = 0.5,
               timeout: float = 60.0) -> Report:
     """The whole scenario on a schema of its own, dropped at the end."""
-    schema = f"sopbot_death_{os.getpid()}_{int(time.time())}"
-    admin = create_engine(sync_url(pg_url))
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = schema_url(pg_url, schema)
-    engine = create_engine(sync_url(url))
-    try:
-        return await _run(url, engine, workdir, adds, welcome_delay_s, timeout)
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    with scratch_schema(pg_url, f"sopbot_death_{os.getpid()}_{int(time.time())}") as url:
+        engine = create_engine(sync_url(url))
+        try:
+            return await _run(url, engine, workdir, adds, welcome_delay_s, timeout)
+        finally:
+            engine.dispose()
 
 
 async def _run(url: str, engine: Engine, workdir: Path, adds: int, delay_s: float,

@@ -15,7 +15,6 @@ import httpx
 import pytest
 import uvicorn
 from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
 
 from app import migrate
 from app.bot.router import Router
@@ -29,6 +28,7 @@ from app.runtime import server_options
 from app.services import Services
 from app.wecom.crypto import WeComCrypto
 from tests.fakes.wecom import FakeWeCom
+from tests.pg import scratch_schema
 
 REPO = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("SOPBOT_TEST_PG_URL", "")
@@ -45,21 +45,10 @@ def _pg_param() -> object:
 
 @pytest.fixture(scope="session")
 def pg_migrated() -> Iterator[str]:
-    """A schema of its own in the PostgreSQL test database, migrated, dropped at the end.
-
-    Nothing outside that schema is touched, so the URL may name a shared database."""
-    schema = f"sopbot_test_{os.getpid()}"
-    admin = create_engine(sync_url(PG_URL))
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    url_text = url.render_as_string(hide_password=False)
-    migrate.upgrade(url_text)
-    yield url_text
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    admin.dispose()
+    """A schema of its own in the PostgreSQL test database, migrated, dropped at the end."""
+    with scratch_schema(PG_URL, f"sopbot_test_{os.getpid()}") as url:
+        migrate.upgrade(url)
+        yield url
 
 
 def _truncate_all(url: str) -> None:

@@ -29,16 +29,23 @@ async def died_with_it_on_the_wire(outbox: Outbox, key: str) -> None:
     await dead.liveness.close()
 
 
+async def welcome_on_the_wire(outbox: Outbox, code: str) -> datetime:
+    """A welcome queued now with its usual deadline, whose sender then died with it on the
+    wire; when it was queued."""
+    made = utcnow()
+    await outbox.enqueue(f"welcome:{code}", welcome(code), kind="welcome", priority=0,
+                         deadline=made + DEADLINE)
+    await died_with_it_on_the_wire(outbox, f"welcome:{code}")
+    return made
+
+
 def at(sender: OutboxSender, moment: datetime) -> None:
     sender.clock = lambda: moment
 
 
 async def test_a_welcome_past_its_deadline_is_asked_about_while_its_code_lives(
         outbox: Outbox) -> None:
-    made = utcnow()
-    await outbox.enqueue("welcome:w1", welcome("w1"), kind="welcome", priority=0,
-                         deadline=made + DEADLINE)
-    await died_with_it_on_the_wire(outbox, "welcome:w1")
+    made = await welcome_on_the_wire(outbox, "w1")
     outbox.fake.script(WELCOME, 41051)  # the dead sender's copy had arrived
     at(outbox.sender, made + timedelta(seconds=19))  # past the deadline, inside the 20 s
     await outbox.sender.drain(True)
@@ -48,10 +55,7 @@ async def test_a_welcome_past_its_deadline_is_asked_about_while_its_code_lives(
 
 
 async def test_a_resend_that_delivers_is_sent(outbox: Outbox) -> None:
-    made = utcnow()
-    await outbox.enqueue("welcome:w2", welcome("w2"), kind="welcome", priority=0,
-                         deadline=made + DEADLINE)
-    await died_with_it_on_the_wire(outbox, "welcome:w2")  # its copy never arrived
+    made = await welcome_on_the_wire(outbox, "w2")  # its copy never arrived
     at(outbox.sender, made + timedelta(seconds=19))
     await outbox.sender.drain(True)
     row = await outbox.row("welcome:w2")
@@ -60,10 +64,7 @@ async def test_a_resend_that_delivers_is_sent(outbox: Outbox) -> None:
 
 async def test_past_its_codes_life_a_maybe_delivered_welcome_is_unknown_not_expired(
         outbox: Outbox) -> None:
-    made = utcnow()
-    await outbox.enqueue("welcome:w3", welcome("w3"), kind="welcome", priority=0,
-                         deadline=made + DEADLINE)
-    await died_with_it_on_the_wire(outbox, "welcome:w3")
+    made = await welcome_on_the_wire(outbox, "w3")
     at(outbox.sender, made + timedelta(seconds=25))
     await outbox.sender.drain(True)
     row = await outbox.row("welcome:w3")
@@ -73,10 +74,7 @@ async def test_past_its_codes_life_a_maybe_delivered_welcome_is_unknown_not_expi
 
 
 async def test_a_code_gone_answer_after_a_lost_one_is_unknown_not_dead(outbox: Outbox) -> None:
-    made = utcnow()
-    await outbox.enqueue("welcome:w4", welcome("w4"), kind="welcome", priority=0,
-                         deadline=made + DEADLINE)
-    await died_with_it_on_the_wire(outbox, "welcome:w4")
+    made = await welcome_on_the_wire(outbox, "w4")
     outbox.fake.script(WELCOME, 41050)  # WeCom's clock ran ahead: the code is gone
     at(outbox.sender, made + timedelta(seconds=5))
     await outbox.sender.drain(True)

@@ -21,14 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from app.db import sync_url
 from app.verify.links import VerifyLinks
 from app.wecom.crypto import WeComCrypto
 from bench._sopbot import free_port
 from tests.conftest import REPO
+from tests.pg import scratch_schema
 
 SOPBOT = [sys.executable, "-m", "app.cli"]
 OPERATOR_PASSWORD = "attack-test-password-1"
@@ -168,15 +166,29 @@ SIM_SECRET = "attack-sim-agent-secret"
 def postgresql_replicas(workdir: Path, pg_url: str) -> Iterator[Target]:
     """Two `sopbot serve` replicas on a PostgreSQL schema of their own, a `sopbot sim` as
     WeCom."""
-    schema = f"sopbot_attack_{os.getpid()}"
-    admin = create_engine(sync_url(pg_url))
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    database = make_url(pg_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    sim_port, first_port = free_port(), free_port()
-    env = {
-        "SOPBOT_DATABASE_URL": database.render_as_string(hide_password=False),
+    with scratch_schema(pg_url, f"sopbot_attack_{os.getpid()}") as database, \
+            ExitStack() as stack:
+        sim_port, first_port = free_port(), free_port()
+        env = _postgresql_env(database, sim_port, first_port, workdir)
+        run(["migrate"], env, workdir)
+        set_operator_password(env, workdir, "op_attacked")
+        sim_url = f"http://127.0.0.1:{sim_port}"
+        stack.enter_context(process(
+            ["sim", "--port", str(sim_port), "--bot-url",
+             f"http://127.0.0.1:{first_port}/wecom/callback"], env, workdir,
+            workdir / "sim.log", f"{sim_url}/sim/clock", {"X-Sim-Key": env["SOPBOT_SIM_KEY"]}))
+        first = f"http://127.0.0.1:{first_port}"
+        stack.enter_context(process(["serve", "--port", str(first_port)], env, workdir,
+                                    workdir / "serve-1.log", f"{first}/healthz"))
+        second, second_log = serve(stack, env, workdir, "serve-2")
+        yield Target("postgresql", [first, second], sim_url, env,
+                     [workdir / "serve-1.log", second_log], workdir)
+
+
+def _postgresql_env(database: str, sim_port: int, first_port: int,
+                    workdir: Path) -> dict[str, str]:
+    return {
+        "SOPBOT_DATABASE_URL": database,
         "WECOM_CORP_ID": "wwattack000000001", "WECOM_CALLBACK_TOKEN": "attackToken",
         "WECOM_CALLBACK_AES_KEY": "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C",
         "WECOM_AGENT_ID": "1000002", "WECOM_AGENT_SECRET": SIM_SECRET,
@@ -189,25 +201,6 @@ def postgresql_replicas(workdir: Path, pg_url: str) -> Iterator[Target]:
         "SOPBOT_SIM_KEY": "attack-sim-key-0123456789",
         "SOPBOT_SIM_MEMBERS": "zhangsan,lisi,staff01,op_attacked",
     }
-    try:
-        run(["migrate"], env, workdir)
-        set_operator_password(env, workdir, "op_attacked")
-        with ExitStack() as stack:
-            sim_url = f"http://127.0.0.1:{sim_port}"
-            stack.enter_context(process(
-                ["sim", "--port", str(sim_port), "--bot-url",
-                 f"http://127.0.0.1:{first_port}/wecom/callback"], env, workdir,
-                workdir / "sim.log", f"{sim_url}/sim/clock", {"X-Sim-Key": env["SOPBOT_SIM_KEY"]}))
-            first = f"http://127.0.0.1:{first_port}"
-            stack.enter_context(process(["serve", "--port", str(first_port)], env, workdir,
-                                        workdir / "serve-1.log", f"{first}/healthz"))
-            second, second_log = serve(stack, env, workdir, "serve-2")
-            yield Target("postgresql", [first, second], sim_url, env,
-                         [workdir / "serve-1.log", second_log], workdir)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def member_with_a_link(target: Target, external_userid: str) -> str:
