@@ -47,6 +47,8 @@ def assert_guarded_page(response, status: int, text: str) -> None:  # type: igno
     # The CSP would block these; the page must not need them.
     assert "<style" not in page and " style=" not in page and "<script" not in page
     assert f'<link rel="stylesheet" href="{STYLESHEET_URL}">' in response.text
+    # An icon that costs no request: else every member's browser asks for /favicon.ico (404).
+    assert '<link rel="icon" href="data:,">' in response.text
 
 
 def form_post(verify_app: VerifyApp, path: str, headers: dict[str, str]):  # type: ignore[no-untyped-def]
