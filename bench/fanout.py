@@ -1,9 +1,9 @@
 """Fan-out through the outbox: one post to N groups at a configured rate limit, against the
 WeCom simulator; prints the time against the ideal (N ÷ rate) and the sender's memory.
 
-    .venv/bin/python bench/fanout.py                         # 10,000 groups at 10,000/min
-    .venv/bin/python bench/fanout.py --groups 2000 --rate 200
-    .venv/bin/python bench/fanout.py --database-url postgresql+psycopg://postgres@127.0.0.1/test
+    .venv-test/bin/python bench/fanout.py                         # 10,000 groups at 10,000/min
+    .venv-test/bin/python bench/fanout.py --groups 2000 --rate 200
+    .venv-test/bin/python bench/fanout.py --database-url postgresql+psycopg://postgres@127.0.0.1/test
 
 Target (DESIGN.md §8): finishes within 10 % of the time the rate limit allows, with flat memory.
 The simulator (`sopbot sim`, a subprocess on its own core) plays WeCom; this process runs the

@@ -2,8 +2,8 @@
 `contains`, one RE2 set for `regex`, a dict for `exact`) against a plain loop over the rules in
 the same run, both giving the same answer for every message.
 
-    .venv/bin/python bench/keywords.py                       # 5,000 rules, 2,000 messages
-    .venv/bin/python bench/keywords.py --rules 20000 --messages 500
+    .venv-test/bin/python bench/keywords.py                       # 5,000 rules, 2,000 messages
+    .venv-test/bin/python bench/keywords.py --rules 20000 --messages 500
 
 Target (DESIGN.md §8): under 50 µs per message with 5,000 rules.
 """

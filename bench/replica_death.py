@@ -1,7 +1,7 @@
 """A replica dies mid-burst: what becomes of the welcomes it held?
 
-    .venv/bin/python bench/replica_death.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
-    .venv/bin/python bench/replica_death.py --adds 200 --welcome-delay 0.5 --runs 3
+    .venv-test/bin/python bench/replica_death.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
+    .venv-test/bin/python bench/replica_death.py --adds 200 --welcome-delay 0.5 --runs 3
 
 Two `sopbot serve` replicas share a PostgreSQL schema of their own; a `sopbot sim` plays WeCom,
 answering every send_welcome_msg after `--welcome-delay` seconds (a slow WeCom, so welcomes

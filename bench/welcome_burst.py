@@ -1,8 +1,8 @@
 """Welcome burst: N friend adds at once through the WeCom simulator; how long from each
 callback to its send_welcome_msg, and how many welcomes missed WeCom's 20-second window.
 
-    .venv/bin/python bench/welcome_burst.py                  # 1,000 adds
-    .venv/bin/python bench/welcome_burst.py --adds 300 --database-url postgresql+psycopg://...
+    .venv-test/bin/python bench/welcome_burst.py                  # 1,000 adds
+    .venv-test/bin/python bench/welcome_burst.py --adds 300 --database-url postgresql+psycopg://...
 
 Target (DESIGN.md §8): p99 from callback to send_welcome_msg under 1 s during a burst of 1,000.
 The simulator (`sopbot sim`, on core 1) plays WeCom: each friend_add scenario issues a welcome

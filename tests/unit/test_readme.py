@@ -41,9 +41,25 @@ def locked_pins() -> dict[str, Version]:
     return pins
 
 
+def venv_of(command: str) -> str:
+    made = re.match(r"python3 -m venv (\S+) && ", command)
+    assert made, command
+    venv = made[1]
+    # Every step runs in the venv the command made, never in another one.
+    assert set(re.findall(r"(\S+)/bin/", command)) == {venv}, command
+    return venv
+
+
+def test_readme_commands_install_into_venvs_of_their_own() -> None:
+    """Issue 14 item 7: the test command's editable reinstall into the demo's venv took the
+    templates from under a serving demo (every console page a 500)."""
+    run, test = top_commands()
+    assert venv_of(run) != venv_of(test)
+
+
 def test_readme_commands_and_dockerfile_install_with_the_lock() -> None:
     for command in top_commands():
-        assert f".venv/bin/pip install -q -c {LOCK} " in command
+        assert f"{venv_of(command)}/bin/pip install -q -c {LOCK} " in command
     dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
     copied = [line.split()[1:-1] for line in dockerfile.splitlines() if line.startswith("COPY ")]
     assert any(LOCK in sources for sources in copied)
