@@ -9,6 +9,7 @@ first, falling back to `welcome.default`.
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -18,6 +19,7 @@ from app.wecom.api_base import Link
 NAME = re.compile(r"[a-z][a-z0-9_]*")
 MAX_STATE = 30  # WeCom's limit on a 联系我 state
 WELCOME_PLACEHOLDERS = ("verify_url", "channel", "slot")
+NO_WELFARE = "none"  # a variant's `welfare: none`: send it without the default's card
 
 
 class Strict(BaseModel):
@@ -50,14 +52,47 @@ class Welcome(Strict):
     _text = field_validator("text")(allow_placeholders(*WELCOME_PLACEHOLDERS))
 
 
-class Variant(Welcome):
+class Variant(Strict):
+    text: str = Field(min_length=1)
+    # Not given: the default's welfare; NO_WELFARE: none at all (`sopbot check` warns).
+    welfare: Link | Literal["none"] | None = None
     channel: str
     slot: str | None = None
+
+    _text = field_validator("text")(allow_placeholders(*WELCOME_PLACEHOLDERS))
+
+    @model_validator(mode="after")
+    def _welfare_said(self) -> Variant:
+        # An empty `welfare:` reads as "none" to a person but as "not given" here: ask.
+        if "welfare" in self.model_fields_set and self.welfare is None:
+            raise ValueError("welfare is empty: leave it out to send the default's welfare, "
+                             "or say `welfare: none` to send none")
+        return self
+
+    @property
+    def where(self) -> str:
+        return state_of(self.channel, self.slot)
 
 
 class Welcomes(Strict):
     default: Welcome
     variants: tuple[Variant, ...] = ()
+
+    def resolve(self, variant: Variant) -> Welcome:
+        """The welcome a variant sends: its text, and its welfare or else the default's."""
+        welfare = self.default.welfare if variant.welfare is None else variant.welfare
+        # Built from validated parts, so construct without validating again (the hot path).
+        return Welcome.model_construct(text=variant.text,
+                                       welfare=None if welfare == NO_WELFARE else welfare)
+
+    def welfare_notes(self) -> list[str]:
+        """One line per welcome that goes out without a welfare card, for `sopbot check`."""
+        notes = [f"welcome variant {v.where} sends no welfare (it says `welfare: none`)"
+                 for v in self.variants if v.welfare == NO_WELFARE]
+        if self.default.welfare is None:
+            notes.insert(0, "welcome.default has no welfare, so neither has a variant that "
+                            "declares none of its own")
+        return notes
 
 
 class FunnelFlows(Strict):
@@ -107,7 +142,8 @@ class FunnelFlows(Strict):
     def welcome_for(self, channel: str, slot: str | None) -> Welcome:
         exact = [v for v in self.welcome.variants if (v.channel, v.slot) == (channel, slot)]
         broad = [v for v in self.welcome.variants if v.channel == channel and v.slot is None]
-        return (exact or broad or [self.welcome.default])[0]
+        variant = (exact or broad or [None])[0]
+        return self.welcome.default if variant is None else self.welcome.resolve(variant)
 
 
 def state_of(channel: str, slot: str | None) -> str:

@@ -3,10 +3,13 @@ welcome for their channel and slot goes out once on the fast lane, and the funne
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from app.db import utcnow
@@ -15,7 +18,7 @@ from app.funnel.models import FunnelEvent
 from app.members.models import Member, MemberHistory
 from app.outbox.models import DEAD, EXPIRED, OutboxMessage
 from app.verify.links import links_for
-from tests.conftest import CORP_ID, RunningApp, make_settings, serve_app, wait_until
+from tests.conftest import CORP_ID, REPO, RunningApp, make_settings, serve_app, wait_until
 from tests.fakes import payloads
 from tests.fakes.wecom import FakeWeCom
 
@@ -88,6 +91,35 @@ async def test_the_default_welcome_carries_the_welfare_link(db_url: str) -> None
         [attachment] = call.body["attachments"]
         assert attachment["msgtype"] == "link"
         assert attachment["link"]["title"] == "新人专享福利"
+
+
+@pytest.mark.parametrize("state", ["douyin", "app.order_success"])
+async def test_a_channel_variant_carries_the_default_welfare(db_url: str, state: str) -> None:
+    """The variants in sop_flows/funnel.yaml declare no welfare: they inherit the default's."""
+    async with serve_app(make_settings(db_url, agent_secret="agent-secret")) as app:
+        await app.post_callback(add("wmVARIANT", "WC-VARIANT", state=state))
+        await settled(app, steps.WELCOME_SENT)
+        [call] = app.wecom.calls_to(WELCOME)
+        assert not call.body["text"]["content"].startswith("您好，欢迎加入我们的商家社群！")
+        [attachment] = call.body["attachments"]
+        assert (attachment["msgtype"], attachment["link"]["title"]) == ("link", "新人专享福利")
+
+
+async def test_a_variant_saying_welfare_none_sends_none(db_url: str, tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    shutil.copytree(REPO / "sop_flows", flows)
+    funnel = flows / "funnel.yaml"
+    variant = "    - channel: douyin\n"
+    assert variant in funnel.read_text(encoding="utf-8")
+    funnel.write_text(funnel.read_text(encoding="utf-8").replace(
+        variant, variant + "      welfare: none\n"), encoding="utf-8")
+    settings = make_settings(db_url, agent_secret="agent-secret", flows_path=flows)
+    async with serve_app(settings) as app:
+        await app.post_callback(add("wmNONE", "WC-NONE", state="douyin"))
+        await settled(app, steps.WELCOME_SENT)
+        [call] = app.wecom.calls_to(WELCOME)
+        assert call.body["text"]["content"].startswith("您好，感谢从抖音关注我们！")
+        assert "attachments" not in call.body
 
 
 async def test_an_unknown_or_empty_state_counts_under_the_default_channel(db_url: str) -> None:
