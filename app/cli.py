@@ -16,7 +16,7 @@ import typer
 from app.cli_options import EnvFile
 from app.config import ConfigError, DatabaseSettings, Settings, load_settings
 from app.db import safe_url
-from app.yamlconf import ConfigFileError, combined, flatten
+from app.yamlconf import ConfigFileError
 
 if TYPE_CHECKING:
     from app.flows import Flows
@@ -295,25 +295,12 @@ def _check_files(settings: Settings) -> Flows:
     from app.flows import load_flows
     from app.keywords import load_keywords
 
-    errors: list[ConfigFileError] = []
-    flows = None
     try:
         flows = load_flows(settings.flows_path)
+        load_keywords(settings.keywords_path, set(flows.routing.segments))
     except ConfigFileError as exc:
-        errors.append(exc)
-    try:  # checked even when the flows are not, so one run names every problem
-        load_keywords(settings.keywords_path, set(flows.routing.segments) if flows else None)
-    except ConfigFileError as exc:
-        errors.append(exc)
-    if errors or flows is None:
-        fail(_listed(flatten(combined(errors))))
+        fail(str(exc))
     return flows
-
-
-def _listed(errors: list[ConfigFileError]) -> str:
-    if len(errors) == 1:
-        return str(errors[0])
-    return f"{len(errors)} problems:\n" + "\n".join(f"  {error}" for error in errors)
 
 
 def main() -> None:
