@@ -16,7 +16,7 @@ import typer
 from app.cli_options import EnvFile
 from app.config import ConfigError, DatabaseSettings, Settings, load_settings
 from app.db import safe_url
-from app.yamlconf import ConfigFileError
+from app.yamlconf import ConfigFileError, combined, flatten
 
 if TYPE_CHECKING:
     from app.flows import Flows
@@ -56,7 +56,10 @@ def contact_settings(env_file: Path | None, command: str) -> Settings:
 def serve(env_file: EnvFile = None,
           host: Annotated[str | None, typer.Option(help="Overrides SOPBOT_HOST.")] = None,
           port: Annotated[int | None, typer.Option(help="Overrides SOPBOT_PORT.")] = None) -> None:
-    """Run the web service, inbox worker and (later) scheduler in one process."""
+    """Run sopbot in one process: the web service (WeCom callbacks, verification pages,
+    console, API), the inbox worker, the outbox sender, the 微信客服 reader and the scheduler
+    (calendar, onboarding, lifecycle; one leader across replicas), each switched by its
+    SOPBOT_* setting; with the built-in WeCom simulator when no WeCom secret is set (SQLite)."""
     import uvicorn
 
     from app.logs import configure_logging
@@ -295,12 +298,25 @@ def _check_files(settings: Settings) -> Flows:
     from app.flows import load_flows
     from app.keywords import load_keywords
 
+    errors: list[ConfigFileError] = []
+    flows = None
     try:
         flows = load_flows(settings.flows_path)
-        load_keywords(settings.keywords_path, set(flows.routing.segments))
     except ConfigFileError as exc:
-        fail(str(exc))
+        errors.append(exc)
+    try:  # checked even when the flows are not, so one run names every problem
+        load_keywords(settings.keywords_path, set(flows.routing.segments) if flows else None)
+    except ConfigFileError as exc:
+        errors.append(exc)
+    if errors or flows is None:
+        fail(_listed(flatten(combined(errors))))
     return flows
+
+
+def _listed(errors: list[ConfigFileError]) -> str:
+    if len(errors) == 1:
+        return str(errors[0])
+    return f"{len(errors)} problems:\n" + "\n".join(f"  {error}" for error in errors)
 
 
 def main() -> None:

@@ -10,11 +10,11 @@ import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from app.yamlconf import ConfigFileError, line_of, load_model
+from app.yamlconf import ConfigFileError, combined, line_of, load_model
 
 if TYPE_CHECKING:
     from app.calendar.flows import CalendarFlows
@@ -110,53 +110,95 @@ class Flows:
     lifecycle: LifecycleFlows
 
 
+M = TypeVar("M", bound=BaseModel)
 NAME = re.compile(r"[a-z0-9][a-z0-9_]*")
 
 
-def _check(path: Path, problem: str | None) -> None:
+def _problem(path: Path, problem: str | None) -> list[ConfigFileError]:
     """A problem found across files, with the line of the place it names."""
-    if problem:
-        raise ConfigFileError(path, line_of(path, problem.split(":")[0].split(".")), problem)
+    if not problem:
+        return []
+    return [ConfigFileError(path, line_of(path, problem.split(":")[0].split(".")), problem)]
+
+
+class _Loader:
+    """Loads every file and keeps every problem, so one run of `sopbot check` names them all;
+    a check across files runs only when the files it reads loaded."""
+
+    def __init__(self) -> None:
+        self.errors: list[ConfigFileError] = []
+
+    def load(self, path: Path, model: type[M]) -> M | None:
+        try:
+            return load_model(path, model)
+        except ConfigFileError as exc:
+            self.errors.append(exc)
+            return None
+
+    def add(self, found: list[ConfigFileError]) -> None:
+        self.errors.extend(found)
 
 
 def load_flows(directory: Path) -> Flows:
-    """Read every flow file under `directory`; raise ConfigFileError naming file and line."""
-    from app.calendar.flows import CalendarFlows, calendar_problem
+    """Read every flow file under `directory`; raise ConfigFileError naming file and line (a
+    ConfigFileErrors naming each problem when there are several)."""
+    from app.calendar.flows import CalendarFlows
     from app.calendar.onboarding import Campaign
     from app.funnel.flows import FunnelFlows  # the domain schemas build on this module
     from app.groups.lifecycle import LifecycleFlows
-    from app.groups.welcome_flows import GroupWelcomeFlows, welcome_problem
+    from app.groups.welcome_flows import GroupWelcomeFlows
     from app.kf.flows import KfFlows
-    from app.routing.flows import RoutingFlows, unknown_names
+    from app.routing.flows import RoutingFlows
     from app.verify.flows import VerifyFlows
 
-    flows = Flows(commands=load_model(directory / "commands.yaml", CommandTexts),
-                  funnel=load_model(directory / "funnel.yaml", FunnelFlows),
-                  verify=load_model(directory / "verify.yaml", VerifyFlows),
-                  routing=load_model(directory / "routing.yaml", RoutingFlows),
-                  kf=load_model(directory / "kf.yaml", KfFlows),
-                  group_welcome=load_model(directory / "group_welcome.yaml", GroupWelcomeFlows),
-                  calendar=load_model(directory / "calendar.yaml", CalendarFlows),
-                  onboarding={path.stem.removeprefix("onboarding_"): load_model(path, Campaign)
-                              for path in sorted(directory.glob("onboarding_*.yaml"))},
-                  lifecycle=load_model(directory / "lifecycle.yaml", LifecycleFlows))
-    problem = unknown_names(flows.routing, set(flows.funnel.channels), set(flows.verify.regions))
-    if problem:
-        raise ConfigFileError(directory / "routing.yaml", None, problem)
-    _check(directory / "calendar.yaml",
-           calendar_problem(flows.calendar, set(flows.routing.segments)))
-    for name, campaign in flows.onboarding.items():
-        if not NAME.fullmatch(name) or len(name) > 32:
-            raise ConfigFileError(directory / f"onboarding_{name}.yaml", None,
-                                  f"campaign name {name!r} (from the file name): 1-32 of "
-                                  f"[a-z0-9_], starting with a letter or digit")
-        unknown = [s for s in campaign.segments if s not in flows.routing.segments]
-        if unknown:
-            _check(directory / f"onboarding_{name}.yaml",
-                   f"segments: unknown segment {unknown[0]!r} (sop_flows/routing.yaml)")
-    labels = {name: segment.label for name, segment in flows.routing.segments.items()}
-    problem = welcome_problem(flows.group_welcome, labels)
-    if problem:
-        path = directory / "group_welcome.yaml"
-        raise ConfigFileError(path, line_of(path, problem.split(":")[0].split(".")), problem)
-    return flows
+    loader = _Loader()
+    parts = {"commands": loader.load(directory / "commands.yaml", CommandTexts),
+             "funnel": loader.load(directory / "funnel.yaml", FunnelFlows),
+             "verify": loader.load(directory / "verify.yaml", VerifyFlows),
+             "routing": loader.load(directory / "routing.yaml", RoutingFlows),
+             "kf": loader.load(directory / "kf.yaml", KfFlows),
+             "group_welcome": loader.load(directory / "group_welcome.yaml", GroupWelcomeFlows),
+             "calendar": loader.load(directory / "calendar.yaml", CalendarFlows),
+             "onboarding": {path.stem.removeprefix("onboarding_"): loader.load(path, Campaign)
+                            for path in sorted(directory.glob("onboarding_*.yaml"))},
+             "lifecycle": loader.load(directory / "lifecycle.yaml", LifecycleFlows)}
+    loader.add(_across_files(directory, parts))
+    if loader.errors:
+        raise combined(loader.errors)
+    return Flows(**parts)  # type: ignore[arg-type]  # every part loaded: no error
+
+
+def _across_files(directory: Path, parts: dict[str, Any]) -> list[ConfigFileError]:
+    from app.calendar.flows import calendar_problem
+    from app.groups.welcome_flows import welcome_problem
+    from app.routing.flows import unknown_names
+
+    found: list[ConfigFileError] = []
+    routing, funnel, verify = parts["routing"], parts["funnel"], parts["verify"]
+    if routing and funnel and verify:
+        problem = unknown_names(routing, set(funnel.channels), set(verify.regions))
+        if problem:
+            found.append(ConfigFileError(directory / "routing.yaml", None, problem))
+    if routing and parts["calendar"]:
+        found += _problem(directory / "calendar.yaml",
+                          calendar_problem(parts["calendar"], set(routing.segments)))
+    for name, campaign in parts["onboarding"].items():
+        found += _campaign_problems(directory / f"onboarding_{name}.yaml", name, campaign,
+                                    routing)
+    if routing and parts["group_welcome"]:
+        labels = {name: segment.label for name, segment in routing.segments.items()}
+        found += _problem(directory / "group_welcome.yaml",
+                          welcome_problem(parts["group_welcome"], labels))
+    return found
+
+
+def _campaign_problems(path: Path, name: str, campaign: Campaign | None,
+                       routing: RoutingFlows | None) -> list[ConfigFileError]:
+    if not NAME.fullmatch(name) or len(name) > 32:
+        return [ConfigFileError(path, None, f"campaign name {name!r} (from the file name): 1-32 "
+                                            f"of [a-z0-9_], starting with a letter or digit")]
+    if campaign is None or routing is None:
+        return []
+    unknown = [s for s in campaign.segments if s not in routing.segments]
+    return _problem(path, f"segments: unknown segment {unknown[0]!r} (sop_flows/routing.yaml)"
+                    if unknown else None)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import re
+import types
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -22,6 +25,27 @@ class ConfigFileError(Exception):
         super().__init__(f"{where}: {message}")
 
 
+class ConfigFileErrors(ConfigFileError):
+    """Several problems, in one file or across files: `sopbot check` reports them all at once
+    (an operator fixing one a run is slow). Its first problem is its path, line and message."""
+
+    def __init__(self, errors: list[ConfigFileError]) -> None:
+        self.errors = errors
+        first = errors[0]
+        Exception.__init__(self, "\n".join(str(e) for e in errors))
+        self.path, self.line, self.message = first.path, first.line, first.message
+
+
+def combined(errors: list[ConfigFileError]) -> ConfigFileError:
+    """One error to raise for one or more (flattened: never an aggregate inside another)."""
+    errors = [one for error in errors for one in flatten(error)]
+    return errors[0] if len(errors) == 1 else ConfigFileErrors(errors)
+
+
+def flatten(error: ConfigFileError) -> list[ConfigFileError]:
+    return list(error.errors) if isinstance(error, ConfigFileErrors) else [error]
+
+
 def load_model(path: Path, model: type[M]) -> M:
     """Parse `path` and validate it as `model`; raise ConfigFileError pointing at the bad line."""
     text = _read(path)
@@ -35,14 +59,64 @@ def load_model(path: Path, model: type[M]) -> M:
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        loc = [str(part) for part in first["loc"]]
-        message = first["msg"].removeprefix("Value error, ")
+        errors = exc.errors(include_url=False, include_input=False)
+        raise combined([ConfigFileError(path, _line_of(root, loc), message)
+                        for loc, message in _problems(model, errors)]) from None
+
+
+def _problems(model: type[BaseModel], errors: Iterable[Any]) -> Iterator[tuple[list[str], str]]:
+    """Each validation error as (place, message), an unknown key first and as unknown (with the
+    closest valid name): a misspelt key is one mistake, not an unknown key plus a missing one."""
+    errors = list(errors)
+    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+    explained: set[tuple[str, ...]] = set()
+    for error in unknown:
+        loc = [str(part) for part in error["loc"]]
+        valid = _field_names(model, loc[:-1])
+        close = difflib.get_close_matches(loc[-1], valid, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else (
+            f" (valid: {', '.join(sorted(valid))})" if valid else "")
+        if close:
+            explained.add((*loc[:-1], close[0]))
+        yield loc, f"{'.'.join(loc)}: unknown key{hint}"
+    for error in errors:
+        loc = [str(part) for part in error["loc"]]
+        if error in unknown or (error["type"] == "missing" and tuple(loc) in explained):
+            continue
+        message = error["msg"].removeprefix("Value error, ")
         label = ".".join(loc) + ": " if loc else ""
         if not loc and (named := PATH_PREFIX.match(message)):
             # A check across fields (a model validator) names the place itself: "rules.3: ..."
             loc = named.group(1).split(".")
-        raise ConfigFileError(path, _line_of(root, loc), f"{label}{message}") from None
+        yield loc, f"{label}{message}"
+
+
+def _field_names(model: type[BaseModel], loc: list[str]) -> list[str]:
+    """The keys valid at `loc` inside `model` (best effort: [] where it cannot tell)."""
+    kind: Any = model
+    for part in loc:
+        kind = _inner(kind)
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            field = kind.model_fields.get(part)
+            if field is None:
+                return []
+            kind = field.annotation
+        elif get_origin(kind) in (list, dict, tuple):  # an item: tuple[X, ...] or dict[str, X]
+            kind = next((a for a in reversed(get_args(kind)) if a is not Ellipsis), None)
+        else:
+            return []
+    kind = _inner(kind)
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        return [field.alias or name for name, field in kind.model_fields.items()]
+    return []
+
+
+def _inner(kind: Any) -> Any:
+    """X for Optional[X] / X | None; the type itself otherwise."""
+    if get_origin(kind) in (Union, types.UnionType):
+        options = [arg for arg in get_args(kind) if arg is not type(None)]
+        return options[0] if len(options) == 1 else kind
+    return kind
 
 
 def _read(path: Path) -> str:

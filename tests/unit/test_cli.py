@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -61,13 +62,38 @@ def test_serve_on_postgresql_without_a_wecom_secret_prints_one_line(tmp_path: Pa
 
 def test_check_reports_bad_flow_file_with_line(tmp_path: Path) -> None:
     flows = tmp_path / "flows"
-    flows.mkdir()
+    shutil.copytree(REPO / "sop_flows", flows)
     (flows / "commands.yaml").write_text("help: [\n", encoding="utf-8")
     result = run(["check"], {**BASE, "SOPBOT_FLOWS": str(flows),
                              "SOPBOT_KEYWORDS": str(REPO / "keywords.yaml")}, tmp_path)
     assert result.returncode == 2
     assert result.stderr.startswith(f"sopbot: {flows / 'commands.yaml'}:2: invalid YAML")
     assert "Traceback" not in result.stderr
+
+
+def test_check_reports_every_problem_in_one_run(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    shutil.copytree(REPO / "sop_flows", flows)
+    (flows / "kf.yaml").write_text("welcome: [\n", encoding="utf-8")
+    (flows / "lifecycle.yaml").write_text("strong_dayz: 30\n", encoding="utf-8")
+    keywords = tmp_path / "keywords.yaml"
+    keywords.write_text("rulez: []\n", encoding="utf-8")
+    result = run(["check"], {**BASE, "SOPBOT_FLOWS": str(flows),
+                             "SOPBOT_KEYWORDS": str(keywords)}, tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert lines[0] == "sopbot: 7 problems:"
+    assert [line.split(": ", 2)[1] for line in lines[1:]] == [
+        "invalid YAML", "strong_dayz", "invitation", "owner_task", "rulez", "handoff", "texts"]
+    assert "strong_dayz: unknown key (did you mean 'strong_days'?)" in result.stderr
+
+
+def test_serve_help_says_what_runs_today(tmp_path: Path) -> None:
+    result = run(["serve", "--help"], {"COLUMNS": "200"}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "(later)" not in text  # issue 14 item 14: the scheduler has run for a while
+    assert "outbox sender" in text and "scheduler" in text
 
 
 def test_check_passes_on_the_repository(tmp_path: Path) -> None:

@@ -37,7 +37,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, set[Path], se
     return built, before, _tree_state()
 
 
-def test_building_writes_nothing_into_the_source_tree(wheel: tuple[Path, set[Path], set[Path]]) -> None:
+def test_building_writes_nothing_into_the_source_tree(
+        wheel: tuple[Path, set[Path], set[Path]]) -> None:
     _, before, after = wheel
     assert after == before
 

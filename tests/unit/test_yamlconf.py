@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from app.flows import load_flows
 from app.keywords import load_keywords
-from app.yamlconf import ConfigFileError
+from app.yamlconf import ConfigFileError, ConfigFileErrors
 from tests.conftest import REPO
 
 VALID = (REPO / "sop_flows" / "commands.yaml").read_text(encoding="utf-8")
@@ -53,8 +54,40 @@ def test_missing_and_unexpected_keys(tmp_path: Path) -> None:
     missing = error_of(tmp_path, 'help: "x"\nunknown_command: "y"\n')
     assert "not_operator: Field required" in str(missing)
     extra = error_of(tmp_path, VALID + "\nhelpp: typo\n")
-    assert "helpp: Extra inputs are not permitted" in str(extra)
+    assert "helpp: unknown key (did you mean 'help'?)" in str(extra)
     assert extra.line == len((VALID + "\nhelpp: typo\n").splitlines())
+
+
+def test_a_misspelt_key_is_unknown_with_the_closest_name_not_missing(tmp_path: Path) -> None:
+    """Issue 14 item 13: `helpp:` for `help:` was reported as `help: Field required`."""
+    error = error_of(tmp_path, VALID.replace("\nhelp:", "\nhelpp:", 1))
+    assert "helpp: unknown key (did you mean 'help'?)" in str(error)
+    assert "help: Field required" not in str(error)
+
+
+def test_an_unknown_nested_key_lists_the_valid_ones(tmp_path: Path) -> None:
+    path = tmp_path / "keywords.yaml"
+    path.write_text("rules:\n  - id: x\n    answer: a\n    keywords: [b]\n    zzz: 1\n",
+                    encoding="utf-8")
+    with pytest.raises(ConfigFileError) as info:
+        load_keywords(path)
+    assert info.value.line == 5
+    assert "rules.0.zzz: unknown key (valid: answer, id, keywords," in str(info.value)
+
+
+def test_every_problem_of_every_file_is_reported_at_once(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    shutil.copytree(REPO / "sop_flows", flows)
+    lifecycle = flows / "lifecycle.yaml"
+    lifecycle.write_text(lifecycle.read_text(encoding="utf-8")
+                         .replace("window_days: 14", "window_days: zero")
+                         .replace("quiet_days: 14", "quiet_days: -1"), encoding="utf-8")
+    (flows / "commands.yaml").write_text(VALID + "\nhelpp: typo\n", encoding="utf-8")
+    with pytest.raises(ConfigFileErrors) as info:
+        load_flows(flows)
+    found = [(error.path.name, error.message.split(":")[0]) for error in info.value.errors]
+    assert found == [("commands.yaml", "helpp"), ("lifecycle.yaml", "window_days"),
+                     ("lifecycle.yaml", "quiet_days")]
 
 
 def test_duplicate_key_is_an_error_not_a_silent_override(tmp_path: Path) -> None:
