@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, id_column, utcnow
@@ -20,9 +20,25 @@ LEFT = "left"              # deleted the staff member, or left every group
 
 IDENTITY_TYPES = ("physical_shop", "wechat_reseller", "online_shop", "consumer")
 
+# The one-to-one record (PLAYBOOK step 6): a verified member's phone and platform user id are
+# linked to them, and to no other member. The unique indexes below hold it in the database.
+LINKED = "linked"
+# Linked before the indexes existed, sharing a phone or platform user id with another linked
+# member: migration 0018 kept both as they were (unlinking nobody silently) and left them out of
+# the indexes; an operator resolves it on the member page.
+DUPLICATE = "duplicate"
+LINK_MOVED = "link_moved"  # flag of a member whose link a reviewer moved to another account
+_LINKED_ONLY = text(f"link_state = '{LINKED}'")
+
 
 class Member(Base):
     __tablename__ = "member"
+    __table_args__ = (
+        Index("uq_member_linked_phone", "phone", unique=True,
+              sqlite_where=_LINKED_ONLY, postgresql_where=_LINKED_ONLY),
+        Index("uq_member_linked_platform_user_id", "platform_user_id", unique=True,
+              sqlite_where=_LINKED_ONLY, postgresql_where=_LINKED_ONLY),
+    )
 
     id: Mapped[int] = id_column()
     external_userid: Mapped[str] = mapped_column(String(64), unique=True)
@@ -39,6 +55,8 @@ class Member(Base):
     status: Mapped[str] = mapped_column(String(16), default=ADDED)
     # Something an operator should look at, e.g. joined a group of another segment.
     flag: Mapped[str | None] = mapped_column(String(32), default=None)
+    # None: nothing linked (not verified, or unlinked since); LINKED or DUPLICATE.
+    link_state: Mapped[str | None] = mapped_column(String(16), default=None)
     # The 联系我 state the add came with, as received (attribution audits).
     state: Mapped[str] = mapped_column(String(32), default="")
     welcome_code: Mapped[str | None] = mapped_column(String(128), default=None, unique=True)
