@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.db import utcnow
 from app.demo.picture import shop_front_png
@@ -22,14 +22,13 @@ from app.demo.population import Person, Population
 from app.demo.texts import DemoTexts
 from app.demo.wire import DemoError, Wire, each, wait_for
 from app.groups.models import GroupPool
+from app.kf.models import KeywordHit, UnansweredQuestion
 from app.members.models import ROUTED, Member
 
 WELCOME = "externalcontact/send_welcome_msg"
 LINK = re.compile(r"/verify/[^\s\"'<]+")
 BATCH = 500  # events per POST /api/funnel/events (its limit)
 LEFT_FOR_THE_CONSOLE = 0.1  # of the review queue: something to try on the console's review page
-# A shop photo as a phone uploads it, shrunk (the form takes JPEG, PNG or WebP by their bytes).
-PHOTO = shop_front_png()
 
 
 async def report_app_steps(wire: Wire, population: Population) -> Counter[str]:
@@ -88,7 +87,9 @@ async def fill_forms(wire: Wire, people: list[Person], links: dict[str, str]) ->
             return
         data = {"phone": person.phone, "identity_type": person.identity_type,
                 "region": person.region}
-        files = [("photos", ("shop.png", PHOTO, "image/png"))]
+        # Each member's own shop photo (the form takes JPEG, PNG or WebP by their bytes).
+        photo = shop_front_png(int(re.sub(r"\D", "", person.external_userid) or 0))
+        files = [("photos", ("shop.png", photo, "image/png"))]
         _ok(await wire.http.post(path, data=data, files=files), "submitting a form")
     await each(one, [p for p in people if p.opens_form])
 
@@ -154,3 +155,28 @@ async def _pools(wire: Wire) -> dict[str, str]:
     async with wire.db.reader() as session:
         return {qr: config_id for qr, config_id in await session.execute(
             select(GroupPool.qr_code, GroupPool.config_id))}
+
+
+ASKING = 4  # one member in this many asks 微信客服 a question
+
+
+async def ask_kf(wire: Wire, people: list[Person], questions: tuple[str, ...],
+                 open_kfid: str) -> int:
+    """Members ask 微信客服 what shop owners ask; the service answers by keywords.yaml or keeps
+    the question for the console's keyword page. How many asked."""
+    asking = people[::ASKING] if questions else []
+
+    async def one(pair: tuple[int, Person]) -> None:
+        n, person = pair
+        await wire.scenario("kf_message", open_kfid=open_kfid, text=questions[n % len(questions)],
+                            external_userid=person.external_userid)
+    await each(one, list(enumerate(asking)))
+    await wait_for(lambda: _answered(wire, len(asking)), "every question answered or kept")
+    return len(asking)
+
+
+async def _answered(wire: Wire, asked: int) -> bool:
+    async with wire.db.reader() as session:
+        hits = await session.scalar(select(func.count()).select_from(KeywordHit))
+        kept = await session.scalar(select(func.count()).select_from(UnansweredQuestion))
+    return (hits or 0) + (kept or 0) >= asked

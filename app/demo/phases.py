@@ -16,6 +16,7 @@ from app.demo.population import Person, Population
 from app.demo.texts import DemoTexts
 from app.demo.wire import Wire
 from app.groups.models import CustomerGroup
+from app.kf.models import UnansweredQuestion
 from app.services import Services
 from app.verify.models import APPROVED, AUTO_REVIEWER, PENDING, Verification
 
@@ -39,6 +40,16 @@ async def push_funnel(wire: Wire, population: Population, texts: DemoTexts,
     progress.start("group codes")
     joined = await driver.scan_codes(wire, population.people, links)
     progress.done(f"{joined} members scanned their group code; {await _filled(wire)}")
+
+
+async def ask_questions(wire: Wire, people: list[Person], texts: DemoTexts, open_kfid: str,
+                        progress: Progress) -> None:
+    progress.start("kf questions")
+    asked = await driver.ask_kf(wire, people, texts.questions, open_kfid)
+    async with wire.db.reader() as session:
+        kept = await session.scalar(select(func.count()).select_from(UnansweredQuestion))
+    progress.done(f"{asked} members asked; {asked - (kept or 0)} answered by keywords, "
+                  f"{kept or 0} kept for the console's keyword page")
 
 
 async def _arrivals(wire: Wire, population: Population, progress: Progress) -> dict[str, str]:

@@ -73,6 +73,7 @@ class Demo:
     texts: DemoTexts
     ws: Workspace
     progress: Progress
+    kf_account: str  # the simulator's 微信客服 account members write to
 
     @property
     def url(self) -> str:
@@ -88,10 +89,11 @@ async def run(options: Options, out: TextIO | None = None) -> Result:
     population = generate(options.members, options.seed, flows.funnel,
                           list(flows.verify.regions))
     ws = prepare(options.root, options.flows, ideal_size_for(options.members))
-    settings, sim = demo_settings(ws, options.port, options.keywords)
+    robots = {target.robot for target in flows.calendar.internal.values() if target.robot}
+    settings, sim = demo_settings(ws, options.port, options.keywords, robots)
     write_env(ws, settings)
     demo = Demo(options, population, load_texts(), ws,
-                Progress(out or sys.stdout, total=9 if options.days else 8))
+                Progress(out or sys.stdout, total=10 if options.days else 9), sim.kf_accounts[0])
     output.header(demo.progress, options, ws, demo.url)
     with _logs(options.log_to_file, ws, settings):
         return await _serve(demo, settings, sim)
@@ -152,6 +154,8 @@ async def _demo(demo: Demo, services: Services) -> Result:
         wire = Wire(http, keys[0].get_secret_value(), keys[1].get_secret_value(), services.db)
         await phases.prepare_wecom(wire, services, demo.texts, max(options.days, 1), progress)
         await phases.push_funnel(wire, demo.population, demo.texts, progress)
+        await phases.ask_questions(wire, demo.population.people, demo.texts, demo.kf_account,
+                                   progress)
         first, days = await phases.fast_forward(wire, services, demo.population, options.days,
                                                 options.seed, progress)
         return await _close(demo, wire, services, first, days)

@@ -26,6 +26,7 @@ class Item(Strict):
 class DemoTexts(Strict):
     reject_reasons: tuple[str, ...] = Field(min_length=1)
     numbered: str = "{title} {n}"
+    questions: tuple[str, ...] = ()
     content: dict[str, tuple[Item, ...]] = {}
 
     _numbered = field_validator("numbered")(allow_placeholders("title", "n"))

@@ -69,11 +69,13 @@ def prepare(root: Path, flows_source: Path, ideal_size: int) -> Workspace:
     return ws
 
 
-def demo_settings(ws: Workspace, port: int, keywords: Path) -> tuple[Settings, SimSettings]:
+def demo_settings(ws: Workspace, port: int, keywords: Path,
+                  robots: set[str]) -> tuple[Settings, SimSettings]:
     """The service's settings (fresh secrets, this run's database) pointed at the simulator
     built into it, and the simulator's. Every WeCom secret is set to none explicitly: one in
     the environment must not send the demo's synthetic members to a real corp; so are the
-    other settings the demo relies on (robots, rates, workers)."""
+    other settings the demo relies on (rates, workers). Each group robot the calendar names
+    gets a fresh webhook key, which the simulator then accepts."""
     settings = Settings(
         _env_file=None, database_url=f"sqlite:///{ws.db}", corp_id=CORP_ID,  # type: ignore[call-arg]
         callback_token=secrets.token_urlsafe(12), callback_aes_key=_aes_key(),
@@ -82,13 +84,18 @@ def demo_settings(ws: Workspace, port: int, keywords: Path) -> tuple[Settings, S
         operators=frozenset({OPERATOR}), secret_key=secrets.token_urlsafe(24),
         api_key=secrets.token_urlsafe(24), public_url=f"http://127.0.0.1:{port}",
         photo_dir=ws.photos, host="127.0.0.1", port=port, log_level="warning",
-        log_format="json", robots=None, rate_limits="", inbox_worker=True, outbox_sender=True,
+        log_format="json", robots=_robot_keys(robots), rate_limits="", inbox_worker=True,
+        outbox_sender=True,
         # The demo drives the calendar with its own clock (calendar_days.py); the wall-clock
         # scheduler would post today's slots in between.
         scheduler=False)
     simulated = embedded_simulator(settings)
     assert simulated is not None, "no secret and the default API base: always simulated"
     return simulated
+
+
+def _robot_keys(names: set[str]) -> str | None:
+    return ",".join(f"{name}={secrets.token_urlsafe(16)}" for name in sorted(names)) or None
 
 
 def _aes_key() -> str:
@@ -108,6 +115,7 @@ def write_env(ws: Workspace, settings: Settings) -> None:
         "SOPBOT_FLOWS": str(settings.flows_path), "SOPBOT_KEYWORDS": str(settings.keywords_path),
         "SOPBOT_OPERATORS": ",".join(sorted(settings.operators)),
         "SOPBOT_PHOTO_DIR": str(settings.photo_dir), "SOPBOT_SCHEDULER": "false",
+        "SOPBOT_ROBOTS": settings.robots.get_secret_value() if settings.robots else "",
         "SOPBOT_SIM_KEY": settings.sim_key.get_secret_value() if settings.sim_key else ""}
     # Owner-only: it holds this run's secrets.
     write_private(ws.env, "".join(f"{k}={v}\n" for k, v in values.items()))

@@ -19,3 +19,9 @@ def test_the_shop_photo_is_a_whole_png() -> None:
     pixels = zlib.decompress(png[41:41 + length])
     assert len(pixels) == HEIGHT * (1 + WIDTH * 3)  # a filter byte and RGB per row
     assert png.endswith(b"IEND\xaeB`\x82")
+
+
+def test_each_member_has_a_photo_of_their_own() -> None:
+    """The verification sends a photo another member already sent to review (issue 14 item
+    2): one picture for everyone sent the whole demo there."""
+    assert len({shop_front_png(n) for n in range(200)}) == 200
