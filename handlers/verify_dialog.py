@@ -23,7 +23,7 @@ from app.verify.flows import CONSUMER
 from app.verify.models import APPROVED, PENDING, Verification
 from app.verify.pages import megabytes
 from app.verify.phone import normalise_phone
-from app.verify.photos import MAX_PHOTOS, discard_on_commit
+from app.verify.photos import MAX_PHOTOS, discard_on_commit, inspect
 from app.wecom.event_types import Event
 from app.wecom.kf_events import KfCustomerMedia, KfCustomerText, KfPulled
 
@@ -177,8 +177,9 @@ async def _submit(event: KfPulled, ctx: Ctx, row: KfDialog) -> None:
         return await _say(ctx, event, ctx.flows.verify.dialog.texts.not_a_friend)
     submission = verify.Submission(row.phone or "", row.identity_type or CONSUMER,
                                    row.region or "")
+    photos = await inspect(names, ctx.settings.photo_dir, ctx.flows.verify.photo_checks.max_pixels)
     verification, created = await verify.submit(
-        ctx.session, member, submission, names, ctx.flows.verify, ctx.now,
+        ctx.session, member, submission, photos, ctx.flows.verify, ctx.now,
         after_approval(ctx.flows, ctx.settings))
     if not created:
         discard_on_commit(ctx.session, names, ctx.settings.photo_dir)

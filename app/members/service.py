@@ -13,7 +13,7 @@ from app.members.models import Member, MemberHistory
 HISTORY = MemberHistory.__table__
 
 TRACKED = ("staff_userid", "phone", "platform_user_id", "identity_type", "channel", "slot",
-           "region", "segment", "group_chat_id", "status", "flag")
+           "region", "segment", "group_chat_id", "status", "flag", "link_state")
 
 
 async def by_external_userid(session: AsyncSession, external_userid: str) -> Member | None:

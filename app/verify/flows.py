@@ -106,6 +106,37 @@ class AutoApprove(Strict):
         return value
 
 
+class PhotoChecks(Strict):
+    """What the photos of a submission approved by rule must pass (app/verify/checks.py)."""
+
+    min_width: int = Field(300, ge=1, le=10_000)
+    min_height: int = Field(300, ge=1, le=10_000)
+    # A photo whose header claims more pixels is never decoded: a decompression bomb is a small
+    # file that claims a huge image.
+    max_pixels: int = Field(50_000_000, ge=10_000, le=200_000_000)
+
+
+class ReviewNotes(Strict):
+    """Why a submission waits for a reviewer (operators read these: console and /review)."""
+
+    phone_held: str
+    platform_id_held: str
+    photo_unreadable: str
+    photo_too_many_pixels: str
+    photo_small: str
+    photo_reused: str
+
+    _held = field_validator("phone_held")(allow_placeholders("member_id"))
+    _pid = field_validator("platform_id_held")(
+        allow_placeholders("member_id", "platform_user_id"))
+    _photo = field_validator("photo_unreadable", "photo_too_many_pixels")(
+        allow_placeholders("photo"))
+    _small = field_validator("photo_small")(
+        allow_placeholders("photo", "width", "height", "min_width", "min_height"))
+    _reused = field_validator("photo_reused")(
+        allow_placeholders("photo", "member_id", "verification_id"))
+
+
 class VerifyFlows(Strict):
     form: FormTexts
     errors: ErrorTexts
@@ -116,6 +147,8 @@ class VerifyFlows(Strict):
     # The reason stored on a consumer's rejection (operators read it, members do not).
     consumer_reason: str = Field(min_length=1, max_length=200)
     auto_approve: AutoApprove = AutoApprove()
+    photo_checks: PhotoChecks = PhotoChecks()
+    review_notes: ReviewNotes
     # A member a reviewer turned down may correct and submit again, up to this many submissions
     # in all (consumers, turned away by rule, may not).
     max_submissions: int = Field(3, ge=1, le=10)

@@ -41,6 +41,7 @@ from app.verify.photos import (
     PhotoError,
     chosen,
     discard,
+    inspect,
     read_photos,
     store,
 )
@@ -125,6 +126,8 @@ async def _store(services: Services, external_userid: str, values: dict[str, str
                  photos: list[Photo]) -> HTMLResponse:
     t, photo_dir = services.flows.verify, services.settings.photo_dir
     names = await store(photos, photo_dir)
+    # Decoded before the unit of work: its locks are not held while a photo decodes.
+    inspected = await inspect(names, photo_dir, t.photo_checks.max_pixels)
     submission = service.Submission(normalise_phone(values["phone"]) or "",
                                     values["identity_type"], values["region"])
     try:
@@ -134,7 +137,7 @@ async def _store(services: Services, external_userid: str, values: dict[str, str
                 discard(names, photo_dir)
                 return message_page(t, t.pages.unknown_member, "problem", 404)
             row, created = await service.submit(
-                session, member, submission, names, t, utcnow(),
+                session, member, submission, inspected, t, utcnow(),
                 after_approval(services.flows, services.settings))
             join = await _join_code(session, services, member)
     except BaseException:

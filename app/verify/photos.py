@@ -1,18 +1,27 @@
 """Verification photos: the real type from the first bytes (never the name or the browser's
-content type, both chosen by the client), a size limit, and random names on disk."""
+content type, both chosen by the client), a size limit, and random names on disk; once stored,
+each is decoded (bounded) for its size in pixels and hashed (app/verify/checks.py uses both)."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
 import secrets
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from PIL import Image
 from sqlalchemy.event import listen
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
 MAX_PHOTOS = 3
+FORMATS = ["JPEG", "PNG", "WEBP"]  # what image_type lets in; Pillow tries no other decoder
+# Why a stored photo could not be measured (Inspected.problem).
+UNREADABLE = "unreadable"  # not a decodable image, or its file is gone
+TOO_MANY_PIXELS = "too_many_pixels"  # a decompression bomb, or simply too big: not decoded
 
 
 class PhotoError(ValueError):
@@ -93,3 +102,49 @@ def discard_on_commit(session: AsyncSession, names: list[str], directory: Path) 
     if names:
         listen(session.sync_session, "after_commit",
                lambda _session: discard(names, directory), once=True)
+
+
+@dataclass(frozen=True)
+class Inspected:
+    """A stored photo as the checks see it: its content hash, and its size when decoded."""
+
+    name: str
+    sha256: str  # "" when the file could not be read
+    width: int | None = None
+    height: int | None = None
+    problem: str | None = None  # UNREADABLE or TOO_MANY_PIXELS
+
+
+async def inspect(names: list[str], directory: Path, max_pixels: int) -> list[Inspected]:
+    """Each stored photo hashed and decoded (in a thread: decoding takes CPU time)."""
+    return await asyncio.to_thread(lambda: [_inspect(directory / n, max_pixels) for n in names])
+
+
+def _inspect(path: Path, max_pixels: int) -> Inspected:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return Inspected(path.name, "", problem=UNREADABLE)
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        return _decoded(path.name, digest, data, max_pixels)
+    except Exception:  # noqa: BLE001 - a malformed file raises anything; it is a reason, not a 500
+        return Inspected(path.name, digest, problem=UNREADABLE)
+
+
+def _decoded(name: str, digest: str, data: bytes, max_pixels: int) -> Inspected:
+    """Decode only after the header's size is known to be under max_pixels: a small file may
+    claim a huge image (a decompression bomb). Pillow's own bomb warning is an error here too."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data), formats=FORMATS)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            return Inspected(name, digest, problem=TOO_MANY_PIXELS)
+        with image:
+            width, height = image.size
+            if width * height > max_pixels:
+                return Inspected(name, digest, width, height, TOO_MANY_PIXELS)
+            image.draft("RGB", (width // 4, height // 4))  # JPEG: decode at 1/4 scale, cheaper
+            image.load()  # reads every byte: a truncated or corrupt image fails here
+    return Inspected(name, digest, width, height)

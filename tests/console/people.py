@@ -21,7 +21,7 @@ from app.members.models import Member
 from app.routing.service import after_approval
 from app.verify import service as verify
 from app.verify.flows import AutoApprove
-from app.verify.photos import Photo, store
+from app.verify.photos import Photo, inspect, store
 from tests.conftest import OPERATOR, RunningApp, serve_app
 from tests.console.conftest import (
     OTHER,
@@ -68,7 +68,8 @@ async def submit(app: RunningApp, member_id: int, *, phone: str = "13800138000",
         member = await session.get(Member, member_id)
         assert member is not None
         row, created = await verify.submit(
-            session, member, verify.Submission(phone, identity_type, region), names, flows,
+            session, member, verify.Submission(phone, identity_type, region),
+            await inspect(names, services.settings.photo_dir, flows.photo_checks.max_pixels), flows,
             at or utcnow(), after_approval(services.flows, services.settings))
         assert created
         return row.id

@@ -1,14 +1,18 @@
 """The app under a real uvicorn with a photo directory of its own, members to verify, and
-images (real magic bytes) to upload."""
+images to upload: real ones (they decode, 320×320, each its own bytes) unless a test wants a
+broken one."""
 
 from __future__ import annotations
 
+import io
+import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from app.db import utcnow
 from app.funnel.models import FunnelEvent
@@ -19,9 +23,26 @@ from app.verify.models import Verification
 from tests.conftest import API_KEY, RunningApp, make_settings, rows_of, serve_app
 
 MAX_BYTES = 64 * 1024  # small, so the oversized case stays cheap
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x01" * 500
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 500
-WEBP = b"RIFF\x10\x00\x00\x00WEBPVP8 " + b"\x00" * 500
+_SEEDS = itertools.count(100)
+
+
+def picture(fmt: str = "JPEG", seed: int | None = None, size: tuple[int, int] = (320, 320),
+            colour: tuple[int, int, int] = (200, 120, 40)) -> bytes:
+    """A real image; each seed gives other bytes (a fresh one by default), so two members'
+    photos are not the same image unless a test means them to be."""
+    seed = next(_SEEDS) if seed is None else seed
+    image = Image.new("RGB", size, colour)
+    for i in range(24):  # the seed's bits as black or white pixels: lossless enough for JPEG
+        block = (i * 8, 0, i * 8 + 8, 8)
+        image.paste((255, 255, 255) if seed >> i & 1 else (0, 0, 0), block)
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **({"comment": f"seed {seed}"} if fmt == "JPEG" else {}))
+    return buffer.getvalue()
+
+
+JPEG = picture("JPEG", 1)
+PNG = picture("PNG", 2)
+WEBP = picture("WEBP", 3)
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
@@ -46,7 +67,7 @@ class VerifyApp:
                      identity_type: str = "physical_shop", region: str = "广东",
                      photos: list[tuple[str, bytes]] | None = None) -> Any:
         files = [("photos", (name, data, "image/jpeg"))
-                 for name, data in ([("shop.jpg", JPEG)] if photos is None else photos)]
+                 for name, data in ([("shop.jpg", picture())] if photos is None else photos)]
         data = {"phone": phone, "identity_type": identity_type, "region": region}
         # An empty file input, as a browser sends it when no file is chosen.
         files = files or [("photos", ("", b"", "application/octet-stream"))]

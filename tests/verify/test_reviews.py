@@ -16,7 +16,7 @@ async def _pending(verify_app: VerifyApp, external_userid: str = "wm_shop_1",
                    ) -> tuple[int, int, str]:
     """(review id, member id, the member's page) for a fresh pending submission."""
     member, path = await verify_app.member(external_userid)
-    assert (await verify_app.submit(path)).status_code == 200
+    assert (await verify_app.submit(path, photos=[("shop.jpg", JPEG)])).status_code == 200
     rows = [r for r in await verify_app.verifications() if r.member_id == member.id]
     return rows[0].id, member.id, path
 
