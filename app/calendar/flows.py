@@ -21,9 +21,10 @@ TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 SLOT_PLACEHOLDERS = ("column", "title", "body", "link")
 TEXT_BYTES = 4000  # add_msg_template's text
 
-# merge: one task a day with every post of the day in it, at the first post's time;
-# highest_priority: only the day's highest-priority post; remind_owner: the highest-priority
-# post as the task, the others to the group owner as app-message reminders at their times.
+# remind_owner (the default: every post keeps its time): the highest-priority post as the
+# task, the others to the group owner as app-message reminders at their own times; merge: one
+# task a day with every post of the day in it, at the first post's time (an evening greeting
+# goes out in the morning); highest_priority: only the day's highest-priority post.
 CapPolicy = Literal["merge", "highest_priority", "remind_owner"]
 
 
@@ -97,7 +98,7 @@ class CalendarTexts(Strict):
 
 
 class CalendarFlows(Strict):
-    daily_cap_policy: CapPolicy = "merge"
+    daily_cap_policy: CapPolicy = "remind_owner"
     # How a column's item becomes a post, unless its slot says otherwise.
     slot_template: str = Field(min_length=1)
     texts: CalendarTexts
@@ -132,11 +133,14 @@ def calendar_problem(calendar: CalendarFlows, segments: set[str]) -> str | None:
 
 
 def cap_report(calendar: CalendarFlows) -> list[str]:
-    """Where a day asks for more than WeCom's one mass message per customer group."""
+    """Per segment whose day asks for more than WeCom's one mass message per customer group:
+    what its policy does with each post, and what the other policies would do."""
+    from app.calendar.planner import describe_policy  # the planner builds on this schema
+
     lines = []
     for name, segment in calendar.segments.items():
         count = segment.posts_per_day()
         if count > 1:
-            lines.append(f"{name}: {count} posts a day for its customer groups, WeCom allows "
-                         f"one; policy {calendar.daily_cap_policy}")
+            lines.append(f"{name}: {count} posts a day, WeCom allows one mass message per "
+                         f"customer group; " + describe_policy(calendar, segment))
     return lines

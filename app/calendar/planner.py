@@ -18,6 +18,7 @@ from app.calendar.flows import CalendarFlows, SegmentCalendar
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MASS_TASK, OWNER_REMINDER, ROBOT, APPCHAT = "mass_task", "owner_reminder", "robot", "appchat"
 MONDAY = 0
+GREETINGS = {"morning": "早安", "evening": "晚安"}
 
 
 @dataclass(frozen=True)
@@ -100,11 +101,17 @@ def plan_day(calendar: CalendarFlows, segment: str, day: date,
     return sorted(deliveries, key=lambda d: (d.at, d.transport, d.target, d.label))
 
 
+def mass_post(posts: list[Post]) -> Post:
+    """The post a day's one mass task carries when the policy keeps one: the highest
+    priority, the earliest of equals (`posts` in time order)."""
+    return max(posts, key=lambda p: (p.priority, -posts.index(p)))
+
+
 def _customer(calendar: CalendarFlows, segment: str, posts: list[Post],
               groups_by_owner: dict[str, list[str]]) -> list[Delivery]:
     if not posts:
         return []
-    best = max(posts, key=lambda p: (p.priority, -posts.index(p)))
+    best = mass_post(posts)
     carried = next((p.extra for p in posts if p.extra), None)
     if carried and calendar.daily_cap_policy != "merge" and not best.extra:
         best = replace(best, extra=carried)  # the weekly calendar goes with the one task
@@ -122,6 +129,35 @@ def _customer(calendar: CalendarFlows, segment: str, posts: list[Post],
             deliveries += [Delivery(p.at, OWNER_REMINDER, owner, segment, (p,), chats)
                            for p in posts if p is not best]
     return deliveries
+
+
+def describe_policy(calendar: CalendarFlows, segment: SegmentCalendar) -> str:
+    """What the calendar's daily_cap_policy does with the segment's day, post by post, and
+    what the other policies would do (`sopbot check`)."""
+    posts = posts_for(segment, date(2026, 1, 6))  # any day but a Monday: the times only
+    best, policy = mass_post(posts), calendar.daily_cap_policy
+    others = [p for p in posts if p is not best]
+    weekly = " (with Monday's weekly calendar)" if segment.weekly else ""
+    said = {
+        "merge": f"{_and(calendar, posts)} together in one task at {posts[0].at:%H:%M}",
+        "highest_priority": f"only {_named(calendar, best)} as the mass task, "
+                            f"{_and(calendar, others)} not sent",
+        "remind_owner": f"{_named(calendar, best)} as the mass task{weekly}, "
+                        f"{_and(calendar, others)} as owner reminder"
+                        + ("s at their times" if len(others) > 1 else " at its time"),
+    }
+    others_said = "; ".join(f"{name}: {text}" for name, text in said.items() if name != policy)
+    return f"policy {policy}: {said[policy]} (other policies: {others_said})"
+
+
+def _named(calendar: CalendarFlows, post: Post) -> str:
+    label = GREETINGS.get(post.name) or calendar.columns.get(post.column or "", post.name)
+    return f"{post.at:%H:%M} {label}"
+
+
+def _and(calendar: CalendarFlows, posts: list[Post]) -> str:
+    names = [_named(calendar, p) for p in posts]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def render(post: Post, labels: dict[str, str], item: Callable[[Post], dict[str, str] | None],

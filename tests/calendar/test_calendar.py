@@ -66,8 +66,39 @@ def test_internal_groups_get_every_post_and_the_cap_is_reported() -> None:
     assert [(d.at.strftime("%H:%M"), d.target) for d in robot] == [
         ("08:00", "ops"), ("10:30", "ops"), ("15:00", "ops"), ("21:00", "ops")]
     assert plan_day(CALENDAR, "reseller", TUESDAY, {}) == []  # no groups, no internal target
-    assert cap_report(CALENDAR)[0] == ("shop_north: 4 posts a day for its customer groups, "
-                                       "WeCom allows one; policy merge")
+    assert cap_report(CALENDAR)[0].startswith("shop_north: 4 posts a day, WeCom allows one "
+                                              "mass message per customer group; policy")
+
+
+def test_the_default_policy_keeps_every_post_at_its_own_time() -> None:
+    """The sample and the schema default: the evening greeting never goes out at 08:00."""
+    assert CALENDAR.daily_cap_policy == "remind_owner"
+    assert CalendarFlows.model_fields["daily_cap_policy"].default == "remind_owner"
+    deliveries = [d for d in plan_day(CALENDAR, "shop_north", TUESDAY, {"lisi": ["wr3"]})
+                  if d.transport != ROBOT]
+    assert [(d.at.strftime("%H:%M"), d.transport, [p.name for p in d.posts])
+            for d in deliveries] == [("08:00", OWNER_REMINDER, ["morning"]),
+                                     ("10:30", MASS_TASK, ["slot0"]),
+                                     ("15:00", OWNER_REMINDER, ["slot1"]),
+                                     ("21:00", OWNER_REMINDER, ["evening"])]
+
+
+def test_check_says_what_each_policy_does_with_each_post_per_segment() -> None:
+    south = next(line for line in cap_report(CALENDAR) if line.startswith("shop_south"))
+    assert south == (
+        "shop_south: 3 posts a day, WeCom allows one mass message per customer group; policy "
+        "remind_owner: 10:30 今日上新 as the mass task (with Monday's weekly calendar), 08:00 早安 "
+        "and 16:00 档口评测 as owner reminders at their times (other policies: merge: 08:00 早安, "
+        "10:30 今日上新 and 16:00 档口评测 together in one task at 08:00; highest_priority: only "
+        "10:30 今日上新 as the mass task, 08:00 早安 and 16:00 档口评测 not sent)")
+    merged = cap_report(with_policy("merge"))
+    assert any(line.startswith("shop_north: 4 posts a day") and "policy merge: 08:00 早安, 10:30 "
+               "今日上新, 15:00 星品推荐 and 21:00 晚安 together in one task at 08:00" in line
+               for line in merged)
+    reseller = next(line for line in merged if line.startswith("reseller"))
+    assert "remind_owner: 11:00 星品推荐 as the mass task, 09:00 早安 as owner reminder at its " \
+        "time" in reseller
+    assert not any(line.startswith("online") for line in merged)  # one post a day: no note
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -115,7 +146,7 @@ async def test_slots_take_the_next_item_once_and_an_empty_column_is_skipped(
             again = await content.take(session, "new_arrivals", "shop_south:20261201:slot0", now)
             assert first is not None and again is not None and first.id == again.id
         async with db.reader() as session:
-            lines = await preview(session, CALENDAR, TUESDAY, 2, "shop_south")
+            lines = await preview(session, with_policy("merge"), TUESDAY, 2, "shop_south")
         greeting = "早上好！今天也是进货的好日子，有问题随时在群里…"
         tasks = [line for line in lines if "mass task" in line]
         assert tasks == [
@@ -154,7 +185,7 @@ def test_the_preview_command(db_url: str, tmp_path: Path) -> None:
                                      "--segment", "online", "--env-file", env])
     assert shown.exit_code == 0, shown.output
     assert shown.stdout.splitlines() == [
-        "calendar 2026-11-30 to 2026-11-30 (Asia/Shanghai), daily cap policy: merge",
+        "calendar 2026-11-30 to 2026-11-30 (Asia/Shanghai), daily cap policy: remind_owner",
         "2026-11-30 周一", "  online: 0 customer group(s), 0 owner(s)", "    nothing to post"]
     bad = CliRunner().invoke(cli, ["calendar", "preview", "--segment", "nowhere",
                                    "--env-file", env])

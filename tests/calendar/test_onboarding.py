@@ -24,9 +24,10 @@ from tests.conftest import REPO
 from tests.funnel.test_codes import env_file
 
 FLOWS = load_flows(REPO / "sop_flows")
-# shop_south's calendar without its robot, and the 7-day campaign.
-CALENDAR = FLOWS.calendar.model_copy(update={"internal": {}, "segments": {
-    "shop_south": FLOWS.calendar.segments["shop_south"]}})
+# shop_south's calendar without its robot, merged (one task a day), and the 7-day campaign.
+CALENDAR = FLOWS.calendar.model_copy(update={
+    "daily_cap_policy": "merge", "internal": {},
+    "segments": {"shop_south": FLOWS.calendar.segments["shop_south"]}})
 CAMPAIGNS = FLOWS.onboarding
 DAY1 = datetime(2026, 12, 1, tzinfo=SHANGHAI)
 

@@ -26,8 +26,9 @@ from app.outbox.models import OutboxMessage
 from tests.conftest import REPO, wait_until
 
 FLOWS = load_flows(REPO / "sop_flows")
-# The south segment alone, with its robot: what each test counts.
+# The south segment alone, with its robot, merged (one task a day): what each test counts.
 CALENDAR = FLOWS.calendar.model_copy(update={
+    "daily_cap_policy": "merge",
     "segments": {"shop_south": FLOWS.calendar.segments["shop_south"]},
     "internal": {"ops": FLOWS.calendar.internal["ops_robot"].model_copy(
         update={"segments": ("shop_south",)})}})
@@ -255,3 +256,29 @@ async def test_owner_reminders_name_the_groups(db: Database) -> None:
     assert {r["touser"] for r in reminders} == {"zhangsan", "lisi"}
     text = next(r for r in reminders if r["touser"] == "zhangsan")["text"]["content"]
     assert text.startswith("请在「wrS1、wrS2」中发送以下内容") and "早上好" in text
+
+
+async def test_the_default_policy_sends_each_post_at_its_own_time(db: Database) -> None:
+    """The sample's policy: the 21:00 evening greeting reaches the owners at 21:00, never in a
+    morning task; the 10:30 slot is the groups' one mass task."""
+    south = FLOWS.calendar.segments["shop_south"]
+    calendar = FLOWS.calendar.model_copy(update={"internal": {}, "segments": {
+        "shop_south": south.model_copy(update={"evening": FLOWS.calendar.segments[
+            "shop_north"].evening})}})
+    sent: list[tuple[str, str, str]] = []  # (when, transport, text)
+    for hhmm in ("08:05", "10:29", "10:35", "20:59", "21:05", "23:00"):
+        before = len(await rows(db, OutboxMessage))
+        await post_due(db, calendar, at(1, hhmm), 1000002)
+        for row in (await rows(db, OutboxMessage))[before:]:
+            request = json.loads(row.request)
+            sent.append((hhmm, "task" if "chat_id_list" in request else request["touser"],
+                         request["text"]["content"]))
+    assert [(when, who) for when, who, _ in sent] == [
+        ("08:05", "lisi"), ("08:05", "zhangsan"), ("10:35", "task"), ("10:35", "task"),
+        ("21:05", "lisi"), ("21:05", "zhangsan")]  # 16:00: its column is empty, skipped
+    texts = {when: text for when, _, text in sent}
+    assert texts["08:05"].startswith("请在「wrS1、wrS2」中发送以下内容")
+    assert "早上好" in texts["08:05"]
+    assert texts["10:35"].startswith("【今日上新】新品0") and "晚安" not in texts["10:35"]
+    assert "晚安！明天上新预告" in texts["21:05"]
+    assert not any("晚安" in text for when, _, text in sent if when != "21:05")

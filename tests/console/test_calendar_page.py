@@ -6,6 +6,7 @@ Tuesday, 10:45 in Shanghai) so the plan is the same whenever the test runs."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -37,6 +38,10 @@ async def console(db_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
     monkeypatch.setattr(calendar_page, "utcnow", lambda: NOW)
     async with serve_app(console_settings(db_url, outbox_sender=False),
                          run_worker=False) as app:
+        # merge (one task a day per owner): what these tests count.
+        services = app.services
+        services.flows = replace(services.flows, calendar=services.flows.calendar.model_copy(
+            update={"daily_cap_policy": "merge"}))
         await give_password(app, OPERATOR, PASSWORD)
         yield await logged_in(app, app.client)
 
