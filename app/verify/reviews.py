@@ -1,7 +1,8 @@
 """/api/reviews: the operators' review queue (the console comes later), API-key guarded.
 
 A decision is taken only from `pending`: a second or stale decision gets 409 and changes
-nothing, whoever sends it."""
+nothing, whoever sends it. So does approving a phone or platform user id linked to another
+member (`held_by`): `/move` approves it by moving the link, the other member unlinked."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from app.db import utcnow
 from app.logs import get_logger
 from app.members.models import Member
 from app.routing.service import after_approval
-from app.verify import service
+from app.verify import checks, service
+from app.verify.flows import ReviewNotes
 from app.verify.models import APPROVED, REJECTED, Verification
 
 log = get_logger("sopbot.verify")
@@ -56,6 +58,10 @@ class Review(BaseModel):
     reviewer: str | None
     submitted_at: datetime
     decided_at: datetime | None
+    # Why it was not approved by rule (sop_flows/verify.yaml review_notes), and the members
+    # its phone or platform user id was linked to when submitted.
+    checks: list[str]
+    held_by: list[int]
 
 
 @router.get("")
@@ -68,8 +74,10 @@ async def list_reviews(
     query = _joined().where(Verification.id > after_id).order_by(Verification.id).limit(limit)
     if status != "all":
         query = query.where(Verification.status == status)
+    notes = request.app.state.services.flows.verify.review_notes
     async with request.app.state.services.db.reader() as session:
-        return [_review(row, external) for row, external in (await session.execute(query))]
+        return [_review(row, external, notes)
+                for row, external in (await session.execute(query))]
 
 
 @router.get("/{review_id}")
@@ -78,7 +86,7 @@ async def get_review(review_id: ReviewId, request: Request) -> Review:
         found = (await session.execute(_joined().where(Verification.id == review_id))).first()
     if found is None:
         raise HTTPException(404, f"no review {review_id}")
-    return _review(*found)
+    return _review(*found, request.app.state.services.flows.verify.review_notes)
 
 
 @router.get("/{review_id}/photos/{n}")
@@ -110,23 +118,32 @@ async def approve(review_id: ReviewId, body: Approve, request: Request) -> Revie
     return await _decide(request, review_id, APPROVED, body.reviewer, None)
 
 
+@router.post("/{review_id}/move")
+async def move(review_id: ReviewId, body: Approve, request: Request) -> Review:
+    """Approve, moving the phone and platform user id from the members that hold them."""
+    return await _decide(request, review_id, APPROVED, body.reviewer, None, move=True)
+
+
 @router.post("/{review_id}/reject")
 async def reject(review_id: ReviewId, body: Reject, request: Request) -> Review:
     return await _decide(request, review_id, REJECTED, body.reviewer, body.reason)
 
 
 async def _decide(request: Request, review_id: int, status: str, reviewer: str,
-                  reason: str | None) -> Review:
+                  reason: str | None, move: bool = False) -> Review:
     try:
         services = request.app.state.services
         async with services.db.unit_of_work() as session:
             await service.decide(session, review_id, status, reviewer, reason, utcnow(),
-                                 after_approval(services.flows, services.settings))
+                                 after_approval(services.flows, services.settings), move)
     except service.ReviewNotFound:
         raise HTTPException(404, f"no review {review_id}") from None
     except service.AlreadyDecided as exc:
         raise HTTPException(409, f"review {review_id} is already {exc.status} "
                                  f"by {exc.reviewer}") from None
+    except service.LinkHeld as exc:
+        raise HTTPException(409, f"review {review_id}: phone or platform user id {exc}; "
+                                 f"move the link (POST .../{review_id}/move) or reject") from None
     log.info("review_decided", verification_id=review_id, status=status, reviewer=reviewer)
     return await get_review(review_id, request)
 
@@ -136,10 +153,12 @@ def _joined():  # type: ignore[no-untyped-def]
         Member, Member.id == Verification.member_id)
 
 
-def _review(row: Verification, external_userid: str) -> Review:
+def _review(row: Verification, external_userid: str, notes: ReviewNotes) -> Review:
     return Review(id=row.id, member_id=row.member_id, external_userid=external_userid,
                   phone=row.phone, identity_type=row.identity_type, region=row.region,
                   photos=[f"/api/reviews/{row.id}/photos/{n}" for n in range(len(row.photos))],
                   platform_user_id=row.platform_user_id, status=row.status, reason=row.reason,
                   reviewer=row.reviewer, submitted_at=row.submitted_at,
-                  decided_at=row.decided_at)
+                  decided_at=row.decided_at,
+                  checks=[checks.describe(c, notes) for c in row.checks or ()],
+                  held_by=checks.held_by(row.checks))
