@@ -13,6 +13,7 @@ from app.calendar.preview import preview as calendar_preview
 from app.funnel.report import ReportError
 from app.routing.service import after_approval
 from app.verify import service as verify
+from app.verify.checks import describe
 from app.verify.models import APPROVED, REJECTED
 from app.wecom.events import TextMessage
 
@@ -54,26 +55,36 @@ async def answer_review(event: TextMessage, ctx: Ctx) -> None:
         identities = ctx.flows.verify.identity_types
         lines = "\n".join(texts.line.format(id=p.id, phone=p.phone, region=p.region,
                                             identity=identities.get(p.identity_type, ""))
-                          for p in pending)
+                          + _flags(p, ctx) for p in pending)
         text = texts.pending.format(count=count, lines=lines) if count else texts.none_pending
         return await ctx.answer_text(event.from_user_name, text,
                                      ctx.flows.commands.sent_separately)
-    decision = {"approve": APPROVED, "reject": REJECTED}.get(args[0].lower())
+    decision = {"approve": APPROVED, "move": APPROVED, "reject": REJECTED}.get(args[0].lower())
     if decision is None or len(args) < 2 or not re.fullmatch(r"[0-9]{1,18}", args[1]) \
             or (decision == REJECTED and len(args) < 3):
-        return _usage(event, ctx, "/review | /review approve 编号 | /review reject 编号 原因")
+        return _usage(event, ctx, "/review | /review approve 编号 | /review move 编号 | "
+                                  "/review reject 编号 原因")
     ctx.reply_text(event.from_user_name,
                    await _decide(ctx, int(args[1]), decision, args[2] if len(args) > 2 else None,
-                                 event.from_user_name))
+                                 event.from_user_name, move=args[0].lower() == "move"))
+
+
+def _flags(pending: operators.PendingReview, ctx: Ctx) -> str:
+    """Why a review waits for a person (a phone another member holds, a photo too small…)."""
+    notes = ctx.flows.verify.review_notes
+    return "".join(f"\n  ⚠ {describe(check, notes)}" for check in pending.checks)
 
 
 async def _decide(ctx: Ctx, review_id: int, status: str, reason: str | None,
-                  operator: str) -> str:
+                  operator: str, move: bool = False) -> str:
     texts = ctx.flows.commands.review
     labels = {APPROVED: "通过", REJECTED: "未通过"}
     try:
         await verify.decide(ctx.session, review_id, status, f"wecom:{operator}", reason, ctx.now,
-                            after_approval(ctx.flows, ctx.settings))
+                            after_approval(ctx.flows, ctx.settings), move)
+    except verify.LinkHeld as exc:
+        held = "、".join(f"#{i}" for i in exc.holders)
+        return ctx.flows.verify.review_notes.command_held.format(id=review_id, members=held)
     except verify.ReviewNotFound:
         return texts.not_found.format(id=review_id)
     except verify.AlreadyDecided as exc:

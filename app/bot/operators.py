@@ -38,6 +38,7 @@ class PendingReview:
     phone: str  # masked
     identity_type: str
     region: str
+    checks: tuple[dict[str, object], ...] = ()  # why it waits (app/verify/checks.py)
 
 
 async def pending_reviews(session: AsyncSession,
@@ -45,8 +46,8 @@ async def pending_reviews(session: AsyncSession,
     count = await session.scalar(select(func.count()).where(Verification.status == PENDING))
     rows = await session.scalars(select(Verification).where(Verification.status == PENDING)
                                  .order_by(Verification.id).limit(limit))
-    return count or 0, [PendingReview(r.id, mask_phones(r.phone), r.identity_type, r.region)
-                        for r in rows]
+    return count or 0, [PendingReview(r.id, mask_phones(r.phone), r.identity_type, r.region,
+                                      tuple(r.checks or ())) for r in rows]
 
 
 async def announce(session: AsyncSession, target: str, text: str, key: str) -> tuple[int, int]:

@@ -125,6 +125,7 @@ class ReviewNotes(Strict):
     photo_too_many_pixels: str
     photo_small: str
     photo_reused: str
+    command_held: str  # /review approve of what another member holds: what to send instead
 
     _held = field_validator("phone_held")(allow_placeholders("member_id"))
     _pid = field_validator("platform_id_held")(
@@ -135,6 +136,7 @@ class ReviewNotes(Strict):
         allow_placeholders("photo", "width", "height", "min_width", "min_height"))
     _reused = field_validator("photo_reused")(
         allow_placeholders("photo", "member_id", "verification_id"))
+    _command = field_validator("command_held")(allow_placeholders("id", "members"))
 
 
 class VerifyFlows(Strict):

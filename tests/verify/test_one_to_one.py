@@ -166,7 +166,8 @@ async def test_the_same_image_as_another_members_goes_to_review(verify_app: Veri
     await verify_app.submit(path, phone=PHONE, photos=[("x.jpg", picture()), ("b.jpg", photo)])
     review = await _review(verify_app, second.id)
     [first_review] = [r.id for r in await verify_app.verifications() if r.member_id == first.id]
-    assert review["checks"] == [f"第 2 张照片与会员 #{first.id} 提交的照片（认证 #{first_review}）完全相同"]
+    assert review["checks"] == [
+        f"第 2 张照片与会员 #{first.id} 提交的照片（认证 #{first_review}）完全相同"]
     assert review["status"] == "pending"
 
 

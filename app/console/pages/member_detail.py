@@ -1,6 +1,8 @@
 """One member as the detail page shows them: their fields, their history (newest first), their
-verifications and their funnel events. Phones are masked here too, in the history as well: the
-whole number is shown only on the review detail, where a reviewer checks it."""
+verifications and their funnel events, and the other members their phone or platform user id is
+linked to (the one-to-one record: app/members/links.py). Phones are masked here too, in the
+history as well: the whole number is shown only on the review detail, where a reviewer checks
+it."""
 
 from __future__ import annotations
 
@@ -18,15 +20,22 @@ from app.flows import Flows
 from app.funnel.models import FunnelEvent
 from app.groups.models import CustomerGroup
 from app.logs import mask_phones
-from app.members.models import Member, MemberHistory
+from app.members import links
+from app.members.models import DUPLICATE, LINK_MOVED, LINKED, Member, MemberHistory
+from app.verify import checks
 from app.verify.models import Verification
 
 FIELD_LABELS = {
     "staff_userid": "添加的员工", "phone": "手机号", "platform_user_id": "平台用户 ID",
     "identity_type": "身份", "channel": "渠道", "slot": "广告位", "region": "地区",
     "segment": "分群", "group_chat_id": "所在群", "status": "状态", "flag": "标记",
+    "link_state": "绑定", "unlinked": "解除绑定",
 }
-SOURCE_LABELS = {"callback": "企业微信事件", "verify": "提交认证", "routing": "分群规则"}
+SOURCE_LABELS = {"callback": "企业微信事件", "verify": "提交认证", "routing": "分群规则",
+                 "migration:0018": "升级（迁移 0018）"}
+LINK_LABELS = {LINKED: "已绑定（手机号与平台用户 ID 归此会员）",
+               DUPLICATE: "重复绑定：与其他会员共用，升级前已存在，待处理"}
+FLAG_LABELS = {LINK_MOVED: "绑定已转移给其他会员"}
 HISTORY_LIMIT = 500  # far more than a member collects; a bound all the same
 
 
@@ -50,6 +59,7 @@ class Submission:
     reviewer: str
     decided: str
     reason: str
+    notes: list[str]  # why it was not approved by rule
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,8 @@ class MemberDetail:
     history: list[Change]
     submissions: list[Submission]
     events: list[Event]
+    # Other members this one's phone or platform user id is linked to: (id, external_userid).
+    sharing: list[tuple[int, str]]
 
 
 async def load(session: AsyncSession, member_id: int, flows: Flows,
@@ -84,7 +96,9 @@ async def load(session: AsyncSession, member_id: int, flows: Flows,
     return MemberDetail(row, _facts(member, row, flows),
                         await _history(session, member_id, flows),
                         await _submissions(session, member_id, flows, me),
-                        await _events(session, member_id, flows))
+                        await _events(session, member_id, flows),
+                        [(m.id, m.external_userid) for m in await links.holders(
+                            session, member.phone, member.platform_user_id, member.id)])
 
 
 def _facts(member: Member, row: MemberRow, flows: Flows) -> list[tuple[str, str]]:
@@ -94,7 +108,9 @@ def _facts(member: Member, row: MemberRow, flows: Flows) -> list[tuple[str, str]
             ("身份", labels.identity(flows, member.identity_type)), ("渠道", row.channel),
             ("广告位", member.slot or labels.NONE), ("地区", row.region),
             ("分群", row.segment), ("所在群", row.group), ("添加的员工", member.staff_userid),
-            ("联系我 state", member.state or labels.NONE), ("标记", member.flag or labels.NONE),
+            ("联系我 state", member.state or labels.NONE),
+            ("绑定", LINK_LABELS.get(member.link_state or "", "未绑定")),
+            ("标记", FLAG_LABELS.get(member.flag or "", member.flag or labels.NONE)),
             ("添加时间", row.added), ("最后更新", times.local(member.updated_at))]
 
 
@@ -114,7 +130,8 @@ def _value(field: str, value: str | None, flows: Flows) -> str:
         "phone": labels.phone_masked, "status": labels.member_status,
         "segment": lambda v: labels.segment(flows, v),
         "channel": lambda v: labels.channel(flows, v),
-        "identity_type": lambda v: labels.identity(flows, v)}
+        "identity_type": lambda v: labels.identity(flows, v),
+        "link_state": lambda v: LINK_LABELS.get(v, v), "flag": lambda v: FLAG_LABELS.get(v, v)}
     return shown[field](value) if field in shown else value
 
 
@@ -132,7 +149,9 @@ async def _submissions(session: AsyncSession, member_id: int, flows: Flows,
                        labels.identity(flows, v.identity_type), v.region, v.status,
                        labels.REVIEW_STATUS.get(v.status, v.status),
                        labels.reviewer(v.reviewer, me), times.local(v.decided_at),
-                       v.reason or labels.NONE) for v in rows]
+                       v.reason or labels.NONE,
+                       [checks.describe(c, flows.verify.review_notes) for c in v.checks or ()])
+            for v in rows]
 
 
 async def _events(session: AsyncSession, member_id: int, flows: Flows) -> list[Event]:

@@ -5,7 +5,9 @@ the API uses, so an approval routes the member exactly as /api/reviews does. A r
 no longer pending (decided twice, or by someone else since the page was loaded) changes nothing:
 the service refuses it, and the notice says who decided what and when. In a batch the others
 still go through, even past one that fails unexpectedly (a database error: logged, and
-reported as failed); the notice reports each one.
+reported as failed); the notice reports each one. Approving a phone or platform user id linked
+to another member is refused the same way (the notice says to move the link or reject); "move"
+approves by moving it, the other member unlinked with its history kept.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 log = get_logger("sopbot.console")
 
 PAGE = "reviews"  # the flash cookie's tag for the queue's notices
-ACTIONS = {"approve": APPROVED, "reject": REJECTED}
+ACTIONS = {"approve": APPROVED, "move": APPROVED, "reject": REJECTED}
 MAX_BATCH = 200  # more than a page shows; a bigger form is not from the console
 ERRORS = {
     "no_ids": "请先勾选要处理的认证。",
@@ -50,6 +52,7 @@ class Decision:
     status: str
     ids: list[int]
     reason: str | None
+    move: bool = False  # approve by moving the link from the members that hold it
 
 
 def parse(action: str, ids: list[int], picked: str, note: str,
@@ -63,7 +66,7 @@ def parse(action: str, ids: list[int], picked: str, note: str,
     if action not in ACTIONS:
         return "bad_action"
     if ACTIONS[action] == APPROVED:
-        return Decision(APPROVED, ids, None)
+        return Decision(APPROVED, ids, None, move=action == "move")
     return _rejection(ids, picked.strip(), note.strip(), flows)
 
 
@@ -85,10 +88,11 @@ class Outcome:
     stale: list[int] = field(default_factory=list)
     missing: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
+    held: list[int] = field(default_factory=list)  # another member holds the phone or id
 
     def payload(self) -> dict[str, Any]:
         return {"s": self.status, "done": self.done, "stale": self.stale,
-                "missing": self.missing, "failed": self.failed}
+                "missing": self.missing, "failed": self.failed, "held": self.held}
 
 
 def refusal(code: str) -> dict[str, Any]:
@@ -118,17 +122,19 @@ async def _one(services: Services, review_id: int, decision: Decision, operator:
     try:
         async with services.db.unit_of_work() as session:
             await service.decide(session, review_id, decision.status, operator,
-                                 decision.reason, utcnow(), hook)
+                                 decision.reason, utcnow(), hook, decision.move)
     except service.ReviewNotFound:
         return outcome.missing
     except service.AlreadyDecided:
         return outcome.stale
+    except service.LinkHeld:
+        return outcome.held
     except Exception:  # the ones before are committed: report this one, go on with the rest
         log.exception("console_review_decide_failed", verification_id=review_id,
                       status=decision.status, reviewer=operator)
         return outcome.failed
     log.info("console_review_decided", verification_id=review_id, status=decision.status,
-             reviewer=operator)
+             reviewer=operator, moved=decision.move)
     return outcome.done
 
 
@@ -159,6 +165,9 @@ async def notices(session: AsyncSession, payload: dict[str, Any] | None, flows: 
 def _unsettled(payload: dict[str, Any]) -> list[Notice]:
     """The reviews no decision reached: unknown ids, and those that failed unexpectedly."""
     found = []
+    if held := ids_of(payload, "held"):
+        found.append(Notice("warn", f"{len(held)} 条未通过：手机号或平台用户 ID 已绑定其他会员，"
+                                    f"请在详情中选择转移绑定或拒绝：{_listed(held)}"))
     if missing := ids_of(payload, "missing"):
         found.append(Notice("error", "找不到这些认证：" + _listed(missing)))
     if failed := ids_of(payload, "failed"):

@@ -1,5 +1,7 @@
 """What the review pages show: the queue (pending, oldest first) or the recent decisions, one
-review in full, each with its member, labels from sop_flows/ and the directory match."""
+review in full, each with its member, labels from sop_flows/, the directory match, why it was
+not approved by rule (app/verify/checks.py) and the members its phone or platform user id is
+linked to now (a pending one is approved only by moving that link)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.console import labels, times
 from app.directory.models import PlatformUser
 from app.flows import Flows
+from app.members import links
 from app.members.models import Member
+from app.verify import checks
 from app.verify.models import APPROVED, PENDING, REJECTED, Verification
 
 # Tabs of the review page: the queue, and what was decided lately.
@@ -28,6 +32,15 @@ class DirectoryMatch:
     name: str | None
     # False: the phone was not in the directory when submitted, it is now (imported since).
     at_submission: bool
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A member the submission's phone or platform user id is linked to."""
+
+    member_id: int
+    external_userid: str
+    status_label: str
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,8 @@ class ReviewItem:
     reviewer: str
     decided: str
     reason: str | None
+    notes: list[str]  # why it waits for a person (empty: no check failed)
+    holders: list[Holder]  # pending only: approving it moves the link from these
 
     @property
     def pending(self) -> bool:
@@ -79,7 +94,16 @@ def _joined() -> Any:
 
 async def _items(session: AsyncSession, rows: Any, flows: Flows, me: str) -> list[ReviewItem]:
     directory = await _directory(session, [v for v, _ in rows])
-    return [_item(v, m, _match(v, directory), flows, me) for v, m in rows]
+    return [_item(v, m, _match(v, directory), flows, me,
+                  await _holders(session, v, m) if v.status == PENDING else [])
+            for v, m in rows]
+
+
+async def _holders(session: AsyncSession, row: Verification, member: Member) -> list[Holder]:
+    """Who holds the phone or platform user id now (the stored checks say who did then).
+    One query per pending review: a page shows at most PAGE_SIZE."""
+    found = await links.holders(session, row.phone, row.platform_user_id, member.id)
+    return [Holder(m.id, m.external_userid, labels.member_status(m.status)) for m in found]
 
 
 async def _directory(session: AsyncSession,
@@ -108,7 +132,7 @@ def _match(row: Verification, directory: dict[str, PlatformUser]) -> DirectoryMa
 
 
 def _item(row: Verification, member: Member, match: DirectoryMatch | None, flows: Flows,
-          me: str) -> ReviewItem:
+          me: str, holders: list[Holder]) -> ReviewItem:
     return ReviewItem(
         id=row.id, member_id=member.id, external_userid=member.external_userid,
         phone=row.phone, phone_masked=labels.phone_masked(row.phone),
@@ -118,7 +142,8 @@ def _item(row: Verification, member: Member, match: DirectoryMatch | None, flows
         photos=[photo_url(row.id, n) for n in range(len(row.photos))], match=match,
         status=row.status, status_label=labels.REVIEW_STATUS.get(row.status, row.status),
         reviewer=labels.reviewer(row.reviewer, me), decided=times.local(row.decided_at),
-        reason=row.reason)
+        reason=row.reason, holders=holders,
+        notes=[checks.describe(c, flows.verify.review_notes) for c in row.checks or ()])
 
 
 def photo_url(review_id: int, n: int) -> str:
