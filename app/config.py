@@ -43,7 +43,13 @@ class DatabaseSettings(BaseSettings):
         return value
 
 
-class Settings(DatabaseSettings):
+class FlowsSettings(DatabaseSettings):
+    """What a read-only report needs: the database, and sop_flows/ for its labels."""
+
+    flows_path: Path = Field(Path("sop_flows"), validation_alias="SOPBOT_FLOWS")
+
+
+class Settings(FlowsSettings):
     """Everything `sopbot serve` needs."""
 
     corp_id: str = Field(validation_alias="WECOM_CORP_ID", min_length=1)
@@ -55,7 +61,6 @@ class Settings(DatabaseSettings):
     kf_secret_raw: SecretStr | None = Field(None, validation_alias="WECOM_KF_SECRET")
     api_base: str = Field(DEFAULT_API_BASE, validation_alias="WECOM_API_BASE")
     keywords_path: Path = Field(Path("keywords.yaml"), validation_alias="SOPBOT_KEYWORDS")
-    flows_path: Path = Field(Path("sop_flows"), validation_alias="SOPBOT_FLOWS")
     operators: Annotated[frozenset[str], NoDecode] = Field(
         frozenset(), validation_alias="SOPBOT_OPERATORS"
     )

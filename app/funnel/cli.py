@@ -13,6 +13,8 @@ import typer
 from app.cli_options import EnvFile
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from app.config import Settings
     from app.funnel.codes import CodeResult
     from app.funnel.flows import FunnelFlows
@@ -101,4 +103,18 @@ def report(env_file: EnvFile = None,
         parse_since(since)
     except ReportError as exc:
         fail(str(exc))
-    typer.echo(_run_on_database(funnel_report, env_file, by, since))
+    typer.echo(_run_on_database(funnel_report, env_file, by, since, _labels(env_file, by)))
+
+
+def _labels(env_file: Path | None, by: str | None) -> dict[str, str]:
+    """The group values' names from sop_flows/ (SOPBOT_FLOWS), as the console shows them."""
+    from app.cli import fail
+    from app.config import ConfigError, FlowsSettings, load_settings
+    from app.flows import load_flows
+    from app.funnel.labels import value_labels
+    from app.yamlconf import ConfigFileError
+
+    try:
+        return value_labels(load_flows(load_settings(FlowsSettings, env_file).flows_path), by)
+    except (ConfigError, ConfigFileError) as exc:
+        fail(str(exc))

@@ -28,18 +28,28 @@ class Strict(BaseModel):
 
 class Channel(Strict):
     label: str = Field(min_length=1)
-    slots: tuple[str, ...] = ()
+    # name → the label reports show (a plain list of names is taken too: each its own label).
+    slots: dict[str, str] = Field(default_factory=dict)
     # The staff members the channel's codes hand new friends to (type 2 when several).
     staff: tuple[str, ...] = Field(min_length=1, max_length=100)
 
-    @field_validator("slots")
+    @field_validator("slots", mode="before")
     @classmethod
-    def _slot_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for slot in value:
-            if not NAME.fullmatch(slot):
-                raise ValueError(f"slot {slot!r}: use lower-case letters, digits and _")
+    def _slot_list(cls, value: object) -> object:
+        if not isinstance(value, list | tuple):
+            return value
         if len(set(value)) != len(value):
             raise ValueError("a slot is listed twice")
+        return {slot: slot for slot in value}
+
+    @field_validator("slots")
+    @classmethod
+    def _slot_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for slot, label in value.items():
+            if not NAME.fullmatch(slot):
+                raise ValueError(f"slot {slot!r}: use lower-case letters, digits and _")
+            if not label.strip():
+                raise ValueError(f"slot {slot!r}: its label is empty")
         return value
 
 
@@ -138,6 +148,17 @@ class FunnelFlows(Strict):
         if declared is not None and (slot in declared.slots if slot else not declared.slots):
             return channel, slot or None, True
         return self.default_channel, None, False
+
+    def channel_labels(self) -> dict[str, str]:
+        return {name: channel.label for name, channel in self.channels.items()}
+
+    def slot_labels(self) -> dict[str, str]:
+        """slot → label; a slot name two channels share takes its first declaration's."""
+        labels: dict[str, str] = {}
+        for channel in self.channels.values():
+            for slot, label in channel.slots.items():
+                labels.setdefault(slot, label)
+        return labels
 
     def welcome_for(self, channel: str, slot: str | None) -> Welcome:
         exact = [v for v in self.welcome.variants if (v.channel, v.slot) == (channel, slot)]

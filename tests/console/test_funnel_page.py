@@ -45,27 +45,46 @@ class FunnelParser(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.charts: dict[str, dict[str, tuple[int, str]]] = {}
+        self.within: dict[str, dict[str, str]] = {}  # chart → step → the channels counted
+        self.unknown: dict[str, dict[str, str]] = {}  # chart → step → 未分群
         self.table: dict[str, list[int]] = {}
+        self.trends: dict[str, dict[str, list[str]]] = {}  # step → series → point titles
         self._chart: str | None = None
         self._row: str | None = None
+        self._trend: tuple[str, str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
         if tag == "figure" and "data-group" in a:
             self._chart = a["data-group"]
-            self.charts[self._chart] = {}
+            self.charts[self._chart], self.within[self._chart] = {}, {}
+            self.unknown[self._chart] = {}
+        elif tag == "g" and "data-unknown" in a and self._chart:
+            self.unknown[self._chart][a["data-step"]] = a["data-unknown"]
         elif tag == "g" and "data-step" in a and self._chart:
             self.charts[self._chart][a["data-step"]] = (int(a["data-count"]),
                                                         a["data-conversion"])
+            if "data-within" in a:
+                self.within[self._chart][a["data-step"]] = a["data-within"]
+        elif tag == "figure" and "data-trend" in a:
+            self._trend = (a["data-trend"], "")
+            self.trends[a["data-trend"]] = {}
+        elif tag == "g" and "data-series" in a and self._trend:
+            self._trend = (self._trend[0], a["data-series"])
+            self.trends[self._trend[0]][a["data-series"]] = []
         elif tag == "tr" and "data-step" in a:
             self._row = a["data-step"]
             self.table[self._row] = []
         elif tag == "td" and "data-count" in a and self._row:
             self.table[self._row].append(int(a["data-count"]))
 
+    def handle_data(self, data: str) -> None:
+        if self._trend and self._trend[1] and self.lasttag == "title" and data.strip():
+            self.trends[self._trend[0]][self._trend[1]].append(data.strip())
+
     def handle_endtag(self, tag: str) -> None:
         if tag == "figure":
-            self._chart = None
+            self._chart, self._trend = None, None
 
 
 def parse(html: str) -> FunnelParser:
@@ -128,3 +147,81 @@ async def test_an_empty_period_and_bad_choices(console: Console) -> None:
                             ({"by": "city"}, "未知的分组方式")):
         page = await console.client.get("/console/funnel", params=params)
         assert page.status_code == 400 and message in page.text
+
+
+# (step, subject, channel, slot, segment, Asia/Shanghai time): ten app users reach the landing
+# page, four of them add; six add from douyin (no landing page); two are routed to shop_north.
+READABLE = ([("landing", f"u{n}", "app", "home_popup", None, "2026-11-10 09:00")
+             for n in range(10)]
+            + [("friend_added", f"u{n}", "app", "home_popup", None, "2026-11-10 10:00")
+               for n in range(4)]
+            + [("friend_added", f"d{n}", "douyin", None, None, "2026-11-11 10:00")
+               for n in range(6)]
+            + [("routed", f"u{n}", "app", "home_popup", "shop_north", "2026-11-12 10:00")
+               for n in range(2)])
+THREE_DAYS = {"period": "custom", "start": "2026-11-10", "end": "2026-11-12"}
+
+
+async def seed_readable(console: Console) -> None:
+    async with console.app.services.db.unit_of_work() as session:
+        for n, (step, user, channel, slot, segment, at) in enumerate(READABLE):
+            await record(session, step, f"r:{n}", shanghai(at), platform_user_id=user,
+                         channel=channel, slot=slot, segment=segment)
+
+
+async def test_the_add_friend_rate_counts_only_channels_with_a_landing_page(
+        console: Console) -> None:
+    await seed_readable(console)
+    whole = parse((await console.client.get("/console/funnel", params=THREE_DAYS)).text)
+    # 4 of the app's 10 landings, not all 10 adds over 10 landings.
+    assert whole.charts["all"]["friend_added"] == (10, "40.0%")
+    assert whole.within["all"]["friend_added"] == "App 内广告位"
+    by_channel = parse((await console.client.get(
+        "/console/funnel", params=THREE_DAYS | {"by": "channel"})).text)
+    assert by_channel.charts["app"]["friend_added"] == (4, "40.0%")
+    assert by_channel.charts["douyin"]["friend_added"] == (6, "-")
+    assert by_channel.within["app"] == {}
+
+
+async def test_slots_and_empty_values_read_by_their_labels(console: Console) -> None:
+    await seed_readable(console)
+    page = await console.client.get("/console/funnel", params=THREE_DAYS | {"by": "slot"})
+    assert "首页弹窗（home_popup）" in page.text and "无广告位" in page.text
+    assert "未记录" not in page.text
+
+
+async def test_steps_before_routing_show_as_not_segmented(console: Console) -> None:
+    await seed_readable(console)
+    page = await console.client.get("/console/funnel", params=THREE_DAYS | {"by": "segment"})
+    found = parse(page.text)
+    assert list(found.charts) == ["shop_north", "(none)"]
+    north = found.unknown["shop_north"]
+    assert north["friend_added"] == north["approved"] == "未分群"
+    assert "friend_added" not in found.charts["shop_north"]  # no count, no 0 %
+    assert found.charts["shop_north"]["routed"] == (2, "-")
+    assert found.charts["(none)"]["friend_added"] == (10, "40.0%")
+    assert "实体店·北方群（shop_north）" in page.text
+    assert "未记录" not in page.text
+
+
+async def test_a_daily_trend_per_step(console: Console) -> None:
+    await seed_readable(console)
+    found_text = (await console.client.get("/console/funnel", params=THREE_DAYS)).text
+    found = parse(found_text)
+    # A chart per step someone took; the others are named in one line.
+    assert list(found.trends) == ["landing", "friend_added", "routed"]
+    assert "这段时间无人经过的步骤：目标用户、广告曝光、广告点击、欢迎语已发" in found_text
+    assert found.trends["friend_added"]["all"] == [
+        "11-10 全部：4 人", "11-11 全部：6 人", "11-12 全部：0 人"]
+    by_channel = await console.client.get("/console/funnel", params=THREE_DAYS | {"by": "channel"})
+    lines = parse(by_channel.text).trends["friend_added"]
+    assert lines["douyin"] == ["11-10 抖音（douyin）：0 人", "11-11 抖音（douyin）：6 人",
+                               "11-12 抖音（douyin）：0 人"]
+    assert 'data-series="app"' in by_channel.text.split('class="charts trends"')[0]  # legend
+    segments = parse((await console.client.get(
+        "/console/funnel", params=THREE_DAYS | {"by": "segment"})).text).trends
+    assert list(segments["friend_added"]) == ["(none)"]  # not a flat zero line for shop_north
+    assert list(segments["routed"]) == ["shop_north"]  # no line where nobody was routed
+    one_day = await console.client.get("/console/funnel", params={
+        "period": "custom", "start": "2026-11-10", "end": "2026-11-10"})
+    assert "data-trend" not in one_day.text and "选择多于一天的时间范围" in one_day.text

@@ -77,12 +77,12 @@ async def test_counts_distinct_subjects_per_step_within_the_period(db: Database)
                             "approved": 1, "routed": 1, "welcome_skipped": 1,
                             "default_channel": 1}
     assert sorted(whole.latencies) == [120, 900]
-    assert report.conversion(whole.counts, "impression") == ("75.0%", "targeted")
-    assert report.conversion(whole.counts, "landing") == ("50.0%", "click")
-    assert report.conversion(whole.counts, "verify_opened") == ("0.0%", "welcome_sent")
-    assert report.conversion(whole.counts, "submitted") == ("-", "verify_opened")
-    assert report.conversion(whole.counts, "routed") == ("100.0%", "approved")
-    assert report.conversion(whole.counts, "targeted") == ("-", "")
+    assert report.conversion(whole, "impression") == report.Rate("75.0%", "targeted")
+    assert report.conversion(whole, "landing") == report.Rate("50.0%", "click")
+    assert report.conversion(whole, "verify_opened") == report.Rate("0.0%", "welcome_sent")
+    assert report.conversion(whole, "submitted") == report.Rate("-", "verify_opened")
+    assert report.conversion(whole, "routed") == report.Rate("100.0%", "approved")
+    assert report.conversion(whole, "targeted") == report.Rate("-", "")
     with_old = (await groups(db, None, NOW - timedelta(days=30)))["all"]
     assert with_old.counts["targeted"] == 5
 
@@ -93,7 +93,8 @@ async def test_report_text_shows_conversion_side_counts_and_latency(db: Database
                                 since_at)
     lines = [line.split() for line in text.splitlines()]
     assert ["impression", "3", "75.0%", "targeted"] in lines
-    assert ["friend_added", "2", "200.0%", "landing"] in lines
+    # douyin's friend add has no landing page before it: the rate is the app channel's alone.
+    assert ["friend_added", "2", "100.0%", "landing", "(within", "app)"] in lines
     assert ["rejected", "0", "0.0%", "submitted"] in lines
     assert ("  welcome_skipped 1, welcome_missed 0, default_channel 1, left_group 0, "
             "deleted_staff 0") in text.splitlines()

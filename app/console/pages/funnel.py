@@ -1,7 +1,8 @@
 """/console/funnel: how many reached each step, and the conversion, for a period and a grouping.
 
 The numbers are app/funnel/report.py's (the same as `sopbot funnel`); this page only picks the
-period in the operators' calendar and draws them as bars (inline SVG, no script) and a table.
+period in the operators' calendar and draws them as bars (inline SVG, no script), a table, and
+a daily trend per step (app/funnel/trend.py, funnel_trend.py) when the period has several days.
 """
 
 from __future__ import annotations
@@ -9,11 +10,18 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from app.console.pages.funnel_view import DIMENSION_LABELS, group_views, table_rows
-from app.console.periods import CHOICES, PeriodError, parse_period
+from app.console.pages.funnel_trend import Trend, days_of, trend_view
+from app.console.pages.funnel_view import (
+    DIMENSION_LABELS,
+    STEP_LABELS,
+    GroupView,
+    group_views,
+    table_rows,
+)
+from app.console.periods import CHOICES, Period, PeriodError, parse_period
 from app.console.render import render
 from app.db import utcnow
-from app.funnel import report
+from app.funnel import report, trend
 
 router = APIRouter()
 
@@ -31,8 +39,21 @@ async def funnel_page(request: Request, period: str = "7d", by: str = "", start:
         return _page(request, form, error="未知的分组方式。", status_code=400)
     async with services.db.reader() as session:
         groups = await report.gather(session, by or None, chosen.since_at, chosen.until_at)
+        daily = (await trend.daily(session, by or None, chosen.since_at, chosen.until_at)
+                 if chosen.first_day < chosen.last_day else None)
     views = group_views(groups, by or None, services.flows)
-    return _page(request, form, period=chosen, groups=views, rows=table_rows(views))
+    return _page(request, form, period=chosen, groups=views, rows=table_rows(views),
+                 trend=_trend(daily, chosen, by or None, views))
+
+
+def _trend(daily: trend.Daily | None, period: Period, by: str | None,
+           views: list[GroupView]) -> Trend | None:
+    """The trend under the bar charts' names; None for a single day (a line needs two)."""
+    if daily is None:
+        return None
+    labels = {view.value: view.label for view in views}
+    return trend_view(daily, days_of(period.first_day, period.last_day), by, labels,
+                      STEP_LABELS)
 
 
 def _page(request: Request, form: dict[str, str], status_code: int = 200,

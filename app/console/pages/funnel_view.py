@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.console.labels import segment_labels
 from app.flows import Flows
 from app.funnel import report, steps
+from app.funnel.labels import NOT_KNOWN_YET, value_labels
 
 STEP_LABELS = {
     steps.TARGETED: "目标用户", steps.IMPRESSION: "广告曝光", steps.CLICK: "广告点击",
@@ -20,7 +20,6 @@ STEP_LABELS = {
 }
 DIMENSION_LABELS = {"": "不分组", "channel": "渠道", "slot": "广告位", "segment": "分群",
                     "region": "地区"}
-NO_VALUE_LABEL = "未记录"
 
 # The chart's geometry in SVG user units (text is 15 units high, console.css). The SVG scales
 # to its card: on a phone ~0.7, so the labels stay readable; the longest value text ("12345 ·
@@ -38,6 +37,8 @@ class Bar:
     base_label: str  # the step the conversion is measured from
     y: int
     width: int
+    within: str = ""  # the channels counted, when others lack the base step
+    unknown: str = ""  # e.g. 未分群: the grouping is not known at this step (report.known)
 
     label_x, bar_x, bar_h = LABEL_W, BAR_X, BAR_H
 
@@ -68,33 +69,47 @@ class GroupView:
     def chart_height(self) -> int:
         return ROW_H * len(self.bars)
 
+    @property
+    def unknown(self) -> str:
+        """What the steps before the grouping is known show (未分群), or ""."""
+        return next((bar.unknown for bar in self.bars if bar.unknown), "")
+
+    @property
+    def known_from(self) -> str:
+        """The first step the grouping is known at, by its label."""
+        return next((bar.label for bar in self.bars if self.unknown and not bar.unknown), "")
+
 
 def group_views(groups: list[report.Group], by: str | None, flows: Flows) -> list[GroupView]:
-    return [GroupView(g.value, value_label(by, g.value, flows), _bars(g.counts),
+    labels, channels = value_labels(flows, by), value_labels(flows, "channel")
+    return [GroupView(g.value, value_label(by, g.value, labels), _bars(g, by, channels),
                       [(STEP_LABELS[e], g.counts.get(e, 0)) for e in report.EXTRAS],
                       _latency(g.latencies))
             for g in groups]
 
 
-def value_label(by: str | None, value: str, flows: Flows) -> str:
+def value_label(by: str | None, value: str, labels: dict[str, str]) -> str:
     """The group's name as operators know it, with the stored value beside a label."""
     if by is None:
         return "全部"
-    if value == report.NO_VALUE:
-        return NO_VALUE_LABEL
-    labels = {"channel": {n: c.label for n, c in flows.funnel.channels.items()},
-              "segment": segment_labels(flows)}.get(by, {})
-    return f"{labels[value]}（{value}）" if value in labels else value
+    if value == report.NO_VALUE or value not in labels or labels[value] == value:
+        return labels.get(value, value)
+    return f"{labels[value]}（{value}）"
 
 
-def _bars(counts: dict[str, int]) -> list[Bar]:
+def _bars(group: report.Group, by: str | None, channels: dict[str, str]) -> list[Bar]:
+    counts = group.counts
     top = max((counts.get(step, 0) for step in steps.ORDER), default=0) or 1
     bars = []
     for row, step in enumerate(steps.ORDER):
-        count = counts.get(step, 0)
-        conversion, base = report.conversion(counts, step)
-        bars.append(Bar(step, STEP_LABELS[step], count, conversion, STEP_LABELS.get(base, ""),
-                        ROW_H * row, round(BAR_MAX * count / top)))
+        if not report.known(by, group.value, step):
+            bars.append(Bar(step, STEP_LABELS[step], 0, "", "", ROW_H * row, 0,
+                            unknown=NOT_KNOWN_YET[by or ""]))
+            continue
+        count, rate = counts.get(step, 0), report.conversion(group, step, by)
+        within = "、".join(channels.get(c, c) for c in rate.within)
+        bars.append(Bar(step, STEP_LABELS[step], count, rate.text, STEP_LABELS.get(rate.base, ""),
+                        ROW_H * row, round(BAR_MAX * count / top), within))
     return bars
 
 
