@@ -114,8 +114,9 @@ def _customer(calendar: CalendarFlows, segment: str, posts: list[Post],
     best = mass_post(posts)
     carried = next((p.extra for p in posts if p.extra), None)
     if carried and calendar.daily_cap_policy != "merge" and not best.extra:
-        best = replace(best, extra=carried)  # the weekly calendar goes with the one task
-        posts = [replace(p, extra=None) if p.extra and p is not best else p for p in posts]
+        # The weekly calendar goes with the one task (and the task's post is not reminded too).
+        posts = [replace(p, extra=carried if p is best else None) for p in posts]
+        best = mass_post(posts)
     policy = calendar.daily_cap_policy
     deliveries = []
     for owner, chat_ids in sorted(groups_by_owner.items()):

@@ -201,3 +201,10 @@ def test_the_weekly_calendar_goes_with_the_one_task_whatever_the_policy() -> Non
         # One mass task per owner, each carrying the weekly post (an empty list would pass all()).
         assert sorted(d.target for d in tasks) == sorted(OWNERS), policy
         assert all(any(p.extra and "本周活动" in p.extra for p in d.posts) for d in tasks), policy
+        # ... and each post goes to an owner once: the task's post is not reminded as well.
+        sent = [(d.target, p.name) for d in plan_day(with_policy(policy), "shop_north", MONDAY,
+                                                     OWNERS) if d.transport != ROBOT
+                for p in d.posts]
+        assert sorted(sent) == sorted({(o, n) for o in OWNERS for n in (
+            "morning", "slot0", "slot1", "evening") if policy != "highest_priority"
+            or n == "slot0"}), policy
