@@ -71,9 +71,19 @@ class ReviewTexts(_Texts):
 class AnnounceTexts(_Texts):
     created: str
     no_groups: str
+    held: str
+    scheduled: str
+    reminded: str
+    not_held: str
+    no_agent: str
 
-    _created = field_validator("created")(allow_placeholders("groups", "owners"))
+    _created = field_validator("created", "reminded")(allow_placeholders("groups", "owners"))
     _none = field_validator("no_groups")(allow_placeholders("target"))
+    _held = field_validator("held")(allow_placeholders("id", "count", "names", "total"))
+    _scheduled = field_validator("scheduled")(allow_placeholders("id", "groups", "owners",
+                                                                 "day", "time"))
+    _not_held = field_validator("not_held")(allow_placeholders("id"))
+    _no_agent = field_validator("no_agent")(allow_placeholders())
 
 
 class CalendarTexts(_Texts):

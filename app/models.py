@@ -1,6 +1,6 @@
 """Every table's model, imported in one place so metadata is complete (Alembic drift test)."""
 
-from app.calendar.models import CalendarPost, ContentItem, GroupDay, SopRun
+from app.calendar.models import Announcement, CalendarPost, ContentItem, GroupDay, SopRun
 from app.console.models import ConsoleOperator, ConsoleSession, LoginAttempt
 from app.db import Base
 from app.directory.models import PlatformUser
@@ -28,7 +28,7 @@ from app.verify.models import Verification
 from app.wecom.tokens import AccessToken
 
 __all__ = ["AccessToken", "Base", "CalendarPost", "ConsoleOperator", "ConsoleSession",
-           "ContentItem", "LoginAttempt",
+           "Announcement", "ContentItem", "LoginAttempt",
            "CorpTag", "ContactCode",
            "CustomerGroup", "FunnelEvent", "GroupDay", "GroupMember", "GroupMigration",
            "GroupPool", "InboxEvent", "KeywordHit", "KfAccount", "KfConversation", "KfDialog",

@@ -18,6 +18,10 @@ from app.verify.models import APPROVED, REJECTED
 from app.wecom.events import TextMessage
 
 ANNOUNCE_BYTES = 4000  # a mass-send task's text
+ANNOUNCE_USAGE = (f"/announce 分群或群名 内容（内容不超过 {ANNOUNCE_BYTES} 字节）｜"
+                  "/announce tomorrow 编号｜/announce remind 编号")
+CHOICES = ("tomorrow", "remind")  # what an operator does with a held announcement
+NAMES_SHOWN = 10  # groups named in the answer
 
 
 async def refuse_non_operator(event: TextMessage, ctx: Ctx) -> None:
@@ -96,15 +100,50 @@ async def _decide(ctx: Ctx, review_id: int, status: str, reason: str | None,
 
 
 async def answer_announce(event: TextMessage, ctx: Ctx) -> None:
-    """/announce SEGMENT-or-GROUP TEXT: a mass-send task for each owner of those groups."""
+    """/announce SEGMENT-or-GROUP TEXT: a mass-send task for each owner of those groups, unless
+    one of them has had its mass message of today: then it is held, and the answer offers
+    /announce tomorrow ID (tomorrow's mass message) or /announce remind ID (owner reminders)."""
     args = ctx.data["args"].split(maxsplit=1)
+    if args and args[0].lower() in CHOICES:
+        return await _choose(event, ctx, args)
     if len(args) < 2 or len(args[1].encode("utf-8")) > ANNOUNCE_BYTES:
-        return _usage(event, ctx, f"/announce 分群或群名 内容（内容不超过 {ANNOUNCE_BYTES} 字节）")
+        return _usage(event, ctx, ANNOUNCE_USAGE)
     texts = ctx.flows.commands.announce
-    groups, owners = await operators.announce(ctx.session, args[0], args[1],
-                                              f"announce:{ctx.inbox_id}")
-    text = texts.created.format(groups=groups, owners=owners) if groups \
-        else texts.no_groups.format(target=args[0])
+    done = await operators.announce(ctx.session, ctx.flows.calendar, ctx.flows.onboarding,
+                                    args[0], args[1], event.from_user_name, ctx.now)
+    if done.row is None:
+        text = texts.no_groups.format(target=args[0])
+    elif done.taken:
+        text = texts.held.format(id=done.row.id, count=len(done.taken), total=done.groups,
+                                 names="、".join(done.taken[:NAMES_SHOWN])
+                                 + ("…" if len(done.taken) > NAMES_SHOWN else ""))
+    else:
+        text = texts.created.format(groups=done.groups, owners=done.owners)
+    ctx.reply_text(event.from_user_name, text)
+
+
+async def _choose(event: TextMessage, ctx: Ctx, args: list[str]) -> None:
+    """/announce tomorrow ID | /announce remind ID: what becomes of a held announcement."""
+    texts, choice = ctx.flows.commands.announce, args[0].lower()
+    if len(args) < 2 or not re.fullmatch(r"#?[0-9]{1,18}", args[1].strip()):
+        return _usage(event, ctx, ANNOUNCE_USAGE)
+    number = int(args[1].strip().lstrip("#"))
+    row = await operators.held(ctx.session, number)
+    if row is None:
+        return ctx.reply_text(event.from_user_name, texts.not_held.format(id=number))
+    if choice == "tomorrow":
+        done = await operators.schedule(ctx.session, ctx.flows.calendar, row, ctx.now)
+        at = (done.row.at if done.row and done.row.at else ctx.now).astimezone(SHANGHAI)
+        text = texts.scheduled.format(id=number, groups=done.groups, owners=done.owners,
+                                      day=f"{at:%m-%d}", time=f"{at:%H:%M}")
+    elif ctx.settings.agent_id is None:
+        text = texts.no_agent
+    else:
+        done = await operators.remind(ctx.session, row,
+                                      ctx.flows.calendar.texts.owner_reminder,
+                                      ctx.settings.agent_id, ctx.now)
+        text = texts.reminded.format(groups=done.groups, owners=done.owners)
+    ctx.log.info("announcement_decided", announcement_id=number, choice=choice)
     ctx.reply_text(event.from_user_name, text)
 
 

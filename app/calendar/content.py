@@ -13,18 +13,22 @@ from app.calendar.models import ContentItem
 
 
 async def add(session: AsyncSession, column: str, title: str, body: str, link: str | None,
-              now: datetime) -> ContentItem:
-    item = ContentItem(column_name=column, title=title, body=body, link=link, created_at=now)
+              now: datetime, image_url: str | None = None) -> ContentItem:
+    """A new item at the end of its column's queue."""
+    last = await session.scalar(select(func.max(ContentItem.position))
+                                .where(ContentItem.column_name == column))
+    item = ContentItem(column_name=column, title=title, body=body, link=link,
+                       image_url=image_url, position=(last or 0) + 1, created_at=now)
     session.add(item)
     await session.flush()
     return item
 
 
 async def queued(session: AsyncSession, column: str, limit: int = 50) -> list[ContentItem]:
-    """The column's unused items, oldest first (what the next slots will take)."""
+    """The column's unused items in queue order (what the next slots will take)."""
     return list(await session.scalars(select(ContentItem).where(
         ContentItem.column_name == column, ContentItem.used_at.is_(None))
-        .order_by(ContentItem.id).limit(limit)))
+        .order_by(ContentItem.position, ContentItem.id).limit(limit)))
 
 
 async def counts(session: AsyncSession) -> dict[str, int]:

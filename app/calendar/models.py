@@ -1,4 +1,6 @@
-"""content_item: what operators queue for the calendar's columns (《今日上新》, ...)."""
+"""content_item: what operators queue for the calendar's columns (《今日上新》, ...); the calendar's
+records (calendar_post, calendar_group_day), onboarding runs (sop_run) and operators'
+announcements (calendar_announcement)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from app.db import Base, UTCDateTime, id_column, utcnow
 class ContentItem(Base):
     __tablename__ = "content_item"
     # The next item of a column: the oldest not used yet.
+    # The next item of a column: the first by position (operators reorder), then the oldest.
     __table_args__ = (Index("ix_content_item_column_used", "column_name", "used_at", "id"),)
 
     id: Mapped[int] = id_column()
@@ -20,6 +23,8 @@ class ContentItem(Base):
     title: Mapped[str] = mapped_column(String(128))
     body: Mapped[str] = mapped_column(Text, default="")
     link: Mapped[str | None] = mapped_column(String(2048), default=None)
+    image_url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    position: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Taken by a slot: when, and for which (slot, day), so a retried post takes the same item.
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
@@ -80,3 +85,22 @@ class GroupDay(Base):
     chat_id: Mapped[str] = mapped_column(String(64))
     day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, Asia/Shanghai
     post_key: Mapped[str] = mapped_column(String(200))  # the delivery that served it
+
+
+class Announcement(Base):
+    """An operator's /announce: sent at once (the groups had no mass message today), held
+    until the operator chooses (some had: WeCom would refuse a second), scheduled into a
+    day's mass message of its groups, or sent to their owners as reminders."""
+
+    __tablename__ = "calendar_announcement"
+    __table_args__ = (Index("ix_calendar_announcement_status_at", "status", "at"),)
+
+    id: Mapped[int] = id_column()
+    target: Mapped[str] = mapped_column(String(128))  # as the operator wrote it
+    text: Mapped[str] = mapped_column(Text)
+    operator: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # held, sent, scheduled, reminded
+    chat_ids: Mapped[str] = mapped_column(Text)  # its groups when asked, comma-separated
+    # When it goes (scheduled) or went out (sent, reminded); None while held.
+    at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.calendar import content, onboarding
+from app.calendar import announcements, content, onboarding
 from app.calendar.flows import CalendarFlows
 from app.calendar.models import CalendarPost, GroupDay
 from app.calendar.onboarding import Campaign
@@ -92,8 +92,7 @@ async def post_due(db: Database, calendar: CalendarFlows, now: datetime,
         groups = await groups_by_segment(session)
         names = {chat_id: name for chat_id, name in await session.execute(
             select(CustomerGroup.chat_id, CustomerGroup.name))}
-        own = {t.chat_id: t.post
-               for t in await onboarding.today(session, campaigns, day, names)}
+        own = await announcements.own_posts(session, campaigns, day, names)
         run = _Run(calendar, now, agent_id, robots, names, Report())
         for segment, plan_for in _days(calendar, groups, day, now, grace):
             chats = groups.get(segment, {})

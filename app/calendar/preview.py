@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.calendar import content, onboarding
+from app.calendar import announcements, content
 from app.calendar.flows import CalendarFlows
 from app.calendar.onboarding import Campaign
 from app.calendar.planner import (
@@ -93,8 +93,7 @@ async def plan(session: AsyncSession, calendar: CalendarFlows, start: date, days
     found = []
     for n in range(days):
         day = start + timedelta(days=n)
-        own = {t.chat_id: t.post
-               for t in await onboarding.today(session, campaigns or {}, day, names)}
+        own = await announcements.own_posts(session, campaigns or {}, day, names)
         found.append(PlanDay(day, [
             _segment_day(calendar, name, day, groups.get(name, {}), item, own)
             for name in calendar.segments if segment is None or name == segment]))
@@ -162,12 +161,20 @@ def _line(planned: Planned) -> str:
     delivery = planned.delivery
     where = f"{TRANSPORTS[delivery.transport]} {delivery.target}"
     if delivery.label:
-        where += f" ({delivery.label}, onboarding)"
+        where += f" ({delivery.label}, {own_kind(delivery)})"
     elif delivery.chat_ids:
         where += f" ({len(delivery.chat_ids)} group(s))"
     texts = [short(t.text) if t.text is not None else f"({t.label}: queue empty, skipped)"
              for t in planned.texts]
     return f"{delivery.at:%H:%M} {where}: " + " | ".join(texts)
+
+
+def own_kind(delivery: Delivery) -> str:
+    """What a group's task of its own carries: an onboarding action, an announcement, both."""
+    names = "+".join(p.name for p in delivery.posts)
+    kinds = [kind for part, kind in (("announce", "announcement"), ("sop.", "onboarding"))
+             if part in names]
+    return " + ".join(kinds)
 
 
 def short(text: str, limit: int = SHOWN) -> str:

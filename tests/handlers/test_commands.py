@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from datetime import datetime, time, timedelta
 
 import pytest
 
+from app.calendar.planner import SHANGHAI
 from app.config import Settings
 from app.main import build_services
 from app.services import Services
@@ -13,6 +16,11 @@ from app.wecom.events import event_from_xml
 from app.wecom.xmlutil import parse_xml
 from tests.conftest import CORP_ID, OPERATOR, rows_of
 from tests.fakes import payloads
+
+# A day to come (the worker claims only what is due by its clock, so it runs ahead of time).
+TUESDAY = datetime.combine(datetime.now(SHANGHAI).date() + timedelta(days=2), time(0),
+                           SHANGHAI)
+LATE = TUESDAY + timedelta(hours=23)
 
 
 @pytest.fixture
@@ -143,6 +151,7 @@ async def test_announce_creates_one_task_per_group_owner(services: Services) -> 
     from app.outbox.models import OutboxMessage
 
     now = utcnow()
+    services.worker.clock = lambda: LATE  # online's 10:00 slot is long past: nothing planned
     async with services.db.unit_of_work() as session:
         for chat_id, owner, segment in (("wr1", "zhangsan", "online"), ("wr2", "lisi", "online"),
                                         ("wr3", "zhangsan", "online"),
@@ -163,6 +172,106 @@ async def test_announce_creates_one_task_per_group_owner(services: Services) -> 
     assert (await handle_text(services, "/announce online"))["Content"].startswith("用法：")
     too_long = await handle_text(services, "/announce online " + "长" * 1400)
     assert too_long["Content"].startswith("用法：")
+
+
+async def _announcements(services: Services, since: int = 0) -> list[dict]:  # type: ignore[type-arg]
+    from app.outbox.models import OutboxMessage
+
+    return [json.loads(r.request) | {"key": r.idempotency_key}
+            for r in (await _rows(services, OutboxMessage))[since:] if r.kind == "announcement"]
+
+
+async def _south_groups(services: Services) -> None:
+    from app.groups.models import CustomerGroup
+
+    async with services.db.unit_of_work() as session:
+        for chat_id, owner, segment in (("wrS1", "zhangsan", "shop_south"),
+                                        ("wrS2", "zhangsan", "shop_south"),
+                                        ("wrS3", "lisi", "shop_south"),
+                                        ("wrO1", "lisi", "online")):
+            session.add(CustomerGroup(chat_id=chat_id, owner=owner, segment=segment,
+                                      name=f"群{chat_id}", member_count=3, status="live",
+                                      created_at=TUESDAY, updated_at=TUESDAY))
+
+
+async def test_announce_holds_what_would_be_a_second_mass_message_today(
+        services: Services) -> None:
+    """shop_south's calendar has its 10:30 task planned (at 09:00) or queued (at 11:00): an
+    announcement to those groups creates nothing WeCom would refuse and offers the choices."""
+    from app.calendar import content
+    from app.calendar.posting import post_due
+
+    await _south_groups(services)
+    services.worker.clock = lambda: TUESDAY + timedelta(hours=9)
+    reply = (await handle_text(services, "/announce shop_south 周六直播，记得来！"))["Content"]
+    assert reply.startswith("企业微信规定每个客户群每天只能收到一条群发。目标 3 个群中有 3 个")
+    assert "群wrS1、群wrS2、群wrS3" in reply
+    assert "/announce tomorrow 1  并入这些群明天的群发" in reply
+    assert "/announce remind 1  改为提醒群主今天在群里手动发送" in reply
+    assert await _announcements(services) == []
+    # 11:00: the 10:30 task was queued (its groups' message of today is used).
+    async with services.db.unit_of_work() as session:
+        for n in range(5):  # for the robots' posts too
+            await content.add(session, "new_arrivals", f"新品{n}", "", None, TUESDAY)
+    await post_due(services.db, services.flows.calendar, TUESDAY + timedelta(hours=10,
+                                                                             minutes=35), 1)
+    services.worker.clock = lambda: TUESDAY + timedelta(hours=11)
+    one = (await handle_text(services, "/announce 群wrS3 新品到货"))["Content"]
+    assert "目标 1 个群中有 1 个" in one and "/announce tomorrow 2" in one
+    # The online group's 10:00 slot was missed (never queued): its message is free, once.
+    assert (await handle_text(services, "/announce wrO1 新品到货"))["Content"].startswith(
+        "已为 1 个群创建群发任务")
+    again = (await handle_text(services, "/announce online 再来一条"))["Content"]
+    assert "目标 1 个群中有 1 个今天的群发已使用" in again and "群wrO1" in again
+    assert [a["chat_id_list"] for a in await _announcements(services)] == [["wrO1"]]
+
+
+async def test_a_held_announcement_goes_into_tomorrows_mass_message(
+        services: Services) -> None:
+    from app.calendar.posting import post_due
+    from app.calendar.preview import preview
+
+    await _south_groups(services)
+    services.worker.clock = lambda: TUESDAY + timedelta(hours=9)
+    await handle_text(services, "/announce shop_south 周六直播，记得来！")
+    reply = (await handle_text(services, "/announce tomorrow 1"))["Content"]
+    assert reply == (f"公告 #1 已安排：并入 3 个群 {TUESDAY + timedelta(days=1):%m-%d} 10:30 的"
+                     "群发任务，需 2 位群主确认后发出。")
+    assert (await handle_text(services, "/announce remind 1"))["Content"] == \
+        "没有待选择的公告 #1（编号不对，或已处理）。"
+    wednesday = TUESDAY + timedelta(days=1)
+    async with services.db.reader() as session:  # the plan shows it
+        planned = await preview(session, services.flows.calendar, wednesday.date(), 1,
+                                "shop_south", services.flows.onboarding)
+    assert any("10:30 mass task → zhangsan (wrS1, announcement): 周六直播" in line
+               for line in planned)
+    for hhmm in (8, 10.6, 16.1):  # the calendar's runs on Wednesday
+        await post_due(services.db, services.flows.calendar,
+                       wednesday + timedelta(hours=hhmm), 1000002, services.flows.onboarding)
+    tasks = [json.loads(r.request) for r in await _rows(services, _outbox())
+             if "chat_id_list" in json.loads(r.request)]
+    # Each group in one mass task that day, carrying the announcement.
+    assert sorted(c for t in tasks for c in t["chat_id_list"]) == ["wrS1", "wrS2", "wrS3"]
+    assert all(t["text"]["content"].startswith("周六直播") for t in tasks)
+
+
+async def test_a_held_announcement_can_go_to_the_owners_instead(services: Services) -> None:
+    await _south_groups(services)
+    services.worker.clock = lambda: TUESDAY + timedelta(hours=9)
+    await handle_text(services, "/announce shop_south 周六直播，记得来！")
+    reply = (await handle_text(services, "/announce remind #1"))["Content"]
+    assert reply == "已提醒 2 位群主在 3 个群中手动发送公告。"
+    reminders = {a["touser"]: a["text"]["content"] for a in await _announcements(services)}
+    assert reminders == {
+        "lisi": "请在「群wrS3」中发送以下内容：\n\n周六直播，记得来！",
+        "zhangsan": "请在「群wrS1、群wrS2」中发送以下内容：\n\n周六直播，记得来！"}
+    assert (await handle_text(services, "/announce remind x"))["Content"].startswith("用法：")
+
+
+def _outbox() -> type:
+    from app.outbox.models import OutboxMessage
+
+    return OutboxMessage
 
 
 async def test_calendar_shows_what_is_posted_today(services: Services) -> None:

@@ -61,13 +61,19 @@ def post_label(calendar: CalendarFlows, segment: str, name: str) -> str:
         slots = calendar.segments[segment].slots if segment in calendar.segments else ()
         n = int(name[4:])
         return calendar.columns.get(slots[n].column, name) if n < len(slots) else name
-    if name.startswith("sop."):  # onboarding: campaign.dN of each campaign that day
-        parts = []
-        for part in name[4:].split("+"):
-            campaign, _, day = part.rpartition(".d")
-            parts.append(f"{campaign} 第{day}天" if campaign else part)
-        return "新人期 " + " + ".join(parts)
+    if "+" in name or name.startswith("announce"):  # a group's own posts of the day
+        return " + ".join(_own_label(part) for part in name.split("+"))
+    if name.startswith("sop."):
+        return _own_label(name)
     return name
+
+
+def _own_label(part: str) -> str:
+    """announce12 (an operator's announcement), sop.7d.d3 (onboarding: campaign, day)."""
+    if part.startswith("announce"):
+        return f"公告 #{part.removeprefix('announce')}"
+    campaign, _, day = part.removeprefix("sop.").rpartition(".d")
+    return f"新人期 {campaign} 第{day}天" if campaign else part
 
 
 def posts_label(calendar: CalendarFlows, segment: str, names: str) -> str:
@@ -146,7 +152,8 @@ def _by_time(day: PlanDay) -> list[Planned]:
 def _plan_row(calendar: CalendarFlows, planned: Planned, names: dict[str, str],
               now: datetime, recorded: Recorded | None) -> PlanRow:
     d = planned.delivery
-    groups = (f"新人期：{names.get(d.label, d.label)}" if d.label
+    own = "公告" if "announce" in "+".join(p.name for p in d.posts) else "新人期"
+    groups = (f"{own}：{names.get(d.label, d.label)}" if d.label
               else f"{len(d.chat_ids)} 个群" if d.chat_ids else NONE)
     # Once recorded, what went out is in the outbox: the preview renders the content queue as
     # it is now, which has moved on since.
