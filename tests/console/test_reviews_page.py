@@ -4,6 +4,7 @@ in bulk, and decisions that come too late (twice, or from a stale page)."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -292,3 +293,49 @@ async def test_a_notice_shows_only_to_the_operator_it_was_left_for(console: Cons
     mine = signer.dumps({"u": OPERATOR, "page": "reviews", "p": refused})
     console.client.cookies.set(FLASH_COOKIE, mine, path="/console")
     assert "请先勾选" in await queue_page(console)  # the same notice, left for this operator
+
+
+async def test_a_phone_another_member_holds_is_flagged_and_approved_only_by_moving_it(
+        console: Console) -> None:
+    """The one-to-one record: the queue names the member holding the phone; "approve" is
+    refused with a notice; "move" approves, unlinking the holder (its record says so)."""
+    app = console.app
+    owner_review = await pending_review(app, "wm_owner", phone="13900139000")
+    await decide(console, [owner_review], "approve")
+    owner = await member_of(console, owner_review)
+    assert owner.link_state == "linked"
+    claim = await pending_review(app, "wm_claimant", phone="13900139000")
+    html = await queue_page(console)
+    assert f"手机号已绑定会员 #{owner.id}，不能直接通过" in html
+    assert f'data-holder="{owner.id}"' in html
+    assert 'value="move"' in html and "转移绑定并通过" in html
+    await decide(console, [claim], "approve")
+    assert "1 条未通过：手机号或平台用户 ID 已绑定其他会员" in await queue_page(console)
+    assert (await review_of(console, claim)).status == "pending"
+    detail = await console.client.get(f"/console/reviews/{claim}")
+    assert f"手机号已绑定会员 #{owner.id}" in detail.text and 'value="move"' in detail.text
+    await decide(console, [claim], "move")
+    claimant = await member_of(console, claim)
+    [owner] = await fetch(app, Member, id=owner.id)
+    assert ((await review_of(console, claim)).status, claimant.link_state) == (
+        "approved", "linked")
+    assert (owner.link_state, owner.flag, owner.phone) == (None, "link_moved", "13900139000")
+    record = (await console.client.get(f"/console/members/{owner.id}")).text
+    assert "绑定已转移给其他会员" in record
+    assert re.search(rf"<td>解除绑定</td>\s*<td class=\"mb-old\">—</td>\s*"
+                     rf"<td>转移给会员 #{claimant.id}</td>\s*<td>审核：", record)
+    assert "已绑定（手机号与平台用户 ID 归此会员）" in (
+        await console.client.get(f"/console/members/{claimant.id}")).text
+
+
+async def test_the_claimants_record_names_the_member_holding_its_phone(console: Console) -> None:
+    app = console.app
+    owner_review = await pending_review(app, "wm_owner", phone="13900139000")
+    await decide(console, [owner_review], "approve")
+    owner = await member_of(console, owner_review)
+    claimant = await member_of(console, await pending_review(app, "wm_claimant",
+                                                            phone="13900139000"))
+    record = (await console.client.get(f"/console/members/{claimant.id}")).text
+    assert "手机号或平台用户 ID 同时绑定在其他会员上" in record
+    assert f'data-holder="{owner.id}"' in record
+    assert f"手机号已绑定会员 #{owner.id}" in record  # the submission's note

@@ -70,7 +70,7 @@ def test_duplicates_are_reported_and_kept_the_rest_is_held_by_the_indexes(
         at_0017: str, caplog: pytest.LogCaptureFixture) -> None:
     _fill(at_0017)
     with caplog.at_level(logging.WARNING, logger="sopbot.migrate"):
-        migrate.upgrade(at_0017)
+        migrate.upgrade(at_0017, "0018")
     assert migrate.current_revision(at_0017) == "0018"
     engine = create_engine(sync_url(at_0017))
     with engine.connect() as conn:
@@ -99,7 +99,7 @@ def test_duplicates_are_reported_and_kept_the_rest_is_held_by_the_indexes(
 def test_a_database_without_duplicates_reports_nothing(
         at_0017: str, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="sopbot.migrate"):
-        migrate.upgrade(at_0017)
+        migrate.upgrade(at_0017, "0018")
     assert not [r for r in caplog.records if r.name == "sopbot.migrate"]
     from alembic import command
 

@@ -1,0 +1,59 @@
+"""/review and the one-to-one record: the list says why a review waits and who holds its phone;
+`/review approve` of a held phone says what to do instead; `/review move` moves the link."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from app.config import Settings
+from app.db import utcnow
+from app.main import build_services
+from app.members import service as members
+from app.members.models import Member
+from app.services import Services
+from app.verify.models import Verification
+from tests.conftest import OPERATOR, rows_of
+from tests.handlers.test_commands import handle_text
+
+PHONE = "13800138000"
+
+
+@pytest.fixture
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    built = build_services(settings)
+    yield built
+    await built.db.dispose()
+
+
+async def _member(services: Services, external_userid: str, **fields: object) -> int:
+    async with services.db.unit_of_work() as session:
+        member = await members.create(session, utcnow(), "test", external_userid=external_userid,
+                                      staff_userid="zhangsan", channel="organic", phone=PHONE,
+                                      identity_type="physical_shop", region="北京", **fields)
+        return member.id
+
+
+async def test_review_flags_a_held_phone_and_moves_it_only_when_asked(
+        services: Services) -> None:
+    owner = await _member(services, "wmOwner", status="joined", link_state="linked")
+    claimant = await _member(services, "wmClaim", status="submitted")
+    async with services.db.unit_of_work() as session:
+        session.add(Verification(member_id=claimant, phone=PHONE, photos=[],
+                                 identity_type="physical_shop", region="北京", status="pending",
+                                 submitted_at=utcnow(),
+                                 checks=[{"check": "phone_held", "member_id": owner}]))
+    listed = (await handle_text(services, "/review"))["Content"]
+    assert f"#1 实体店 北京 138****8000\n  ⚠ 手机号已绑定会员 #{owner}，不能直接通过" in listed
+    refused = (await handle_text(services, "/review approve 1"))["Content"]
+    assert refused.startswith(f"审核 #1 未处理：手机号或平台用户 ID 已绑定会员 #{owner}。")
+    assert "/review move 1" in refused
+    [row] = await rows_of(services.db, Verification)
+    assert row.status == "pending"
+    moved = (await handle_text(services, "/review move 1"))["Content"]
+    assert moved == "审核 #1 已处理：通过。"
+    found = {m.id: m for m in await rows_of(services.db, Member)}
+    assert (found[owner].link_state, found[owner].flag) == (None, "link_moved")
+    assert found[claimant].link_state == "linked"
+    assert f"wecom:{OPERATOR}" == (await rows_of(services.db, Verification))[0].reviewer
