@@ -17,8 +17,10 @@ from app.console.periods import SHANGHAI
 from app.db import Database, utcnow
 from app.funnel import report, steps, trend
 from app.funnel import service as funnel
+from app.funnel.flows import FunnelFlows
 from app.members.models import Member
-from tests.conftest import REPO
+from app.yamlconf import load_model
+from tests.conftest import REPO, config_error
 
 DAY1 = (utcnow() - timedelta(days=2)).astimezone(SHANGHAI).replace(hour=10, minute=0)
 DAY2 = DAY1 + timedelta(days=1)
@@ -129,3 +131,17 @@ async def test_daily_counts_are_per_shanghai_day(db: Database) -> None:
     assert by_channel["app"][steps.LANDING] == {day1: 10}
     assert all(isinstance(day, date) and not isinstance(day, datetime)
                for per_step in found.values() for days in per_step.values() for day in days)
+
+
+def test_slots_are_declared_with_labels_or_as_a_plain_list(tmp_path: Path) -> None:
+    declared = load_model(REPO / "sop_flows" / "funnel.yaml", FunnelFlows)
+    assert declared.slot_labels()["home_popup"] == "首页弹窗"
+    assert list(declared.channels["app"].slots)[0] == "home_banner"  # declaration order
+    text = ("default_channel: app\nchannels:\n  app: {label: App, staff: [a], slots: SLOTS}\n"
+            "welcome:\n  default: {text: 欢迎}\n")
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(text.replace("SLOTS", "[banner]"), encoding="utf-8")
+    assert load_model(plain, FunnelFlows).slot_labels() == {"banner": "banner"}
+    error = config_error(tmp_path / "bad.yaml", text.replace("SLOTS", '{banner: " "}'),
+                         FunnelFlows)
+    assert "slot 'banner': its label is empty" in error.message
