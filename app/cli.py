@@ -146,6 +146,7 @@ def migrate(env_file: EnvFile = None) -> None:
 def check(env_file: EnvFile = None) -> None:
     """Validate the configuration, sop_flows/ and keywords.yaml without starting anything."""
     from app.calendar.flows import cap_report
+    from app.calendar.onboarding import campaign_notes
 
     settings = _settings(env_file)
     flows = _check_files(settings)
@@ -154,6 +155,8 @@ def check(env_file: EnvFile = None) -> None:
         typer.echo(f"note: calendar {line}")
     for line in flows.funnel.welcome.welfare_notes():
         typer.echo(f"warning: funnel {line}")
+    for line in campaign_notes(flows.onboarding):
+        typer.echo(f"warning: {line}")
 
 
 @cli.command()

@@ -27,9 +27,12 @@ class Strict(BaseModel):
 
 
 class Action(Strict):
-    # post: a campaign post; qa_notice: the newcomer Q&A; rules_reminder; koc_spotlight: a
-    # member worth showing. All are a text the group gets with its post of the day.
-    action: Literal["post", "qa_notice", "rules_reminder", "koc_spotlight"]
+    # What the day is for (the playbook's 新人期): post; nickname (the nickname template);
+    # self_intro; rules_reminder (群规); welfare; qa_notice (新人答疑会); column (a column
+    # introduced); topic (a discussion); koc_spotlight (public praise); koc_invite (推荐官).
+    # All are a text the group gets with its post of the day.
+    action: Literal["post", "nickname", "self_intro", "rules_reminder", "welfare", "qa_notice",
+                    "column", "topic", "koc_spotlight", "koc_invite"]
     text: str = Field(min_length=1)
 
     _text = field_validator("text")(allow_placeholders("group", "day"))
@@ -54,6 +57,19 @@ class Campaign(Strict):
     @property
     def length(self) -> int:
         return max(self.days)
+
+    @property
+    def days_without_action(self) -> list[int]:
+        """Days of the campaign with no action: the playbook asks for one every day."""
+        return [day for day in range(1, self.length + 1) if day not in self.days]
+
+
+def campaign_notes(campaigns: dict[str, Campaign]) -> list[str]:
+    """`sopbot check` warnings: a campaign that skips days (allowed: a rest day may be meant)."""
+    return [f"onboarding_{name}.yaml: no action on day {', '.join(map(str, missing))} of "
+            f"{campaign.length} (the playbook plans one action every day)"
+            for name, campaign in sorted(campaigns.items())
+            if (missing := campaign.days_without_action)]
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,10 @@ from tests.conftest import REPO
 from tests.funnel.test_codes import env_file
 
 FLOWS = load_flows(REPO / "sop_flows")
-# shop_south's calendar without its robot, merged (one task a day), and the 7-day campaign.
+# shop_north's calendar without its robot, merged (one task a day), and the 7-day campaign.
 CALENDAR = FLOWS.calendar.model_copy(update={
     "daily_cap_policy": "merge", "internal": {},
-    "segments": {"shop_south": FLOWS.calendar.segments["shop_south"]}})
+    "segments": {"shop_north": FLOWS.calendar.segments["shop_north"]}})
 CAMPAIGNS = FLOWS.onboarding
 DAY1 = datetime(2026, 12, 1, tzinfo=SHANGHAI)
 
@@ -37,8 +37,8 @@ async def db(db_url: str) -> AsyncIterator[Database]:
     database = Database(db_url)
     async with database.unit_of_work() as session:
         for chat_id, filled in (("wrFull", DAY1 + timedelta(hours=9)), ("wrOpen", None)):
-            session.add(CustomerGroup(chat_id=chat_id, owner="zhangsan", segment="shop_south",
-                                      name=f"实体店南方交流群{chat_id}", member_count=3,
+            session.add(CustomerGroup(chat_id=chat_id, owner="zhangsan", segment="shop_north",
+                                      name=f"实体店北方交流群{chat_id}", member_count=3,
                                       status="live", created_at=DAY1 - timedelta(days=3),
                                       updated_at=DAY1, filled_at=filled))
     yield database
@@ -73,17 +73,16 @@ async def test_a_filled_group_runs_its_campaign_inside_its_own_daily_task(db: Da
     by_chats = {tuple(t["chat_id_list"]): t for t in (await tasks(db))[1:]}
     assert set(by_chats) == {("wrOpen",), ("wrFull",)}
     alone = by_chats[("wrFull",)]["text"]["content"]
-    assert "欢迎大家加入「实体店南方交流群wrFull」" in alone and alone.startswith("早上好")
+    assert "欢迎大家加入「实体店北方交流群wrFull」" in alone and alone.startswith("早上好")
     assert "欢迎大家加入" not in by_chats[("wrOpen",)]["text"]["content"]
-    # Days 2 and 3 bring their actions; day 4 has none (the group gets the calendar only).
+    # Days 2, 3 and 4 bring their actions: one every day.
     texts = []
     for day in (2, 3, 4):
         before = len(await tasks(db))
         await post_due(db, CALENDAR, morning(day), 1, CAMPAIGNS)
         new = [t for t in (await tasks(db))[before:] if t["chat_id_list"] == ["wrFull"]]
         texts.append(new[0]["text"]["content"] if new else "")
-    assert "新人答疑" in texts[0] and "群规提醒" in texts[1]
-    assert texts[2] == ""  # no action: the group is back in its owner's shared task
+    assert "新人答疑" in texts[0] and "群规提醒" in texts[1] and "自我介绍接龙" in texts[2]
     # Paused, a day's action waits; resumed, it goes on; after day 7 the run is done.
     async with db.unit_of_work() as session:
         (await session.scalar(select(SopRun))).status = "paused"  # type: ignore[union-attr]
@@ -123,6 +122,41 @@ def test_the_sop_commands(db_url: str, tmp_path: Path) -> None:
     again = CliRunner().invoke(cli, ["sop", "pause", "wrX", "--env-file", env])
     assert again.exit_code == 2 and "no active run for group wrX" in again.output
     assert CliRunner().invoke(cli, ["sop", "resume", "wrX", "--env-file", env]).exit_code == 0
+
+
+def test_the_sample_campaigns_plan_an_action_every_day_and_one_campaign_per_segment() -> None:
+    assert {name: c.length for name, c in CAMPAIGNS.items()} == {"7d": 7, "21d": 21, "30d": 30}
+    assert {name: c.days_without_action for name, c in CAMPAIGNS.items()} == {
+        "7d": [], "21d": [], "30d": []}
+    segments = [s for c in CAMPAIGNS.values() for s in c.segments]
+    assert sorted(segments) == sorted(FLOWS.routing.segments)  # each exactly once
+    month = CAMPAIGNS["30d"].days
+    kinds = {action.action for action in month.values()}
+    assert {"nickname", "self_intro", "rules_reminder", "welfare", "qa_notice", "column",
+            "koc_invite", "koc_spotlight"} <= kinds
+    columns = "".join(a.text for a in month.values() if a.action == "column")
+    assert all(f"《{name}》" in columns for name in (
+        "档口评测", "今日上新", "星品推荐", "社群小店", "店主代言", "嘉宾分享会"))
+
+
+def test_check_warns_about_a_campaign_that_skips_days(db_url: str, tmp_path: Path) -> None:
+    import shutil
+
+    from app.calendar.onboarding import campaign_notes
+
+    flows = tmp_path / "sop_flows"
+    shutil.copytree(REPO / "sop_flows", flows)
+    (flows / "onboarding_21d.yaml").write_text(
+        "segments: [reseller]\ndays:\n  1: {action: post, text: 你好}\n"
+        "  4: {action: topic, text: 今日话题}\n", encoding="utf-8")
+    env = env_file(tmp_path, db_url)
+    env.write_text(env.read_text().replace(f"SOPBOT_FLOWS={REPO / 'sop_flows'}",
+                                           f"SOPBOT_FLOWS={flows}"))
+    checked = CliRunner().invoke(cli, ["check", "--env-file", str(env)])
+    assert checked.exit_code == 0, checked.output
+    assert "warning: onboarding_21d.yaml: no action on day 2, 3 of 4 (the playbook plans one " \
+        "action every day)" in checked.stdout.splitlines()
+    assert campaign_notes(CAMPAIGNS) == []  # the samples: no warning
 
 
 def test_a_campaign_for_an_unknown_segment_is_refused(tmp_path: Path) -> None:
@@ -188,7 +222,7 @@ async def test_the_preview_shows_a_group_in_onboarding_on_its_own(db: Database) 
     await post_due(db, CALENDAR, DAY1 + timedelta(hours=10), 1, CAMPAIGNS)  # the run starts
     async with db.reader() as session:
         lines = await preview(session, CALENDAR, (DAY1 + timedelta(days=1)).date(), 1,
-                              "shop_south", CAMPAIGNS)
+                              "shop_north", CAMPAIGNS)
     tasks_ = [line for line in lines if "mass task" in line]
     assert len(tasks_) == 2
     assert any("(wrFull, onboarding)" in line and "欢迎大家加入" in line for line in tasks_)
