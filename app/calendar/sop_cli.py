@@ -20,7 +20,8 @@ CampaignName = Annotated[str | None, typer.Option(
 
 @sop.command("list")
 def list_runs(env_file: EnvFile = None) -> None:
-    """Every run: group, campaign, the day it started, the last day posted, status."""
+    """Every run: group (chat id and name), campaign, the day it started, the last day posted,
+    status."""
     from app.cli import _run_on_database
 
     typer.echo("\n".join(_run_on_database(_list, env_file)))
@@ -52,17 +53,22 @@ async def _list(database_url: str) -> list[str]:
 
     from app.calendar.models import SopRun
     from app.db import Database
+    from app.groups.models import CustomerGroup
 
     db = Database(database_url)
     try:
         async with db.reader() as session:
-            runs = list(await session.scalars(select(SopRun).order_by(SopRun.id)))
+            runs = (await session.execute(
+                select(SopRun, CustomerGroup.name)
+                .outerjoin(CustomerGroup, CustomerGroup.chat_id == SopRun.chat_id)
+                .order_by(SopRun.id))).all()
     finally:
         await db.dispose()
     if not runs:
         return ["no onboarding runs yet"]
+    # The name last: Chinese names would break the columns' alignment.
     return [f"{r.chat_id:<24} {r.campaign:<8} started {r.started_on} day {r.last_day:>2} "
-            f"{r.status}" for r in runs]
+            f"{r.status:<6} {name or '(group not synced)'}" for r, name in runs]
 
 
 async def _status(database_url: str, chat_id: str, campaign: str | None, status: str) -> int:

@@ -113,12 +113,19 @@ def test_the_sop_commands(db_url: str, tmp_path: Path) -> None:
         async with database.unit_of_work() as session:
             session.add(SopRun(chat_id="wrX", campaign="7d", started_on="2026-12-01",
                                status="active", last_day=2, created_at=DAY1))
+            session.add(SopRun(chat_id="wrGone", campaign="7d", started_on="2026-12-01",
+                               status="done", last_day=7, created_at=DAY1))
+            session.add(CustomerGroup(chat_id="wrX", owner="zhangsan", segment="shop_north",
+                                      name="郑州实体店交流群", member_count=200, status="live",
+                                      created_at=DAY1, updated_at=DAY1))
         await database.dispose()
     asyncio.run(seed())
     paused = CliRunner().invoke(cli, ["sop", "pause", "wrX", "--env-file", env])
     assert paused.exit_code == 0 and paused.stdout.strip() == "1 run(s) paused"
     listed = CliRunner().invoke(cli, ["sop", "list", "--env-file", env]).stdout
     assert "wrX" in listed and "day  2 paused" in listed
+    assert "郑州实体店交流群" in listed.splitlines()[0]  # the group's name beside its id
+    assert listed.splitlines()[1].endswith("day  7 done   (group not synced)")
     again = CliRunner().invoke(cli, ["sop", "pause", "wrX", "--env-file", env])
     assert again.exit_code == 2 and "no active run for group wrX" in again.output
     assert CliRunner().invoke(cli, ["sop", "resume", "wrX", "--env-file", env]).exit_code == 0
