@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.members import service as members
-from app.members.models import LINK_MOVED, LINKED, Member
+from app.members.models import DUPLICATE, LINK_MOVED, LINKED, UNLINKED, Member
 
 HISTORY = members.HISTORY
 
@@ -61,10 +61,26 @@ async def link(session: AsyncSession, member: Member, now: datetime, source: str
 
 
 async def unlink(session: AsyncSession, member: Member, now: datetime, source: str,
-                 why: str) -> None:
+                 why: str, flag: str = LINK_MOVED) -> None:
     """The member no longer holds their phone and platform user id; both stay on their record
     and in its history, with who unlinked them and why, and a flag for the operators."""
-    await members.change(session, member, now, source, link_state=None, flag=LINK_MOVED)
+    await members.change(session, member, now, source, link_state=None, flag=flag)
     await session.execute(insert(HISTORY), [{"member_id": member.id, "at": now,
                                              "field": "unlinked", "old": None, "new": why,
                                              "source": source}])
+
+
+async def release(session: AsyncSession, member: Member, now: datetime, source: str,
+                  why: str) -> list[int]:
+    """An operator unlinks a member by hand (a `duplicate` migration 0018 left, or a wrong
+    approval). The `duplicate` members it shared with that now hold their phone and id alone
+    are linked again, under the unique indexes; their ids are returned."""
+    shared = await holders(session, member.phone, member.platform_user_id, member.id, lock=True)
+    await unlink(session, member, now, source, why, flag=UNLINKED)
+    settled = []
+    for other in shared:
+        if other.link_state == DUPLICATE and not await holders(
+                session, other.phone, other.platform_user_id, other.id):
+            await members.change(session, other, now, source, link_state=LINKED)
+            settled.append(other.id)
+    return settled

@@ -28,6 +28,7 @@ LINKED = "linked"
 # the indexes; an operator resolves it on the member page.
 DUPLICATE = "duplicate"
 LINK_MOVED = "link_moved"  # flag of a member whose link a reviewer moved to another account
+UNLINKED = "unlinked"  # flag of a member an operator unlinked by hand (member page)
 _LINKED_ONLY = text(f"link_state = '{LINKED}'")
 
 

@@ -7,6 +7,7 @@ import re
 
 from app.db import utcnow
 from app.members import service as members
+from tests.conftest import OPERATOR
 from tests.console.conftest import Console
 from tests.console.people import (  # noqa: F401 (console_app: the fixture with a photo dir)
     add_directory,
@@ -97,3 +98,36 @@ async def test_the_detail_shows_history_verifications_and_funnel(console: Consol
     nobody = await console.client.get("/console/members/999")
     assert nobody.status_code == 404 and "找不到这位会员" in nobody.text
     assert (await console.client.get(f"/console/members/{2**63}")).status_code == 422
+
+
+async def test_two_members_sharing_a_phone_are_resolved_by_unlinking_one(
+        console: Console) -> None:
+    """What migration 0018 leaves: two members both holding a phone (`duplicate`). Unlinking
+    one on its page (a reason required) links the other again, under the unique index."""
+    from app.members.models import Member, MemberHistory
+    from tests.console.people import add_member, fetch
+
+    app = console.app
+    ids = [await add_member(app, f"wm_dup_{n}") for n in (1, 2)]
+    async with app.services.db.unit_of_work() as session:
+        for member_id in ids:
+            member = await session.get(Member, member_id)
+            assert member is not None
+            member.phone, member.platform_user_id, member.link_state = (
+                "13700137000", "P-7", "duplicate")
+    page = (await console.client.get(f"/console/members/{ids[0]}")).text
+    assert "重复绑定：与其他会员共用" in page and f'data-holder="{ids[1]}"' in page
+    assert f'action="/console/members/{ids[0]}/unlink"' in page
+    refused = await console.post(f"/console/members/{ids[0]}/unlink", {"reason": " "})
+    assert refused.status_code == 400 and "解除绑定需要填写原因" in refused.text
+    done = await console.post(f"/console/members/{ids[0]}/unlink",
+                              {"reason": "旧微信号，店主已换号"})
+    assert done.status_code == 303
+    first, second = [(await fetch(app, Member, id=i))[0] for i in ids]
+    assert (first.link_state, first.flag, first.phone) == (None, "unlinked", "13700137000")
+    assert second.link_state == "linked"
+    notes = [(h.field, h.new, h.source) for h in await fetch(app, MemberHistory,
+                                                              member_id=ids[0])]
+    assert ("unlinked", "旧微信号，店主已换号", f"review:{OPERATOR}") in notes
+    again = await console.post(f"/console/members/{ids[0]}/unlink", {"reason": "再来一次"})
+    assert again.status_code == 409

@@ -21,7 +21,7 @@ from app.funnel.models import FunnelEvent
 from app.groups.models import CustomerGroup
 from app.logs import mask_phones
 from app.members import links
-from app.members.models import DUPLICATE, LINK_MOVED, LINKED, Member, MemberHistory
+from app.members.models import DUPLICATE, LINK_MOVED, LINKED, UNLINKED, Member, MemberHistory
 from app.verify import checks
 from app.verify.models import Verification
 
@@ -35,7 +35,7 @@ SOURCE_LABELS = {"callback": "企业微信事件", "verify": "提交认证", "ro
                  "migration:0018": "升级（迁移 0018）"}
 LINK_LABELS = {LINKED: "已绑定（手机号与平台用户 ID 归此会员）",
                DUPLICATE: "重复绑定：与其他会员共用，升级前已存在，待处理"}
-FLAG_LABELS = {LINK_MOVED: "绑定已转移给其他会员"}
+FLAG_LABELS = {LINK_MOVED: "绑定已转移给其他会员", UNLINKED: "已解除绑定"}
 HISTORY_LIMIT = 500  # far more than a member collects; a bound all the same
 
 
@@ -80,6 +80,7 @@ class MemberDetail:
     events: list[Event]
     # Other members this one's phone or platform user id is linked to: (id, external_userid).
     sharing: list[tuple[int, str]]
+    linked: bool  # the member holds a link (or a `duplicate` one): it may be unlinked
 
 
 async def load(session: AsyncSession, member_id: int, flows: Flows,
@@ -98,7 +99,8 @@ async def load(session: AsyncSession, member_id: int, flows: Flows,
                         await _submissions(session, member_id, flows, me),
                         await _events(session, member_id, flows),
                         [(m.id, m.external_userid) for m in await links.holders(
-                            session, member.phone, member.platform_user_id, member.id)])
+                            session, member.phone, member.platform_user_id, member.id)],
+                        member.link_state is not None)
 
 
 def _facts(member: Member, row: MemberRow, flows: Flows) -> list[tuple[str, str]]:
