@@ -45,13 +45,11 @@ async def _directory(app: VerifyApp, platform_user_id: str = "u42", phone: str =
 
 
 async def _verified(app: VerifyApp, external_userid: str = "wm_owner") -> Member:
-    """A member auto-approved on a directory match: their phone and id are linked to them."""
+    """A member auto-approved on a directory match (their phone and id are linked to them)."""
     member, path = await app.member(external_userid)
     response = await app.submit(path, phone=PHONE)
     assert "认证通过" in response.text
-    linked = await app.fresh_member(member.id)
-    assert (linked.status, linked.link_state) == ("routed", "linked")
-    return linked
+    return await app.fresh_member(member.id)
 
 
 async def _review(app: VerifyApp, member_id: int) -> dict:  # type: ignore[type-arg]
@@ -78,7 +76,8 @@ async def test_the_phone_of_a_verified_member_on_another_link_waits_flagged(
         f"手机号已绑定会员 #{owner.id}，不能直接通过：可转移绑定（原会员解除绑定，记录保留）或拒绝",
         f"平台用户 ID u42 已绑定会员 #{owner.id}，不能直接通过：可转移绑定或拒绝",
         "第 1 张照片只有 64×64 像素，小于 300×300"]
-    assert (await verify_app.fresh_member(owner.id)).link_state == "linked"
+    owner = await verify_app.fresh_member(owner.id)
+    assert (owner.status, owner.link_state) == ("routed", "linked")
     waiting = await verify_app.fresh_member(claimant.id)
     assert (waiting.status, waiting.link_state, waiting.segment) == ("submitted", None, None)
 
