@@ -217,6 +217,7 @@ def inbox_retry(ids: Annotated[list[int] | None,
 def _register_domain_commands() -> None:
     # Explicit registration of the domains' commands (their modules import only typer here).
     from app.calendar.cli import calendar
+    from app.calendar.content_cli import content_cli
     from app.calendar.sop_cli import sop
     from app.console.cli import operators
     from app.demo.cli import demo
@@ -227,6 +228,7 @@ def _register_domain_commands() -> None:
     from app.routing.cli import tags
 
     cli.add_typer(calendar, name="calendar")
+    cli.add_typer(content_cli, name="content")
     cli.add_typer(operators, name="operators")
     cli.add_typer(codes, name="codes")
     cli.add_typer(sop, name="sop")

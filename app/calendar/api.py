@@ -13,7 +13,6 @@ from app.calendar import content
 from app.db import utcnow
 
 router = APIRouter(prefix="/api/content", dependencies=[Depends(require_api_key)])
-ITEM_BYTES = 2000
 
 
 class NewItem(BaseModel):
@@ -23,6 +22,7 @@ class NewItem(BaseModel):
     title: str = Field(min_length=1, max_length=128)
     body: str = Field("", max_length=3000)
     link: Annotated[str, Field(max_length=2048, pattern=r"^https?://")] | None = None
+    image_url: Annotated[str, Field(max_length=2048, pattern=r"^https?://")] | None = None
 
 
 class Item(BaseModel):
@@ -31,27 +31,30 @@ class Item(BaseModel):
     title: str
     body: str
     link: str | None
+    image_url: str | None = None
+
+    @classmethod
+    def of(cls, row: content.ContentItem) -> Item:
+        return cls(id=row.id, column=row.column_name, title=row.title, body=row.body,
+                   link=row.link, image_url=row.image_url)
 
 
 @router.post("", status_code=201)
 async def add_item(item: NewItem, request: Request) -> Item:
     services = request.app.state.services
-    columns = services.flows.calendar.columns
-    if item.column not in columns:
-        raise HTTPException(422, f"unknown column {item.column!r}; known: {', '.join(columns)}")
-    size = len(f"{item.title}{item.body}{item.link or ''}".encode())
-    if size > ITEM_BYTES:  # a post is at most 4,000 bytes, greetings and other slots too
-        raise HTTPException(422, f"title, body and link are {size} bytes; at most {ITEM_BYTES}")
+    try:
+        column, title, body, link, image = content.checked(
+            services.flows.calendar.columns, item.column, item.title, item.body, item.link,
+            item.image_url)
+    except content.ItemProblem as exc:
+        raise HTTPException(422, str(exc)) from None
     async with services.db.unit_of_work() as session:
-        row = await content.add(session, item.column, item.title, item.body, item.link,
-                                utcnow())
-    return Item(id=row.id, column=row.column_name, title=row.title, body=row.body,
-                link=row.link)
+        row = await content.add(session, column, title, body, link, utcnow(), image)
+    return Item.of(row)
 
 
 @router.get("")
 async def list_items(request: Request, column: str) -> list[Item]:
     async with request.app.state.services.db.reader() as session:
         rows = await content.queued(session, column)
-    return [Item(id=r.id, column=r.column_name, title=r.title, body=r.body, link=r.link)
-            for r in rows]
+    return [Item.of(r) for r in rows]

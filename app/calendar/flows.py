@@ -11,7 +11,8 @@ for more is reported when the file loads, and `daily_cap_policy` says what happe
 from __future__ import annotations
 
 import re
-from typing import Literal
+from datetime import date, timedelta
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -20,6 +21,7 @@ from app.flows import allow_placeholders
 TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 SLOT_PLACEHOLDERS = ("column", "title", "body", "link")
 TEXT_BYTES = 4000  # add_msg_template's text
+WEEK = [date(2026, 1, 5) + timedelta(days=n) for n in range(7)]  # a Monday to Sunday
 
 # remind_owner (the default: every post keeps its time): the highest-priority post as the
 # task, the others to the group owner as app-message reminders at their own times; merge: one
@@ -54,9 +56,15 @@ class Slot(Strict):
     priority: int = Field(5, ge=0, le=100)
     # How an item of the column becomes a post; by default the calendar's slot_template.
     template: str | None = None
+    # The days of the week it runs (1 = Monday ... 7 = Sunday); none: every day. A weekly
+    # column (《嘉宾分享会》 on Wednesdays) is a slot with one weekday.
+    weekdays: tuple[Annotated[int, Field(ge=1, le=7)], ...] = ()
 
     _t = field_validator("time")(check_time)
     _p = field_validator("template")(allow_placeholders(*SLOT_PLACEHOLDERS))
+
+    def runs_on(self, day: date) -> bool:
+        return not self.weekdays or day.isoweekday() in self.weekdays
 
 
 class SegmentCalendar(Strict):
@@ -67,8 +75,13 @@ class SegmentCalendar(Strict):
 
     _w = field_validator("weekly")(allow_placeholders())
 
-    def posts_per_day(self) -> int:
-        return len(self.slots) + (self.morning is not None) + (self.evening is not None)
+    def posts_on(self, day: date) -> int:
+        greetings = (self.morning is not None) + (self.evening is not None)
+        return greetings + sum(slot.runs_on(day) for slot in self.slots)
+
+    def busiest_day(self) -> date:
+        """A day of the week with the most posts (its date in a sample week)."""
+        return max(WEEK, key=self.posts_on)
 
 
 class InternalTarget(Strict):
@@ -139,8 +152,12 @@ def cap_report(calendar: CalendarFlows) -> list[str]:
 
     lines = []
     for name, segment in calendar.segments.items():
-        count = segment.posts_per_day()
+        busiest = segment.busiest_day()
+        count = segment.posts_on(busiest)
         if count > 1:
-            lines.append(f"{name}: {count} posts a day, WeCom allows one mass message per "
-                         f"customer group; " + describe_policy(calendar, segment))
+            varies = {segment.posts_on(day) for day in WEEK} != {count}
+            many = f"up to {count} posts a day (e.g. {busiest:%A})" if varies \
+                else f"{count} posts a day"
+            lines.append(f"{name}: {many}, WeCom allows one mass message per customer group; "
+                         + describe_policy(calendar, segment, busiest))
     return lines

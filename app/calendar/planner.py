@@ -60,6 +60,8 @@ def posts_for(segment: SegmentCalendar, day: date) -> list[Post]:
             posts.append(Post(at_time(day, greeting.time), name, greeting.priority,
                               text=greeting.text, extra=weekly if name == "morning" else None))
     for n, slot in enumerate(segment.slots):
+        if not slot.runs_on(day):
+            continue
         posts.append(Post(at_time(day, slot.time), f"slot{n}", slot.priority, column=slot.column,
                           template=slot.template))
     posts = sorted(posts, key=lambda p: (p.at, p.name))
@@ -132,10 +134,10 @@ def _customer(calendar: CalendarFlows, segment: str, posts: list[Post],
     return deliveries
 
 
-def describe_policy(calendar: CalendarFlows, segment: SegmentCalendar) -> str:
-    """What the calendar's daily_cap_policy does with the segment's day, post by post, and
-    what the other policies would do (`sopbot check`)."""
-    posts = posts_for(segment, date(2026, 1, 6))  # any day but a Monday: the times only
+def describe_policy(calendar: CalendarFlows, segment: SegmentCalendar, day: date) -> str:
+    """What the calendar's daily_cap_policy does with the segment's posts of `day`, post by
+    post, and what the other policies would do (`sopbot check`)."""
+    posts = posts_for(segment, day)
     best, policy = mass_post(posts), calendar.daily_cap_policy
     others = [p for p in posts if p is not best]
     weekly = " (with Monday's weekly calendar)" if segment.weekly else ""

@@ -35,6 +35,7 @@ from app.groups.models import CustomerGroup
 from app.logs import get_logger
 from app.outbox import store as outbox
 from app.wecom.api import SendAppChat, SendMessage, Text, WebhookSend, WebhookText
+from app.wecom.api_base import MAX_ATTACHMENTS, Attachment, Image
 from app.wecom.api_outreach import AddMsgTemplate
 
 log = get_logger("sopbot.calendar")
@@ -122,12 +123,13 @@ async def _one(session: AsyncSession, run: _Run, delivery: Delivery) -> None:
                                report)
     # Content is taken in a savepoint: a delivery that is not sent gives its items back.
     async with session.begin_nested() as taking:
+        images: list[str] = []
         texts = [text for post in delivery.posts
-                 if (text := await _text(session, run, delivery, post)) is not None]
+                 if (text := await _text(session, run, delivery, post, images)) is not None]
         try:
             names = [run.names.get(c) or c for c in delivery.chat_ids]
             call = _call(delivery, "\n\n".join(texts), run.agent_id, names,
-                         run.calendar.texts.owner_reminder) if texts else None
+                         run.calendar.texts.owner_reminder, images) if texts else None
             problem = None if call is not None else (
                 "the column's content queue is empty" if not texts
                 else "WECOM_AGENT_ID is not set")
@@ -159,7 +161,9 @@ def _end_of_day(at: datetime) -> datetime:
                             SHANGHAI)
 
 
-async def _text(session: AsyncSession, run: _Run, delivery: Delivery, post: Post) -> str | None:
+async def _text(session: AsyncSession, run: _Run, delivery: Delivery, post: Post,
+                images: list[str]) -> str | None:
+    """The post's text; an item's image is added to `images` (a mass task's attachments)."""
     item: dict[str, str] | None = None
     if post.column is not None:
         taken = await content.take(session, post.column, post.key(delivery.segment), run.now)
@@ -168,14 +172,18 @@ async def _text(session: AsyncSession, run: _Run, delivery: Delivery, post: Post
                         column=post.column)
         else:
             item = {"title": taken.title, "body": taken.body, "link": taken.link or ""}
+            images += [taken.image_url] if taken.image_url else []
     return render(post, run.calendar.columns, lambda _post: item, run.calendar.slot_template)
 
 
 def _call(delivery: Delivery, text: str, agent_id: int | None, names: list[str],
-          reminder_text: str) -> Any:
+          reminder_text: str, images: list[str]) -> Any:
     if delivery.transport == MASS_TASK:
+        attachments = [Attachment(msgtype="image", image=Image(pic_url=url))
+                       for url in images[:MAX_ATTACHMENTS]] or None
         return AddMsgTemplate(chat_type="group", sender=delivery.target,
-                              chat_id_list=list(delivery.chat_ids), text=Text(content=text))
+                              chat_id_list=list(delivery.chat_ids), text=Text(content=text),
+                              attachments=attachments)
     if delivery.transport == OWNER_REMINDER:
         if agent_id is None:
             return None

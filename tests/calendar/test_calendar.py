@@ -3,7 +3,7 @@ queue (API and slots taking items once), the preview, and bad declarations."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -66,8 +66,9 @@ def test_internal_groups_get_every_post_and_the_cap_is_reported() -> None:
     assert [(d.at.strftime("%H:%M"), d.target) for d in robot] == [
         ("08:00", "ops"), ("10:30", "ops"), ("15:00", "ops"), ("21:00", "ops")]
     assert plan_day(CALENDAR, "reseller", TUESDAY, {}) == []  # no groups, no internal target
-    assert cap_report(CALENDAR)[0].startswith("shop_north: 4 posts a day, WeCom allows one "
-                                              "mass message per customer group; policy")
+    assert cap_report(CALENDAR)[0].startswith(
+        "shop_north: up to 5 posts a day (e.g. Wednesday), WeCom allows one mass message per "
+        "customer group; policy")
 
 
 def test_the_default_policy_keeps_every_post_at_its_own_time() -> None:
@@ -86,14 +87,16 @@ def test_the_default_policy_keeps_every_post_at_its_own_time() -> None:
 def test_check_says_what_each_policy_does_with_each_post_per_segment() -> None:
     south = next(line for line in cap_report(CALENDAR) if line.startswith("shop_south"))
     assert south == (
-        "shop_south: 3 posts a day, WeCom allows one mass message per customer group; policy "
-        "remind_owner: 10:30 今日上新 as the mass task (with Monday's weekly calendar), 08:00 早安 "
-        "and 16:00 档口评测 as owner reminders at their times (other policies: merge: 08:00 早安, "
-        "10:30 今日上新 and 16:00 档口评测 together in one task at 08:00; highest_priority: only "
-        "10:30 今日上新 as the mass task, 08:00 早安 and 16:00 档口评测 not sent)")
+        "shop_south: up to 4 posts a day (e.g. Wednesday), WeCom allows one mass message per "
+        "customer group; policy remind_owner: 10:30 今日上新 as the mass task (with Monday's "
+        "weekly calendar), 08:00 早安, 15:00 星品推荐 and 16:00 档口评测 as owner reminders at "
+        "their times (other policies: merge: 08:00 早安, 10:30 今日上新, 15:00 星品推荐 and 16:00 "
+        "档口评测 together in one task at 08:00; highest_priority: only 10:30 今日上新 as the "
+        "mass task, 08:00 早安, 15:00 星品推荐 and 16:00 档口评测 not sent)")
     merged = cap_report(with_policy("merge"))
-    assert any(line.startswith("shop_north: 4 posts a day") and "policy merge: 08:00 早安, 10:30 "
-               "今日上新, 15:00 星品推荐 and 21:00 晚安 together in one task at 08:00" in line
+    wednesday = ("policy merge: 08:00 早安, 10:30 今日上新, 15:00 星品推荐, 19:30 嘉宾分享会 and "
+                 "21:00 晚安 together in one task at 08:00")
+    assert any(line.startswith("shop_north: up to 5 posts a day") and wednesday in line
                for line in merged)
     reseller = next(line for line in merged if line.startswith("reseller"))
     assert "remind_owner: 11:00 星品推荐 as the mass task, 09:00 早安 as owner reminder at its " \
@@ -152,8 +155,9 @@ async def test_slots_take_the_next_item_once_and_an_empty_column_is_skipped(
         assert tasks == [
             f"    08:00 mass task → zhangsan (2 group(s)): {greeting} | 【今日上新】新品2 | "
             "(档口评测: queue empty, skipped)",
-            f"    08:00 mass task → zhangsan (2 group(s)): {greeting} | "
-            "(今日上新: queue empty, skipped) | (档口评测: queue empty, skipped)"]
+            f"    08:00 mass task → zhangsan (2 group(s)): {greeting} | "  # Wednesday
+            "(今日上新: queue empty, skipped) | (星品推荐: queue empty, skipped) | "
+            "(档口评测: queue empty, skipped)"]
         assert lines[1:3] == ["2026-12-01 周二", "  shop_south: 2 customer group(s), 1 owner(s)"]
         robot = [line.split(":", 2)[2] for line in lines if " robot ops:" in line]
         assert robot[:3] == [f" {greeting}", " 【今日上新】新品2",
@@ -191,7 +195,20 @@ def test_the_preview_command(db_url: str, tmp_path: Path) -> None:
                                    "--env-file", env])
     assert bad.exit_code == 2 and "not in sop_flows/calendar.yaml" in bad.output
     checked = CliRunner().invoke(cli, ["check", "--env-file", env])
-    assert "note: calendar shop_north: 4 posts a day" in checked.stdout
+    assert "note: calendar shop_north: up to 5 posts a day" in checked.stdout
+
+
+def test_the_six_columns_run_on_their_weekdays() -> None:
+    assert set(CALENDAR.columns.values()) == {"档口评测", "今日上新", "星品推荐", "社群小店",
+                                              "店主代言", "嘉宾分享会"}
+    used = {slot.column for s in CALENDAR.segments.values() for slot in s.slots}
+    assert used == set(CALENDAR.columns)  # every column has a slot somewhere
+    week = [date(2026, 12, 2) + timedelta(days=n) for n in range(7)]  # Wednesday on
+    talks = [(f"{d:%a}", p.at.strftime("%H:%M")) for d in week
+             for p in posts_for(CALENDAR.segments["shop_north"], d) if p.column == "guest_talk"]
+    assert talks == [("Wed", "19:30")]
+    assert [p.name for p in posts_for(CALENDAR.segments["shop_north"], TUESDAY)] == [
+        "morning", "slot0", "slot1", "evening"]
 
 
 def test_the_weekly_calendar_goes_with_the_one_task_whatever_the_policy() -> None:
