@@ -11,7 +11,9 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.calendar.flows import CalendarFlows
 from app.calendar.models import ContentItem
+from app.calendar.planner import Post, render
 
 ITEM_BYTES = 2000
 TITLE_CHARS = 128
@@ -119,3 +121,10 @@ async def move(session: AsyncSession, item: ContentItem, up: bool) -> bool:
 async def remove(session: AsyncSession, item: ContentItem) -> None:
     await session.delete(item)
     await session.flush()
+
+
+def preview(calendar: CalendarFlows, item: ContentItem) -> str:
+    """The item as a slot of its column posts it (calendar.yaml's slot_template)."""
+    fields = {"title": item.title, "body": item.body, "link": item.link or ""}
+    post = Post(item.created_at, "preview", 0, column=item.column_name)
+    return render(post, calendar.columns, lambda _post: fields, calendar.slot_template) or ""

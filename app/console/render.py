@@ -48,6 +48,7 @@ NAV = (
     NavItem("会员", "/console/members"),
     NavItem("群", "/console/groups"),
     NavItem("日历", "/console/calendar"),
+    NavItem("内容", "/console/content"),
     NavItem("关键词", "/console/keywords"),
     NavItem("发件箱", "/console/outbox"),
 )
@@ -74,6 +75,7 @@ def render(request: Request, name: str, *, status_code: int = 200,
         "csrf_token": session.csrf if session else "",
         "nav": nav_for(request.url.path) if session else [],
         "static": STATIC_PATH,
+        "empty_pools": getattr(request.state, "empty_pools", []),  # pages/groups.py
     }
     html = _env.get_template(name).render(values | ctx)
     return HTMLResponse(html, status_code, headers=HEADERS | (headers or {}))

@@ -14,7 +14,16 @@ from fastapi.staticfiles import StaticFiles
 
 from app.console import login, session_store
 from app.console.auth import csrf_checked, operator_required
-from app.console.pages import calendar, funnel, groups, keywords, members, outbox, reviews
+from app.console.pages import (
+    calendar,
+    content,
+    funnel,
+    groups,
+    keywords,
+    members,
+    outbox,
+    reviews,
+)
 from app.console.render import STATIC_PATH
 from app.console.throttle import LoginThrottle
 from app.logs import get_logger
@@ -25,7 +34,8 @@ log = get_logger("sopbot.console")
 PREFIX = "/console"
 STATIC_DIR = Path(__file__).parent / "static"
 
-GUARDS = [Depends(operator_required), Depends(csrf_checked)]
+GUARDS = [Depends(operator_required), Depends(csrf_checked),
+          Depends(groups.empty_pool_banner)]
 # The pages, in no particular order (the menu's order is render.NAV). Add a page here.
 PAGES = (
     login.router,
@@ -36,6 +46,7 @@ PAGES = (
     reviews.router,
     members.router,
     calendar.router,
+    content.router,
 )
 
 
