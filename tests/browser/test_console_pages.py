@@ -29,6 +29,7 @@ PAGES = [
     ("members", "/console/members", "[data-member]", "members (a page of 50)"),
     ("groups", "/console/groups", "[data-chat]", "groups"),
     ("calendar", "/console/calendar", "[data-plan]", None),
+    ("content", "/console/content", "[data-column]", None),
     ("keywords", "/console/keywords", "[data-rule]", "keyword rules"),
     ("outbox", "/console/outbox", "[data-kind]", None),
 ]

@@ -21,7 +21,7 @@ from app.groups.models import CustomerGroup
 from app.outbox.models import OutboxMessage
 from tests.conftest import OPERATOR, serve_app
 from tests.console.conftest import PASSWORD, Console, console_settings, give_password, logged_in
-from tests.console.tables import table_rows
+from tests.console.tables import marked, table_rows
 
 NOW = datetime(2026, 12, 1, 10, 45, tzinfo=SHANGHAI)  # a Tuesday
 MONDAY = NOW - timedelta(days=1)
@@ -135,3 +135,17 @@ async def test_nothing_planned_or_recorded(console: Console) -> None:
     assert page.status_code == 200
     assert "没有要发布的内容" in page.text and "还没有发布记录" in page.text
     assert "这段时间没有群发任务" in page.text
+
+
+async def test_the_page_says_which_columns_run_out_and_from_when(console: Console) -> None:
+    await seed(console)
+    page = await console.client.get("/console/calendar")
+    empty = {a["data-empty"] for a in marked(page.text, "empty")}
+    # No 《档口评测》 queued: shop_south's slot of today 16:00 is the first to be skipped.
+    assert "stall_review" in empty and "guest_talk" in empty
+    assert ("《档口评测》从 12-01 16:00（实体店·南方群）起为空" in page.text)
+    async with console.app.services.db.unit_of_work() as session:
+        for n in range(40):
+            await content.add(session, "stall_review", f"评测{n}", "", None, NOW)
+    page = await console.client.get("/console/calendar")
+    assert "stall_review" not in {a["data-empty"] for a in marked(page.text, "empty")}

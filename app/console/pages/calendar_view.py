@@ -242,15 +242,46 @@ def tally_views(calendar: CalendarFlows, found: tracking.Confirmations,
     return owners, posts
 
 
+@dataclass(frozen=True)
+class EmptyColumn:
+    """A column whose queue runs out within the plan: the coming slots that will be skipped."""
+
+    column: str
+    label: str
+    first: str  # MM-DD HH:MM of the first slot left empty
+    segment: str  # that slot's segment
+    slots: int  # coming slots left empty within the plan
+
+
+def empty_columns(calendar: CalendarFlows, days: list[PlanDay], now: datetime,
+                  labels: dict[str, str]) -> list[EmptyColumn]:
+    """Per column, the coming slots (not yet due) the queue as it is now leaves empty, from the
+    first; a slot posted to several places (owners, robots) counts once."""
+    found: dict[str, list[tuple[datetime, str]]] = {}
+    seen: set[str] = set()
+    for day in days:
+        for seg in day.segments:
+            for planned in seg.deliveries:
+                for t in planned.texts:
+                    key = t.post.key(seg.segment)
+                    if t.text is None and t.post.column and t.post.at > now and key not in seen:
+                        seen.add(key)
+                        found.setdefault(t.post.column, []).append((t.post.at, seg.segment))
+    return [EmptyColumn(column, calendar.columns.get(column, column), local(min(slots)[0],
+                        "%m-%d %H:%M"), labels.get(min(slots)[1], min(slots)[1]), len(slots))
+            for column, slots in sorted(found.items(), key=lambda kv: min(kv[1]))]
+
+
 async def load(session: AsyncSession, flows: Flows, segment: str, since: datetime,
                now: datetime) -> dict[str, object]:
     """Everything the page shows for `segment` ("" for all), by the template's names: the plan
     of the DAYS from today, the deliveries recorded since `since`, the confirmation rates."""
     calendar, today = flows.calendar, local_day(now)
     days = await plan(session, calendar, today, DAYS, segment or None, flows.onboarding)
-    owners, posts = tally_views(calendar, await tracking.confirmations(session, since),
-                                segment_labels(flows))
+    labels = segment_labels(flows)
+    owners, posts = tally_views(calendar, await tracking.confirmations(session, since), labels)
     return {"days": await plan_views(session, calendar, days, await _group_names(session), now),
+            "empty": empty_columns(calendar, days, now, labels),
             "history": await history(session, calendar, since, segment), "owners": owners,
             "posts": [p for p in posts if not segment or p.tally.segment == segment],
             "last_day": today + timedelta(days=DAYS - 1), "shown": HISTORY_SHOWN}
