@@ -122,17 +122,19 @@ async def _newcomers(database_url: str, settings: Settings, day: date,
 @groups.callback(invoke_without_command=True)
 def by_stage(ctx: typer.Context, env_file: EnvFile = None,
              stage: Annotated[str | None, typer.Option(
-                 help="strong, daily or weak (zombie groups).")] = None) -> None:
+                 help="filling (not yet at its ideal size), strong, daily or weak (zombie "
+                      "groups).")] = None) -> None:
     """`sopbot groups --stage weak`: the groups of a stage with their health and signals."""
     if ctx.invoked_subcommand is not None:
         return
     from app.cli import _run_on_database, _settings, fail
+    from app.groups.lifecycle import STAGES
 
     if stage is None:
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
-    if stage not in ("strong", "daily", "weak"):
-        fail(f"--stage {stage!r}: one of strong, daily, weak")
+    if stage not in STAGES:
+        fail(f"--stage {stage!r}: one of {', '.join(STAGES)}")
     settings = _settings(env_file)
     typer.echo("\n".join(_run_on_database(_stages, env_file, settings, stage)))
 

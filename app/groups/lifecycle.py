@@ -1,8 +1,12 @@
 """Each group's stage and health (PLAYBOOK.md "stages"), from the signals the API gives: joins
 and quits (group_member), its customers' 微信客服 activity (kf_conversation) and the calendar
-posts its owner confirmed (calendar_post). A group in its first month after filling is
-`strong`; a group whose health falls below the declared threshold with no join for a while is
-`weak`, a zombie, and gets a migration plan; the rest are `daily`."""
+posts its owner confirmed (calendar_post).
+
+Stages are counted from the day a group reaches its ideal size (`filled_at`; for a group full
+when sopbot first read it, its creation in WeCom). Before that it is `filling`, still taking
+its first members, and never weak. Then `strong` for `strong_days`, then `daily`. A daily group
+is `weak`, a zombie that gets a migration plan, only on a full window of daily-stage signals:
+`window_days` after its strong month, health below the threshold and no join for a while."""
 
 from __future__ import annotations
 
@@ -19,7 +23,21 @@ from app.groups.models import LIVE, CustomerGroup, GroupMember
 from app.groups.service import CUSTOMER
 from app.kf.models import KfConversation
 
-STRONG, DAILY, WEAK = "strong", "daily", "weak"
+FILLING, STRONG, DAILY, WEAK = "filling", "strong", "daily", "weak"
+STAGES = (FILLING, STRONG, DAILY, WEAK)  # in the order of a group's life
+POOL_PLACEHOLDERS = ("segment", "group", "members", "ideal", "next_name")
+
+
+class PoolEmptyTexts(BaseModel):
+    """When a segment's pool has no group with room (app/groups/pool_alerts.py): the app
+    message to the operators and the task for the owner of the segment's newest group."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    operators: str = Field(min_length=1)
+    owner_task: str = Field(min_length=1)
+
+    _texts = field_validator("operators", "owner_task")(allow_placeholders(*POOL_PLACEHOLDERS))
 
 
 class LifecycleFlows(BaseModel):
@@ -28,13 +46,17 @@ class LifecycleFlows(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     strong_days: int = Field(30, ge=1, le=365)  # "strong" for this long after filling
-    window_days: int = Field(14, ge=1, le=90)  # the signals counted
+    # The signals counted; a group is judged weak only this long after its strong month.
+    window_days: int = Field(14, ge=1, le=90)
     zombie_health: int = Field(30, ge=0, le=100)  # below this, and no join in quiet_days
     quiet_days: int = Field(14, ge=1, le=365)
     # The invitation the zombie group's still-active members get (a mass task from its
     # owner), and the owner's task. Placeholders: {group}, {target} (group names), {qr}.
     invitation: str = Field(min_length=1)
     owner_task: str = Field(min_length=1)
+
+    # A segment whose pool has no group with room: what the operators and the owner are told.
+    pool_empty: PoolEmptyTexts
 
     _invite = field_validator("invitation", "owner_task")(allow_placeholders(
         "group", "target", "qr"))
@@ -104,17 +126,24 @@ def _score(members: int, joins: int, quits: int, active: int, confirmed: int,
 
 def _stage(group: CustomerGroup, score: int, recent_joins: int, now: datetime,
            flows: LifecycleFlows) -> str:
-    filled = _filled_since(group)
-    if filled is not None and now - filled < timedelta(days=flows.strong_days):
+    filled = filled_since(group)
+    if filled is None:
+        return FILLING
+    past_strong = now - filled - timedelta(days=flows.strong_days)
+    if past_strong < timedelta(0):
         return STRONG
-    if score < flows.zombie_health and recent_joins == 0:
+    # The window's signals judge the daily stage only once they all fall in it: a group fresh
+    # out of its strong month is not a zombie because the window reaches back into it.
+    full_window = past_strong >= timedelta(days=flows.window_days)
+    if full_window and score < flows.zombie_health and recent_joins == 0:
         return WEAK
     return DAILY
 
 
-def _filled_since(group: CustomerGroup) -> datetime | None:
-    # A group already full when sopbot first read it filled at some unknown time after WeCom
-    # made it: its creation is the latest sure bound, so an old group is not "strong" anew.
+def filled_since(group: CustomerGroup) -> datetime | None:
+    """When its stages began; None while it is filling. A group already full when sopbot first
+    read it filled at some unknown time after WeCom made it: its creation is the latest sure
+    bound, so an old group is not "strong" anew."""
     return group.created_at if group.filled_on_arrival else group.filled_at
 
 
@@ -122,6 +151,6 @@ def lines(found: list[Health], stage: str | None) -> list[str]:
     shown = [h for h in found if stage is None or h.stage == stage]
     if not shown:
         return [f"no {stage or ''} groups".replace("  ", " ")]
-    return [f"{h.stage:<6} {h.score:>3} {h.name or h.chat_id:<22} {h.segment or '-':<14} "
+    return [f"{h.stage:<7} {h.score:>3} {h.name or h.chat_id:<22} {h.segment or '-':<14} "
             f"{h.members:>4} members  +{h.joins} -{h.quits} joins/quits, {h.active} active, "
             f"{h.confirmed} posts confirmed  {h.chat_id}" for h in shown]

@@ -82,9 +82,10 @@ def test_check_reports_every_problem_in_one_run(tmp_path: Path) -> None:
                              "SOPBOT_KEYWORDS": str(keywords)}, tmp_path)
     assert result.returncode == 2
     lines = result.stderr.splitlines()
-    assert lines[0] == "sopbot: 7 problems:"
+    assert lines[0] == "sopbot: 8 problems:"
     assert [line.split(": ", 2)[1] for line in lines[1:]] == [
-        "invalid YAML", "strong_dayz", "invitation", "owner_task", "rulez", "handoff", "texts"]
+        "invalid YAML", "strong_dayz", "invitation", "owner_task", "pool_empty", "rulez",
+        "handoff", "texts"]
     assert "strong_dayz: unknown key (did you mean 'strong_days'?)" in result.stderr
 
 
