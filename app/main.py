@@ -81,7 +81,7 @@ def build_services(settings: Settings, router: Router | None = None,
                           liveness=liveness)
     db.commit_hooks.append(sender.on_commit)
     sender.on_settled(delivery.WELCOME_KIND, delivery.welcome_settled)
-    group_hooks.register(sender, flows.routing)
+    group_hooks.register(sender, flows, settings)
     book = book_for(settings.keywords_path, set(flows.routing.segments))  # checked at start
     sender.on_settled(kf_replies.HANDOFF_KIND, kf_replies.handoff_settled(
         lambda: book.current().keywords.handoff.text))

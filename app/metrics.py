@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import utcnow
 from app.funnel.delivery import WELCOME_KIND
 from app.funnel.models import FunnelEvent
+from app.groups.pool_alerts import empty_pools
 from app.inbox.models import PENDING as INBOX_PENDING
 from app.inbox.models import InboxEvent
 from app.outbox.models import DEAD, PENDING, SENT, UNKNOWN, OutboxMessage
@@ -55,6 +56,9 @@ class Metrics:
                                   ["kind", "status"], registry=r)
         self.funnel = Gauge("sopbot_funnel_steps", "Funnel events recorded, by step (all "
                             "time).", ["step"], registry=r)
+        self.pool_empty = Gauge("sopbot_group_pool_empty", "1 for each segment whose 加入群聊 "
+                                "code has no group with room (new members fill its newest "
+                                "group past its ideal size).", ["segment"], registry=r)
 
     def sent(self, claimed: Claimed, outcome: Outcome, now: datetime) -> None:
         """A settled outbox row: its result, and a welcome's latency when it went out."""
@@ -81,6 +85,9 @@ class Metrics:
         for step, count in await session.execute(
                 select(FunnelEvent.step, func.count()).group_by(FunnelEvent.step)):
             self.funnel.labels(step).set(count)
+        self.pool_empty.clear()
+        for pool in await empty_pools(session):
+            self.pool_empty.labels(pool.segment).set(1)
 
 
 @router.get("/metrics")

@@ -43,7 +43,7 @@ async def record_joined_members(event: ChatMemberJoined, ctx: Ctx) -> None:
                                 scene=event.join_scene)
     for external_userid in event.mem_change_list:
         await _member_joined(external_userid, group, ctx)
-    await pools.after_change(ctx.session, group, ctx.flows.routing, ctx.now)
+    await pools.after_change(ctx.session, group, ctx.flows, ctx.settings, ctx.now)
 
 
 async def _member_joined(external_userid: str, group: CustomerGroup, ctx: Ctx) -> None:
@@ -82,7 +82,7 @@ async def record_left_members(event: ChatMemberLeft, ctx: Ctx) -> None:
                             f"{steps.LEFT_GROUP}:{member.id}:{ctx.inbox_id}", ctx.now,
                             member=member, detail=f"{group.chat_id} quit_scene "
                                                   f"{event.quit_scene}")
-    await pools.after_change(ctx.session, group, ctx.flows.routing, ctx.now)
+    await pools.after_change(ctx.session, group, ctx.flows, ctx.settings, ctx.now)
 
 
 async def record_deleted_staff(event: FollowUserDeleted, ctx: Ctx) -> None:
@@ -106,7 +106,7 @@ async def record_dismissed_group(event: ExternalChatDismissed, ctx: Ctx) -> None
     """A dismissed group leaves its segment's pool."""
     group = await groups.group_of(ctx.session, event.chat_id, ctx.now)
     await groups.dismissed(ctx.session, group, ctx.now)
-    await pools.after_change(ctx.session, group, ctx.flows.routing, ctx.now)
+    await pools.after_change(ctx.session, group, ctx.flows, ctx.settings, ctx.now)
 
 
 async def _updated_group(event: ExternalChatUpdated, ctx: Ctx) -> CustomerGroup:

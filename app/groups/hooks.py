@@ -1,5 +1,6 @@
 """What happens when the outbox settles a group call: a groupchat/get answer is applied to the
-group (and may rotate its pool); an update_join_way overtaken by a newer list is followed up.
+group (and may rotate its pool, or leave it without a group with room: people are told); an
+update_join_way overtaken by a newer list is followed up.
 Registered explicitly by app/main.py."""
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.groups import pools, service
+from app.groups.pool_alerts import PoolAlerts
 from app.logs import get_logger
 from app.outbox.models import DEAD, SENT
 from app.wecom.api_contact import GroupChatDetail
 
 if TYPE_CHECKING:
+    from app.config import Settings
+    from app.flows import Flows
     from app.outbox.outcomes import Outcome
     from app.outbox.sender import OutboxSender, SettledHook
     from app.outbox.store import Claimed
@@ -24,10 +28,14 @@ if TYPE_CHECKING:
 log = get_logger("sopbot.groups")
 
 
-def register(sender: OutboxSender, routing: RoutingFlows) -> None:
-    sender.on_settled(service.GROUP_SYNC_KIND, group_synced(routing))
+def register(sender: OutboxSender, flows: Flows, settings: Settings) -> None:
+    sender.on_settled(service.GROUP_SYNC_KIND, group_synced(flows.routing))
     sender.on_settled(pools.JOIN_WAY_KIND, pools.join_way_settled)
-    sender.after_settled(pools.settle_pools)
+    alerts = PoolAlerts.of(flows, settings)
+
+    async def settle_pools(session: AsyncSession, now: datetime) -> None:
+        await pools.settle_pools(session, now, alerts)
+    sender.after_settled(settle_pools)
 
 
 def group_synced(routing: RoutingFlows) -> SettledHook:

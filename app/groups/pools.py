@@ -19,17 +19,19 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.groups import service
+from app.groups import pool_alerts, service
 from app.groups.models import LIVE, CustomerGroup, GroupPool
+from app.groups.pool_alerts import PoolAlerts
 from app.logs import get_logger
 from app.outbox import store as outbox
 from app.outbox.models import DEAD, EXPIRED, SENT, UNKNOWN
 from app.wecom.api_contact import UpdateJoinWay
 
 if TYPE_CHECKING:
+    from app.config import Settings
+    from app.flows import Flows
     from app.outbox.outcomes import Outcome
     from app.outbox.store import Claimed
-    from app.routing.flows import RoutingFlows
 
 log = get_logger("sopbot.groups.pools")
 JOIN_WAY_KIND = "join_way"
@@ -70,23 +72,23 @@ async def wanted_chats(session: AsyncSession, segment: str) -> list[str]:
     """The segment's live groups that have not filled yet, oldest first, at most five; when
     every group has filled, the newest live one (a join way needs at least one group, and WeCom
     opens a new room once it is full to its cap)."""
-    live = select(CustomerGroup.chat_id).where(CustomerGroup.segment == segment,
-                                               CustomerGroup.status == LIVE)
-    open_ = await session.scalars(live.where(CustomerGroup.filled_at.is_(None))
-                                  .order_by(CustomerGroup.id).limit(MAX_CHATS))
-    wanted = list(open_)
-    if not wanted:
+    wanted = list(await session.scalars(service.with_room(segment).limit(MAX_CHATS)))
+    if not wanted:  # an empty pool: pool_alerts.py tells people
+        live = select(CustomerGroup.chat_id).where(CustomerGroup.segment == segment,
+                                                   CustomerGroup.status == LIVE)
         newest = await session.scalar(live.order_by(CustomerGroup.id.desc()).limit(1))
         wanted = [newest] if newest else []
     return wanted
 
 
-async def after_change(session: AsyncSession, group: CustomerGroup, routing: RoutingFlows,
-                       now: datetime) -> None:
-    """A group's membership or status changed: it may have filled, and its pool may change."""
-    service.reached_ideal_size(group, routing, now)
+async def after_change(session: AsyncSession, group: CustomerGroup, flows: Flows,
+                       settings: Settings, now: datetime) -> None:
+    """A group's membership or status changed: it may have filled, and its pool may change
+    (and be left without a group with room: people are told)."""
+    service.reached_ideal_size(group, flows.routing, now)
     if group.segment is not None:
         await rebalance(session, group.segment, now)
+        await pool_alerts.tell(session, PoolAlerts.of(flows, settings), group.segment, now)
 
 
 async def rebalance(session: AsyncSession, segment: str, now: datetime,
@@ -104,8 +106,6 @@ async def rebalance(session: AsyncSession, segment: str, now: datetime,
         log.info("group_pool_rotated", segment=segment, left=sorted(set(current) - set(wanted)),
                  joined=sorted(set(wanted) - set(current)))
         return True
-    if not wanted:
-        log.warning("group_pool_empty", segment=segment)
     if current and any(landed != current for landed in sent or ()):
         log.info("join_way_update_overtaken", segment=segment)
         await _queue_update(session, pool, update_call(pool, current))
@@ -154,9 +154,12 @@ async def join_way_settled(session: AsyncSession, claimed: Claimed, outcome: Out
         touch(session, segment, FAILED)
 
 
-async def settle_pools(session: AsyncSession, now: datetime) -> None:
+async def settle_pools(session: AsyncSession, now: datetime,
+                       alerts: PoolAlerts | None = None) -> None:
     """After the settle hooks: each touched pool, in segment order."""
     for segment, noted in sorted(session.info.pop(POOLS_INFO, {}).items()):
         await rebalance(session, segment, now, [n for n in noted if n != FAILED])
         if FAILED in noted and (pool := await pool_of(session, segment)) is not None:
             pool.stale = True
+        if alerts is not None:
+            await pool_alerts.tell(session, alerts, segment, now)

@@ -10,11 +10,12 @@ answer (`apply_snapshot`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import insert_for
@@ -129,6 +130,24 @@ async def _recount(session: AsyncSession, group: CustomerGroup, now: datetime) -
     group.member_count = await session.scalar(select(func.count()).where(
         GroupMember.chat_id == group.chat_id, GroupMember.left_at.is_(None))) or 0
     group.updated_at = now
+
+
+def with_room(segment: str) -> Select[tuple[str]]:
+    """The segment's live groups that have not reached their ideal size, oldest first: the
+    ones new members should be seated in."""
+    return (select(CustomerGroup.chat_id)
+            .where(CustomerGroup.segment == segment, CustomerGroup.status == LIVE,
+                   CustomerGroup.filled_at.is_(None))
+            .order_by(CustomerGroup.id))
+
+
+async def next_room_number(session: AsyncSession, segment: str, room_name: str) -> int:
+    """One past the highest number of the segment's groups named room_name + number."""
+    names = await session.scalars(select(CustomerGroup.name).where(
+        CustomerGroup.segment == segment))
+    pattern = re.compile(re.escape(room_name) + r"(\d+)$")
+    numbers = [int(m.group(1)) for name in names if (m := pattern.match(name))]
+    return max(numbers, default=0) + 1
 
 
 def segment_by_name(routing: RoutingFlows, name: str) -> str | None:

@@ -11,11 +11,9 @@ not stop the others.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database, utcnow
 from app.groups import pools, service
@@ -117,7 +115,7 @@ async def ensure_pool(db: Database, wecom: WeComClient, name: str, segment: Segm
     async with db.reader() as session:
         pool = await pools.pool_of(session, name)
         wanted = await pools.wanted_chats(session, name)
-        next_number = await _next_room_number(session, name, segment.room_name)
+        next_number = await service.next_room_number(session, name, segment.room_name)
     if not wanted:
         return (f"no group yet: create a customer group named {segment.room_name}1 in WeCom "
                 f"(owner: a staff member the app can see), then run `sopbot groups sync` again")
@@ -176,15 +174,6 @@ async def _save_pool(db: Database, pool_id: int, wanted: list[str], room_name: s
         row.chat_ids, row.room_name, row.stale = json.dumps(wanted), room_name, False
         row.version += 1 if bump else 0
         row.updated_at = utcnow()
-
-
-async def _next_room_number(session: AsyncSession, segment: str, room_name: str) -> int:
-    """One past the highest number of the segment's groups named room_name + number."""
-    names = await session.scalars(select(CustomerGroup.name).where(
-        CustomerGroup.segment == segment))
-    pattern = re.compile(re.escape(room_name) + r"(\d+)$")
-    numbers = [int(m.group(1)) for name in names if (m := pattern.match(name))]
-    return max(numbers, default=0) + 1
 
 
 async def _unassigned(db: Database) -> list[str]:
