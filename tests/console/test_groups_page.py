@@ -1,8 +1,11 @@
-"""/console/groups: every group with its segment, size against ideal, stage, health, onboarding
-day, pool and migration plan, from rows written by the real services; the filters."""
+"""/console/groups: every group with its segment, size against ideal, stage (filling before
+it reaches its ideal size), health, onboarding day, pool and migration plan, from rows written
+by the real services; the filters; the banner every page shows while a segment's pool has no
+group with room."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from app.calendar import onboarding
@@ -19,7 +22,8 @@ GROUPS = {
     "wrZombie": ("online", 40, 60, "live"),
     "wrYoung": ("online", 180, 3, "live"),
     "wrLive": ("online", 25, None, "live"),
-    "wrNorth": ("shop_north", 150, 40, "live"),
+    "wrNorth": ("shop_north", 150, 50, "live"),
+    "wrDaily": ("reseller", 170, 35, "live"),
     "wrGone": ("online", 3, None, "dismissed"),
     "wrStray": (None, 12, None, "live"),
 }
@@ -59,13 +63,16 @@ async def test_every_group_with_its_stage_health_and_plans(console: Console) -> 
     page = await console.client.get("/console/groups")
     assert page.status_code == 200, page.text
     rows = table_rows(page.text)
-    # Zombies first; within a stage in routing.yaml's segment order; dismissed groups last.
+    # Zombies first, then filling, strong, daily; within a stage in routing.yaml's segment
+    # order; dismissed groups last.
     assert [r.data["chat"] for r in rows] == [
-        "wrNorth", "wrZombie", "wrStray", "wrYoung", "wrLive", "wrGone"]
+        "wrNorth", "wrZombie", "wrLive", "wrStray", "wrYoung", "wrDaily", "wrGone"]
     by_chat = {r.data["chat"]: r for r in rows}
+    # Groups that never reached their ideal size are filling, however quiet (wrStray).
     assert {c: r.data["stage"] for c, r in by_chat.items()} == {
-        "wrZombie": "weak", "wrYoung": "strong", "wrLive": "daily", "wrNorth": "weak",
-        "wrStray": "weak", "wrGone": "dismissed"}
+        "wrZombie": "weak", "wrYoung": "strong", "wrLive": "filling", "wrNorth": "weak",
+        "wrStray": "filling", "wrDaily": "daily", "wrGone": "dismissed"}
+    assert "招募期（未满员）" in by_chat["wrLive"].text
     zombie = by_chat["wrZombie"]
     assert "40/180" in zombie.text and "网店群" in zombie.text
     assert "退群 1" in zombie.text and "客服活跃 1" in zombie.text
@@ -78,19 +85,22 @@ async def test_every_group_with_its_stage_health_and_plans(console: Console) -> 
     scores = {a["data-score"] for a in marked(page.text, "score")}
     assert "" in scores  # the dismissed group has none
     assert {s["data-stage"]: s["data-count"] for s in marked(page.text, "count")} == {
-        "weak": "3", "strong": "1", "daily": "1", "dismissed": "1"}
+        "weak": "2", "filling": "2", "strong": "1", "daily": "1", "dismissed": "1"}
 
 
 async def test_filters_by_segment_and_stage(console: Console) -> None:
     await seed(console)
     online = await console.client.get("/console/groups", params={"segment": "online"})
     assert [r.data["chat"] for r in table_rows(online.text)] == [
-        "wrZombie", "wrYoung", "wrLive", "wrGone"]
+        "wrZombie", "wrLive", "wrYoung", "wrGone"]
     weak = await console.client.get("/console/groups", params={"segment": "online",
                                                                "stage": "weak"})
     assert [r.data["chat"] for r in table_rows(weak.text)] == ["wrZombie"]
     # The counts above the table are the segment's, whatever the stage chosen.
-    assert {s["data-stage"]: s["data-count"] for s in marked(weak.text, "count")}["daily"] == "1"
+    assert {s["data-stage"]: s["data-count"] for s in marked(weak.text, "count")}[
+        "filling"] == "1"
+    filling = await console.client.get("/console/groups", params={"stage": "filling"})
+    assert [r.data["chat"] for r in table_rows(filling.text)] == ["wrLive", "wrStray"]
     stray = await console.client.get("/console/groups", params={"segment": "none"})
     assert [r.data["chat"] for r in table_rows(stray.text)] == ["wrStray"]
     nothing = await console.client.get("/console/groups", params={"stage": "strong",
@@ -106,3 +116,41 @@ async def test_no_groups_yet(console: Console) -> None:
     page = await console.client.get("/console/groups")
     assert page.status_code == 200 and "sopbot groups sync" in page.text
     assert table_rows(page.text) == []
+
+
+EMPTY_POOL = re.compile(r'<p data-empty-pool="([^"]+)">(.*?)</p>', re.S)
+
+
+def banners(html: str) -> dict[str, str]:
+    """segment → the banner's text (tags dropped)."""
+    return {segment: re.sub(r"<[^>]+>", "", text) for segment, text in EMPTY_POOL.findall(html)}
+
+
+async def test_an_empty_pool_shows_a_banner_on_every_page_while_it_lasts(
+        console: Console) -> None:
+    """Every group of 网店群 reached its ideal size: every page says so and the groups page
+    marks the group still taking members; once a group with room exists, the banner is gone."""
+    db, now = console.app.services.db, utcnow()
+    async with db.unit_of_work() as session:
+        session.add(CustomerGroup(
+            chat_id="wrFull", owner="zhangsan", segment="online", name="网店卖家交流群1",
+            member_count=185, status="live", created_at=now - timedelta(days=9),
+            updated_at=now, filled_at=now - timedelta(days=2)))
+        session.add(GroupPool(segment="online", config_id="jw1", qr_code="https://qr/jw1",
+                              chat_ids='["wrFull"]', room_name="网店卖家交流群", version=1,
+                              stale=False, updated_at=now))
+    for path in ("/console/funnel", "/console/groups", "/console/outbox"):
+        page = await console.client.get(path)
+        assert page.status_code == 200, page.text
+        shown = banners(page.text)
+        assert list(shown) == ["online"], path
+        for said in ("「网店群」没有未满员的群", "网店卖家交流群1", "185/180"):
+            assert said in shown["online"], (path, said)
+    [row] = table_rows((await console.client.get("/console/groups")).text)
+    assert "已满员仍接收" in row.text and row.data["stage"] == "strong"
+    async with db.unit_of_work() as session:  # the owner opened the next group
+        session.add(CustomerGroup(
+            chat_id="wrNext", owner="zhangsan", segment="online", name="网店卖家交流群2",
+            member_count=1, status="live", created_at=now, updated_at=now))
+    for path in ("/console/funnel", "/console/groups"):
+        assert banners((await console.client.get(path)).text) == {}, path

@@ -18,12 +18,14 @@ from app.console.labels import NO_SEGMENT
 from app.console.times import NONE, local, local_day
 from app.flows import Flows
 from app.groups import pools
-from app.groups.lifecycle import DAILY, STRONG, WEAK, Health, assess
+from app.groups.lifecycle import DAILY, FILLING, STRONG, WEAK, Health, assess
 from app.groups.models import DISMISSED, CustomerGroup, GroupMigration, GroupPool
+from app.groups.pool_alerts import empty_pools
 
-# In the order the page lists them: the zombies, which need a decision, first.
-STAGE_LABELS = {WEAK: "弱运营 · 僵尸群", STRONG: "强运营（前期）", DAILY: "日常运营（中期）",
-                DISMISSED: "已解散"}
+# In the order the page lists them: the zombies, which need a decision, first; then a group's
+# life: filling (stages count from the day it reaches its ideal size), strong, daily.
+STAGE_LABELS = {WEAK: "弱运营 · 僵尸群", FILLING: "招募期（未满员）", STRONG: "强运营（前期）",
+                DAILY: "日常运营（中期）", DISMISSED: "已解散"}
 NO_SEGMENT_LABEL = "未分群"  # a group whose name matches no segment
 
 
@@ -41,6 +43,7 @@ class GroupRow:
     signals: list[str]  # the window's joins, quits, active customers, confirmed posts
     in_pool: bool  # behind the segment's 加入群聊 code: new members are seated here
     filled: str  # the day it reached its ideal size
+    overflowing: bool  # filled, yet still behind the code: its segment's pool is empty
     onboarding: list[str] = field(default_factory=list)
     migration: str = ""
 
@@ -108,6 +111,7 @@ def _row(context: Context, group: CustomerGroup, health: Health | None) -> Group
         score=health.score if health is not None else None, signals=_signals(health),
         in_pool=group.chat_id in context.pooled,
         filled=local(group.filled_at, "%Y-%m-%d") if group.filled_at else "",
+        overflowing=group.chat_id in context.pooled and group.filled_at is not None,
         onboarding=[_run_text(run, context) for run in context.runs.get(group.chat_id, [])],
         migration=_migration_text(context.migrations.get(group.chat_id), context.groups))
 
@@ -160,3 +164,27 @@ async def _migrations(session: AsyncSession) -> dict[str, GroupMigration]:
 async def _pooled(session: AsyncSession) -> set[str]:
     return {chat_id for pool in await session.scalars(select(GroupPool))
             for chat_id in pools.chat_ids(pool)}
+
+
+@dataclass(frozen=True)
+class EmptyPoolBanner:
+    """A segment whose pool has no group with room, as the banner says it."""
+
+    segment: str
+    label: str
+    group: str
+    size: str
+    since: str
+
+
+async def empty_pool_banners(session: AsyncSession, flows: Flows) -> list[EmptyPoolBanner]:
+    """Read now, every time: a banner stays exactly while the pool is empty."""
+    banners = []
+    for empty in await empty_pools(session):
+        segment = flows.routing.segments.get(empty.segment)
+        ideal = segment.ideal_size if segment else NONE
+        banners.append(EmptyPoolBanner(
+            empty.segment, segment.label if segment else empty.segment, empty.group or NONE,
+            f"{empty.members}/{ideal}", local(empty.since, "%Y-%m-%d %H:%M") if empty.since
+            else NONE))
+    return banners
