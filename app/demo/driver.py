@@ -11,19 +11,20 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import httpx
 from sqlalchemy import func, select
 
 from app.db import utcnow
-from app.demo.picture import shop_front_png
+from app.demo.picture import shop_front_png, square_png
 from app.demo.population import Person, Population
 from app.demo.texts import DemoTexts
 from app.demo.wire import DemoError, Wire, each, wait_for
 from app.groups.models import GroupPool
 from app.kf.models import KeywordHit, UnansweredQuestion
-from app.members.models import ROUTED, Member
+from app.members.models import LINKED, ROUTED, Member
 
 WELCOME = "externalcontact/send_welcome_msg"
 LINK = re.compile(r"/verify/[^\s\"'<]+")
@@ -116,6 +117,29 @@ async def review(wire: Wire, people: list[Person], texts: DemoTexts) -> Counter[
             await wire.api("POST", f"/api/reviews/{row['id']}/reject", json=body)
         decided["approved" if person.approved_by_reviewer else "rejected"] += 1
     return decided
+
+
+SECOND_ACCOUNT = "wmDemoSecond0"
+
+
+async def claim_a_linked_phone(wire: Wire, people: list[Person]) -> int | None:
+    """A second WeChat account of someone already verified adds the bot and submits the same
+    phone with a 64×64 red square: it must wait for a reviewer, flagged with the member who
+    holds the phone (never approved by the directory). The holder's member id, or None."""
+    async with wire.db.reader() as session:
+        holder = (await session.execute(select(Member.id, Member.external_userid).where(
+            Member.link_state == LINKED).order_by(Member.id).limit(1))).first()
+    if holder is None:
+        return None
+    original = next(p for p in people if p.external_userid == holder.external_userid)
+    second = replace(original, external_userid=SECOND_ACCOUNT, opens_form=True, submits=True)
+    path = (await welcome_links(wire, await add_friends(wire, [second])))[SECOND_ACCOUNT]
+    await wire.quiet()  # recorded as a member (the welcome goes out before that)
+    data = {"phone": second.phone, "identity_type": second.identity_type,
+            "region": second.region}
+    files = [("photos", ("shop.png", square_png(64), "image/png"))]
+    _ok(await wire.http.post(path, data=data, files=files), "a second account's form")
+    return int(holder.id)
 
 
 async def _pending_reviews(wire: Wire) -> list[dict[str, Any]]:

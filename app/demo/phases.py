@@ -78,9 +78,12 @@ async def _verification(wire: Wire, people: list[Person], links: dict[str, str],
     progress.start("review")
     decided = await driver.review(wire, people, texts)
     reviewers = ", ".join(sorted({p.reviewer for p in people}))
+    holder = await driver.claim_a_linked_phone(wire, people)
+    second = (f"; a second account claimed member #{holder}'s phone: it waits, flagged"
+              if holder is not None else "")
     progress.done(f"{decided['approved'] + decided['rejected']} decided by {reviewers}: "
                   f"{decided['approved']} approved, {decided['rejected']} photos rejected, "
-                  f"{decided['left']} left for the console's review page")
+                  f"{decided['left']} left for the console's review page{second}")
 
 
 async def _submissions(wire: Wire) -> str:

@@ -23,6 +23,14 @@ def shop_front_png(number: int = 0) -> bytes:
             + _chunk(b"IDAT", zlib.compress(rows, 6)) + _chunk(b"IEND", b""))
 
 
+def square_png(side: int, colour: Colour = (220, 40, 40)) -> bytes:
+    """A plain square: what a careless or dishonest second account sends as its "shop"."""
+    rows = b"".join(b"\x00" + bytes(colour) * side for _ in range(side))
+    return (b"\x89PNG\r\n\x1a\n"
+            + _chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
+            + _chunk(b"IDAT", zlib.compress(rows, 6)) + _chunk(b"IEND", b""))
+
+
 def _row(y: int, awning: Colour, number: int) -> bytes:
     """One row of pixels, built from runs of one colour (a few hundred photos a demo)."""
     if y < 90:  # a striped awning

@@ -21,6 +21,7 @@ from app.calendar.models import CalendarPost, SopRun
 from app.calendar.planner import MASS_TASK
 from app.cli import cli
 from app.demo import output
+from app.demo.driver import SECOND_ACCOUNT
 from app.demo.output import Progress
 from app.demo.run import Options, run
 from app.demo.summary import RECEIVED
@@ -31,7 +32,7 @@ from app.funnel.models import FunnelEvent
 from app.groups.models import CustomerGroup, GroupMember
 from app.kf.models import KeywordHit, UnansweredQuestion
 from app.logs import configure_logging
-from app.members.models import Member
+from app.members.models import LINKED, Member
 from app.outbox.models import OutboxMessage
 from app.verify.models import Verification
 from tests.conftest import AES_KEY, REPO, TOKEN, serve_app
@@ -75,7 +76,8 @@ def test_the_demo_pushes_its_population_through_the_funnel_and_the_calendar(
     counted = _funnel(db)
     chain = [counted[s] for s in (steps.TARGETED, steps.IMPRESSION, steps.CLICK, steps.LANDING)]
     assert chain == sorted(chain, reverse=True) and chain[-1] > 0
-    assert counted[steps.FRIEND_ADDED] == counted[steps.WELCOME_SENT] == 40
+    # The 40, and one's second account claiming their phone (issue 14 item 2).
+    assert counted[steps.FRIEND_ADDED] == counted[steps.WELCOME_SENT] == 41
     later = [counted[s] for s in (steps.WELCOME_SENT, steps.VERIFY_OPENED, steps.SUBMITTED)]
     assert later == sorted(later, reverse=True)
     pending = [status for status, in rows(db, Verification.status) if status == "pending"]
@@ -87,7 +89,8 @@ def test_the_demo_pushes_its_population_through_the_funnel_and_the_calendar(
     _groups_have_members(db, counted[steps.JOINED] - counted[steps.LEFT_GROUP])
     _calendar_days(db)
     out = shown.stdout
-    assert f"WeCom (the simulator) accepted: 40 {RECEIVED[WELCOMES]}" in out  # one per add
+    assert f"WeCom (the simulator) accepted: 41 {RECEIVED[WELCOMES]}" in out  # one per add
+    _second_account_waits_flagged(db)
     table = out[out.index("Funnel by channel"):out.index("WeCom (the simulator)")]
     assert all(channel in table.splitlines()[1] for channel in CHANNELS)
     assert "day 1 " in out and "day 2 " in out and "Console" not in out  # --exit
@@ -95,15 +98,34 @@ def test_the_demo_pushes_its_population_through_the_funnel_and_the_calendar(
     assert _warnings(workdir / "demo" / "sopbot-demo.log") <= EXPECTED_WARNINGS
 
 
-# What the demo's own story logs at warning level: owners who miss a task are part of it. A
-# warning about its own configuration (a robot the calendar names but the demo never set up
-# logged calendar_post_skipped at every post) is not.
-EXPECTED_WARNINGS = {"calendar_task_missed"}
+# What the demo's own story logs at warning level: owners who miss a task are part of it, and
+# so is WeCom expiring the service's access token when the fast-forward moves its clock hours
+# ahead (the service takes a new token and sends again). A warning about the demo's own
+# configuration is not: a robot the calendar names but the demo never set up, a column it
+# queued nothing for.
+EXPECTED_WARNINGS = {"calendar_task_missed", "outbox_send_failed: errcode 42001"}
 
 
 def _warnings(log: Path) -> set[str]:
     lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line]
-    return {line["event"] for line in lines if line.get("level") in ("warning", "error")}
+    return {_warning(line) for line in lines if line.get("level") in ("warning", "error")}
+
+
+def _warning(line: dict[str, Any]) -> str:
+    expired = "errcode 42001" in line.get("error", "")
+    return f"{line['event']}: errcode 42001" if expired else line["event"]
+
+
+def _second_account_waits_flagged(db: Path) -> None:
+    """The second account that sent a verified member's phone with a 64×64 square waits for a
+    reviewer; the phone stays linked to its first member only."""
+    members = {external: (member_id, state) for member_id, external, state in rows(
+        db, Member.id, Member.external_userid, Member.link_state)}
+    second_id, second_state = members[SECOND_ACCOUNT]
+    assert second_state != LINKED
+    status, = [status for member, status in rows(db, Verification.member_id, Verification.status)
+               if member == second_id]
+    assert status == "pending"
 
 
 def _kf_questions(db: Path) -> None:
@@ -149,7 +171,8 @@ async def test_the_same_seed_counts_the_same_funnel(workdir: Path) -> None:
                           keywords=REPO / "keywords.yaml")
         result = await run(options, io.StringIO())
         counts.append(result.funnel)
-    assert counts[0] == counts[1] and counts[0][steps.FRIEND_ADDED] == 30
+    # The 30, and one's second account claiming their phone.
+    assert counts[0] == counts[1] and counts[0][steps.FRIEND_ADDED] == 31
     assert counts[0][steps.JOINED] > 0
 
 
