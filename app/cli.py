@@ -151,7 +151,7 @@ def check(env_file: EnvFile = None) -> None:
     settings = _settings(env_file)
     flows = _check_files(settings)
     typer.echo("configuration, sop_flows and keywords are valid")
-    for line in cap_report(flows.calendar):
+    for line in cap_report(flows.calendar, flows.talks):
         typer.echo(f"note: calendar {line}")
     for line in flows.funnel.welcome.welfare_notes():
         typer.echo(f"warning: funnel {line}")

@@ -19,6 +19,7 @@ from app.yamlconf import ConfigFileError, combined, line_of, load_model
 if TYPE_CHECKING:
     from app.calendar.flows import CalendarFlows
     from app.calendar.onboarding import Campaign
+    from app.calendar.talks import TalkFlows
     from app.funnel.flows import FunnelFlows
     from app.groups.lifecycle import LifecycleFlows
     from app.groups.welcome_flows import GroupWelcomeFlows
@@ -118,6 +119,7 @@ class Flows:
     calendar: CalendarFlows
     onboarding: dict[str, Campaign]  # by name: sop_flows/onboarding_<name>.yaml
     lifecycle: LifecycleFlows
+    talks: TalkFlows  # sop_flows/talks.yaml (none declared when the file is absent)
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -154,6 +156,7 @@ def load_flows(directory: Path) -> Flows:
     ConfigFileErrors naming each problem when there are several)."""
     from app.calendar.flows import CalendarFlows
     from app.calendar.onboarding import Campaign
+    from app.calendar.talks import TalkFlows
     from app.funnel.flows import FunnelFlows  # the domain schemas build on this module
     from app.groups.lifecycle import LifecycleFlows
     from app.groups.welcome_flows import GroupWelcomeFlows
@@ -171,7 +174,9 @@ def load_flows(directory: Path) -> Flows:
              "calendar": loader.load(directory / "calendar.yaml", CalendarFlows),
              "onboarding": {path.stem.removeprefix("onboarding_"): loader.load(path, Campaign)
                             for path in sorted(directory.glob("onboarding_*.yaml"))},
-             "lifecycle": loader.load(directory / "lifecycle.yaml", LifecycleFlows)}
+             "lifecycle": loader.load(directory / "lifecycle.yaml", LifecycleFlows),
+             "talks": loader.load(directory / "talks.yaml", TalkFlows)
+             if (directory / "talks.yaml").exists() else TalkFlows()}
     loader.add(_across_files(directory, parts))
     if loader.errors:
         raise combined(loader.errors)
@@ -180,6 +185,7 @@ def load_flows(directory: Path) -> Flows:
 
 def _across_files(directory: Path, parts: dict[str, Any]) -> list[ConfigFileError]:
     from app.calendar.flows import calendar_problem
+    from app.calendar.talks import talks_problem
     from app.groups.welcome_flows import welcome_problem
     from app.routing.flows import unknown_names
 
@@ -192,6 +198,9 @@ def _across_files(directory: Path, parts: dict[str, Any]) -> list[ConfigFileErro
     if routing and parts["calendar"]:
         found += _problem(directory / "calendar.yaml",
                           calendar_problem(parts["calendar"], set(routing.segments)))
+    if routing and parts["calendar"] and parts["talks"]:
+        found += _problem(directory / "talks.yaml", talks_problem(
+            parts["talks"], set(routing.segments), parts["calendar"]))
     for name, campaign in parts["onboarding"].items():
         found += _campaign_problems(directory / f"onboarding_{name}.yaml", name, campaign,
                                     routing)

@@ -110,7 +110,8 @@ async def answer_announce(event: TextMessage, ctx: Ctx) -> None:
         return _usage(event, ctx, ANNOUNCE_USAGE)
     texts = ctx.flows.commands.announce
     done = await operators.announce(ctx.session, ctx.flows.calendar, ctx.flows.onboarding,
-                                    args[0], args[1], event.from_user_name, ctx.now)
+                                    args[0], args[1], event.from_user_name, ctx.now,
+                                    ctx.flows.talks)
     if done.row is None:
         text = texts.no_groups.format(target=args[0])
     elif done.taken:
@@ -132,7 +133,8 @@ async def _choose(event: TextMessage, ctx: Ctx, args: list[str]) -> None:
     if row is None:
         return ctx.reply_text(event.from_user_name, texts.not_held.format(id=number))
     if choice == "tomorrow":
-        done = await operators.schedule(ctx.session, ctx.flows.calendar, row, ctx.now)
+        done = await operators.schedule(ctx.session, ctx.flows.calendar, row, ctx.now,
+                                         ctx.flows.talks)
         at = (done.row.at if done.row and done.row.at else ctx.now).astimezone(SHANGHAI)
         text = texts.scheduled.format(id=number, groups=done.groups, owners=done.owners,
                                       day=f"{at:%m-%d}", time=f"{at:%H:%M}")
@@ -156,7 +158,7 @@ async def answer_calendar(event: TextMessage, ctx: Ctx) -> None:
     days = 7 if ctx.data["args"] == "week" else 1
     lines = await calendar_preview(ctx.session, ctx.flows.calendar,
                                    ctx.now.astimezone(SHANGHAI).date(), days,
-                                   campaigns=ctx.flows.onboarding)
+                                   campaigns=ctx.flows.onboarding, talks=ctx.flows.talks)
     await ctx.answer_text(event.from_user_name, "\n".join(lines),
                           ctx.flows.commands.sent_separately)
 

@@ -17,6 +17,7 @@ from app.calendar.flows import CalendarFlows
 from app.calendar.models import Announcement, GroupDay
 from app.calendar.onboarding import Campaign
 from app.calendar.planner import SHANGHAI, at_time
+from app.calendar.talks import TalkFlows
 from app.funnel.report import ReportError, format_report, gather, parse_by, parse_since
 from app.groups.models import LIVE, CustomerGroup
 from app.logs import mask_phones
@@ -71,7 +72,7 @@ class Announced:
 
 async def announce(session: AsyncSession, calendar: CalendarFlows,
                    campaigns: dict[str, Campaign], target: str, text: str, operator: str,
-                   now: datetime) -> Announced:
+                   now: datetime, talks: TalkFlows | None = None) -> Announced:
     """A mass-send task per group owner for the live groups of a segment (or one group, by
     name or chat id), each owner confirming in the client (DESIGN.md §1). Only when none of
     them has had, or has planned, its one mass message of today: else nothing is sent and the
@@ -79,7 +80,7 @@ async def announce(session: AsyncSession, calendar: CalendarFlows,
     groups = await _target_groups(session, target)
     if not groups:
         return Announced(None, 0, 0, [])
-    taken = await taken_today(session, calendar, campaigns, groups, now)
+    taken = await taken_today(session, calendar, campaigns, groups, now, talks)
     row = Announcement(target=target[:128], text=text, operator=operator[:64],
                        chat_ids=",".join(g.chat_id for g in groups), created_at=now,
                        status=announcements.HELD if taken else announcements.SENT,
@@ -134,14 +135,14 @@ async def held(session: AsyncSession, announcement_id: int) -> Announcement | No
 
 
 async def schedule(session: AsyncSession, calendar: CalendarFlows, row: Announcement,
-                   now: datetime) -> Announced:
+                   now: datetime, talks: TalkFlows | None = None) -> Announced:
     """The held announcement joins tomorrow's mass message of its groups (the calendar posts
     it, at the time of their task)."""
     groups = await _target_groups(session, row.target, announcements.chat_ids(row))
     tomorrow = now.astimezone(SHANGHAI).date() + timedelta(days=1)
     segment = groups[0].segment if groups else None
     row.status = announcements.SCHEDULED
-    row.at = announcements.task_time(calendar, segment, tomorrow, now)
+    row.at = announcements.task_time(calendar, segment, tomorrow, now, talks)
     await session.flush()
     return Announced(row, len(groups), len({g.owner for g in groups}), [])
 

@@ -8,15 +8,19 @@ Functions flush only."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calendar import onboarding
-from app.calendar.flows import CalendarFlows, SegmentCalendar
+from app.calendar.flows import CalendarFlows
 from app.calendar.models import Announcement
 from app.calendar.onboarding import Campaign
-from app.calendar.planner import SHANGHAI, Post, at_time, mass_post, posts_for
+from app.calendar.planner import SHANGHAI, Post, at_time, day_posts, mass_post
+
+if TYPE_CHECKING:
+    from app.calendar.talks import TalkFlows
 
 HELD, SENT, SCHEDULED, REMINDED = "held", "sent", "scheduled", "reminded"
 PRIORITY = 100  # an operator's announcement is the day's mass task whatever the policy
@@ -61,10 +65,10 @@ async def own_posts(session: AsyncSession, campaigns: dict[str, Campaign], day: 
 
 
 def task_time(calendar: CalendarFlows, segment: str | None, day: date,
-              fallback: datetime) -> datetime:
+              fallback: datetime, talks: TalkFlows | None = None) -> datetime:
     """When the segment's mass task of `day` goes out under the policy (an announcement
     scheduled into it takes that time); the fallback's time of day without one."""
-    posts = posts_for(calendar.segments.get(segment or "") or SegmentCalendar(), day)
+    posts = day_posts(calendar, segment or "", day, talks)
     if not posts:
         return at_time(day, f"{fallback.astimezone(SHANGHAI):%H:%M}")
     return posts[0].at if calendar.daily_cap_policy == "merge" else mass_post(posts).at

@@ -53,7 +53,8 @@ async def _preview(database_url: str, settings: Settings, first: date, days: int
     try:
         flows = load_flows(settings.flows_path)
         async with db.reader() as session:
-            return await plan(session, flows.calendar, first, days, segment, flows.onboarding)
+            return await plan(session, flows.calendar, first, days, segment, flows.onboarding,
+                              flows.talks)
     finally:
         await db.dispose()
 

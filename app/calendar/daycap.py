@@ -18,13 +18,15 @@ from app.calendar.onboarding import Campaign
 from app.calendar.planner import MASS_TASK, SHANGHAI, Delivery, plan_day
 from app.calendar.posting import delivery_key
 from app.calendar.preview import groups_by_segment
+from app.calendar.talks import TalkFlows
 from app.groups.models import CustomerGroup
 
 
 async def taken_today(session: AsyncSession, calendar: CalendarFlows,
                       campaigns: dict[str, Campaign], groups: list[CustomerGroup],
-                      now: datetime) -> set[str]:
-    """The chat ids of `groups` whose mass message of today is taken or planned."""
+                      now: datetime, talks: TalkFlows | None = None) -> set[str]:
+    """The chat ids of `groups` whose mass message of today is taken or planned (the
+    calendar's posts with the talks')."""
     day = now.astimezone(SHANGHAI).date()
     wanted = {g.chat_id for g in groups}
     taken = set(await session.scalars(select(GroupDay.chat_id).where(
@@ -36,7 +38,7 @@ async def taken_today(session: AsyncSession, calendar: CalendarFlows,
     for segment in sorted({g.segment for g in groups if g.segment}):
         owners = by_segment.get(segment, {})
         mine = {c: own[c] for chats in owners.values() for c in chats if c in own}
-        coming += [d for d in plan_day(calendar, segment, day, owners, mine)
+        coming += [d for d in plan_day(calendar, segment, day, owners, mine, talks)
                    if d.transport == MASS_TASK and set(d.chat_ids) & wanted
                    and d.at > now - timedelta(minutes=calendar.grace_minutes)]
     recorded = set(await session.scalars(select(CalendarPost.key).where(

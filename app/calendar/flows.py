@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.flows import allow_placeholders
+
+if TYPE_CHECKING:
+    from app.calendar.talks import TalkFlows
 
 TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 SLOT_PLACEHOLDERS = ("column", "title", "body", "link")
@@ -145,19 +148,22 @@ def calendar_problem(calendar: CalendarFlows, segments: set[str]) -> str | None:
     return None
 
 
-def cap_report(calendar: CalendarFlows) -> list[str]:
-    """Per segment whose day asks for more than WeCom's one mass message per customer group:
-    what its policy does with each post, and what the other policies would do."""
-    from app.calendar.planner import describe_policy  # the planner builds on this schema
+def cap_report(calendar: CalendarFlows, talks: TalkFlows | None = None) -> list[str]:
+    """Per segment whose day asks for more than WeCom's one mass message per customer group
+    (its calendar's posts and its talks'): what its policy does with each post, and what the
+    other policies would do."""
+    from app.calendar.planner import day_posts, describe_policy  # it builds on this schema
 
+    talked = [s for talk in (talks.talks.values() if talks else ()) for s in talk.segments]
     lines = []
-    for name, segment in calendar.segments.items():
-        busiest = segment.busiest_day()
-        count = segment.posts_on(busiest)
+    for name in dict.fromkeys([*calendar.segments, *talked]):
+        counts = {day: len(day_posts(calendar, name, day, talks)) for day in WEEK}
+        busiest = max(WEEK, key=counts.__getitem__)
+        count = counts[busiest]
         if count > 1:
-            varies = {segment.posts_on(day) for day in WEEK} != {count}
+            varies = set(counts.values()) != {count}
             many = f"up to {count} posts a day (e.g. {busiest:%A})" if varies \
                 else f"{count} posts a day"
             lines.append(f"{name}: {many}, WeCom allows one mass message per customer group; "
-                         + describe_policy(calendar, segment, busiest))
+                         + describe_policy(calendar, name, busiest, talks))
     return lines

@@ -11,9 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from app.calendar.flows import CalendarFlows, SegmentCalendar
+
+if TYPE_CHECKING:
+    from app.calendar.talks import TalkFlows
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MASS_TASK, OWNER_REMINDER, ROBOT, APPCHAT = "mass_task", "owner_reminder", "robot", "appchat"
@@ -32,6 +36,10 @@ class Post:
     column: str | None = None  # slots: the column's next item, taken when posted
     template: str | None = None
     extra: str | None = None  # added below the post (Monday's weekly calendar)
+    # A talk's posts (app/calendar/talks.py): the occurrence's content key (its four posts
+    # share one topic item) and the values its template uses besides the item's.
+    content_key: str | None = None
+    fields: tuple[tuple[str, str], ...] = ()
 
     def key(self, segment: str) -> str:
         """Stable per (segment, day, post): outbox keys and the content taken hang on it."""
@@ -50,6 +58,7 @@ class Delivery:
     posts: tuple[Post, ...]
     chat_ids: tuple[str, ...] = field(default=())
     label: str = ""  # a group with a post of its own today (onboarding): its chat id
+    customers: tuple[str, ...] = ()  # a talk's personal invitation: the joiners it invites
 
 
 def posts_for(segment: SegmentCalendar, day: date) -> list[Post]:
@@ -70,6 +79,17 @@ def posts_for(segment: SegmentCalendar, day: date) -> list[Post]:
     return posts
 
 
+def day_posts(calendar: CalendarFlows, segment: str, day: date,
+              talks: TalkFlows | None) -> list[Post]:
+    """The segment's posts of `day`: its calendar's and its talks', in time order."""
+    from app.calendar.talks import talk_posts  # the talks build on this module's Post
+
+    posts = posts_for(calendar.segments.get(segment) or SegmentCalendar(), day)
+    if talks is not None:
+        posts = sorted([*posts, *talk_posts(talks, segment, day)], key=lambda p: (p.at, p.name))
+    return posts
+
+
 def at_time(day: date, hhmm: str) -> datetime:
     """HH:MM of the day, in Asia/Shanghai."""
     hours, minutes = (int(part) for part in hhmm.split(":"))
@@ -78,13 +98,14 @@ def at_time(day: date, hhmm: str) -> datetime:
 
 def plan_day(calendar: CalendarFlows, segment: str, day: date,
              groups_by_owner: dict[str, list[str]],
-             own_posts: dict[str, Post] | None = None) -> list[Delivery]:
-    """Every delivery for the segment on `day`, in time order. A group with a post of its own
-    that day (`own_posts`: its onboarding action) gets its own task with that post added, so
-    it still receives one mass message."""
-    declared = calendar.segments.get(segment) or SegmentCalendar()
+             own_posts: dict[str, Post] | None = None,
+             talks: TalkFlows | None = None) -> list[Delivery]:
+    """Every delivery for the segment on `day`, in time order: the calendar's posts and its
+    talks' (planned together under the one daily cap). A group with a post of its own that
+    day (`own_posts`: its onboarding action) gets its own task with that post added, so it
+    still receives one mass message."""
     own_posts = own_posts or {}
-    posts = posts_for(declared, day)
+    posts = day_posts(calendar, segment, day, talks)
     shared = {owner: [c for c in chats if c not in own_posts]
               for owner, chats in groups_by_owner.items()}
     deliveries = _customer(calendar, segment, posts, {o: c for o, c in shared.items() if c})
@@ -134,13 +155,15 @@ def _customer(calendar: CalendarFlows, segment: str, posts: list[Post],
     return deliveries
 
 
-def describe_policy(calendar: CalendarFlows, segment: SegmentCalendar, day: date) -> str:
-    """What the calendar's daily_cap_policy does with the segment's posts of `day`, post by
-    post, and what the other policies would do (`sopbot check`)."""
-    posts = posts_for(segment, day)
+def describe_policy(calendar: CalendarFlows, segment: str, day: date,
+                    talks: TalkFlows | None = None) -> str:
+    """What the calendar's daily_cap_policy does with the segment's posts of `day` (its
+    talks' included), post by post, and what the other policies would do (`sopbot check`)."""
+    posts = day_posts(calendar, segment, day, talks)
     best, policy = mass_post(posts), calendar.daily_cap_policy
     others = [p for p in posts if p is not best]
-    weekly = " (with Monday's weekly calendar)" if segment.weekly else ""
+    declared = calendar.segments.get(segment)
+    weekly = " (with Monday's weekly calendar)" if declared and declared.weekly else ""
     said = {
         "merge": f"{_and(calendar, posts)} together in one task at {posts[0].at:%H:%M}",
         "highest_priority": f"only {_named(calendar, best)} as the mass task, "
@@ -154,7 +177,10 @@ def describe_policy(calendar: CalendarFlows, segment: SegmentCalendar, day: date
 
 
 def _named(calendar: CalendarFlows, post: Post) -> str:
-    label = GREETINGS.get(post.name) or calendar.columns.get(post.column or "", post.name)
+    talk = dict(post.fields).get("talk")
+    step = post.name.rpartition(".")[2]
+    label = GREETINGS.get(post.name) or (f"{talk} {step}" if talk else None) \
+        or calendar.columns.get(post.column or "", post.name)
     return f"{post.at:%H:%M} {label}"
 
 
@@ -166,14 +192,17 @@ def _and(calendar: CalendarFlows, posts: list[Post]) -> str:
 def render(post: Post, labels: dict[str, str], item: Callable[[Post], dict[str, str] | None],
            default_template: str = "") -> str | None:
     """The post's text: a greeting as written, a slot from its column's next item (None when
-    the column is empty: the slot is skipped and reported)."""
+    the column is empty: the slot is skipped and reported), a talk's from its template."""
     if post.text is not None:
         text: str = post.text
     else:
-        assert post.column is not None
-        found = item(post)
-        if found is None:
-            return None
+        values = dict(post.fields)
+        if post.column is not None:
+            found = item(post)
+            if found is None:
+                return None
+            values |= {**found, "topic": found["title"], "details": found["body"]}
         template = post.template or default_template
-        text = template.format(column=labels.get(post.column, post.column), **found).strip()
+        text = template.format(column=labels.get(post.column or "", post.column), **values)
+        text = text.strip()
     return f"{text}\n\n{post.extra}" if post.extra else text

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.calendar import announcements, content, onboarding
+from app.calendar import announcements, content, onboarding, talk_invites
 from app.calendar.flows import CalendarFlows
 from app.calendar.models import CalendarPost, GroupDay
 from app.calendar.onboarding import Campaign
@@ -30,6 +30,8 @@ from app.calendar.planner import (
     render,
 )
 from app.calendar.preview import groups_by_segment
+from app.calendar.talk_invites import INVITATION
+from app.calendar.talks import TalkFlows
 from app.db import Database
 from app.groups.models import CustomerGroup
 from app.logs import get_logger
@@ -82,9 +84,10 @@ def delivery_key(delivery: Delivery) -> str:
 
 async def post_due(db: Database, calendar: CalendarFlows, now: datetime,
                    agent_id: int | None, campaigns: dict[str, Campaign] | None = None,
-                   robots: set[str] | None = None) -> Report:
-    """Queue what is due now (within the grace), record what was missed. Onboarding runs
-    are started and advanced in the same unit of work."""
+                   robots: set[str] | None = None, talks: TalkFlows | None = None) -> Report:
+    """Queue what is due now (within the grace), record what was missed: the calendar's
+    posts with the talks' (sop_flows/talks.yaml) and their personal invitations. Onboarding
+    runs are started and advanced in the same unit of work."""
     campaigns = campaigns or {}
     grace = timedelta(minutes=calendar.grace_minutes)
     day = now.astimezone(SHANGHAI).date()
@@ -99,7 +102,9 @@ async def post_due(db: Database, calendar: CalendarFlows, now: datetime,
             chats = groups.get(segment, {})
             mine = {c: own[c] for owner in chats.values() for c in owner if c in own} \
                 if plan_for == day else {}
-            for delivery in plan_day(calendar, segment, plan_for, chats, mine):
+            planned = plan_day(calendar, segment, plan_for, chats, mine, talks)
+            planned += await talk_invites.invitations(session, talks, segment, plan_for)
+            for delivery in planned:
                 if delivery.at <= now:
                     await _one(session, run, delivery)
         await onboarding.advance(session, campaigns, day)
@@ -166,7 +171,8 @@ async def _text(session: AsyncSession, run: _Run, delivery: Delivery, post: Post
     """The post's text; an item's image is added to `images` (a mass task's attachments)."""
     item: dict[str, str] | None = None
     if post.column is not None:
-        taken = await content.take(session, post.column, post.key(delivery.segment), run.now)
+        key = post.content_key or post.key(delivery.segment)  # a talk's posts share one
+        taken = await content.take(session, post.column, key, run.now)
         if taken is None:
             log.warning("calendar_slot_empty", segment=delivery.segment, slot=post.name,
                         column=post.column)
@@ -178,12 +184,16 @@ async def _text(session: AsyncSession, run: _Run, delivery: Delivery, post: Post
 
 def _call(delivery: Delivery, text: str, agent_id: int | None, names: list[str],
           reminder_text: str, images: list[str]) -> Any:
+    attachments = [Attachment(msgtype="image", image=Image(pic_url=url))
+                   for url in images[:MAX_ATTACHMENTS]] or None
     if delivery.transport == MASS_TASK:
-        attachments = [Attachment(msgtype="image", image=Image(pic_url=url))
-                       for url in images[:MAX_ATTACHMENTS]] or None
         return AddMsgTemplate(chat_type="group", sender=delivery.target,
                               chat_id_list=list(delivery.chat_ids), text=Text(content=text),
                               attachments=attachments)
+    if delivery.transport == INVITATION:  # one to one, from the staff member who added them
+        return AddMsgTemplate(chat_type="single", sender=delivery.target,
+                              external_userid=list(delivery.customers),
+                              text=Text(content=text), attachments=attachments)
     if delivery.transport == OWNER_REMINDER:
         if agent_id is None:
             return None

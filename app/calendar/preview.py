@@ -13,8 +13,9 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.calendar import announcements, content
+from app.calendar import announcements, content, talk_invites
 from app.calendar.flows import CalendarFlows
+from app.calendar.models import ContentItem
 from app.calendar.onboarding import Campaign
 from app.calendar.planner import (
     APPCHAT,
@@ -26,13 +27,15 @@ from app.calendar.planner import (
     plan_day,
     render,
 )
+from app.calendar.talk_invites import INVITATION
+from app.calendar.talks import TalkFlows, schedule_lines
 from app.groups.models import LIVE, CustomerGroup
 
 WEEKDAYS = "一二三四五六日"
 Item = dict[str, str] | None
 SHOWN = 24  # characters of a post shown in the preview
 TRANSPORTS = {MASS_TASK: "mass task →", OWNER_REMINDER: "reminder →", ROBOT: "robot",
-              APPCHAT: "appchat"}
+              APPCHAT: "appchat", INVITATION: "invitation from"}
 
 
 @dataclass(frozen=True)
@@ -84,19 +87,24 @@ async def groups_by_segment(session: AsyncSession) -> dict[str, dict[str, list[s
 
 async def plan(session: AsyncSession, calendar: CalendarFlows, start: date, days: int,
                segment: str | None = None,
-               campaigns: dict[str, Campaign] | None = None) -> list[PlanDay]:
-    """Every day's deliveries per segment of calendar.yaml, with their texts."""
+               campaigns: dict[str, Campaign] | None = None,
+               talks: TalkFlows | None = None) -> list[PlanDay]:
+    """Every day's deliveries per segment of calendar.yaml (and of talks.yaml), with their
+    texts; a newcomers' Q&A's invitations with the joiners known now."""
     groups = await groups_by_segment(session)
     names = {chat_id: name for chat_id, name in await session.execute(
         select(CustomerGroup.chat_id, CustomerGroup.name))}
     item = await _queue_reader(session, calendar)
+    talked = [s for t in (talks.talks.values() if talks else ()) for s in t.segments]
+    shown = [*calendar.segments, *(s for s in dict.fromkeys(talked) if s not in calendar.segments)]
     found = []
     for n in range(days):
         day = start + timedelta(days=n)
         own = await announcements.own_posts(session, campaigns or {}, day, names)
         found.append(PlanDay(day, [
-            _segment_day(calendar, name, day, groups.get(name, {}), item, own)
-            for name in calendar.segments if segment is None or name == segment]))
+            await _segment_day(session, calendar, talks, name, day, groups.get(name, {}), item,
+                               own)
+            for name in shown if segment is None or name == segment]))
     return found
 
 
@@ -107,10 +115,15 @@ async def _queue_reader(session: AsyncSession,
     upcoming = {column: [dict(title=i.title, body=i.body, link=i.link or "")
                          for i in await content.queued(session, column, limit=500)]
                 for column in calendar.columns}
-    taken: dict[str, Item] = {}
+    # A talk whose announcement went out already has its item: its later posts show it.
+    taken: dict[str, Item] = {
+        i.used_for: dict(title=i.title, body=i.body, link=i.link or "")
+        for i in await session.scalars(select(ContentItem).where(
+            ContentItem.used_for.like("talk:%"), ContentItem.used_at.is_not(None))
+            .order_by(ContentItem.used_at.desc()).limit(200)) if i.used_for}
 
     def item(post: Post, segment: str) -> Item:
-        key = post.key(segment)
+        key = post.content_key or post.key(segment)
         if key not in taken:
             queue = upcoming.get(post.column or "", [])
             taken[key] = queue.pop(0) if queue else None
@@ -119,12 +132,15 @@ async def _queue_reader(session: AsyncSession,
     return item
 
 
-def _segment_day(calendar: CalendarFlows, name: str, day: date,
-                 owners: dict[str, list[str]], item: Callable[[Post, str], Item],
-                 own: dict[str, Post]) -> SegmentDay:
+async def _segment_day(session: AsyncSession, calendar: CalendarFlows,
+                       talks: TalkFlows | None, name: str, day: date,
+                       owners: dict[str, list[str]], item: Callable[[Post, str], Item],
+                       own: dict[str, Post]) -> SegmentDay:
     mine = {c: own[c] for chats in owners.values() for c in chats if c in own}
+    planned = plan_day(calendar, name, day, owners, mine, talks)
+    planned += await talk_invites.invitations(session, talks, name, day)
     deliveries = [Planned(d, _texts(d, calendar, lambda post: item(post, name)))
-                  for d in plan_day(calendar, name, day, owners, mine)]
+                  for d in sorted(planned, key=lambda d: (d.at, d.transport, d.target))]
     return SegmentDay(name, sum(len(chats) for chats in owners.values()), len(owners),
                       deliveries)
 
@@ -138,11 +154,13 @@ def _texts(delivery: Delivery, calendar: CalendarFlows,
 
 async def preview(session: AsyncSession, calendar: CalendarFlows, start: date, days: int,
                   segment: str | None = None,
-                  campaigns: dict[str, Campaign] | None = None) -> list[str]:
+                  campaigns: dict[str, Campaign] | None = None,
+                  talks: TalkFlows | None = None) -> list[str]:
     """The plan as `sopbot calendar preview` prints it."""
     lines = [f"calendar {start:%Y-%m-%d} to {start + timedelta(days=days - 1):%Y-%m-%d} "
              f"(Asia/Shanghai), daily cap policy: {calendar.daily_cap_policy}"]
-    for planned_day in await plan(session, calendar, start, days, segment, campaigns):
+    lines += [f"talk {line}" for line in schedule_lines(talks, segment)] if talks else []
+    for planned_day in await plan(session, calendar, start, days, segment, campaigns, talks):
         lines.append(f"{planned_day.day:%Y-%m-%d} {planned_day.weekday}")
         for found in planned_day.segments:
             lines += _segment_lines(found)
@@ -160,7 +178,9 @@ def _segment_lines(found: SegmentDay) -> list[str]:
 def _line(planned: Planned) -> str:
     delivery = planned.delivery
     where = f"{TRANSPORTS[delivery.transport]} {delivery.target}"
-    if delivery.label:
+    if delivery.transport == INVITATION:
+        where += f" ({delivery.label}: {len(delivery.customers)} newcomer(s))"
+    elif delivery.label:
         where += f" ({delivery.label}, {own_kind(delivery)})"
     elif delivery.chat_ids:
         where += f" ({len(delivery.chat_ids)} group(s))"

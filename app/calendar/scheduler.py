@@ -145,12 +145,13 @@ async def take_lead(scheduler: CalendarScheduler) -> None:
 async def post_due_slots(scheduler: CalendarScheduler) -> None:
     """Job: queue the calendar's due deliveries (leader only)."""
     flows = scheduler.flows
-    if not (flows.calendar.segments or flows.onboarding) or not await scheduler.lead():
+    if not (flows.calendar.segments or flows.onboarding or flows.talks.talks) \
+            or not await scheduler.lead():
         return
     try:
         report = await post_due(scheduler.db, scheduler.flows.calendar, scheduler.clock(),
                                 scheduler.agent_id, scheduler.flows.onboarding,
-                                scheduler.robots)
+                                scheduler.robots, scheduler.flows.talks)
     except Exception:
         log.exception("calendar_post_failed")
         return

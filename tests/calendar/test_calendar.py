@@ -11,7 +11,15 @@ from typer.testing import CliRunner
 
 from app.calendar import content
 from app.calendar.flows import CalendarFlows, cap_report
-from app.calendar.planner import MASS_TASK, OWNER_REMINDER, ROBOT, SHANGHAI, plan_day, posts_for
+from app.calendar.planner import (
+    MASS_TASK,
+    OWNER_REMINDER,
+    ROBOT,
+    SHANGHAI,
+    day_posts,
+    plan_day,
+    posts_for,
+)
 from app.calendar.preview import preview
 from app.cli import cli
 from app.db import Database, utcnow
@@ -20,7 +28,7 @@ from app.groups.models import CustomerGroup
 from tests.conftest import API_KEY, REPO, make_settings, serve_app
 from tests.funnel.test_codes import env_file
 
-CALENDAR = load_flows(REPO / "sop_flows").calendar
+CALENDAR, TALKS = load_flows(REPO / "sop_flows").calendar, load_flows(REPO / "sop_flows").talks
 MONDAY, TUESDAY = date(2026, 11, 30), date(2026, 12, 1)
 OWNERS = {"zhangsan": ["wr1", "wr2"], "lisi": ["wr3"]}
 
@@ -67,7 +75,7 @@ def test_internal_groups_get_every_post_and_the_cap_is_reported() -> None:
         ("08:00", "ops"), ("10:30", "ops"), ("15:00", "ops"), ("21:00", "ops")]
     assert plan_day(CALENDAR, "reseller", TUESDAY, {}) == []  # no groups, no internal target
     assert cap_report(CALENDAR)[0].startswith(
-        "shop_north: up to 5 posts a day (e.g. Wednesday), WeCom allows one mass message per "
+        "shop_north: up to 5 posts a day (e.g. Thursday), WeCom allows one mass message per "
         "customer group; policy")
 
 
@@ -93,15 +101,19 @@ def test_check_says_what_each_policy_does_with_each_post_per_segment() -> None:
         "their times (other policies: merge: 08:00 早安, 10:30 今日上新, 15:00 星品推荐 and 16:00 "
         "档口评测 together in one task at 08:00; highest_priority: only 10:30 今日上新 as the "
         "mass task, 08:00 早安, 15:00 星品推荐 and 16:00 档口评测 not sent)")
-    merged = cap_report(with_policy("merge"))
-    wednesday = ("policy merge: 08:00 早安, 10:30 今日上新, 15:00 星品推荐, 19:30 嘉宾分享会 and "
-                 "21:00 晚安 together in one task at 08:00")
-    assert any(line.startswith("shop_north: up to 5 posts a day") and wednesday in line
-               for line in merged)
-    reseller = next(line for line in merged if line.startswith("reseller"))
+    # With the talks (sop_flows/talks.yaml), Tuesday is the busiest: the 嘉宾分享会's
+    # announcement and the 新人答疑会 itself are planned with the calendar's posts.
+    merged = cap_report(with_policy("merge"), TALKS)
+    tuesday = ("policy merge: 08:00 早安, 10:30 今日上新, 12:00 嘉宾分享会 announce, "
+               "15:00 星品推荐, 19:00 新人答疑会 reminder, 20:00 新人答疑会 opening and 21:00 晚安 "
+               "together in one task at 08:00")
+    assert any(line.startswith("shop_north: up to 7 posts a day (e.g. Tuesday)")
+               and tuesday in line for line in merged), merged
+    calendar_only = cap_report(with_policy("merge"))
+    reseller = next(line for line in calendar_only if line.startswith("reseller"))
     assert "remind_owner: 11:00 星品推荐 as the mass task, 09:00 早安 as owner reminder at its " \
         "time" in reseller
-    assert not any(line.startswith("online") for line in merged)  # one post a day: no note
+    assert not any(line.startswith("online") for line in calendar_only)  # one post a day
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -190,23 +202,29 @@ def test_the_preview_command(db_url: str, tmp_path: Path) -> None:
     assert shown.exit_code == 0, shown.output
     assert shown.stdout.splitlines() == [
         "calendar 2026-11-30 to 2026-11-30 (Asia/Shanghai), daily cap policy: remind_owner",
+        "talk qa_online: 新人答疑会 every 周五 20:00, online, online_douyin, host 运营小林, topic "
+        "'选品、上架素材、一件代发和直播备货'",
         "2026-11-30 周一", "  online: 0 customer group(s), 0 owner(s)", "    nothing to post"]
     bad = CliRunner().invoke(cli, ["calendar", "preview", "--segment", "nowhere",
                                    "--env-file", env])
     assert bad.exit_code == 2 and "not in sop_flows/calendar.yaml" in bad.output
     checked = CliRunner().invoke(cli, ["check", "--env-file", env])
-    assert "note: calendar shop_north: up to 5 posts a day" in checked.stdout
+    assert "note: calendar shop_north: up to 7 posts a day (e.g. Tuesday)" in checked.stdout
 
 
 def test_the_six_columns_run_on_their_weekdays() -> None:
     assert set(CALENDAR.columns.values()) == {"档口评测", "今日上新", "星品推荐", "社群小店",
                                               "店主代言", "嘉宾分享会"}
     used = {slot.column for s in CALENDAR.segments.values() for slot in s.slots}
-    assert used == set(CALENDAR.columns)  # every column has a slot somewhere
+    # Every column has a slot somewhere; 《嘉宾分享会》 is the topic source of the talks.
+    assert used == set(CALENDAR.columns) - {"guest_talk"}
     week = [date(2026, 12, 2) + timedelta(days=n) for n in range(7)]  # Wednesday on
-    talks = [(f"{d:%a}", p.at.strftime("%H:%M")) for d in week
-             for p in posts_for(CALENDAR.segments["shop_north"], d) if p.column == "guest_talk"]
-    assert talks == [("Wed", "19:30")]
+    talks = [(f"{d:%a}", p.at.strftime("%H:%M"), p.name) for d in week
+             for p in day_posts(CALENDAR, "shop_north", d, TALKS) if p.column == "guest_talk"]
+    assert talks == [("Wed", "19:00", "talk.guest_shops.reminder"),
+                     ("Wed", "20:00", "talk.guest_shops.opening"),
+                     ("Thu", "10:00", "talk.guest_shops.summary"),
+                     ("Tue", "12:00", "talk.guest_shops.announce")]
     assert [p.name for p in posts_for(CALENDAR.segments["shop_north"], TUESDAY)] == [
         "morning", "slot0", "slot1", "evening"]
 

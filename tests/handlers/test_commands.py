@@ -228,9 +228,14 @@ async def test_announce_holds_what_would_be_a_second_mass_message_today(
 
 async def test_a_held_announcement_goes_into_tomorrows_mass_message(
         services: Services) -> None:
+    from dataclasses import replace
+
     from app.calendar.posting import post_due
     from app.calendar.preview import preview
+    from app.calendar.talks import TalkFlows
 
+    # The calendar alone (TUESDAY is two days from today: a talk's post may fall on any day).
+    services.worker.flows = services.flows = replace(services.flows, talks=TalkFlows())
     await _south_groups(services)
     services.worker.clock = lambda: TUESDAY + timedelta(hours=9)
     await handle_text(services, "/announce shop_south 周六直播，记得来！")

@@ -17,6 +17,8 @@ from app.calendar.models import CalendarPost, GroupDay
 from app.calendar.planner import APPCHAT, MASS_TASK, OWNER_REMINDER, ROBOT
 from app.calendar.posting import QUEUED, SKIPPED, delivery_key
 from app.calendar.preview import PlanDay, Planned, plan, short
+from app.calendar.talk_invites import INVITATION
+from app.calendar.talks import NEWCOMER_QA, WEEKDAYS, Talk, TalkFlows, step_label
 from app.console.labels import segment_labels
 from app.console.pages.outbox_view import STATUS_LABELS as OUTBOX_LABELS
 from app.console.times import NONE, local, local_day
@@ -25,7 +27,7 @@ from app.groups.models import CustomerGroup
 from app.outbox.models import OutboxMessage
 
 TRANSPORT_LABELS = {MASS_TASK: "群发任务", OWNER_REMINDER: "提醒群主", ROBOT: "群机器人",
-                    APPCHAT: "应用群聊"}
+                    APPCHAT: "应用群聊", INVITATION: "个人邀请"}
 TASK_LABELS = {tracking.CREATED: "待群主确认", tracking.REMINDED: "已提醒群主",
                tracking.CONFIRMED: "群主已发送", tracking.MISSED: "超时未发送",
                tracking.FAILED: "创建失败"}
@@ -53,10 +55,14 @@ def skip_reason(reason: str | None) -> str:
     return next((label for start, label in SKIP_REASONS.items() if text.startswith(start)), text)
 
 
-def post_label(calendar: CalendarFlows, segment: str, name: str) -> str:
-    """A post's name (morning, slot1, sop.7d.d3+21d.d1) as operators know it."""
+def post_label(calendar: CalendarFlows, segment: str, name: str,
+               talks: TalkFlows | None = None) -> str:
+    """A post's name (morning, slot1, sop.7d.d3+21d.d1, talk.qa_north.announce) as operators
+    know it."""
     if name in GREETINGS:
         return GREETINGS[name]
+    if (talk := step_label(talks, name)) is not None:
+        return talk
     if name.startswith("slot") and name[4:].isdigit():
         slots = calendar.segments[segment].slots if segment in calendar.segments else ()
         n = int(name[4:])
@@ -76,8 +82,9 @@ def _own_label(part: str) -> str:
     return f"新人期 {campaign} 第{day}天" if campaign else part
 
 
-def posts_label(calendar: CalendarFlows, segment: str, names: str) -> str:
-    return "、".join(post_label(calendar, segment, n) for n in names.split(",") if n)
+def posts_label(calendar: CalendarFlows, segment: str, names: str,
+                talks: TalkFlows | None = None) -> str:
+    return "、".join(post_label(calendar, segment, n, talks) for n in names.split(",") if n)
 
 
 @dataclass(frozen=True)
@@ -134,12 +141,14 @@ class DayView:
 
 
 async def plan_views(session: AsyncSession, calendar: CalendarFlows, days: list[PlanDay],
-                     names: dict[str, str], now: datetime) -> list[DayView]:
+                     names: dict[str, str], now: datetime,
+                     talks: TalkFlows | None = None) -> list[DayView]:
     """The plan, each delivery beside what became of it if its time came."""
     keys = [delivery_key(p.delivery) for d in days for s in d.segments for p in s.deliveries]
     recorded = await recorded_by_key(session, keys)
     return [DayView(f"{d.day:%Y-%m-%d}", d.weekday,
-                    [_plan_row(calendar, p, names, now, recorded.get(delivery_key(p.delivery)))
+                    [_plan_row(calendar, p, names, now, recorded.get(delivery_key(p.delivery)),
+                               talks)
                      for p in _by_time(d)])
             for d in days]
 
@@ -150,14 +159,17 @@ def _by_time(day: PlanDay) -> list[Planned]:
 
 
 def _plan_row(calendar: CalendarFlows, planned: Planned, names: dict[str, str],
-              now: datetime, recorded: Recorded | None) -> PlanRow:
+              now: datetime, recorded: Recorded | None,
+              talks: TalkFlows | None = None) -> PlanRow:
     d = planned.delivery
-    own = "公告" if "announce" in "+".join(p.name for p in d.posts) else "新人期"
-    groups = (f"{own}：{names.get(d.label, d.label)}" if d.label
+    own = "公告" if any(p.name.startswith("announce") for p in d.posts) else "新人期"
+    groups = (f"{len(d.customers)} 位新人：{names.get(d.label, d.label)}"
+              if d.transport == INVITATION
+              else f"{own}：{names.get(d.label, d.label)}" if d.label
               else f"{len(d.chat_ids)} 个群" if d.chat_ids else NONE)
     # Once recorded, what went out is in the outbox: the preview renders the content queue as
     # it is now, which has moved on since.
-    texts = [PlanText(post_label(calendar, d.segment, t.post.name),
+    texts = [PlanText(post_label(calendar, d.segment, t.post.name, talks),
                       None if recorded or t.text is None else short(t.text, TEXT_SHOWN),
                       t.text is None and recorded is None)
              for t in planned.texts]
@@ -192,7 +204,7 @@ class HistoryRow:
 
 
 async def history(session: AsyncSession, calendar: CalendarFlows, since: datetime,
-                  segment: str) -> list[HistoryRow]:
+                  segment: str, talks: TalkFlows | None = None) -> list[HistoryRow]:
     """The deliveries recorded since `since` (by their planned time), newest first."""
     groups = (select(GroupDay.post_key, func.count().label("n"))
               .group_by(GroupDay.post_key).subquery())
@@ -204,14 +216,14 @@ async def history(session: AsyncSession, calendar: CalendarFlows, since: datetim
         query = query.where(CalendarPost.segment == segment)
     rows = await session.execute(query.order_by(CalendarPost.at.desc(), CalendarPost.id.desc())
                                  .limit(HISTORY_SHOWN))
-    return [_history_row(calendar, post, outbox, n or 0) for post, outbox, n in rows]
+    return [_history_row(calendar, post, outbox, n or 0, talks) for post, outbox, n in rows]
 
 
 def _history_row(calendar: CalendarFlows, post: CalendarPost, outbox: str | None,
-                 groups: int) -> HistoryRow:
+                 groups: int, talks: TalkFlows | None = None) -> HistoryRow:
     return HistoryRow(post.key, post.day, local(post.at, "%H:%M"), post.segment,
                       TRANSPORT_LABELS.get(post.transport, post.transport), post.target, groups,
-                      posts_label(calendar, post.segment, post.posts),
+                      posts_label(calendar, post.segment, post.posts, talks),
                       Recorded(post.status, post.reason, post.task_status, outbox),
                       post.reminders, local(post.confirmed_at, "%m-%d %H:%M"))
 
@@ -233,11 +245,12 @@ class TallyView:
 
 
 def tally_views(calendar: CalendarFlows, found: tracking.Confirmations,
-                labels: dict[str, str]) -> tuple[list[TallyView], list[TallyView]]:
+                labels: dict[str, str],
+                talks: TalkFlows | None = None) -> tuple[list[TallyView], list[TallyView]]:
     """The tallies per owner and per post (named by the segment's label and the posts')."""
     owners = [TallyView(t.name, t) for t in found.by_owner]
     posts = [TallyView(f"{labels.get(segment, segment)} · "
-                       f"{posts_label(calendar, segment, t.name)}", t)
+                       f"{posts_label(calendar, segment, t.name, talks)}", t)
              for t in found.by_post for segment in (t.segment or "",)]
     return owners, posts
 
@@ -263,7 +276,7 @@ def empty_columns(calendar: CalendarFlows, days: list[PlanDay], now: datetime,
         for seg in day.segments:
             for planned in seg.deliveries:
                 for t in planned.texts:
-                    key = t.post.key(seg.segment)
+                    key = t.post.content_key or t.post.key(seg.segment)
                     if t.text is None and t.post.column and t.post.at > now and key not in seen:
                         seen.add(key)
                         found.setdefault(t.post.column, []).append((t.post.at, seg.segment))
@@ -272,17 +285,52 @@ def empty_columns(calendar: CalendarFlows, days: list[PlanDay], now: datetime,
             for column, slots in sorted(found.items(), key=lambda kv: min(kv[1]))]
 
 
+@dataclass(frozen=True)
+class TalkView:
+    """A talk of talks.yaml as the page lists it."""
+
+    name: str
+    title: str
+    kind: str
+    when: str  # 每周三 20:00
+    segments: str
+    host: str
+    topic: str
+    steps: str  # when its posts go out, relative to it
+
+
+def talk_views(talks: TalkFlows, calendar: CalendarFlows,
+               labels: dict[str, str]) -> list[TalkView]:
+    return [TalkView(name, t.title, "新人答疑会" if t.kind == NEWCOMER_QA else "嘉宾分享会",
+                     f"每周{WEEKDAYS[t.weekday - 1]} {t.time}",
+                     "、".join(labels.get(s, s) for s in t.segments),
+                     t.host.shown + ("（员工）" if t.host.staff else "（嘉宾）"),
+                     f"《{calendar.columns.get(t.topic.column, t.topic.column)}》的下一条内容"
+                     if t.topic.column else t.topic.text or "", _steps(t))
+            for name, t in talks.talks.items()]
+
+
+def _steps(talk: Talk) -> str:
+    invite = "，并一对一邀请上周入群的新人" if talk.kind == NEWCOMER_QA else ""
+    return (f"前一天 {talk.announce_time or talk.time} 预告{invite}；提前 {talk.remind_minutes} "
+            f"分钟提醒；{talk.time} 开场；{talk.summary_hours} 小时后总结")
+
+
 async def load(session: AsyncSession, flows: Flows, segment: str, since: datetime,
                now: datetime) -> dict[str, object]:
     """Everything the page shows for `segment` ("" for all), by the template's names: the plan
     of the DAYS from today, the deliveries recorded since `since`, the confirmation rates."""
     calendar, today = flows.calendar, local_day(now)
-    days = await plan(session, calendar, today, DAYS, segment or None, flows.onboarding)
+    talks = flows.talks
+    days = await plan(session, calendar, today, DAYS, segment or None, flows.onboarding, talks)
     labels = segment_labels(flows)
-    owners, posts = tally_views(calendar, await tracking.confirmations(session, since), labels)
-    return {"days": await plan_views(session, calendar, days, await _group_names(session), now),
+    owners, posts = tally_views(calendar, await tracking.confirmations(session, since), labels,
+                                talks)
+    names = await _group_names(session)
+    return {"days": await plan_views(session, calendar, days, names, now, talks),
             "empty": empty_columns(calendar, days, now, labels),
-            "history": await history(session, calendar, since, segment), "owners": owners,
+            "talks": talk_views(talks, calendar, labels),
+            "history": await history(session, calendar, since, segment, talks), "owners": owners,
             "posts": [p for p in posts if not segment or p.tally.segment == segment],
             "last_day": today + timedelta(days=DAYS - 1), "shown": HISTORY_SHOWN}
 
