@@ -17,7 +17,8 @@ from app.calendar.models import CalendarPost
 from app.calendar.posting import post_due
 from app.console.pages import calendar as calendar_page
 from app.console.periods import SHANGHAI
-from app.groups.models import CustomerGroup
+from app.groups.models import CustomerGroup, GroupMember
+from app.members.models import Member
 from app.outbox.models import OutboxMessage
 from tests.conftest import OPERATOR, serve_app
 from tests.console.conftest import PASSWORD, Console, console_settings, give_password, logged_in
@@ -149,3 +150,31 @@ async def test_the_page_says_which_columns_run_out_and_from_when(console: Consol
             await content.add(session, "stall_review", f"评测{n}", "", None, NOW)
     page = await console.client.get("/console/calendar")
     assert "stall_review" not in {a["data-empty"] for a in marked(page.text, "empty")}
+
+
+async def test_the_talks_are_listed_and_planned_with_the_calendar(console: Console) -> None:
+    await seed(console)
+    services = console.app.services
+    services.flows = replace(services.flows, calendar=services.flows.calendar.model_copy(
+        update={"daily_cap_policy": "remind_owner"}))
+    async with services.db.unit_of_work() as session:  # a newcomer of this week in 群wrS1
+        session.add(GroupMember(chat_id="wrS1", userid="wmNew", type=2, joined_at=NOW))
+        session.add(Member(external_userid="wmNew", staff_userid="staff02", channel="app"))
+    page = await console.client.get("/console/calendar", params={"segment": "shop_south"})
+    talks = {r.data["talk"]: r.cells for r in table_rows(page.text) if "talk" in r.data}
+    assert talks["guest_shops"][:5] == ["嘉宾分享会", "嘉宾分享会", "每周三 20:00",
+                                        "实体店·北方群、实体店·南方群", "本期嘉宾（嘉宾）"]
+    assert talks["guest_shops"][5] == "《嘉宾分享会》的下一条内容"
+    assert "一对一邀请上周入群的新人" in talks["qa_shop_south"][6]
+    # Today's announcement of tomorrow's 嘉宾分享会 is the groups' one mass task; the Q&A's
+    # reminder and opening tonight go to the owners at their times.
+    today = plan(page.text, "2026-12-01")
+    assert "群发任务" in today[("12:00", "shop_south", "zhangsan")]
+    assert "嘉宾分享会·预告" in today[("12:00", "shop_south", "zhangsan")]
+    assert "新人答疑会·开场提醒" in today[("19:30", "shop_south", "wangwu")]
+    assert "提醒群主" in today[("20:30", "shop_south", "wangwu")]
+    # Next Monday's announcement of the Q&A invites this week's newcomer one to one.
+    monday = plan(page.text, "2026-12-07")
+    invite = monday[("20:30", "shop_south", "staff02")]
+    assert "个人邀请" in invite and "1 位新人：群wrS1" in invite
+    assert "新人答疑会·个人邀请：您好！欢迎加入「群wrS1」" in invite
