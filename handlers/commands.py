@@ -45,7 +45,8 @@ async def answer_unknown_command(event: TextMessage, ctx: Ctx) -> None:
 async def answer_stats(event: TextMessage, ctx: Ctx) -> None:
     """/stats [channel|slot|segment|region] [24h|7d|30d]: the funnel with conversion."""
     try:
-        report = await operators.stats(ctx.session, ctx.data["args"].split(), ctx.now)
+        report = await operators.stats(ctx.session, ctx.data["args"].split(), ctx.now,
+                                       ctx.flows)
     except ReportError:
         return _usage(event, ctx, "/stats [channel|slot|segment|region] [24h|7d|30d]")
     await ctx.answer_text(event.from_user_name, report, ctx.flows.commands.sent_separately)

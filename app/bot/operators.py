@@ -18,6 +18,8 @@ from app.calendar.models import Announcement, GroupDay
 from app.calendar.onboarding import Campaign
 from app.calendar.planner import SHANGHAI, at_time
 from app.calendar.talks import TalkFlows
+from app.flows import Flows
+from app.funnel.labels import value_labels
 from app.funnel.report import ReportError, format_report, gather, parse_by, parse_since
 from app.groups.models import LIVE, CustomerGroup
 from app.logs import mask_phones
@@ -30,15 +32,18 @@ ANNOUNCE_KIND = "announcement"
 MAX_CHATS_PER_TASK = 2000  # add_msg_template's chat_id_list
 
 
-async def stats(session: AsyncSession, args: list[str], now: datetime) -> str:
-    """/stats [dimension] [period]: the funnel report; ReportError for bad arguments."""
+async def stats(session: AsyncSession, args: list[str], now: datetime,
+                flows: Flows | None = None) -> str:
+    """/stats [dimension] [period]: the funnel report, its channels, slots and segments by
+    their Chinese labels as in `sopbot funnel`; ReportError for bad arguments."""
     by = next((a for a in args if not a[:1].isdigit()), None)
     since = next((a for a in args if a[:1].isdigit()), "7d")
     if len(args) > 2:
         raise ReportError("too many arguments")
     parse_by(by)
     since_at = now - parse_since(since)
-    return format_report(await gather(session, by, since_at), by, since, since_at)
+    labels = value_labels(flows, by) if flows is not None else None
+    return format_report(await gather(session, by, since_at), by, since, since_at, labels)
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,10 @@ async def test_stats_answers_the_funnel_and_refuses_bad_arguments(services: Serv
         await funnel.record(session, "click", "click:1", utcnow(), channel="app", slot="my_page")
     reply = await handle_text(services, "/stats channel 7d")
     assert reply["handler"] == "handlers.commands.answer_stats"
-    assert "channel = app" in reply["Content"] and "click" in reply["Content"]
+    # Channels and slots by their labels in funnel.yaml, as `sopbot funnel` shows them.
+    assert "channel = app (App 内广告位)" in reply["Content"] and "click" in reply["Content"]
+    slots = (await handle_text(services, "/stats slot"))["Content"]
+    assert "slot = my_page (“我的”页)" in slots
     bad = await handle_text(services, "/stats colour")
     assert bad["Content"].startswith("用法：/stats")
 
