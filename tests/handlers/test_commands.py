@@ -263,6 +263,26 @@ async def test_a_held_announcement_goes_into_tomorrows_mass_message(
     assert all(t["text"]["content"].startswith("周六直播") for t in tasks)
 
 
+async def test_a_talks_mass_task_planned_today_holds_an_announcement(
+        services: Services) -> None:
+    from dataclasses import replace
+
+    from app.calendar.talks import TalkFlows
+
+    talks = services.flows.talks
+    # No calendar for the south: only tomorrow's 嘉宾分享会, announced tonight, takes today's.
+    guest = talks.talks["guest_shops"].model_copy(update={
+        "weekday": (TUESDAY + timedelta(days=1)).isoweekday(), "announce_time": "22:00"})
+    services.worker.flows = services.flows = replace(
+        services.flows, talks=TalkFlows(talks={"guest_shops": guest}),
+        calendar=services.flows.calendar.model_copy(update={"segments": {}}))
+    await _south_groups(services)
+    services.worker.clock = lambda: TUESDAY + timedelta(hours=9)
+    reply = (await handle_text(services, "/announce shop_south 周六直播，记得来！"))["Content"]
+    assert reply.startswith("企业微信规定每个客户群每天只能收到一条群发。目标 3 个群中有 3 个")
+    assert await _announcements(services) == []  # nothing sent
+
+
 async def test_a_held_announcement_can_go_to_the_owners_instead(services: Services) -> None:
     await _south_groups(services)
     services.worker.clock = lambda: TUESDAY + timedelta(hours=9)
