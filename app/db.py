@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, event, text
@@ -32,8 +32,22 @@ from app import sqlite_inline
 READ_ONLY = "sopbot_read_only"
 
 
+class _Clock:
+    """This process's clock: the wall clock, unless `sopbot demo` moved it to play a week that
+    has passed (every timestamp sopbot writes comes from `utcnow`)."""
+
+    offset = timedelta(0)
+
+
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return datetime.now(UTC) + _Clock.offset
+
+
+def set_clock(at: datetime | None) -> None:
+    """Make `utcnow` read `at` from now on, ticking (None: the wall clock again). Only the demo
+    calls it, before its service starts and then forward only, between units of work: a jump
+    back would make a live lease look longer and a pending retry later."""
+    _Clock.offset = timedelta(0) if at is None else at - datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -1,13 +1,15 @@
-"""Fast-forwarding the posting calendar: the simulated days after today, each played as a
-timeline. At every posting time of sop_flows/calendar.yaml (and the onboarding campaigns')
+"""Playing the posting calendar over the week that just ended, each day as a timeline. At
+every posting time of sop_flows/calendar.yaml (and the onboarding campaigns')
 the calendar's own `post_due` runs with that moment as its clock, so its mass tasks go out
 through the outbox to the simulator as they would that day; group owners confirm some of
 them in the client a while later (WeCom's clock is moved to each moment first: it enforces
 one mass message per group per Asia/Shanghai day by it), a few members leave their group,
 and `track` looks at the tasks three times a day (confirmed, reminded, missed after 24 h).
 
-The service's wall-clock scheduler is off in the demo (workspace.py), so these are the only
-calendar runs."""
+The service's clock moves with WeCom's (the demo set it to the week's start before the service
+started; `Wire.set_clock` moves both, forward only), so everything the service writes carries
+the simulated moment and the console's "today" follows the week. The service's wall-clock
+scheduler is off in the demo (workspace.py), so these are the only calendar runs."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from app.services import Services
 
 TRACK_AT = ("12:00", "18:00", "23:30")
 CLOSE_AT = "20:00"  # the day after the last: every task of the last day is 24 h old
+GROUNDWORK_AT = "09:00"
 CONFIRM_RATE = {"zhangsan": 0.85, "lisi": 0.6}  # one owner is diligent, one is busy
 OTHER_CONFIRM_RATE = 0.7
 CONFIRM_AFTER_MIN = (10, 150)  # owners confirm a while after the task reaches their client
@@ -48,8 +51,8 @@ class DayStats:
     missed: int = 0  # tasks of earlier days found unconfirmed after 24 h
     left: int = 0
 
-    def line(self, number: int) -> str:
-        return (f"day {number}  {self.day:%a %Y-%m-%d}  {self.tasks:>3} mass tasks "
+    def line(self, number: int, arrived: str = "") -> str:
+        return (f"day {number}  {self.day:%a %Y-%m-%d}  {arrived}  {self.tasks:>3} mass tasks "
                 f"({self.onboarding} with onboarding)  {self.confirmed:>3} confirmed  "
                 f"{self.reminded:>3} reminders  {self.missed:>3} missed  {self.left} left")
 
@@ -66,10 +69,13 @@ class FastForward:
     _seen: set[int] = field(default_factory=set)  # tasks whose confirmation is decided
     _stats: DayStats = field(default_factory=lambda: DayStats(date.min))
 
-    async def day(self, number: int, day: date) -> DayStats:
-        """Play one day, in time order; its numbers."""
+    async def day(self, number: int, day: date,
+                  extra: tuple[tuple[str, Action], ...] = ()) -> DayStats:
+        """Play one day, in time order, with `extra` actions at their HH:MM; its numbers."""
         self._stats = DayStats(day)
-        for hhmm in posting_times(self.services):
+        for hhmm, action in extra:
+            self._at(at_time(day, hhmm), action)
+        for hhmm in posting_times(self.services, day):
             self._at(at_time(day, hhmm) + timedelta(minutes=1), self._post)
         for hhmm in TRACK_AT:
             self._at(at_time(day, hhmm), self._track)
@@ -80,12 +86,14 @@ class FastForward:
         self._stats.tasks, self._stats.onboarding = await self._tasks_of(day)
         return self._stats
 
-    async def close(self, day: date) -> DayStats:
-        """The evening after the last day: its unconfirmed tasks become missed."""
-        self._stats = DayStats(day)
-        self._at(at_time(day, CLOSE_AT), self._track)
+    async def close(self) -> DayStats:
+        """Today, up to now: tasks of the week unconfirmed for 24 h become missed (today's
+        20:00 run, or the latest one can be had: the clocks never move past now)."""
+        today = datetime.now(SHANGHAI)
+        self._stats = DayStats(today.date())
+        self._at(min(at_time(today.date(), CLOSE_AT), today - timedelta(minutes=1)), self._track)
         await self._play()
-        await self.wire.set_clock(None)  # WeCom's clock back to now, for the console
+        await self.wire.set_clock(None)  # both clocks back to now, for the console
         return self._stats
 
     def _at(self, at: datetime, action: Action) -> None:
@@ -100,7 +108,7 @@ class FastForward:
     async def _post(self, now: datetime) -> None:
         s, flows = self.services, self.services.flows
         await post_due(s.db, flows.calendar, now, s.settings.agent_id, flows.onboarding,
-                       set(s.settings.robot_keys))
+                       set(s.settings.robot_keys), talks=flows.talks)
         await self.wire.quiet()  # delivered: WeCom's msgid is on each task
         for post in await self._new_tasks(now):
             rate = CONFIRM_RATE.get(post.target, OTHER_CONFIRM_RATE)
@@ -153,17 +161,27 @@ class FastForward:
         return len(posts), sum("sop." in p for p in posts)
 
 
-def posting_times(services: Services) -> list[str]:
-    """Every HH:MM the calendar or a campaign posts at (the real scheduler ticks each minute;
-    between these times it would find nothing due)."""
-    calendar = services.flows.calendar
+def posting_times(services: Services, day: date) -> list[str]:
+    """Every HH:MM of `day` the calendar, a campaign or a talk posts at (the real scheduler
+    ticks each minute; between these times it would find nothing due)."""
+    calendar, talks = services.flows.calendar, services.flows.talks
     times = {c.time for c in services.flows.onboarding.values()}
+    # A talk's posts fall on the day before it, its day and the day after (every moment of
+    # each is tried: one where nothing is due posts nothing).
+    times |= {f"{moment:%H:%M}" for talk in (talks.talks.values() if talks else ())
+              for near in (day - timedelta(days=1), day, day + timedelta(days=1))
+              for moment in talk.moments(near).values() if moment.date() == day}
     for segment in calendar.segments.values():
         times |= {g.time for g in (segment.morning, segment.evening) if g is not None}
         times |= {slot.time for slot in segment.slots}
     return sorted(times)
 
 
-def first_day() -> date:
-    """Tomorrow in Asia/Shanghai: today's groups filled today, so their campaigns start then."""
-    return datetime.now(SHANGHAI).date() + timedelta(days=1)
+def first_day(days: int) -> date:
+    """The first of the `days` days that ended yesterday (Asia/Shanghai)."""
+    return datetime.now(SHANGHAI).date() - timedelta(days=days)
+
+
+def groundwork_at(days: int) -> datetime:
+    """When the operators set up WeCom: the morning before the week."""
+    return at_time(first_day(days) - timedelta(days=1), GROUNDWORK_AT)

@@ -100,12 +100,14 @@ def _ok(answer: httpx.Response, what: str) -> None:
         raise DemoError(f"{what}: HTTP {answer.status_code}")
 
 
-async def review(wire: Wire, people: list[Person], texts: DemoTexts) -> Counter[str]:
-    """Reviewers work through the queue the directory did not settle, oldest first; the
-    newest tenth is left for whoever opens the console's review page after the demo."""
+async def review(wire: Wire, people: list[Person], texts: DemoTexts,
+                 leave_some: bool = True) -> Counter[str]:
+    """Reviewers work through the queue the directory did not settle, oldest first; with
+    `leave_some` (the last day) the newest tenth is left for whoever opens the console's
+    review page after the demo."""
     by_id = {p.external_userid: p for p in people}
     queue = await _pending_reviews(wire)
-    left = math.ceil(len(queue) * LEFT_FOR_THE_CONSOLE)
+    left = math.ceil(len(queue) * LEFT_FOR_THE_CONSOLE) if leave_some else 0
     decided: Counter[str] = Counter(left=left)
     for row in queue[:len(queue) - left]:
         person = by_id[row["external_userid"]]
@@ -185,17 +187,20 @@ ASKING = 4  # one member in this many asks 微信客服 a question
 
 
 async def ask_kf(wire: Wire, people: list[Person], questions: tuple[str, ...],
-                 open_kfid: str) -> int:
+                 open_kfid: str, before: int = 0) -> int:
     """Members ask 微信客服 what shop owners ask; the service answers by keywords.yaml or keeps
-    the question for the console's keyword page. How many asked."""
+    the question for the console's keyword page (`before` were asked earlier). How many
+    asked."""
     asking = people[::ASKING] if questions else []
 
     async def one(pair: tuple[int, Person]) -> None:
         n, person = pair
-        await wire.scenario("kf_message", open_kfid=open_kfid, text=questions[n % len(questions)],
+        text = questions[(before + n) % len(questions)]
+        await wire.scenario("kf_message", open_kfid=open_kfid, text=text,
                             external_userid=person.external_userid)
     await each(one, list(enumerate(asking)))
-    await wait_for(lambda: _answered(wire, len(asking)), "every question answered or kept")
+    await wait_for(lambda: _answered(wire, before + len(asking)),
+                   "every question answered or kept")
     return len(asking)
 
 

@@ -73,10 +73,11 @@ def column_uses(calendar: CalendarFlows) -> Counter[str]:
 
 async def queue_content(wire: Wire, texts: DemoTexts, calendar: CalendarFlows,
                         days: int) -> int:
-    """Enough items for every slot of the simulated days (POST /api/content)."""
-    queued = 0
-    for column, per_day in sorted(column_uses(calendar).items()):
-        for item in texts.items(column, per_day * days):
+    """Enough items for every slot of the simulated days, and for a column only the talks
+    read (sop_flows/talks.yaml) one a day (POST /api/content)."""
+    queued, uses = 0, column_uses(calendar)
+    for column in sorted(calendar.columns):
+        for item in texts.items(column, max(uses.get(column, 0), 1) * days):
             await wire.api("POST", "/api/content", json={"column": column, **item.model_dump()})
             queued += 1
     return queued

@@ -1,11 +1,13 @@
-"""The demo's phases, each a few numbered steps with what they counted: the operators'
-groundwork, the funnel, the fast-forwarded calendar."""
+"""The demo's phases, each a numbered step with what it counted: the operators' groundwork the
+day before the week, the week that just ended (each morning that day's newcomers go through
+the whole funnel, then the calendar plays the day), and what the week added up to."""
 
 from __future__ import annotations
 
 import random
 from collections import Counter
-from datetime import date, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -20,6 +22,8 @@ from app.kf.models import UnansweredQuestion
 from app.services import Services
 from app.verify.models import APPROVED, AUTO_REVIEWER, PENDING, Verification
 
+ARRIVE_AT = "09:30"  # when each day's newcomers reach the funnel (its steps take seconds)
+
 
 async def prepare_wecom(wire: Wire, services: Services, texts: DemoTexts, days: int,
                         progress: Progress) -> None:
@@ -33,57 +37,106 @@ async def prepare_wecom(wire: Wire, services: Services, texts: DemoTexts, days: 
     progress.done(f"{queued} items queued for the calendar's columns")
 
 
-async def push_funnel(wire: Wire, population: Population, texts: DemoTexts,
-                      progress: Progress) -> None:
-    links = await _arrivals(wire, population, progress)
-    await _verification(wire, population.people, links, texts, progress)
-    progress.start("group codes")
-    joined = await driver.scan_codes(wire, population.people, links)
-    progress.done(f"{joined} members scanned their group code; {await _filled(wire)}")
+@dataclass
+class Tally:
+    """What the funnel counted over the arrivals so far."""
+
+    app: Counter[str] = field(default_factory=Counter)
+    added: list[Person] = field(default_factory=list)
+    links: dict[str, str] = field(default_factory=dict)  # each member's verification link
+    imported: int = 0
+    decided: Counter[str] = field(default_factory=Counter)
+    joined: int = 0
+    asked: int = 0
+    second_account_of: int | None = None  # the member whose phone a second account claimed
 
 
-async def ask_questions(wire: Wire, people: list[Person], texts: DemoTexts, open_kfid: str,
-                        progress: Progress) -> None:
-    progress.start("kf questions")
-    asked = await driver.ask_kf(wire, people, texts.questions, open_kfid)
-    async with wire.db.reader() as session:
-        kept = await session.scalar(select(func.count()).select_from(UnansweredQuestion))
-    progress.done(f"{asked} members asked; {asked - (kept or 0)} answered by keywords, "
-                  f"{kept or 0} kept for the console's keyword page")
+@dataclass
+class Arrivals:
+    """The funnel, played for one group of newcomers at a time."""
+
+    wire: Wire
+    texts: DemoTexts
+    open_kfid: str  # the simulator's 微信客服 account members write to
+    tally: Tally = field(default_factory=Tally)
+
+    async def arrive(self, cohort: Population, last: bool) -> str:
+        """The cohort's ad-slot steps, adds, forms, reviews, group codes and questions; what
+        the day counted. The `last` cohort ends with a second account claiming a phone."""
+        wire, tally = self.wire, self.tally
+        tally.app += await driver.report_app_steps(wire, cohort)
+        links = await driver.welcome_links(wire, await driver.add_friends(wire, cohort.people))
+        tally.added += cohort.people
+        tally.links |= links
+        await wire.quiet()  # each add recorded as a member (the welcome goes out before that)
+        tally.imported += await driver.import_directory(wire, cohort.people)
+        await driver.fill_forms(wire, cohort.people, links)
+        await wire.quiet()
+        tally.decided += await driver.review(wire, tally.added, self.texts, last)
+        if last:
+            tally.second_account_of = await driver.claim_a_linked_phone(wire, tally.added)
+        joined = await driver.scan_codes(wire, tally.added, tally.links)
+        tally.joined += joined
+        tally.asked += await driver.ask_kf(wire, cohort.people, self.texts.questions,
+                                           self.open_kfid, tally.asked)
+        return f"{len(cohort.people):>3} added {joined:>3} joined"
 
 
-async def _arrivals(wire: Wire, population: Population, progress: Progress) -> dict[str, str]:
-    """The app's ad slots and the friend adds; each member's verification link."""
+async def play_week(wire: Wire, services: Services, population: Population, arrivals: Arrivals,
+                    days: int, seed: int, progress: Progress) -> tuple[date | None, list[str]]:
+    """The simulated days (none: everyone arrives now, no calendar); the first day and each
+    day's line."""
+    if days == 0:
+        progress.start("arrivals")
+        progress.done(await arrivals.arrive(population, last=True))
+        return None, []
+    first = first_day(days)
+    progress.start("the week")
+    progress.done(f"{days} days from {first:%Y-%m-%d} to yesterday: newcomers each morning, "
+                  "posts, confirmations, tracking, onboarding")
+    ff = FastForward(wire, services, population.people, days, random.Random(seed))
+    lines = []
+    arrived: dict[int, str] = {}  # each day's arrivals, counted
+    for n in range(days):
+
+        async def morning(_now: datetime, n: int = n) -> None:
+            arrived[n] = await arrivals.arrive(population.cohort(n, days), n == days - 1)
+        stats = await ff.day(n + 1, first + timedelta(days=n), ((ARRIVE_AT, morning),))
+        lines.append(stats.line(n + 1, arrived[n]))
+        progress.write("      " + lines[-1])
+    closing = await ff.close()
+    progress.write(f"      and today so far: {closing.missed} of the week's tasks missed "
+                   "(no confirmation within 24 h)")
+    return first, lines
+
+
+async def totals(wire: Wire, population: Population, tally: Tally, progress: Progress) -> None:
+    """What the week's arrivals added up to, step by step."""
+    progress.start("the funnel")
+    progress.done(f"{len(tally.added)} friend adds over the days")
+    app = tally.app
+    progress.write("      app ad slots   " + " → ".join(f"{app[s]} {s}" for s in app))
+    channels = Counter(p.channel for p in tally.added).most_common()
+    progress.write(f"      friend adds    {len(tally.added)} "
+                   f"({', '.join(f'{c} {n}' for c, n in channels)}); {len(tally.links)} "
+                   "welcomes with a verification link reached WeCom")
     people = population.people
-    progress.start("app ad slots")
-    app = await driver.report_app_steps(wire, population)
-    progress.done(" → ".join(f"{n} {step}" for step, n in app.items()))
-    progress.start("friend adds")
-    links = await driver.welcome_links(wire, await driver.add_friends(wire, people))
-    await wire.quiet()  # each add recorded as a member (the welcome goes out before that)
-    channels = Counter(p.channel for p in people).most_common()
-    progress.done(f"{len(people)} ({', '.join(f'{c} {n}' for c, n in channels)}); "
-                  f"{len(links)} welcomes with a verification link reached WeCom")
-    return links
-
-
-async def _verification(wire: Wire, people: list[Person], links: dict[str, str],
-                        texts: DemoTexts, progress: Progress) -> None:
-    progress.start("verification")
-    imported = await driver.import_directory(wire, people)
-    await driver.fill_forms(wire, people, links)
-    await wire.quiet()
-    progress.done(f"{sum(p.opens_form for p in people)} opened the form; "
-                  f"{await _submissions(wire)}; directory: {imported} platform users")
-    progress.start("review")
-    decided = await driver.review(wire, people, texts)
+    progress.write(f"      verification   {sum(p.opens_form for p in people)} opened the form; "
+                   f"{await _submissions(wire)}; directory: {tally.imported} platform users")
     reviewers = ", ".join(sorted({p.reviewer for p in people}))
-    holder = await driver.claim_a_linked_phone(wire, people)
-    second = (f"; a second account claimed member #{holder}'s phone: it waits, flagged"
-              if holder is not None else "")
-    progress.done(f"{decided['approved'] + decided['rejected']} decided by {reviewers}: "
-                  f"{decided['approved']} approved, {decided['rejected']} photos rejected, "
-                  f"{decided['left']} left for the console's review page{second}")
+    decided = tally.decided
+    second = (f"; a second account claimed member #{tally.second_account_of}'s phone: it "
+              "waits, flagged" if tally.second_account_of is not None else "")
+    progress.write(f"      review         {decided['approved'] + decided['rejected']} decided "
+                   f"by {reviewers}: {decided['approved']} approved, {decided['rejected']} "
+                   f"photos rejected, {decided['left']} left for the console's review "
+                   f"page{second}")
+    progress.write(f"      group codes    {tally.joined} members scanned their group code; "
+                   f"{await _filled(wire)}")
+    async with wire.db.reader() as session:
+        kept = await session.scalar(select(func.count()).select_from(UnansweredQuestion)) or 0
+    progress.write(f"      kf questions   {tally.asked} members asked; {tally.asked - kept} "
+                   f"answered by keywords, {kept} kept for the console's keyword page")
 
 
 async def _submissions(wire: Wire) -> str:
@@ -103,24 +156,3 @@ async def _filled(wire: Wire) -> str:
         filled = await session.scalar(select(func.count()).select_from(CustomerGroup).where(
             CustomerGroup.filled_at.is_not(None)))
     return f"{filled} of {groups} groups reached their ideal size"
-
-
-async def fast_forward(wire: Wire, services: Services, population: Population, days: int,
-                       seed: int, progress: Progress) -> tuple[date | None, list[str]]:
-    """The simulated days (none: skipped); the first day and each day's line."""
-    if days == 0:
-        return None, []
-    first = first_day()
-    progress.start("calendar")
-    progress.done(f"fast-forward {days} days from {first:%Y-%m-%d}: posts, confirmations, "
-                  "tracking, onboarding")
-    ff = FastForward(wire, services, population.people, days, random.Random(seed))
-    lines = []
-    for n in range(days):
-        stats = await ff.day(n + 1, first + timedelta(days=n))
-        lines.append(stats.line(n + 1))
-        progress.write("      " + lines[-1])
-    closing = await ff.close(first + timedelta(days=days))
-    progress.write(f"      and the day after: {closing.missed} of the last day's tasks missed "
-                   "(no confirmation within 24 h)")
-    return first, lines

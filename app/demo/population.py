@@ -87,6 +87,13 @@ class Population:
     people: list[Person] = field(default_factory=list)
     app_users: list[AppUser] = field(default_factory=list)  # everyone the app targeted
 
+    def cohort(self, number: int, of: int) -> Population:
+        """The people who arrive on day `number` of `of` (0-based), with the app users drawn
+        around them (an app user's id starts with its person's number)."""
+        return Population(
+            [p for n, p in enumerate(self.people) if n % of == number],
+            [u for u in self.app_users if int(u.platform_user_id[1:6]) % of == number])
+
 
 def generate(size: int, seed: int, funnel: FunnelFlows, regions: list[str]) -> Population:
     """`size` people who add a staff member, with the app users the app targeted around them."""

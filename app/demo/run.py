@@ -19,7 +19,9 @@ import httpx
 import uvicorn
 
 from app.config import Settings
+from app.db import set_clock, utcnow
 from app.demo import output, phases, summary
+from app.demo.calendar_days import groundwork_at
 from app.demo.console_login import make_login
 from app.demo.output import Progress
 from app.demo.population import Population, generate
@@ -93,9 +95,9 @@ async def run(options: Options, out: TextIO | None = None) -> Result:
     settings, sim = demo_settings(ws, options.port, options.keywords, robots)
     write_env(ws, settings)
     demo = Demo(options, population, load_texts(), ws,
-                Progress(out or sys.stdout, total=10 if options.days else 9), sim.kf_accounts[0])
+                Progress(out or sys.stdout, total=5), sim.kf_accounts[0])
     output.header(demo.progress, options, ws, demo.url)
-    with _logs(options.log_to_file, ws, settings):
+    with _logs(options.log_to_file, ws, settings), _clock_at_week_start(options.days):
         return await _serve(demo, settings, sim)
 
 
@@ -112,6 +114,18 @@ async def _serve(demo: Demo, settings: Settings, sim: SimSettings) -> Result:
             output.console(demo.progress, demo.url, OPERATOR, result.password, demo.ws)
             await server  # until Ctrl-C
     return result
+
+
+@contextmanager
+def _clock_at_week_start(days: int) -> Iterator[None]:
+    """The service's clock at the morning before the simulated week while the demo plays it
+    (set before the service starts: it only ever moves forward), the wall clock after."""
+    if days:
+        set_clock(groundwork_at(days))
+    try:
+        yield
+    finally:
+        set_clock(None)
 
 
 @contextmanager
@@ -152,12 +166,12 @@ async def _demo(demo: Demo, services: Services) -> Result:
     assert keys[0] is not None and keys[1] is not None  # workspace.py always makes both
     async with httpx.AsyncClient(base_url=demo.url, timeout=30, trust_env=False) as http:
         wire = Wire(http, keys[0].get_secret_value(), keys[1].get_secret_value(), services.db)
+        await wire.set_clock(utcnow())  # WeCom's clock to the service's (the week's start)
         await phases.prepare_wecom(wire, services, demo.texts, max(options.days, 1), progress)
-        await phases.push_funnel(wire, demo.population, demo.texts, progress)
-        await phases.ask_questions(wire, demo.population.people, demo.texts, demo.kf_account,
-                                   progress)
-        first, days = await phases.fast_forward(wire, services, demo.population, options.days,
-                                                options.seed, progress)
+        arrivals = phases.Arrivals(wire, demo.texts, demo.kf_account)
+        first, days = await phases.play_week(wire, services, demo.population, arrivals,
+                                             options.days, options.seed, progress)
+        await phases.totals(wire, demo.population, arrivals.tally, progress)
         return await _close(demo, wire, services, first, days)
 
 

@@ -14,7 +14,7 @@ from app.funnel import steps
 from app.funnel.report import Group, gather, percentile
 
 ROWS = (*steps.ORDER, steps.LEFT_GROUP)
-WINDOW = timedelta(days=1)  # everything the demo counted happened in the last minutes
+WINDOW = timedelta(days=30)  # everything the demo counted (its week included), and no more
 
 
 async def funnel_groups(db: Database, by: str | None) -> list[Group]:

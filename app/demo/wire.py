@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import func, select
 
-from app.db import Database, utcnow
+from app.db import Database, set_clock, utcnow
 from app.inbox.models import PENDING as WAITING
 from app.inbox.models import InboxEvent
 from app.outbox.models import PENDING, OutboxMessage
@@ -60,8 +60,11 @@ class Wire:
         return list(_json(answer, "sim requests")["requests"])
 
     async def set_clock(self, at: datetime | None) -> None:
-        """WeCom's clock: the simulated moment, or back to now (None)."""
-        epoch = (at or utcnow()).timestamp()
+        """WeCom's clock and the service's: the simulated moment, or back to now (None). Moved
+        only once the service is idle, so no unit of work straddles the jump."""
+        await self.quiet()
+        set_clock(at)
+        epoch = (at or datetime.now(UTC)).timestamp()
         _json(await self.http.post(f"{MOUNT_PATH}/sim/clock", json={"set_epoch_s": epoch},
                                    headers=self._sim_headers), "sim clock")
 
