@@ -60,9 +60,12 @@ class Wire:
         return list(_json(answer, "sim requests")["requests"])
 
     async def set_clock(self, at: datetime | None) -> None:
-        """WeCom's clock and the service's: the simulated moment, or back to now (None). Moved
-        only once the service is idle, so no unit of work straddles the jump."""
+        """WeCom's clock and the service's: the simulated moment (or the service's now, when
+        that is later), or back to now (None). Moved only once the service is idle, so no unit
+        of work straddles the jump."""
         await self.quiet()
+        if at is not None:
+            at = max(at, utcnow())  # forward only: the quiet wait took real seconds
         set_clock(at)
         epoch = (at or datetime.now(UTC)).timestamp()
         _json(await self.http.post(f"{MOUNT_PATH}/sim/clock", json={"set_epoch_s": epoch},

@@ -17,7 +17,7 @@ from typing import Literal
 import re2
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.yamlconf import ConfigFileError, line_of, load_model
+from app.yamlconf import ConfigFileError, combined, line_of, load_model
 
 TEXT_BYTES = 2048  # a kf text message's content
 
@@ -160,11 +160,11 @@ def load_keywords(path: Path, segments: set[str] | None = None) -> KeywordsFile:
     """Read and check keywords.yaml; ConfigFileError with file and line for anything wrong,
     including an answer for a segment sop_flows/routing.yaml does not declare."""
     keywords = load_model(path, KeywordsFile)
-    for n, rule in enumerate(keywords.rules):
-        for segment in rule.segments:
-            if segments is not None and segment not in segments:
-                loc = ["rules", str(n), "segments", segment]
-                raise ConfigFileError(path, line_of(path, loc),
-                                      f"rules.{n}.segments: unknown segment {segment!r} "
-                                      f"(sop_flows/routing.yaml)")
+    unknown = [ConfigFileError(path, line_of(path, ["rules", str(n), "segments", segment]),
+                               f"rules.{n}.segments: unknown segment {segment!r} "
+                               f"(sop_flows/routing.yaml)")
+               for n, rule in enumerate(keywords.rules) for segment in rule.segments
+               if segments is not None and segment not in segments]
+    if unknown:  # every one at once, like every other problem `sopbot check` reports
+        raise combined(unknown)
     return keywords

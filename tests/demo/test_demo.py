@@ -101,13 +101,11 @@ def test_the_demo_pushes_its_population_through_the_funnel_and_the_calendar(
     assert _warnings(workdir / "demo" / "sopbot-demo.log") <= EXPECTED_WARNINGS
 
 
-# What the demo's own story logs at warning level: owners who miss a task are part of it. (The
-# service's clock moves with WeCom's, so no access token expires under it.) A warning about
-# the demo's own
-# configuration is not: a robot the calendar names but the demo never set up, a column it
-# queued nothing for.
-# A pool left without a group with room is the story too: the demo makes three groups per
-# segment and scales their size down, so the operators are told to open the next one.
+# What the demo's own story logs at warning level: owners who miss a task, and a segment whose
+# groups are all full (the demo makes three groups a segment and scales their size down, so
+# the operators are told to open the next one). A warning about the demo's own configuration
+# is not: a robot the calendar names but the demo never set up, a column it queued nothing for.
+# (The service's clock moves with WeCom's, so no access token expires under it.)
 EXPECTED_WARNINGS = {"calendar_task_missed", "group_pool_empty"}
 
 

@@ -13,7 +13,7 @@ from app.keywords import book as book_module
 from app.keywords.book import KeywordBook
 from app.keywords.matcher import Matcher, plain_match
 from app.keywords.rules import Answer, Rule, load_keywords
-from app.yamlconf import ConfigFileError
+from app.yamlconf import ConfigFileError, ConfigFileErrors
 from tests.conftest import REPO, LogRecorder
 
 SEGMENTS = {"shop_north", "shop_south", "reseller", "online", "online_douyin"}
@@ -75,6 +75,16 @@ def test_bad_rules_are_refused_with_file_line_and_reason(tmp_path: Path, change:
     problem = error(tmp_path, BASE.replace(*change))
     assert message in problem.message, problem.message
     assert (problem.path.name, problem.line) == ("keywords.yaml", line)
+
+
+def test_every_unknown_segment_is_reported_at_once(tmp_path: Path) -> None:
+    """Issue 14 item 13: `sopbot check` names every problem of a run, not the first."""
+    two = "answer: {text: 发货说明}\n    segments: {nowhere: {text: x}, elsewhere: {text: y}}"
+    problem = error(tmp_path, BASE.replace("answer: {text: 发货说明}", two))
+    assert isinstance(problem, ConfigFileErrors)
+    assert [e.message for e in problem.errors] == [
+        "rules.0.segments: unknown segment 'nowhere' (sop_flows/routing.yaml)",
+        "rules.0.segments: unknown segment 'elsewhere' (sop_flows/routing.yaml)"]
 
 
 def test_a_pattern_that_backtracks_forever_elsewhere_runs_in_linear_time_here() -> None:
