@@ -112,8 +112,9 @@ class PhotoChecks(Strict):
     min_width: int = Field(300, ge=1, le=10_000)
     min_height: int = Field(300, ge=1, le=10_000)
     # A photo whose header claims more pixels is never decoded: a decompression bomb is a small
-    # file that claims a huge image.
-    max_pixels: int = Field(50_000_000, ge=10_000, le=200_000_000)
+    # file that claims a huge image. A decode holds about 4 bytes a pixel: 24 M (a 4000×6000
+    # phone photo) is ~100 MB, and at most two decode at once (app/verify/photos.py).
+    max_pixels: int = Field(24_000_000, ge=10_000, le=200_000_000)
 
 
 class ReviewNotes(Strict):

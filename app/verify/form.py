@@ -109,6 +109,9 @@ async def submit_form(token: str, request: Request) -> HTMLResponse:
         return message_page(t, t.pages.too_large, "problem", 411)
     if int(length) > MAX_PHOTOS * max_bytes + FORM_OVERHEAD:
         return message_page(t, t.pages.too_large, "problem", 413)
+    refused = await _may_not_submit(services, external_userid)
+    if refused is not None:
+        return refused
     # A few spare file parts, so four photos get the "at most three" text, not a 400.
     try:
         async with request.form(max_files=MAX_PHOTOS + 5, max_fields=20) as form:
@@ -120,6 +123,24 @@ async def submit_form(token: str, request: Request) -> HTMLResponse:
     if errors:
         return form_page(t, max_bytes, values, errors, status_code=422)
     return await _store(services, external_userid, values, photos)
+
+
+async def _may_not_submit(services: Services, external_userid: str) -> HTMLResponse | None:
+    """The answer for a member who may not submit (unknown, or submitted already and not free to
+    correct), before the body is read: replaying a link costs a query, never a photo's decode.
+    `service.submit` decides again under the member's lock (two posts may pass this at once)."""
+    t = services.flows.verify
+    async with services.db.unit_of_work() as session:
+        member = await by_external_userid(session, external_userid)
+        if member is None:
+            return message_page(t, t.pages.unknown_member, "problem", 404)
+        row = await service.latest(session, member.id)
+        if row is None or await service.may_resubmit(session, row, t):
+            return None
+        join = await _join_code(session, services, member)
+    log.info("verification_duplicate", verification_id=row.id, member_id=member.id,
+             status=row.status)
+    return status_page(t, row, join)
 
 
 async def _store(services: Services, external_userid: str, values: dict[str, str],

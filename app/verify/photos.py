@@ -8,7 +8,7 @@ import asyncio
 import hashlib
 import io
 import secrets
-import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,9 @@ FORMATS = ["JPEG", "PNG", "WEBP"]  # what image_type lets in; Pillow tries no ot
 # Why a stored photo could not be measured (Inspected.problem).
 UNREADABLE = "unreadable"  # not a decodable image, or its file is gone
 TOO_MANY_PIXELS = "too_many_pixels"  # a decompression bomb, or simply too big: not decoded
+# Submissions decoded at once, process-wide: each decode may hold max_pixels × 4 bytes, so a burst
+# of uploads waits its turn here instead of multiplying the memory (and the 2 cores' time).
+_DECODERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="photo-decode")
 
 
 class PhotoError(ValueError):
@@ -116,8 +119,10 @@ class Inspected:
 
 
 async def inspect(names: list[str], directory: Path, max_pixels: int) -> list[Inspected]:
-    """Each stored photo hashed and decoded (in a thread: decoding takes CPU time)."""
-    return await asyncio.to_thread(lambda: [_inspect(directory / n, max_pixels) for n in names])
+    """Each stored photo hashed and decoded, in one of _DECODERS' threads (decoding takes CPU
+    time and memory; the threads bound both)."""
+    return await asyncio.get_running_loop().run_in_executor(
+        _DECODERS, lambda: [_inspect(directory / n, max_pixels) for n in names])
 
 
 def _inspect(path: Path, max_pixels: int) -> Inspected:
@@ -134,17 +139,20 @@ def _inspect(path: Path, max_pixels: int) -> Inspected:
 
 def _decoded(name: str, digest: str, data: bytes, max_pixels: int) -> Inspected:
     """Decode only after the header's size is known to be under max_pixels: a small file may
-    claim a huge image (a decompression bomb). Pillow's own bomb warning is an error here too."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(io.BytesIO(data), formats=FORMATS)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            return Inspected(name, digest, problem=TOO_MANY_PIXELS)
-        with image:
-            width, height = image.size
-            if width * height > max_pixels:
-                return Inspected(name, digest, width, height, TOO_MANY_PIXELS)
-            image.draft("RGB", (width // 4, height // 4))  # JPEG: decode at 1/4 scale, cheaper
-            image.load()  # reads every byte: a truncated or corrupt image fails here
+    claim a huge image (a decompression bomb). No warning filter is set for that (the filters
+    are the whole process's, and this runs in a thread): the explicit size check is the guard;
+    Pillow's own bomb error (past 2 × Image.MAX_IMAGE_PIXELS), or its warning where the process
+    makes warnings errors, says the same."""
+    try:
+        image = Image.open(io.BytesIO(data), formats=FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return Inspected(name, digest, problem=TOO_MANY_PIXELS)
+    with image:
+        width, height = image.size
+        if width * height > max_pixels:
+            return Inspected(name, digest, width, height, TOO_MANY_PIXELS)
+        # JPEG: decode at 1/4 scale, cheaper; at least 1 px, or a sliver (2×600) divides by zero
+        # and would read as unreadable instead of too small.
+        image.draft("RGB", (max(1, width // 4), max(1, height // 4)))
+        image.load()  # reads every byte: a truncated or corrupt image fails here
     return Inspected(name, digest, width, height)
