@@ -114,6 +114,7 @@ def plan_day(calendar: CalendarFlows, segment: str, day: date,
             alone = sorted([*posts, own_posts[chat]], key=lambda p: (p.at, p.name))
             deliveries += [replace(d, label=chat)
                            for d in _customer(calendar, segment, alone, {owner: [chat]})]
+    deliveries = _one_reminder_per_post(deliveries)
     if segment not in calendar.segments:
         return sorted(deliveries, key=lambda d: (d.at, d.transport, d.target, d.label))
     for name, target in sorted(calendar.internal.items()):
@@ -122,6 +123,27 @@ def plan_day(calendar: CalendarFlows, segment: str, day: date,
             deliveries += [Delivery(p.at, target.transport, address or name, segment, (p,))
                            for p in posts]
     return sorted(deliveries, key=lambda d: (d.at, d.transport, d.target, d.label))
+
+
+def _one_reminder_per_post(deliveries: list[Delivery]) -> list[Delivery]:
+    """An owner's reminders of one post (the same post at the same time: their shared groups'
+    and each of their groups with a task of its own) as one app message naming all the groups,
+    not one per group. It keeps the shared reminder's key (its label ""), else the first
+    group's."""
+    merged: dict[tuple[str, tuple[Post, ...]], Delivery] = {}
+    others = []
+    for delivery in deliveries:
+        if delivery.transport != OWNER_REMINDER:
+            others.append(delivery)
+            continue
+        same = (delivery.target, delivery.posts)
+        if (first := merged.get(same)) is None:
+            merged[same] = delivery
+            continue
+        chats = tuple(dict.fromkeys((*first.chat_ids, *delivery.chat_ids)))
+        merged[same] = replace(first, chat_ids=chats,
+                               label=first.label and delivery.label and first.label)
+    return [*others, *merged.values()]
 
 
 def mass_post(posts: list[Post]) -> Post:

@@ -243,3 +243,22 @@ def test_the_weekly_calendar_goes_with_the_one_task_whatever_the_policy() -> Non
         assert sorted(sent) == sorted({(o, n) for o in OWNERS for n in (
             "morning", "slot0", "slot1", "evening") if policy != "highest_priority"
             or n == "slot0"}), policy
+
+
+def test_an_owner_gets_one_reminder_per_post_for_all_their_groups() -> None:
+    """Groups with a task of their own (an onboarding action each) still share the owner's
+    reminders: one 08:00 早上好 naming every group, not one per group; their tasks stay apart."""
+    from app.calendar.planner import Post, at_time
+
+    chats = ["wr1", "wr2", "wr3", "wr4", "wr5"]
+    own = {c: Post(at_time(TUESDAY, "10:30"), f"sop.day{n}", 9, text=f"第{n}天")
+           for n, c in enumerate(chats[:4])}
+    planned = [d for d in plan_day(CALENDAR, "shop_north", TUESDAY, {"zhangsan": chats}, own)
+               if d.transport != ROBOT]
+    reminders = [(f"{d.at:%H:%M}", [p.name for p in d.posts], d.chat_ids) for d in planned
+                 if d.transport == OWNER_REMINDER]
+    every = ("wr5", "wr1", "wr2", "wr3", "wr4")  # the shared groups' reminder, the others added
+    assert reminders == [("08:00", ["morning"], every), ("10:30", ["slot0"], tuple(chats[:4])),
+                         ("15:00", ["slot1"], every), ("21:00", ["evening"], every)]
+    tasks = [(d.chat_ids, d.label) for d in planned if d.transport == MASS_TASK]
+    assert tasks == [(("wr5",), ""), *((((c,), c)) for c in chats[:4])]
