@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calendar import announcements, content, talk_invites
@@ -94,7 +94,7 @@ async def plan(session: AsyncSession, calendar: CalendarFlows, start: date, days
     groups = await groups_by_segment(session)
     names = {chat_id: name for chat_id, name in await session.execute(
         select(CustomerGroup.chat_id, CustomerGroup.name))}
-    item = await _queue_reader(session, calendar)
+    item = await queue_reader(session, calendar, start, days)
     talked = [s for t in (talks.talks.values() if talks else ()) for s in t.segments]
     shown = [*calendar.segments, *(s for s in dict.fromkeys(talked) if s not in calendar.segments)]
     found = []
@@ -108,19 +108,23 @@ async def plan(session: AsyncSession, calendar: CalendarFlows, start: date, days
     return found
 
 
-async def _queue_reader(session: AsyncSession,
-                        calendar: CalendarFlows) -> Callable[[Post, str], Item]:
+async def queue_reader(session: AsyncSession, calendar: CalendarFlows, start: date,
+                       days: int) -> Callable[[Post, str], Item]:
     """An item lookup that hands each (segment, day, post) the next queued item of its
     column, once, in the order asked: as the slots would take them."""
     upcoming = {column: [dict(title=i.title, body=i.body, link=i.link or "")
                          for i in await content.queued(session, column, limit=500)]
                 for column in calendar.columns}
-    # A talk whose announcement went out already has its item: its later posts show it.
+    # A post that took its item already (a slot of today that went out, a talk whose
+    # announcement did) shows it again, and does not take the next one.
+    window = [f"%:{start + timedelta(days=n):%Y%m%d}:%" for n in range(days)]
     taken: dict[str, Item] = {
         i.used_for: dict(title=i.title, body=i.body, link=i.link or "")
         for i in await session.scalars(select(ContentItem).where(
-            ContentItem.used_for.like("talk:%"), ContentItem.used_at.is_not(None))
-            .order_by(ContentItem.used_at.desc()).limit(200)) if i.used_for}
+            or_(ContentItem.used_for.like("talk:%"),
+                *(ContentItem.used_for.like(day) for day in window)),
+            ContentItem.used_at.is_not(None))
+            .order_by(ContentItem.used_at.desc()).limit(200 + 50 * days)) if i.used_for}
 
     def item(post: Post, segment: str) -> Item:
         key = post.content_key or post.key(segment)

@@ -164,15 +164,16 @@ async def test_slots_take_the_next_item_once_and_an_empty_column_is_skipped(
             lines = await preview(session, with_policy("merge"), TUESDAY, 2, "shop_south")
         greeting = "早上好！今天也是进货的好日子，有问题随时在群里…"
         tasks = [line for line in lines if "mass task" in line]
+        # Tuesday's slot took 新品1 already: it shows it again, and Wednesday's has 新品2.
         assert tasks == [
-            f"    08:00 mass task → zhangsan (2 group(s)): {greeting} | 【今日上新】新品2 | "
+            f"    08:00 mass task → zhangsan (2 group(s)): {greeting} | 【今日上新】新品1 | "
             "(档口评测: queue empty, skipped)",
             f"    08:00 mass task → zhangsan (2 group(s)): {greeting} | "  # Wednesday
-            "(今日上新: queue empty, skipped) | (星品推荐: queue empty, skipped) | "
+            "【今日上新】新品2 | (星品推荐: queue empty, skipped) | "
             "(档口评测: queue empty, skipped)"]
         assert lines[1:3] == ["2026-12-01 周二", "  shop_south: 2 customer group(s), 1 owner(s)"]
         robot = [line.split(":", 2)[2] for line in lines if " robot ops:" in line]
-        assert robot[:3] == [f" {greeting}", " 【今日上新】新品2",
+        assert robot[:3] == [f" {greeting}", " 【今日上新】新品1",
                              " (档口评测: queue empty, skipped)"]
     finally:
         await db.dispose()
