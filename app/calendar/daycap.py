@@ -6,6 +6,7 @@ included), not yet recorded and not yet past the grace."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -15,9 +16,9 @@ from app.calendar.announcements import own_posts
 from app.calendar.flows import CalendarFlows
 from app.calendar.models import CalendarPost, GroupDay
 from app.calendar.onboarding import Campaign
-from app.calendar.planner import MASS_TASK, SHANGHAI, Delivery, plan_day
+from app.calendar.planner import MASS_TASK, SHANGHAI, Delivery, Post, plan_day, render
 from app.calendar.posting import delivery_key
-from app.calendar.preview import groups_by_segment
+from app.calendar.preview import Item, groups_by_segment, queue_reader
 from app.calendar.talks import TalkFlows
 from app.groups.models import CustomerGroup
 
@@ -34,12 +35,16 @@ async def taken_today(session: AsyncSession, calendar: CalendarFlows,
     names = {g.chat_id: g.name or g.chat_id for g in groups}
     own = await own_posts(session, campaigns, day, names)
     by_segment = await groups_by_segment(session)
+    item = await queue_reader(session, calendar, day, 1)
     coming: list[Delivery] = []
     for segment in sorted({g.segment for g in groups if g.segment}):
         owners = by_segment.get(segment, {})
         mine = {c: own[c] for chats in owners.values() for c in chats if c in own}
+        # Asked in time order, as the slots take items: a task whose every post finds its
+        # column empty is skipped when due, so it uses no message.
         coming += [d for d in plan_day(calendar, segment, day, owners, mine, talks)
-                   if d.transport == MASS_TASK and set(d.chat_ids) & wanted
+                   if _goes_out(calendar, d, lambda post, s=segment: item(post, s))
+                   and d.transport == MASS_TASK and set(d.chat_ids) & wanted
                    and d.at > now - timedelta(minutes=calendar.grace_minutes)]
     recorded = set(await session.scalars(select(CalendarPost.key).where(
         CalendarPost.key.in_([delivery_key(d) for d in coming])))) if coming else set()
@@ -47,3 +52,10 @@ async def taken_today(session: AsyncSession, calendar: CalendarFlows,
         if delivery_key(delivery) not in recorded:
             taken |= set(delivery.chat_ids) & wanted
     return taken
+
+
+def _goes_out(calendar: CalendarFlows, delivery: Delivery,
+              item: Callable[[Post], Item]) -> bool:
+    """Whether the delivery has a text to send: a post of it finds its column's item."""
+    return any([render(post, calendar.columns, item, calendar.slot_template) is not None
+                for post in delivery.posts])

@@ -197,6 +197,14 @@ async def _south_groups(services: Services) -> None:
                                       created_at=TUESDAY, updated_at=TUESDAY))
 
 
+async def _queue(services: Services, column: str) -> None:
+    from app.calendar import content
+
+    async with services.db.unit_of_work() as session:
+        for n in range(5):
+            await content.add(session, column, f"条目{n}", "", None, TUESDAY)
+
+
 async def test_announce_holds_what_would_be_a_second_mass_message_today(
         services: Services) -> None:
     """shop_south's calendar has its 10:30 task planned (at 09:00) or queued (at 11:00): an
@@ -205,6 +213,9 @@ async def test_announce_holds_what_would_be_a_second_mass_message_today(
     from app.calendar.posting import post_due
 
     await _south_groups(services)
+    async with services.db.unit_of_work() as session:
+        for n in range(5):  # for the robots' posts too
+            await content.add(session, "new_arrivals", f"新品{n}", "", None, TUESDAY)
     services.worker.clock = lambda: TUESDAY + timedelta(hours=9)
     reply = (await handle_text(services, "/announce shop_south 周六直播，记得来！"))["Content"]
     assert reply.startswith("企业微信规定每个客户群每天只能收到一条群发。目标 3 个群中有 3 个")
@@ -213,9 +224,6 @@ async def test_announce_holds_what_would_be_a_second_mass_message_today(
     assert "/announce remind 1  改为提醒群主今天在群里手动发送" in reply
     assert await _announcements(services) == []
     # 11:00: the 10:30 task was queued (its groups' message of today is used).
-    async with services.db.unit_of_work() as session:
-        for n in range(5):  # for the robots' posts too
-            await content.add(session, "new_arrivals", f"新品{n}", "", None, TUESDAY)
     await post_due(services.db, services.flows.calendar, TUESDAY + timedelta(hours=10,
                                                                              minutes=35), 1)
     services.worker.clock = lambda: TUESDAY + timedelta(hours=11)
@@ -226,6 +234,17 @@ async def test_announce_holds_what_would_be_a_second_mass_message_today(
         "已为 1 个群创建群发任务")
     again = (await handle_text(services, "/announce online 再来一条"))["Content"]
     assert "目标 1 个群中有 1 个今天的群发已使用" in again and "群wrO1" in again
+    assert [a["chat_id_list"] for a in await _announcements(services)] == [["wrO1"]]
+
+
+async def test_a_planned_task_whose_column_is_empty_does_not_hold_an_announcement(
+        services: Services) -> None:
+    """The online groups' only post of the day is a slot of an empty column: skipped when due,
+    it uses no message, so the announcement goes out now."""
+    await _south_groups(services)
+    services.worker.clock = lambda: TUESDAY + timedelta(hours=9)
+    reply = (await handle_text(services, "/announce online 新品到货"))["Content"]
+    assert reply.startswith("已为 1 个群创建群发任务")
     assert [a["chat_id_list"] for a in await _announcements(services)] == [["wrO1"]]
 
 
@@ -240,6 +259,7 @@ async def test_a_held_announcement_goes_into_tomorrows_mass_message(
     # The calendar alone (TUESDAY is two days from today: a talk's post may fall on any day).
     services.worker.flows = services.flows = replace(services.flows, talks=TalkFlows())
     await _south_groups(services)
+    await _queue(services, "new_arrivals")  # today's 10:30 task will go out
     services.worker.clock = lambda: TUESDAY + timedelta(hours=9)
     await handle_text(services, "/announce shop_south 周六直播，记得来！")
     reply = (await handle_text(services, "/announce tomorrow 1"))["Content"]
@@ -277,6 +297,7 @@ async def test_a_talks_mass_task_planned_today_holds_an_announcement(
         services.flows, talks=TalkFlows(talks={"guest_shops": guest}),
         calendar=services.flows.calendar.model_copy(update={"segments": {}}))
     await _south_groups(services)
+    await _queue(services, "guest_talk")  # its topic: the announcement will go out
     services.worker.clock = lambda: TUESDAY + timedelta(hours=9)
     reply = (await handle_text(services, "/announce shop_south 周六直播，记得来！"))["Content"]
     assert reply.startswith("企业微信规定每个客户群每天只能收到一条群发。目标 3 个群中有 3 个")
