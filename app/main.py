@@ -148,7 +148,7 @@ def create_app(settings: Settings, *, router: Router | None = None,
             services.kf_reader.start()
         if settings.scheduler:
             services.scheduler.start()
-            for line in cap_report(services.flows.calendar):
+            for line in cap_report(services.flows.calendar, services.flows.talks):
                 log.warning("calendar_daily_cap", detail=line)
         log.info("sopbot_started", database=safe_url(settings.database_url))
         try:
