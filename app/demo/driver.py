@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
+from app.calendar.announcements import HELD
+from app.calendar.models import Announcement
 from app.db import utcnow
 from app.demo.picture import shop_front_png, square_png
 from app.demo.population import Person, Population
@@ -209,3 +211,28 @@ async def _answered(wire: Wire, asked: int) -> bool:
         hits = await session.scalar(select(func.count()).select_from(KeywordHit))
         kept = await session.scalar(select(func.count()).select_from(UnansweredQuestion))
     return (hits or 0) + (kept or 0) >= asked
+
+
+ANNOUNCEMENT = "本周六 20:00 直播选品会：年货爆款一次看全，欢迎准时参加！"
+
+
+async def announce(wire: Wire, operator: str, segment: str) -> tuple[str, str] | None:
+    """An operator asks the bot to announce to a segment after its groups' one mass message of
+    the day is planned: the bot holds it and offers the choices; the operator puts it into
+    tomorrow's message. (the status it was held with, the status it ends with), or None."""
+    await wire.scenario("app_text", from_user=operator, content=f"/announce {segment} "
+                        f"{ANNOUNCEMENT}")
+    await wire.quiet()
+    async with wire.db.reader() as session:
+        held = (await session.execute(select(Announcement.id, Announcement.status)
+                                      .order_by(Announcement.id.desc()).limit(1))).first()
+    if held is None:
+        return None
+    if held.status == HELD:
+        await wire.scenario("app_text", from_user=operator,
+                            content=f"/announce tomorrow {held.id}")
+        await wire.quiet()
+    async with wire.db.reader() as session:
+        final = await session.scalar(select(Announcement.status).where(
+            Announcement.id == held.id))
+    return str(held.status), str(final)

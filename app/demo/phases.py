@@ -12,17 +12,19 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select
 
 from app.demo import driver, groundwork
-from app.demo.calendar_days import FastForward, first_day
+from app.demo.calendar_days import Action, FastForward, first_day
 from app.demo.output import Progress
 from app.demo.population import Person, Population
 from app.demo.texts import DemoTexts
 from app.demo.wire import Wire
+from app.demo.workspace import OPERATOR
 from app.groups.models import CustomerGroup
 from app.kf.models import UnansweredQuestion
 from app.services import Services
 from app.verify.models import APPROVED, AUTO_REVIEWER, PENDING, Verification
 
 ARRIVE_AT = "09:30"  # when each day's newcomers reach the funnel (its steps take seconds)
+ANNOUNCE_AT, ANNOUNCED_TO = "11:00", "shop_south"  # the last day: today's message is planned
 
 
 async def prepare_wecom(wire: Wire, services: Services, texts: DemoTexts, days: int,
@@ -49,6 +51,7 @@ class Tally:
     joined: int = 0
     asked: int = 0
     second_account_of: int | None = None  # the member whose phone a second account claimed
+    announced: tuple[str, str] | None = None  # the operator's /announce: held as, ended as
 
 
 @dataclass
@@ -81,6 +84,10 @@ class Arrivals:
                                            self.open_kfid, tally.asked)
         return f"{len(cohort.people):>3} added {joined:>3} joined"
 
+    async def announce(self, _now: datetime) -> None:
+        """An operator announces to a segment whose groups' message of the day is planned."""
+        self.tally.announced = await driver.announce(self.wire, OPERATOR, ANNOUNCED_TO)
+
 
 async def play_week(wire: Wire, services: Services, population: Population, arrivals: Arrivals,
                     days: int, seed: int, progress: Progress) -> tuple[date | None, list[str]]:
@@ -101,7 +108,10 @@ async def play_week(wire: Wire, services: Services, population: Population, arri
 
         async def morning(_now: datetime, n: int = n) -> None:
             arrived[n] = await arrivals.arrive(population.cohort(n, days), n == days - 1)
-        stats = await ff.day(n + 1, first + timedelta(days=n), ((ARRIVE_AT, morning),))
+        extra: tuple[tuple[str, Action], ...] = ((ARRIVE_AT, morning),)
+        if n == days - 1:
+            extra += ((ANNOUNCE_AT, arrivals.announce),)
+        stats = await ff.day(n + 1, first + timedelta(days=n), extra)
         lines.append(stats.line(n + 1, arrived[n]))
         progress.write("      " + lines[-1])
     closing = await ff.close()
@@ -135,6 +145,11 @@ async def totals(wire: Wire, population: Population, tally: Tally, progress: Pro
                    f"{await _filled(wire)}")
     async with wire.db.reader() as session:
         kept = await session.scalar(select(func.count()).select_from(UnansweredQuestion)) or 0
+    if tally.announced is not None:
+        held, final = tally.announced
+        progress.write(f"      /announce      to {ANNOUNCED_TO} at {ANNOUNCE_AT} on the last day: "
+                       f"{held} (its groups' message of the day was planned), then {final} "
+                       "by `/announce tomorrow`")
     progress.write(f"      kf questions   {tally.asked} members asked; {tally.asked - kept} "
                    f"answered by keywords, {kept} kept for the console's keyword page")
 

@@ -18,7 +18,8 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from app.calendar.models import CalendarPost, SopRun
+from app.calendar.announcements import SCHEDULED
+from app.calendar.models import Announcement, CalendarPost, SopRun
 from app.calendar.planner import MASS_TASK, SHANGHAI
 from app.cli import cli
 from app.db import utcnow
@@ -98,6 +99,9 @@ def test_the_demo_pushes_its_population_through_the_funnel_and_the_calendar(
     assert "day 1 " in out and "day 2 " in out and "Console" not in out  # --exit
     _kf_questions(db)
     _the_week_that_just_ended(db, days=2)
+    # The operator's /announce on the last day was held (its groups' message of the day was
+    # planned) and then put into tomorrow's message (issue 14 item 5).
+    assert [status for status, in rows(db, Announcement.status)] == [SCHEDULED]
     assert _warnings(workdir / "demo" / "sopbot-demo.log") <= EXPECTED_WARNINGS
 
 
