@@ -10,8 +10,10 @@ from app.funnel.report import NO_VALUE
 
 EMPTY = {"channel": "未记录渠道", "slot": "无广告位", "segment": "未分群",
          "region": "未填地区"}
-# Shown in a group's place for a step counted before its dimension is known (report.known).
+# Shown in a group's place for a step counted before its dimension is known (report.known),
+# and in the valueless group's place for a step counted in each group from then on.
 NOT_KNOWN_YET = {"segment": "未分群", "region": "未填地区"}
+IN_EACH_GROUP = {"segment": "见各分群", "region": "见各地区"}
 
 
 def value_labels(flows: Flows, by: str | None) -> dict[str, str]:

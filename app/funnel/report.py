@@ -135,10 +135,14 @@ def percentile(values: list[int], p: float) -> int | None:
 
 
 def known(by: str | None, value: str, step: str) -> bool:
-    """Whether `step` can be counted in the group `value` (see KNOWN_FROM)."""
+    """Whether `step` can be counted in the group `value` (see KNOWN_FROM): a value's group
+    starts at the step the value is known at; the group without one (NO_VALUE) holds the steps
+    before it, after which everyone is in their own group (its 0 routed would read as 0 %)."""
     first = KNOWN_FROM.get(by or "")
-    return (first is None or value == NO_VALUE
-            or steps.ORDER.index(step) >= steps.ORDER.index(first))
+    if first is None:
+        return True
+    before = steps.ORDER.index(step) < steps.ORDER.index(first)
+    return before if value == NO_VALUE else not before
 
 
 def base_of(step: str) -> str:
@@ -167,7 +171,7 @@ def format_group(group: Group, by: str | None, labels: dict[str, str]) -> list[s
              f"  {'step':<16}{'count':>8}{'conv':>9}  from"]
     for step in steps.ORDER:
         if not known(by, group.value, step):
-            lines.append(f"  {step:<16}{'-':>8}{'':>9}  ({by} not known before {KNOWN_FROM[by]})")
+            lines.append(f"  {step:<16}{'-':>8}{'':>9}  ({_elsewhere(by, group.value)})")
             continue
         rate = conversion(group, step, by)
         within = f" (within {', '.join(rate.within)})" if rate.within else ""
@@ -178,6 +182,13 @@ def format_group(group: Group, by: str | None, labels: dict[str, str]) -> list[s
     lines.append(f"  welcome latency p50 {_ms(p50)}, p99 {_ms(p99)} "
                  f"(n={len(group.latencies)})")
     return lines
+
+
+def _elsewhere(by: str | None, value: str) -> str:
+    """Why a group has no count at a step (report.known)."""
+    first = KNOWN_FROM[by or ""]
+    return (f"counted in each {by} from {first}" if value == NO_VALUE
+            else f"{by} not known before {first}")
 
 
 def _ms(value: int | None) -> str:

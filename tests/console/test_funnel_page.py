@@ -200,6 +200,9 @@ async def test_steps_before_routing_show_as_not_segmented(console: Console) -> N
     assert "friend_added" not in found.charts["shop_north"]  # no count, no 0 %
     assert found.charts["shop_north"]["routed"] == (2, "-")
     assert found.charts["(none)"]["friend_added"] == (10, "40.0%")
+    assert found.unknown["(none)"]["routed"] == found.unknown["(none)"]["joined"] == "见各分群"
+    assert "routed" not in found.charts["(none)"]  # not "0 · 0.0%" routed
+    assert "本组只计分配社群之前的步骤" in page.text
     assert "实体店·北方群（shop_north）" in page.text
     assert "未记录" not in page.text
 

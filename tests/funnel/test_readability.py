@@ -84,6 +84,9 @@ async def test_steps_before_routing_are_not_segmented_yet(db: Database) -> None:
     assert not report.known("segment", "shop_north", steps.APPROVED)
     assert report.known("segment", "shop_north", steps.ROUTED)
     assert report.known("segment", report.NO_VALUE, steps.FRIEND_ADDED)
+    # From routing on everyone is in their own segment: the valueless group's 0 routed would
+    # read as "0 % routed" (seen in the demo's console).
+    assert not report.known("segment", report.NO_VALUE, steps.ROUTED)
     assert north.counts[steps.ROUTED] == 2
     # Its base (approved) was counted before the segment was known: no rate, not "0 %".
     assert report.conversion(north, steps.ROUTED, "segment").text == "-"
@@ -96,6 +99,9 @@ async def test_steps_before_routing_are_not_segmented_yet(db: Database) -> None:
     assert ["friend_added", "-", "(segment", "not", "known", "before", "routed)"] in [
         line.split() for line in north_block]
     assert ["routed", "2", "-", "approved"] in [line.split() for line in north_block]
+    before_block = text.split("segment = (none)")[1].split("\n\n")[0].splitlines()
+    assert ["routed", "-", "(counted", "in", "each", "segment", "from", "routed)"] in [
+        line.split() for line in before_block]
 
 
 def test_the_command_names_channels_and_slots_by_their_labels(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from app.flows import Flows
 from app.funnel import report, steps
-from app.funnel.labels import NOT_KNOWN_YET, value_labels
+from app.funnel.labels import IN_EACH_GROUP, NOT_KNOWN_YET, value_labels
 
 STEP_LABELS = {
     steps.TARGETED: "目标用户", steps.IMPRESSION: "广告曝光", steps.CLICK: "广告点击",
@@ -70,14 +70,17 @@ class GroupView:
         return ROW_H * len(self.bars)
 
     @property
-    def unknown(self) -> str:
-        """What the steps before the grouping is known show (未分群), or ""."""
-        return next((bar.unknown for bar in self.bars if bar.unknown), "")
-
-    @property
-    def known_from(self) -> str:
-        """The first step the grouping is known at, by its label."""
-        return next((bar.label for bar in self.bars if self.unknown and not bar.unknown), "")
+    def note(self) -> str:
+        """Why some steps have no count here: the grouping is known only from one step on."""
+        unknown = [bar for bar in self.bars if bar.unknown]
+        if not unknown:
+            return ""
+        shown = unknown[0].unknown
+        if self.bars[0].unknown:  # a value's group: its steps start where the value is known
+            first = next(bar for bar in self.bars if not bar.unknown)
+            return f"“{shown}”：分组要到{first.label}时才确定，之前的步骤计在“{shown}”一组。"
+        first = unknown[0]  # the valueless group: it holds the steps before the grouping
+        return f"本组只计{first.label}之前的步骤；从{first.label}起每人计在自己的一组（{shown}）。"
 
 
 def group_views(groups: list[report.Group], by: str | None, flows: Flows) -> list[GroupView]:
@@ -103,8 +106,9 @@ def _bars(group: report.Group, by: str | None, channels: dict[str, str]) -> list
     bars = []
     for row, step in enumerate(steps.ORDER):
         if not report.known(by, group.value, step):
+            shown = IN_EACH_GROUP if group.value == report.NO_VALUE else NOT_KNOWN_YET
             bars.append(Bar(step, STEP_LABELS[step], 0, "", "", ROW_H * row, 0,
-                            unknown=NOT_KNOWN_YET[by or ""]))
+                            unknown=shown[by or ""]))
             continue
         count, rate = counts.get(step, 0), report.conversion(group, step, by)
         within = "、".join(channels.get(c, c) for c in rate.within)
