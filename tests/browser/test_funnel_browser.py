@@ -61,12 +61,12 @@ async def test_the_funnel_page_draws_a_daily_trend_per_step(
     added = page.locator("figure[data-trend=friend_added]")
     assert await added.is_visible()
     for series in ("app", "douyin"):
-        line = added.locator(f"g[data-series={series}] polyline")
+        line = added.locator(f"g[data-series={series}] polyline:not(.partial)")
         box = await line.bounding_box()
         assert box is not None and box["width"] > 200, (series, box)  # drawn across the week
         assert await added.locator(f"g[data-series={series}] circle").count() == len(WEEK)
     tip = await added.locator("g[data-series=douyin] circle title").last.text_content()
-    assert tip.endswith("抖音（douyin）：5 人")
+    assert tip.startswith("今天") and tip.endswith("抖音（douyin）：5 人（截至现在）")
     legend = page.locator(".legend [data-series]")
     assert await legend.count() == 2
     await page.locator("section.trends").screenshot(path=screenshots / "funnel-trend.png")

@@ -228,3 +228,21 @@ async def test_a_daily_trend_per_step(console: Console) -> None:
     one_day = await console.client.get("/console/funnel", params={
         "period": "custom", "start": "2026-11-10", "end": "2026-11-10"})
     assert "data-trend" not in one_day.text and "选择多于一天的时间范围" in one_day.text
+
+
+async def test_today_not_over_is_drawn_as_a_partial_day(console: Console) -> None:
+    """A period up to now ends on today, counted only so far: a solid line down to today's
+    few would read as a collapse (seen in the demo's console at 05:00)."""
+    now = utcnow()
+    async with console.app.services.db.unit_of_work() as session:
+        for n, at in enumerate([now - timedelta(days=1)] * 5 + [now]):
+            await record(session, "friend_added", f"p:{n}", at, platform_user_id=f"u{n}",
+                         channel="app")
+    page = (await console.client.get("/console/funnel", params={"period": "7d"})).text
+    titles = parse(page).trends["friend_added"]["all"]
+    assert titles[-1] == "今天 全部：1 人（截至现在）" and titles[-2].endswith("全部：5 人")
+    chart = page.split('data-trend="friend_added"')[1].split("</figure>")[0]
+    assert chart.count('class="partial"') == 2  # the dashed step and the hollow point
+    assert "虚线与空心点：今天尚未结束" in page
+    fixed = (await console.client.get("/console/funnel", params=THREE_DAYS)).text
+    assert 'class="partial"' not in fixed  # a period with an end has no day in progress

@@ -52,8 +52,9 @@ def _trend(daily: trend.Daily | None, period: Period, by: str | None,
     if daily is None:
         return None
     labels = {view.value: view.label for view in views}
+    today = period.last_day if period.until_at is None else None  # a day not over yet
     return trend_view(daily, days_of(period.first_day, period.last_day), by, labels,
-                      STEP_LABELS)
+                      STEP_LABELS, today)
 
 
 def _page(request: Request, form: dict[str, str], status_code: int = 200,
