@@ -24,6 +24,7 @@ from app.services import Services
 from app.verify import service
 from app.verify.flows import CONSUMER, VerifyFlows
 from app.verify.links import LinkError, links_for
+from app.verify.models import Verification
 from app.verify.origin import cross_site
 from app.verify.pages import (
     STYLESHEET_PATH,
@@ -78,11 +79,9 @@ async def show_form(token: str, request: Request) -> HTMLResponse:
         member = await by_external_userid(session, external_userid)
         if member is None:
             return message_page(t, t.pages.unknown_member, "problem", 404)
-        row = await service.latest(session, member.id)
+        row, retry, join = await _standing(session, services, member)
         if row is None:
             await service.form_opened(session, member, utcnow())
-        join = await _join_code(session, services, member)
-        retry = row is not None and await service.may_resubmit(session, row, t)
     if row is not None and retry:
         notice = t.pages.rejected_retry.format(reason=row.reason or "")
         return form_page(t, services.settings.photo_max_bytes, notice=notice)
@@ -130,14 +129,13 @@ async def _may_not_submit(services: Services, external_userid: str) -> HTMLRespo
     correct), before the body is read: replaying a link costs a query, never a photo's decode.
     `service.submit` decides again under the member's lock (two posts may pass this at once)."""
     t = services.flows.verify
-    async with services.db.unit_of_work() as session:
+    async with services.db.reader() as session:
         member = await by_external_userid(session, external_userid)
         if member is None:
             return message_page(t, t.pages.unknown_member, "problem", 404)
-        row = await service.latest(session, member.id)
-        if row is None or await service.may_resubmit(session, row, t):
-            return None
-        join = await _join_code(session, services, member)
+        row, retry, join = await _standing(session, services, member)
+    if row is None or retry:
+        return None
     log.info("verification_duplicate", verification_id=row.id, member_id=member.id,
              status=row.status)
     return status_page(t, row, join)
@@ -170,6 +168,14 @@ async def _store(services: Services, external_userid: str, values: dict[str, str
              verification_id=row.id, member_id=row.member_id, identity_type=row.identity_type,
              directory_match=row.platform_user_id is not None, status=row.status)
     return status_page(t, row, join)
+
+
+async def _standing(session: AsyncSession, services: Services, member: Member,
+                    ) -> tuple[Verification | None, bool, JoinCode | None]:
+    """The member's latest submission, whether they may correct it, and their group code."""
+    row = await service.latest(session, member.id)
+    retry = row is not None and await service.may_resubmit(session, row, services.flows.verify)
+    return row, retry, await _join_code(session, services, member)
 
 
 async def _join_code(session: AsyncSession, services: Services, member: Member) -> JoinCode | None:
