@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.members import service as members
 from app.members.models import DUPLICATE, LINK_MOVED, LINKED, UNLINKED, Member
-
-HISTORY = members.HISTORY
 
 
 class LinkHeld(RuntimeError):
@@ -65,9 +63,7 @@ async def unlink(session: AsyncSession, member: Member, now: datetime, source: s
     """The member no longer holds their phone and platform user id; both stay on their record
     and in its history, with who unlinked them and why, and a flag for the operators."""
     await members.change(session, member, now, source, link_state=None, flag=flag)
-    await session.execute(insert(HISTORY), [{"member_id": member.id, "at": now,
-                                             "field": "unlinked", "old": None, "new": why,
-                                             "source": source}])
+    await members.record_history(session, member, now, source, {"unlinked": (None, why)})
 
 
 async def release(session: AsyncSession, member: Member, now: datetime, source: str,

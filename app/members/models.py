@@ -46,7 +46,7 @@ class Member(Base):
     staff_userid: Mapped[str] = mapped_column(String(64))  # the staff member they added
     # Stored as given (the back office needs it); masked in every log line.
     phone: Mapped[str | None] = mapped_column(String(20), default=None, index=True)
-    platform_user_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    platform_user_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     identity_type: Mapped[str | None] = mapped_column(String(32), default=None)
     channel: Mapped[str] = mapped_column(String(32))
     slot: Mapped[str | None] = mapped_column(String(32), default=None)

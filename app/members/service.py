@@ -25,7 +25,7 @@ async def create(session: AsyncSession, now: datetime, source: str, **fields: An
     member = Member(added_at=now, updated_at=now, **fields)
     session.add(member)
     await session.flush()
-    await _record(session, member, now, source, {k: (None, v) for k, v in fields.items()
+    await record_history(session, member, now, source, {k: (None, v) for k, v in fields.items()
                                                  if k in TRACKED and v is not None})
     return member
 
@@ -39,11 +39,11 @@ async def change(session: AsyncSession, member: Member, now: datetime, source: s
     if changed:
         member.updated_at = now
         await session.flush()
-        await _record(session, member, now, source, changed)
+        await record_history(session, member, now, source, changed)
     return changed
 
 
-async def _record(session: AsyncSession, member: Member, now: datetime, source: str,
+async def record_history(session: AsyncSession, member: Member, now: datetime, source: str,
                   changes: dict[str, tuple[Any, Any]]) -> None:
     # One multi-row INSERT: cheaper than an ORM object per changed field.
     if changes:
