@@ -146,6 +146,15 @@ def test_the_sample_campaigns_plan_an_action_every_day_and_one_campaign_per_segm
         "档口评测", "今日上新", "星品推荐", "社群小店", "店主代言", "嘉宾分享会"))
 
 
+def test_the_samples_q_and_a_notices_name_no_time_of_their_own() -> None:
+    """The newcomers' Q&A happens when talks.yaml says (e.g. Tuesday 20:30 for shop_south); a
+    campaign day saying 「今晚 20:00」 told groups of a talk that was not happening."""
+    import re
+    notices = [a.text for c in CAMPAIGNS.values() for a in c.days.values()
+               if a.action == "qa_notice"]
+    assert notices and not [text for text in notices if re.search(r"\d{1,2}[:：]\d{2}|今晚", text)]
+
+
 def test_check_warns_about_a_campaign_that_skips_days(db_url: str, tmp_path: Path) -> None:
     import shutil
 
