@@ -193,12 +193,17 @@ def _line(planned: Planned) -> str:
     return f"{delivery.at:%H:%M} {where}: " + " | ".join(texts)
 
 
+# What a post is, by the prefix of its name (the names are the posts' stored keys): an
+# operator's announcement (announce12), an onboarding action (sop.7d.d3), a talk's post
+# (talk.guest_shops.announce, which is not an operator's announcement).
+OWN_KINDS = (("announce", "announcement"), ("sop.", "onboarding"), ("talk.", "talk"))
+
+
 def own_kind(delivery: Delivery) -> str:
-    """What a group's task of its own carries: an onboarding action, an announcement, both."""
-    names = "+".join(p.name for p in delivery.posts)
-    kinds = [kind for part, kind in (("announce", "announcement"), ("sop.", "onboarding"))
-             if part in names]
-    return " + ".join(kinds)
+    """What a group's task of its own carries: an onboarding action, an announcement, a talk's
+    post, or several."""
+    return " + ".join(kind for prefix, kind in OWN_KINDS
+                      if any(post.name.startswith(prefix) for post in delivery.posts))
 
 
 def short(text: str, limit: int = SHOWN) -> str:

@@ -227,3 +227,17 @@ def test_a_newcomers_qa_needs_its_invitation(tmp_path: Path) -> None:
     assert "a newcomer_qa talk has texts.invite" in info.value.message
     (flows / "talks.yaml").unlink()  # no talks.yaml: no talks, nothing else changes
     assert load_flows(flows).talks.talks == {}
+
+
+def test_a_talks_announcement_is_not_called_an_operators_announcement() -> None:
+    """A group's own task that carries an onboarding action and a talk's announcement
+    (talk.X.announce) read as "announcement + onboarding" in the preview (review)."""
+    from app.calendar.planner import Delivery, Post
+    from app.calendar.preview import own_kind
+
+    at = datetime(2026, 12, 1, 12, 0, tzinfo=SHANGHAI)
+    posts = (Post(at, "sop.7d.d3", 10, text="x"), Post(at, "talk.guest_shops.announce", 8))
+    assert own_kind(Delivery(at, MASS_TASK, "lisi", "shop_north", posts, ("wr1",), "wr1")) \
+        == "onboarding + talk"
+    operator = (Post(at, "announce12", 9, text="y"),)
+    assert own_kind(Delivery(at, MASS_TASK, "lisi", "shop_north", operator)) == "announcement"
