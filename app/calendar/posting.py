@@ -103,7 +103,8 @@ async def post_due(db: Database, calendar: CalendarFlows, now: datetime,
             mine = {c: own[c] for owner in chats.values() for c in owner if c in own} \
                 if plan_for == day else {}
             planned = plan_day(calendar, segment, plan_for, chats, mine, talks)
-            planned += await talk_invites.invitations(session, talks, segment, plan_for)
+            planned += await talk_invites.invitations(session, talks, segment, plan_for,
+                                                      (now - grace, now))
             for delivery in planned:
                 if delivery.at <= now:
                     await _one(session, run, delivery)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.calendar.planner import SHANGHAI, Delivery
 from app.calendar.talks import NEWCOMER_QA, Talk, TalkFlows, step_post
 from app.groups.models import LIVE, CustomerGroup
-from app.groups.newcomers import newcomers
+from app.groups.newcomers import day_bounds, joined_between
 
 INVITATION = "invitation"
 
@@ -31,32 +31,34 @@ async def joiners(session: AsyncSession, segment: str, until: datetime,
     """Per live group of the segment: its customers who joined within `days` calendar days up
     to `until` and are still in it, external userid → the staff member who added them."""
     found: dict[str, tuple[CustomerGroup, dict[str, str]]] = {}
-    last = until.astimezone(SHANGHAI).date()
-    for day in (last - timedelta(days=n) for n in range(days - 1, -1, -1)):
-        for group, joined in await newcomers(session, day, segment):
-            for row, member in joined:
-                if group.status == LIVE and member is not None and row.joined_at <= until:
-                    found.setdefault(group.chat_id, (group, {}))[1][row.userid] = \
-                        member.staff_userid
+    first = day_bounds(until.astimezone(SHANGHAI).date() - timedelta(days=days - 1))[0]
+    for group, joined in await joined_between(session, first, until, segment):
+        for row, member in joined:
+            if group.status == LIVE and member is not None:
+                found.setdefault(group.chat_id, (group, {}))[1][row.userid] = member.staff_userid
     return found
 
 
 async def invitations(session: AsyncSession, talks: TalkFlows | None, segment: str,
-                      day: date) -> list[Delivery]:
+                      day: date, due: tuple[datetime, datetime] | None = None,
+                      ) -> list[Delivery]:
     """The personal invitations of the segment's Q&As announced on `day`: one per staff
-    member and group, with the joiners it invites (as of now for a coming day)."""
+    member and group, with the joiners it invites (as of now for a coming day). With `due`
+    (the posting run's window), only those announced within it: the joiners are read once
+    there, not on every minute's run of the day."""
     found: list[Delivery] = []
     for name, talk in (talks.talks.items() if talks is not None else ()):
         occurrence = day + timedelta(days=1)
+        at = talk.moments(occurrence)["announce"]
         if talk.kind == NEWCOMER_QA and segment in talk.segments \
-                and occurrence.isoweekday() == talk.weekday:
-            found += await _for_talk(session, name, talk, segment, occurrence)
+                and occurrence.isoweekday() == talk.weekday \
+                and (due is None or due[0] <= at <= due[1]):
+            found += await _for_talk(session, name, talk, segment, occurrence, at)
     return found
 
 
 async def _for_talk(session: AsyncSession, name: str, talk: Talk, segment: str,
-                    occurrence: date) -> list[Delivery]:
-    at = talk.moments(occurrence)["announce"]
+                    occurrence: date, at: datetime) -> list[Delivery]:
     announce = step_post(name, talk, occurrence, "announce", at)
     found = []
     for chat, (group, staff_of) in (await joiners(session, segment, at,

@@ -43,7 +43,8 @@ class GroupMember(Base):
 
     __tablename__ = "group_member"
     __table_args__ = (UniqueConstraint("chat_id", "userid", name="uq_group_member_chat_user"),
-                      Index("ix_group_member_userid", "userid"))
+                      Index("ix_group_member_userid", "userid"),
+                      Index("ix_group_member_joined_at", "joined_at"))
 
     id: Mapped[int] = id_column()
     chat_id: Mapped[str] = mapped_column(String(64))

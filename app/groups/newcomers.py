@@ -21,10 +21,18 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-async def newcomers(session: AsyncSession, day: date, segment: str | None = None,
-                    ) -> list[tuple[CustomerGroup, list[tuple[GroupMember, Member | None]]]]:
+Joined = list[tuple[CustomerGroup, list[tuple[GroupMember, Member | None]]]]
+
+
+async def newcomers(session: AsyncSession, day: date, segment: str | None = None) -> Joined:
     """Per group (oldest first), the customers who joined on `day` and are still in it."""
-    start, end = day_bounds(day)
+    return await joined_between(session, *day_bounds(day), segment)
+
+
+async def joined_between(session: AsyncSession, start: datetime, end: datetime,
+                         segment: str | None = None) -> Joined:
+    """Per group (oldest first), the customers who joined in [start, end) and are still in
+    it (one query, on group_member's joined_at index)."""
     query = (select(CustomerGroup, GroupMember, Member)
              .join(GroupMember, GroupMember.chat_id == CustomerGroup.chat_id)
              .outerjoin(Member, Member.external_userid == GroupMember.userid)
@@ -39,8 +47,7 @@ async def newcomers(session: AsyncSession, day: date, segment: str | None = None
     return list(found.values())
 
 
-def lines(found: list[tuple[CustomerGroup, list[tuple[GroupMember, Member | None]]]],
-          day: date, identities: dict[str, str]) -> list[str]:
+def lines(found: Joined, day: date, identities: dict[str, str]) -> list[str]:
     if not found:
         return [f"no newcomers on {day:%Y-%m-%d}"]
     out = []
