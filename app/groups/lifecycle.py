@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calendar.models import CalendarPost, GroupDay
 from app.flows import allow_placeholders
+from app.groups import pools
 from app.groups.models import LIVE, CustomerGroup, GroupMember
 from app.groups.service import CUSTOMER
 from app.kf.models import KfConversation
@@ -95,13 +96,16 @@ async def assess(session: AsyncSession, flows: LifecycleFlows, now: datetime) ->
             CalendarPost, CalendarPost.key == GroupDay.post_key)
         .where(CalendarPost.task_status == "confirmed", CalendarPost.at >= since)
         .group_by(GroupDay.chat_id))).all())
+    pooled = await pools.pooled_chat_ids(session)
     found = []
     for group in await session.scalars(select(CustomerGroup).where(CustomerGroup.status == LIVE)
                                        .order_by(CustomerGroup.id)):
         signals = (joins.get(group.chat_id, 0), quits.get(group.chat_id, 0),
                    active.get(group.chat_id, 0), confirmed.get(group.chat_id, 0))
         score = _score(group.member_count, *signals, flows.window_days)
-        stage = _stage(group, score, recent.get(group.chat_id, 0), now, flows)
+        # New members still come in: seated by the segment's code, or joined lately.
+        lively = group.chat_id in pooled or bool(signals[0] or recent.get(group.chat_id))
+        stage = _stage(group, score, lively, now, flows)
         found.append(Health(group.chat_id, group.name, group.segment, group.owner,
                             group.member_count, stage, score, *signals))
     return found
@@ -124,9 +128,9 @@ def _score(members: int, joins: int, quits: int, active: int, confirmed: int,
     return max(0, min(100, score))
 
 
-def _stage(group: CustomerGroup, score: int, recent_joins: int, now: datetime,
+def _stage(group: CustomerGroup, score: int, lively: bool, now: datetime,
            flows: LifecycleFlows) -> str:
-    filled = filled_since(group)
+    filled = _filled_since(group)
     if filled is None:
         return FILLING
     past_strong = now - filled - timedelta(days=flows.strong_days)
@@ -135,12 +139,14 @@ def _stage(group: CustomerGroup, score: int, recent_joins: int, now: datetime,
     # The window's signals judge the daily stage only once they all fall in it: a group fresh
     # out of its strong month is not a zombie because the window reaches back into it.
     full_window = past_strong >= timedelta(days=flows.window_days)
-    if full_window and score < flows.zombie_health and recent_joins == 0:
+    # A zombie is planned for migration and its owner asked to dissolve it: never one new
+    # members still come into.
+    if full_window and score < flows.zombie_health and not lively:
         return WEAK
     return DAILY
 
 
-def filled_since(group: CustomerGroup) -> datetime | None:
+def _filled_since(group: CustomerGroup) -> datetime | None:
     """When its stages began; None while it is filling. A group already full when sopbot first
     read it filled at some unknown time after WeCom made it: its creation is the latest sure
     bound, so an old group is not "strong" anew."""

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.flows import Flows
 from app.groups import pools
 from app.groups.lifecycle import WEAK, Health, assess
-from app.groups.models import CustomerGroup, GroupMember, GroupMigration, GroupPool
+from app.groups.models import CustomerGroup, GroupMember, GroupMigration
 from app.groups.service import CUSTOMER
 from app.kf.models import KfConversation
 from app.logs import get_logger
@@ -33,27 +33,13 @@ async def plan_migrations(session: AsyncSession, flows: Flows, now: datetime,
     planned = set(await session.scalars(select(GroupMigration.chat_id)))
     found = await assess(session, flows.lifecycle, now)
     weak = {h.chat_id for h in found if h.stage == WEAK}
-    spared = await _spared(session, found, now, flows.lifecycle.window_days)
     done = []
     for health in found:
-        if (health.chat_id in weak and health.segment and health.chat_id not in planned
-                and health.chat_id not in spared):
+        if health.chat_id in weak and health.segment and health.chat_id not in planned:
             line = await _plan(session, flows, health, now, agent_id, weak | planned)
             if line:
                 done.append(line)
     return done
-
-
-async def _spared(session: AsyncSession, found: list[Health], now: datetime,
-                  window_days: int) -> set[str]:
-    """Groups never planned whatever their stage says (a wrong plan tells an owner to dissolve
-    a living group): one behind its segment's 加入群聊 code (new members are seated in it),
-    one younger than the window, one someone joined within the window."""
-    behind_code = {chat_id for pool in await session.scalars(select(GroupPool))
-                   for chat_id in pools.chat_ids(pool)}
-    young = set(await session.scalars(select(CustomerGroup.chat_id).where(
-        CustomerGroup.created_at > now - timedelta(days=window_days))))
-    return behind_code | young | {h.chat_id for h in found if h.joins}
 
 
 async def _plan(session: AsyncSession, flows: Flows, health: Health, now: datetime,

@@ -68,6 +68,12 @@ def chat_ids(pool: GroupPool) -> list[str]:
     return list(json.loads(pool.chat_ids))
 
 
+async def pooled_chat_ids(session: AsyncSession) -> set[str]:
+    """Every group behind a segment's 加入群聊 code (new members are seated in them)."""
+    return {chat_id for pool in await session.scalars(select(GroupPool))
+            for chat_id in chat_ids(pool)}
+
+
 async def wanted_chats(session: AsyncSession, segment: str) -> list[str]:
     """The segment's live groups that have not filled yet, oldest first, at most five; when
     every group has filled, the newest live one (a join way needs at least one group, and WeCom

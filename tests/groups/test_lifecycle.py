@@ -1,7 +1,7 @@
 """Group lifecycle: stage and health from joins, quits, 微信客服 activity and confirmed posts;
 stages count from the day a group fills (before that it is filling, never weak); a zombie group
 gets one migration plan (invitations from each member's staff member to the segment's live
-group, a task for its owner), never a group behind the code, young or joined lately; one group's
+group, a task for its owner), never a group behind the code or joined lately; one group's
 life on a moving clock; `sopbot groups --stage weak` lists them."""
 
 from __future__ import annotations
@@ -194,22 +194,21 @@ async def test_one_groups_life_from_creation_through_filling_strong_daily_weak(
         await db.dispose()
 
 
-async def test_the_planner_spares_a_group_behind_the_code_young_or_joined_lately(
-        db_url: str) -> None:
-    """Groups whose stage says weak (health 0, no join in quiet_days) are still not planned
-    when new members are seated in them, when younger than the window, or when someone joined
-    within the window; the control group is."""
+async def test_a_group_new_members_still_come_into_is_never_weak(db_url: str) -> None:
+    """A quiet group (health 0, no join in quiet_days) behind its segment's code, or with a join
+    in the window, is daily, not weak: the console's zombie list and the migration planner
+    agree, and neither tells an owner to dissolve a group members are seated in. The control
+    group is weak and planned."""
     flows = replace(FLOWS, lifecycle=FLOWS.lifecycle.model_copy(update={"quiet_days": 7}))
     db = Database(db_url)
     now = utcnow()
     try:
         async with db.unit_of_work() as session:
-            for chat_id, created, filled in (
-                    ("wrBehind", 90, 60), ("wrYoungRow", 5, 60), ("wrJoined", 90, 60),
-                    ("wrZombie", 90, 60), ("wrOpen", 90, None)):
+            for chat_id, filled in (("wrBehind", 60), ("wrJoined", 60), ("wrZombie", 60),
+                                    ("wrOpen", None)):
                 session.add(CustomerGroup(
                     chat_id=chat_id, owner="zhangsan", segment="online", name=f"群{chat_id}",
-                    member_count=40, status="live", created_at=now - timedelta(days=created),
+                    member_count=40, status="live", created_at=now - timedelta(days=90),
                     updated_at=now, filled_at=now - timedelta(days=filled) if filled else None))
             session.add(GroupPool(segment="online", config_id="jw1", qr_code="https://qr/jw1",
                                   chat_ids='["wrBehind", "wrOpen"]', room_name="网店卖家交流群",
@@ -218,10 +217,11 @@ async def test_the_planner_spares_a_group_behind_the_code_young_or_joined_lately
                                     joined_at=now - timedelta(days=10)))
         async with db.reader() as session:
             stages = {h.chat_id: h.stage for h in await assess(session, flows.lifecycle, now)}
-        assert stages == {"wrBehind": "weak", "wrYoungRow": "weak", "wrJoined": "weak",
-                          "wrZombie": "weak", "wrOpen": "filling"}
+        assert stages == {"wrBehind": "daily", "wrJoined": "daily", "wrZombie": "weak",
+                          "wrOpen": "filling"}
         async with db.unit_of_work() as session:
             planned = await plan_migrations(session, flows, now, 1000002)
-        assert planned == ["wrZombie → wrOpen: 0 member(s) invited"]
+        # Into the group the segment's code seats new members in (the first of its pool).
+        assert planned == ["wrZombie → wrBehind: 0 member(s) invited"]
     finally:
         await db.dispose()

@@ -19,7 +19,7 @@ from app.console.times import NONE, local, local_day
 from app.flows import Flows
 from app.groups import pools
 from app.groups.lifecycle import DAILY, FILLING, STRONG, WEAK, Health, assess
-from app.groups.models import DISMISSED, CustomerGroup, GroupMigration, GroupPool
+from app.groups.models import DISMISSED, CustomerGroup, GroupMigration
 from app.groups.pool_alerts import empty_pools
 
 # In the order the page lists them: the zombies, which need a decision, first; then a group's
@@ -76,7 +76,7 @@ async def load(session: AsyncSession, flows: Flows, now: datetime) -> list[Group
     """Every group, zombies first, then in routing.yaml's segment order, then by name."""
     health = {h.chat_id: h for h in await assess(session, flows.lifecycle, now)}
     context = Context(flows, local_day(now), await _groups(session), await _runs(session),
-                      await _migrations(session), await _pooled(session))
+                      await _migrations(session), await pools.pooled_chat_ids(session))
     rows = [_row(context, group, health.get(chat_id))
             for chat_id, group in context.groups.items()]
     return sorted(rows, key=lambda r: _order(r, flows))
@@ -159,11 +159,6 @@ async def _runs(session: AsyncSession) -> dict[str, list[SopRun]]:
 
 async def _migrations(session: AsyncSession) -> dict[str, GroupMigration]:
     return {m.chat_id: m for m in await session.scalars(select(GroupMigration))}
-
-
-async def _pooled(session: AsyncSession) -> set[str]:
-    return {chat_id for pool in await session.scalars(select(GroupPool))
-            for chat_id in pools.chat_ids(pool)}
 
 
 @dataclass(frozen=True)
