@@ -52,6 +52,6 @@ def group_synced(routing: RoutingFlows) -> SettledHook:
             return
         group = await service.apply_snapshot(session, detail.group_chat, now, routing,
                                              asked_at=claimed.created_at)
-        if group.segment is not None:
-            pools.touch(session, group.segment)
+        if group.segment is not None:  # filled_at is `now` only when this read filled it
+            pools.touch(session, group.segment, pools.FILLED if group.filled_at == now else None)
     return hook

@@ -91,10 +91,11 @@ async def after_change(session: AsyncSession, group: CustomerGroup, flows: Flows
                        settings: Settings, now: datetime) -> None:
     """A group's membership or status changed: it may have filled, and its pool may change
     (and be left without a group with room: people are told)."""
-    service.reached_ideal_size(group, flows.routing, now)
+    filled = service.reached_ideal_size(group, flows.routing, now)
     if group.segment is not None:
         await rebalance(session, group.segment, now)
-        await pool_alerts.tell(session, PoolAlerts.of(flows, settings), group.segment, now)
+        if filled or group.status != LIVE:  # only these can leave the pool without room
+            await pool_alerts.tell(session, PoolAlerts.of(flows, settings), group.segment, now)
 
 
 async def rebalance(session: AsyncSession, segment: str, now: datetime,
@@ -134,15 +135,16 @@ async def _queue_update(session: AsyncSession, pool: GroupPool, call: UpdateJoin
 
 POOLS_INFO = "group_pools"  # session.info: segment → what to look at, for after_settled
 FAILED = "failed"
+FILLED = "filled"  # a group read from WeCom reached its ideal size: the pool may be empty now
 
 
-def touch(session: AsyncSession, segment: str, landed: list[str] | str | None = None) -> None:
+def touch(session: AsyncSession, segment: str, note: list[str] | str | None = None) -> None:
     """Note a pool to look at once the settle hooks are done (`settle_pools`): pool rows are
-    locked last, in segment order, after every group row, as handlers lock them. `landed`:
-    the list an update carried, or FAILED."""
+    locked last, in segment order, after every group row, as handlers lock them. `note`: the
+    list an update carried, FAILED, or FILLED."""
     noted = session.info.setdefault(POOLS_INFO, {}).setdefault(segment, [])
-    if landed is not None:
-        noted.append(landed)
+    if note is not None:
+        noted.append(note)
 
 
 async def join_way_settled(session: AsyncSession, claimed: Claimed, outcome: Outcome,
@@ -160,12 +162,12 @@ async def join_way_settled(session: AsyncSession, claimed: Claimed, outcome: Out
         touch(session, segment, FAILED)
 
 
-async def settle_pools(session: AsyncSession, now: datetime,
-                       alerts: PoolAlerts | None = None) -> None:
-    """After the settle hooks: each touched pool, in segment order."""
+async def settle_pools(session: AsyncSession, now: datetime, alerts: PoolAlerts) -> None:
+    """After the settle hooks: each touched pool, in segment order; where a group filled, the
+    pool may be left without room (a join way's update changes no group's size)."""
     for segment, noted in sorted(session.info.pop(POOLS_INFO, {}).items()):
-        await rebalance(session, segment, now, [n for n in noted if n != FAILED])
+        await rebalance(session, segment, now, [n for n in noted if n not in (FAILED, FILLED)])
         if FAILED in noted and (pool := await pool_of(session, segment)) is not None:
             pool.stale = True
-        if alerts is not None:
+        if FILLED in noted:
             await pool_alerts.tell(session, alerts, segment, now)

@@ -19,6 +19,7 @@ from app.db import Database, utcnow
 from app.flows import load_flows
 from app.groups import pools
 from app.groups.models import CustomerGroup, GroupMember, GroupPool
+from app.groups.pool_alerts import PoolAlerts
 from app.groups.sync import list_chat_ids, sync_groups
 from app.members import service as members
 from app.members.models import Member
@@ -32,7 +33,8 @@ from tests.funnel.test_codes import cli_fake, env_file  # noqa: F401 (fixture)
 
 GET = "externalcontact/groupchat/get"
 UPDATE = "externalcontact/groupchat/update_join_way"
-ROUTING = load_flows(REPO / "sop_flows").routing
+FLOWS = load_flows(REPO / "sop_flows")
+ROUTING = FLOWS.routing
 OWNER = {"userid": "zhangsan", "type": 1, "join_time": 1700000000, "join_scene": 1}
 
 
@@ -192,7 +194,8 @@ async def test_an_overtaken_join_way_update_is_followed_by_the_current_list(db_u
                                              (current, DEAD, 1)):
             async with db.unit_of_work() as session:
                 await pools.join_way_settled(session, _claimed(call), Outcome(outcome, {}), now)
-                await pools.settle_pools(session, now)
+                await pools.settle_pools(session, now, PoolAlerts(
+                    ROUTING, FLOWS.lifecycle.pool_empty, None, frozenset()))
             async with db.reader() as session:
                 rows = list(await session.scalars(select(OutboxMessage)))
             assert len(rows) == expected_rows

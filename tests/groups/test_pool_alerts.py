@@ -95,3 +95,26 @@ async def test_an_empty_pool_tells_the_operators_and_the_owner_once_per_episode(
     assert sorted(b["touser"] for b in later) == sorted([OPERATOR, "zhangsan"])
     assert all("抖音网店交流群3" in b["text"]["content"] for b in later)  # type: ignore[index]
     assert await empty_gauge(app) == 1
+
+
+async def test_a_group_read_from_wecom_that_fills_the_last_room_tells_them_too(
+        running: tuple[RunningApp, FakeWeCom]) -> None:
+    """The same episode found by reading the group through the outbox (an event showed a
+    missed member-list version), not by a join's callback: the read that fills the pool's
+    last group tells (an update of the join way, which changes no group's size, does not)."""
+    app, fake = running
+    group = fake.add_group_chat("wrD1", owner="zhangsan", name="抖音网店交流群1",
+                                member_version="v1",
+                                member_list=[OWNER, *map(person, customers(1, IDEAL - 2))])
+    await sync_groups(app.services.db, app.services.wecom, ROUTING, ["zhangsan"])
+    await app.idle()
+    assert not fake.calls_to(SEND)
+    # Two joined whose callbacks never came; a later event's version shows it was missed.
+    group["member_list"] += [person(c) for c in customers(IDEAL - 1, 2)]
+    group["member_version"] = "v3"
+    await app.post_callback(chat(chat_id="wrD1", update_detail="del_member",
+                                 mem_change_list=["wmGhost"], quit_scene=0,
+                                 last_mem_ver="v2", cur_mem_ver="v3"))
+    operators, owner = sorted(await told(app, fake, 2), key=lambda b: b["touser"] != OPERATOR)
+    assert "「抖音网店交流群2」" in owner["text"]["content"]  # type: ignore[index]
+    assert await empty_gauge(app) == 1
