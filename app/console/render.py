@@ -75,7 +75,7 @@ def render(request: Request, name: str, *, status_code: int = 200,
         "csrf_token": session.csrf if session else "",
         "nav": nav_for(request.url.path) if session else [],
         "static": STATIC_PATH,
-        "empty_pools": getattr(request.state, "empty_pools", []),  # pages/groups.py
+        "empty_pools": getattr(request.state, "empty_pools", []),  # console/banner.py
     }
     html = _env.get_template(name).render(values | ctx)
     return HTMLResponse(html, status_code, headers=HEADERS | (headers or {}))

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.console import login, session_store
 from app.console.auth import csrf_checked, operator_required
+from app.console.banner import empty_pool_banner
 from app.console.pages import (
     calendar,
     content,
@@ -34,8 +35,8 @@ log = get_logger("sopbot.console")
 PREFIX = "/console"
 STATIC_DIR = Path(__file__).parent / "static"
 
-GUARDS = [Depends(operator_required), Depends(csrf_checked),
-          Depends(groups.empty_pool_banner)]
+GUARDS = [Depends(operator_required), Depends(csrf_checked)]
+PAGE_GUARDS = [*GUARDS, Depends(empty_pool_banner)]
 # The pages, in no particular order (the menu's order is render.NAV). Add a page here.
 PAGES = (
     login.router,
@@ -54,7 +55,8 @@ def build_router() -> APIRouter:
     router = APIRouter()
     router.include_router(login.public_router, prefix=PREFIX)
     for page in PAGES:
-        router.include_router(page, prefix=PREFIX, dependencies=GUARDS)
+        router.include_router(page, prefix=PREFIX, dependencies=PAGE_GUARDS)
+    router.include_router(reviews.files_router, prefix=PREFIX, dependencies=GUARDS)
     return router
 
 

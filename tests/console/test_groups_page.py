@@ -14,7 +14,8 @@ from app.groups.migration import plan_migrations
 from app.groups.models import CustomerGroup, GroupMember, GroupPool
 from app.kf.models import KfConversation
 from app.members import service as members
-from tests.console.conftest import Console
+from tests.conftest import OPERATOR, serve_app
+from tests.console.conftest import PASSWORD, Console, console_settings, give_password, logged_in
 from tests.console.tables import marked, table_rows
 
 # chat_id → (segment, members, filled days ago or None, status)
@@ -144,7 +145,7 @@ async def test_an_empty_pool_shows_a_banner_on_every_page_while_it_lasts(
         assert page.status_code == 200, page.text
         shown = banners(page.text)
         assert list(shown) == ["online"], path
-        for said in ("「网店群」没有未满员的群", "网店卖家交流群1", "185/180"):
+        for said in ("「网店群」没有未满员的群", "网店卖家交流群1", "185/180", "已通知运营"):
             assert said in shown["online"], (path, said)
     [row] = table_rows((await console.client.get("/console/groups")).text)
     assert "已满员仍接收" in row.text and row.data["stage"] == "strong"
@@ -154,3 +155,22 @@ async def test_an_empty_pool_shows_a_banner_on_every_page_while_it_lasts(
             member_count=1, status="live", created_at=now, updated_at=now))
     for path in ("/console/funnel", "/console/groups"):
         assert banners((await console.client.get(path)).text) == {}, path
+
+
+async def test_the_banner_does_not_say_people_were_told_when_nobody_could_be(
+        db_url: str) -> None:
+    """Without WECOM_AGENT_ID no app message goes out: the banner must not say 已通知运营."""
+    async with serve_app(console_settings(db_url, agent_id=None), run_worker=False) as app:
+        await give_password(app, OPERATOR, PASSWORD)
+        console = await logged_in(app, app.client)
+        now = utcnow()
+        async with app.services.db.unit_of_work() as session:
+            session.add(CustomerGroup(
+                chat_id="wrFull", owner="zhangsan", segment="online", name="网店卖家交流群1",
+                member_count=185, status="live", created_at=now - timedelta(days=9),
+                updated_at=now, filled_at=now - timedelta(days=2)))
+            session.add(GroupPool(segment="online", config_id="jw1", qr_code="https://qr/jw1",
+                                  chat_ids='["wrFull"]', room_name="网店卖家交流群", version=1,
+                                  stale=False, updated_at=now))
+        shown = banners((await console.client.get("/console/groups")).text)["online"]
+        assert "未能通知运营和群主（未设置 WECOM_AGENT_ID）" in shown and "已通知运营" not in shown

@@ -40,14 +40,3 @@ def _page(request: Request, form: dict[str, str], choices: list[tuple[str, str]]
           status_code: int = 200, **ctx: object) -> Response:
     return render(request, "groups.html", status_code=status_code, form=form,
                   segments=choices, stages=view.STAGE_LABELS, **ctx)
-
-
-async def empty_pool_banner(request: Request) -> None:
-    """A console dependency (app/console/routes.py): every page an operator opens shows a
-    banner while a segment's pool has no group with room, read at that moment; base.html
-    draws it from request.state."""
-    if request.method not in ("GET", "HEAD"):
-        return  # a form post answers with a redirect: the page it leads to reads it
-    services = request.app.state.services
-    async with services.db.reader() as session:
-        request.state.empty_pools = await view.empty_pool_banners(session, services.flows)

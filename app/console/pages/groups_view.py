@@ -20,7 +20,6 @@ from app.flows import Flows
 from app.groups import pools
 from app.groups.lifecycle import DAILY, FILLING, STRONG, WEAK, Health, assess
 from app.groups.models import DISMISSED, CustomerGroup, GroupMigration
-from app.groups.pool_alerts import empty_pools
 
 # In the order the page lists them: the zombies, which need a decision, first; then a group's
 # life: filling (stages count from the day it reaches its ideal size), strong, daily.
@@ -159,27 +158,3 @@ async def _runs(session: AsyncSession) -> dict[str, list[SopRun]]:
 
 async def _migrations(session: AsyncSession) -> dict[str, GroupMigration]:
     return {m.chat_id: m for m in await session.scalars(select(GroupMigration))}
-
-
-@dataclass(frozen=True)
-class EmptyPoolBanner:
-    """A segment whose pool has no group with room, as the banner says it."""
-
-    segment: str
-    label: str
-    group: str
-    size: str
-    since: str
-
-
-async def empty_pool_banners(session: AsyncSession, flows: Flows) -> list[EmptyPoolBanner]:
-    """Read now, every time: a banner stays exactly while the pool is empty."""
-    banners = []
-    for empty in await empty_pools(session):
-        segment = flows.routing.segments.get(empty.segment)
-        ideal = segment.ideal_size if segment else NONE
-        banners.append(EmptyPoolBanner(
-            empty.segment, segment.label if segment else empty.segment, empty.group or NONE,
-            f"{empty.members}/{ideal}", local(empty.since, "%Y-%m-%d %H:%M") if empty.since
-            else NONE))
-    return banners

@@ -23,6 +23,7 @@ from app.verify.models import PENDING
 from app.verify.reviews import get_photo
 
 router = APIRouter()
+files_router = APIRouter()  # not pages: no banner to read (routes.py)
 
 QUEUE = "/console/reviews"
 # Photos are members' data, like the pages: never kept by a cache, never sniffed as HTML.
@@ -57,7 +58,7 @@ async def review_detail(review_id: RowId, request: Request, operator: Operator) 
     return _page(request, "review.html", item=item)
 
 
-@router.get("/reviews/{review_id}/photos/{n}")
+@files_router.get("/reviews/{review_id}/photos/{n}")
 async def review_photo(review_id: RowId, n: int, request: Request) -> Response:
     """The photo as the review API serves it (404 unless a file under photo_dir)."""
     response = await get_photo(review_id, n, request)
