@@ -16,7 +16,7 @@ import typer
 from app.cli_options import EnvFile
 from app.config import ConfigError, DatabaseSettings, Settings, load_settings
 from app.db import safe_url
-from app.yamlconf import ConfigFileError, combined, flatten
+from app.yamlconf import ConfigFileError, flatten
 
 if TYPE_CHECKING:
     from app.flows import Flows
@@ -314,7 +314,7 @@ def _check_files(settings: Settings) -> Flows:
     except ConfigFileError as exc:
         errors.append(exc)
     if errors or flows is None:
-        fail(_listed(flatten(combined(errors))))
+        fail(_listed([one for error in errors for one in flatten(error)]))
     return flows
 
 

@@ -205,9 +205,8 @@ def _across_files(directory: Path, parts: dict[str, Any]) -> list[ConfigFileErro
         found += _campaign_problems(directory / f"onboarding_{name}.yaml", name, campaign,
                                     routing)
     if routing and parts["group_welcome"]:
-        labels = {name: segment.label for name, segment in routing.segments.items()}
         found += _problem(directory / "group_welcome.yaml",
-                          welcome_problem(parts["group_welcome"], labels))
+                          welcome_problem(parts["group_welcome"], routing.segment_labels()))
     return found
 
 

@@ -28,8 +28,7 @@ def identity(flows: Flows, value: str | None) -> str:
 
 
 def channel(flows: Flows, value: str | None) -> str:
-    found = flows.funnel.channels.get(value or "")
-    return found.label if found else (value or NONE)
+    return flows.funnel.channel_labels().get(value or "", value or NONE)
 
 
 def segment(flows: Flows, value: str | None) -> str:
@@ -37,15 +36,11 @@ def segment(flows: Flows, value: str | None) -> str:
     return found.label if found else (value or NONE)
 
 
-def segment_labels(flows: Flows) -> dict[str, str]:
-    """routing.yaml's segments, name → label, in the file's order."""
-    return {name: s.label for name, s in flows.routing.segments.items()}
-
-
 def segment_choices(flows: Flows, none_label: str) -> list[tuple[str, str]]:
     """A segment filter's choices: all, each segment (label and name), then NO_SEGMENT."""
     return [("", "全部分群"),
-            *((name, f"{label}（{name}）") for name, label in segment_labels(flows).items()),
+            *((name, f"{label}（{name}）")
+              for name, label in flows.routing.segment_labels().items()),
             (NO_SEGMENT, none_label)]
 
 

@@ -114,6 +114,8 @@ def _labels(env_file: Path | None, by: str | None) -> dict[str, str]:
     from app.funnel.labels import value_labels
     from app.yamlconf import ConfigFileError
 
+    if by is None:  # all events together: no group to name (and no flow file to need)
+        return {}
     try:
         return value_labels(load_flows(load_settings(FlowsSettings, env_file).flows_path), by)
     except (ConfigError, ConfigFileError) as exc:

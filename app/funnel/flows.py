@@ -62,14 +62,11 @@ class Welcome(Strict):
     _text = field_validator("text")(allow_placeholders(*WELCOME_PLACEHOLDERS))
 
 
-class Variant(Strict):
-    text: str = Field(min_length=1)
+class Variant(Welcome):
     # Not given: the default's welfare; NO_WELFARE: none at all (`sopbot check` warns).
-    welfare: Link | Literal["none"] | None = None
+    welfare: Link | Literal["none"] | None = None  # type: ignore[assignment]
     channel: str
     slot: str | None = None
-
-    _text = field_validator("text")(allow_placeholders(*WELCOME_PLACEHOLDERS))
 
     @model_validator(mode="after")
     def _welfare_said(self) -> Variant:

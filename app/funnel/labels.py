@@ -22,6 +22,5 @@ def value_labels(flows: Flows, by: str | None) -> dict[str, str]:
         return {}
     declared = {"channel": flows.funnel.channel_labels,
                 "slot": flows.funnel.slot_labels,
-                "segment": lambda: {n: s.label for n, s in flows.routing.segments.items()},
-                }.get(by, dict)()
+                "segment": flows.routing.segment_labels}.get(by, dict)()
     return {**declared, NO_VALUE: EMPTY[by]}

@@ -81,6 +81,10 @@ class RoutingFlows(Strict):
     texts: RoutingTexts
     tag_groups: TagGroups = TagGroups()
 
+    def segment_labels(self) -> dict[str, str]:
+        """Segment name → label, in the file's order."""
+        return {name: segment.label for name, segment in self.segments.items()}
+
     @field_validator("segments")
     @classmethod
     def _segment_names(cls, value: dict[str, Segment]) -> dict[str, Segment]:

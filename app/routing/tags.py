@@ -34,7 +34,7 @@ class Wanted:
 def wanted(flows: Flows) -> list[Wanted]:
     groups = flows.routing.tag_groups
     identities = {t: flows.verify.identity_types[t] for t in ROUTED_TYPES}
-    channels = {name: c.label for name, c in flows.funnel.channels.items()}
+    channels = flows.funnel.channel_labels()
     regions = {region: region for region in flows.verify.regions}
     return [Wanted("identity", groups.identity, identities),
             Wanted("channel", groups.channel, channels),

@@ -7,7 +7,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from app.console.labels import segment_labels
 from app.console.pages import calendar_view as view
 from app.console.periods import parse_period
 from app.console.render import render
@@ -34,7 +33,7 @@ async def calendar_page(request: Request, segment: str = "", period: str = "7d")
 def _page(request: Request, form: dict[str, str], status_code: int = 200,
           **ctx: object) -> Response:
     flows = request.app.state.services.flows
-    labels = segment_labels(flows)
+    labels = flows.routing.segment_labels()
     return render(request, "calendar.html", status_code=status_code, form=form,
                   segments=[(name, labels.get(name, name)) for name in flows.calendar.segments],
                   periods=PERIODS, labels=labels, policy=flows.calendar.daily_cap_policy,

@@ -19,7 +19,6 @@ from app.calendar.posting import QUEUED, SKIPPED, delivery_key
 from app.calendar.preview import PlanDay, Planned, plan, short
 from app.calendar.talk_invites import INVITATION
 from app.calendar.talks import NEWCOMER_QA, WEEKDAYS, Talk, TalkFlows, step_label
-from app.console.labels import segment_labels
 from app.console.pages.outbox_view import STATUS_LABELS as OUTBOX_LABELS
 from app.console.times import NONE, local, local_day
 from app.flows import Flows
@@ -323,7 +322,7 @@ async def load(session: AsyncSession, flows: Flows, segment: str, since: datetim
     calendar, today = flows.calendar, local_day(now)
     talks = flows.talks
     days = await plan(session, calendar, today, DAYS, segment or None, flows.onboarding, talks)
-    labels = segment_labels(flows)
+    labels = flows.routing.segment_labels()
     owners, posts = tally_views(calendar, await tracking.confirmations(session, since), labels,
                                 talks)
     names = await _group_names(session)

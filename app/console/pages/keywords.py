@@ -47,4 +47,4 @@ def _page(request: Request, form: dict[str, str], segments: list[tuple[str, str]
           status_code: int = 200, **ctx: object) -> Response:
     return render(request, "keywords.html", status_code=status_code, form=form,
                   periods=CHOICES, segments=segments, orders=view.ORDERS,
-                  segment_labels=labels.segment_labels(request.app.state.services.flows), **ctx)
+                  segment_labels=request.app.state.services.flows.routing.segment_labels(), **ctx)
