@@ -119,6 +119,10 @@ def test_the_command_names_channels_and_slots_by_their_labels(
     whole = CliRunner().invoke(cli, ["funnel", "--env-file", str(env)])
     assert ["friend_added", "10", "40.0%", "landing", "(within", "app)"] in [
         line.split() for line in whole.stdout.splitlines()]
+    # All events together name no group: a broken flow file does not stop the report.
+    env.write_text(f"SOPBOT_DATABASE_URL={db_url}\nSOPBOT_FLOWS={tmp_path / 'nowhere'}\n")
+    whole = CliRunner().invoke(cli, ["funnel", "--env-file", str(env)])
+    assert whole.exit_code == 0, whole.output
 
 
 async def test_daily_counts_are_per_shanghai_day(db: Database) -> None:
