@@ -4,10 +4,11 @@ around. Only this goes to the terminal; the service's logs go to the demo's log 
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from app.calendar.planner import SHANGHAI
 from app.db import Database
 from app.demo import summary
 from app.demo.workspace import Workspace, ideal_size_for
@@ -66,10 +67,14 @@ async def reports(progress: Progress, db: Database, ws: Workspace, first_day: da
 
 
 def console(progress: Progress, url: str, operator: str, password: str,
-            ws: Workspace) -> None:
+            ws: Workspace, first_day: date | None) -> None:
     progress.write()
     progress.write(f"Console   {url}/console")
     progress.write(f"Login     {operator} / {password}   (new every run)")
+    if first_day is not None:  # the console's "last 7 days" end today: one short of the week
+        yesterday = datetime.now(SHANGHAI).date() - timedelta(days=1)
+        progress.write(f"The week  {url}/console/funnel?period=custom&start={first_day}"
+                       f"&end={yesterday}")
     progress.write(f"More      sopbot groups list --env-file {_shown(ws.env)}   "
                    f"(and funnel --by slot, calendar report, ...)")
     progress.write("Serving until Ctrl-C.")

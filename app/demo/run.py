@@ -64,6 +64,7 @@ class Result:
     days: list[str] = field(default_factory=list)  # the per-day lines
     wecom: dict[str, int] = field(default_factory=dict)  # requests WeCom accepted, by API
     password: str = ""  # the demo operator's console password
+    first_day: date | None = None  # the first simulated day (None: no days)
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,8 @@ async def _serve(demo: Demo, settings: Settings, sim: SimSettings) -> Result:
         result = work.result()
         output.finished(demo.progress)
         if not demo.options.exit:
-            output.console(demo.progress, demo.url, OPERATOR, result.password, demo.ws)
+            output.console(demo.progress, demo.url, OPERATOR, result.password, demo.ws,
+                           result.first_day)
             await server  # until Ctrl-C
     return result
 
@@ -183,7 +185,7 @@ async def _close(demo: Demo, wire: Wire, services: Services, first: date | None,
     received = await summary.received(wire)
     demo.progress.done("funnel and calendar below")
     await output.reports(demo.progress, services.db, demo.ws, first, received)
-    return Result(demo.ws, services.settings, counts, days, received, password)
+    return Result(demo.ws, services.settings, counts, days, received, password, first)
 
 
 def _port_free(port: int) -> bool:

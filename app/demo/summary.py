@@ -4,22 +4,24 @@ steps by channel, and the calendar's confirmation report (`sopbot calendar repor
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from app.calendar.planner import SHANGHAI
 from app.calendar.tracking import report as task_report
-from app.db import Database, utcnow
+from app.db import Database
 from app.demo.wire import Wire
 from app.funnel import steps
 from app.funnel.report import Group, gather, percentile
 
 ROWS = (*steps.ORDER, steps.LEFT_GROUP)
-WINDOW = timedelta(days=30)  # everything the demo counted (its week included), and no more
+# The demo's database is new every run: everything in it is this run's, however many days
+# it played (up to 31, before today).
+EVERYTHING = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 async def funnel_groups(db: Database, by: str | None) -> list[Group]:
     async with db.reader() as session:
-        return await gather(session, by, utcnow() - WINDOW)
+        return await gather(session, by, EVERYTHING)
 
 
 async def funnel_counts(db: Database) -> dict[str, int]:

@@ -40,6 +40,7 @@ from app.outbox.models import OutboxMessage
 from app.verify.models import Verification
 from tests.conftest import AES_KEY, REPO, TOKEN, serve_app
 from tests.console.conftest import log_in, new_client
+from tests.console.test_funnel_page import parse
 
 CHANNELS = list(load_flows(REPO / "sop_flows").funnel.channels)
 WELCOMES = "externalcontact/send_welcome_msg"
@@ -197,21 +198,27 @@ async def test_the_same_seed_counts_the_same_funnel(workdir: Path) -> None:
 
 async def test_the_demo_operator_can_log_in_with_the_printed_password(workdir: Path) -> None:
     out = io.StringIO()
-    options = Options(members=5, days=0, exit=True, port=free_port(), root=workdir / "demo",
+    options = Options(members=7, days=7, exit=True, port=free_port(), root=workdir / "demo",
                       flows=REPO / "sop_flows", keywords=REPO / "keywords.yaml")
     result = await run(options, out)
     assert result.password and result.password not in out.getvalue()  # --exit shows no login
     shown = io.StringIO()  # what the demo prints when it stays up
     output.console(Progress(shown, 1), "http://127.0.0.1:8000", OPERATOR, result.password,
-                   result.workspace)
-    login = next(line for line in shown.getvalue().splitlines() if line.startswith("Login"))
-    assert login.split()[1:4] == [OPERATOR, "/", result.password]
+                   result.workspace, result.first_day)
+    printed = {line.split()[0]: line for line in shown.getvalue().splitlines() if line.strip()}
+    assert printed["Login"].split()[1:4] == [OPERATOR, "/", result.password]
+    # The week's link: the console's own "last 7 days" end today, one short of the week.
+    week = printed["The"].split("http://127.0.0.1:8000")[1]
     # The console of the demo's database takes that login (the operator is in its settings).
     async with serve_app(result.settings.model_copy(update={"outbox_sender": False}),
                          run_worker=False) as app:
         answer = await log_in(app.client, OPERATOR, result.password)
         assert answer.status_code == 303, answer.text
         assert (await app.client.get("/console/reviews")).status_code == 200
+        adds = parse((await app.client.get(week)).text).charts["all"]["friend_added"][0]
+        assert adds == result.funnel[steps.FRIEND_ADDED] > 0  # the whole week, its first day too
+        last7 = parse((await app.client.get("/console/funnel")).text).charts["all"]
+        assert last7["friend_added"][0] < adds  # day 1's newcomers are before "last 7 days"
         async with new_client(app) as stranger:
             wrong = await log_in(stranger, OPERATOR, result.password + "x")
             assert wrong.status_code != 303
