@@ -91,7 +91,7 @@ async def fill_forms(wire: Wire, people: list[Person], links: dict[str, str]) ->
         data = {"phone": person.phone, "identity_type": person.identity_type,
                 "region": person.region}
         # Each member's own shop photo (the form takes JPEG, PNG or WebP by their bytes).
-        photo = shop_front_png(int(re.sub(r"\D", "", person.external_userid) or 0))
+        photo = shop_front_png(person.number)
         files = [("photos", ("shop.png", photo, "image/png"))]
         _ok(await wire.http.post(path, data=data, files=files), "submitting a form")
     await each(one, [p for p in people if p.opens_form])
@@ -213,15 +213,12 @@ async def _answered(wire: Wire, asked: int) -> bool:
     return (hits or 0) + (kept or 0) >= asked
 
 
-ANNOUNCEMENT = "本周六 20:00 直播选品会：年货爆款一次看全，欢迎准时参加！"
-
-
-async def announce(wire: Wire, operator: str, segment: str) -> tuple[str, str] | None:
+async def announce(wire: Wire, operator: str, segment: str,
+                   text: str) -> tuple[str, str] | None:
     """An operator asks the bot to announce to a segment after its groups' one mass message of
     the day is planned: the bot holds it and offers the choices; the operator puts it into
     tomorrow's message. (the status it was held with, the status it ends with), or None."""
-    await wire.scenario("app_text", from_user=operator, content=f"/announce {segment} "
-                        f"{ANNOUNCEMENT}")
+    await wire.scenario("app_text", from_user=operator, content=f"/announce {segment} {text}")
     await wire.quiet()
     async with wire.db.reader() as session:
         held = (await session.execute(select(Announcement.id, Announcement.status)

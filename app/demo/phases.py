@@ -86,7 +86,8 @@ class Arrivals:
 
     async def announce(self, _now: datetime) -> None:
         """An operator announces to a segment whose groups' message of the day is planned."""
-        self.tally.announced = await driver.announce(self.wire, OPERATOR, ANNOUNCED_TO)
+        self.tally.announced = await driver.announce(self.wire, OPERATOR, ANNOUNCED_TO,
+                                                     self.texts.announcement)
 
 
 async def play_week(wire: Wire, services: Services, population: Population, arrivals: Arrivals,

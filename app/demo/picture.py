@@ -17,18 +17,20 @@ SIGN_BITS = 24  # the sign's squares: one per bit of the member's number
 
 def shop_front_png(number: int = 0) -> bytes:
     awning = AWNINGS[number % len(AWNINGS)]
-    rows = b"".join(b"\x00" + _row(y, awning, number) for y in range(HEIGHT))
-    return (b"\x89PNG\r\n\x1a\n"
-            + _chunk(b"IHDR", struct.pack(">IIBBBBB", WIDTH, HEIGHT, 8, 2, 0, 0, 0))
-            + _chunk(b"IDAT", zlib.compress(rows, 6)) + _chunk(b"IEND", b""))
+    return _png(WIDTH, HEIGHT, [_row(y, awning, number) for y in range(HEIGHT)])
 
 
 def square_png(side: int, colour: Colour = (220, 40, 40)) -> bytes:
     """A plain square: what a careless or dishonest second account sends as its "shop"."""
-    rows = b"".join(b"\x00" + bytes(colour) * side for _ in range(side))
+    return _png(side, side, [bytes(colour) * side] * side)
+
+
+def _png(width: int, height: int, rows: list[bytes]) -> bytes:
+    """An 8-bit RGB PNG of these rows of pixels (no filter)."""
+    pixels = b"".join(b"\x00" + row for row in rows)
     return (b"\x89PNG\r\n\x1a\n"
-            + _chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
-            + _chunk(b"IDAT", zlib.compress(rows, 6)) + _chunk(b"IEND", b""))
+            + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + _chunk(b"IDAT", zlib.compress(pixels, 6)) + _chunk(b"IEND", b""))
 
 
 def _row(y: int, awning: Colour, number: int) -> bytes:

@@ -12,6 +12,7 @@ to be plausible and to leave every step with someone in it.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from app.funnel import steps
@@ -57,12 +58,14 @@ class AppUser:
     channel: str
     slot: str
     reached: tuple[str, ...]
+    person: int  # the number of the person it was drawn for (the app users around them)
 
 
 @dataclass(frozen=True)
 class Person:
     """Someone who adds a staff member, and what they will do next."""
 
+    number: int  # their place in the population (their photo and the day they arrive)
     external_userid: str
     channel: str
     slot: str | None
@@ -89,10 +92,10 @@ class Population:
 
     def cohort(self, number: int, of: int) -> Population:
         """The people who arrive on day `number` of `of` (0-based), with the app users drawn
-        around them (an app user's id starts with its person's number)."""
+        around them."""
         return Population(
-            [p for n, p in enumerate(self.people) if n % of == number],
-            [u for u in self.app_users if int(u.platform_user_id[1:6]) % of == number])
+            [p for p in self.people if p.number % of == number],
+            [u for u in self.app_users if u.person % of == number])
 
 
 def generate(size: int, seed: int, funnel: FunnelFlows, regions: list[str]) -> Population:
@@ -110,7 +113,7 @@ def generate(size: int, seed: int, funnel: FunnelFlows, regions: list[str]) -> P
     return population
 
 
-def _app_journey(rng: random.Random, n: int, channel: str, slots: tuple[str, ...],
+def _app_journey(rng: random.Random, n: int, channel: str, slots: Iterable[str],
                  users: list[AppUser]) -> AppUser:
     """Targeted users, one after another, until one adds on WeChat: that one is returned."""
     shares = {s: SLOTS.get(s, OTHER_SLOT)[0] for s in slots}
@@ -123,7 +126,7 @@ def _app_journey(rng: random.Random, n: int, channel: str, slots: tuple[str, ...
                 break
             reached.append(step)
         user = AppUser(f"u{n:05d}{len(users):06d}", channel, slot,
-                       tuple(s for s in reached if s != steps.FRIEND_ADDED))
+                       tuple(s for s in reached if s != steps.FRIEND_ADDED), n)
         users.append(user)
         if reached[-1] == steps.FRIEND_ADDED:
             return user
@@ -138,8 +141,9 @@ def _person(rng: random.Random, n: int, channel: str, funnel: FunnelFlows, user:
     opens = rng.random() < OPENS_FORM
     joins = rng.random() < JOINS
     return Person(
-        external_userid=f"wmDemo{n:05d}", channel=channel, slot=user.slot if user else None,
-        state=state, staff=rng.choice(funnel.channels[channel].staff),
+        number=n, external_userid=f"wmDemo{n:05d}", channel=channel,
+        slot=user.slot if user else None, state=state,
+        staff=rng.choice(funnel.channels[channel].staff),
         platform_user_id=user.platform_user_id if user else f"p{n:05d}",
         identity_type=identity, region=_pick(rng, regions), phone=_phone(rng, phones),
         in_directory=rng.random() < IN_DIRECTORY.get(channel, IN_DIRECTORY_OTHERS),

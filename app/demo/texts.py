@@ -27,6 +27,7 @@ class DemoTexts(Strict):
     reject_reasons: tuple[str, ...] = Field(min_length=1)
     numbered: str = "{title} {n}"
     questions: tuple[str, ...] = ()
+    announcement: str = Field(min_length=1)
     content: dict[str, tuple[Item, ...]] = {}
 
     _numbered = field_validator("numbered")(allow_placeholders("title", "n"))

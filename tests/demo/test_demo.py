@@ -126,14 +126,19 @@ def _warning(line: dict[str, Any]) -> str:
 
 def _second_account_waits_flagged(db: Path) -> None:
     """The second account that sent a verified member's phone with a 64×64 square waits for a
-    reviewer; the phone stays linked to its first member only."""
-    members = {external: (member_id, state) for member_id, external, state in rows(
-        db, Member.id, Member.external_userid, Member.link_state)}
-    second_id, second_state = members[SECOND_ACCOUNT]
+    reviewer, flagged with the member who holds the phone and the photo's size; the phone stays
+    linked to its first member only."""
+    members = {external: (member_id, state, phone) for member_id, external, state, phone in rows(
+        db, Member.id, Member.external_userid, Member.link_state, Member.phone)}
+    second_id, second_state, phone = members[SECOND_ACCOUNT]
     assert second_state != LINKED
-    status, = [status for member, status in rows(db, Verification.member_id, Verification.status)
-               if member == second_id]
+    [holder] = [m for m, state, held in members.values() if held == phone and state == LINKED]
+    [(status, checks)] = [(status, checks) for member, status, checks in rows(
+        db, Verification.member_id, Verification.status, Verification.checks)
+        if member == second_id]
     assert status == "pending"
+    assert {"check": "phone_held", "member_id": holder} in checks
+    assert "photo_small" in {check["check"] for check in checks}
 
 
 def _the_week_that_just_ended(db: Path, days: int) -> None:
