@@ -64,20 +64,39 @@ def _run(env_file: Path | None, items: list[dict[str, Any]]) -> list[int]:
     from app.calendar import content
     from app.cli import _run_on_database, _settings, fail
     from app.flows import load_flows
+    from app.yamlconf import ConfigFileError
 
-    columns = load_flows(_settings(env_file).flows_path).calendar.columns
+    try:
+        columns = load_flows(_settings(env_file).flows_path).calendar.columns
+    except ConfigFileError as exc:
+        fail(str(exc))
     rows = []
     for n, item in enumerate(items, 1):
-        unknown = set(item) - {"column", "title", "body", "link", "image"}
         try:
-            if unknown:
-                raise content.ItemProblem(f"unknown field(s) {', '.join(sorted(unknown))}")
-            rows.append(content.checked(columns, str(item.get("column", "")),
-                                        str(item.get("title", "")), str(item.get("body") or ""),
-                                        item.get("link"), item.get("image")))
+            rows.append(content.checked(columns, *_fields(item)))
         except content.ItemProblem as exc:
             fail(f"item {n}: {exc}" if len(items) > 1 else str(exc))
     return _run_on_database(_add, env_file, rows)  # type: ignore[no-any-return]
+
+
+# An item's fields; `image_url` is what POST /api/content calls the image, so a file written
+# for the API imports too.
+FIELDS = ("column", "title", "body", "link", "image", "image_url")
+
+
+def _fields(item: dict[str, Any]) -> tuple[str, str, str, str | None, str | None]:
+    """column, title, body, link, image of one item of a file, each a text (or absent)."""
+    from app.calendar.content import ItemProblem
+
+    unknown = set(item) - set(FIELDS)
+    if unknown:
+        raise ItemProblem(f"unknown field(s) {', '.join(sorted(unknown))}")
+    wrong = [name for name in FIELDS if item.get(name) is not None
+             and not isinstance(item[name], str)]
+    if wrong:
+        raise ItemProblem(f"{', '.join(wrong)}: a text is expected")
+    return (item.get("column") or "", item.get("title") or "", item.get("body") or "",
+            item.get("link"), item.get("image") or item.get("image_url"))
 
 
 async def _add(database_url: str, rows: list[tuple[str, str, str, str | None, str | None]]

@@ -33,6 +33,9 @@ WEEK = [date(2026, 1, 5) + timedelta(days=n) for n in range(7)]  # a Monday to S
 CapPolicy = Literal["merge", "highest_priority", "remind_owner"]
 
 
+WEEKDAYS = "一二三四五六日"  # 周一 … 周日, by date.weekday()
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -77,14 +80,6 @@ class SegmentCalendar(Strict):
     slots: tuple[Slot, ...] = ()
 
     _w = field_validator("weekly")(allow_placeholders())
-
-    def posts_on(self, day: date) -> int:
-        greetings = (self.morning is not None) + (self.evening is not None)
-        return greetings + sum(slot.runs_on(day) for slot in self.slots)
-
-    def busiest_day(self) -> date:
-        """A day of the week with the most posts (its date in a sample week)."""
-        return max(WEEK, key=self.posts_on)
 
 
 class InternalTarget(Strict):

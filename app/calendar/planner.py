@@ -45,6 +45,10 @@ class Post:
         """Stable per (segment, day, post): outbox keys and the content taken hang on it."""
         return f"{segment}:{self.at:%Y%m%d}:{self.name}"
 
+    def item_key(self, segment: str) -> str:
+        """What the column's item it takes is used for (a talk's four posts share one)."""
+        return self.content_key or self.key(segment)
+
 
 @dataclass(frozen=True)
 class Delivery:

@@ -172,7 +172,7 @@ async def _text(session: AsyncSession, run: _Run, delivery: Delivery, post: Post
     """The post's text; an item's image is added to `images` (a mass task's attachments)."""
     item: dict[str, str] | None = None
     if post.column is not None:
-        key = post.content_key or post.key(delivery.segment)  # a talk's posts share one
+        key = post.item_key(delivery.segment)
         taken = await content.take(session, post.column, key, run.now)
         if taken is None:
             log.warning("calendar_slot_empty", segment=delivery.segment, slot=post.name,

@@ -14,7 +14,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calendar import announcements, content, talk_invites
-from app.calendar.flows import CalendarFlows
+from app.calendar.flows import WEEKDAYS, CalendarFlows
 from app.calendar.models import ContentItem
 from app.calendar.onboarding import Campaign
 from app.calendar.planner import (
@@ -31,7 +31,6 @@ from app.calendar.talk_invites import INVITATION
 from app.calendar.talks import TalkFlows, schedule_lines
 from app.groups.models import LIVE, CustomerGroup
 
-WEEKDAYS = "一二三四五六日"
 Item = dict[str, str] | None
 SHOWN = 24  # characters of a post shown in the preview
 TRANSPORTS = {MASS_TASK: "mass task →", OWNER_REMINDER: "reminder →", ROBOT: "robot",
@@ -127,7 +126,7 @@ async def queue_reader(session: AsyncSession, calendar: CalendarFlows, start: da
             .order_by(ContentItem.used_at.desc()).limit(200 + 50 * days)) if i.used_for}
 
     def item(post: Post, segment: str) -> Item:
-        key = post.content_key or post.key(segment)
+        key = post.item_key(segment)
         if key not in taken:
             queue = upcoming.get(post.column or "", [])
             taken[key] = queue.pop(0) if queue else None

@@ -15,9 +15,9 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from app.calendar.flows import CalendarFlows, check_time
+from app.calendar.flows import WEEKDAYS, CalendarFlows, Strict, check_time
 from app.calendar.planner import SHANGHAI, Post, at_time
 from app.flows import allow_placeholders
 
@@ -25,14 +25,9 @@ GUEST, NEWCOMER_QA = "guest", "newcomer_qa"
 STEPS = ("announce", "reminder", "opening", "summary")
 STEP_LABELS = {"announce": "预告", "reminder": "开场提醒", "opening": "开场", "summary": "总结",
                "invite": "个人邀请"}
-WEEKDAYS = "一二三四五六日"
 # What a talk's texts may use: the talk's title, its topic (a fixed text or the item's
 # title), the item's body and link, the host's name, the talk's date, weekday and time.
 TALK_PLACEHOLDERS = ("talk", "topic", "details", "link", "host", "date", "weekday", "time")
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Host(Strict):

@@ -54,6 +54,14 @@ def test_add_list_and_import(db_url: str, tmp_path: Path) -> None:
                        env)
     assert code == 2 and "the link must be an http(s) address" in out
     assert "endorsement 《店主代言》: 1 queued" in invoke("content", "list", "--env-file", env)[1]
+    # A file written for POST /api/content (image_url) imports; a link that is not a text is
+    # named, not a traceback.
+    batch.write_text("- {column: endorsement, title: API 的格式, image_url: "
+                     "'https://img.example.com/a.jpg'}\n", encoding="utf-8")
+    assert invoke("content", "import", str(batch), "--env-file", env)[0] == 0
+    batch.write_text("- {column: endorsement, title: 坏链接, link: 42}\n", encoding="utf-8")
+    code, out = invoke("content", "import", str(batch), "--env-file", env)
+    assert code == 2 and "link: a text is expected" in out and "Traceback" not in out
 
 
 async def test_the_queue_follows_the_operators_order(db_url: str) -> None:

@@ -12,13 +12,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calendar import tracking
-from app.calendar.flows import CalendarFlows
+from app.calendar.flows import WEEKDAYS, CalendarFlows
 from app.calendar.models import CalendarPost, GroupDay
 from app.calendar.planner import APPCHAT, MASS_TASK, OWNER_REMINDER, ROBOT
 from app.calendar.posting import QUEUED, SKIPPED, delivery_key
 from app.calendar.preview import PlanDay, Planned, plan, short
 from app.calendar.talk_invites import INVITATION
-from app.calendar.talks import NEWCOMER_QA, WEEKDAYS, Talk, TalkFlows, step_label
+from app.calendar.talks import NEWCOMER_QA, Talk, TalkFlows, step_label
 from app.console.pages.outbox_view import STATUS_LABELS as OUTBOX_LABELS
 from app.console.times import NONE, local, local_day
 from app.flows import Flows
@@ -275,7 +275,7 @@ def empty_columns(calendar: CalendarFlows, days: list[PlanDay], now: datetime,
         for seg in day.segments:
             for planned in seg.deliveries:
                 for t in planned.texts:
-                    key = t.post.content_key or t.post.key(seg.segment)
+                    key = t.post.item_key(seg.segment)
                     if t.text is None and t.post.column and t.post.at > now and key not in seen:
                         seen.add(key)
                         found.setdefault(t.post.column, []).append((t.post.at, seg.segment))
