@@ -14,9 +14,10 @@ from app.db import Base, UTCDateTime, id_column, utcnow
 
 class ContentItem(Base):
     __tablename__ = "content_item"
-    # The next item of a column: the oldest not used yet.
-    # The next item of a column: the first by position (operators reorder), then the oldest.
-    __table_args__ = (Index("ix_content_item_column_used", "column_name", "used_at", "id"),)
+    # The next item of a column: the first not used yet by position (operators reorder), then
+    # the oldest.
+    __table_args__ = (Index("ix_content_item_queue", "column_name", "used_at", "position",
+                            "id"),)
 
     id: Mapped[int] = id_column()
     column_name: Mapped[str] = mapped_column(String(32))
