@@ -8,6 +8,7 @@ from app.bot import operators
 from app.bot.context import Ctx
 from app.bot.filters import Command, FromOperator
 from app.bot.router import Router
+from app.calendar import announce
 from app.calendar.planner import SHANGHAI
 from app.calendar.preview import preview as calendar_preview
 from app.funnel.report import ReportError
@@ -110,7 +111,7 @@ async def answer_announce(event: TextMessage, ctx: Ctx) -> None:
     if len(args) < 2 or len(args[1].encode("utf-8")) > ANNOUNCE_BYTES:
         return _usage(event, ctx, ANNOUNCE_USAGE)
     texts = ctx.flows.commands.announce
-    done = await operators.announce(ctx.session, ctx.flows.calendar, ctx.flows.onboarding,
+    done = await announce.announce(ctx.session, ctx.flows.calendar, ctx.flows.onboarding,
                                     args[0], args[1], event.from_user_name, ctx.now,
                                     ctx.flows.talks)
     if done.row is None:
@@ -130,19 +131,20 @@ async def _choose(event: TextMessage, ctx: Ctx, args: list[str]) -> None:
     if len(args) < 2 or not re.fullmatch(r"#?[0-9]{1,18}", args[1].strip()):
         return _usage(event, ctx, ANNOUNCE_USAGE)
     number = int(args[1].strip().lstrip("#"))
-    row = await operators.held(ctx.session, number)
+    row = await announce.held(ctx.session, number)
     if row is None:
         return ctx.reply_text(event.from_user_name, texts.not_held.format(id=number))
     if choice == "tomorrow":
-        done = await operators.schedule(ctx.session, ctx.flows.calendar, row, ctx.now,
+        done = await announce.schedule(ctx.session, ctx.flows.calendar, row, ctx.now,
                                          ctx.flows.talks)
-        at = (done.row.at if done.row and done.row.at else ctx.now).astimezone(SHANGHAI)
+        assert done.row is not None and done.row.at is not None  # scheduled: it has its time
+        at = done.row.at.astimezone(SHANGHAI)
         text = texts.scheduled.format(id=number, groups=done.groups, owners=done.owners,
                                       day=f"{at:%m-%d}", time=f"{at:%H:%M}")
     elif ctx.settings.agent_id is None:
         text = texts.no_agent
     else:
-        done = await operators.remind(ctx.session, row,
+        done = await announce.remind(ctx.session, row,
                                       ctx.flows.calendar.texts.owner_reminder,
                                       ctx.settings.agent_id, ctx.now)
         text = texts.reminded.format(groups=done.groups, owners=done.owners)

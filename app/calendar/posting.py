@@ -6,6 +6,7 @@ Runs in one unit of work per call (the scheduler's job, app/calendar/scheduler.p
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -146,12 +147,10 @@ async def _one(session: AsyncSession, run: _Run, delivery: Delivery) -> None:
     if call is None:
         return await _skip(session, delivery, key, problem or "nothing to send", report)
     # A task from yesterday would use up today's one message: it expires with its day.
-    await outbox.enqueue(session, key, call, kind=POST_KIND, deadline=_end_of_day(delivery.at))
+    await outbox.enqueue(session, key, call, kind=POST_KIND, deadline=end_of_day(delivery.at))
     session.add(_record(delivery, key, QUEUED, None))
     if delivery.transport == MASS_TASK:
-        day = f"{delivery.at:%Y-%m-%d}"
-        session.add_all(GroupDay(chat_id=chat, day=day, post_key=key)
-                        for chat in delivery.chat_ids)
+        mark_taken(session, delivery.chat_ids, delivery.at, key)
     report.queued += 1
 
 
@@ -162,9 +161,18 @@ async def _unserved(session: AsyncSession, delivery: Delivery) -> Delivery:
     return replace(delivery, chat_ids=tuple(c for c in delivery.chat_ids if c not in served))
 
 
-def _end_of_day(at: datetime) -> datetime:
+def end_of_day(at: datetime) -> datetime:
+    """The end of `at`'s day in Asia/Shanghai: a mass task not sent by then would use up the
+    next day's one message, so it expires."""
     return datetime.combine(at.astimezone(SHANGHAI).date() + timedelta(days=1), time(0),
                             SHANGHAI)
+
+
+def mark_taken(session: AsyncSession, chats: Iterable[str], at: datetime, key: str) -> None:
+    """These groups' one mass message of `at`'s day is used (by the post or announcement
+    `key`): the calendar leaves them out of that day's tasks."""
+    day = f"{at.astimezone(SHANGHAI):%Y-%m-%d}"
+    session.add_all(GroupDay(chat_id=chat, day=day, post_key=key) for chat in chats)
 
 
 async def _text(session: AsyncSession, run: _Run, delivery: Delivery, post: Post,
