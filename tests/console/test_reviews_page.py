@@ -306,7 +306,7 @@ async def test_a_phone_another_member_holds_is_flagged_and_approved_only_by_movi
     assert owner.link_state == "linked"
     claim = await pending_review(app, "wm_claimant", phone="13900139000")
     html = await queue_page(console)
-    assert f"手机号已绑定会员 #{owner.id}，不能直接通过" in html
+    assert f"提交时手机号已绑定会员 #{owner.id}：仍绑定时不能直接通过" in html
     assert f'data-holder="{owner.id}"' in html
     assert 'value="move"' in html and "转移绑定并通过" in html
     await decide(console, [claim], "approve")

@@ -13,6 +13,7 @@ from app.main import build_services
 from app.members import service as members
 from app.members.models import Member
 from app.services import Services
+from app.verify import service as verify
 from app.verify.models import Verification
 from tests.conftest import OPERATOR, rows_of
 from tests.handlers.test_commands import handle_text
@@ -35,17 +36,23 @@ async def _member(services: Services, external_userid: str, **fields: object) ->
         return member.id
 
 
+async def never_approved(*_: object) -> None:
+    raise AssertionError("a claim on a linked phone must wait for a reviewer")
+
+
 async def test_review_flags_a_held_phone_and_moves_it_only_when_asked(
         services: Services) -> None:
     owner = await _member(services, "wmOwner", status="joined", link_state="linked")
-    claimant = await _member(services, "wmClaim", status="submitted")
-    async with services.db.unit_of_work() as session:
-        session.add(Verification(member_id=claimant, phone=PHONE, photos=[],
-                                 identity_type="physical_shop", region="北京", status="pending",
-                                 submitted_at=utcnow(),
-                                 checks=[{"check": "phone_held", "member_id": owner}]))
+    claimant = await _member(services, "wmClaim", status="added")
+    async with services.db.unit_of_work() as session:  # the claim as the form stores it
+        member = await session.get(Member, claimant)
+        assert member is not None
+        await verify.submit(session, member, verify.Submission(PHONE, "physical_shop", "北京"),
+                            [], services.flows.verify, utcnow(), never_approved)
     listed = (await handle_text(services, "/review"))["Content"]
-    assert f"#1 实体店 北京 138****8000\n  ⚠ 手机号已绑定会员 #{owner}，不能直接通过" in listed
+    flagged = (f"#1 实体店 北京 138****8000\n"
+               f"  ⚠ 提交时手机号已绑定会员 #{owner}：仍绑定时不能直接通过")
+    assert flagged in listed
     refused = (await handle_text(services, "/review approve 1"))["Content"]
     assert refused.startswith(f"审核 #1 未处理：手机号或平台用户 ID 已绑定会员 #{owner}。")
     assert "/review move 1" in refused

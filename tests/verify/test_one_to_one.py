@@ -73,8 +73,9 @@ async def test_the_phone_of_a_verified_member_on_another_link_waits_flagged(
     assert review["status"] == "pending"
     assert review["held_by"] == [owner.id]
     assert review["checks"] == [
-        f"手机号已绑定会员 #{owner.id}，不能直接通过：可转移绑定（原会员解除绑定，记录保留）或拒绝",
-        f"平台用户 ID u42 已绑定会员 #{owner.id}，不能直接通过：可转移绑定或拒绝",
+        f"提交时手机号已绑定会员 #{owner.id}：仍绑定时不能直接通过，"
+        "可转移绑定（原会员解除绑定，记录保留）或拒绝",
+        f"提交时平台用户 ID u42 已绑定会员 #{owner.id}：仍绑定时不能直接通过，可转移绑定或拒绝",
         "第 1 张照片只有 64×64 像素，小于 300×300"]
     owner = await verify_app.fresh_member(owner.id)
     assert (owner.status, owner.link_state) == ("routed", "linked")
@@ -136,7 +137,7 @@ async def test_a_platform_user_id_is_held_too(verify_app: VerifyApp) -> None:
     review = await _review(verify_app, claimant.id)
     assert (review["status"], review["held_by"]) == ("pending", [owner.id])
     assert review["checks"] == [
-        f"平台用户 ID u42 已绑定会员 #{owner.id}，不能直接通过：可转移绑定或拒绝"]
+        f"提交时平台用户 ID u42 已绑定会员 #{owner.id}：仍绑定时不能直接通过，可转移绑定或拒绝"]
 
 
 @pytest.mark.parametrize(("photo", "note"), [
