@@ -87,6 +87,11 @@ async def test_steps_before_routing_are_not_segmented_yet(db: Database) -> None:
     # From routing on everyone is in their own segment: the valueless group's 0 routed would
     # read as "0 % routed" (seen in the demo's console).
     assert not report.known("segment", report.NO_VALUE, steps.ROUTED)
+    # By region the same from the submission on (the form asks for it).
+    assert not report.known("region", "广东", steps.VERIFY_OPENED)
+    assert report.known("region", "广东", steps.SUBMITTED)
+    assert report.known("region", report.NO_VALUE, steps.VERIFY_OPENED)
+    assert not report.known("region", report.NO_VALUE, steps.SUBMITTED)
     assert north.counts[steps.ROUTED] == 2
     # Its base (approved) was counted before the segment was known: no rate, not "0 %".
     assert report.conversion(north, steps.ROUTED, "segment").text == "-"
