@@ -6,10 +6,10 @@ group with room."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from app.calendar import onboarding
-from app.db import utcnow
+from app.db import Database, utcnow
 from app.groups.migration import plan_migrations
 from app.groups.models import CustomerGroup, GroupMember, GroupPool
 from app.kf.models import KfConversation
@@ -132,14 +132,7 @@ async def test_an_empty_pool_shows_a_banner_on_every_page_while_it_lasts(
     """Every group of 网店群 reached its ideal size: every page says so and the groups page
     marks the group still taking members; once a group with room exists, the banner is gone."""
     db, now = console.app.services.db, utcnow()
-    async with db.unit_of_work() as session:
-        session.add(CustomerGroup(
-            chat_id="wrFull", owner="zhangsan", segment="online", name="网店卖家交流群1",
-            member_count=185, status="live", created_at=now - timedelta(days=9),
-            updated_at=now, filled_at=now - timedelta(days=2)))
-        session.add(GroupPool(segment="online", config_id="jw1", qr_code="https://qr/jw1",
-                              chat_ids='["wrFull"]', room_name="网店卖家交流群", version=1,
-                              stale=False, updated_at=now))
+    await a_full_pool(db, now)
     for path in ("/console/funnel", "/console/groups", "/console/outbox"):
         page = await console.client.get(path)
         assert page.status_code == 200, page.text
@@ -163,14 +156,18 @@ async def test_the_banner_does_not_say_people_were_told_when_nobody_could_be(
     async with serve_app(console_settings(db_url, agent_id=None), run_worker=False) as app:
         await give_password(app, OPERATOR, PASSWORD)
         console = await logged_in(app, app.client)
-        now = utcnow()
-        async with app.services.db.unit_of_work() as session:
-            session.add(CustomerGroup(
-                chat_id="wrFull", owner="zhangsan", segment="online", name="网店卖家交流群1",
-                member_count=185, status="live", created_at=now - timedelta(days=9),
-                updated_at=now, filled_at=now - timedelta(days=2)))
-            session.add(GroupPool(segment="online", config_id="jw1", qr_code="https://qr/jw1",
-                                  chat_ids='["wrFull"]', room_name="网店卖家交流群", version=1,
-                                  stale=False, updated_at=now))
+        await a_full_pool(app.services.db, utcnow())
         shown = banners((await console.client.get("/console/groups")).text)["online"]
         assert "未能通知运营和群主（未设置 WECOM_AGENT_ID）" in shown and "已通知运营" not in shown
+
+
+async def a_full_pool(db: Database, now: datetime) -> None:
+    """网店群's only group has reached its ideal size (180) and still takes members."""
+    async with db.unit_of_work() as session:
+        session.add(CustomerGroup(
+            chat_id="wrFull", owner="zhangsan", segment="online", name="网店卖家交流群1",
+            member_count=185, status="live", created_at=now - timedelta(days=9),
+            updated_at=now, filled_at=now - timedelta(days=2)))
+        session.add(GroupPool(segment="online", config_id="jw1", qr_code="https://qr/jw1",
+                              chat_ids='["wrFull"]', room_name="网店卖家交流群", version=1,
+                              stale=False, updated_at=now))

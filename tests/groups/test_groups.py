@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -26,7 +24,7 @@ from app.members.models import Member
 from app.outbox.models import DEAD, SENT, OutboxMessage
 from app.outbox.outcomes import Outcome
 from app.outbox.store import Claimed
-from tests.conftest import CORP_ID, REPO, RunningApp, make_settings, serve_app, wait_until
+from tests.conftest import CORP_ID, REPO, RunningApp, wait_until
 from tests.fakes import payloads
 from tests.fakes.wecom import FakeWeCom, error
 from tests.funnel.test_codes import cli_fake, env_file  # noqa: F401 (fixture)
@@ -44,14 +42,6 @@ def person(userid: str) -> dict[str, object]:
 
 def chat(change_type: str = "update", **fields: object) -> str:
     return payloads.external_chat(change_type=change_type, corp_id=CORP_ID, **fields)
-
-
-@pytest.fixture
-async def running(db_url: str) -> AsyncIterator[tuple[RunningApp, FakeWeCom]]:
-    fake = FakeWeCom()
-    settings = make_settings(db_url, agent_secret="agent-secret", outbox_retry_base_s=0.05)
-    async with serve_app(settings, wecom=fake) as app:
-        yield app, fake
 
 
 async def group(app: RunningApp, chat_id: str) -> CustomerGroup | None:

@@ -5,12 +5,8 @@ group the owner opens ends the episode; the next one is told again."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from app.groups.sync import sync_groups
-from tests.conftest import OPERATOR, RunningApp, make_settings, serve_app, wait_until
+from tests.conftest import OPERATOR, RunningApp, wait_until
 from tests.e2e.test_metrics import samples
 from tests.fakes.wecom import FakeWeCom
 from tests.groups.test_groups import OWNER, ROUTING, chat, person
@@ -19,14 +15,6 @@ SEND = "message/send"
 UPDATE = "externalcontact/groupchat/update_join_way"
 GAUGE = ("sopbot_group_pool_empty", (("segment", "online_douyin"),))
 IDEAL = ROUTING.segments["online_douyin"].ideal_size  # 抖音网店群: 120
-
-
-@pytest.fixture
-async def running(db_url: str) -> AsyncIterator[tuple[RunningApp, FakeWeCom]]:
-    fake = FakeWeCom()
-    settings = make_settings(db_url, agent_secret="agent-secret", outbox_retry_base_s=0.05)
-    async with serve_app(settings, wecom=fake) as app:
-        yield app, fake
 
 
 def customers(first: int, count: int) -> list[str]:
