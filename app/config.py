@@ -7,7 +7,10 @@ Variable names are the contract of DESIGN.md §4. A missing or malformed value b
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -18,6 +21,53 @@ from sqlalchemy.exc import ArgumentError
 
 AES_KEY_PATTERN = re.compile(r"[A-Za-z0-9]{43}")
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
+
+
+@dataclass(frozen=True)
+class Rate:
+    count: int
+    per_s: float
+    burst: int = 0  # requests a quiet key lets out at once, part of `count` (0 and 1: one)
+
+    @property
+    def _extra(self) -> int:
+        """Requests beyond the first that a quiet key lets out at once."""
+        return max(self.burst - 1, 0)
+
+    @property
+    def interval(self) -> timedelta:
+        # Rounded up to whole microseconds (timedelta's grain): rounding down could let one
+        # request too many into a window.
+        micros = self.per_s * 1_000_000 / (self.count - self._extra)
+        return timedelta(microseconds=math.ceil(round(micros, 3)))
+
+    @property
+    def tolerance(self) -> timedelta:
+        """How far ahead of now the TAT may be for a request to go out now."""
+        return self.interval * self._extra
+
+
+_SPEC = re.compile(r"(\d+)/(\d+(?:\.\d+)?)(?:\+(\d+))?")
+
+
+
+def parse_rates(text: str) -> dict[str, Rate]:
+    """'webhook/send=20/60,message/send=6000/60+600' → rates by API path ('*' for any other);
+    `+N` lets N requests of a quiet key out at once."""
+    rates: dict[str, Rate] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        api, _, spec = item.partition("=")
+        match = _SPEC.fullmatch(spec.strip())
+        if match is None:
+            raise ValueError(f"{item!r} is not API=COUNT/SECONDS or API=COUNT/SECONDS+BURST")
+        rate = Rate(int(match[1]), float(match[2]), int(match[3] or 0))
+        if rate.count < 1 or rate.per_s <= 0:
+            raise ValueError(f"{item!r}: COUNT and SECONDS must be positive")
+        if rate.burst >= rate.count:
+            raise ValueError(f"{item!r}: BURST must be smaller than COUNT")
+        rates[api.strip()] = rate
+    return rates
+
 
 
 class ConfigError(Exception):
@@ -188,8 +238,6 @@ class Settings(FlowsSettings):
     @field_validator("rate_limits")
     @classmethod
     def _rates(cls, value: str) -> str:
-        from app.outbox.ratelimit import parse_rates
-
         parse_rates(value)
         return value
 

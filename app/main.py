@@ -19,7 +19,7 @@ from app.calendar.flows import cap_report
 from app.calendar.posting import POST_KIND
 from app.calendar.scheduler import CalendarScheduler
 from app.calendar.tracking import task_created
-from app.config import Settings
+from app.config import Settings, parse_rates
 from app.console import routes as console
 from app.db import Database, is_sqlite, safe_url
 from app.flows import load_flows
@@ -36,7 +36,7 @@ from app.liveness import Liveness
 from app.logs import get_logger
 from app.metrics import Metrics
 from app.metrics import router as metrics_api_router
-from app.outbox.ratelimit import RateLimits, parse_rates
+from app.outbox.ratelimit import RateLimits
 from app.outbox.sender import OutboxSender
 from app.services import Services
 from app.sim import create_sim_app
@@ -44,9 +44,8 @@ from app.sim.config import SimSettings
 from app.sim.embedded import MOUNT_PATH
 from app.verify import api as verify_api
 from app.verify import form as verify_form
-from app.wecom.client import WeComClient
 from app.wecom.crypto import WeComCrypto
-from app.wecom.tokens import TokenStore, cache_key
+from app.wecom.wiring import build_wecom
 
 log = get_logger("sopbot.app")
 
@@ -100,28 +99,6 @@ def build_services(settings: Settings, router: Router | None = None,
     sender.metrics = metrics
     return Services(settings, db, crypto, flows, router, worker, writer, http, wecom,
                     tokens, sender, kf_reader, scheduler, metrics, liveness)
-
-
-def build_wecom(settings: Settings, db: Database,
-                transport: httpx.AsyncBaseTransport | None = None,
-                ) -> tuple[httpx.AsyncClient, WeComClient, TokenStore]:
-    """One shared HTTP client, the API client on it, and the token store it draws from.
-
-    `transport` replaces the network (tests: the fake WeCom)."""
-    # Few keep-alive connections: httpcore checks every pooled connection on every request, so
-    # a large idle pool costs CPU on each call (the sender keeps few requests in flight).
-    http = httpx.AsyncClient(timeout=httpx.Timeout(settings.wecom_timeout_s, connect=3.0),
-                             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-                             transport=transport)
-    secrets = {"agent": settings.agent_secret, "contact": settings.contact_secret,
-               "kf": settings.kf_secret}
-    wecom = WeComClient(http, base_url=settings.api_base, corp_id=settings.corp_id,
-                        secrets=secrets, robots=settings.robot_keys)
-    keys = {name: cache_key(name, settings.corp_id, secret.get_secret_value() if secret else "")
-            for name, secret in secrets.items()}
-    tokens = TokenStore(db, wecom.fetch_token, keys)
-    wecom.tokens = tokens
-    return http, wecom, tokens
 
 
 def create_app(settings: Settings, *, router: Router | None = None,

@@ -48,7 +48,7 @@ async def _sync(database_url: str, settings: Settings, funnel: FunnelFlows,
                 delete_stale: bool) -> list[CodeResult]:
     from app.db import Database
     from app.funnel.codes import sync_codes
-    from app.main import build_wecom
+    from app.wecom.wiring import build_wecom
 
     db = Database(database_url)
     http, wecom, _ = build_wecom(settings, db)

@@ -47,8 +47,8 @@ async def _sync(database_url: str, settings: Settings, full: bool) -> SyncReport
     from app.db import Database
     from app.flows import load_flows
     from app.groups.sync import sync_groups
-    from app.main import build_wecom
     from app.wecom.errors import WeComError
+    from app.wecom.wiring import build_wecom
 
     flows = load_flows(settings.flows_path)
     staff = sorted({s for channel in flows.funnel.channels.values() for s in channel.staff})

@@ -38,7 +38,7 @@ async def _sync(database_url: str, settings: Settings) -> list[str]:
     from app.db import Database
     from app.flows import load_flows
     from app.groups.templates import sync_templates
-    from app.main import build_wecom
+    from app.wecom.wiring import build_wecom
 
     db = Database(database_url)
     http, wecom, _ = build_wecom(settings, db)

@@ -10,16 +10,14 @@ actually measures.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.config import Rate
 from app.db import insert_for
 from app.outbox.models import RateSlot
 
@@ -27,55 +25,10 @@ ANY_API = "*"
 PER_ROBOT_API = "webhook/send"
 
 
-@dataclass(frozen=True)
-class Rate:
-    count: int
-    per_s: float
-    burst: int = 0  # requests a quiet key lets out at once, part of `count` (0 and 1: one)
-
-    @property
-    def _extra(self) -> int:
-        """Requests beyond the first that a quiet key lets out at once."""
-        return max(self.burst - 1, 0)
-
-    @property
-    def interval(self) -> timedelta:
-        # Rounded up to whole microseconds (timedelta's grain): rounding down could let one
-        # request too many into a window.
-        micros = self.per_s * 1_000_000 / (self.count - self._extra)
-        return timedelta(microseconds=math.ceil(round(micros, 3)))
-
-    @property
-    def tolerance(self) -> timedelta:
-        """How far ahead of now the TAT may be for a request to go out now."""
-        return self.interval * self._extra
-
-
 # Corp-wide per-API frequency (a tenth of it as a burst) and the group robot's 20 messages a
 # minute (wecom-reference §6).
 DEFAULT_RATES: dict[str, Rate] = {ANY_API: Rate(10_000, 60.0, 1_000),
                                   PER_ROBOT_API: Rate(20, 60.0)}
-_SPEC = re.compile(r"(\d+)/(\d+(?:\.\d+)?)(?:\+(\d+))?")
-
-
-def parse_rates(text: str) -> dict[str, Rate]:
-    """'webhook/send=20/60,message/send=6000/60+600' → rates by API path ('*' for any other);
-    `+N` lets N requests of a quiet key out at once."""
-    rates: dict[str, Rate] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        api, _, spec = item.partition("=")
-        match = _SPEC.fullmatch(spec.strip())
-        if match is None:
-            raise ValueError(f"{item!r} is not API=COUNT/SECONDS or API=COUNT/SECONDS+BURST")
-        rate = Rate(int(match[1]), float(match[2]), int(match[3] or 0))
-        if rate.count < 1 or rate.per_s <= 0:
-            raise ValueError(f"{item!r}: COUNT and SECONDS must be positive")
-        if rate.burst >= rate.count:
-            raise ValueError(f"{item!r}: BURST must be smaller than COUNT")
-        rates[api.strip()] = rate
-    return rates
-
-
 def rate_key(api: str, stored_request: Mapping[str, Any]) -> str:
     """Requests that share a limit share a key: each robot has its own, other APIs one each."""
     if api == PER_ROBOT_API:

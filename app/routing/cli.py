@@ -32,9 +32,9 @@ async def _sync(database_url: str, settings: Settings) -> list[str]:
     from app.cli import fail
     from app.db import Database
     from app.flows import load_flows
-    from app.main import build_wecom
     from app.routing.tags import sync_tags
     from app.wecom.errors import WeComError
+    from app.wecom.wiring import build_wecom
 
     db = Database(database_url)
     http, wecom, _ = build_wecom(settings, db)

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-import app.main
+import app.wecom.wiring
 from app.cli import cli
 from app.db import Database
 from app.flows import load_flows
@@ -201,8 +201,8 @@ def env_file(tmp_path: Path, db_url: str) -> Path:
 @pytest.fixture
 def cli_fake(monkeypatch: pytest.MonkeyPatch) -> FakeWeCom:
     """The command's WeCom client talks to a fake (the command builds it with build_wecom)."""
-    fake, build = FakeWeCom(), app.main.build_wecom
-    monkeypatch.setattr(app.main, "build_wecom",
+    fake, build = FakeWeCom(), app.wecom.wiring.build_wecom
+    monkeypatch.setattr(app.wecom.wiring, "build_wecom",
                         lambda settings, db, transport=None: build(settings, db, fake.transport))
     for name in ("SOPBOT_DATABASE_URL", "WECOM_AGENT_SECRET", "WECOM_CONTACT_SECRET"):
         monkeypatch.delenv(name, raising=False)

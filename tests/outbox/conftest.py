@@ -12,15 +12,15 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.config import Settings
+from app.config import Settings, parse_rates
 from app.db import Database
-from app.main import build_wecom
 from app.outbox import store
 from app.outbox.models import PENDING, OutboxMessage
-from app.outbox.ratelimit import RateLimits, parse_rates
+from app.outbox.ratelimit import RateLimits
 from app.outbox.sender import OutboxSender
 from app.wecom.api import ApiCall, SendWelcomeMsg, Text, WebhookSend, WebhookText
 from app.wecom.tokens import TokenStore
+from app.wecom.wiring import build_wecom
 from tests.conftest import make_settings
 from tests.fakes.wecom import Call, FakeWeCom
 

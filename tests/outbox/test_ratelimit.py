@@ -6,13 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.config import Rate, parse_rates
 from app.db import Database
 from app.outbox.ratelimit import (
-    Rate,
     RateLimits,
     block_until,
     next_free,
-    parse_rates,
     rate_key,
     take_slots,
 )
