@@ -25,8 +25,7 @@ import httpx
 from pydantic import SecretStr, ValidationError
 
 from app.logs import get_logger
-from app.wecom import api
-from app.wecom.api import ApiCall, ApiResponse, MediaUploaded, TokenResponse, WebhookSend
+from app.wecom.api import ApiCall, ApiResponse, TokenResponse, WebhookSend
 from app.wecom.errors import (
     ApiError,
     ConfigurationError,
@@ -48,9 +47,6 @@ SECRET_VARIABLES = {
     "contact": "WECOM_CONTACT_SECRET (or WECOM_AGENT_SECRET)",
     "kf": "WECOM_KF_SECRET (or WECOM_AGENT_SECRET)",
 }
-MB = 1024 * 1024
-MEDIA_MAX_BYTES = {"image": 10 * MB, "voice": 2 * MB, "video": 10 * MB, "file": 20 * MB}
-MEDIA_MIN_BYTES = 6  # WeCom wants every file larger than 5 bytes
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 # The request cannot have left: nothing can have taken effect.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
@@ -83,15 +79,6 @@ def encode_json(body: Mapping[str, Any]) -> bytes:
     """Compact UTF-8 JSON. Not httpx's json=: WeCom text must not arrive as \\uXXXX escapes
     (the MP platform rejects them with 40033; reference §5.0)."""
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def check_media(kind: str, content: bytes) -> None:
-    """media/upload limits (reference §5.12), checked before spending a request on them."""
-    if kind not in MEDIA_MAX_BYTES:
-        raise ValueError(f"media kind {kind!r} is not one of {', '.join(MEDIA_MAX_BYTES)}")
-    if not MEDIA_MIN_BYTES <= len(content) <= MEDIA_MAX_BYTES[kind]:
-        raise ValueError(f"a {kind} must be 6 bytes to {MEDIA_MAX_BYTES[kind] // MB} MB; "
-                         f"this one is {len(content)} bytes")
 
 
 class WeComClient:
@@ -138,19 +125,6 @@ class WeComClient:
             data = await self._with_token(request.path, request.secret, send)
         return cast(R, _parse(request.path, request.response_model, data))
 
-    async def upload_media(self, kind: str, filename: str, content: bytes, content_type: str,
-                           *, secret: str = "agent") -> MediaUploaded:
-        """A temporary media file (valid 3 days) for image/voice/video/file messages."""
-        check_media(kind, content)
-        files = {"media": (filename, content, content_type)}
-
-        def send(token: str) -> Awaitable[Answer]:
-            params = {"type": kind, "access_token": token}
-            return self._exchange("media/upload", "POST", params, files=files)
-
-        data = await self._with_token("media/upload", secret, send)
-        return cast(MediaUploaded, _parse("media/upload", MediaUploaded, data))
-
     async def download_media(self, media_id: str, *, max_bytes: int,
                              secret: str = "kf") -> bytes:
         """A temporary media file's bytes (media/get); WeCom answers errors as JSON. A file
@@ -195,14 +169,13 @@ class WeComClient:
             return await send(token)
 
     async def _exchange(self, path: str, method: str, params: Mapping[str, str], *,
-                        content: bytes | None = None, files: Any = None,
-                        token_auth: bool = True) -> Answer:
+                        content: bytes | None = None, token_auth: bool = True) -> Answer:
         """One HTTP round trip: the answer's JSON object when errcode is 0, else an error."""
         started = time.monotonic()
         try:
             response = await self.http.request(
                 method, f"{self.base_url}/cgi-bin/{path}", params=params, content=content,
-                files=files, headers=JSON_HEADERS if content is not None else None)
+                headers=JSON_HEADERS if content is not None else None)
         except httpx.TransportError as exc:
             log.debug("wecom_call_failed", api=path, error=type(exc).__name__)
             raise _transport_error(path, exc) from None  # the cause may render the URL
@@ -233,127 +206,6 @@ class WeComClient:
         if not key:
             raise NotConfigured("webhook/send", f"configure a group robot named {robot!r}")
         return key
-
-    # --- one thin method per API -------------------------------------------------------------
-
-    async def send_message(self, request: api.SendMessage) -> api.MessageSent:
-        return await self.call(request)
-
-    async def create_appchat(self, request: api.CreateAppChat) -> api.AppChatCreated:
-        return await self.call(request)
-
-    async def send_appchat(self, request: api.SendAppChat) -> ApiResponse:
-        return await self.call(request)
-
-    async def webhook_send(self, request: api.WebhookSend) -> ApiResponse:
-        return await self.call(request)
-
-    async def send_welcome_msg(self, request: api.SendWelcomeMsg) -> ApiResponse:
-        return await self.call(request)
-
-    async def get_external_contact(self, request: api.GetExternalContact
-                                   ) -> api.ExternalContactDetail:
-        return await self.call(request)
-
-    async def add_contact_way(self, request: api.AddContactWay) -> api.ContactWay:
-        return await self.call(request)
-
-    async def get_contact_way(self, request: api.GetContactWay) -> api.ContactWayDetail:
-        return await self.call(request)
-
-    async def update_contact_way(self, request: api.UpdateContactWay) -> ApiResponse:
-        return await self.call(request)
-
-    async def del_contact_way(self, request: api.DelContactWay) -> ApiResponse:
-        return await self.call(request)
-
-    async def list_group_chats(self, request: api.ListGroupChats) -> api.GroupChatPage:
-        return await self.call(request)
-
-    async def get_group_chat(self, request: api.GetGroupChat) -> api.GroupChatDetail:
-        return await self.call(request)
-
-    async def add_join_way(self, request: api.AddJoinWay) -> api.JoinWay:
-        return await self.call(request)
-
-    async def get_join_way(self, request: api.GetJoinWay) -> api.JoinWayDetail:
-        return await self.call(request)
-
-    async def update_join_way(self, request: api.UpdateJoinWay) -> ApiResponse:
-        return await self.call(request)
-
-    async def del_join_way(self, request: api.DelJoinWay) -> ApiResponse:
-        return await self.call(request)
-
-    async def mark_tag(self, request: api.MarkTag) -> ApiResponse:
-        return await self.call(request)
-
-    async def get_corp_tag_list(self, request: api.GetCorpTagList) -> api.CorpTagList:
-        return await self.call(request)
-
-    async def add_corp_tag(self, request: api.AddCorpTag) -> api.CorpTagAdded:
-        return await self.call(request)
-
-    async def edit_corp_tag(self, request: api.EditCorpTag) -> ApiResponse:
-        return await self.call(request)
-
-    async def del_corp_tag(self, request: api.DelCorpTag) -> ApiResponse:
-        return await self.call(request)
-
-    async def add_msg_template(self, request: api.AddMsgTemplate) -> api.MsgTemplateCreated:
-        return await self.call(request)
-
-    async def get_groupmsg_list_v2(self, request: api.GetGroupMsgListV2) -> api.GroupMsgList:
-        return await self.call(request)
-
-    async def get_groupmsg_task(self, request: api.GetGroupMsgTask) -> api.GroupMsgTasks:
-        return await self.call(request)
-
-    async def get_groupmsg_send_result(self, request: api.GetGroupMsgSendResult
-                                       ) -> api.GroupMsgSendResults:
-        return await self.call(request)
-
-    async def remind_groupmsg_send(self, request: api.RemindGroupMsgSend) -> ApiResponse:
-        return await self.call(request)
-
-    async def cancel_groupmsg_send(self, request: api.CancelGroupMsgSend) -> ApiResponse:
-        return await self.call(request)
-
-    async def add_group_welcome_template(self, request: api.AddGroupWelcomeTemplate
-                                         ) -> api.WelcomeTemplateAdded:
-        return await self.call(request)
-
-    async def edit_group_welcome_template(self, request: api.EditGroupWelcomeTemplate
-                                          ) -> ApiResponse:
-        return await self.call(request)
-
-    async def get_group_welcome_template(self, request: api.GetGroupWelcomeTemplate
-                                         ) -> api.GroupWelcomeTemplate:
-        return await self.call(request)
-
-    async def del_group_welcome_template(self, request: api.DelGroupWelcomeTemplate
-                                         ) -> ApiResponse:
-        return await self.call(request)
-
-    async def kf_sync_msg(self, request: api.KfSyncMsg) -> api.KfSyncResult:
-        return await self.call(request)
-
-    async def kf_send_msg(self, request: api.KfSendMsg) -> api.KfMsgSent:
-        return await self.call(request)
-
-    async def kf_send_msg_on_event(self, request: api.KfSendMsgOnEvent) -> api.KfMsgSent:
-        return await self.call(request)
-
-    async def kf_get_service_state(self, request: api.KfGetServiceState
-                                   ) -> api.KfServiceState:
-        return await self.call(request)
-
-    async def kf_trans_service_state(self, request: api.KfTransServiceState
-                                     ) -> api.KfStateChanged:
-        return await self.call(request)
-
-    async def kf_add_contact_way(self, request: api.KfAddContactWay) -> api.KfContactWay:
-        return await self.call(request)
 
 
 # --- answers -----------------------------------------------------------------------------------

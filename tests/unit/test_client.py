@@ -66,7 +66,7 @@ def tokens_of(client: WeComClient) -> MemoryTokens:
 
 async def test_post_carries_the_token_and_returns_the_typed_answer(
         fake: FakeWeCom, client: WeComClient) -> None:
-    way = await client.add_contact_way(
+    way = await client.call(
         api.AddContactWay(type=1, scene=2, user=["staff01"], state="douyin:slot3"))
     assert isinstance(way, api.ContactWay)
     assert way.config_id and way.qr_code and way.errcode == 0
@@ -79,7 +79,7 @@ async def test_post_carries_the_token_and_returns_the_typed_answer(
 
 async def test_body_is_compact_utf8_without_escapes(fake: FakeWeCom,
                                                     client: WeComClient) -> None:
-    await client.send_welcome_msg(welcome("欢迎加入社群，回复「人工」找客服"))
+    await client.call(welcome("欢迎加入社群，回复「人工」找客服"))
     call = fake.last(WELCOME)
     assert "欢迎加入社群".encode() in call.raw
     assert b"\\u" not in call.raw
@@ -90,7 +90,7 @@ async def test_body_is_compact_utf8_without_escapes(fake: FakeWeCom,
 
 
 async def test_get_sends_the_query_and_no_body(fake: FakeWeCom, client: WeComClient) -> None:
-    detail = await client.get_external_contact(api.GetExternalContact(external_userid="wmA"))
+    detail = await client.call(api.GetExternalContact(external_userid="wmA"))
     assert isinstance(detail, api.ExternalContactDetail)
     assert detail.external_contact is not None
     assert detail.external_contact.external_userid == "wmA"
@@ -101,11 +101,11 @@ async def test_get_sends_the_query_and_no_body(fake: FakeWeCom, client: WeComCli
 
 
 async def test_each_secret_gets_its_own_token(fake: FakeWeCom, client: WeComClient) -> None:
-    await client.send_welcome_msg(welcome())
-    await client.kf_send_msg(api.KfSendMsg(touser="wmA", open_kfid="wk1", msgtype="text",
-                                           text=api.Text(content="您好")))
-    await client.send_message(api.SendMessage(agentid=1000002, touser="op", msgtype="text",
-                                              text=api.Text(content="hi")))
+    await client.call(welcome())
+    await client.call(api.KfSendMsg(touser="wmA", open_kfid="wk1", msgtype="text",
+                                    text=api.Text(content="您好")))
+    await client.call(api.SendMessage(agentid=1000002, touser="op", msgtype="text",
+                                      text=api.Text(content="hi")))
     secrets_used = [call.query["corpsecret"] for call in fake.calls_to("gettoken")]
     assert secrets_used == [SECRETS["contact"], SECRETS["kf"], SECRETS["agent"]]
     assert [c.token for c in fake.calls if c.path != "gettoken"] == ["tok-1", "tok-2", "tok-3"]
@@ -113,7 +113,7 @@ async def test_each_secret_gets_its_own_token(fake: FakeWeCom, client: WeComClie
 
 async def test_unknown_answer_fields_are_kept(fake: FakeWeCom, client: WeComClient) -> None:
     fake.script(WELCOME, {"brand_new_field": [1, 2]})
-    answer = await client.send_welcome_msg(welcome())
+    answer = await client.call(welcome())
     assert answer.model_extra == {"brand_new_field": [1, 2]}
 
 
@@ -135,7 +135,7 @@ async def test_errcodes_raise_their_class(fake: FakeWeCom, client: WeComClient,
                                           errcode: int, cls: type[Exception]) -> None:
     fake.script(WELCOME, errcode)
     with pytest.raises(cls) as caught:
-        await client.send_welcome_msg(welcome())
+        await client.call(welcome())
     exc = caught.value
     assert type(exc) is cls
     assert isinstance(exc, ApiError) and (exc.errcode, exc.api) == (errcode, WELCOME)
@@ -145,21 +145,21 @@ async def test_errcodes_raise_their_class(fake: FakeWeCom, client: WeComClient,
 async def test_rate_limit_says_how_long_to_wait(fake: FakeWeCom, client: WeComClient) -> None:
     fake.script(WELCOME, 45009)
     with pytest.raises(RateLimited) as caught:
-        await client.send_welcome_msg(welcome())
+        await client.call(welcome())
     assert caught.value.retry_after_s == 60.0
 
 
 async def test_untrusted_ip_has_a_hint(fake: FakeWeCom, client: WeComClient) -> None:
     fake.script(WELCOME, {"errcode": 60020, "errmsg": "not allow to access from your ip"})
     with pytest.raises(ConfigurationError) as caught:
-        await client.send_welcome_msg(welcome())
+        await client.call(welcome())
     assert "企业可信IP" in caught.value.hint and "企业可信IP" in str(caught.value)
 
 
 async def test_the_fake_welcome_code_is_single_use(client: WeComClient) -> None:
-    await client.send_welcome_msg(welcome(code="WC9"))
+    await client.call(welcome(code="WC9"))
     with pytest.raises(FinalError) as caught:
-        await client.send_welcome_msg(welcome(code="WC9"))
+        await client.call(welcome(code="WC9"))
     assert caught.value.errcode == 41051
 
 
@@ -169,9 +169,9 @@ async def test_the_fake_welcome_code_is_single_use(client: WeComClient) -> None:
 @pytest.mark.parametrize("errcode", [42001, 40014])
 async def test_a_rejected_token_is_refreshed_once_and_the_call_retried_once(
         fake: FakeWeCom, client: WeComClient, errcode: int) -> None:
-    await client.send_welcome_msg(welcome(code="WC1"))
+    await client.call(welcome(code="WC1"))
     fake.expire_tokens(errcode)
-    await client.send_welcome_msg(welcome(code="WC2"))
+    await client.call(welcome(code="WC2"))
     assert [(c.path, c.token) for c in fake.calls] == [
         ("gettoken", None), (WELCOME, "tok-1"),
         (WELCOME, "tok-1"), ("gettoken", None), (WELCOME, "tok-2")]
@@ -182,7 +182,7 @@ async def test_a_second_rejection_is_raised_not_retried(fake: FakeWeCom,
                                                         client: WeComClient) -> None:
     fake.script(WELCOME, 42001, 42001)
     with pytest.raises(TokenRejected) as caught:
-        await client.send_welcome_msg(welcome())
+        await client.call(welcome())
     assert caught.value.errcode == 42001
     assert len(fake.calls_to(WELCOME)) == 2
     assert tokens_of(client).refreshes == 1
@@ -191,7 +191,7 @@ async def test_a_second_rejection_is_raised_not_retried(fake: FakeWeCom,
 async def test_40001_outside_gettoken_refreshes_the_token(fake: FakeWeCom,
                                                           client: WeComClient) -> None:
     fake.script(WELCOME, 40001)
-    await client.send_welcome_msg(welcome())
+    await client.call(welcome())
     assert len(fake.calls_to(WELCOME)) == 2 and tokens_of(client).refreshes == 1
 
 
@@ -207,8 +207,8 @@ async def test_a_wrong_secret_is_a_configuration_error(fake: FakeWeCom) -> None:
 async def test_a_wrong_corp_id_is_a_configuration_error(fake: FakeWeCom) -> None:
     wecom = fake.wecom_client(corp_id="wwother", secrets={"agent": SecretStr(SECRETS["agent"])})
     with pytest.raises(ConfigurationError) as caught:
-        await wecom.send_message(api.SendMessage(agentid=1, touser="op", msgtype="text",
-                                                 text=api.Text(content="hi")))
+        await wecom.call(api.SendMessage(agentid=1, touser="op", msgtype="text",
+                                         text=api.Text(content="hi")))
     assert caught.value.errcode == 40013 and "WECOM_CORP_ID" in caught.value.hint
     assert fake.calls_to("message/send") == []
 
@@ -241,7 +241,7 @@ async def test_an_unknown_secret_name_is_refused(client: WeComClient) -> None:
 async def test_without_a_token_provider_the_client_says_so(fake: FakeWeCom) -> None:
     wecom = WeComClient(fake.client(), base_url=BASE_URL, corp_id=CORP, secrets={})
     with pytest.raises(RuntimeError, match="TokenProvider"):
-        await wecom.send_welcome_msg(welcome())
+        await wecom.call(welcome())
 
 
 # --- transport failures --------------------------------------------------------------------------
@@ -267,7 +267,7 @@ async def test_transport_failures(fake: FakeWeCom, client: WeComClient, failure:
                                   cls: type[Exception]) -> None:
     fake.script(WELCOME, failure)
     with pytest.raises(cls) as caught:
-        await client.send_welcome_msg(welcome())
+        await client.call(welcome())
     assert isinstance(caught.value, WeComError) and caught.value.api == WELCOME
     assert len(fake.calls_to(WELCOME)) == 1
 
@@ -278,7 +278,7 @@ async def test_failure_messages_say_why(fake: FakeWeCom, client: WeComClient) ->
     messages = []
     for _ in range(3):
         with pytest.raises(OutcomeUnknown) as caught:
-            await client.send_welcome_msg(welcome())
+            await client.call(welcome())
         messages.append(str(caught.value))
     assert "HTTP 502" in messages[0] and "not JSON" in messages[1]
     assert "ReadTimeout" in messages[2]
@@ -291,7 +291,7 @@ async def test_no_token_or_url_in_errors(fake: FakeWeCom, client: WeComClient) -
                 {"errcode": 40058, "errmsg": "invalid parameter for access_token tok-1"})
     for _ in range(2):
         with pytest.raises(Exception) as caught:
-            await client.send_welcome_msg(welcome())
+            await client.call(welcome())
         assert fake.last(WELCOME).token == "tok-1"
         text = str(caught.value)
         assert "tok-1" not in text and "qyapi" not in text and "access_token=" not in text
@@ -305,7 +305,7 @@ async def test_one_debug_line_per_call_and_nothing_secret(
     recorder = LogRecorder()
     monkeypatch.setattr(client_module, "log", recorder)
     fake.script(WELCOME, 42001)
-    await client.send_welcome_msg(welcome())
+    await client.call(welcome())
     calls = [fields for level, event, fields in recorder.lines if event == "wecom_call"]
     assert [(c["api"], c["errcode"]) for c in calls] == [
         ("gettoken", 0), (WELCOME, 42001), ("gettoken", 0), (WELCOME, 0)]
@@ -320,7 +320,7 @@ async def test_one_debug_line_per_call_and_nothing_secret(
 
 async def test_webhook_uses_the_robot_key_and_no_token(fake: FakeWeCom,
                                                        client: WeComClient) -> None:
-    await client.webhook_send(api.WebhookSend(
+    await client.call(api.WebhookSend(
         robot="ops", msgtype="text",
         text=api.WebhookText(content="早安，今天的日程", mentioned_list=["@all"])))
     (call,) = fake.calls
@@ -332,8 +332,8 @@ async def test_webhook_uses_the_robot_key_and_no_token(fake: FakeWeCom,
 
 async def test_an_unknown_robot_is_named_not_sent(fake: FakeWeCom, client: WeComClient) -> None:
     with pytest.raises(NotConfigured) as caught:
-        await client.webhook_send(api.WebhookSend(robot="night-shift", msgtype="text",
-                                                  text=api.WebhookText(content="x")))
+        await client.call(api.WebhookSend(robot="night-shift", msgtype="text",
+                                          text=api.WebhookText(content="x")))
     assert "night-shift" in str(caught.value) and ROBOT_KEY not in str(caught.value)
     assert fake.calls == []
 
@@ -342,33 +342,9 @@ async def test_a_removed_robot_is_a_configuration_error(fake: FakeWeCom) -> None
     wecom = fake.wecom_client(robots={"ops": "stale-key-123"})
     fake.script("webhook/send", {"errcode": 93000, "errmsg": "invalid webhook url stale-key-123"})
     with pytest.raises(ConfigurationError) as caught:
-        await wecom.webhook_send(api.WebhookSend(robot="ops", msgtype="markdown",
-                                                 markdown=api.Markdown(content="**hi**")))
+        await wecom.call(api.WebhookSend(robot="ops", msgtype="markdown",
+                                         markdown=api.Markdown(content="**hi**")))
     assert caught.value.errcode == 93000 and "stale-key-123" not in str(caught.value)
-
-
-# --- media/upload ------------------------------------------------------------------------------
-
-
-async def test_upload_media_is_multipart(fake: FakeWeCom, client: WeComClient) -> None:
-    uploaded = await client.upload_media("image", "海报.png", b"\x89PNG-fake-image", "image/png")
-    assert isinstance(uploaded, api.MediaUploaded)
-    assert uploaded.type == "image" and uploaded.media_id and uploaded.created_at.isdigit()
-    call = fake.last("media/upload")
-    assert call.query == {"type": "image"} and call.token == "tok-1"
-    assert call.headers["content-type"].startswith("multipart/form-data")
-    assert b'name="media"' in call.raw and b"\x89PNG-fake-image" in call.raw
-
-
-@pytest.mark.parametrize(("kind", "size"), [
-    ("image", 5), ("image", 10 * 1024 * 1024 + 1), ("voice", 2 * 1024 * 1024 + 1),
-    ("file", 20 * 1024 * 1024 + 1), ("gif", 100),
-])
-async def test_upload_limits_are_checked_before_sending(fake: FakeWeCom, client: WeComClient,
-                                                        kind: str, size: int) -> None:
-    with pytest.raises(ValueError):
-        await client.upload_media(kind, "f.bin", b"x" * size, "application/octet-stream")
-    assert fake.calls == []
 
 
 # --- typed answers from the fake's defaults -------------------------------------------------------
@@ -377,42 +353,42 @@ async def test_upload_limits_are_checked_before_sending(fake: FakeWeCom, client:
 async def test_kf_sync_pages(fake: FakeWeCom, client: WeComClient) -> None:
     for text in ("价格", "人工", "谢谢"):
         fake.add_kf_text(text)
-    first = await client.kf_sync_msg(api.KfSyncMsg(token="cbtoken", limit=2))
+    first = await client.call(api.KfSyncMsg(token="cbtoken", limit=2))
     assert (first.has_more, len(first.msg_list)) == (1, 2)
     assert first.msg_list[0].text is not None and first.msg_list[0].text.content == "价格"
-    second = await client.kf_sync_msg(api.KfSyncMsg(cursor=first.next_cursor, limit=2))
+    second = await client.call(api.KfSyncMsg(cursor=first.next_cursor, limit=2))
     assert second.has_more == 0 and [m.text.content for m in second.msg_list if m.text] == ["谢谢"]
 
 
 async def test_join_way_round_trip(fake: FakeWeCom, client: WeComClient) -> None:
-    added = await client.add_join_way(api.AddJoinWay(scene=2, chat_id_list=["wr1", "wr2"],
-                                                     state="seg-retail-gd", auto_create_room=1,
-                                                     room_base_name="广东零售群",
-                                                     room_base_id=1))
-    detail = await client.get_join_way(api.GetJoinWay(config_id=added.config_id))
+    added = await client.call(api.AddJoinWay(scene=2, chat_id_list=["wr1", "wr2"],
+                                             state="seg-retail-gd", auto_create_room=1,
+                                             room_base_name="广东零售群",
+                                             room_base_id=1))
+    detail = await client.call(api.GetJoinWay(config_id=added.config_id))
     assert detail.join_way is not None
     assert detail.join_way.chat_id_list == ["wr1", "wr2"] and detail.join_way.qr_code
-    await client.del_join_way(api.DelJoinWay(config_id=added.config_id))
+    await client.call(api.DelJoinWay(config_id=added.config_id))
     with pytest.raises(InvalidRequest):
-        await client.get_join_way(api.GetJoinWay(config_id=added.config_id))
+        await client.call(api.GetJoinWay(config_id=added.config_id))
 
 
 async def test_group_chat_detail(fake: FakeWeCom, client: WeComClient) -> None:
     fake.add_group_chat("wrA", members=[{"userid": "wmX", "type": 2, "join_scene": 3,
                                          "state": "seg1"}])
-    page = await client.list_group_chats(api.ListGroupChats(limit=10))
+    page = await client.call(api.ListGroupChats(limit=10))
     assert [ref.chat_id for ref in page.group_chat_list] == ["wrA"] and page.next_cursor == ""
-    detail = await client.get_group_chat(api.GetGroupChat(chat_id="wrA", need_name=1))
+    detail = await client.call(api.GetGroupChat(chat_id="wrA", need_name=1))
     assert detail.group_chat is not None
     assert detail.group_chat.member_list[0].state == "seg1"
 
 
 async def test_kf_state_transfer(client: WeComClient) -> None:
-    changed = await client.kf_trans_service_state(api.KfTransServiceState(
+    changed = await client.call(api.KfTransServiceState(
         open_kfid="wk1", external_userid="wmA", service_state=3, servicer_userid="staff01"))
     assert changed.msg_code
-    state = await client.kf_get_service_state(api.KfGetServiceState(open_kfid="wk1",
-                                                                    external_userid="wmA"))
+    state = await client.call(api.KfGetServiceState(open_kfid="wk1",
+                                                    external_userid="wmA"))
     assert (state.service_state, state.servicer_userid) == (3, "staff01")
 
 
