@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -21,6 +22,8 @@ from sqlalchemy.exc import ArgumentError
 
 AES_KEY_PATTERN = re.compile(r"[A-Za-z0-9]{43}")
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
+# The community's time zone: days, posting slots and reports are in Beijing time.
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)

@@ -12,25 +12,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
 
 import handlers
-from app import callback, health, migrate
+from app import callback, health, migrate, wakeups
+from app.bot.env import Env
 from app.bot.router import Router
+from app.bot.scheduler import Scheduler
 from app.calendar import api as content_api
 from app.calendar.flows import cap_report
-from app.calendar.posting import POST_KIND
-from app.calendar.scheduler import CalendarScheduler
-from app.calendar.tracking import task_created
 from app.config import Settings, parse_rates
 from app.console import routes as console
 from app.db import Database, is_sqlite, safe_url
 from app.flows import load_flows
 from app.funnel import api as funnel_api
-from app.funnel import delivery
-from app.groups import hooks as group_hooks
 from app.http_errors import validation_error
 from app.inbox.worker import InboxWorker
 from app.inbox.writer import InboxWriter
-from app.keywords.book import book_for
-from app.kf import replies as kf_replies
 from app.kf.puller import KfPuller
 from app.liveness import Liveness
 from app.logs import get_logger
@@ -44,6 +39,7 @@ from app.sim.config import SimSettings
 from app.sim.embedded import MOUNT_PATH
 from app.verify import api as verify_api
 from app.verify import form as verify_form
+from app.wakeups import Wakeups
 from app.wecom.crypto import WeComCrypto
 from app.wecom.wiring import build_wecom
 
@@ -67,34 +63,37 @@ async def prepare_schema(settings: Settings) -> None:
 
 def build_services(settings: Settings, router: Router | None = None,
                    transport: httpx.AsyncBaseTransport | None = None) -> Services:
+    """The process's long-lived objects, wired from the router: what runs on a behaviour's
+    behalf (intake, settle hooks, kf page steps, jobs) is asked of it, never listed here."""
+    if router is None:
+        router = handlers.build_router()
+    else:
+        handlers.check_router(router)  # a test's own router: complete, or says it is partial
     db = Database(settings.database_url)
     flows = load_flows(settings.flows_path)
-    own_handlers = router is None
-    router = router or handlers.build_router()
     crypto = WeComCrypto(settings.callback_token.get_secret_value(),
                          settings.callback_aes_key.get_secret_value(), settings.corp_id)
+    http, wecom, tokens = build_wecom(settings, db, transport)
+    env = Env(settings, flows, db, wecom)
     liveness = Liveness(db)  # one owner id and lock for the worker's and sender's claims
     worker = InboxWorker(db, router, settings, flows, liveness=liveness)
-    http, wecom, tokens = build_wecom(settings, db, transport)
     sender = OutboxSender(db, wecom, settings, RateLimits(parse_rates(settings.rate_limits)),
                           liveness=liveness)
-    db.commit_hooks.append(sender.on_commit)
-    sender.on_settled(delivery.WELCOME_KIND, delivery.welcome_settled)
-    group_hooks.register(sender, flows, settings)
-    book = book_for(settings.keywords_path, set(flows.routing.segments))  # checked at start
-    sender.on_settled(kf_replies.HANDOFF_KIND, kf_replies.handoff_settled(
-        lambda: book.current().keywords.handoff.text))
+    hooks, after = router.settled_hooks(env)
+    for kind, hook in hooks:
+        sender.on_settled(kind, hook)
+    for after_hook in after:
+        sender.after_settled(after_hook)
     worker.yield_to = sender.fast_lane_idle  # welcomes before the rest of the inbox
-    # The immediate rules belong to the handlers: a router given instead (tests) brings none.
-    rules = handlers.build_immediate_rules(flows, settings) if own_handlers else []
-    writer = InboxWriter(db, rules)
-    kf_rules = handlers.build_kf_rules(flows) if own_handlers else []
-    kf_reader = KfPuller(db, wecom, settings, on_stored=worker.wake, rules=kf_rules)
-    db.commit_hooks.append(kf_reader.on_commit)
-    scheduler = CalendarScheduler(db, flows, settings.agent_id, wecom,
-                                  robots=set(settings.robot_keys), photo_dir=settings.photo_dir,
-                                  lead_retry_s=settings.leader_retry_s)
-    sender.on_settled(POST_KIND, task_created)
+    intake = router.intake(env)
+    writer = InboxWriter(db, intake)
+    kf_reader = KfPuller(db, wecom, settings, on_stored=worker.wake, intake=intake,
+                         page_steps=router.kf_page_steps(env))
+    wake = Wakeups()
+    wake.on(wakeups.OUTBOX_PENDING, sender.on_pending)
+    wake.on(wakeups.KF_NEWS, kf_reader.wake)
+    db.commit_hooks.append(wake)
+    scheduler = Scheduler(env, router.jobs(), lead_retry_s=settings.leader_retry_s)
     metrics = Metrics()
     sender.metrics = metrics
     return Services(settings, db, crypto, flows, router, worker, writer, http, wecom,

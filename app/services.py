@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import httpx
 
 from app.bot.router import Router
-from app.calendar.scheduler import CalendarScheduler
+from app.bot.scheduler import Scheduler
 from app.config import Settings
 from app.db import Database
 from app.flows import Flows
@@ -36,6 +36,6 @@ class Services:
     tokens: TokenStore
     sender: OutboxSender
     kf_reader: KfPuller
-    scheduler: CalendarScheduler
+    scheduler: Scheduler
     metrics: Metrics
     liveness: Liveness  # the worker's and sender's claims end with this process

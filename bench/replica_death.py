@@ -51,7 +51,7 @@ from tests.pg import scratch_schema  # noqa: E402
 CORP_ID, SECRET = "wwbenchdeath00001", "bench-death-secret"
 TOKEN, AES_KEY = "benchDeathToken", "dQ7nYm3qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B9"
 WELCOME = "externalcontact/send_welcome_msg"
-LEADER_LOCK = 0x50_42_43_41  # app/calendar/scheduler.py
+LEADER_LOCK = 0x50_42_43_41  # app/bot/scheduler.py
 CODE_LIFE_S = 20.0
 
 

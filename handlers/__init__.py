@@ -1,20 +1,23 @@
 """The single ordered list of behaviours. Earlier routers win: put specific ones first.
 
 Order (DESIGN.md §5): operator commands, active dialogs, welcomes, routing, keyword replies last.
+Each behaviour's router also carries what runs on its behalf outside the worker (intake, settle
+hooks, kf page steps, scheduled jobs: app/bot/router.py), so this list is all the wiring.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from app.bot.router import Router
-from handlers import commands, keywords, kf, membership, unknown, verify_dialog, welcome
-
-if TYPE_CHECKING:
-    from app.config import Settings
-    from app.flows import Flows
-    from app.inbox.writer import ImmediateRule
-    from app.kf.puller import KfRule
+from handlers import (
+    calendar,
+    commands,
+    keywords,
+    kf,
+    membership,
+    unknown,
+    verify_dialog,
+    welcome,
+)
 
 
 def build_router() -> Router:
@@ -25,17 +28,21 @@ def build_router() -> Router:
         welcome.router(),
         kf.router(),
         membership.router(),
+        calendar.router(),
         keywords.router(),
         unknown.router(),
     )
     return root
 
 
-def build_immediate_rules(flows: Flows, settings: Settings) -> list[ImmediateRule]:
-    """Messages stored with the callback itself, ahead of the inbox worker (app/inbox/writer.py)."""
-    return [welcome.welcome_rule(flows, settings)]
+class IncompleteRouter(ValueError):
+    """A router given to the service lacks a behaviour's intake (a welcome would be lost)."""
 
 
-def build_kf_rules(flows: Flows) -> list[KfRule]:
-    """Messages the kf reader stores with the page that brought their event."""
-    return [kf.welcome_rule(flows)]
+def check_router(router: Router) -> None:
+    """A router given instead of build_router() (tests) must carry every intake the real one
+    declares, unless it says it is partial: a missing intake would drop welcomes silently."""
+    missing = [] if router.partial else router.missing_intake(build_router())
+    if missing:
+        raise IncompleteRouter(f"router {router.name!r} lacks the intake of {', '.join(missing)}"
+                               f": include those behaviours' routers, or build it partial=True")

@@ -5,12 +5,15 @@ router: every more specific behaviour comes first."""
 from __future__ import annotations
 
 from app.bot.context import Ctx
+from app.bot.env import Env
 from app.bot.router import Router
+from app.flows import Flows
 from app.keywords.book import book_for
 from app.keywords.rules import Answer, KeywordsFile, normalise
 from app.kf import replies
 from app.kf.models import KeywordHit, UnansweredQuestion
 from app.members import service as members
+from app.outbox.sender import SettledHook
 from app.wecom.kf_events import KfCustomerText, KfSessionChanged
 
 SESSION_ENDED = 3  # session_status_change change_type
@@ -67,4 +70,11 @@ def router() -> Router:
     keywords = Router("keywords")
     keywords.add(KfSessionChanged, resume_after_session)
     keywords.add(KfCustomerText, answer_by_keyword)
+    keywords.on_settled(replies.HANDOFF_KIND, _handoff_settled)
     return keywords
+
+
+def _handoff_settled(env: Env[Flows]) -> SettledHook:
+    """The hand-off, once WeCom took it: the conversation is with a person from now on."""
+    book = book_for(env.settings.keywords_path, set(env.flows.routing.segments))
+    return replies.handoff_settled(lambda: book.current().keywords.handoff.text)

@@ -5,12 +5,12 @@ welcomed through the event's code; a message WeCom could not deliver is recorded
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from app.bot.context import Ctx
-from app.bot.router import Router
-from app.db import insert_for, utcnow
+from app.bot.env import Env
+from app.bot.router import IntakeRule, Router
+from app.db import insert_for
 from app.flows import Flows
 from app.kf import store
 from app.kf.models import KfSendFailure
@@ -19,8 +19,8 @@ from app.outbox.models import FAST
 from app.outbox.store import Message
 from app.wecom.api import Text
 from app.wecom.api_kf import KfSendMsgOnEvent
-from app.wecom.events import KfMsgOrEvent
-from app.wecom.kf_events import KfPulled, KfSendFailed, KfSessionEntered
+from app.wecom.events import Event, KfMsgOrEvent
+from app.wecom.kf_events import KfSendFailed, KfSessionEntered
 
 log = get_logger("sopbot.kf")
 KF_WELCOME_KIND = "kf_welcome"
@@ -33,7 +33,7 @@ async def note_kf_news(event: KfMsgOrEvent, ctx: Ctx) -> None:
     await store.note_news(ctx.session, event.open_kf_id, event.token, ctx.now)
 
 
-def kf_welcome(event: KfPulled, flows: Flows) -> Message | None:
+def kf_welcome(event: Event, flows: Flows, received: datetime) -> Message | None:
     """The welcome for a customer entering a conversation, for the kf link's scene; None
     without a welcome code (WeCom gives none when its console has a welcome, or the customer
     wrote in the last 48 h)."""
@@ -46,23 +46,23 @@ def kf_welcome(event: KfPulled, flows: Flows) -> Message | None:
     call = KfSendMsgOnEvent(code=entered.welcome_code, msgid=msgid, msgtype="text",
                             text=Text(content=flows.kf.welcome.for_scene(entered.scene)))
     return Message(f"kfwelcome:{msgid}", call, KF_WELCOME_KIND, FAST,
-                   deadline=event.sent_at(utcnow()) + WELCOME_DEADLINE)
+                   deadline=event.sent_at(received) + WELCOME_DEADLINE)
 
 
-def welcome_rule(flows: Flows) -> Callable[[KfPulled], Message | None]:
-    """What the kf reader stores with the page that brought an enter_session (app/main.py):
-    the welcome reaches the sender at once, not after the inbox worker's backlog."""
-    return lambda event: kf_welcome(event, flows)
+def kf_welcome_intake(env: Env[Flows]) -> IntakeRule[KfSessionEntered]:
+    """Stored by the kf reader with the page that brought an enter_session: the welcome
+    reaches the sender at once, not after the inbox worker's backlog."""
+    return lambda event, received: kf_welcome(event, env.flows, received)
 
 
 async def welcome_kf_customer(event: KfSessionEntered, ctx: Ctx) -> None:
     """A customer opening a kf conversation gets the welcome for the link's scene, once (the
     reader queued it already; the same key queues nothing twice)."""
-    welcome = kf_welcome(event, ctx.flows)
+    welcome = kf_welcome(event, ctx.flows, ctx.now)
     if welcome is None:
         log.info("kf_welcome_skipped", open_kfid=event.open_kfid, reason="no welcome_code")
         return
-    await ctx.send(welcome.key, welcome.call, kind=welcome.kind, priority=welcome.priority,
+    await ctx.queue(welcome.key, welcome.call, kind=welcome.kind, priority=welcome.priority,
                    deadline=welcome.deadline)
 
 
@@ -81,6 +81,6 @@ async def record_send_failure(event: KfSendFailed, ctx: Ctx) -> None:
 def router() -> Router:
     kf = Router("kf")
     kf.add(KfMsgOrEvent, note_kf_news)
-    kf.add(KfSessionEntered, welcome_kf_customer)
+    kf.add(KfSessionEntered, welcome_kf_customer, intake=kf_welcome_intake)
     kf.add(KfSendFailed, record_send_failure)
     return kf

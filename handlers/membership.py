@@ -5,11 +5,14 @@ belongs to another segment), and a group that fills leaves its segment's pool.""
 from __future__ import annotations
 
 from app.bot.context import Ctx
+from app.bot.env import Env
 from app.bot.router import Router
+from app.flows import Flows
 from app.funnel import service as funnel
 from app.funnel import steps
-from app.groups import pools
+from app.groups import hooks, pools
 from app.groups import service as groups
+from app.groups.migration import plan_migrations
 from app.groups.models import CustomerGroup
 from app.logs import get_logger
 from app.members import service as members
@@ -27,6 +30,7 @@ from app.wecom.events import (
 )
 
 log = get_logger("sopbot.membership")
+LIFECYCLE_S = 3600  # zombie groups are looked for every hour
 WRONG_SEGMENT, NOT_ROUTED = "wrong_segment", "joined_unrouted"
 
 
@@ -115,6 +119,19 @@ async def _updated_group(event: ExternalChatUpdated, ctx: Ctx) -> CustomerGroup:
     return group
 
 
+async def plan_group_migrations(env: Env[Flows]) -> None:
+    """Zombie groups get their migration plan."""
+    try:
+        async with env.db.unit_of_work() as session:
+            planned = await plan_migrations(session, env.flows, env.clock(),
+                                            env.settings.agent_id)
+    except Exception:
+        log.exception("group_migration_failed")
+        return
+    if planned:
+        log.info("group_migrations_planned", count=len(planned))
+
+
 def router() -> Router:
     membership = Router("membership")
     membership.add(ExternalChatCreated, record_new_group)
@@ -125,4 +142,8 @@ def router() -> Router:
     membership.add(ChatNoticeChanged, reread_changed_group)
     membership.add(ExternalChatDismissed, record_dismissed_group)
     membership.add(FollowUserDeleted, record_deleted_staff)
+    membership.on_settled(groups.GROUP_SYNC_KIND, lambda env: hooks.group_synced(env.flows.routing))
+    membership.on_settled(pools.JOIN_WAY_KIND, lambda env: pools.join_way_settled)
+    membership.after_settled(lambda env: hooks.pools_settled(env.flows, env.settings))
+    membership.every(LIFECYCLE_S, plan_group_migrations)
     return membership

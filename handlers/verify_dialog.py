@@ -10,8 +10,10 @@ from datetime import timedelta
 from typing import Any
 
 from app.bot.context import Ctx
+from app.bot.env import Env
 from app.bot.filters import Filter
 from app.bot.router import Router
+from app.flows import Flows
 from app.keywords.rules import Answer, MenuAnswer, MenuItem, normalise
 from app.kf import dialog, replies
 from app.kf.models import KfDialog
@@ -20,15 +22,18 @@ from app.members import service as members
 from app.routing.service import after_approval
 from app.verify import service as verify
 from app.verify.flows import CONSUMER
+from app.verify.kf_photos import PageStep, photo_fetcher
 from app.verify.models import APPROVED, PENDING, Verification
 from app.verify.pages import megabytes
 from app.verify.phone import normalise_phone
-from app.verify.photos import MAX_PHOTOS, discard_on_commit, inspect
+from app.verify.photos import MAX_PHOTOS, discard, discard_on_commit, inspect
+from app.verify.sweep import sweep_orphan_photos
 from app.wecom.event_types import Event
 from app.wecom.kf_events import KfCustomerMedia, KfCustomerText, KfPulled
 
 log = get_logger("sopbot.kf.dialog")
 IDENTITY_MENU = "identity."  # menu item ids: identity.<type>
+SWEEP_PHOTOS_S = EXPIRE_DIALOGS_S = 3600
 
 
 class InVerifyDialog(Filter):
@@ -227,8 +232,41 @@ def _timeout(ctx: Ctx) -> timedelta:
     return timedelta(minutes=ctx.flows.verify.dialog.timeout_minutes)
 
 
+async def sweep_photos(env: Env[Flows]) -> None:
+    """Delete verification photos no row names any more."""
+    try:
+        deleted = await sweep_orphan_photos(env.db, env.settings.photo_dir, env.clock())
+    except Exception:
+        log.exception("photo_sweep_failed")
+        return
+    if deleted:
+        log.info("orphan_photos_deleted", count=len(deleted))
+
+
+async def expire_dialogs(env: Env[Flows]) -> None:
+    """kf verification dialogs abandoned for a week go, with their photos."""
+    try:
+        async with env.db.unit_of_work() as session:
+            count, names = await dialog.drop_abandoned(session, env.clock())
+    except Exception:
+        log.exception("dialog_expiry_failed")
+        return
+    discard(names, env.settings.photo_dir)
+    if count:
+        log.info("abandoned_dialogs_dropped", count=count, photos=len(names))
+
+
+def _fetch_photos(env: Env[Flows]) -> PageStep:
+    """The dialog's photos are fetched by the kf reader, before their page is stored."""
+    assert env.wecom is not None, "the kf reader runs with a WeCom client"
+    return photo_fetcher(env.db, env.wecom, env.settings, env.clock)
+
+
 def router() -> Router:
     verify_dialog = Router("verify_dialog")
     verify_dialog.add(KfCustomerText, verify_in_dialog, InVerifyDialog())
     verify_dialog.add(KfCustomerMedia, verify_photo, InVerifyDialog())
+    verify_dialog.before_kf_store(_fetch_photos)
+    verify_dialog.every(SWEEP_PHOTOS_S, sweep_photos)
+    verify_dialog.every(EXPIRE_DIALOGS_S, expire_dialogs)
     return verify_dialog

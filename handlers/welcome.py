@@ -1,32 +1,30 @@
 """New friends: recorded, attributed to their channel and slot, and welcomed within 20 s.
 
-The welcome is built from the event alone (`welcome_rule`), so the callback path stores it with
-the callback itself and the sender has it at once, whatever the inbox worker's backlog; the
+The welcome is built from the event alone (`welcome_intake`), so the callback path stores it
+with the callback itself and the sender has it at once, whatever the inbox worker's backlog; the
 handler queues the same key again (a no-op then) and records the member and the funnel steps.
+When the outbox settles it, the funnel counts it sent (with its latency) or missed.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from app.bot.context import Ctx
-from app.bot.router import Router
+from app.bot.env import Env
+from app.bot.router import IntakeRule, Router
 from app.flows import Flows
 from app.funnel import delivery, steps
 from app.funnel import service as funnel
 from app.funnel.delivery import WELCOME_KIND
-from app.inbox.writer import Immediate, ImmediateRule
 from app.members import service as members
 from app.members.models import Member
 from app.outbox import store as outbox
 from app.outbox.models import FAST
+from app.outbox.store import Message
 from app.verify.links import VerifyLinks, links_for
 from app.wecom.api import Attachment, SendWelcomeMsg, Text
 from app.wecom.events import Event, ExternalContactAdded, ExternalContactHalfAdded
-
-if TYPE_CHECKING:
-    from app.config import Settings
 
 # WeCom's welcome code lives 20 s from the event; a welcome still unsent 18 s after the
 # callback arrived is dropped (expired) rather than racing the code's end.
@@ -36,7 +34,7 @@ FriendAdded = ExternalContactAdded | ExternalContactHalfAdded
 
 
 def welcome_for(event: Event, flows: Flows, links: VerifyLinks,
-                received: datetime) -> Immediate | None:
+                received: datetime) -> Message | None:
     """The welcome a friend add gets, for its channel and slot; None without a WelcomeCode."""
     if not isinstance(event, FriendAdded) or not event.welcome_code:
         return None
@@ -48,18 +46,18 @@ def welcome_for(event: Event, flows: Flows, links: VerifyLinks,
                    else None)
     call = SendWelcomeMsg(welcome_code=event.welcome_code, text=Text(content=text),
                           attachments=attachments)
-    return Immediate(welcome_key(event.welcome_code), call, WELCOME_KIND, FAST,
-                     received + WELCOME_DEADLINE)
+    return Message(welcome_key(event.welcome_code), call, WELCOME_KIND, FAST,
+                   received + WELCOME_DEADLINE)
 
 
 def welcome_key(code: str) -> str:
     return f"welcome:{code}"
 
 
-def welcome_rule(flows: Flows, settings: Settings) -> ImmediateRule:
-    """The callback path's rule: store a friend add's welcome with the callback."""
-    links = links_for(settings)
-    return lambda event, received: welcome_for(event, flows, links, received)
+def welcome_intake(env: Env[Flows]) -> IntakeRule[FriendAdded]:
+    """A friend add's welcome, stored with the callback itself."""
+    links = links_for(env.settings)
+    return lambda event, received: welcome_for(event, env.flows, links, received)
 
 
 async def welcome_new_friend(event: FriendAdded, ctx: Ctx) -> None:
@@ -72,7 +70,7 @@ async def welcome_new_friend(event: FriendAdded, ctx: Ctx) -> None:
     if event.welcome_code and not await outbox.lock(ctx.session, key):
         welcome = welcome_for(event, ctx.flows, links_for(ctx.settings), received)
         assert welcome is not None
-        await ctx.send(key, welcome.call, kind=welcome.kind, priority=welcome.priority,
+        await ctx.queue(key, welcome.call, kind=welcome.kind, priority=welcome.priority,
                        deadline=welcome.deadline)
         await outbox.lock(ctx.session, key)
     channel, slot, known = ctx.flows.funnel.attribute(event.state)
@@ -107,6 +105,7 @@ async def _member(event: FriendAdded, ctx: Ctx, channel: str, slot: str | None) 
 
 def router() -> Router:
     welcomes = Router("welcome")
-    welcomes.add(ExternalContactAdded, welcome_new_friend)
-    welcomes.add(ExternalContactHalfAdded, welcome_new_friend)
+    welcomes.add(ExternalContactAdded, welcome_new_friend, intake=welcome_intake)
+    welcomes.add(ExternalContactHalfAdded, welcome_new_friend, intake=welcome_intake)
+    welcomes.on_settled(WELCOME_KIND, lambda env: delivery.welcome_settled)
     return welcomes

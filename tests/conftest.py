@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,14 @@ import pytest
 import uvicorn
 from sqlalchemy import create_engine, func, select, text
 
+import handlers
 from app import migrate
+from app.bot.env import Env
 from app.bot.router import Router
+from app.bot.scheduler import LEAD_RETRY_S, Scheduler
 from app.config import Settings
-from app.db import Database, sync_url
+from app.db import Database, sync_url, utcnow
+from app.flows import Flows
 from app.inbox.models import InboxEvent
 from app.logs import configure_logging
 from app.main import create_app
@@ -219,3 +224,12 @@ def config_error(path: Path, text: str, model: Any) -> Any:
     with pytest.raises(ConfigFileError) as info:
         load_model(path, model)
     return info.value
+
+
+def scheduler_for(db: Database, flows: Flows, clock: Callable[[], datetime] = utcnow,
+                  lead_retry_s: float = LEAD_RETRY_S, **settings: object) -> Scheduler:
+    """The service's scheduler, with the real behaviours' jobs, on `db` with these flows (the
+    calendar's `ops` robot configured)."""
+    values: dict[str, object] = {"robots": "ops=robot-key", **settings}
+    env = Env(make_settings(db.url, **values), flows, db, clock=clock)
+    return Scheduler(env, handlers.build_router().jobs(), lead_retry_s)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,22 +15,24 @@ from app.wecom.xmlutil import build_xml
 
 if TYPE_CHECKING:
     from app.config import Settings
-    from app.flows import Flows
     from app.wecom.api import ApiCall
+
+# The loaded sop_flows (app.flows.Flows, above the engine): handlers write Ctx[Flows].
+F = TypeVar("F")
 
 
 @dataclass
-class Ctx:
+class Ctx(Generic[F]):
     """What a handler may use: the unit of work's session, settings, texts and a bound logger.
 
     Handlers never call WeCom; they change state through `session` (flush, never commit), queue
-    messages with `send` (delivered by the outbox after the unit of work commits) and may set one
+    messages with `queue` (delivered by the outbox after the unit of work commits) and may set one
     passive reply for the callback that brought the event.
     """
 
     session: AsyncSession
     settings: Settings
-    flows: Flows
+    flows: F
     log: Any
     inbox_id: int
     callback_id: str
@@ -41,7 +43,7 @@ class Ctx:
     handler: str | None = None
     reply: str | None = None
 
-    async def send(self, key: str, call: ApiCall[Any], *, kind: str, priority: int = NORMAL,
+    async def queue(self, key: str, call: ApiCall[Any], *, kind: str, priority: int = NORMAL,
                    deadline: datetime | None = None) -> bool:
         """Queue a message in this unit of work; False if `key` was queued already (a retried
         handler), so nothing is ever sent twice. Priority FAST wakes the sender's fast lane."""
@@ -55,7 +57,7 @@ class Ctx:
             self.reply_text(to_user, _cut(content, TEXT_LIMIT))
             return
         for n, part in enumerate(_parts(content, TEXT_LIMIT)):
-            await self.send(f"answer:{self.inbox_id}:{n}", SendMessage(
+            await self.queue(f"answer:{self.inbox_id}:{n}", SendMessage(
                 agentid=self.settings.agent_id, touser=to_user, msgtype="text",
                 text=Text(content=part)), kind="operator_answer")
         self.reply_text(to_user, long_notice)

@@ -17,9 +17,9 @@ from app.calendar.daycap import taken_today
 from app.calendar.flows import CalendarFlows
 from app.calendar.models import Announcement
 from app.calendar.onboarding import Campaign
-from app.calendar.planner import SHANGHAI
 from app.calendar.posting import end_of_day, mark_taken
 from app.calendar.talks import TalkFlows
+from app.config import SHANGHAI
 from app.groups.models import LIVE, CustomerGroup
 from app.outbox import store as outbox
 from app.wecom.api import SendMessage, Text

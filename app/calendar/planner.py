@@ -12,14 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from app.calendar.flows import CalendarFlows, SegmentCalendar
+from app.config import SHANGHAI
 
 if TYPE_CHECKING:
     from app.calendar.talks import TalkFlows
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 MASS_TASK, OWNER_REMINDER, ROBOT, APPCHAT = "mass_task", "owner_reminder", "robot", "appchat"
 MONDAY = 0
 GREETINGS = {"morning": "早安", "evening": "晚安"}

@@ -2,7 +2,7 @@
 once (a calendar_post row and an outbox row, both keyed by the delivery), so a restart, a
 misfire or a second scheduler never posts twice. A delivery found later than the grace is
 skipped and recorded, not posted late; a slot whose column is empty is left out and said so.
-Runs in one unit of work per call (the scheduler's job, app/calendar/scheduler.py)."""
+Runs in one unit of work per call (the calendar behaviour's job, handlers/calendar.py)."""
 
 from __future__ import annotations
 

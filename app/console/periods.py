@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from app.config import SHANGHAI
+
 PRESETS = {"today": 1, "7d": 7, "30d": 30}
 CUSTOM = "custom"
 CHOICES = (("today", "今天"), ("7d", "近 7 天"), ("30d", "近 30 天"), (CUSTOM, "自定义"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from app.console.periods import SHANGHAI
+from app.config import SHANGHAI
 
 NONE = "—"
 

@@ -1,7 +1,7 @@
 """What happens when the outbox settles a group call: a groupchat/get answer is applied to the
 group (and may rotate its pool, or leave it without a group with room: people are told); an
 update_join_way overtaken by a newer list is followed up.
-Registered explicitly by app/main.py."""
+Registered by the membership behaviour (handlers/membership.py)."""
 
 from __future__ import annotations
 
@@ -21,21 +21,21 @@ if TYPE_CHECKING:
     from app.config import Settings
     from app.flows import Flows
     from app.outbox.outcomes import Outcome
-    from app.outbox.sender import OutboxSender, SettledHook
+    from app.outbox.sender import AfterSettle, SettledHook
     from app.outbox.store import Claimed
     from app.routing.flows import RoutingFlows
 
 log = get_logger("sopbot.groups")
 
 
-def register(sender: OutboxSender, flows: Flows, settings: Settings) -> None:
-    sender.on_settled(service.GROUP_SYNC_KIND, group_synced(flows.routing))
-    sender.on_settled(pools.JOIN_WAY_KIND, pools.join_way_settled)
+def pools_settled(flows: Flows, settings: Settings) -> AfterSettle:
+    """After each settle transaction: the pools the row hooks touched are looked at, and
+    people told when a segment is left without a group with room."""
     alerts = PoolAlerts.of(flows, settings)
 
     async def settle_pools(session: AsyncSession, now: datetime) -> None:
         await pools.settle_pools(session, now, alerts)
-    sender.after_settled(settle_pools)
+    return settle_pools
 
 
 def group_synced(routing: RoutingFlows) -> SettledHook:

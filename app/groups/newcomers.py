@@ -4,16 +4,14 @@ group's welcome round: `sopbot groups newcomers`."""
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.config import SHANGHAI
 from app.groups.models import CustomerGroup, GroupMember
 from app.groups.service import CUSTOMER
 from app.members.models import Member
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:

@@ -5,11 +5,12 @@ service at what the database commits per second; here a flusher takes whatever h
 while the previous batch was being written and stores it with one INSERT and one commit.
 Under light load a batch is a single callback, so nothing waits for company.
 
-Immediate rules: a few messages must not wait for the inbox worker's backlog (a welcome has 20
-seconds, and a burst of friend adds can queue hundreds of events). A rule turns an event into
-an outbox row using nothing but the event itself; the row is stored in the same transaction as
-the inbox row, so the sender has it the moment the callback is answered. The handler that runs
-later queues the same idempotency key, which is then a no-op.
+Intake: a few messages must not wait for the inbox worker's backlog (a welcome has 20 seconds,
+and a burst of friend adds can queue hundreds of events). A behaviour's intake (declared on its
+route, app/bot/router.py) turns an event into an outbox row using nothing but the event itself;
+the row is stored in the same transaction as the inbox row, so the sender has it the moment the
+callback is answered. The handler that runs later queues the same idempotency key, which is
+then a no-op.
 """
 
 from __future__ import annotations
@@ -29,16 +30,15 @@ log = get_logger("sopbot.inbox")
 MAX_BATCH = 200  # keeps the INSERT well under SQLite's bound-parameter limit
 
 
-# An outbox row to store with the callback itself (see the module docstring).
-Immediate = outbox.Message
-ImmediateRule = Callable[[Event, datetime], "Immediate | None"]
-Pending = tuple[dict[str, Any], "asyncio.Future[store.Accepted]", "Immediate | None"]
+# The router's intake: the outbox row to store with the callback itself (module docstring).
+Intake = Callable[[Event, datetime], outbox.Message | None]
+Pending = tuple[dict[str, Any], "asyncio.Future[store.Accepted]", outbox.Message | None]
 
 
 class InboxWriter:
-    def __init__(self, db: Database, rules: list[ImmediateRule] | None = None) -> None:
+    def __init__(self, db: Database, intake: Intake | None = None) -> None:
         self.db = db
-        self.rules = list(rules or ())
+        self.intake = intake
         self._queue: list[Pending] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -46,7 +46,7 @@ class InboxWriter:
         """Store the callback (committed when this returns) or raise the database's error."""
         future: asyncio.Future[store.Accepted] = asyncio.get_running_loop().create_future()
         self._queue.append((store.new_row(event, payload, callback_id), future,
-                            self._immediate(event)))
+                            self._intake(event)))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="inbox-writer")
         return await future
@@ -61,14 +61,14 @@ class InboxWriter:
                 for item in batch:
                     await self._store_alone(item)
 
-    def _immediate(self, event: Event) -> Immediate | None:
-        for rule in self.rules:
-            try:
-                if (item := rule(event, utcnow())) is not None:
-                    return item
-            except Exception:  # the handler queues it later anyway: never fail the callback
-                log.exception("immediate_rule_failed", kind=event.kind)
-        return None
+    def _intake(self, event: Event) -> outbox.Message | None:
+        if self.intake is None:
+            return None
+        try:
+            return self.intake(event, utcnow())
+        except Exception:  # the handler queues it later anyway: never fail the callback
+            log.exception("intake_failed", kind=event.kind)
+            return None
 
     async def _store(self, batch: list[Pending]) -> None:
         async with self.db.unit_of_work() as session:

@@ -15,46 +15,47 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db import Database, utcnow
 from app.inbox import store as inbox
-from app.kf import dialog, store
+from app.kf import store
 from app.liveness import worker_id
 from app.logs import get_logger
 from app.outbox import store as outbox
-from app.verify.photos import Photo, image_type
-from app.verify.photos import store as store_photos
 from app.wecom.api_kf import KfMessage, KfSyncMsg, KfSyncResult
-from app.wecom.client import MediaTooLarge, WeComClient
+from app.wecom.client import WeComClient
 from app.wecom.errors import ApiError, InvalidRequest, WeComError
-from app.wecom.kf_events import CUSTOMER, PHOTO, PHOTO_ERROR, KfPulled, kf_event, stored
+from app.wecom.events import Event
+from app.wecom.kf_events import CUSTOMER, kf_event, stored
 
 log = get_logger("sopbot.kf")
 TOKEN_TTL = timedelta(minutes=9)  # WeCom: 10 minutes; a minute of margin
 TOKEN_REJECTED = 95007
 PAGE = 1000
 RETRY_BASE_S, RETRY_MAX_S = 5.0, 300.0
-MAX_IDLE_PAGES = 3
-MAX_PHOTOS_PER_PAGE = 10  # empty pages with has_more=1 in a row before a read counts as failed
+MAX_IDLE_PAGES = 3  # empty pages with has_more=1 in a row before a read counts as failed
 
 
-# A message to queue with the page that brought an event (the kf welcome: its code lives 20 s).
-KfRule = Callable[[KfPulled], outbox.Message | None]
+# What the router gives the reader (app/bot/router.py): the message to store with an event
+# (the kf welcome: its code lives 20 s), and steps run on each page before it is stored.
+Intake = Callable[[Event, datetime], outbox.Message | None]
+PageStep = Callable[[list[KfMessage]], Awaitable[list[KfMessage]]]
 
 
 class KfPuller:
     def __init__(self, db: Database, wecom: WeComClient, settings: Settings,
                  on_stored: Callable[[], None], clock: Callable[[], datetime] = utcnow,
-                 rules: list[KfRule] | None = None) -> None:
+                 intake: Intake | None = None, page_steps: list[PageStep] | None = None
+                 ) -> None:
         self.db, self.wecom, self.settings, self.clock = db, wecom, settings, clock
         self.on_stored = on_stored  # wakes the inbox worker
-        self.rules = rules or []
+        self.intake = intake
+        self.page_steps = page_steps or []
         self.owner = worker_id()
         self.lease_s = 4 * settings.wecom_timeout_s + 30
         self._claims = itertools.count(1)
@@ -69,10 +70,9 @@ class KfPuller:
     def alive(self) -> bool | None:
         return None if self._task is None else not self._task.done()
 
-    def on_commit(self, info: dict[str, object]) -> None:
-        """Database commit hook: a kf_msg_or_event was recorded."""
-        if info.get(store.NEWS_INFO):
-            self._wake.set()
+    def wake(self, _: object = None) -> None:
+        """Wake-up (app/wakeups.py): a kf_msg_or_event was recorded."""
+        self._wake.set()
 
     async def stop(self) -> None:
         """Let the page being read finish (its cursor and messages are stored together), then
@@ -161,7 +161,8 @@ class KfPuller:
             raise
 
     async def _store(self, account: store.Claimed, page: KfSyncResult) -> bool:
-        page = await self._fetch_photos(page)
+        for step in self.page_steps:
+            page = page.model_copy(update={"msg_list": await step(page.msg_list)})
         now = self.clock()
         async with self.db.unit_of_work() as session:
             if not await store.save_cursor(session, account, page.next_cursor or account.cursor,
@@ -171,55 +172,16 @@ class KfPuller:
             rows = [inbox.new_row(event, stored(m), f"kf-{account.id}") for event, m in events]
             if rows:
                 await inbox.accept_many(session, rows)
-            await outbox.enqueue_many(session, [
-                message for event, _ in events for rule in self.rules
-                if (message := rule(event)) is not None])
+            if self.intake is not None:
+                intake = self.intake
+                await outbox.enqueue_many(session, [
+                    message for event, _ in events if (message := intake(event, now))])
             for message in page.msg_list:
                 await _open_window(session, message, now)
         if rows:
             self.on_stored()
             log.info("kf_messages_stored", open_kfid=account.open_kfid, count=len(rows))
         return True
-
-    async def _fetch_photos(self, page: KfSyncResult) -> KfSyncResult:
-        """Pictures a customer sends during the verification dialog's photo step are fetched
-        from WeCom (media/get) and stored with the verification photos; the message carries
-        the file's name, or why it could not be kept. Other pictures are not fetched."""
-        messages, fetched = [], 0
-        for message in page.msg_list:
-            if message.origin == CUSTOMER and message.msgtype == "image" and \
-                    await self._photo_wanted(message):
-                fetched += 1  # bounded, so a burst of pictures cannot outlast the lease
-                found = await self._fetch(message) if fetched <= MAX_PHOTOS_PER_PAGE \
-                    else {PHOTO_ERROR: "download_failed"}
-                message = KfMessage.model_validate({**message.model_dump(), **found})
-            messages.append(message)
-        return page.model_copy(update={"msg_list": messages})
-
-    async def _photo_wanted(self, message: KfMessage) -> bool:
-        async with self.db.reader() as session:
-            return await dialog.awaits_photo(session, message.open_kfid or "",
-                                             message.external_userid or "", self.clock())
-
-    async def _fetch(self, message: KfMessage) -> dict[str, str]:
-        media_id = str(((message.model_extra or {}).get("image") or {}).get("media_id", ""))
-        limit = self.settings.photo_max_bytes
-        try:
-            data = await self.wecom.download_media(media_id, max_bytes=limit)
-        except MediaTooLarge:
-            return {PHOTO_ERROR: "photo_too_large"}
-        except (WeComError, httpx.HTTPError) as exc:
-            log.warning("kf_photo_not_fetched", error=str(exc))
-            return {PHOTO_ERROR: "download_failed"}
-        ext = image_type(data[:12])
-        if ext is None:
-            return {PHOTO_ERROR: "photo_not_image"}
-        try:
-            [name] = await store_photos([Photo(data, ext)], self.settings.photo_dir)
-        except OSError as exc:  # a full or unwritable disk must not stop the account
-            log.error("kf_photo_not_stored", error=type(exc).__name__)
-            return {PHOTO_ERROR: "download_failed"}
-        return {PHOTO: name}
 
     async def _failed(self, account: store.Claimed, error: str) -> None:
         wait = min(RETRY_BASE_S * 2 ** min(account.failures, 6), RETRY_MAX_S)

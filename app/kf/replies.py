@@ -72,7 +72,7 @@ async def answer(ctx: Ctx, event: KfPulled, row: KfConversation, reply: Answer,
     row.answers += 1
     call = KfSendMsg(touser=event.external_userid, open_kfid=event.open_kfid,
                      msgid=msgid_for(key), **_body(reply))
-    await ctx.send(key, call, kind=REPLY_KIND)
+    await ctx.queue(key, call, kind=REPLY_KIND)
     return True
 
 
@@ -95,7 +95,7 @@ async def hand_off(ctx: Ctx, event: KfPulled, row: KfConversation, reason: str) 
     """Queue the session for a person; once WeCom has taken it (the settle hook), sopbot keeps
     quiet until it ends. A hand-off WeCom refuses leaves sopbot answering."""
     row.misses = 0
-    await ctx.send(f"kftrans:{event.message.msgid}", KfTransServiceState(
+    await ctx.queue(f"kftrans:{event.message.msgid}", KfTransServiceState(
         open_kfid=event.open_kfid, external_userid=event.external_userid,
         service_state=QUEUE), kind=HANDOFF_KIND)
     log.info("kf_handed_off", open_kfid=event.open_kfid, reason=reason)

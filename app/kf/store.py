@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import wakeups
 from app.db import insert_for
 from app.kf.models import KfAccount, KfConversation
 
 T = KfAccount.__table__.c
-NEWS_INFO = "kf_news"  # session.info: a callback said an account has news (wake the reader)
 MAX_ERROR_CHARS = 2000
 
 
@@ -25,7 +25,7 @@ async def note_news(session: AsyncSession, open_kfid: str, token: str, now: date
     await session.execute(statement.on_conflict_do_update(
         index_elements=["open_kfid"],
         set_={"token": token, "token_at": now, "news": KfAccount.news + 1}))
-    session.info[NEWS_INFO] = True
+    wakeups.note(session, wakeups.KF_NEWS)
 
 
 @dataclass(frozen=True)

@@ -140,11 +140,9 @@ class OutboxSender:
         if fast:
             self._wake[False].set()  # the bulk lane too: it may have room for more
 
-    def on_commit(self, info: dict[str, Any]) -> None:
-        """Database commit hook: a unit of work enqueued rows; the fast lane for welcomes."""
-        priority = info.get(store.WAKE_INFO)
-        if priority is not None:
-            self.wake(fast=priority <= FAST)
+    def on_pending(self, priority: int) -> None:
+        """Wake-up (app/wakeups.py): a unit of work queued rows; the fast lane for welcomes."""
+        self.wake(fast=priority <= FAST)
 
     async def _run(self, fast: bool) -> None:
         wake = self._wake[fast]

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import wakeups
 from app.db import utcnow
 from app.liveness import DIALECTS, lease_free
 from app.outbox.models import DEAD, FAST, NORMAL, PENDING, UNKNOWN, OutboxMessage
@@ -25,7 +26,6 @@ from app.wecom.api import ApiCall
 
 T = OutboxMessage.__table__.c
 TABLE = OutboxMessage.__table__
-WAKE_INFO = "outbox_wake"  # session.info key: the most urgent priority enqueued
 MAX_ERROR_CHARS = 2000
 
 
@@ -100,8 +100,9 @@ async def enqueue_many(session: AsyncSession, messages: list[Message]) -> set[st
 def _wake_for(session: AsyncSession, priorities: list[int]) -> None:
     """Note the most urgent priority made pending, for the sender's commit hook."""
     if priorities:
-        waiting = session.info.get(WAKE_INFO)
-        session.info[WAKE_INFO] = min(priorities if waiting is None else [*priorities, waiting])
+        waiting = wakeups.noted(session, wakeups.OUTBOX_PENDING)
+        wakeups.note(session, wakeups.OUTBOX_PENDING,
+                     min(priorities if waiting is None else [*priorities, waiting]))
 
 
 _LOCK = select(T.id).where(T.idempotency_key == bindparam("key")).with_for_update()

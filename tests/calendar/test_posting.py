@@ -18,12 +18,11 @@ from app.calendar import content
 from app.calendar.models import CalendarPost
 from app.calendar.planner import SHANGHAI
 from app.calendar.posting import post_due
-from app.calendar.scheduler import CalendarScheduler, post_due_slots
 from app.db import Database, utcnow
 from app.flows import load_flows
 from app.groups.models import CustomerGroup
 from app.outbox.models import OutboxMessage
-from tests.conftest import REPO, wait_until
+from tests.conftest import REPO, scheduler_for, wait_until
 
 FLOWS = load_flows(REPO / "sop_flows")
 # The south segment alone, with its robot, merged (one task a day): what each test counts.
@@ -111,9 +110,9 @@ async def test_a_standby_takes_a_dead_leaders_place_within_seconds(db_url: str,
     flows = replace(FLOWS, calendar=CALENDAR)
     # The first leader's clock is before the morning's posts; the second's is past them: what
     # the second posts, it posts as the new leader, at once, not at its next minute tick.
-    first = CalendarScheduler(db, flows, 1000002, clock=lambda: at(1, "06:00"),
+    first = scheduler_for(db, flows, clock=lambda: at(1, "06:00"),
                               lead_retry_s=0.5)
-    second = CalendarScheduler(other_db, flows, 1000002, clock=lambda: at(1, "08:01"),
+    second = scheduler_for(other_db, flows, clock=lambda: at(1, "08:01"),
                                lead_retry_s=0.5)
 
     async def first_leads() -> bool:
@@ -156,24 +155,24 @@ async def test_an_empty_column_skips_its_slot(db: Database) -> None:
 async def test_one_leader_among_schedulers_and_another_takes_over(db_url: str,
                                                                   db: Database) -> None:
     if db.is_sqlite:
-        assert await CalendarScheduler(db, FLOWS, 1000002).lead()  # one process: it leads
+        assert await scheduler_for(db, FLOWS).lead()  # one process: it leads
         return
     other_db = Database(db_url)
     flows = replace(FLOWS, calendar=CALENDAR)
-    first = CalendarScheduler(db, flows, 1000002, clock=lambda: at(1, "08:01"))
-    second = CalendarScheduler(other_db, flows, 1000002, clock=lambda: at(1, "08:01"))
+    first = scheduler_for(db, flows, clock=lambda: at(1, "08:01"))
+    second = scheduler_for(other_db, flows, clock=lambda: at(1, "08:01"))
     try:
         assert await first.lead()
         assert not await second.lead()
-        await post_due_slots(second)  # a standby runs nothing
+        await second.run_job("post_due_slots")  # a standby runs nothing
         assert await rows(db, OutboxMessage) == []
-        await post_due_slots(first)
+        await first.run_job("post_due_slots")
         assert len(await rows(db, OutboxMessage)) == 3
         await first.stop()  # the leader dies: its connection and lock go
         # PostgreSQL lets go of the lock when the closed session's backend has ended, a
         # moment after the close on a loaded machine: the standby takes over at a later tick.
         await wait_until(second.lead, 5)
-        await post_due_slots(second)  # and posts nothing twice
+        await second.run_job("post_due_slots")  # and posts nothing twice
         assert len(await rows(db, OutboxMessage)) == 3
         # The new leader's connection is cut (its host gone): PostgreSQL drops the lock, the
         # old one notices at its next tick, and the other replica leads again.
@@ -183,7 +182,7 @@ async def test_one_leader_among_schedulers_and_another_takes_over(db_url: str,
                 "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
                 "AND objid = :key"), {"key": 0x50_42_43_41})
             await conn.commit()
-        restarted = CalendarScheduler(db, flows, 1000002, clock=lambda: at(1, "08:02"))
+        restarted = scheduler_for(db, flows, clock=lambda: at(1, "08:02"))
         await wait_until(restarted.lead, 5)
         assert not await second.lead()
         await restarted.stop()

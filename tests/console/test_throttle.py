@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
-from app.calendar.scheduler import LEADER_LOCK
+from app.bot.scheduler import LEADER_LOCK
 from app.console.models import LoginAttempt
 from app.console.throttle import (
     CLIENT_LIMIT,

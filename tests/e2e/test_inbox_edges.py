@@ -33,7 +33,7 @@ def gated_reply_router(gate: asyncio.Event, calls: list[str]) -> Router:
         await gate.wait()
         ctx.reply_text(event.from_user_name, f"echo {event.content}")
 
-    router = Router("test")
+    router = Router("test", partial=True)  # its own handlers: no behaviour's intake
     router.add(TextMessage, reply_when_released)
     return router
 
@@ -89,7 +89,7 @@ def hanging_router(db_is_pg: bool) -> Router:
                 await ctx.session.execute(text("SELECT pg_sleep(30)"))
             await asyncio.sleep(30)
 
-    router = Router("test")
+    router = Router("test", partial=True)  # its own handlers: no behaviour's intake
     router.add(ExternalContactAdded, hang)
     return router
 

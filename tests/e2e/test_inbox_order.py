@@ -32,7 +32,7 @@ def ordered_router(seen: list[tuple[str, int]], fail_chat: str | None = None) ->
         await asyncio.sleep(random.uniform(0, 0.02))
         seen.append((event.chat_id, event.create_time))
 
-    router = Router("test")
+    router = Router("test", partial=True)  # its own handlers: no behaviour's intake
     router.add(ChatMemberJoined, record_membership_change)
     router.add(ChatMemberLeft, record_membership_change)
     return router

@@ -20,7 +20,7 @@ WELCOME = "externalcontact/send_welcome_msg"
 def welcoming_router(failures: list[str]) -> Router:
     async def welcome_then_fail_once(event: ExternalContactAdded, ctx: Ctx) -> None:
         """Test rule: queue the welcome, then fail the first attempt after queuing it."""
-        await ctx.send(f"welcome:{event.welcome_code}",
+        await ctx.queue(f"welcome:{event.welcome_code}",
                        SendWelcomeMsg(welcome_code=event.welcome_code or "",
                                       text=Text(content="欢迎！")),
                        kind="welcome", priority=FAST, deadline=ctx.now + timedelta(seconds=18))
@@ -28,7 +28,7 @@ def welcoming_router(failures: list[str]) -> Router:
             failures.append(event.welcome_code or "")
             raise RuntimeError("the handler failed after queuing its welcome")
 
-    router = Router("test")
+    router = Router("test", partial=True)  # its own handlers: no behaviour's intake
     router.add(ExternalContactAdded, welcome_then_fail_once)
     return router
 

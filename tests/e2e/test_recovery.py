@@ -46,7 +46,7 @@ def flaky_router(failures_before_success: int, calls: list[str]) -> Router:
                 calls.count(event.external_user_id) <= failures_before_success:
             raise RuntimeError(f"simulated failure for 13812345678 #{len(calls)}")
 
-    router = Router("test")
+    router = Router("test", partial=True)  # its own handlers: no behaviour's intake
     router.add(ExternalContactAdded, record_then_maybe_fail)
     return router
 
@@ -151,7 +151,7 @@ async def test_handler_subclass_routing_reaches_base_class_handlers(settings: Se
         """Test rule: every contact change is noted."""
         seen.append(event.kind)
 
-    router = Router("test")
+    router = Router("test", partial=True)  # its own handlers: no behaviour's intake
     router.add(ExternalContactEvent, note_contact_change)
     async with serve_app(settings, router=router) as app:
         for change in ("add_external_contact", "del_follow_user", "edit_external_contact"):

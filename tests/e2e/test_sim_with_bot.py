@@ -19,13 +19,13 @@ WELCOME = "externalcontact/send_welcome_msg"
 
 async def queue_welcome(event: ExternalContactAdded, ctx: Ctx) -> None:
     """Test rule: welcome every new friend with the channel in the text."""
-    await ctx.send(f"welcome:{event.welcome_code}", SendWelcomeMsg(
+    await ctx.queue(f"welcome:{event.welcome_code}", SendWelcomeMsg(
         welcome_code=event.welcome_code or "", text=Text(content=f"欢迎！来自{event.state}")),
         kind="welcome", priority=FAST, deadline=ctx.now + timedelta(seconds=18))
 
 
 def welcome_router() -> Router:
-    router = Router("test")
+    router = Router("test", partial=True)  # its own handlers: no behaviour's intake
     router.add(ExternalContactAdded, queue_welcome)
     return router
 

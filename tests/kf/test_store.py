@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from app import wakeups
 from app.db import Database, utcnow
 from app.kf import store
 
@@ -15,7 +16,7 @@ async def test_one_reader_per_account_and_news_during_a_read_is_read_later(db_ur
     try:
         async with db.unit_of_work() as session:
             await store.note_news(session, "wk1", "TOKEN1", now)
-            assert session.info[store.NEWS_INFO] is True
+            assert wakeups.noted(session, wakeups.KF_NEWS) is True
         async with db.unit_of_work() as session:
             first = await store.claim(session, "a/1", now, 60)
             assert first is not None and (first.open_kfid, first.token, first.news) == (

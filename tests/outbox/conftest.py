@@ -12,12 +12,14 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from app import wakeups
 from app.config import Settings, parse_rates
 from app.db import Database
 from app.outbox import store
 from app.outbox.models import PENDING, OutboxMessage
 from app.outbox.ratelimit import RateLimits
 from app.outbox.sender import OutboxSender
+from app.wakeups import Wakeups
 from app.wecom.api import ApiCall, SendWelcomeMsg, Text, WebhookSend, WebhookText
 from app.wecom.tokens import TokenStore
 from app.wecom.wiring import build_wecom
@@ -80,7 +82,9 @@ def make_outbox(db_url: str, fake: FakeWeCom, **overrides: Any) -> Outbox:
     db = Database(db_url)
     http, wecom, tokens = build_wecom(settings, db, fake.transport)
     sender = OutboxSender(db, wecom, settings, RateLimits(parse_rates(settings.rate_limits)))
-    db.commit_hooks.append(sender.on_commit)
+    wake = Wakeups()
+    wake.on(wakeups.OUTBOX_PENDING, sender.on_pending)
+    db.commit_hooks.append(wake)
     return Outbox(db, http, fake, sender, tokens, settings)
 
 

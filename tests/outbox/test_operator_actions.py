@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
+from app import wakeups
 from app.db import utcnow
 from app.outbox import admin, store
 from app.outbox.models import DEAD, FAST, NORMAL, PENDING, SENT, UNKNOWN, OutboxMessage
@@ -38,7 +39,7 @@ async def test_retry_makes_dead_and_unknown_rows_pending_and_wakes_the_sender(
     after = await outbox.rows()
     assert [(after[k].status, after[k].attempts) for k in ("post:a", "welcome:b")] == [
         (PENDING, 0), (PENDING, 0)]
-    assert woken == [{store.WAKE_INFO: FAST}]  # the most urgent of the rows retried
+    assert woken == [{wakeups.OUTBOX_PENDING: FAST}]  # the most urgent of the rows retried
 
 
 async def test_drop_keeps_the_reason_and_the_error_before_it(outbox: Outbox) -> None:

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+import handlers
 from app.bot.context import Ctx
+from app.bot.env import Env
 from app.bot.filters import Command, FromOperator, Predicate, Where
 from app.bot.router import Router
+from app.db import Database
 from app.flows import load_flows
+from app.outbox.store import Message as Message_
 from app.wecom.events import (
     ChatMemberJoined,
+    Event,
     ExternalChatEvent,
     ExternalChatUpdated,
+    ExternalContactAdded,
     Message,
     TextMessage,
     event_from_xml,
 )
+from handlers import kf, welcome
 from tests.conftest import REPO, make_settings
 from tests.fakes import payloads
 
@@ -131,3 +139,76 @@ def test_production_router_order_puts_refusal_before_help() -> None:
     names = [route.name for route in handlers.build_router().routes()]
     assert names.index("handlers.commands.refuse_non_operator") < names.index(
         "handlers.commands.answer_help") < names.index("handlers.commands.answer_unknown_command")
+
+
+# --- what a behaviour registers besides its handler ----------------------------------------
+
+def env() -> Env[Any]:
+    settings = make_settings("sqlite://")
+    return Env(settings, load_flows(REPO / "sop_flows"), Database("sqlite://"))
+
+
+def friend_add(code: str | None = "WC1") -> Event:
+    return event_from_xml(payloads.external_contact(welcome_code=code or ""))
+
+
+def test_intake_is_asked_of_the_routes_and_built_once() -> None:
+    built: list[str] = []
+
+    def intake(env: Env[Any]) -> Any:
+        built.append("built")
+        return lambda event, received: Message_(f"k:{event.welcome_code}", None, "welcome")  # type: ignore[arg-type]
+
+    child = Router("child")
+    child.add(ExternalContactAdded, recorder([], "welcome"), intake=intake)
+    root = Router("root")
+    root.include(child)
+    rule = root.intake(env())
+    received = datetime.now(UTC)
+    assert rule(friend_add("WC9"), received).key == "k:WC9"  # type: ignore[union-attr]
+    assert rule(text("hello"), received) is None  # no route with intake for a text
+    assert built == ["built"]
+
+
+def test_the_real_behaviours_declare_the_welcome_intakes_settle_hooks_and_jobs() -> None:
+    router = handlers.build_router()
+    rule = router.intake(env())
+    welcome = rule(friend_add("WC7"), datetime.now(UTC))
+    assert welcome is not None and welcome.key == "welcome:WC7" and welcome.kind == "welcome"
+    assert rule(friend_add(None), datetime.now(UTC)) is None  # no code, nothing to store
+    hooks, after = router.settled_hooks(env())
+    assert {kind for kind, _ in hooks} == {"welcome", "group_sync", "join_way", "calendar_post",
+                                          "kf_handoff"}
+    assert len(after) == 1  # the group pools, after every row hook
+    assert {job.name for job in router.jobs()} == {
+        "post_due_slots", "track_mass_tasks", "plan_group_migrations", "sweep_photos",
+        "expire_dialogs"}
+    with_wecom = replace(env(), wecom=object())
+    assert len(router.kf_page_steps(with_wecom)) == 1  # the verification dialog's photos
+
+
+def test_a_router_missing_a_behaviours_intake_fails_loudly_unless_partial() -> None:
+    incomplete = Router("mine")
+    incomplete.add(ExternalContactAdded, recorder([], "welcome"))
+    with pytest.raises(handlers.IncompleteRouter, match="handlers.welcome.welcome_new_friend"):
+        handlers.check_router(incomplete)
+    handlers.check_router(Router("mine", partial=True))  # says so: accepted
+    complete = Router("mine")
+    complete.include(welcome.router(), kf.router())
+    handlers.check_router(complete)
+
+
+def test_jobs_need_a_docstring_and_a_name_of_their_own() -> None:
+    async def nameless(env: Env[Any]) -> None:
+        pass
+    with pytest.raises(ValueError, match="docstring"):
+        Router("r").every(60, nameless)
+
+    async def job(env: Env[Any]) -> None:
+        """Test job."""
+    first, second = Router("a"), Router("b")
+    first.every(60, job)
+    second.every(30, job)
+    first.include(second)
+    with pytest.raises(ValueError, match="share a name"):
+        first.jobs()

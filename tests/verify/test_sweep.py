@@ -9,7 +9,6 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from app.calendar.scheduler import CalendarScheduler, expire_dialogs, sweep_photos
 from app.db import Database, utcnow
 from app.flows import load_flows
 from app.inbox.models import InboxEvent
@@ -17,7 +16,7 @@ from app.kf.models import KfDialog
 from app.members import service as members
 from app.verify.models import Verification
 from app.verify.sweep import sweep_orphan_photos
-from tests.conftest import REPO
+from tests.conftest import REPO, scheduler_for
 
 OLD = ["verified.jpg", "in_dialog.png", "awaited.jpg", "orphan.jpg", "handled.jpg"]
 
@@ -75,8 +74,8 @@ async def test_the_hourly_job_sweeps_and_a_missing_directory_is_no_error(
     try:
         await seed(db)
         for where in (directory, tmp_path / "never-made"):
-            scheduler = CalendarScheduler(db, flows, 1000002, photo_dir=where)
-            await sweep_photos(scheduler)
+            scheduler = scheduler_for(db, flows, photo_dir=where)
+            await scheduler.run_job("sweep_photos")
             await scheduler.stop()  # on PostgreSQL: let go of the leader's lock
         assert not (directory / "orphan.jpg").exists()
         assert (directory / "verified.jpg").exists()
@@ -95,9 +94,8 @@ async def test_a_dialog_abandoned_for_a_week_goes_with_its_photos(db_url: str,
                                              ("wmLater", timedelta(hours=1), "young.jpg")):
                 session.add(KfDialog(open_kfid="wk1", external_userid=customer, step="photos",
                                      photos=f'["{photo}"]', expires_at=now - expired))
-        scheduler = CalendarScheduler(db, load_flows(REPO / "sop_flows"), 1000002,
-                                      photo_dir=directory)
-        await expire_dialogs(scheduler)
+        scheduler = scheduler_for(db, load_flows(REPO / "sop_flows"), photo_dir=directory)
+        await scheduler.run_job("expire_dialogs")
         await scheduler.stop()
         async with db.reader() as session:
             left = [row.external_userid for row in await session.scalars(select(KfDialog))]
