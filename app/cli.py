@@ -1,7 +1,8 @@
-"""The `sopbot` command: serve, migrate, check, sim, inbox, outbox.
+"""The `sopbot` command: serve, migrate, check, sim, inbox, outbox, and the domains' commands
+(registered here from their app/*/cli.py).
 
 Configuration problems end the command with one line on stderr naming what is wrong and exit
-status 2, never a traceback.
+status 2, never a traceback (app/cli_support.py `fail`, shared with the domains' commands).
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from app.cli_options import EnvFile
-from app.config import ConfigError, DatabaseSettings, Settings, load_settings
+from app.cli_support import EnvFile, cli_settings, database_url, fail, run_on_database
+from app.config import ConfigError, Settings, load_settings
 from app.db import safe_url
 from app.yamlconf import ConfigFileError, flatten
 
@@ -26,30 +27,6 @@ SIM_KEY_FILE = Path("sopbot-sim.key")
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="sopbot: the WeCom bot service for B2B community operators.")
-
-
-def fail(message: str) -> NoReturn:
-    typer.echo(f"sopbot: {message}", err=True)
-    raise typer.Exit(2)
-
-
-def _settings(env_file: Path | None, **overrides: object) -> Settings:
-    try:
-        return load_settings(Settings, env_file, **overrides)
-    except ConfigError as exc:
-        fail(f"configuration error: {exc}")
-
-
-def contact_settings(env_file: Path | None, command: str) -> Settings:
-    """Settings of a command that calls WeCom's contact APIs, with logging set up as `serve`
-    does: on stderr with every secret redacted, so stdout keeps the result lines."""
-    from app.logs import configure_logging
-
-    settings = _settings(env_file)
-    if settings.contact_secret is None:
-        fail(f"{command} needs WECOM_CONTACT_SECRET (or WECOM_AGENT_SECRET) to call WeCom")
-    configure_logging(settings.log_level, settings.log_format, settings.secret_values())
-    return settings
 
 
 @cli.command()
@@ -67,7 +44,7 @@ def serve(env_file: EnvFile = None,
     from app.runtime import server_options, tune_gc
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = _settings(env_file, **overrides)
+    settings = cli_settings(env_file, **overrides)
     _check_files(settings)
     key_given = settings.sim_key is not None
     settings, simulator = _maybe_simulated(settings)
@@ -134,7 +111,7 @@ def migrate(env_file: EnvFile = None) -> None:
     """Bring the database schema to the latest revision (needs only SOPBOT_DATABASE_URL)."""
     from app import migrate as migrations
 
-    url = _database_url(env_file)
+    url = database_url(env_file)
     try:
         migrations.upgrade(url)
     except Exception as exc:
@@ -145,10 +122,10 @@ def migrate(env_file: EnvFile = None) -> None:
 @cli.command()
 def check(env_file: EnvFile = None) -> None:
     """Validate the configuration, sop_flows/ and keywords.yaml without starting anything."""
-    from app.calendar.flows import cap_report
     from app.calendar.onboarding import campaign_notes
+    from app.calendar.planner import cap_report
 
-    settings = _settings(env_file)
+    settings = cli_settings(env_file)
     flows = _check_files(settings)
     typer.echo("configuration, sop_flows and keywords are valid")
     for line in cap_report(flows.calendar, flows.talks):
@@ -200,7 +177,7 @@ def inbox_status(env_file: EnvFile = None) -> None:
     """Count inbox rows by status and list the most recent parked (failed) ones."""
     from app.inbox.admin import show_status
 
-    typer.echo(_run_on_database(show_status, env_file))
+    typer.echo(run_on_database(show_status, env_file))
 
 
 @inbox_cli.command("retry")
@@ -210,12 +187,13 @@ def inbox_retry(ids: Annotated[list[int] | None,
     """Requeue parked rows with a fresh set of attempts; the running service picks them up."""
     from app.inbox.admin import retry_failed
 
-    count = _run_on_database(retry_failed, env_file, ids or None)
+    count = run_on_database(retry_failed, env_file, ids or None)
     typer.echo(f"requeued {count} event(s)")
 
 
 def _register_domain_commands() -> None:
-    # Explicit registration of the domains' commands (their modules import only typer here).
+    # Explicit registration of the domains' commands (their modules import only typer and
+    # app/cli_support.py at the top, so this loads no domain).
     from app.calendar.cli import calendar
     from app.calendar.content_cli import content_cli
     from app.calendar.sop_cli import sop
@@ -252,7 +230,7 @@ def outbox_status(env_file: EnvFile = None) -> None:
     """Count outbox rows by status and list the dead and unknown-outcome ones."""
     from app.outbox.admin import show_status
 
-    typer.echo(_run_on_database(show_status, env_file))
+    typer.echo(run_on_database(show_status, env_file))
 
 
 @outbox_cli.command("retry")
@@ -261,7 +239,7 @@ def outbox_retry(ids: Annotated[list[int], typer.Argument(help="Row ids.")],
     """Send dead or unknown-outcome rows again, with a fresh set of attempts."""
     from app.outbox.admin import retry_rows
 
-    count = _run_on_database(retry_rows, env_file, ids)
+    count = run_on_database(retry_rows, env_file, ids)
     typer.echo(f"requeued {count} message(s)")
 
 
@@ -272,30 +250,8 @@ def outbox_drop(ids: Annotated[list[int], typer.Argument(help="Row ids.")],
     """Give up on pending or unknown-outcome rows for good."""
     from app.outbox.admin import drop_rows
 
-    count = _run_on_database(drop_rows, env_file, ids, reason)
+    count = run_on_database(drop_rows, env_file, ids, reason)
     typer.echo(f"dropped {count} message(s)")
-
-
-def _run_on_database(job: Any, env_file: Path | None, *args: Any) -> Any:
-    """Run an async admin job on the configured database; one line if it cannot."""
-    from app import migrate as migrations
-
-    url = _database_url(env_file)
-    try:
-        if migrations.current_revision(url) is None:
-            fail(f"database {safe_url(url)} has no sopbot schema; run `sopbot migrate`")
-        return asyncio.run(job(url, *args))
-    except typer.Exit:
-        raise
-    except Exception as exc:
-        fail(f"database error on {safe_url(url)}: {type(exc).__name__}")
-
-
-def _database_url(env_file: Path | None) -> str:
-    try:
-        return load_settings(DatabaseSettings, env_file).database_url
-    except ConfigError as exc:
-        fail(f"configuration error: {exc}")
 
 
 def _check_files(settings: Settings) -> Flows:

@@ -1,5 +1,5 @@
-"""`sopbot calendar preview` (only typer at module level, as in app/funnel/cli.py: app/cli.py
-imports this module while it is being imported)."""
+"""`sopbot calendar preview` and `report` (only typer and app/cli_support.py at module level,
+as in app/funnel/cli.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.cli_options import EnvFile
+from app.cli_support import EnvFile, cli_settings, fail, run_on_database
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -28,11 +28,10 @@ def preview(env_file: EnvFile = None,
     """Print what would be posted where and through which transport, sending nothing."""
     from datetime import datetime
 
-    from app.calendar.planner import SHANGHAI
-    from app.cli import _run_on_database, _settings, fail
+    from app.config import SHANGHAI
     from app.flows import load_flows
 
-    settings = _settings(env_file)
+    settings = cli_settings(env_file)
     try:
         first = date.fromisoformat(start) if start else datetime.now(SHANGHAI).date()
     except ValueError:
@@ -40,7 +39,7 @@ def preview(env_file: EnvFile = None,
     segments = load_flows(settings.flows_path).calendar.segments
     if segment is not None and segment not in segments:
         fail(f"--segment {segment!r}: not in sop_flows/calendar.yaml ({', '.join(segments)})")
-    typer.echo("\n".join(_run_on_database(_preview, env_file, settings, first, days, segment)))
+    typer.echo("\n".join(run_on_database(_preview, env_file, settings, first, days, segment)))
 
 
 async def _preview(database_url: str, settings: Settings, first: date, days: int,
@@ -64,14 +63,13 @@ def report(env_file: EnvFile = None,
            since: Annotated[str, typer.Option(help="Period, e.g. 24h, 7d, 30d.")] = "7d",
            ) -> None:
     """The calendar's mass tasks: confirmed, missed and open, per owner and per post."""
-    from app.cli import _run_on_database, fail
     from app.funnel.report import ReportError, parse_since
 
     try:
         period = parse_since(since)
     except ReportError as exc:
         fail(str(exc))
-    typer.echo("\n".join(_run_on_database(_report, env_file, period)))
+    typer.echo("\n".join(run_on_database(_report, env_file, period)))
 
 
 async def _report(database_url: str, period: timedelta) -> list[str]:

@@ -1,6 +1,6 @@
 """`sopbot content add|list|import`: the columns' content queue from the command line (only
-typer at module level, as in app/funnel/cli.py). The same checks as POST /api/content and the
-console's content page (app/calendar/content.py `checked`)."""
+typer and app/cli_support.py at module level, as in app/funnel/cli.py). The same checks as POST
+/api/content and the console's content page (app/calendar/content.py `checked`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from app.cli_options import EnvFile
+from app.cli_support import EnvFile, cli_settings, fail, run_on_database
 
 content_cli = typer.Typer(help="The content queue of the calendar's columns (《今日上新》, ...).",
                           no_args_is_help=True)
@@ -35,8 +35,6 @@ def import_file(file: Annotated[Path, typer.Argument(help=(
     """Queue every item of FILE, in its order, or none if one is refused."""
     import yaml
 
-    from app.cli import fail
-
     try:
         items = yaml.safe_load(file.read_text(encoding="utf-8"))
     except Exception as exc:  # unreadable or not YAML: one line, not a traceback
@@ -51,23 +49,21 @@ def import_file(file: Annotated[Path, typer.Argument(help=(
 def list_items(column: Annotated[str | None, typer.Option(help="Only this column.")] = None,
                env_file: EnvFile = None) -> None:
     """The queued items of each column, in the order the slots will take them."""
-    from app.cli import _run_on_database, _settings
     from app.flows import load_flows
 
-    columns = load_flows(_settings(env_file).flows_path).calendar.columns
+    columns = load_flows(cli_settings(env_file).flows_path).calendar.columns
     wanted = {c: label for c, label in columns.items() if column in (None, c)}
-    typer.echo("\n".join(_run_on_database(_list, env_file, wanted)))
+    typer.echo("\n".join(run_on_database(_list, env_file, wanted)))
 
 
 def _run(env_file: Path | None, items: list[dict[str, Any]]) -> list[int]:
     """Check every item, then queue them all in one unit of work; their ids."""
     from app.calendar import content
-    from app.cli import _run_on_database, _settings, fail
     from app.flows import load_flows
     from app.yamlconf import ConfigFileError
 
     try:
-        columns = load_flows(_settings(env_file).flows_path).calendar.columns
+        columns = load_flows(cli_settings(env_file).flows_path).calendar.columns
     except ConfigFileError as exc:
         fail(str(exc))
     rows = []
@@ -76,7 +72,7 @@ def _run(env_file: Path | None, items: list[dict[str, Any]]) -> list[int]:
             rows.append(content.checked(columns, *_fields(item)))
         except content.ItemProblem as exc:
             fail(f"item {n}: {exc}" if len(items) > 1 else str(exc))
-    return _run_on_database(_add, env_file, rows)  # type: ignore[no-any-return]
+    return run_on_database(_add, env_file, rows)  # type: ignore[no-any-return]
 
 
 # An item's fields; `image_url` is what POST /api/content calls the image, so a file written

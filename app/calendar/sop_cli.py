@@ -1,5 +1,5 @@
-"""`sopbot sop list|pause|resume`: the groups' onboarding runs (only typer at module level, as
-in app/funnel/cli.py)."""
+"""`sopbot sop list|pause|resume`: the groups' onboarding runs (only typer and
+app/cli_support.py at module level, as in app/funnel/cli.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from app.cli_options import EnvFile
+from app.cli_support import EnvFile, fail, run_on_database
 
 sop = typer.Typer(help="Onboarding campaigns of the groups (sop_flows/onboarding_*.yaml).",
                   no_args_is_help=True)
@@ -22,9 +22,7 @@ CampaignName = Annotated[str | None, typer.Option(
 def list_runs(env_file: EnvFile = None) -> None:
     """Every run: group (chat id and name), campaign, the day it started, the last day posted,
     status."""
-    from app.cli import _run_on_database
-
-    typer.echo("\n".join(_run_on_database(_list, env_file)))
+    typer.echo("\n".join(run_on_database(_list, env_file)))
 
 
 @sop.command("pause")
@@ -40,9 +38,7 @@ def resume(chat_id: Chat, campaign: CampaignName = None, env_file: EnvFile = Non
 
 
 def _set(chat_id: str, campaign: str | None, env_file: Path | None, status: str) -> None:
-    from app.cli import _run_on_database, fail
-
-    changed = _run_on_database(_status, env_file, chat_id, campaign, status)
+    changed = run_on_database(_status, env_file, chat_id, campaign, status)
     if not changed:
         fail(f"no {'paused' if status == 'active' else 'active'} run for group {chat_id}")
     typer.echo(f"{changed} run(s) {status}")

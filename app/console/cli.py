@@ -1,7 +1,8 @@
 """`sopbot operators ...`: the console accounts of the userids in SOPBOT_OPERATORS.
 
-Only typer is imported at module level: app/cli.py imports this module while it is itself
-being imported, so everything else (including app.cli's helpers) is imported inside commands.
+Only typer and the commands' shared helpers (app/cli_support.py) are imported at module level:
+app/cli.py imports this module to register its commands, and `sopbot --help` should not load
+the domain, so everything else is imported inside commands.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.cli_options import EnvFile
+from app.cli_support import EnvFile, cli_settings, fail, run_on_database
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -28,15 +29,14 @@ def passwd(userid: Annotated[str, typer.Argument(help="An operator's WeCom useri
            ] = False,
            env_file: EnvFile = None) -> None:
     """Set an operator's console password (their open console sessions end)."""
-    from app.cli import _run_on_database, _settings, fail
     from app.console.accounts import MIN_LENGTH
 
-    if userid not in _settings(env_file).operators:
+    if userid not in cli_settings(env_file).operators:
         fail(f"{userid!r} is not in SOPBOT_OPERATORS; add it there first")
     password = _read_password(password_stdin)
     if len(password) < MIN_LENGTH:
         fail(f"the password must have at least {MIN_LENGTH} characters")
-    _run_on_database(_store, env_file, userid, password)
+    run_on_database(_store, env_file, userid, password)
     typer.echo(f"console password set for {userid}")
 
 
@@ -62,10 +62,8 @@ async def _store(database_url: str, userid: str, password: str) -> None:
 @operators.command("list")
 def list_operators(env_file: EnvFile = None) -> None:
     """Each operator in SOPBOT_OPERATORS and whether they can log in to the console."""
-    from app.cli import _run_on_database, _settings
-
-    configured = _settings(env_file).operators
-    changed = _run_on_database(_password_dates, env_file)
+    configured = cli_settings(env_file).operators
+    changed = run_on_database(_password_dates, env_file)
     for line in account_lines(configured, changed):
         typer.echo(line)
 

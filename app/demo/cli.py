@@ -1,11 +1,13 @@
-"""`sopbot demo` (only typer at module level, as in app/funnel/cli.py: app/cli.py imports
-this module while it is being imported)."""
+"""`sopbot demo` (only typer and app/cli_support.py at module level, as in
+app/funnel/cli.py)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import typer
+
+from app.cli_support import fail
 
 
 def demo(members: Annotated[int, typer.Option(
@@ -25,7 +27,6 @@ def demo(members: Annotated[int, typer.Option(
     import os
     from pathlib import Path
 
-    from app.cli import fail
     from app.demo.run import Options, run
     from app.demo.wire import CannotStart, DemoError
     from app.yamlconf import ConfigFileError

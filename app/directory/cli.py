@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from app.cli_options import EnvFile
+from app.cli_support import EnvFile, fail, run_on_database
 
 users = typer.Typer(help="The platform's user directory, matched against members' phones.",
                     no_args_is_help=True)
@@ -20,7 +20,6 @@ def import_users(file: Annotated[Path, typer.Argument(help="CSV: platform_user_i
     """Add or update platform users from a CSV file; bad lines are listed and skipped.
 
     Exit status 1 when some lines were skipped (the good ones are imported all the same)."""
-    from app.cli import _run_on_database, fail
     from app.directory.admin import import_file
     from app.directory.csvfile import parse_csv
 
@@ -29,7 +28,7 @@ def import_users(file: Annotated[Path, typer.Argument(help="CSV: platform_user_i
             parsed = parse_csv(handle)
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"cannot read {file}: {type(exc).__name__}")
-    result, conflicts = _run_on_database(import_file, env_file, parsed)
+    result, conflicts = run_on_database(import_file, env_file, parsed)
     for line, problem in sorted([*parsed.errors, *conflicts]):
         typer.echo(f"{file}:{line}: {problem}", err=True)
     typer.echo(f"imported {result.created} new, {result.updated} updated, "

@@ -1,7 +1,8 @@
 """`sopbot codes ...` and `sopbot funnel`: the funnel's commands.
 
-Only typer is imported at module level: app/cli.py imports this module while it is itself
-being imported, so everything else (including app.cli's helpers) is imported inside commands.
+Only typer and the commands' shared helpers (app/cli_support.py) are imported at module level:
+app/cli.py imports this module to register its commands, and `sopbot --help` should not load
+the domain, so everything else is imported inside commands.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.cli_options import EnvFile
+from app.cli_support import EnvFile, contact_settings, fail, run_on_database
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -30,11 +31,10 @@ def sync(env_file: EnvFile = None,
              "--delete-stale", help="Delete codes no longer declared, in WeCom and here.")] = False,
          ) -> None:
     """Create or update one 联系我 code per declared (channel, slot); exit 1 if any failed."""
-    from app.cli import _run_on_database, contact_settings
     from app.funnel.codes import FAILED
 
     settings = contact_settings(env_file, "codes sync")
-    results = _run_on_database(_sync, env_file, settings, _funnel_flows(settings), delete_stale)
+    results = run_on_database(_sync, env_file, settings, _funnel_flows(settings), delete_stale)
     for result in results:
         typer.echo(result.line())
     failed = sum(result.outcome == FAILED for result in results)
@@ -60,7 +60,6 @@ async def _sync(database_url: str, settings: Settings, funnel: FunnelFlows,
 
 
 def _funnel_flows(settings: Settings) -> FunnelFlows:
-    from app.cli import fail
     from app.flows import load_flows
     from app.yamlconf import ConfigFileError
 
@@ -73,9 +72,7 @@ def _funnel_flows(settings: Settings) -> FunnelFlows:
 @codes.command("list")
 def list_codes(env_file: EnvFile = None) -> None:
     """Print the stored codes: state, config_id, QR URL, last sync."""
-    from app.cli import _run_on_database
-
-    typer.echo("\n".join(_run_on_database(_list, env_file)))
+    typer.echo("\n".join(run_on_database(_list, env_file)))
 
 
 async def _list(database_url: str) -> list[str]:
@@ -95,7 +92,6 @@ def report(env_file: EnvFile = None,
            since: Annotated[str, typer.Option(help="Period, e.g. 24h, 7d, 30d.")] = "7d",
            ) -> None:
     """Funnel counts and step-to-step conversion."""
-    from app.cli import _run_on_database, fail
     from app.funnel.report import ReportError, funnel_report, parse_by, parse_since
 
     try:
@@ -103,12 +99,11 @@ def report(env_file: EnvFile = None,
         parse_since(since)
     except ReportError as exc:
         fail(str(exc))
-    typer.echo(_run_on_database(funnel_report, env_file, by, since, _labels(env_file, by)))
+    typer.echo(run_on_database(funnel_report, env_file, by, since, _labels(env_file, by)))
 
 
 def _labels(env_file: Path | None, by: str | None) -> dict[str, str]:
     """The group values' names from sop_flows/ (SOPBOT_FLOWS), as the console shows them."""
-    from app.cli import fail
     from app.config import ConfigError, FlowsSettings, load_settings
     from app.flows import load_flows
     from app.funnel.labels import value_labels

@@ -1,5 +1,5 @@
-"""`sopbot groups sync|list`: the segments' group pools (only typer at module level, as in
-app/funnel/cli.py: app/cli.py imports this module while it is being imported)."""
+"""`sopbot groups sync|list`: the segments' group pools (only typer and app/cli_support.py at
+module level, as in app/funnel/cli.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.cli_options import EnvFile
+from app.cli_support import EnvFile, cli_settings, contact_settings, fail, run_on_database
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -26,10 +26,8 @@ def sync(env_file: EnvFile = None,
          ) -> None:
     """Read the customer groups, give each its segment, make or update every segment's join-way
     code; exit 1 if a group or a segment failed."""
-    from app.cli import _run_on_database, contact_settings
-
     settings = contact_settings(env_file, "groups sync")
-    report: SyncReport = _run_on_database(_sync, env_file, settings, full)
+    report: SyncReport = run_on_database(_sync, env_file, settings, full)
     typer.echo(f"groups read from WeCom: {report.groups_read}")
     for line in report.lines:
         typer.echo(line)
@@ -43,7 +41,6 @@ def sync(env_file: EnvFile = None,
 
 
 async def _sync(database_url: str, settings: Settings, full: bool) -> SyncReport:
-    from app.cli import fail
     from app.db import Database
     from app.flows import load_flows
     from app.groups.sync import sync_groups
@@ -66,10 +63,8 @@ async def _sync(database_url: str, settings: Settings, full: bool) -> SyncReport
 @groups.command("list")
 def list_groups(env_file: EnvFile = None) -> None:
     """Per segment: its join-way QR and its groups (* in the pool), size against ideal."""
-    from app.cli import _run_on_database, _settings
-
-    settings = _settings(env_file)
-    typer.echo("\n".join(_run_on_database(_list, env_file, settings)))
+    settings = cli_settings(env_file)
+    typer.echo("\n".join(run_on_database(_list, env_file, settings)))
 
 
 async def _list(database_url: str, settings: Settings) -> list[str]:
@@ -93,15 +88,14 @@ def list_newcomers(env_file: EnvFile = None,
     """The customers who joined each group on a day and are still in it."""
     from datetime import datetime
 
-    from app.cli import _run_on_database, _settings, fail
     from app.groups.newcomers import SHANGHAI
 
     try:
         wanted = date.fromisoformat(day) if day else datetime.now(SHANGHAI).date()
     except ValueError:
         fail(f"--day {day!r} is not a date like 2026-11-30")
-    settings = _settings(env_file)
-    typer.echo("\n".join(_run_on_database(_newcomers, env_file, settings, wanted, segment)))
+    settings = cli_settings(env_file)
+    typer.echo("\n".join(run_on_database(_newcomers, env_file, settings, wanted, segment)))
 
 
 async def _newcomers(database_url: str, settings: Settings, day: date,
@@ -127,7 +121,6 @@ def by_stage(ctx: typer.Context, env_file: EnvFile = None,
     """`sopbot groups --stage weak`: the groups of a stage with their health and signals."""
     if ctx.invoked_subcommand is not None:
         return
-    from app.cli import _run_on_database, _settings, fail
     from app.groups.lifecycle import STAGES
 
     if stage is None:
@@ -135,8 +128,8 @@ def by_stage(ctx: typer.Context, env_file: EnvFile = None,
         raise typer.Exit(0)
     if stage not in STAGES:
         fail(f"--stage {stage!r}: one of {', '.join(STAGES)}")
-    settings = _settings(env_file)
-    typer.echo("\n".join(_run_on_database(_stages, env_file, settings, stage)))
+    settings = cli_settings(env_file)
+    typer.echo("\n".join(run_on_database(_stages, env_file, settings, stage)))
 
 
 async def _stages(database_url: str, settings: Settings, stage: str) -> list[str]:

@@ -1,5 +1,5 @@
-"""`sopbot templates sync|list`: group welcome templates (only typer at module level, as in
-app/funnel/cli.py: app/cli.py imports this module while it is being imported)."""
+"""`sopbot templates sync|list`: group welcome templates (only typer and app/cli_support.py at
+module level, as in app/funnel/cli.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from app.cli_options import EnvFile
+from app.cli_support import EnvFile, contact_settings, run_on_database
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -21,10 +21,8 @@ templates = typer.Typer(help="Group welcome templates, one per segment "
 def sync(env_file: EnvFile = None) -> None:
     """Create, edit or delete templates until WeCom holds what is declared; exit 1 if one
     failed."""
-    from app.cli import _run_on_database, contact_settings
-
     settings = contact_settings(env_file, "templates sync")
-    lines = _run_on_database(_sync, env_file, settings)
+    lines = run_on_database(_sync, env_file, settings)
     for line in lines:
         typer.echo(line)
     failed = sum(line.startswith("failed") for line in lines)
@@ -52,9 +50,7 @@ async def _sync(database_url: str, settings: Settings) -> list[str]:
 @templates.command("list")
 def list_templates(env_file: EnvFile = None) -> None:
     """Print the stored templates: segment, template id, last sync."""
-    from app.cli import _run_on_database
-
-    typer.echo("\n".join(_run_on_database(_list, env_file)))
+    typer.echo("\n".join(run_on_database(_list, env_file)))
 
 
 async def _list(database_url: str) -> list[str]:

@@ -1,5 +1,5 @@
-"""`sopbot tags sync`: the corp tags routed members get (only typer at module level, as in
-app/funnel/cli.py: app/cli.py imports this module while it is being imported)."""
+"""`sopbot tags sync`: the corp tags routed members get (only typer and app/cli_support.py at
+module level, as in app/funnel/cli.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from app.cli_options import EnvFile
+from app.cli_support import EnvFile, contact_settings, fail, run_on_database
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -20,16 +20,13 @@ tags = typer.Typer(help="Corp tags for identity type, channel and region (sop_fl
 @tags.command("sync")
 def sync(env_file: EnvFile = None) -> None:
     """Create the missing tag groups and tags in WeCom and store every tag id."""
-    from app.cli import _run_on_database, contact_settings
-
     settings = contact_settings(env_file, "tags sync")
-    lines = _run_on_database(_sync, env_file, settings)
+    lines = run_on_database(_sync, env_file, settings)
     for line in lines:
         typer.echo(line)
 
 
 async def _sync(database_url: str, settings: Settings) -> list[str]:
-    from app.cli import fail
     from app.db import Database
     from app.flows import load_flows
     from app.routing.tags import sync_tags
