@@ -7,13 +7,13 @@ fail on the same problems, with file and line.
 from __future__ import annotations
 
 import re
-import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from app.placeholders import allow_placeholders
 from app.yamlconf import ConfigFileError, combined, line_of, load_model
 
 if TYPE_CHECKING:
@@ -21,33 +21,11 @@ if TYPE_CHECKING:
     from app.calendar.onboarding import Campaign
     from app.calendar.talks import TalkFlows
     from app.funnel.flows import FunnelFlows
-    from app.groups.lifecycle import LifecycleFlows
+    from app.groups.lifecycle_flows import LifecycleFlows
     from app.groups.welcome_flows import GroupWelcomeFlows
     from app.kf.flows import KfFlows
     from app.routing.flows import RoutingFlows
     from app.verify.flows import VerifyFlows
-
-
-def placeholders(template: str) -> set[str]:
-    """The {names} a str.format template uses."""
-    try:
-        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
-    except ValueError as exc:
-        raise ValueError(f"bad template: {exc}") from None
-
-
-def allow_placeholders(*allowed: str):  # type: ignore[no-untyped-def]
-    """A field validator: the template may use only these {placeholders}."""
-
-    def check(value: str) -> str:
-        unknown = placeholders(value) - set(allowed)
-        if unknown:
-            names = ", ".join(sorted(f"{{{n}}}" for n in unknown))
-            hint = ", ".join(f"{{{a}}}" for a in allowed) or "none"
-            raise ValueError(f"unknown placeholder {names} (allowed: {hint})")
-        return value
-
-    return check
 
 
 class _Texts(BaseModel):
@@ -158,7 +136,7 @@ def load_flows(directory: Path) -> Flows:
     from app.calendar.onboarding import Campaign
     from app.calendar.talks import TalkFlows
     from app.funnel.flows import FunnelFlows  # the domain schemas build on this module
-    from app.groups.lifecycle import LifecycleFlows
+    from app.groups.lifecycle_flows import LifecycleFlows
     from app.groups.welcome_flows import GroupWelcomeFlows
     from app.kf.flows import KfFlows
     from app.routing.flows import RoutingFlows

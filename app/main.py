@@ -17,7 +17,7 @@ from app.bot.env import Env
 from app.bot.router import Router
 from app.bot.scheduler import Scheduler
 from app.calendar import api as content_api
-from app.calendar.flows import cap_report
+from app.calendar.planner import cap_report
 from app.config import Settings, parse_rates
 from app.console import routes as console
 from app.db import Database, is_sqlite, safe_url

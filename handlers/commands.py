@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 
-from app.bot import operators
 from app.bot.context import Ctx
 from app.bot.filters import Command, FromOperator
 from app.bot.router import Router
 from app.calendar import announce
-from app.calendar.planner import SHANGHAI
 from app.calendar.preview import preview as calendar_preview
+from app.config import SHANGHAI
+from app.funnel import labels
 from app.funnel.report import ReportError
 from app.routing.service import after_approval
 from app.verify import service as verify
@@ -46,7 +46,7 @@ async def answer_unknown_command(event: TextMessage, ctx: Ctx) -> None:
 async def answer_stats(event: TextMessage, ctx: Ctx) -> None:
     """/stats [channel|slot|segment|region] [24h|7d|30d]: the funnel with conversion."""
     try:
-        report = await operators.stats(ctx.session, ctx.data["args"].split(), ctx.now,
+        report = await labels.command_report(ctx.session, ctx.data["args"].split(), ctx.now,
                                        ctx.flows)
     except ReportError:
         return _usage(event, ctx, "/stats [channel|slot|segment|region] [24h|7d|30d]")
@@ -57,7 +57,7 @@ async def answer_review(event: TextMessage, ctx: Ctx) -> None:
     """/review lists what waits; /review approve ID and /review reject ID REASON decide."""
     texts, args = ctx.flows.commands.review, ctx.data["args"].split(maxsplit=2)
     if not args:
-        count, pending = await operators.pending_reviews(ctx.session)
+        count, pending = await verify.pending_reviews(ctx.session)
         identities = ctx.flows.verify.identity_types
         lines = "\n".join(texts.line.format(id=p.id, phone=p.phone, region=p.region,
                                             identity=identities.get(p.identity_type, ""))
@@ -75,7 +75,7 @@ async def answer_review(event: TextMessage, ctx: Ctx) -> None:
                                  event.from_user_name, move=args[0].lower() == "move"))
 
 
-def _flags(pending: operators.PendingReview, ctx: Ctx) -> str:
+def _flags(pending: verify.PendingReview, ctx: Ctx) -> str:
     """Why a review waits for a person (a phone another member holds, a photo too small…)."""
     notes = ctx.flows.verify.review_notes
     return "".join(f"\n  ⚠ {describe(check, notes)}" for check in pending.checks)

@@ -17,7 +17,8 @@ from app.calendar import onboarding
 from app.calendar.flows import CalendarFlows
 from app.calendar.models import Announcement
 from app.calendar.onboarding import Campaign
-from app.calendar.planner import Post, at_time, day_posts, mass_post
+from app.calendar.planner import day_posts, mass_post
+from app.calendar.posts import Post, at_time
 from app.config import SHANGHAI
 
 if TYPE_CHECKING:

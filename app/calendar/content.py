@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calendar.flows import CalendarFlows
 from app.calendar.models import ContentItem
-from app.calendar.planner import Post, render
+from app.calendar.planner import render
+from app.calendar.posts import Post
 
 ITEM_BYTES = 2000
 TITLE_CHARS = 128

@@ -16,10 +16,12 @@ from app.calendar.announcements import own_posts
 from app.calendar.flows import CalendarFlows
 from app.calendar.models import CalendarPost, GroupDay
 from app.calendar.onboarding import Campaign
-from app.calendar.planner import MASS_TASK, SHANGHAI, Delivery, Post, plan_day, render
+from app.calendar.planner import MASS_TASK, Delivery, plan_day, render
 from app.calendar.posting import delivery_key
+from app.calendar.posts import Post
 from app.calendar.preview import Item, groups_by_segment, queue_reader
 from app.calendar.talks import TalkFlows
+from app.config import SHANGHAI
 from app.groups.models import CustomerGroup
 
 

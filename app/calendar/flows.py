@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.flows import allow_placeholders
-
-if TYPE_CHECKING:
-    from app.calendar.talks import TalkFlows
+from app.placeholders import allow_placeholders
 
 TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 SLOT_PLACEHOLDERS = ("column", "title", "body", "link")
@@ -141,24 +138,3 @@ def calendar_problem(calendar: CalendarFlows, segments: set[str]) -> str | None:
             if segment not in segments:
                 return f"internal.{name}: unknown segment {segment!r}"
     return None
-
-
-def cap_report(calendar: CalendarFlows, talks: TalkFlows | None = None) -> list[str]:
-    """Per segment whose day asks for more than WeCom's one mass message per customer group
-    (its calendar's posts and its talks'): what its policy does with each post, and what the
-    other policies would do."""
-    from app.calendar.planner import day_posts, describe_policy  # it builds on this schema
-
-    talked = [s for talk in (talks.talks.values() if talks else ()) for s in talk.segments]
-    lines = []
-    for name in dict.fromkeys([*calendar.segments, *talked]):
-        counts = {day: len(day_posts(calendar, name, day, talks)) for day in WEEK}
-        busiest = max(WEEK, key=counts.__getitem__)
-        count = counts[busiest]
-        if count > 1:
-            varies = set(counts.values()) != {count}
-            many = f"up to {count} posts a day (e.g. {busiest:%A})" if varies \
-                else f"{count} posts a day"
-            lines.append(f"{name}: {many}, WeCom allows one mass message per customer group; "
-                         + describe_policy(calendar, name, busiest, talks))
-    return lines

@@ -10,43 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time
-from typing import TYPE_CHECKING
+from datetime import date, datetime
 
-from app.calendar.flows import CalendarFlows, SegmentCalendar
-from app.config import SHANGHAI
-
-if TYPE_CHECKING:
-    from app.calendar.talks import TalkFlows
+from app.calendar.flows import WEEK, CalendarFlows, SegmentCalendar
+from app.calendar.posts import Post, at_time
+from app.calendar.talks import TalkFlows, talk_posts
 
 MASS_TASK, OWNER_REMINDER, ROBOT, APPCHAT = "mass_task", "owner_reminder", "robot", "appchat"
 MONDAY = 0
 GREETINGS = {"morning": "早安", "evening": "晚安"}
-
-
-@dataclass(frozen=True)
-class Post:
-    """One post the calendar asks for, for a segment's groups on a day."""
-
-    at: datetime  # Asia/Shanghai
-    name: str  # morning, evening, slot0, slot1, ...
-    priority: int
-    text: str | None = None  # greetings
-    column: str | None = None  # slots: the column's next item, taken when posted
-    template: str | None = None
-    extra: str | None = None  # added below the post (Monday's weekly calendar)
-    # A talk's posts (app/calendar/talks.py): the occurrence's content key (its four posts
-    # share one topic item) and the values its template uses besides the item's.
-    content_key: str | None = None
-    fields: tuple[tuple[str, str], ...] = ()
-
-    def key(self, segment: str) -> str:
-        """Stable per (segment, day, post): outbox keys and the content taken hang on it."""
-        return f"{segment}:{self.at:%Y%m%d}:{self.name}"
-
-    def item_key(self, segment: str) -> str:
-        """What the column's item it takes is used for (a talk's four posts share one)."""
-        return self.content_key or self.key(segment)
 
 
 @dataclass(frozen=True)
@@ -85,18 +57,10 @@ def posts_for(segment: SegmentCalendar, day: date) -> list[Post]:
 def day_posts(calendar: CalendarFlows, segment: str, day: date,
               talks: TalkFlows | None) -> list[Post]:
     """The segment's posts of `day`: its calendar's and its talks', in time order."""
-    from app.calendar.talks import talk_posts  # the talks build on this module's Post
-
     posts = posts_for(calendar.segments.get(segment) or SegmentCalendar(), day)
     if talks is not None:
         posts = sorted([*posts, *talk_posts(talks, segment, day)], key=lambda p: (p.at, p.name))
     return posts
-
-
-def at_time(day: date, hhmm: str) -> datetime:
-    """HH:MM of the day, in Asia/Shanghai."""
-    hours, minutes = (int(part) for part in hhmm.split(":"))
-    return datetime.combine(day, time(hours, minutes), SHANGHAI)
 
 
 def plan_day(calendar: CalendarFlows, segment: str, day: date,
@@ -231,3 +195,22 @@ def render(post: Post, labels: dict[str, str], item: Callable[[Post], dict[str, 
         text = template.format(column=labels.get(post.column or "", post.column), **values)
         text = text.strip()
     return f"{text}\n\n{post.extra}" if post.extra else text
+
+
+def cap_report(calendar: CalendarFlows, talks: TalkFlows | None = None) -> list[str]:
+    """Per segment whose day asks for more than WeCom's one mass message per customer group
+    (its calendar's posts and its talks'): what its policy does with each post, and what the
+    other policies would do."""
+    talked = [s for talk in (talks.talks.values() if talks else ()) for s in talk.segments]
+    lines = []
+    for name in dict.fromkeys([*calendar.segments, *talked]):
+        counts = {day: len(day_posts(calendar, name, day, talks)) for day in WEEK}
+        busiest = max(WEEK, key=counts.__getitem__)
+        count = counts[busiest]
+        if count > 1:
+            varies = set(counts.values()) != {count}
+            many = f"up to {count} posts a day (e.g. {busiest:%A})" if varies \
+                else f"{count} posts a day"
+            lines.append(f"{name}: {many}, WeCom allows one mass message per customer group; "
+                         + describe_policy(calendar, name, busiest, talks))
+    return lines

@@ -24,15 +24,15 @@ from app.calendar.planner import (
     MASS_TASK,
     OWNER_REMINDER,
     ROBOT,
-    SHANGHAI,
     Delivery,
-    Post,
     plan_day,
     render,
 )
+from app.calendar.posts import Post
 from app.calendar.preview import groups_by_segment
 from app.calendar.talk_invites import INVITATION
 from app.calendar.talks import TalkFlows
+from app.config import SHANGHAI
 from app.db import Database
 from app.groups.models import CustomerGroup
 from app.logs import get_logger

@@ -23,10 +23,10 @@ from app.calendar.planner import (
     OWNER_REMINDER,
     ROBOT,
     Delivery,
-    Post,
     plan_day,
     render,
 )
+from app.calendar.posts import Post
 from app.calendar.talk_invites import INVITATION
 from app.calendar.talks import TalkFlows, schedule_lines
 from app.groups.models import LIVE, CustomerGroup

@@ -18,9 +18,9 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from app.calendar.flows import WEEKDAYS, CalendarFlows, Strict, check_time
-from app.calendar.planner import Post, at_time
+from app.calendar.posts import Post, at_time
 from app.config import SHANGHAI
-from app.flows import allow_placeholders
+from app.placeholders import allow_placeholders
 
 GUEST, NEWCOMER_QA = "guest", "newcomer_qa"
 STEPS = ("announce", "reminder", "opening", "summary")

@@ -23,9 +23,11 @@ from itertools import count
 from sqlalchemy import select
 
 from app.calendar.models import CalendarPost
-from app.calendar.planner import MASS_TASK, SHANGHAI, at_time
+from app.calendar.planner import MASS_TASK
 from app.calendar.posting import QUEUED, post_due
+from app.calendar.posts import at_time
 from app.calendar.tracking import track
+from app.config import SHANGHAI
 from app.demo.population import Person
 from app.demo.wire import Wire
 from app.members.models import JOINED, Member

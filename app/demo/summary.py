@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from app.calendar.planner import SHANGHAI
 from app.calendar.tracking import report as task_report
+from app.config import SHANGHAI
 from app.db import Database
 from app.demo.wire import Wire
 from app.funnel import steps

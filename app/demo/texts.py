@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.flows import allow_placeholders
+from app.placeholders import allow_placeholders
 from app.yamlconf import load_model
 
 DEMO_YAML = Path(__file__).with_name("demo.yaml")

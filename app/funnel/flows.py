@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.flows import allow_placeholders
+from app.placeholders import allow_placeholders
 from app.wecom.api_base import Link
 
 NAME = re.compile(r"[a-z][a-z0-9_]*")

@@ -13,13 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.groups import pools, service
 from app.groups.pool_alerts import PoolAlerts
+from app.groups.sources import GroupSources
 from app.logs import get_logger
 from app.outbox.models import DEAD, SENT
 from app.wecom.api_contact import GroupChatDetail
 
 if TYPE_CHECKING:
     from app.config import Settings
-    from app.flows import Flows
     from app.outbox.outcomes import Outcome
     from app.outbox.sender import AfterSettle, SettledHook
     from app.outbox.store import Claimed
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 log = get_logger("sopbot.groups")
 
 
-def pools_settled(flows: Flows, settings: Settings) -> AfterSettle:
+def pools_settled(flows: GroupSources, settings: Settings) -> AfterSettle:
     """After each settle transaction: the pools the row hooks touched are looked at, and
     people told when a segment is left without a group with room."""
     alerts = PoolAlerts.of(flows, settings)

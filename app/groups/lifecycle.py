@@ -13,56 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calendar.models import CalendarPost, GroupDay
-from app.flows import allow_placeholders
 from app.groups import pools
+from app.groups.lifecycle_flows import LifecycleFlows
 from app.groups.models import LIVE, CustomerGroup, GroupMember
 from app.groups.service import CUSTOMER
 from app.kf.models import KfConversation
 
 FILLING, STRONG, DAILY, WEAK = "filling", "strong", "daily", "weak"
 STAGES = (FILLING, STRONG, DAILY, WEAK)  # in the order of a group's life
-POOL_PLACEHOLDERS = ("segment", "group", "members", "ideal", "next_name")
-
-
-class PoolEmptyTexts(BaseModel):
-    """When a segment's pool has no group with room (app/groups/pool_alerts.py): the app
-    message to the operators and the task for the owner of the segment's newest group."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    operators: str = Field(min_length=1)
-    owner_task: str = Field(min_length=1)
-
-    _texts = field_validator("operators", "owner_task")(allow_placeholders(*POOL_PLACEHOLDERS))
-
-
-class LifecycleFlows(BaseModel):
-    """sop_flows/lifecycle.yaml."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    strong_days: int = Field(30, ge=1, le=365)  # "strong" for this long after filling
-    # The signals counted; a group is judged weak only this long after its strong month.
-    window_days: int = Field(14, ge=1, le=90)
-    zombie_health: int = Field(30, ge=0, le=100)  # below this, and no join in quiet_days
-    quiet_days: int = Field(14, ge=1, le=365)
-    # The invitation the zombie group's still-active members get (a mass task from its
-    # owner), and the owner's task. Placeholders: {group}, {target} (group names), {qr}.
-    invitation: str = Field(min_length=1)
-    owner_task: str = Field(min_length=1)
-
-    # A segment whose pool has no group with room: what the operators and the owner are told.
-    pool_empty: PoolEmptyTexts
-
-    _invite = field_validator("invitation", "owner_task")(allow_placeholders(
-        "group", "target", "qr"))
-
-
 @dataclass(frozen=True)
 class Health:
     chat_id: str

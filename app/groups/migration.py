@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.flows import Flows
 from app.groups import pools
 from app.groups.lifecycle import WEAK, Health, assess
 from app.groups.models import CustomerGroup, GroupMember, GroupMigration
 from app.groups.service import CUSTOMER
+from app.groups.sources import GroupSources
 from app.kf.models import KfConversation
 from app.logs import get_logger
 from app.members.models import Member
@@ -27,7 +27,7 @@ log = get_logger("sopbot.groups.lifecycle")
 KIND = "group_migration"
 
 
-async def plan_migrations(session: AsyncSession, flows: Flows, now: datetime,
+async def plan_migrations(session: AsyncSession, flows: GroupSources, now: datetime,
                           agent_id: int | None) -> list[str]:
     """Plan (and queue) the migration of every zombie group that has none yet."""
     planned = set(await session.scalars(select(GroupMigration.chat_id)))
@@ -42,7 +42,7 @@ async def plan_migrations(session: AsyncSession, flows: Flows, now: datetime,
     return done
 
 
-async def _plan(session: AsyncSession, flows: Flows, health: Health, now: datetime,
+async def _plan(session: AsyncSession, flows: GroupSources, health: Health, now: datetime,
                 agent_id: int | None, avoid: set[str]) -> str | None:
     assert health.segment is not None
     seat = await _target(session, health.segment, avoid)

@@ -22,14 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.groups import service
 from app.groups.models import LIVE, CustomerGroup, GroupPool
+from app.groups.sources import GroupSources
 from app.logs import get_logger
 from app.outbox import store as outbox
 from app.wecom.api import SendMessage, Text
 
 if TYPE_CHECKING:
     from app.config import Settings
-    from app.flows import Flows
-    from app.groups.lifecycle import PoolEmptyTexts
+    from app.groups.lifecycle_flows import PoolEmptyTexts
     from app.routing.flows import RoutingFlows
 
 log = get_logger("sopbot.groups.pools")
@@ -85,7 +85,7 @@ class PoolAlerts:
     operators: frozenset[str]
 
     @classmethod
-    def of(cls, flows: Flows, settings: Settings) -> PoolAlerts:
+    def of(cls, flows: GroupSources, settings: Settings) -> PoolAlerts:
         return cls(flows.routing, flows.lifecycle.pool_empty, settings.agent_id,
                    settings.operators)
 

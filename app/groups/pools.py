@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.groups import pool_alerts, service
 from app.groups.models import LIVE, CustomerGroup, GroupPool
 from app.groups.pool_alerts import PoolAlerts
+from app.groups.sources import GroupSources
 from app.logs import get_logger
 from app.outbox import store as outbox
 from app.outbox.models import DEAD, EXPIRED, SENT, UNKNOWN
@@ -29,7 +30,6 @@ from app.wecom.api_contact import UpdateJoinWay
 
 if TYPE_CHECKING:
     from app.config import Settings
-    from app.flows import Flows
     from app.outbox.outcomes import Outcome
     from app.outbox.store import Claimed
 
@@ -87,7 +87,7 @@ async def wanted_chats(session: AsyncSession, segment: str) -> list[str]:
     return wanted
 
 
-async def after_change(session: AsyncSession, group: CustomerGroup, flows: Flows,
+async def after_change(session: AsyncSession, group: CustomerGroup, flows: GroupSources,
                        settings: Settings, now: datetime) -> None:
     """A group's membership or status changed: it may have filled, and its pool may change
     (and be left without a group with room: people are told)."""

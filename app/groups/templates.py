@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from app.db import Database, utcnow
-from app.flows import Flows
 from app.groups.models import WelcomeTemplate
+from app.groups.sources import GroupSources
 from app.logs import get_logger
 from app.wecom.api import Link, Text
 from app.wecom.api_outreach import (
@@ -40,7 +40,7 @@ class Wanted:
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def wanted(flows: Flows) -> list[Wanted]:
+def wanted(flows: GroupSources) -> list[Wanted]:
     result = []
     for segment, parts in flows.group_welcome.templates.items():
         label = flows.routing.segments[segment].label
@@ -52,7 +52,7 @@ def wanted(flows: Flows) -> list[Wanted]:
     return result
 
 
-async def sync_templates(db: Database, wecom: WeComClient, flows: Flows) -> list[str]:
+async def sync_templates(db: Database, wecom: WeComClient, flows: GroupSources) -> list[str]:
     """One line per template: created, edited, unchanged, deleted or failed."""
     async with db.reader() as session:
         stored = {row.segment: row for row in await session.scalars(select(WelcomeTemplate))}

@@ -11,12 +11,14 @@ load errors, so `sopbot check` names them.
 from __future__ import annotations
 
 from itertools import combinations
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.flows import allow_placeholders
-from app.funnel.flows import NAME
+from app.funnel.flows import NAME, FunnelFlows
 from app.members.models import IDENTITY_TYPES
+from app.placeholders import allow_placeholders
+from app.verify.flows import VerifyFlows
 
 CONSUMER = "consumer"
 ROUTED_TYPES = tuple(t for t in IDENTITY_TYPES if t != CONSUMER)
@@ -158,3 +160,15 @@ def unknown_names(routing: RoutingFlows, channels: set[str], regions: set[str]) 
             if region not in regions:
                 return f"rules.{n}: unknown region {region!r} (sop_flows/verify.yaml)"
     return None
+
+
+class RoutingSources(Protocol):
+    """What routing reads of the flows (app.flows.Flows has it all): segments and texts,
+    channel labels, identity types and regions."""
+
+    @property
+    def routing(self) -> RoutingFlows: ...
+    @property
+    def funnel(self) -> FunnelFlows: ...
+    @property
+    def verify(self) -> VerifyFlows: ...

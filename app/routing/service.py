@@ -17,18 +17,18 @@ from app.members import service as members
 from app.members.models import ROUTED, Member
 from app.outbox import store as outbox
 from app.routing import tags
+from app.routing.flows import RoutingSources
 from app.wecom.api import MarkTag, SendMessage, Text
 
 if TYPE_CHECKING:
     from app.config import Settings
-    from app.flows import Flows
     from app.verify.service import OnApproved
 
 log = get_logger("sopbot.routing")
 STAFF_NOTICE_KIND, TAG_KIND = "staff_notice", "mark_tag"
 
 
-async def route(session: AsyncSession, member: Member, now: datetime, flows: Flows,
+async def route(session: AsyncSession, member: Member, now: datetime, flows: RoutingSources,
                 settings: Settings) -> str | None:
     """An approved member gets its segment and its staff member an app message; None for a
     member the rules do not route (a consumer)."""
@@ -57,7 +57,7 @@ async def _tag(session: AsyncSession, member: Member) -> None:
     await outbox.enqueue(session, f"tags:{member.id}", call, kind=TAG_KIND)
 
 
-async def _tell_staff(session: AsyncSession, member: Member, flows: Flows,
+async def _tell_staff(session: AsyncSession, member: Member, flows: RoutingSources,
                       settings: Settings) -> None:
     if settings.agent_id is None:
         log.warning("staff_not_told", member_id=member.id, reason="WECOM_AGENT_ID is not set")
@@ -79,7 +79,7 @@ async def _tell_staff(session: AsyncSession, member: Member, flows: Flows,
     await outbox.enqueue(session, f"routed:{member.id}", call, kind=STAFF_NOTICE_KIND)
 
 
-def after_approval(flows: Flows, settings: Settings) -> OnApproved:
+def after_approval(flows: RoutingSources, settings: Settings) -> OnApproved:
     """The hook the verification service runs when a member is approved."""
     async def hook(session: AsyncSession, member: Member, now: datetime) -> object:
         return await route(session, member, now, flows, settings)

@@ -5,21 +5,17 @@ routed member through the outbox (mark_tag: no callback follows, and a resend is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database, utcnow
 from app.members.models import Member
-from app.routing.flows import ROUTED_TYPES
+from app.routing.flows import ROUTED_TYPES, RoutingSources
 from app.routing.models import CorpTag
 from app.wecom.api import AddCorpTag, GetCorpTagList, NewTag
 from app.wecom.api_outreach import TagGroup
 from app.wecom.client import WeComClient
-
-if TYPE_CHECKING:
-    from app.flows import Flows
 
 DIMENSIONS = ("identity", "channel", "region")
 
@@ -31,7 +27,7 @@ class Wanted:
     labels: dict[str, str]  # value → tag name
 
 
-def wanted(flows: Flows) -> list[Wanted]:
+def wanted(flows: RoutingSources) -> list[Wanted]:
     groups = flows.routing.tag_groups
     identities = {t: flows.verify.identity_types[t] for t in ROUTED_TYPES}
     channels = flows.funnel.channel_labels()
@@ -41,7 +37,7 @@ def wanted(flows: Flows) -> list[Wanted]:
             Wanted("region", groups.region, regions)]
 
 
-async def sync_tags(db: Database, client: WeComClient, flows: Flows) -> list[str]:
+async def sync_tags(db: Database, client: WeComClient, flows: RoutingSources) -> list[str]:
     """Create what is missing in WeCom, store every id; one line per dimension."""
     existing = (await client.call(GetCorpTagList())).tag_group
     lines = []

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.directory.service import match_phone
 from app.funnel import steps
 from app.funnel.service import record
+from app.logs import mask_phones
 from app.members import links
 from app.members import models as member_status
 from app.members import service as members
@@ -154,3 +155,21 @@ async def _decide(session: AsyncSession, row: Verification, member: Member, stat
     await record(session, step, f"{step}:{member.id}", now, member=member, detail=reason)
     if approved:
         await on_approved(session, member, now)
+
+
+@dataclass(frozen=True)
+class PendingReview:
+    id: int
+    phone: str  # masked
+    identity_type: str
+    region: str
+    checks: tuple[dict[str, object], ...] = ()  # why it waits (app/verify/checks.py)
+
+
+async def pending_reviews(session: AsyncSession,
+                          limit: int = 10) -> tuple[int, list[PendingReview]]:
+    count = await session.scalar(select(func.count()).where(Verification.status == PENDING))
+    rows = await session.scalars(select(Verification).where(Verification.status == PENDING)
+                                 .order_by(Verification.id).limit(limit))
+    return count or 0, [PendingReview(r.id, mask_phones(r.phone), r.identity_type, r.region,
+                                      tuple(r.checks or ())) for r in rows]

@@ -10,18 +10,19 @@ import pytest
 from typer.testing import CliRunner
 
 from app.calendar import content
-from app.calendar.flows import CalendarFlows, cap_report
+from app.calendar.flows import CalendarFlows
 from app.calendar.planner import (
     MASS_TASK,
     OWNER_REMINDER,
     ROBOT,
-    SHANGHAI,
+    cap_report,
     day_posts,
     plan_day,
     posts_for,
 )
 from app.calendar.preview import preview
 from app.cli import cli
+from app.config import SHANGHAI
 from app.db import Database, utcnow
 from app.flows import load_flows
 from app.groups.models import CustomerGroup
@@ -249,7 +250,7 @@ def test_the_weekly_calendar_goes_with_the_one_task_whatever_the_policy() -> Non
 def test_an_owner_gets_one_reminder_per_post_for_all_their_groups() -> None:
     """Groups with a task of their own (an onboarding action each) still share the owner's
     reminders: one 08:00 早上好 naming every group, not one per group; their tasks stay apart."""
-    from app.calendar.planner import Post, at_time
+    from app.calendar.posts import Post, at_time
 
     chats = ["wr1", "wr2", "wr3", "wr4", "wr5"]
     own = {c: Post(at_time(TUESDAY, "10:30"), f"sop.day{n}", 9, text=f"第{n}天")

@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from app.calendar import content
 from app.calendar.models import ContentItem
-from app.calendar.planner import SHANGHAI
 from app.calendar.posting import post_due
 from app.cli import cli
+from app.config import SHANGHAI
 from app.db import Database, utcnow
 from app.flows import load_flows
 from app.groups.models import CustomerGroup

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from app.calendar.models import SopRun
-from app.calendar.planner import SHANGHAI
 from app.calendar.posting import post_due
 from app.cli import cli
+from app.config import SHANGHAI
 from app.db import Database
 from app.flows import load_flows
 from app.groups.models import CustomerGroup

@@ -16,8 +16,8 @@ from sqlalchemy import select, text
 
 from app.calendar import content
 from app.calendar.models import CalendarPost
-from app.calendar.planner import SHANGHAI
 from app.calendar.posting import post_due
+from app.config import SHANGHAI
 from app.db import Database, utcnow
 from app.flows import load_flows
 from app.groups.models import CustomerGroup

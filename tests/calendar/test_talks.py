@@ -19,9 +19,10 @@ from sqlalchemy import select
 
 from app.calendar import content
 from app.calendar.models import CalendarPost, ContentItem, GroupDay
-from app.calendar.planner import MASS_TASK, OWNER_REMINDER, SHANGHAI
+from app.calendar.planner import MASS_TASK, OWNER_REMINDER
 from app.calendar.posting import post_due
 from app.calendar.preview import preview
+from app.config import SHANGHAI
 from app.db import Database
 from app.flows import load_flows
 from app.groups.models import CustomerGroup, GroupMember
@@ -232,7 +233,8 @@ def test_a_newcomers_qa_needs_its_invitation(tmp_path: Path) -> None:
 def test_a_talks_announcement_is_not_called_an_operators_announcement() -> None:
     """A group's own task that carries an onboarding action and a talk's announcement
     (talk.X.announce) read as "announcement + onboarding" in the preview (review)."""
-    from app.calendar.planner import Delivery, Post
+    from app.calendar.planner import Delivery
+    from app.calendar.posts import Post
     from app.calendar.preview import own_kind
 
     at = datetime(2026, 12, 1, 12, 0, tzinfo=SHANGHAI)

@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from app.calendar.flows import Greeting, SegmentCalendar
 from app.calendar.models import CalendarPost
-from app.calendar.planner import SHANGHAI
 from app.calendar.posting import post_due
 from app.calendar.tracking import report, track
 from app.cli import cli
+from app.config import SHANGHAI
 from app.flows import load_flows
 from app.groups.models import CustomerGroup
 from tests.conftest import REPO, make_settings, serve_app, wait_until

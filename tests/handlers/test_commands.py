@@ -8,13 +8,13 @@ from datetime import datetime, time, timedelta
 
 import pytest
 
-from app.bot import operators
 from app.calendar import content
-from app.calendar.planner import SHANGHAI
 from app.calendar.posting import post_due
 from app.calendar.preview import preview
 from app.calendar.talks import TalkFlows
+from app.config import SHANGHAI
 from app.db import utcnow
+from app.funnel import labels
 from app.funnel import service as funnel
 from app.groups.models import CustomerGroup
 from app.members import service as members
@@ -85,7 +85,7 @@ async def test_a_long_answer_goes_out_as_messages(bot: Bot,
 
     async def long_stats(*_args: object) -> str:
         return long_report
-    monkeypatch.setattr(operators, "stats", long_stats)
+    monkeypatch.setattr(labels, "command_report", long_stats)
     reply = await handle_text(bot, "/stats")
     assert reply["Content"] == bot.flows.commands.sent_separately
     parts = await bot.outbox(kind="operator_answer")
