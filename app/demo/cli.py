@@ -27,7 +27,8 @@ def demo(members: Annotated[int, typer.Option(
     import os
     from pathlib import Path
 
-    from app.demo.run import Options, run
+    from app.demo.options import Options
+    from app.demo.run import run
     from app.demo.wire import CannotStart, DemoError
     from app.yamlconf import ConfigFileError
 

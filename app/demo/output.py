@@ -6,15 +6,13 @@ from __future__ import annotations
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from app.calendar.planner import SHANGHAI
 from app.db import Database
 from app.demo import summary
+from app.demo.options import Options
 from app.demo.workspace import Workspace, ideal_size_for
-
-if TYPE_CHECKING:
-    from app.demo.run import Options
 
 
 class Progress:

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, redirect_stderr
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import TextIO
 
 import httpx
@@ -23,6 +22,7 @@ from app.db import set_clock, utcnow
 from app.demo import output, phases, summary
 from app.demo.calendar_days import groundwork_at
 from app.demo.console_login import make_login
+from app.demo.options import Options
 from app.demo.output import Progress
 from app.demo.population import Population, generate
 from app.demo.texts import DemoTexts, load_texts
@@ -41,19 +41,6 @@ from app.main import create_app
 from app.runtime import server_options
 from app.services import Services
 from app.sim.config import SimSettings
-
-
-@dataclass(frozen=True)
-class Options:
-    members: int = 300
-    days: int = 7
-    port: int = 8000
-    seed: int = 1
-    exit: bool = False
-    root: Path = Path("demo")
-    flows: Path = Path("sop_flows")
-    keywords: Path = Path("keywords.yaml")
-    log_to_file: bool = False  # the service's logs (warnings up) to demo/, not the terminal
 
 
 @dataclass

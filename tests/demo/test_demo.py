@@ -25,8 +25,9 @@ from app.cli import cli
 from app.db import utcnow
 from app.demo import output
 from app.demo.driver import SECOND_ACCOUNT
+from app.demo.options import Options
 from app.demo.output import Progress
-from app.demo.run import Options, run
+from app.demo.run import run
 from app.demo.summary import RECEIVED
 from app.demo.workspace import OPERATOR
 from app.flows import load_flows
