@@ -95,7 +95,7 @@ def build_services(settings: Settings, router: Router | None = None,
     db.commit_hooks.append(wake)
     scheduler = Scheduler(env, router.jobs(), lead_retry_s=settings.leader_retry_s)
     metrics = Metrics()
-    sender.metrics = metrics
+    sender.on_sent.append(metrics.sent)
     return Services(settings, db, crypto, flows, router, worker, writer, http, wecom,
                     tokens, sender, kf_reader, scheduler, metrics, liveness)
 

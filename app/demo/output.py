@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from app.calendar.planner import SHANGHAI
+from app.config import SHANGHAI
 from app.db import Database
 from app.demo import summary
 from app.demo.options import Options

@@ -21,7 +21,7 @@ import itertools
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from structlog.contextvars import bound_contextvars
@@ -43,9 +43,6 @@ from app.outbox.outcomes import (
 from app.wecom.api import ApiCall
 from app.wecom.client import WeComClient
 from app.wecom.errors import OutcomeUnknown, WeComError
-
-if TYPE_CHECKING:
-    from app.metrics import Metrics
 
 log = get_logger("sopbot.outbox")
 FAST_BATCH, BULK_BATCH = 16, 64
@@ -110,7 +107,8 @@ class OutboxSender:
         self.counts: Counter[str] = Counter()  # outcomes settled by this process
         self.settled_hooks: dict[str, list[SettledHook]] = {}
         self.after_hooks: list[AfterSettle] = []
-        self.metrics: Metrics | None = None  # Prometheus counters, when the app has them
+        # Told of every outcome this process settles (the app's Prometheus counters).
+        self.on_sent: list[Callable[[store.Claimed, Outcome, datetime], None]] = []
 
     def on_settled(self, kind: str, hook: SettledHook) -> None:
         """Call `hook` for every settled row of `kind` (registered explicitly at start)."""
@@ -321,8 +319,8 @@ class OutboxSender:
                 if outcome is not LOST and await store.settle(session, item.claimed,
                                                                outcome.values):
                     self.counts[outcome.label] += 1
-                    if self.metrics is not None:
-                        self.metrics.sent(item.claimed, outcome, self.clock())
+                    for observe in self.on_sent:
+                        observe(item.claimed, outcome, self.clock())
                     settled.append(item)
                 else:
                     log.warning("outbox_lease_lost", outbox_id=item.claimed.id)

@@ -20,8 +20,9 @@ from typer.testing import CliRunner
 
 from app.calendar.announcements import SCHEDULED
 from app.calendar.models import Announcement, CalendarPost, SopRun
-from app.calendar.planner import MASS_TASK, SHANGHAI
+from app.calendar.planner import MASS_TASK
 from app.cli import cli
+from app.config import SHANGHAI
 from app.db import utcnow
 from app.demo import output
 from app.demo.driver import SECOND_ACCOUNT
