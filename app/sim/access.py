@@ -14,14 +14,11 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import secrets
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
-
-if TYPE_CHECKING:
-    from app.sim.core import Sim
 
 KEY_HEADER = "X-Sim-Key"
 # A request through a proxy on this machine comes from loopback too: these say it was forwarded.
@@ -32,10 +29,17 @@ def new_key() -> str:
     return secrets.token_urlsafe(24)
 
 
+class Keyed(Protocol):
+    """What the middleware needs of the simulator (app/sim/core.py `Sim`, which imports this
+    module for `new_key`): its control key."""
+
+    control_key: str
+
+
 class SimAccess:
     """ASGI middleware of the simulator's app (see the module's docstring)."""
 
-    def __init__(self, app: ASGIApp, sim: Sim, loopback_api: bool = False) -> None:
+    def __init__(self, app: ASGIApp, sim: Keyed, loopback_api: bool = False) -> None:
         self.app, self.sim, self.loopback_api = app, sim, loopback_api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
