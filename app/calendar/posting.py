@@ -108,12 +108,13 @@ async def post_due(db: Database, calendar: CalendarFlows, now: datetime,
                                                       (now - grace, now))
             for delivery in planned:
                 if delivery.at <= now:
-                    await _one(session, run, delivery)
+                    await _post(session, run, delivery)
         await onboarding.advance(session, campaigns, day)
     return run.report
 
 
-async def _one(session: AsyncSession, run: _Run, delivery: Delivery) -> None:
+async def _post(session: AsyncSession, run: _Run, delivery: Delivery) -> None:
+    """Queue one due delivery (once: its key is recorded), or record why it is skipped."""
     key, report = delivery_key(delivery), run.report
     if await session.scalar(select(CalendarPost.id).where(CalendarPost.key == key)):
         return  # done already (this run, an earlier one, or another scheduler)

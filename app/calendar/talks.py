@@ -39,7 +39,7 @@ class Host(Strict):
     name: str | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> Host:
+    def _staff_or_guest(self) -> Host:
         if (self.staff is None) == (self.guest is None):
             raise ValueError("a host is either staff (a userid) or guest (a name)")
         if self.guest is not None and self.name is not None:
@@ -58,7 +58,7 @@ class Topic(Strict):
     column: str | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> Topic:
+    def _text_or_column(self) -> Topic:
         if (self.text is None) == (self.column is None):
             raise ValueError("a topic is either text (fixed) or column (its next item)")
         return self

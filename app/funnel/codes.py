@@ -89,7 +89,7 @@ async def sync_codes(db: Database, wecom: WeComClient, funnel: FunnelFlows, *,
     results = []
     for want in wanted_codes(funnel):
         try:
-            results.append(await _sync_one(db, wecom, want, stored.pop(want.state, None)))
+            results.append(await _sync_code(db, wecom, want, stored.pop(want.state, None)))
         except (WeComError, ValidationError, CodeProblem) as exc:
             results.append(_failure(want.state, exc))
     for row in stored.values():  # what is left is no longer declared
@@ -109,7 +109,7 @@ def _failure(state: str, exc: Exception) -> CodeResult:
     return CodeResult(FAILED, state, error=message)
 
 
-async def _sync_one(db: Database, wecom: WeComClient, want: Wanted,
+async def _sync_code(db: Database, wecom: WeComClient, want: Wanted,
                     row: ContactCode | None) -> CodeResult:
     if row is None:
         return await _create(db, wecom, want)

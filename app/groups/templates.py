@@ -59,7 +59,7 @@ async def sync_templates(db: Database, wecom: WeComClient, flows: GroupSources) 
     lines = []
     for want in wanted(flows):
         try:
-            lines.append(await _sync_one(db, wecom, want, stored.pop(want.segment, None)))
+            lines.append(await _sync_template(db, wecom, want, stored.pop(want.segment, None)))
         except WeComError as exc:
             log.warning("welcome_template_sync_failed", segment=want.segment, error=str(exc))
             lines.append(f"failed    {want.segment}: {exc}")
@@ -68,7 +68,7 @@ async def sync_templates(db: Database, wecom: WeComClient, flows: GroupSources) 
     return lines
 
 
-async def _sync_one(db: Database, wecom: WeComClient, want: Wanted,
+async def _sync_template(db: Database, wecom: WeComClient, want: Wanted,
                     row: WelcomeTemplate | None) -> str:
     fields = {"text": Text(**want.material["text"])}
     if "link" in want.material:

@@ -56,7 +56,7 @@ class Answer(Strict):
     menu: MenuAnswer | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> Answer:
+    def _exactly_one_kind(self) -> Answer:
         if sum(x is not None for x in (self.text, self.link, self.menu)) != 1:
             raise ValueError("an answer is exactly one of text, link or menu")
         if self.text is not None and len(self.text.encode("utf-8")) > TEXT_BYTES:

@@ -111,13 +111,13 @@ async def run(services: Services, decision: Decision, operator: str) -> Outcome:
     for review_id in decision.ids:
         found = outcome.missing
         if possible_row_id(review_id):
-            found = await _one(services, review_id, decision, operator, hook, outcome)
+            found = await _decide_one(services, review_id, decision, operator, hook, outcome)
         found.append(review_id)
     return outcome
 
 
-async def _one(services: Services, review_id: int, decision: Decision, operator: str,
-               hook: service.OnApproved, outcome: Outcome) -> list[int]:
+async def _decide_one(services: Services, review_id: int, decision: Decision, operator: str,
+                      hook: service.OnApproved, outcome: Outcome) -> list[int]:
     """Decide one review in its own unit of work; the outcome's list it belongs to."""
     try:
         async with services.db.unit_of_work() as session:
