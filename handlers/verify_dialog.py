@@ -24,9 +24,8 @@ from app.verify import service as verify
 from app.verify.flows import CONSUMER
 from app.verify.kf_photos import PageStep, photo_fetcher
 from app.verify.models import APPROVED, PENDING, Verification
-from app.verify.pages import megabytes
 from app.verify.phone import normalise_phone
-from app.verify.photos import MAX_PHOTOS, discard, discard_on_commit, inspect
+from app.verify.photos import MAX_PHOTOS, discard, discard_on_commit, inspect, megabytes
 from app.verify.sweep import sweep_orphan_photos
 from app.wecom.event_types import Event
 from app.wecom.kf_events import KfCustomerMedia, KfCustomerText, KfPulled

@@ -30,7 +30,6 @@ from app.verify.pages import (
     STYLESHEET_PATH,
     JoinCode,
     form_page,
-    megabytes,
     message_page,
     status_page,
     stylesheet,
@@ -43,6 +42,7 @@ from app.verify.photos import (
     chosen,
     discard,
     inspect,
+    megabytes,
     read_photos,
     store,
 )

@@ -13,7 +13,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from app.verify.flows import CONSUMER, VerifyFlows
 from app.verify.models import APPROVED, PENDING, Verification
-from app.verify.photos import MAX_PHOTOS
+from app.verify.photos import MAX_PHOTOS, megabytes
 
 STYLESHEET_PATH = "/verify/static/verify.css"
 _CSS = (Path(__file__).parent / "static" / "verify.css").read_bytes()
@@ -84,6 +84,3 @@ def status_page(t: VerifyFlows, row: Verification, join: JoinCode | None = None)
         return message_page(t, t.pages.consumer, "rejected")
     return message_page(t, t.pages.rejected.format(reason=row.reason or ""), "rejected")
 
-
-def megabytes(size: int) -> str:
-    return f"{round(size / (1024 * 1024), 1):g}"

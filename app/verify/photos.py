@@ -41,6 +41,11 @@ class Photo:
     ext: str
 
 
+def megabytes(size: int) -> str:
+    """A size as the member reads it: 5 for 5 MB, 0.5 for half of one."""
+    return f"{round(size / (1024 * 1024), 1):g}"
+
+
 def image_type(head: bytes) -> str | None:
     """'jpg', 'png' or 'webp' from the magic bytes; None for anything else."""
     if head.startswith(b"\xff\xd8\xff"):
