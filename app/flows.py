@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from app.placeholders import allow_placeholders
-from app.yamlconf import ConfigFileError, combined, line_of, load_model
+from app.engine.placeholders import allow_placeholders
+from app.engine.yamlconf import ConfigFileError, combined, line_of, load_model
 
 if TYPE_CHECKING:
     from app.calendar.flows import CalendarFlows

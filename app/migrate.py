@@ -11,7 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool
 
 import migrations
-from app.db import sync_url
+from app.engine.db import sync_url
 
 
 def alembic_config(database_url: str) -> Config:

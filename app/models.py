@@ -1,9 +1,11 @@
 """Every table's model, imported in one place so metadata is complete (Alembic drift test)."""
 
 from app.calendar.models import Announcement, CalendarPost, ContentItem, GroupDay, SopRun
-from app.console.models import ConsoleOperator, ConsoleSession, LoginAttempt
-from app.db import Base
 from app.directory.models import PlatformUser
+from app.engine.db import Base
+from app.engine.inbox.models import InboxEvent
+from app.engine.outbox.models import OutboxMessage, RateSlot
+from app.engine.wecom.tokens import AccessToken
 from app.funnel.models import ContactCode, FunnelEvent
 from app.groups.models import (
     CustomerGroup,
@@ -12,7 +14,6 @@ from app.groups.models import (
     GroupPool,
     WelcomeTemplate,
 )
-from app.inbox.models import InboxEvent
 from app.kf.models import (
     KeywordHit,
     KfAccount,
@@ -22,10 +23,9 @@ from app.kf.models import (
     UnansweredQuestion,
 )
 from app.members.models import Member, MemberHistory
-from app.outbox.models import OutboxMessage, RateSlot
+from app.operators.models import ConsoleOperator, ConsoleSession, LoginAttempt
 from app.routing.models import CorpTag
 from app.verify.models import Verification
-from app.wecom.tokens import AccessToken
 
 __all__ = ["AccessToken", "Base", "CalendarPost", "ConsoleOperator", "ConsoleSession",
            "Announcement", "ContentItem", "LoginAttempt",

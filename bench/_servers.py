@@ -15,7 +15,7 @@ import os
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
-from app.runtime import tune_gc
+from app.faces.web.server_options import tune_gc
 
 # Pinned rather than "auto" so both servers are known to run the same implementations, and so a
 # missing uvloop/httptools fails loudly instead of quietly measuring the pure-Python fallbacks.
@@ -45,9 +45,9 @@ def bare_app() -> FastAPI:
 
 def sopbot_app() -> FastAPI:
     """The real app as `sopbot serve` builds it, configured from the environment only."""
-    from app.config import Settings
-    from app.logs import configure_logging
-    from app.main import create_app
+    from app.engine.config import Settings
+    from app.engine.logs import configure_logging
+    from app.faces.web.main import create_app
 
     # _env_file=None: a developer's .env in the working directory must not change the benchmark.
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
@@ -58,7 +58,7 @@ def sopbot_app() -> FastAPI:
 def bare_logging() -> None:
     # Same logging set-up as sopbot (structlog JSON on stderr at the same level), so neither
     # side pays for logging the other does not; the bare app logs nothing at warning anyway.
-    from app.logs import configure_logging
+    from app.engine.logs import configure_logging
 
     configure_logging(os.environ.get("SOPBOT_LOG_LEVEL", "warning"), "json")
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
-from app.wecom.crypto import WeComCrypto
+from app.engine.wecom.crypto import WeComCrypto
 from bench._load import CLIENT_ERRORS, Connection, http_request
 from tests.fakes import payloads
 

@@ -31,15 +31,15 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from app import migrate  # noqa: E402
-from app.config import Settings, parse_rates  # noqa: E402
-from app.db import Database, sync_url  # noqa: E402
-from app.logs import configure_logging  # noqa: E402
-from app.outbox import store  # noqa: E402
-from app.outbox.models import PENDING, SENT  # noqa: E402
-from app.outbox.ratelimit import RateLimits  # noqa: E402
-from app.outbox.sender import OutboxSender  # noqa: E402
-from app.wecom.api import CreateAppChat, SendAppChat, Text  # noqa: E402
-from app.wecom.wiring import build_wecom  # noqa: E402
+from app.engine.config import Settings, parse_rates  # noqa: E402
+from app.engine.db import Database, sync_url  # noqa: E402
+from app.engine.logs import configure_logging  # noqa: E402
+from app.engine.outbox import store  # noqa: E402
+from app.engine.outbox.models import PENDING, SENT  # noqa: E402
+from app.engine.outbox.ratelimit import RateLimits  # noqa: E402
+from app.engine.outbox.sender import OutboxSender  # noqa: E402
+from app.engine.wecom.api import CreateAppChat, SendAppChat, Text  # noqa: E402
+from app.engine.wecom.wiring import build_wecom  # noqa: E402
 from bench._sim import start_simulator, wait_ready  # noqa: E402
 from bench._sopbot import free_port  # noqa: E402
 

@@ -43,7 +43,7 @@ from sqlalchemy.engine import Engine
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from app.db import sync_url  # noqa: E402
+from app.engine.db import sync_url  # noqa: E402
 from bench._sim import SIM_HEADERS, start_simulator, wait_ready  # noqa: E402
 from bench._sopbot import free_port  # noqa: E402
 from tests.pg import scratch_schema  # noqa: E402
@@ -51,7 +51,7 @@ from tests.pg import scratch_schema  # noqa: E402
 CORP_ID, SECRET = "wwbenchdeath00001", "bench-death-secret"
 TOKEN, AES_KEY = "benchDeathToken", "dQ7nYm3qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B9"
 WELCOME = "externalcontact/send_welcome_msg"
-LEADER_LOCK = 0x50_42_43_41  # app/bot/scheduler.py
+LEADER_LOCK = 0x50_42_43_41  # app/engine/bot/scheduler.py
 CODE_LIFE_S = 20.0
 
 
@@ -100,7 +100,8 @@ def environment(database_url: str, sim_url: str, port: int, workdir: Path) -> di
 
 def start_replica(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as stream:
-        return subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], cwd=REPO, env=env,
+        return subprocess.Popen([sys.executable, "-m", "app.faces.cli.main", "serve"], cwd=REPO,
+        env=env,
                                 stdout=stream, stderr=subprocess.STDOUT)
 
 
@@ -141,7 +142,7 @@ async def _run(url: str, engine: Engine, workdir: Path, adds: int, delay_s: floa
     sim_port = free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
     envs = [environment(url, sim_url, port, workdir) for port in ports]
-    subprocess.run([sys.executable, "-m", "app.cli", "migrate"], cwd=REPO, env=envs[0],
+    subprocess.run([sys.executable, "-m", "app.faces.cli.main", "migrate"], cwd=REPO, env=envs[0],
                    check=True, capture_output=True)
     bots = ",".join(f"http://127.0.0.1:{port}/wecom/callback" for port in ports)
     sim = start_simulator(sim_port, workdir, {

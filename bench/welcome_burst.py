@@ -33,7 +33,7 @@ from sqlalchemy import create_engine, text
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from app.db import sync_url  # noqa: E402
+from app.engine.db import sync_url  # noqa: E402
 from bench._sim import SIM_HEADERS, start_simulator, wait_ready  # noqa: E402
 from bench._sopbot import free_port  # noqa: E402
 
@@ -73,7 +73,8 @@ def start_service(port: int, sim_url: str, database_url: str,
                 "SOPBOT_LOG_LEVEL": "warning", "SOPBOT_LOG_FORMAT": "json"})
     pin = ["taskset", "-c", "0"] if len(os.sched_getaffinity(0)) > 1 else []
     log = (workdir / "service.log").open("wb")
-    return subprocess.Popen([*pin, sys.executable, "-m", "app.cli", "serve"], cwd=workdir,
+    return subprocess.Popen([*pin, sys.executable, "-m", "app.faces.cli.main", "serve"],
+    cwd=workdir,
                             env=env, stdout=log, stderr=subprocess.STDOUT)
 
 

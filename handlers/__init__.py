@@ -2,12 +2,12 @@
 
 Order (DESIGN.md §5): operator commands, active dialogs, welcomes, routing, keyword replies last.
 Each behaviour's router also carries what runs on its behalf outside the worker (intake, settle
-hooks, kf page steps, scheduled jobs: app/bot/router.py), so this list is all the wiring.
+hooks, kf page steps, scheduled jobs: app/engine/bot/router.py), so this list is all the wiring.
 """
 
 from __future__ import annotations
 
-from app.bot.router import Router
+from app.engine.bot.router import Router
 from handlers import (
     calendar,
     commands,

@@ -3,12 +3,12 @@ answered to a mass task recorded when the outbox settles it."""
 
 from __future__ import annotations
 
-from app.bot.env import Env
-from app.bot.router import Router
 from app.calendar.posting import POST_KIND, post_due
 from app.calendar.tracking import task_created, track
+from app.engine.bot.env import Env
+from app.engine.bot.router import Router
+from app.engine.logs import get_logger
 from app.flows import Flows
-from app.logs import get_logger
 
 log = get_logger("sopbot.scheduler")
 TICK_S = 60

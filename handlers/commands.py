@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import re
 
-from app.bot.context import Ctx
-from app.bot.filters import Command, FromOperator
-from app.bot.router import Router
 from app.calendar import announce
 from app.calendar.preview import preview as calendar_preview
-from app.config import SHANGHAI
+from app.engine.bot.context import Ctx
+from app.engine.bot.filters import Command, FromOperator
+from app.engine.bot.router import Router
+from app.engine.config import SHANGHAI
+from app.engine.wecom.events import TextMessage
 from app.funnel import labels
 from app.funnel.report import ReportError
 from app.routing.service import after_approval
 from app.verify import service as verify
 from app.verify.checks import describe
 from app.verify.models import APPROVED, REJECTED
-from app.wecom.events import TextMessage
 
 ANNOUNCE_BYTES = 4000  # a mass-send task's text
 ANNOUNCE_USAGE = (f"/announce 分群或群名 内容（内容不超过 {ANNOUNCE_BYTES} 字节）｜"

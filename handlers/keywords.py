@@ -4,17 +4,17 @@ router: every more specific behaviour comes first."""
 
 from __future__ import annotations
 
-from app.bot.context import Ctx
-from app.bot.env import Env
-from app.bot.router import Router
+from app.engine.bot.context import Ctx
+from app.engine.bot.env import Env
+from app.engine.bot.router import Router
+from app.engine.outbox.sender import SettledHook
+from app.engine.wecom.kf_events import KfCustomerText, KfSessionChanged
 from app.flows import Flows
 from app.keywords.book import book_for
 from app.keywords.rules import Answer, KeywordsFile, normalise
 from app.kf import replies
 from app.kf.models import KeywordHit, UnansweredQuestion
 from app.members import service as members
-from app.outbox.sender import SettledHook
-from app.wecom.kf_events import KfCustomerText, KfSessionChanged
 
 SESSION_ENDED = 3  # session_status_change change_type
 

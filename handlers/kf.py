@@ -1,4 +1,4 @@
-"""微信客服 (kf): a callback's news is read by the kf reader (app/kf/puller.py); the messages it
+"""微信客服 (kf): a callback's news is read by the kf reader (app/kf/reader.py); the messages it
 pulls come back here through the router like any event. A customer entering a conversation is
 welcomed through the event's code; a message WeCom could not deliver is recorded."""
 
@@ -7,20 +7,20 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
-from app.bot.context import Ctx
-from app.bot.env import Env
-from app.bot.router import IntakeRule, Router
-from app.db import insert_for
+from app.engine.bot.context import Ctx
+from app.engine.bot.env import Env
+from app.engine.bot.router import IntakeRule, Router
+from app.engine.db import insert_for
+from app.engine.logs import get_logger
+from app.engine.outbox.models import FAST
+from app.engine.outbox.store import Message
+from app.engine.wecom.api import Text
+from app.engine.wecom.api_kf import KfSendMsgOnEvent
+from app.engine.wecom.events import Event, KfMsgOrEvent
+from app.engine.wecom.kf_events import KfSendFailed, KfSessionEntered
 from app.flows import Flows
 from app.kf import store
 from app.kf.models import KfSendFailure
-from app.logs import get_logger
-from app.outbox.models import FAST
-from app.outbox.store import Message
-from app.wecom.api import Text
-from app.wecom.api_kf import KfSendMsgOnEvent
-from app.wecom.events import Event, KfMsgOrEvent
-from app.wecom.kf_events import KfSendFailed, KfSessionEntered
 
 log = get_logger("sopbot.kf")
 KF_WELCOME_KIND = "kf_welcome"

@@ -4,20 +4,11 @@ belongs to another segment), and a group that fills leaves its segment's pool.""
 
 from __future__ import annotations
 
-from app.bot.context import Ctx
-from app.bot.env import Env
-from app.bot.router import Router
-from app.flows import Flows
-from app.funnel import service as funnel
-from app.funnel import steps
-from app.groups import hooks, pools
-from app.groups import service as groups
-from app.groups.migration import plan_migrations
-from app.groups.models import CustomerGroup
-from app.logs import get_logger
-from app.members import service as members
-from app.members.models import JOINED, LEFT
-from app.wecom.events import (
+from app.engine.bot.context import Ctx
+from app.engine.bot.env import Env
+from app.engine.bot.router import Router
+from app.engine.logs import get_logger
+from app.engine.wecom.events import (
     ChatMemberJoined,
     ChatMemberLeft,
     ChatNameChanged,
@@ -28,6 +19,15 @@ from app.wecom.events import (
     ExternalChatUpdated,
     FollowUserDeleted,
 )
+from app.flows import Flows
+from app.funnel import service as funnel
+from app.funnel import steps
+from app.groups import hooks, pools
+from app.groups import service as groups
+from app.groups.migration import plan_migrations
+from app.groups.models import CustomerGroup
+from app.members import service as members
+from app.members.models import JOINED, LEFT
 
 log = get_logger("sopbot.membership")
 LIFECYCLE_S = 3600  # zombie groups are looked for every hour

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from app.bot.context import Ctx
-from app.bot.router import Router
-from app.wecom.events import UnknownEvent
+from app.engine.bot.context import Ctx
+from app.engine.bot.router import Router
+from app.engine.wecom.events import UnknownEvent
 
 
 async def log_unknown_event(event: UnknownEvent, ctx: Ctx) -> None:

@@ -9,15 +9,17 @@ import hashlib
 from datetime import timedelta
 from typing import Any
 
-from app.bot.context import Ctx
-from app.bot.env import Env
-from app.bot.filters import Filter
-from app.bot.router import Router
+from app.engine.bot.context import Ctx
+from app.engine.bot.env import Env
+from app.engine.bot.filters import Filter
+from app.engine.bot.router import Router
+from app.engine.logs import get_logger
+from app.engine.wecom.events import Event
+from app.engine.wecom.kf_events import KfCustomerMedia, KfCustomerText, KfPulled
 from app.flows import Flows
 from app.keywords.rules import Answer, MenuAnswer, MenuItem, normalise
 from app.kf import dialog, replies
 from app.kf.models import KfDialog
-from app.logs import get_logger
 from app.members import service as members
 from app.routing.service import after_approval
 from app.verify import service as verify
@@ -27,8 +29,6 @@ from app.verify.models import APPROVED, PENDING, Verification
 from app.verify.phone import normalise_phone
 from app.verify.photos import MAX_PHOTOS, discard, discard_on_commit, inspect, megabytes
 from app.verify.sweep import sweep_orphan_photos
-from app.wecom.event_types import Event
-from app.wecom.kf_events import KfCustomerMedia, KfCustomerText, KfPulled
 
 log = get_logger("sopbot.kf.dialog")
 IDENTITY_MENU = "identity."  # menu item ids: identity.<type>

@@ -10,21 +10,21 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from app.bot.context import Ctx
-from app.bot.env import Env
-from app.bot.router import IntakeRule, Router
+from app.engine.bot.context import Ctx
+from app.engine.bot.env import Env
+from app.engine.bot.router import IntakeRule, Router
+from app.engine.outbox import store as outbox
+from app.engine.outbox.models import FAST
+from app.engine.outbox.store import Message
+from app.engine.wecom.api import Attachment, SendWelcomeMsg, Text
+from app.engine.wecom.events import Event, ExternalContactAdded, ExternalContactHalfAdded
 from app.flows import Flows
 from app.funnel import delivery, steps
 from app.funnel import service as funnel
 from app.funnel.delivery import WELCOME_KIND
 from app.members import service as members
 from app.members.models import Member
-from app.outbox import store as outbox
-from app.outbox.models import FAST
-from app.outbox.store import Message
 from app.verify.links import VerifyLinks, links_for
-from app.wecom.api import Attachment, SendWelcomeMsg, Text
-from app.wecom.events import Event, ExternalContactAdded, ExternalContactHalfAdded
 
 # WeCom's welcome code lives 20 s from the event; a welcome still unsent 18 s after the
 # callback arrived is dropped (expired) rather than racing the code's end.

@@ -10,7 +10,7 @@ import os
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from app.db import is_sqlite, sync_url
+from app.engine.db import is_sqlite, sync_url
 
 config = context.config
 

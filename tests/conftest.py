@@ -19,19 +19,19 @@ from sqlalchemy import create_engine, func, select, text
 
 import handlers
 from app import migrate
-from app.bot.env import Env
-from app.bot.router import Router
-from app.bot.scheduler import LEAD_RETRY_S, Scheduler
-from app.config import Settings
-from app.db import Database, sync_url, utcnow
+from app.engine.bot.env import Env
+from app.engine.bot.router import Router
+from app.engine.bot.scheduler import LEAD_RETRY_S, Scheduler
+from app.engine.config import Settings
+from app.engine.db import Database, sync_url, utcnow
+from app.engine.inbox.models import InboxEvent
+from app.engine.logs import configure_logging
+from app.engine.wecom.crypto import WeComCrypto
+from app.faces.web.main import create_app
+from app.faces.web.runtime import Runtime
+from app.faces.web.server_options import server_options
 from app.flows import Flows
-from app.inbox.models import InboxEvent
-from app.logs import configure_logging
-from app.main import create_app
 from app.models import Base
-from app.runtime import server_options
-from app.services import Services
-from app.wecom.crypto import WeComCrypto
 from tests.fakes.wecom import FakeWeCom
 from tests.pg import scratch_schema
 
@@ -124,7 +124,7 @@ class RunningApp:
     """The app served by a real uvicorn on a free port, with WeCom-style helpers."""
 
     base_url: str
-    services: Services
+    runtime: Runtime
     crypto: WeComCrypto
     client: httpx.AsyncClient
     wecom: FakeWeCom
@@ -137,7 +137,7 @@ class RunningApp:
     async def idle(self, timeout: float = 10.0) -> None:
         """Wait until the app's own worker has left no row pending."""
         async def nothing_pending() -> bool:
-            async with self.services.db.reader() as session:
+            async with self.runtime.db.reader() as session:
                 pending = await session.scalar(select(func.count()).select_from(InboxEvent)
                                                .where(InboxEvent.status == "pending"))
             return pending == 0
@@ -178,7 +178,7 @@ async def serve_app(settings: Settings, *, run_worker: bool = True,
     base_url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
-            yield RunningApp(base_url, app.state.services, WeComCrypto(TOKEN, AES_KEY, CORP_ID),
+            yield RunningApp(base_url, app.state.runtime, WeComCrypto(TOKEN, AES_KEY, CORP_ID),
                              client, wecom)
     finally:
         server.should_exit = True
@@ -218,7 +218,7 @@ class LogRecorder:
 
 def config_error(path: Path, text: str, model: Any) -> Any:
     """Write `text` to `path`, load it as `model`: the ConfigFileError it must raise."""
-    from app.yamlconf import ConfigFileError, load_model
+    from app.engine.yamlconf import ConfigFileError, load_model
 
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigFileError) as info:

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from app.db import sync_url
+from app.engine.db import sync_url
 
 
 @contextmanager

@@ -19,11 +19,11 @@ from app.calendar.models import Announcement
 from app.calendar.onboarding import Campaign
 from app.calendar.posting import end_of_day, mark_taken
 from app.calendar.talks import TalkFlows
-from app.config import SHANGHAI
+from app.engine.config import SHANGHAI
+from app.engine.outbox import store as outbox
+from app.engine.wecom.api import SendMessage, Text
+from app.engine.wecom.api_outreach import AddMsgTemplate
 from app.groups.models import LIVE, CustomerGroup
-from app.outbox import store as outbox
-from app.wecom.api import SendMessage, Text
-from app.wecom.api_outreach import AddMsgTemplate
 
 ANNOUNCE_KIND = "announcement"
 MAX_CHATS_PER_TASK = 2000  # add_msg_template's chat_id_list

@@ -19,7 +19,7 @@ from app.calendar.models import Announcement
 from app.calendar.onboarding import Campaign
 from app.calendar.planner import day_posts, mass_post
 from app.calendar.posts import Post, at_time
-from app.config import SHANGHAI
+from app.engine.config import SHANGHAI
 
 if TYPE_CHECKING:
     from app.calendar.talks import TalkFlows

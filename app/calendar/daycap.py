@@ -21,7 +21,7 @@ from app.calendar.posting import delivery_key
 from app.calendar.posts import Post
 from app.calendar.preview import Item, groups_by_segment, queue_reader
 from app.calendar.talks import TalkFlows
-from app.config import SHANGHAI
+from app.engine.config import SHANGHAI
 from app.groups.models import CustomerGroup
 
 

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.placeholders import allow_placeholders
+from app.engine.placeholders import allow_placeholders
 
 TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 SLOT_PLACEHOLDERS = ("column", "title", "body", "link")

@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.calendar.flows import check_time
 from app.calendar.models import SopRun
 from app.calendar.posts import Post, at_time
-from app.config import SHANGHAI
+from app.engine.config import SHANGHAI
+from app.engine.placeholders import allow_placeholders
 from app.groups.models import LIVE, CustomerGroup
-from app.placeholders import allow_placeholders
 
 ACTIVE, PAUSED, DONE = "active", "paused", "done"
 

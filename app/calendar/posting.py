@@ -32,14 +32,14 @@ from app.calendar.posts import Post
 from app.calendar.preview import groups_by_segment
 from app.calendar.talk_invites import INVITATION
 from app.calendar.talks import TalkFlows
-from app.config import SHANGHAI
-from app.db import Database
+from app.engine.config import SHANGHAI
+from app.engine.db import Database
+from app.engine.logs import get_logger
+from app.engine.outbox import store as outbox
+from app.engine.wecom.api import SendAppChat, SendMessage, Text, WebhookSend, WebhookText
+from app.engine.wecom.api_base import MAX_ATTACHMENTS, Attachment, Image
+from app.engine.wecom.api_outreach import AddMsgTemplate
 from app.groups.models import CustomerGroup
-from app.logs import get_logger
-from app.outbox import store as outbox
-from app.wecom.api import SendAppChat, SendMessage, Text, WebhookSend, WebhookText
-from app.wecom.api_base import MAX_ATTACHMENTS, Attachment, Image
-from app.wecom.api_outreach import AddMsgTemplate
 
 log = get_logger("sopbot.calendar")
 POST_KIND = "calendar_post"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from app.config import SHANGHAI
+from app.engine.config import SHANGHAI
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calendar.planner import Delivery
 from app.calendar.talks import NEWCOMER_QA, Talk, TalkFlows, step_post
-from app.config import SHANGHAI
+from app.engine.config import SHANGHAI
 from app.groups.models import LIVE, CustomerGroup
 from app.groups.newcomers import day_bounds, joined_between
 

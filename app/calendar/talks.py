@@ -19,8 +19,8 @@ from pydantic import Field, field_validator, model_validator
 
 from app.calendar.flows import WEEKDAYS, CalendarFlows, Strict, check_time
 from app.calendar.posts import Post, at_time
-from app.config import SHANGHAI
-from app.placeholders import allow_placeholders
+from app.engine.config import SHANGHAI
+from app.engine.placeholders import allow_placeholders
 
 GUEST, NEWCOMER_QA = "guest", "newcomer_qa"
 STEPS = ("announce", "reminder", "opening", "summary")

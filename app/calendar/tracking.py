@@ -16,15 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calendar.models import CalendarPost
 from app.calendar.planner import MASS_TASK
-from app.db import Database
-from app.logs import get_logger
-from app.outbox import store as outbox
-from app.outbox.models import DEAD, EXPIRED, SENT, UNKNOWN
-from app.outbox.outcomes import Outcome
-from app.outbox.store import Claimed
-from app.wecom.api_outreach import CancelGroupMsgSend, GetGroupMsgTask, RemindGroupMsgSend
-from app.wecom.client import WeComClient
-from app.wecom.errors import WeComError
+from app.engine.db import Database
+from app.engine.logs import get_logger
+from app.engine.outbox import store as outbox
+from app.engine.outbox.models import DEAD, EXPIRED, SENT, UNKNOWN
+from app.engine.outbox.outcomes import Outcome
+from app.engine.outbox.store import Claimed
+from app.engine.wecom.api_outreach import CancelGroupMsgSend, GetGroupMsgTask, RemindGroupMsgSend
+from app.engine.wecom.client import WeComClient
+from app.engine.wecom.errors import WeComError
 
 log = get_logger("sopbot.calendar")
 CREATED, REMINDED, CONFIRMED, MISSED, FAILED = (

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from app.db import Database, utcnow
 from app.directory.csvfile import ParsedFile
 from app.directory.service import UpsertResult, upsert
+from app.engine.db import Database, utcnow
 
 
 async def import_file(url: str, parsed: ParsedFile) -> tuple[UpsertResult, list[tuple[int, str]]]:

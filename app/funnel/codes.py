@@ -17,13 +17,18 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import delete, select
 
-from app.db import Database, utcnow
+from app.engine.db import Database, utcnow
+from app.engine.logs import get_logger
+from app.engine.wecom.api_contact import (
+    AddContactWay,
+    DelContactWay,
+    GetContactWay,
+    UpdateContactWay,
+)
+from app.engine.wecom.client import WeComClient
+from app.engine.wecom.errors import WeComError
 from app.funnel.flows import FunnelFlows, state_of
 from app.funnel.models import ContactCode
-from app.logs import get_logger
-from app.wecom.api_contact import AddContactWay, DelContactWay, GetContactWay, UpdateContactWay
-from app.wecom.client import WeComClient
-from app.wecom.errors import WeComError
 
 log = get_logger("sopbot.funnel.codes")
 

@@ -1,5 +1,5 @@
 """What the funnel records when a welcome's delivery is settled: sent (with its latency from
-the callback) or missed. Registered on the outbox sender for kind "welcome" (app/main.py).
+the callback) or missed. Registered on the outbox sender for kind "welcome" (app/faces/web/main.py).
 
 The welcome is queued with the callback itself, so it may be settled before the inbox worker
 has created the member: the step is then recorded under the welcome code alone, and the
@@ -14,13 +14,13 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.engine.outbox.models import DEAD, EXPIRED, SENT
+from app.engine.outbox.outcomes import Outcome
+from app.engine.outbox.store import Claimed
 from app.funnel import service as funnel
 from app.funnel import steps
 from app.funnel.models import FunnelEvent
 from app.members.models import Member
-from app.outbox.models import DEAD, EXPIRED, SENT
-from app.outbox.outcomes import Outcome
-from app.outbox.store import Claimed
 
 WELCOME_KIND = "welcome"
 STEP_OF = {SENT: steps.WELCOME_SENT, DEAD: steps.WELCOME_MISSED, EXPIRED: steps.WELCOME_MISSED}

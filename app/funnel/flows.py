@@ -13,8 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.placeholders import allow_placeholders
-from app.wecom.api_base import Link
+from app.engine.placeholders import allow_placeholders
+from app.engine.wecom.api_base import Link
 
 NAME = re.compile(r"[a-z][a-z0-9_]*")
 MAX_STATE = 30  # WeCom's limit on a 联系我 state

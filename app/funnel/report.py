@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import String, cast, distinct, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import Database, utcnow
+from app.engine.db import Database, utcnow
 from app.funnel import steps
 from app.funnel.models import FunnelEvent
 

@@ -11,18 +11,18 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.engine.logs import get_logger
+from app.engine.outbox.models import DEAD, SENT
+from app.engine.wecom.api_contact import GroupChatDetail
 from app.groups import pools, service
 from app.groups.pool_alerts import PoolAlerts
 from app.groups.sources import GroupSources
-from app.logs import get_logger
-from app.outbox.models import DEAD, SENT
-from app.wecom.api_contact import GroupChatDetail
 
 if TYPE_CHECKING:
-    from app.config import Settings
-    from app.outbox.outcomes import Outcome
-    from app.outbox.sender import AfterSettle, SettledHook
-    from app.outbox.store import Claimed
+    from app.engine.config import Settings
+    from app.engine.outbox.outcomes import Outcome
+    from app.engine.outbox.sender import AfterSettle, SettledHook
+    from app.engine.outbox.store import Claimed
     from app.routing.flows import RoutingFlows
 
 log = get_logger("sopbot.groups")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.placeholders import allow_placeholders
+from app.engine.placeholders import allow_placeholders
 
 POOL_PLACEHOLDERS = ("segment", "group", "members", "ideal", "next_name")
 

@@ -11,17 +11,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.engine.logs import get_logger
+from app.engine.outbox import store as outbox
+from app.engine.wecom.api import SendMessage, Text
+from app.engine.wecom.api_outreach import AddMsgTemplate
 from app.groups import pools
 from app.groups.lifecycle import WEAK, Health, assess
 from app.groups.models import CustomerGroup, GroupMember, GroupMigration
 from app.groups.service import CUSTOMER
 from app.groups.sources import GroupSources
 from app.kf.models import KfConversation
-from app.logs import get_logger
 from app.members.models import Member
-from app.outbox import store as outbox
-from app.wecom.api import SendMessage, Text
-from app.wecom.api_outreach import AddMsgTemplate
 
 log = get_logger("sopbot.groups.lifecycle")
 KIND = "group_migration"

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import SHANGHAI
+from app.engine.config import SHANGHAI
 from app.groups.models import CustomerGroup, GroupMember
 from app.groups.service import CUSTOMER
 from app.members.models import Member

@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.engine.logs import get_logger
+from app.engine.outbox import store as outbox
+from app.engine.wecom.api import SendMessage, Text
 from app.groups import service
 from app.groups.models import LIVE, CustomerGroup, GroupPool
 from app.groups.sources import GroupSources
-from app.logs import get_logger
-from app.outbox import store as outbox
-from app.wecom.api import SendMessage, Text
 
 if TYPE_CHECKING:
-    from app.config import Settings
+    from app.engine.config import Settings
     from app.groups.lifecycle_flows import PoolEmptyTexts
     from app.routing.flows import RoutingFlows
 

@@ -19,19 +19,19 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.engine.logs import get_logger
+from app.engine.outbox import store as outbox
+from app.engine.outbox.models import DEAD, EXPIRED, SENT, UNKNOWN
+from app.engine.wecom.api_contact import UpdateJoinWay
 from app.groups import pool_alerts, service
 from app.groups.models import LIVE, CustomerGroup, GroupPool
 from app.groups.pool_alerts import PoolAlerts
 from app.groups.sources import GroupSources
-from app.logs import get_logger
-from app.outbox import store as outbox
-from app.outbox.models import DEAD, EXPIRED, SENT, UNKNOWN
-from app.wecom.api_contact import UpdateJoinWay
 
 if TYPE_CHECKING:
-    from app.config import Settings
-    from app.outbox.outcomes import Outcome
-    from app.outbox.store import Claimed
+    from app.engine.config import Settings
+    from app.engine.outbox.outcomes import Outcome
+    from app.engine.outbox.store import Claimed
 
 log = get_logger("sopbot.groups.pools")
 JOIN_WAY_KIND = "join_way"

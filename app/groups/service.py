@@ -18,12 +18,12 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import insert_for
+from app.engine.db import insert_for
+from app.engine.logs import get_logger
+from app.engine.outbox import store as outbox
+from app.engine.wecom.api_contact import GetGroupChat, GroupChatInfo
 from app.groups.models import DISMISSED, LIVE, CustomerGroup, GroupMember
-from app.logs import get_logger
-from app.outbox import store as outbox
 from app.routing.flows import RoutingFlows
-from app.wecom.api_contact import GetGroupChat, GroupChatInfo
 
 log = get_logger("sopbot.groups")
 GROUP_SYNC_KIND = "group_sync"

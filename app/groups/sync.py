@@ -15,13 +15,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from app.db import Database, utcnow
-from app.groups import pools, service
-from app.groups.models import LIVE, CustomerGroup, GroupPool
-from app.logs import get_logger
-from app.members.models import Member
-from app.routing.flows import RoutingFlows, Segment
-from app.wecom.api_contact import (
+from app.engine.db import Database, utcnow
+from app.engine.logs import get_logger
+from app.engine.wecom.api_contact import (
     AddJoinWay,
     GetGroupChat,
     GetJoinWay,
@@ -29,8 +25,12 @@ from app.wecom.api_contact import (
     ListGroupChats,
     OwnerFilter,
 )
-from app.wecom.client import WeComClient
-from app.wecom.errors import ApiError, WeComError
+from app.engine.wecom.client import WeComClient
+from app.engine.wecom.errors import ApiError, WeComError
+from app.groups import pools, service
+from app.groups.models import LIVE, CustomerGroup, GroupPool
+from app.members.models import Member
+from app.routing.flows import RoutingFlows, Segment
 
 log = get_logger("sopbot.groups.sync")
 TOO_MANY_PEOPLE = 81017  # groupchat/list without owner_filter over >1000 people in scope

@@ -12,18 +12,18 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from app.db import Database, utcnow
-from app.groups.models import WelcomeTemplate
-from app.groups.sources import GroupSources
-from app.logs import get_logger
-from app.wecom.api import Link, Text
-from app.wecom.api_outreach import (
+from app.engine.db import Database, utcnow
+from app.engine.logs import get_logger
+from app.engine.wecom.api import Link, Text
+from app.engine.wecom.api_outreach import (
     AddGroupWelcomeTemplate,
     DelGroupWelcomeTemplate,
     EditGroupWelcomeTemplate,
 )
-from app.wecom.client import WeComClient
-from app.wecom.errors import ApiError, WeComError
+from app.engine.wecom.client import WeComClient
+from app.engine.wecom.errors import ApiError, WeComError
+from app.groups.models import WelcomeTemplate
+from app.groups.sources import GroupSources
 
 log = get_logger("sopbot.groups.templates")
 NOT_FOUND = 40058  # WeCom's "invalid template_id" when a template is gone already

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.placeholders import allow_placeholders
+from app.engine.placeholders import allow_placeholders
 
 PARTS = ("segment", "nickname", "intro", "rules", "welfare")
 MAX_TEMPLATES = 100  # WeCom's limit per corp

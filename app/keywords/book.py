@@ -10,10 +10,10 @@ from pathlib import Path
 
 import re2
 
+from app.engine.logs import get_logger
+from app.engine.yamlconf import ConfigFileError
 from app.keywords.matcher import Matcher
 from app.keywords.rules import KeywordsFile, load_keywords
-from app.logs import get_logger
-from app.yamlconf import ConfigFileError
 
 log = get_logger("sopbot.keywords")
 CHECK_EVERY_S = 1.0  # how often the file's modification time is looked at, at most

@@ -17,7 +17,7 @@ from typing import Literal
 import re2
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.yamlconf import ConfigFileError, combined, line_of, load_model
+from app.engine.yamlconf import ConfigFileError, combined, line_of, load_model
 
 TEXT_BYTES = 2048  # a kf text message's content
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, UTCDateTime, id_column, utcnow
+from app.engine.db import Base, UTCDateTime, id_column, utcnow
 
 
 class KfAccount(Base):

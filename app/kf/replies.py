@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.kf.models import KfConversation
-from app.logs import get_logger
-from app.outbox import store as outbox
-from app.outbox.models import DEAD, EXPIRED, SENT, UNKNOWN
-from app.wecom.api import Text
-from app.wecom.api_kf import (
+from app.engine.logs import get_logger
+from app.engine.outbox import store as outbox
+from app.engine.outbox.models import DEAD, EXPIRED, SENT, UNKNOWN
+from app.engine.wecom.api import Text
+from app.engine.wecom.api_kf import (
     KfLink,
     KfSendMsg,
     KfSendMsgOnEvent,
@@ -30,14 +29,15 @@ from app.wecom.api_kf import (
     MsgMenu,
     MsgMenuItem,
 )
+from app.kf.models import KfConversation
 
 if TYPE_CHECKING:
-    from app.bot.context import Ctx
+    from app.engine.bot.context import Ctx
+    from app.engine.outbox.outcomes import Outcome
+    from app.engine.outbox.sender import SettledHook
+    from app.engine.outbox.store import Claimed
+    from app.engine.wecom.kf_events import KfPulled
     from app.keywords.rules import Answer
-    from app.outbox.outcomes import Outcome
-    from app.outbox.sender import SettledHook
-    from app.outbox.store import Claimed
-    from app.wecom.kf_events import KfPulled
 
 log = get_logger("sopbot.kf")
 REPLY_KIND, HANDOFF_KIND = "kf_reply", "kf_handoff"

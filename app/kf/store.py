@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import wakeups
-from app.db import insert_for
+from app.engine import wakeups
+from app.engine.db import insert_for
 from app.kf.models import KfAccount, KfConversation
 
 T = KfAccount.__table__.c

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, UTCDateTime, id_column, utcnow
+from app.engine.db import Base, UTCDateTime, id_column, utcnow
 
 # Where a member stands; the funnel steps (app/funnel/steps.py) say how they got there.
 ADDED = "added"            # friend added, welcome queued or skipped

@@ -15,9 +15,9 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.engine.placeholders import allow_placeholders
 from app.funnel.flows import NAME, FunnelFlows
 from app.members.models import IDENTITY_TYPES
-from app.placeholders import allow_placeholders
 from app.verify.flows import VerifyFlows
 
 CONSUMER = "consumer"

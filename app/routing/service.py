@@ -9,19 +9,19 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.engine.logs import get_logger, mask_phones
+from app.engine.outbox import store as outbox
+from app.engine.wecom.api import MarkTag, SendMessage, Text
 from app.funnel import service as funnel
 from app.funnel import steps
 from app.groups import pools
-from app.logs import get_logger, mask_phones
 from app.members import service as members
 from app.members.models import ROUTED, Member
-from app.outbox import store as outbox
 from app.routing import tags
 from app.routing.flows import RoutingSources
-from app.wecom.api import MarkTag, SendMessage, Text
 
 if TYPE_CHECKING:
-    from app.config import Settings
+    from app.engine.config import Settings
     from app.verify.service import OnApproved
 
 log = get_logger("sopbot.routing")

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import Database, utcnow
+from app.engine.db import Database, utcnow
+from app.engine.wecom.api import AddCorpTag, GetCorpTagList, NewTag
+from app.engine.wecom.api_outreach import TagGroup
+from app.engine.wecom.client import WeComClient
 from app.members.models import Member
 from app.routing.flows import ROUTED_TYPES, RoutingSources
 from app.routing.models import CorpTag
-from app.wecom.api import AddCorpTag, GetCorpTagList, NewTag
-from app.wecom.api_outreach import TagGroup
-from app.wecom.client import WeComClient
 
 DIMENSIONS = ("identity", "channel", "region")
 

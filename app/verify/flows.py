@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.engine.placeholders import allow_placeholders
 from app.members.models import IDENTITY_TYPES
-from app.placeholders import allow_placeholders
 
 CONSUMER = "consumer"
 

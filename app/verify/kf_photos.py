@@ -10,16 +10,16 @@ from datetime import datetime
 
 import httpx
 
-from app.config import Settings
-from app.db import Database
+from app.engine.config import Settings
+from app.engine.db import Database
+from app.engine.logs import get_logger
+from app.engine.wecom.api_kf import KfMessage
+from app.engine.wecom.client import MediaTooLarge, WeComClient
+from app.engine.wecom.errors import WeComError
+from app.engine.wecom.kf_events import CUSTOMER, PHOTO, PHOTO_ERROR
 from app.kf import dialog
-from app.logs import get_logger
 from app.verify.photos import Photo, image_type
 from app.verify.photos import store as store_photos
-from app.wecom.api_kf import KfMessage
-from app.wecom.client import MediaTooLarge, WeComClient
-from app.wecom.errors import WeComError
-from app.wecom.kf_events import CUSTOMER, PHOTO, PHOTO_ERROR
 
 log = get_logger("sopbot.kf")
 MAX_PHOTOS_PER_PAGE = 10  # bounded, so a burst of pictures cannot outlast the reader's lease

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 if TYPE_CHECKING:
-    from app.config import Settings
+    from app.engine.config import Settings
 
 SALT = "sopbot.verify"
 

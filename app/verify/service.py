@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.directory.service import match_phone
+from app.engine.logs import mask_phones
 from app.funnel import steps
 from app.funnel.service import record
-from app.logs import mask_phones
 from app.members import links
 from app.members import models as member_status
 from app.members import service as members

@@ -17,14 +17,14 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import Database
-from app.inbox.models import DONE, InboxEvent
+from app.engine.db import Database
+from app.engine.inbox.models import DONE, InboxEvent
+from app.engine.wecom.kf_events import PHOTO
 from app.kf.models import KfDialog
 from app.verify.models import Verification
 from app.verify.photos import discard
-from app.wecom.kf_events import PHOTO
 
-PHOTO_KIND = "kf.image"  # KfPulled.kind of the pictures the kf reader fetches (app/kf/puller.py)
+PHOTO_KIND = "kf.image"  # KfPulled.kind of the pictures the kf reader fetches (app/kf/reader.py)
 MIN_AGE = timedelta(days=1)
 
 

@@ -107,7 +107,7 @@ def _shared(rows: list[sa.Row]) -> dict[str, list[int]]:
 
 
 def _masked(phone: str) -> str:
-    # Migrations import nothing from app/; the same masking as app.logs.mask_phones.
+    # Migrations import nothing from app/; the same masking as app.engine.logs.mask_phones.
     return f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 8 else "****"
 
 

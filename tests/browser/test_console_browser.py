@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from app.db import utcnow
+from app.engine.db import utcnow
+from app.engine.outbox.models import OutboxMessage
 from app.members import service as members
-from app.outbox.models import OutboxMessage
 from app.verify.links import links_for
 from tests.conftest import OPERATOR, RunningApp, rows_of, serve_app, wait_until
 from tests.console.conftest import PASSWORD, console_settings, give_password
@@ -50,10 +50,10 @@ async def console_app(db_url: str, tmp_path: Path) -> AsyncIterator[tuple[Runnin
 
 
 async def a_member_submits_on_a_phone(browser: Any, app: RunningApp, photo: Path) -> None:
-    async with app.services.db.unit_of_work() as session:
+    async with app.runtime.db.unit_of_work() as session:
         await members.create(session, utcnow(), "test", channel="douyin",
                              external_userid="wmBrowser", staff_userid="lisi")
-    token = links_for(app.services.settings).token("wmBrowser")
+    token = links_for(app.runtime.settings).token("wmBrowser")
     phone = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
                                       base_url=app.base_url)
     page = await phone.new_page()
@@ -94,7 +94,8 @@ async def test_an_operator_approves_sees_the_funnel_move_and_retries_a_refused_n
     await page.screenshot(path=screenshots / "funnel-after-approval.png", full_page=True)
 
     async def notice_dead() -> bool:
-        return any(r.status == "dead" for r in await rows_of(app.services.db, OutboxMessage))
+        return any(r.status == "dead" for r in await rows_of(app.runtime.db,
+        OutboxMessage))
     await wait_until(notice_dead, 10)
     await page.goto("/console/outbox")
     dead = page.locator("tr[data-status=dead]", has_text=STAFF_NOTICE).first
@@ -105,6 +106,6 @@ async def test_an_operator_approves_sees_the_funnel_move_and_retries_a_refused_n
 
     async def notice_sent() -> bool:
         return any(r.status == "sent" and r.api == STAFF_NOTICE
-                   for r in await rows_of(app.services.db, OutboxMessage))
+                   for r in await rows_of(app.runtime.db, OutboxMessage))
     await wait_until(notice_sent, 10)
     assert len(wecom.calls_to(STAFF_NOTICE)) == 2  # refused once, sent once on the retry

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from app.demo.run import Options, Result, run
-from app.demo.workspace import OPERATOR
+from app.engine.logs import configure_logging
+from app.faces.demo.run import Options, Result, run
+from app.faces.demo.workspace import OPERATOR
 from app.funnel import steps
 from app.groups.models import CustomerGroup
 from app.keywords.book import book_for
-from app.logs import configure_logging
 from app.members.models import Member
 from app.verify.models import Verification
 from tests.browser.test_console_browser import log_in
@@ -36,12 +36,12 @@ PAGES = [
 
 
 async def expected_counts(app: RunningApp) -> dict[str, int]:
-    db, flows = app.services.db, app.services.flows
+    db, flows = app.runtime.db, app.runtime.flows
     verifications = await rows_of(db, Verification)
     return {"pending reviews": sum(v.status == "pending" for v in verifications),
             "members (a page of 50)": min(50, len(await rows_of(db, Member))),
             "groups": len(await rows_of(db, CustomerGroup)),
-            "keyword rules": len(book_for(app.services.settings.keywords_path,
+            "keyword rules": len(book_for(app.runtime.settings.keywords_path,
                                           set(flows.routing.segments)).current().keywords.rules)}
 
 

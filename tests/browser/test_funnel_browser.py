@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.console.periods import SHANGHAI
-from app.db import utcnow
+from app.engine.db import utcnow
+from app.faces.console.periods import SHANGHAI
 from app.funnel import steps
 from app.funnel.service import record
 from tests.browser.test_console_browser import console_app, log_in  # noqa: F401 (fixture)
@@ -41,7 +41,7 @@ async def test_the_funnel_page_draws_a_daily_trend_per_step(
         browser: Any, console_app: tuple[RunningApp, FakeWeCom],  # noqa: F811
         screenshots: Path) -> None:
     app, _ = console_app
-    async with app.services.db.unit_of_work() as session:
+    async with app.runtime.db.unit_of_work() as session:
         await seed_week(session)
     context = await browser.new_context(viewport={"width": 1280, "height": 900},
                                         base_url=app.base_url)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.demo.run import Result
-from app.demo.workspace import OPERATOR
+from app.faces.demo.run import Result
+from app.faces.demo.workspace import OPERATOR
 from tests.browser.test_console_browser import log_in
 from tests.browser.test_console_pages import demo_console  # noqa: F401 (fixture)
 from tests.conftest import RunningApp

@@ -21,9 +21,9 @@ from app.calendar.planner import (
     posts_for,
 )
 from app.calendar.preview import preview
-from app.cli import cli
-from app.config import SHANGHAI
-from app.db import Database, utcnow
+from app.engine.config import SHANGHAI
+from app.engine.db import Database, utcnow
+from app.faces.cli.main import cli
 from app.flows import load_flows
 from app.groups.models import CustomerGroup
 from tests.conftest import API_KEY, REPO, make_settings, serve_app
@@ -131,7 +131,7 @@ def test_bad_calendars_are_refused_with_file_and_line(tmp_path: Path, change: tu
                                                       message: str) -> None:
     import shutil
 
-    from app.yamlconf import ConfigFileError
+    from app.engine.yamlconf import ConfigFileError
 
     flows = tmp_path / "sop_flows"
     shutil.copytree(REPO / "sop_flows", flows)

@@ -12,12 +12,12 @@ from typer.testing import CliRunner
 from app.calendar import content
 from app.calendar.models import ContentItem
 from app.calendar.posting import post_due
-from app.cli import cli
-from app.config import SHANGHAI
-from app.db import Database, utcnow
+from app.engine.config import SHANGHAI
+from app.engine.db import Database, utcnow
+from app.engine.outbox.models import OutboxMessage
+from app.faces.cli.main import cli
 from app.flows import load_flows
 from app.groups.models import CustomerGroup
-from app.outbox.models import OutboxMessage
 from tests.conftest import REPO
 from tests.funnel.test_codes import env_file
 

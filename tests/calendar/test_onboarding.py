@@ -14,12 +14,12 @@ from typer.testing import CliRunner
 
 from app.calendar.models import SopRun
 from app.calendar.posting import post_due
-from app.cli import cli
-from app.config import SHANGHAI
-from app.db import Database
+from app.engine.config import SHANGHAI
+from app.engine.db import Database
+from app.engine.outbox.models import OutboxMessage
+from app.faces.cli.main import cli
 from app.flows import load_flows
 from app.groups.models import CustomerGroup
-from app.outbox.models import OutboxMessage
 from tests.conftest import REPO
 from tests.funnel.test_codes import env_file
 
@@ -178,7 +178,7 @@ def test_check_warns_about_a_campaign_that_skips_days(db_url: str, tmp_path: Pat
 def test_a_campaign_for_an_unknown_segment_is_refused(tmp_path: Path) -> None:
     import shutil
 
-    from app.yamlconf import ConfigFileError
+    from app.engine.yamlconf import ConfigFileError
 
     flows = tmp_path / "sop_flows"
     shutil.copytree(REPO / "sop_flows", flows)

@@ -17,11 +17,11 @@ from sqlalchemy import select, text
 from app.calendar import content
 from app.calendar.models import CalendarPost
 from app.calendar.posting import post_due
-from app.config import SHANGHAI
-from app.db import Database, utcnow
+from app.engine.config import SHANGHAI
+from app.engine.db import Database, utcnow
+from app.engine.outbox.models import OutboxMessage
 from app.flows import load_flows
 from app.groups.models import CustomerGroup
-from app.outbox.models import OutboxMessage
 from tests.conftest import REPO, scheduler_for, wait_until
 
 FLOWS = load_flows(REPO / "sop_flows")
@@ -219,11 +219,11 @@ async def test_the_service_runs_the_scheduler_and_posts_what_is_due(db_url: str,
     settings = make_settings(db_url, scheduler=True, flows_path=flows, agent_secret="s")
     async with serve_app(settings) as app:
         async def posted() -> bool:
-            return bool(await rows(app.services.db, CalendarPost))
+            return bool(await rows(app.runtime.db, CalendarPost))
         await wait_until(posted, 10)
-        [post] = await rows(app.services.db, CalendarPost)
+        [post] = await rows(app.runtime.db, CalendarPost)
         assert (post.segment, post.target, post.status) == ("online", "lisi", "queued")
-        assert app.services.scheduler.alive
+        assert app.runtime.scheduler.alive
         assert (await app.client.get("/healthz")).json()["status"] == "ok"
 
 

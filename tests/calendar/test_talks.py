@@ -22,13 +22,13 @@ from app.calendar.models import CalendarPost, ContentItem, GroupDay
 from app.calendar.planner import MASS_TASK, OWNER_REMINDER
 from app.calendar.posting import post_due
 from app.calendar.preview import preview
-from app.config import SHANGHAI
-from app.db import Database
+from app.engine.config import SHANGHAI
+from app.engine.db import Database
+from app.engine.outbox.models import OutboxMessage
+from app.engine.yamlconf import ConfigFileError
 from app.flows import load_flows
 from app.groups.models import CustomerGroup, GroupMember
 from app.members.models import Member
-from app.outbox.models import OutboxMessage
-from app.yamlconf import ConfigFileError
 from tests.conftest import REPO
 
 FLOWS = load_flows(REPO / "sop_flows")

@@ -13,8 +13,8 @@ from app.calendar.flows import Greeting, SegmentCalendar
 from app.calendar.models import CalendarPost
 from app.calendar.posting import post_due
 from app.calendar.tracking import report, track
-from app.cli import cli
-from app.config import SHANGHAI
+from app.engine.config import SHANGHAI
+from app.faces.cli.main import cli
 from app.flows import load_flows
 from app.groups.models import CustomerGroup
 from tests.conftest import REPO, make_settings, serve_app, wait_until
@@ -33,7 +33,7 @@ async def test_a_task_is_confirmed_or_reminded_then_missed(db_url: str, tmp_path
                                  api_base=sim.base_url, outbox_retry_base_s=0.05)
         async with serve_app(settings, simulator=True) as app:
             sim.sim.callbacks.bot_url = f"{app.base_url}/wecom/callback"
-            db = app.services.db
+            db = app.runtime.db
             for owner in ("zhangsan", "lisi"):  # named as the segment's room_name says
                 await sim.scenario("group_create", owner=owner, name=f"网店卖家交流群{owner}",
                                    members=["wmA" + owner])
@@ -56,7 +56,7 @@ async def test_a_task_is_confirmed_or_reminded_then_missed(db_url: str, tmp_path
                 posts = {p.target: p for p in await session.scalars(select(CalendarPost))}
             await sim.scenario("confirm_mass_task", msgid=posts["zhangsan"].msgid,
                                userid="zhangsan")
-            wecom = app.services.wecom
+            wecom = app.runtime.wecom
             first = await track(db, wecom, morning + timedelta(hours=1))
             assert (first.confirmed, first.reminded, first.missed) == (1, 0, 0)
             later = await track(db, wecom, morning + timedelta(hours=3))

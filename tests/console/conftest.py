@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.console.accounts import set_password
+from app.faces.console.accounts import set_password
 from tests.conftest import OPERATOR, RunningApp, make_settings, serve_app
 
 PASSWORD = "correct-horse-42"
@@ -36,7 +36,7 @@ def console_settings(db_url: str, **overrides: object) -> Any:
 
 
 async def give_password(app: RunningApp, userid: str, password: str) -> None:
-    async with app.services.db.unit_of_work() as session:
+    async with app.runtime.db.unit_of_work() as session:
         await set_password(session, userid, password)
 
 

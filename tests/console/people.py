@@ -13,8 +13,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.db import utcnow
 from app.directory.service import UserRow, upsert
+from app.engine.db import utcnow
 from app.funnel.models import FunnelEvent
 from app.members import service as members
 from app.members.models import Member
@@ -49,7 +49,7 @@ async def console_app(db_url: str, tmp_path: Path) -> AsyncIterator[RunningApp]:
 
 async def add_member(app: RunningApp, external_userid: str, *, channel: str = "douyin",
                      at: datetime | None = None) -> int:
-    async with app.services.db.unit_of_work() as session:
+    async with app.runtime.db.unit_of_work() as session:
         member = await members.create(session, at or utcnow(), "callback", channel=channel,
                                       external_userid=external_userid, staff_userid="lisi")
         return member.id
@@ -60,17 +60,17 @@ async def submit(app: RunningApp, member_id: int, *, phone: str = "13800138000",
                  photos: tuple[bytes, ...] = (JPEG,), at: datetime | None = None) -> int:
     """A submission left pending for a person (sop_flows' auto-approval switched off, so a
     directory match waits in the queue too); its verification id."""
-    services = app.services
+    runtime = app.runtime
     names = await store([Photo(data, "jpg" if data[:2] == b"\xff\xd8" else "png")
-                         for data in photos], services.settings.photo_dir)
-    flows = services.flows.verify.model_copy(update={"auto_approve": AutoApprove()})
-    async with services.db.unit_of_work() as session:
+                         for data in photos], runtime.settings.photo_dir)
+    flows = runtime.flows.verify.model_copy(update={"auto_approve": AutoApprove()})
+    async with runtime.db.unit_of_work() as session:
         member = await session.get(Member, member_id)
         assert member is not None
         row, created = await verify.submit(
             session, member, verify.Submission(phone, identity_type, region),
-            await inspect(names, services.settings.photo_dir, flows.photo_checks.max_pixels), flows,
-            at or utcnow(), after_approval(services.flows, services.settings))
+            await inspect(names, runtime.settings.photo_dir, flows.photo_checks.max_pixels), flows,
+            at or utcnow(), after_approval(runtime.flows, runtime.settings))
         assert created
         return row.id
 
@@ -81,7 +81,7 @@ async def pending_review(app: RunningApp, external_userid: str, **fields: Any) -
 
 async def add_directory(app: RunningApp, platform_user_id: str, phone: str,
                         name: str | None = None) -> None:
-    async with app.services.db.unit_of_work() as session:
+    async with app.runtime.db.unit_of_work() as session:
         await upsert(session, [UserRow(platform_user_id=platform_user_id, phone=phone,
                                        name=name)], utcnow())
 
@@ -89,7 +89,7 @@ async def add_directory(app: RunningApp, platform_user_id: str, phone: str,
 async def fetch(app: RunningApp, model: type, **where: Any) -> list[Any]:  # type: ignore[type-arg]
     """The rows of `model` with these column values, oldest first."""
     query = select(model).filter_by(**where).order_by(model.id)
-    async with app.services.db.reader() as session:
+    async with app.runtime.db.reader() as session:
         return list(await session.scalars(query))
 
 

@@ -15,11 +15,11 @@ from sqlalchemy import update
 from app.calendar import content, tracking
 from app.calendar.models import CalendarPost
 from app.calendar.posting import post_due
-from app.console.pages import calendar as calendar_page
-from app.console.periods import SHANGHAI
+from app.engine.outbox.models import OutboxMessage
+from app.faces.console.pages import calendar as calendar_page
+from app.faces.console.periods import SHANGHAI
 from app.groups.models import CustomerGroup, GroupMember
 from app.members.models import Member
-from app.outbox.models import OutboxMessage
 from tests.conftest import OPERATOR, serve_app
 from tests.console.conftest import PASSWORD, Console, console_settings, give_password, logged_in
 from tests.console.tables import marked, table_rows
@@ -40,16 +40,16 @@ async def console(db_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
     async with serve_app(console_settings(db_url, outbox_sender=False),
                          run_worker=False) as app:
         # merge (one task a day per owner): what these tests count.
-        services = app.services
-        services.flows = replace(services.flows, calendar=services.flows.calendar.model_copy(
+        runtime = app.runtime
+        runtime.flows = replace(runtime.flows, calendar=runtime.flows.calendar.model_copy(
             update={"daily_cap_policy": "merge"}))
         await give_password(app, OPERATOR, PASSWORD)
         yield await logged_in(app, app.client)
 
 
 async def seed(console: Console) -> None:
-    services = console.app.services
-    async with services.db.unit_of_work() as session:
+    runtime = console.app.runtime
+    async with runtime.db.unit_of_work() as session:
         for chat_id, owner, segment in (("wrS1", "zhangsan", "shop_south"),
                                         ("wrS2", "zhangsan", "shop_south"),
                                         ("wrS3", "wangwu", "shop_south"),
@@ -59,10 +59,10 @@ async def seed(console: Console) -> None:
                                       created_at=MONDAY, updated_at=MONDAY))
         for n in range(1, 9):
             await content.add(session, "new_arrivals", f"新品{n}", "说明", None, MONDAY)
-    calendar = services.flows.calendar
+    calendar = runtime.flows.calendar
     for moment in (at(MONDAY, "08:05"), at(NOW, "08:05"), NOW):  # the scheduler's runs
-        await post_due(services.db, calendar, moment, 1000002)
-    async with services.db.unit_of_work() as session:  # what tracking found since
+        await post_due(runtime.db, calendar, moment, 1000002)
+    async with runtime.db.unit_of_work() as session:  # what tracking found since
         for key_part, values in (
                 ("20261130:morning:mass_task:zhangsan",
                  {"task_status": tracking.CONFIRMED, "confirmed_at": at(MONDAY, "09:12")}),
@@ -146,7 +146,7 @@ async def test_the_page_says_which_columns_run_out_and_from_when(console: Consol
     # No 《档口评测》 queued: shop_south's slot of today 16:00 is the first to be skipped.
     assert "stall_review" in empty and "guest_talk" in empty
     assert ("《档口评测》从 12-01 16:00（实体店·南方群）起为空" in page.text)
-    async with console.app.services.db.unit_of_work() as session:
+    async with console.app.runtime.db.unit_of_work() as session:
         for n in range(40):
             await content.add(session, "stall_review", f"评测{n}", "", None, NOW)
     page = await console.client.get("/console/calendar")
@@ -155,10 +155,10 @@ async def test_the_page_says_which_columns_run_out_and_from_when(console: Consol
 
 async def test_the_talks_are_listed_and_planned_with_the_calendar(console: Console) -> None:
     await seed(console)
-    services = console.app.services
-    services.flows = replace(services.flows, calendar=services.flows.calendar.model_copy(
+    runtime = console.app.runtime
+    runtime.flows = replace(runtime.flows, calendar=runtime.flows.calendar.model_copy(
         update={"daily_cap_policy": "remind_owner"}))
-    async with services.db.unit_of_work() as session:  # a newcomer of this week in 群wrS1
+    async with runtime.db.unit_of_work() as session:  # a newcomer of this week in 群wrS1
         session.add(GroupMember(chat_id="wrS1", userid="wmNew", type=2, joined_at=NOW))
         session.add(Member(external_userid="wmNew", staff_userid="staff02", channel="app"))
     page = await console.client.get("/console/calendar", params={"segment": "shop_south"})

@@ -10,7 +10,7 @@ import pytest
 
 from app.calendar import content
 from app.calendar.models import ContentItem
-from app.db import utcnow
+from app.engine.db import utcnow
 from tests.conftest import OPERATOR, rows_of, serve_app
 from tests.console.conftest import PASSWORD, Console, console_settings, give_password, logged_in
 from tests.console.tables import marked
@@ -58,14 +58,14 @@ async def test_queue_edit_reorder_remove_and_preview(console: Console) -> None:
     counts = {a["data-column"]: a["data-count"] for a in marked(page.text, "column")}
     assert counts["guest_talk"] == "2" and counts["endorsement"] == "0"
     # The slots take them in the operators' order.
-    async with console.app.services.db.unit_of_work() as session:
+    async with console.app.runtime.db.unit_of_work() as session:
         taken = await content.take(session, "guest_talk", "shop_north:20261202:slot2", utcnow())
         assert taken is not None and taken.title == "第三条"
     # A taken item is history: editing it changes nothing, and the notice says so.
     gone = await console.post("/console/content/3/edit", {"title": "迟到的修改"})
     page = await console.client.get(gone.headers["location"])
     assert notice(page.text) == "#3 已被发布取用或已删除，未作更改。"
-    titles = {i.id: i.title for i in await rows_of(console.app.services.db, ContentItem)}
+    titles = {i.id: i.title for i in await rows_of(console.app.runtime.db, ContentItem)}
     assert titles == {2: "第二条（改）", 3: "第三条"}
 
 
@@ -76,9 +76,9 @@ async def test_a_refused_item_keeps_the_form_and_stores_nothing(console: Console
     assert 'value="爆款"' in bad.text and ">说明</textarea>" in bad.text
     unknown = await console.post("/console/content/add", {"column": "gossip", "title": "x"})
     assert unknown.status_code == 400 and "未知的栏目。" in unknown.text
-    assert await rows_of(console.app.services.db, ContentItem) == []
+    assert await rows_of(console.app.runtime.db, ContentItem) == []
     # Without the session's CSRF token nothing is added.
     forged = await console.client.post("/console/content/add",
                                        data={"column": "star_picks", "title": "x"})
     assert forged.status_code == 403
-    assert await rows_of(console.app.services.db, ContentItem) == []
+    assert await rows_of(console.app.runtime.db, ContentItem) == []

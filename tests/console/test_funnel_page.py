@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
 
-from app.console.periods import SHANGHAI
-from app.db import utcnow
+from app.engine.db import utcnow
+from app.faces.console.periods import SHANGHAI
 from app.funnel.service import record
 from tests.console.conftest import Console
 
@@ -34,7 +34,7 @@ def shanghai(text: str) -> datetime:
 
 
 async def seed(console: Console, events: list[tuple[str, str, str, datetime]]) -> None:
-    async with console.app.services.db.unit_of_work() as session:
+    async with console.app.runtime.db.unit_of_work() as session:
         for n, (step, user, channel, at) in enumerate(events):
             await record(session, step, f"app:{n}", at, platform_user_id=user, channel=channel)
 
@@ -163,7 +163,7 @@ THREE_DAYS = {"period": "custom", "start": "2026-11-10", "end": "2026-11-12"}
 
 
 async def seed_readable(console: Console) -> None:
-    async with console.app.services.db.unit_of_work() as session:
+    async with console.app.runtime.db.unit_of_work() as session:
         for n, (step, user, channel, slot, segment, at) in enumerate(READABLE):
             await record(session, step, f"r:{n}", shanghai(at), platform_user_id=user,
                          channel=channel, slot=slot, segment=segment)
@@ -234,7 +234,7 @@ async def test_today_not_over_is_drawn_as_a_partial_day(console: Console) -> Non
     """A period up to now ends on today, counted only so far: a solid line down to today's
     few would read as a collapse (seen in the demo's console at 05:00)."""
     now = utcnow()
-    async with console.app.services.db.unit_of_work() as session:
+    async with console.app.runtime.db.unit_of_work() as session:
         for n, at in enumerate([now - timedelta(days=1)] * 5 + [now]):
             await record(session, "friend_added", f"p:{n}", at, platform_user_id=f"u{n}",
                          channel="app")

@@ -9,7 +9,7 @@ import re
 from datetime import datetime, timedelta
 
 from app.calendar import onboarding
-from app.db import Database, utcnow
+from app.engine.db import Database, utcnow
 from app.groups.migration import plan_migrations
 from app.groups.models import CustomerGroup, GroupMember, GroupPool
 from app.kf.models import KfConversation
@@ -31,10 +31,10 @@ GROUPS = {
 
 
 async def seed(console: Console) -> None:
-    services = console.app.services
+    runtime = console.app.runtime
     now = utcnow()
     old = now - timedelta(days=90)
-    async with services.db.unit_of_work() as session:
+    async with runtime.db.unit_of_work() as session:
         for chat_id, (segment, count, filled, status) in GROUPS.items():
             session.add(CustomerGroup(
                 chat_id=chat_id, owner="zhangsan", segment=segment, name=f"群{chat_id}",
@@ -54,9 +54,9 @@ async def seed(console: Console) -> None:
         session.add(KfConversation(open_kfid="wk1", external_userid="wmActive",
                                    last_customer_at=now - timedelta(days=1), answers=0,
                                    misses=0, updated_at=now))
-    async with services.db.unit_of_work() as session:  # what the scheduler's jobs do
-        await onboarding.start_due(session, services.flows.onboarding, now)
-        await plan_migrations(session, services.flows, now, 1000002)
+    async with runtime.db.unit_of_work() as session:  # what the scheduler's jobs do
+        await onboarding.start_due(session, runtime.flows.onboarding, now)
+        await plan_migrations(session, runtime.flows, now, 1000002)
 
 
 async def test_every_group_with_its_stage_health_and_plans(console: Console) -> None:
@@ -131,7 +131,7 @@ async def test_an_empty_pool_shows_a_banner_on_every_page_while_it_lasts(
         console: Console) -> None:
     """Every group of 网店群 reached its ideal size: every page says so and the groups page
     marks the group still taking members; once a group with room exists, the banner is gone."""
-    db, now = console.app.services.db, utcnow()
+    db, now = console.app.runtime.db, utcnow()
     await a_full_pool(db, now)
     for path in ("/console/funnel", "/console/groups", "/console/outbox"):
         page = await console.client.get(path)
@@ -156,7 +156,7 @@ async def test_the_banner_does_not_say_people_were_told_when_nobody_could_be(
     async with serve_app(console_settings(db_url, agent_id=None), run_worker=False) as app:
         await give_password(app, OPERATOR, PASSWORD)
         console = await logged_in(app, app.client)
-        await a_full_pool(app.services.db, utcnow())
+        await a_full_pool(app.runtime.db, utcnow())
         shown = banners((await console.client.get("/console/groups")).text)["online"]
         assert "未能通知运营和群主（未设置 WECOM_AGENT_ID）" in shown and "已通知运营" not in shown
 

@@ -14,14 +14,14 @@ from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import Mount
 
-from app.config import Settings
-from app.console import routes
-from app.console.render import STATIC_PATH
-from app.console.sessions import SESSION_COOKIE
-from app.db import utcnow
+from app.engine.config import Settings
+from app.engine.db import utcnow
+from app.faces.console import routes
+from app.faces.console.render import STATIC_PATH
+from app.faces.console.sessions import SESSION_COOKIE
+from app.faces.web.main import create_app
 from app.funnel.models import FunnelEvent
 from app.funnel.service import record
-from app.main import create_app
 from tests.conftest import OPERATOR, RunningApp, rows_of, serve_app
 from tests.console.conftest import (
     PASSWORD,
@@ -42,7 +42,7 @@ probe = APIRouter()
 
 @probe.post("/probe/write")
 async def probe_write(request: Request) -> dict[str, str]:
-    async with request.app.state.services.db.unit_of_work() as session:
+    async with request.app.state.runtime.db.unit_of_work() as session:
         await record(session, "click", "probe:1", utcnow())
     return {"written": "yes"}
 
@@ -101,7 +101,7 @@ async def test_every_console_route_needs_a_login(guarded_app: RunningApp,
                 client.cookies.set(SESSION_COOKIE, cookie, path="/console")
             for method, path in walked:
                 expect_refused(method, path, await client.request(method, path))
-    assert await rows_of(guarded_app.services.db, FunnelEvent) == []
+    assert await rows_of(guarded_app.runtime.db, FunnelEvent) == []
     # The same routes answer once logged in (so the walk above did not just hit 404s).
     console = await logged_in(guarded_app, guarded_app.client)
     assert (await console.client.get("/console/api/probe/1")).json() == {"data": "secret"}
@@ -124,18 +124,18 @@ async def test_a_post_without_the_right_csrf_token_is_refused(guarded_app: Runni
     for response in (missing, wrong, as_json, bad_header):
         assert response.status_code == 403
         assert "CSRF" in response.json()["detail"]
-    assert await rows_of(guarded_app.services.db, FunnelEvent) == []
+    assert await rows_of(guarded_app.runtime.db, FunnelEvent) == []
     # Another session's token is no good either: each session has its own.
     async with new_client(guarded_app) as other:
         second = await logged_in(guarded_app, other)
     refused = await client.post("/console/probe/write", data={"csrf_token": second.csrf})
     assert refused.status_code == 403
-    assert await rows_of(guarded_app.services.db, FunnelEvent) == []
+    assert await rows_of(guarded_app.runtime.db, FunnelEvent) == []
 
     done = await console.post("/console/probe/write")
     header = await client.post("/console/probe/write", headers={"X-CSRF-Token": console.csrf})
     assert (done.status_code, header.status_code) == (200, 200)
-    assert [row.event_key for row in await rows_of(guarded_app.services.db, FunnelEvent)] == [
+    assert [row.event_key for row in await rows_of(guarded_app.runtime.db, FunnelEvent)] == [
         "probe:1"]
 
 

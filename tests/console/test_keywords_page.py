@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from app.console.periods import SHANGHAI
-from app.db import utcnow
+from app.engine.db import utcnow
+from app.faces.console.periods import SHANGHAI
 from app.kf.models import KeywordHit, UnansweredQuestion
 from tests.conftest import OPERATOR, serve_app, wait_until
 from tests.console.conftest import PASSWORD, Console, console_settings, give_password, logged_in
@@ -23,7 +23,7 @@ def at(text: str) -> datetime:
 
 async def seed(console: Console) -> None:
     now = utcnow()
-    async with console.app.services.db.unit_of_work() as session:
+    async with console.app.runtime.db.unit_of_work() as session:
         for rule_id, customer, segment, when in (
                 ("shipping", "wm1", "shop_north", now - timedelta(hours=1)),
                 ("shipping", "wm1", "shop_north", now - timedelta(hours=2)),

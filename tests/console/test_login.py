@@ -9,9 +9,9 @@ import re
 import httpx
 import pytest
 
-from app.console import login, session_store
-from app.console.sessions import LOGIN_COOKIE, SESSION_COOKIE, cookies_for
-from app.console.throttle import CLIENT_LIMIT, LIMIT
+from app.faces.console import login, session_store
+from app.faces.console.sessions import LOGIN_COOKIE, SESSION_COOKIE, cookies_for
+from app.faces.console.throttle import CLIENT_LIMIT, LIMIT
 from tests.conftest import OPERATOR, LogRecorder, RunningApp, serve_app
 from tests.console.conftest import (
     OTHER,
@@ -211,8 +211,8 @@ async def test_next_never_leaves_the_console(console_app: RunningApp, target: st
 
 
 async def test_removing_the_operator_ends_their_session(console: Console) -> None:
-    services = console.app.services
-    services.settings = services.settings.model_copy(update={"operators": frozenset({OTHER})})
+    runtime = console.app.runtime
+    runtime.settings = runtime.settings.model_copy(update={"operators": frozenset({OTHER})})
     page = await console.client.get("/console/funnel")
     assert page.status_code == 303 and page.headers["location"].startswith("/console/login")
     assert (await console.post("/console/logout")).status_code == 401
@@ -254,7 +254,7 @@ async def test_logout_ends_every_copy_of_the_session(console: Console) -> None:
 async def test_a_session_ends_on_every_replica(console: Console) -> None:
     """Sessions live in the database: a logout on one replica ends the cookie on another."""
     copied = console.client.cookies[SESSION_COOKIE]
-    async with serve_app(console.app.services.settings, run_worker=False) as replica:
+    async with serve_app(console.app.runtime.settings, run_worker=False) as replica:
         replica.client.cookies.set(SESSION_COOKIE, copied, path="/console")
         assert (await replica.client.get("/console/funnel")).status_code == 200
         await console.post("/console/logout")
@@ -299,10 +299,10 @@ async def test_a_forged_or_altered_cookie_is_no_session(console: Console) -> Non
 
 async def test_a_session_past_its_end_opens_nothing(console: Console) -> None:
     """The row's own end counts, not only the cookie's signed age."""
-    services = console.app.services
-    async with services.db.unit_of_work() as session:
+    runtime = console.app.runtime
+    async with runtime.db.unit_of_work() as session:
         token, _ = await session_store.open_session(session, OPERATOR, ttl_s=-1)
-    cookie = cookies_for(services.settings)._sessions.dumps({"t": token})
+    cookie = cookies_for(runtime.settings)._sessions.dumps({"t": token})
     async with new_client(console.app) as client:
         client.cookies.set(SESSION_COOKIE, cookie, path="/console")
         assert (await client.get("/console/funnel")).status_code == 303

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from app.db import utcnow
+from app.engine.db import utcnow
 from app.members import service as members
 from tests.conftest import OPERATOR
 from tests.console.conftest import Console
@@ -66,7 +66,7 @@ async def test_search_by_each_key(console: Console) -> None:
 
 
 async def test_the_list_is_paged(console: Console) -> None:
-    async with console.app.services.db.unit_of_work() as session:
+    async with console.app.runtime.db.unit_of_work() as session:
         for n in range(53):
             await members.create(session, utcnow(), "callback", channel="douyin",
                                  external_userid=f"wm_{n:03}", staff_userid="lisi")
@@ -109,7 +109,7 @@ async def test_two_members_sharing_a_phone_are_resolved_by_unlinking_one(
 
     app = console.app
     ids = [await add_member(app, f"wm_dup_{n}") for n in (1, 2)]
-    async with app.services.db.unit_of_work() as session:
+    async with app.runtime.db.unit_of_work() as session:
         for member_id in ids:
             member = await session.get(Member, member_id)
             assert member is not None

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from app.cli import cli
-from app.console.accounts import check_password
-from app.console.models import ConsoleOperator
-from app.db import Database
+from app.engine.db import Database
+from app.faces.cli.main import cli
+from app.faces.console.accounts import check_password
+from app.operators.models import ConsoleOperator
 from tests.conftest import AES_KEY, CORP_ID, REPO, SECRET_KEY, TOKEN
 
 

@@ -12,11 +12,11 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import update
 
-from app.console.flash import FLASH_COOKIE, FLASH_SALT
-from app.db import utcnow
-from app.outbox import store
-from app.outbox.models import FAST, OutboxMessage
-from app.wecom.api import SendWelcomeMsg, Text, WebhookSend, WebhookText
+from app.engine.db import utcnow
+from app.engine.outbox import store
+from app.engine.outbox.models import FAST, OutboxMessage
+from app.engine.wecom.api import SendWelcomeMsg, Text, WebhookSend, WebhookText
+from app.faces.console.flash import FLASH_COOKIE, FLASH_SALT
 from tests.conftest import OPERATOR, SECRET_KEY, RunningApp, rows_of, serve_app, wait_until
 from tests.console.conftest import (
     OTHER,
@@ -64,7 +64,7 @@ def robot_text(content: str) -> WebhookSend:
 
 async def seed(console: Console) -> dict[str, int]:
     """Five rows as the sender leaves them: key → id."""
-    db = console.app.services.db
+    db = console.app.runtime.db
     async with db.unit_of_work() as session:
         await store.enqueue(session, "welcome:W1", SendWelcomeMsg(
             welcome_code="W1", text=Text(content="欢迎")), kind="welcome", priority=FAST)
@@ -80,7 +80,7 @@ async def seed(console: Console) -> dict[str, int]:
 
 
 async def settle(console: Console, key: str, **values: Any) -> None:
-    async with console.app.services.db.unit_of_work() as session:
+    async with console.app.runtime.db.unit_of_work() as session:
         await session.execute(update(OutboxMessage).where(OutboxMessage.idempotency_key == key)
                               .values(finished_at=utcnow(), **values))
 
@@ -89,7 +89,7 @@ async def state(app: RunningApp) -> dict[str, tuple[Any, ...]]:
     """Every row's status, attempts, error and times, by key."""
     return {r.idempotency_key: (r.status, r.attempts, r.last_error, r.next_attempt_at,
                                 r.finished_at)
-            for r in await rows_of(app.services.db, OutboxMessage)}
+            for r in await rows_of(app.runtime.db, OutboxMessage)}
 
 
 def listed(html: str) -> list[int]:
@@ -255,7 +255,7 @@ async def test_actions_without_the_csrf_token_change_nothing(quiet: Console) -> 
 
 
 async def test_a_retried_row_is_sent_at_once(sending: Console) -> None:
-    fake, db = sending.app.wecom, sending.app.services.db
+    fake, db = sending.app.wecom, sending.app.runtime.db
     fake.script(WEBHOOK, 84061)  # a final error: dead after one attempt
     async with db.unit_of_work() as session:
         await store.enqueue(session, "post:robot", robot_text("早上好"), kind="calendar_post")

@@ -13,10 +13,10 @@ from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.console.flash import FLASH_COOKIE, FLASH_SALT
+from app.engine.outbox.models import OutboxMessage
+from app.faces.console.flash import FLASH_COOKIE, FLASH_SALT
 from app.funnel import steps
 from app.members.models import Member, MemberHistory
-from app.outbox.models import OutboxMessage
 from app.verify import service
 from app.verify.models import Verification
 from tests.conftest import OPERATOR, SECRET_KEY
@@ -103,7 +103,7 @@ async def test_photos_are_served_to_operators_only(console: Console) -> None:
         assert (await client.get(path)).status_code == 404, path
     # A file gone from the disk is a missing photo, not a server error.
     [row] = await fetch(console.app, Verification, id=review)
-    (console.app.services.settings.photo_dir / row.photos[1]).unlink()
+    (console.app.runtime.settings.photo_dir / row.photos[1]).unlink()
     assert (await client.get(f"/console/reviews/{review}/photos/1")).status_code == 404
     async with new_client(console.app) as stranger:
         refused = await stranger.get(f"/console/reviews/{review}/photos/0")

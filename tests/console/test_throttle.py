@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
-from app.bot.scheduler import LEADER_LOCK
-from app.console.models import LoginAttempt
-from app.console.throttle import (
+from app.engine.bot.scheduler import LEADER_LOCK
+from app.engine.db import Database, utcnow
+from app.faces.console.throttle import (
     CLIENT_LIMIT,
     KNOWN_FOR,
     LIMIT,
@@ -24,7 +24,7 @@ from app.console.throttle import (
     Attempt,
     LoginThrottle,
 )
-from app.db import Database, utcnow
+from app.operators.models import LoginAttempt
 
 HOME_IP, OFFICE_IP, ATTACKER_IP = "192.0.2.10", "192.0.2.77", "203.0.113.66"
 

@@ -15,10 +15,10 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from pydantic import SecretStr
 from starlette.responses import Response
 
-from app.console import accounts, flash
-from app.console.auth import safe_next
-from app.console.periods import PeriodError, parse_period
-from app.console.sessions import LOGIN_COOKIE, SESSION_COOKIE, ConsoleCookies, cookies_for
+from app.faces.console import accounts, flash
+from app.faces.console.auth import safe_next
+from app.faces.console.periods import PeriodError, parse_period
+from app.faces.console.sessions import LOGIN_COOKIE, SESSION_COOKIE, ConsoleCookies, cookies_for
 from app.verify.links import VerifyLinks
 
 KEY = "unit-secret-key-0123456789"
@@ -120,7 +120,7 @@ def test_every_console_cookie_carries_the_same_flags(public_url: str) -> None:
     settings = SimpleNamespace(public_url=public_url, secret_key=SecretStr(KEY),
                                console_session_h=12)
     request = SimpleNamespace(cookies={flash.FLASH_COOKIE: "old"}, app=SimpleNamespace(
-        state=SimpleNamespace(services=SimpleNamespace(settings=settings))))
+        state=SimpleNamespace(runtime=SimpleNamespace(settings=settings))))
     cookies, responses = cookies_for(settings), [Response() for _ in range(5)]
     cookies.keep_session(responses[0], "token-1")
     cookies.close_session(responses[1])

@@ -21,24 +21,24 @@ from typer.testing import CliRunner
 from app.calendar.announcements import SCHEDULED
 from app.calendar.models import Announcement, CalendarPost, SopRun
 from app.calendar.planner import MASS_TASK
-from app.cli import cli
-from app.config import SHANGHAI
-from app.db import utcnow
-from app.demo import output
-from app.demo.driver import SECOND_ACCOUNT
-from app.demo.options import Options
-from app.demo.output import Progress
-from app.demo.run import run
-from app.demo.summary import RECEIVED
-from app.demo.workspace import OPERATOR
+from app.engine.config import SHANGHAI
+from app.engine.db import utcnow
+from app.engine.logs import configure_logging
+from app.engine.outbox.models import OutboxMessage
+from app.faces.cli.main import cli
+from app.faces.demo import output
+from app.faces.demo.driver import SECOND_ACCOUNT
+from app.faces.demo.options import Options
+from app.faces.demo.output import Progress
+from app.faces.demo.run import run
+from app.faces.demo.summary import RECEIVED
+from app.faces.demo.workspace import OPERATOR
 from app.flows import load_flows
 from app.funnel import steps
 from app.funnel.models import FunnelEvent
 from app.groups.models import CustomerGroup, GroupMember
 from app.kf.models import KeywordHit, UnansweredQuestion
-from app.logs import configure_logging
 from app.members.models import LINKED, Member
-from app.outbox.models import OutboxMessage
 from app.verify.models import Verification
 from tests.conftest import AES_KEY, REPO, TOKEN, serve_app
 from tests.console.conftest import log_in, new_client

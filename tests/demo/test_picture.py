@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 import zlib
 
-from app.demo.picture import HEIGHT, WIDTH, shop_front_png
+from app.faces.demo.picture import HEIGHT, WIDTH, shop_front_png
 from app.verify.photos import image_type
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from app.demo.population import generate
+from app.faces.demo.population import generate
 from app.flows import load_flows
 from app.funnel import steps
 from tests.conftest import REPO

@@ -13,10 +13,10 @@ import httpx
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
-from app.sim import Sim, SimSettings, create_sim_app
-from app.sim.access import KEY_HEADER
-from app.wecom.crypto import WeComCrypto
-from app.wecom.xmlutil import parse_xml
+from app.engine.wecom.crypto import WeComCrypto
+from app.engine.wecom.xmlutil import parse_xml
+from app.faces.sim import Sim, SimSettings, create_sim_app
+from app.faces.sim.access import KEY_HEADER
 
 CORP_ID = "wwsime2ecorp00001"
 TOKEN = "simE2eToken"

@@ -7,14 +7,14 @@ import time
 
 from sqlalchemy import func, select
 
-from app.inbox.models import InboxEvent
-from app.wecom.xmlutil import parse_xml
+from app.engine.inbox.models import InboxEvent
+from app.engine.wecom.xmlutil import parse_xml
 from tests.conftest import CORP_ID, OPERATOR, RunningApp
 from tests.fakes import payloads
 
 
 async def inbox_rows(app: RunningApp) -> list[InboxEvent]:
-    async with app.services.db.sessions() as session:
+    async with app.runtime.db.sessions() as session:
         return list((await session.execute(select(InboxEvent).order_by(InboxEvent.id))).scalars())
 
 
@@ -30,7 +30,7 @@ async def test_help_is_answered_as_encrypted_passive_reply_once(running: Running
     assert reply["MsgType"] == "text"
     assert reply["ToUserName"] == OPERATOR
     assert reply["FromUserName"] == CORP_ID
-    assert reply["Content"] == running.services.flows.commands.help
+    assert reply["Content"] == running.runtime.flows.commands.help
 
     # WeCom's retries re-encrypt the same payload with a fresh nonce and timestamp.
     for _ in range(2):
@@ -50,7 +50,7 @@ async def test_commands_from_non_operators_are_refused(running: RunningApp) -> N
     plaintext = payloads.text_message("/help", from_user="stranger", corp_id=CORP_ID)
     response = await running.post_callback(plaintext)
     reply = reply_content(running, response.content)
-    assert reply["Content"] == running.services.flows.commands.not_operator
+    assert reply["Content"] == running.runtime.flows.commands.not_operator
     assert (await inbox_rows(running))[0].handler == "handlers.commands.refuse_non_operator"
 
 
@@ -134,7 +134,7 @@ async def test_count_is_exact_under_concurrent_duplicates(running: RunningApp) -
     responses = await asyncio.gather(*(running.post_callback(p) for p in deliveries))
     assert all(r.status_code == 200 for r in responses)
     await running.idle()
-    async with running.services.db.sessions() as session:
+    async with running.runtime.db.sessions() as session:
         count = await session.scalar(select(func.count()).select_from(InboxEvent))
     assert count == 10
 

@@ -29,7 +29,7 @@ async def test_commands_and_a_missed_membership_event(db_url: str) -> None:
             await sim.scenario("group_join", chat_id=chat_id, external_userid="wmOne")
 
             async def one() -> bool:
-                async with app.services.db.reader() as session:
+                async with app.runtime.db.reader() as session:
                     rows = await session.scalars(select(GroupMember.userid).where(
                         GroupMember.chat_id == chat_id, GroupMember.left_at.is_(None)))
                     return "wmOne" in set(rows)
@@ -41,7 +41,7 @@ async def test_commands_and_a_missed_membership_event(db_url: str) -> None:
             await sim.scenario("group_join", chat_id=chat_id, external_userid="wmThree")
 
             async def repaired() -> bool:
-                async with app.services.db.reader() as session:
+                async with app.runtime.db.reader() as session:
                     group = await session.scalar(select(CustomerGroup).where(
                         CustomerGroup.chat_id == chat_id))
                     rows = set(await session.scalars(select(GroupMember.userid).where(

@@ -15,8 +15,8 @@ import httpx
 import pytest
 import structlog
 
-from app.config import Settings
-from app.inbox.models import InboxEvent
+from app.engine.config import Settings
+from app.engine.inbox.models import InboxEvent
 from tests.conftest import CORP_ID, RunningApp, make_settings, rows_of, serve_app
 from tests.fakes import payloads
 
@@ -88,7 +88,7 @@ async def test_deep_unsigned_envelope_is_400(running: RunningApp, log_output, de
     assert (response.status_code, response.text) == (400, "malformed payload")
     assert_short_and_clean(output)
     assert [(r["status"], r["reason"]) for r in rejections(output)] == [(400, "malformed payload")]
-    assert await rows_of(running.services.db, InboxEvent) == []
+    assert await rows_of(running.runtime.db, InboxEvent) == []
 
 
 @pytest.mark.parametrize("depth", [5_000, 100_000])
@@ -97,7 +97,7 @@ async def test_deep_signed_payload_is_400(running: RunningApp, log_output, depth
     assert (response.status_code, response.text) == (400, "malformed payload")
     assert_short_and_clean(output)
     assert len(rejections(output)) == 1
-    assert await rows_of(running.services.db, InboxEvent) == []
+    assert await rows_of(running.runtime.db, InboxEvent) == []
 
 
 def _signed(app: RunningApp, plaintext: str | bytes, **params: str):  # type: ignore[no-untyped-def]

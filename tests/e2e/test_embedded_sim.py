@@ -10,20 +10,20 @@ import pytest
 from pydantic import SecretStr
 
 from app import migrate
-from app.inbox.models import InboxEvent
-from app.main import create_app
-from app.outbox import store
-from app.outbox.models import FAST
-from app.sim.access import KEY_HEADER
-from app.sim.config import SimSettings
-from app.sim.embedded import (
+from app.engine.inbox.models import InboxEvent
+from app.engine.outbox import store
+from app.engine.outbox.models import FAST
+from app.engine.wecom.api import SendMessage, Text
+from app.faces.sim.access import KEY_HEADER
+from app.faces.sim.config import SimSettings
+from app.faces.sim.embedded import (
     MOUNT_PATH,
     CredentialsRequired,
     ExposedSimulator,
     check_host,
     embedded_simulator,
 )
-from app.wecom.api import SendMessage, Text
+from app.faces.web.main import create_app
 from bench._sopbot import free_port
 from tests.conftest import OPERATOR, make_settings, rows_of, wait_until
 from tests.e2e.sim_server import serve
@@ -70,8 +70,8 @@ async def test_the_built_in_simulator_answers_callbacks_and_api_calls(db_url: st
                                   json={"from_user": OPERATOR, "content": "/help"})).json()
         assert answer["callbacks"][0]["outcome"] == "delivered"
         assert "/help" in answer["reply"]  # the service's encrypted passive reply, decrypted
-        services = app.state.services
-        async with services.db.unit_of_work() as session:
+        runtime = app.state.runtime
+        async with runtime.db.unit_of_work() as session:
             await store.enqueue(session, "test:hello", SendMessage(
                 agentid=settings.agent_id or 0, touser=OPERATOR, msgtype="text",
                 text=Text(content="你好，运营")), kind="test", priority=FAST)
@@ -107,7 +107,7 @@ async def test_its_control_paths_answer_only_with_its_key(db_url: str) -> None:
                                     headers=wrong)).status_code == 401
         key = {KEY_HEADER: sim_settings.control_key.get_secret_value()}
         assert (await http.get(f"{sim}/callbacks", headers=key)).json() == {"callbacks": []}
-        assert await rows_of(app.state.services.db, InboxEvent) == []
+        assert await rows_of(app.state.runtime.db, InboxEvent) == []
         assert (await http.get(f"{sim}/state", headers=key)).status_code == 200
 
 

@@ -43,14 +43,14 @@ class Funnel:
     app: RunningApp
 
     async def rows(self, model: type) -> list[Any]:  # type: ignore[type-arg]
-        return await rows_of(self.app.services.db, model)
+        return await rows_of(self.app.runtime.db, model)
 
     async def group_named(self, name: str) -> CustomerGroup | None:
         return next((g for g in await self.rows(CustomerGroup) if g.name == name), None)
 
     async def sync(self) -> list[str]:
-        services = self.app.services
-        report = await sync_groups(services.db, services.wecom, services.flows.routing, STAFF)
+        runtime = self.app.runtime
+        report = await sync_groups(runtime.db, runtime.wecom, runtime.flows.routing, STAFF)
         return report.lines
 
     async def settled(self, check: Any, timeout: float = 10) -> None:
@@ -149,7 +149,7 @@ async def test_an_ad_click_ends_in_the_right_group_with_every_step_counted_once(
         assert sorted(counted) == sorted([
             steps.CLICK, steps.FRIEND_ADDED, steps.WELCOME_SENT, steps.VERIFY_OPENED,
             steps.SUBMITTED, steps.APPROVED, steps.ROUTED, steps.JOINED])
-        report = await funnel_report(f.app.services.settings.database_url, None, "7d")
+        report = await funnel_report(f.app.runtime.settings.database_url, None, "7d")
         for step in (steps.CLICK, steps.FRIEND_ADDED, steps.JOINED):
             assert re.search(rf"^\s+{step}\s+1\s", report, re.MULTILINE), report
         group = await f.group_named(f"{SOUTH}1")

@@ -9,20 +9,20 @@ from datetime import timedelta
 
 from sqlalchemy import select, text, update
 
-from app.bot.context import Ctx
-from app.bot.router import Router
-from app.config import Settings
-from app.db import utcnow
-from app.inbox import store
-from app.inbox.models import InboxEvent
-from app.liveness import Liveness
-from app.wecom.events import ExternalContactAdded, TextMessage
+from app.engine.bot.context import Ctx
+from app.engine.bot.router import Router
+from app.engine.config import Settings
+from app.engine.db import utcnow
+from app.engine.inbox import store
+from app.engine.inbox.models import InboxEvent
+from app.engine.liveness import Liveness
+from app.engine.wecom.events import ExternalContactAdded, TextMessage
 from tests.conftest import CORP_ID, OPERATOR, RunningApp, make_settings, serve_app, wait_until
 from tests.fakes import payloads
 
 
 async def rows(app: RunningApp) -> list[InboxEvent]:
-    async with app.services.db.reader() as session:
+    async with app.runtime.db.reader() as session:
         return list((await session.execute(select(InboxEvent).order_by(InboxEvent.id))).scalars())
 
 
@@ -72,8 +72,8 @@ async def test_late_reply_answers_empty_then_goes_out_as_an_app_message(
         await app.idle()
         [row] = await rows(app)
         assert row.status == "done" and "echo slow" in (row.reply or "")
-        await wait_until(lambda: _true(bool(app.wecom.calls_to("message/send"))), 5)
-        [sent] = app.wecom.calls_to("message/send")
+        await wait_until(lambda: _true(bool(app.engine.wecom.calls_to("message/send"))), 5)
+        [sent] = app.engine.wecom.calls_to("message/send")
         assert sent.body == {"msgtype": "text", "text": {"content": "echo slow"},
                              "agentid": 1000002, "touser": OPERATOR}
     events = [json.loads(line)["event"] for line in capsys.readouterr().err.splitlines()
@@ -139,13 +139,13 @@ async def test_a_hung_workers_lease_runs_out_and_the_row_is_taken_over(
     its lease runs out."""
     async with serve_app(settings, run_worker=False) as app:
         await app.post_callback(payloads.external_contact(corp_id=CORP_ID))
-        hung = Liveness(app.services.db, "hung-host:1:x")
+        hung = Liveness(app.runtime.db, "hung-host:1:x")
         await hung.ensure()
         try:
-            async with app.services.db.unit_of_work() as session:
+            async with app.runtime.db.unit_of_work() as session:
                 [claimed] = await store.claim(session, hung.owner, utcnow(), lease_s=60)
             assert claimed.attempts == 1
-            worker = app.services.worker
+            worker = app.runtime.worker
             assert await worker.process_one() is None  # still leased to the hung worker
             worker.clock = lambda: utcnow() + timedelta(seconds=61)
             processed = await worker.process_one()
@@ -161,13 +161,13 @@ async def test_a_dead_workers_claim_is_free_at_once_on_postgresql(settings: Sett
     taken over at once, whatever its lease says. SQLite has one process: the lease decides."""
     async with serve_app(settings, run_worker=False) as app:
         await app.post_callback(payloads.external_contact(corp_id=CORP_ID))
-        dead = Liveness(app.services.db, "dead-host:1:x")
+        dead = Liveness(app.runtime.db, "dead-host:1:x")
         await dead.ensure()
-        async with app.services.db.unit_of_work() as session:
+        async with app.runtime.db.unit_of_work() as session:
             await store.claim(session, dead.owner, utcnow(), lease_s=60)
         await dead.close()  # as the kernel closes a killed process's connection
-        processed = await app.services.worker.process_one()
-        if app.services.db.is_sqlite:
+        processed = await app.runtime.worker.process_one()
+        if app.runtime.db.is_sqlite:
             assert processed is None
             return
         assert processed is not None and processed.status == "done"
@@ -179,18 +179,18 @@ async def test_payload_that_kills_the_process_is_parked_after_the_last_attempt(
     async with serve_app(settings, run_worker=False) as app:
         await app.post_callback(payloads.external_contact(corp_id=CORP_ID))
         # Every attempt so far died with its process: counted at claim, never recorded.
-        async with app.services.db.unit_of_work() as session:
+        async with app.runtime.db.unit_of_work() as session:
             await session.execute(update(InboxEvent).values(
                 attempts=settings.inbox_max_attempts, lease_owner="dead:1:x",
                 lease_until=utcnow() - timedelta(seconds=1)))
-        processed = await app.services.worker.process_one()
+        processed = await app.runtime.worker.process_one()
         assert processed is not None and processed.status == "failed"
         [row] = await rows(app)
         assert "died while handling" in row.last_error
 
 
 async def test_healthz_reports_a_stopped_worker(running: RunningApp) -> None:
-    await running.services.worker.stop()
+    await running.runtime.worker.stop()
     response = await running.client.get("/healthz")
     assert response.status_code == 503
     assert response.json() == {"status": "error", "database": "ok", "worker": "stopped"}
@@ -200,11 +200,11 @@ async def test_done_rows_past_retention_are_purged_failed_rows_kept(settings: Se
     async with serve_app(settings, run_worker=False) as app:
         for _ in range(2):
             await app.post_callback(payloads.external_contact(corp_id=CORP_ID))
-        async with app.services.db.unit_of_work() as session:
+        async with app.runtime.db.unit_of_work() as session:
             first, second = (await session.execute(
                 select(InboxEvent).order_by(InboxEvent.id))).scalars()
             old = utcnow() - timedelta(days=settings.inbox_retention_days + 1)
             first.status, first.processed_at = "done", old
             second.status, second.processed_at = "failed", old
-        await app.services.worker._purge_if_due()
+        await app.runtime.worker._purge_if_due()
         assert [row.status for row in await rows(app)] == ["failed"]

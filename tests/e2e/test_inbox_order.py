@@ -9,11 +9,11 @@ import random
 
 from sqlalchemy import select
 
-from app.bot.context import Ctx
-from app.bot.router import Router
-from app.config import Settings
-from app.inbox.models import InboxEvent
-from app.wecom.events import ChatMemberJoined, ChatMemberLeft, ExternalChatUpdated
+from app.engine.bot.context import Ctx
+from app.engine.bot.router import Router
+from app.engine.config import Settings
+from app.engine.inbox.models import InboxEvent
+from app.engine.wecom.events import ChatMemberJoined, ChatMemberLeft, ExternalChatUpdated
 from tests.conftest import RunningApp, make_settings, serve_app, wait_until
 from tests.fakes import payloads
 
@@ -59,8 +59,8 @@ async def test_one_groups_events_keep_their_order_across_lanes_and_replicas(
     async with serve_app(settings, run_worker=False, router=ordered_router(seen)) as a, \
             serve_app(settings, run_worker=False, router=ordered_router(seen)) as b:
         await post_changes(a)
-        drained = await asyncio.gather(*(w.drain() for w in (a.services.worker,
-                                                                b.services.worker) * 2))
+        drained = await asyncio.gather(*(w.drain() for w in (a.runtime.worker,
+                                                                b.runtime.worker) * 2))
         assert sum(drained) == len(CHATS) * STEPS
         assert per_chat(seen) == {chat: list(range(STEPS)) for chat in CHATS}
 
@@ -86,6 +86,6 @@ async def test_a_failing_event_holds_back_its_group_only_until_it_is_parked(
 
 
 async def _parked(app: RunningApp) -> bool:
-    async with app.services.db.sessions() as session:
+    async with app.runtime.db.sessions() as session:
         statuses = (await session.execute(select(InboxEvent.status))).scalars().all()
     return "failed" in statuses and "pending" not in statuses

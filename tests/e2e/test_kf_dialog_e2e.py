@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.db import utcnow
-from app.inbox.models import InboxEvent
+from app.engine.db import utcnow
+from app.engine.inbox.models import InboxEvent
 from app.kf.models import KfDialog
 from app.members import service as members
 from app.members.models import Member
@@ -26,7 +26,7 @@ from tests.verify.conftest import AUTH, JPEG
 
 
 async def _member(kf: Kf, customer: str) -> None:
-    async with kf.app.services.db.unit_of_work() as session:
+    async with kf.app.runtime.db.unit_of_work() as session:
         await members.create(session, utcnow(), "test", external_userid=customer,
                              staff_userid="zhangsan", channel="organic")
 
@@ -144,7 +144,7 @@ async def test_a_reply_sent_in_time_counts_even_when_handled_after_the_timeout(
         await _says(kf, "wmLate", "认证")
         # The customer answers 10 minutes ago (WeCom's send_time), inside the dialog's time,
         # but sopbot handles it only now, 5 minutes after the dialog's timeout (a backlog).
-        async with app.services.db.unit_of_work() as session:
+        async with app.runtime.db.unit_of_work() as session:
             [row] = (await session.execute(select(KfDialog))).scalars().all()
             row.expires_at = utcnow() - timedelta(minutes=5)
         now = (await sim.client.get("/sim/clock")).json()["now"]

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import update
 
-from app.inbox.models import InboxEvent
+from app.engine.inbox.models import InboxEvent
 from app.kf.models import KfAccount, KfConversation, KfSendFailure
 from tests.conftest import RunningApp, make_settings, rows_of, serve_app, wait_until
 from tests.e2e.sim_server import AES_KEY, CORP_ID, SECRET, TOKEN, RunningSim, running_sim
@@ -27,7 +27,7 @@ class Kf:
     app: RunningApp
 
     async def rows(self, model: type) -> list[Any]:  # type: ignore[type-arg]
-        return await rows_of(self.app.services.db, model)
+        return await rows_of(self.app.runtime.db, model)
 
     async def kf_kinds(self) -> list[str]:
         return [r.kind for r in await self.rows(InboxEvent) if r.kind.startswith("kf.")]
@@ -97,7 +97,7 @@ async def test_a_rejected_cursor_reads_again_from_the_start_without_doubling_any
         async def first() -> bool:
             return len(await kf.kf_kinds()) == 1
         await kf.until(first)
-        async with kf.app.services.db.unit_of_work() as session:
+        async with kf.app.runtime.db.unit_of_work() as session:
             await session.execute(update(KfAccount).values(cursor="not-a-cursor"))
         # The token of the next callback has expired too by the time it is used.
         sim.sim.world.kf_tokens.clear()
@@ -127,7 +127,7 @@ async def test_an_entering_customer_is_welcomed_through_the_code_and_failures_ar
         assert sent["via"] == "send_msg_on_event/welcome" and sent["delivered"]
         # Queued by the reader with the page that brought the event, before the inbox worker
         # handled it: the welcome code lives only 20 s.
-        from app.outbox.models import OutboxMessage
+        from app.engine.outbox.models import OutboxMessage
         [welcome] = [r for r in await kf.rows(OutboxMessage) if r.kind == "kf_welcome"]
         [entered] = [r for r in await kf.rows(InboxEvent) if r.kind == "kf.event.enter_session"]
         assert entered.processed_at is not None and welcome.created_at < entered.processed_at
@@ -154,12 +154,12 @@ def _sent_to(sim: RunningSim, customer: str) -> list[dict[str, Any]]:
 
 async def test_questions_are_answered_per_segment_and_misses_hand_the_customer_over(
         db_url: str) -> None:
-    from app.db import utcnow
+    from app.engine.db import utcnow
     from app.kf.models import KeywordHit, UnansweredQuestion
     from app.members import service as members
 
     async with running_sim(SOPBOT_SIM_KF_ACCOUNTS=KF) as sim, kf_app(db_url, sim) as kf:
-        async with kf.app.services.db.unit_of_work() as session:
+        async with kf.app.runtime.db.unit_of_work() as session:
             await members.create(session, utcnow(), "test", external_userid="wmKfN",
                                  staff_userid="zhangsan", channel="organic", segment="shop_north")
         await kf.write("wmKfN", "请问什么时候发货？")

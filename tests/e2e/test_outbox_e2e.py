@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from app.bot.context import Ctx
-from app.bot.router import Router
-from app.outbox.models import FAST, OutboxMessage
-from app.wecom.api import SendWelcomeMsg, Text
-from app.wecom.events import ExternalContactAdded
+from app.engine.bot.context import Ctx
+from app.engine.bot.router import Router
+from app.engine.outbox.models import FAST, OutboxMessage
+from app.engine.wecom.api import SendWelcomeMsg, Text
+from app.engine.wecom.events import ExternalContactAdded
 from tests.conftest import CORP_ID, make_settings, serve_app, wait_until
 from tests.fakes import payloads
 
@@ -43,15 +43,15 @@ async def test_a_retried_handler_queues_and_sends_its_welcome_once(db_url: str) 
         await wait_until(lambda: _settled(app), 10)
         await app.idle()
         assert failures == ["WCE2E1"]  # the first attempt failed and rolled back its row
-        [call] = app.wecom.calls_to(WELCOME)
+        [call] = app.engine.wecom.calls_to(WELCOME)
         assert call.body == {"welcome_code": "WCE2E1", "text": {"content": "欢迎！"}}
-        async with app.services.db.reader() as session:
+        async with app.runtime.db.reader() as session:
             [row] = (await session.execute(select(OutboxMessage))).scalars()
         assert (row.idempotency_key, row.status, row.priority) == ("welcome:WCE2E1", "sent", 0)
 
 
 async def _settled(app) -> bool:  # type: ignore[no-untyped-def]
     """The welcome reached WeCom and its outcome is written (a moment after the request)."""
-    async with app.services.db.reader() as session:
+    async with app.runtime.db.reader() as session:
         statuses = list((await session.execute(select(OutboxMessage.status))).scalars())
     return statuses == ["sent"]

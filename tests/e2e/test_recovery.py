@@ -6,11 +6,11 @@ import asyncio
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 
-from app.bot.context import Ctx
-from app.bot.router import Router
-from app.config import Settings
-from app.inbox.models import InboxEvent
-from app.wecom.events import ExternalContactAdded, ExternalContactEvent
+from app.engine.bot.context import Ctx
+from app.engine.bot.router import Router
+from app.engine.config import Settings
+from app.engine.inbox.models import InboxEvent
+from app.engine.wecom.events import ExternalContactAdded, ExternalContactEvent
 from tests.conftest import CORP_ID, OPERATOR, RunningApp, make_settings, serve_app, wait_until
 from tests.fakes import payloads
 
@@ -20,18 +20,18 @@ effects = Table("test_effect", effects_meta, Column("id", Integer, primary_key=T
 
 
 async def rows(app: RunningApp) -> list[InboxEvent]:
-    async with app.services.db.sessions() as session:
+    async with app.runtime.db.sessions() as session:
         return list((await session.execute(select(InboxEvent).order_by(InboxEvent.id))).scalars())
 
 
 async def create_effects_table(app: RunningApp) -> None:
-    async with app.services.db.engine.begin() as conn:
+    async with app.runtime.db.engine.begin() as conn:
         await conn.run_sync(effects_meta.drop_all)
         await conn.run_sync(effects_meta.create_all)
 
 
 async def effect_count(app: RunningApp) -> int:
-    async with app.services.db.sessions() as session:
+    async with app.runtime.db.sessions() as session:
         return await session.scalar(select(func.count()).select_from(effects)) or 0
 
 
@@ -74,7 +74,7 @@ async def test_retry_after_crash_gets_the_reply_and_handles_once(settings: Setti
     slow = make_settings(settings.database_url, reply_wait_ms=0)
     async with serve_app(slow, run_worker=False) as first:
         # Simulate the crash: the row is committed but its handling never ran.
-        first.services.worker.process_now = _never  # type: ignore[method-assign]
+        first.runtime.worker.process_now = _never  # type: ignore[method-assign]
         assert (await first.post_callback(plaintext)).content == b""
     async with serve_app(settings, run_worker=False) as second:
         retry = await second.post_callback(plaintext)
@@ -137,8 +137,8 @@ async def test_two_workers_on_one_database_handle_each_event_once(settings: Sett
         for external_id in ids:
             await a.post_callback(payloads.external_contact(corp_id=CORP_ID,
                                                             external_user_id=external_id))
-        drained = await asyncio.gather(a.services.worker.drain(), b.services.worker.drain(),
-                                       a.services.worker.drain(), b.services.worker.drain())
+        drained = await asyncio.gather(a.runtime.worker.drain(), b.runtime.worker.drain(),
+                                       a.runtime.worker.drain(), b.runtime.worker.drain())
         assert sum(drained) == len(ids)
         assert sorted(calls) == ids
         assert await effect_count(a) == len(ids)
@@ -162,7 +162,7 @@ async def test_handler_subclass_routing_reaches_base_class_handlers(settings: Se
 
 
 async def test_operator_requeues_a_parked_event_and_it_is_handled(settings: Settings) -> None:
-    from app.inbox.admin import retry_failed, show_status
+    from app.engine.inbox.admin import retry_failed, show_status
 
     calls: list[str] = []
     router = flaky_router(settings.inbox_max_attempts, calls)  # fails exactly until parked
@@ -174,7 +174,7 @@ async def test_operator_requeues_a_parked_event_and_it_is_handled(settings: Sett
         status = await show_status(settings.database_url)
         assert "failed   1" in status and "RuntimeError: simulated failure" in status
         assert await retry_failed(settings.database_url, None) == 1
-        app.services.worker.wake()
+        app.runtime.worker.wake()
         await wait_until(lambda: _all_done(app), 10)
         [row] = await rows(app)
         assert row.attempts == 1 and row.last_error is None

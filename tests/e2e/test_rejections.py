@@ -7,15 +7,15 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from app.db import Database
-from app.inbox.models import InboxEvent
-from app.wecom.crypto import WeComCrypto
+from app.engine.db import Database
+from app.engine.inbox.models import InboxEvent
+from app.engine.wecom.crypto import WeComCrypto
 from tests.conftest import AES_KEY, CORP_ID, TOKEN, RunningApp
 from tests.fakes import payloads
 
 
 async def stored(app: RunningApp) -> int:
-    async with app.services.db.sessions() as session:
+    async with app.runtime.db.sessions() as session:
         return await session.scalar(select(func.count()).select_from(InboxEvent)) or 0
 
 
@@ -93,7 +93,7 @@ async def test_missing_query_parameters_are_400(running: RunningApp) -> None:
 
 async def test_oversized_body_is_413_declared_or_streamed(running: RunningApp) -> None:
     params, _ = running.crypto.encrypt_callback(payloads.external_contact(corp_id=CORP_ID))
-    filler = b"A" * (running.services.settings.max_body_bytes + 1)
+    filler = b"A" * (running.runtime.settings.max_body_bytes + 1)
     big = b"<xml><Encrypt>" + filler + b"</Encrypt></xml>"
     declared = await running.client.post("/wecom/callback", params=params, content=big)
     assert declared.status_code == 413
@@ -142,16 +142,16 @@ async def test_get_with_bad_signature_is_403(running: RunningApp) -> None:
 def break_database(app: RunningApp, tmp_path) -> None:
     """Point the app at a database file that cannot be opened."""
     broken = Database(f"sqlite:///{tmp_path}/missing-dir/none.db")
-    app.services.db = app.services.writer.db = broken
+    app.runtime.db = app.runtime.writer.db = broken
 
 
 async def test_database_failure_is_500_without_a_trace(running: RunningApp, tmp_path) -> None:
-    working = running.services.db
+    working = running.runtime.db
     break_database(running, tmp_path)
     response = await running.post_callback(payloads.external_contact(corp_id=CORP_ID))
     assert response.status_code == 500
     assert response.content == b"internal error"
-    running.services.db = running.services.writer.db = working
+    running.runtime.db = running.runtime.writer.db = working
     async with working.reader() as session:
         assert await session.scalar(select(func.count()).select_from(InboxEvent)) == 0
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from app.db import utcnow
 from app.directory.models import PlatformUser
+from app.engine.db import utcnow
 from app.members import service as members
 from app.verify.links import links_for
 from app.verify.models import Verification
@@ -53,7 +53,7 @@ async def test_an_api_body_over_the_limit_is_413_and_never_read(running: Running
     streamed = await running.client.post("/api/platform-users", content=chunks(),
                                          headers={**AUTH, "Content-Type": "application/json"})
     assert streamed.status_code == 413
-    assert await rows_of(running.services.db, PlatformUser) == []
+    assert await rows_of(running.runtime.db, PlatformUser) == []
     small = await running.client.post("/api/platform-users", json=users(3), headers=AUTH)
     assert small.status_code == 200, small.text
 
@@ -100,13 +100,13 @@ async def test_the_photo_form_takes_photos_past_the_api_limit(db_url: str,
     has its own bound (SOPBOT_PHOTO_MAX_BYTES per photo)."""
     settings = make_settings(db_url, max_request_bytes=LIMIT, photo_dir=tmp_path / "photos")
     async with serve_app(settings, run_worker=False) as app:
-        async with app.services.db.unit_of_work() as session:
+        async with app.runtime.db.unit_of_work() as session:
             await members.create(session, utcnow(), "test", channel="douyin",
                                  external_userid="wmBigPhotos", staff_userid="lisi")
-        link = f"/verify/{links_for(app.services.settings).token('wmBigPhotos')}"
+        link = f"/verify/{links_for(app.runtime.settings).token('wmBigPhotos')}"
         photo = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * (12 * 1024)
         answer = await app.client.post(link, data={
             "phone": "13800138000", "identity_type": "physical_shop", "region": "广东"},
             files=[("photos", (f"shop{n}.jpg", photo, "image/jpeg")) for n in range(3)])
         assert answer.status_code == 200, answer.text[:300]
-        assert len(await rows_of(app.services.db, Verification)) == 1
+        assert len(await rows_of(app.runtime.db, Verification)) == 1

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.wecom.xmlutil import parse_xml
+from app.engine.wecom.xmlutil import parse_xml
 from tests.e2e.sim_server import (
     AES_KEY,
     CORP_ID,
@@ -291,7 +291,8 @@ async def test_webhook_needs_a_known_key_and_no_token(sim: RunningSim) -> None:
 def run_cli(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("WECOM_", "SOPBOT_"))}
     clean["PYTHONPATH"] = str(REPO)
-    return subprocess.Popen([sys.executable, "-m", "app.cli", *args], env={**clean, **env},
+    return subprocess.Popen([sys.executable, "-m", "app.faces.cli.main", *args], env={**clean,
+    **env},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

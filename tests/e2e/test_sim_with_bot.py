@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from app.bot.context import Ctx
-from app.bot.router import Router
-from app.outbox.models import FAST
-from app.wecom.api import SendWelcomeMsg, Text
-from app.wecom.events import ExternalContactAdded
+from app.engine.bot.context import Ctx
+from app.engine.bot.router import Router
+from app.engine.outbox.models import FAST
+from app.engine.wecom.api import SendWelcomeMsg, Text
+from app.engine.wecom.events import ExternalContactAdded
 from tests.conftest import make_settings, serve_app, wait_until
 from tests.e2e.sim_server import AES_KEY, CORP_ID, SECRET, TOKEN, RunningSim, running_sim
 

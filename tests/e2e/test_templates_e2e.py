@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from app.db import Database
+from app.engine.db import Database
+from app.engine.wecom.wiring import build_wecom
+from app.engine.yamlconf import ConfigFileError
 from app.flows import load_flows
 from app.groups.templates import sync_templates
-from app.wecom.wiring import build_wecom
-from app.yamlconf import ConfigFileError
 from tests.conftest import REPO, make_settings
 from tests.e2e.sim_server import AES_KEY, CORP_ID, SECRET, TOKEN, running_sim
 

@@ -7,11 +7,11 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from app.config import Settings
-from app.db import Database
-from app.inbox.models import InboxEvent
-from app.inbox.writer import InboxWriter
-from app.wecom.events import event_from_xml
+from app.engine.config import Settings
+from app.engine.db import Database
+from app.engine.inbox.models import InboxEvent
+from app.engine.inbox.writer import InboxWriter
+from app.engine.wecom.parsing import event_from_xml
 from tests.conftest import CORP_ID
 from tests.fakes import payloads
 

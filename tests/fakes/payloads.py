@@ -13,7 +13,7 @@ import re
 import time
 from typing import Any
 
-from app.wecom.xmlutil import build_xml
+from app.engine.wecom.xmlutil import build_xml
 
 CORP_ID = "wwcorp"
 AGENT_ID = 1000002

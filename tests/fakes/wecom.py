@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from app.wecom.client import WeComClient
+from app.engine.wecom.client import WeComClient
 
 BASE_URL = "https://qyapi.weixin.qq.com"
 STAFF = "staff01"
@@ -57,7 +57,7 @@ def error(errcode: int, errmsg: str = "") -> Json:
 
 class MemoryTokens:
     """A TokenProvider in memory that fetches through the client (the real, database-backed
-    one is app.wecom.tokens.TokenStore)."""
+    one is app.engine.wecom.tokens.TokenStore)."""
 
     def __init__(self, client: WeComClient | None = None) -> None:
         self.client = client

@@ -19,12 +19,12 @@ def event(event_id: str, step: str = "click", **fields: Any) -> dict[str, Any]:
 
 
 async def stored_events(app: RunningApp) -> list[FunnelEvent]:
-    async with app.services.db.reader() as session:
+    async with app.runtime.db.reader() as session:
         return list(await session.scalars(select(FunnelEvent).order_by(FunnelEvent.event_key)))
 
 
 async def count(app: RunningApp) -> int:
-    async with app.services.db.reader() as session:
+    async with app.runtime.db.reader() as session:
         return await session.scalar(select(func.count()).select_from(FunnelEvent)) or 0
 
 

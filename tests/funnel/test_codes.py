@@ -12,14 +12,14 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-import app.wecom.wiring
-from app.cli import cli
-from app.db import Database
+import app.engine.wecom.wiring
+from app.engine.db import Database
+from app.engine.wecom.client import WeComClient
+from app.faces.cli.main import cli
 from app.flows import load_flows
 from app.funnel import codes
 from app.funnel.flows import FunnelFlows
 from app.funnel.models import ContactCode
-from app.wecom.client import WeComClient
 from tests.conftest import AES_KEY, CORP_ID, REPO, TOKEN
 from tests.fakes.wecom import Call, FakeWeCom, error
 
@@ -201,8 +201,8 @@ def env_file(tmp_path: Path, db_url: str) -> Path:
 @pytest.fixture
 def cli_fake(monkeypatch: pytest.MonkeyPatch) -> FakeWeCom:
     """The command's WeCom client talks to a fake (the command builds it with build_wecom)."""
-    fake, build = FakeWeCom(), app.wecom.wiring.build_wecom
-    monkeypatch.setattr(app.wecom.wiring, "build_wecom",
+    fake, build = FakeWeCom(), app.engine.wecom.wiring.build_wecom
+    monkeypatch.setattr(app.engine.wecom.wiring, "build_wecom",
                         lambda settings, db, transport=None: build(settings, db, fake.transport))
     for name in ("SOPBOT_DATABASE_URL", "WECOM_AGENT_SECRET", "WECOM_CONTACT_SECRET"):
         monkeypatch.delenv(name, raising=False)

@@ -12,14 +12,14 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
-from app.cli import cli
-from app.console.periods import SHANGHAI
-from app.db import Database, utcnow
+from app.engine.db import Database, utcnow
+from app.engine.yamlconf import load_model
+from app.faces.cli.main import cli
+from app.faces.console.periods import SHANGHAI
 from app.funnel import report, steps, trend
 from app.funnel import service as funnel
 from app.funnel.flows import FunnelFlows
 from app.members.models import Member
-from app.yamlconf import load_model
 from tests.conftest import REPO, config_error
 
 DAY1 = (utcnow() - timedelta(days=2)).astimezone(SHANGHAI).replace(hour=10, minute=0)

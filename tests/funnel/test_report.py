@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from app.cli import cli
-from app.db import Database, utcnow
+from app.engine.db import Database, utcnow
+from app.faces.cli.main import cli
 from app.funnel import report
 from app.funnel import service as funnel
 from app.members.models import Member

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from app.cli import cli
+from app.engine.yamlconf import load_model
+from app.faces.cli.main import cli
 from app.funnel.flows import FunnelFlows
-from app.yamlconf import load_model
 from tests.conftest import REPO, config_error
 from tests.funnel.test_codes import env_file
 

@@ -12,8 +12,11 @@ from pathlib import Path
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from app.cli import cli
-from app.db import Database, utcnow
+from app.engine.db import Database, utcnow
+from app.engine.outbox.models import DEAD, SENT, OutboxMessage
+from app.engine.outbox.outcomes import Outcome
+from app.engine.outbox.store import Claimed
+from app.faces.cli.main import cli
 from app.flows import load_flows
 from app.groups import pools
 from app.groups.models import CustomerGroup, GroupMember, GroupPool
@@ -21,9 +24,6 @@ from app.groups.pool_alerts import PoolAlerts
 from app.groups.sync import list_chat_ids, sync_groups
 from app.members import service as members
 from app.members.models import Member
-from app.outbox.models import DEAD, SENT, OutboxMessage
-from app.outbox.outcomes import Outcome
-from app.outbox.store import Claimed
 from tests.conftest import CORP_ID, REPO, RunningApp, wait_until
 from tests.fakes import payloads
 from tests.fakes.wecom import FakeWeCom, error
@@ -45,12 +45,12 @@ def chat(change_type: str = "update", **fields: object) -> str:
 
 
 async def group(app: RunningApp, chat_id: str) -> CustomerGroup | None:
-    async with app.services.db.reader() as session:
+    async with app.runtime.db.reader() as session:
         return await session.scalar(select(CustomerGroup).where(CustomerGroup.chat_id == chat_id))
 
 
 async def present(app: RunningApp, chat_id: str) -> list[str]:
-    async with app.services.db.reader() as session:
+    async with app.runtime.db.reader() as session:
         return sorted(await session.scalars(select(GroupMember.userid).where(
             GroupMember.chat_id == chat_id, GroupMember.left_at.is_(None))))
 
@@ -108,7 +108,7 @@ async def test_events_in_order_keep_the_count_without_reading_the_group(
     found = await group(app, "wrG2")
     assert found is not None and (found.member_count, found.segment) == (2, "reseller")
     assert len(fake.calls_to(GET)) == 1  # only the first read
-    async with app.services.db.reader() as session:
+    async with app.runtime.db.reader() as session:
         left = await session.scalar(select(GroupMember).where(GroupMember.userid == "wmA"))
     assert left is not None and left.left_at is not None and left.quit_scene == 0
 
@@ -123,8 +123,8 @@ async def test_a_dismissed_group_leaves_the_pool(running: tuple[RunningApp, Fake
     for n in (1, 2):
         fake.add_group_chat(f"wrS{n}", owner="zhangsan", name=f"实体店北方交流群{n}",
                             member_list=[OWNER])
-    services = app.services
-    report = await sync_groups(services.db, services.wecom, ROUTING, ["zhangsan"])
+    runtime = app.runtime
+    report = await sync_groups(runtime.db, runtime.wecom, ROUTING, ["zhangsan"])
     assert report.groups_read == 2 and report.failed == 0
     [line] = [line for line in report.lines if line.startswith("shop_north")]
     assert "created" in line
@@ -139,7 +139,7 @@ async def test_a_dismissed_group_leaves_the_pool(running: tuple[RunningApp, Fake
     await until(app, rotated)
     assert fake.last(UPDATE).body["auto_create_room"] == 1
     # Segments without a group say what to do; a second sync changes nothing.
-    again = await sync_groups(services.db, services.wecom, ROUTING, ["zhangsan"])
+    again = await sync_groups(runtime.db, runtime.wecom, ROUTING, ["zhangsan"])
     assert again.groups_read == 0
     assert any(line.startswith("shop_north") and "unchanged" in line for line in again.lines)
     assert any(line.startswith("reseller") and "create a customer group named 微商进货交流群1"
@@ -150,7 +150,7 @@ async def test_a_routed_member_joining_another_segments_group_is_flagged(
         running: tuple[RunningApp, FakeWeCom]) -> None:
     app, fake = running
     fake.add_group_chat("wrR1", owner="zhangsan", name="微商进货交流群1", member_list=[OWNER])
-    async with app.services.db.unit_of_work() as session:
+    async with app.runtime.db.unit_of_work() as session:
         await members.create(session, utcnow(), "test", external_userid="wmShop",
                              staff_userid="zhangsan", channel="organic", segment="shop_south",
                              status="routed")
@@ -158,7 +158,7 @@ async def test_a_routed_member_joining_another_segments_group_is_flagged(
     await until(app, lambda: _synced(app, "wrR1"))
     await app.post_callback(chat(chat_id="wrR1", mem_change_list=["wmShop"], join_scene=0))
     await app.idle()
-    async with app.services.db.reader() as session:
+    async with app.runtime.db.reader() as session:
         member = await session.scalar(select(Member))
     assert member is not None
     assert (member.flag, member.status, member.group_chat_id) == ("wrong_segment", "joined",
@@ -238,8 +238,8 @@ def test_the_commands_sync_and_list_the_pools(db_url: str, tmp_path: Path,
 
 async def test_an_older_answer_never_undoes_a_later_join_nor_revives_a_dismissed_group(
         db_url: str) -> None:
+    from app.engine.wecom.api_contact import GroupChatInfo
     from app.groups import service
-    from app.wecom.api_contact import GroupChatInfo
 
     db = Database(db_url)
     asked = utcnow()
@@ -277,19 +277,19 @@ async def test_sync_goes_on_when_one_group_cannot_be_read(
     fake.add_group_chat("wrOut", owner="outsider", name="实体店南方交流群7")
     fake.add_group_chat("wrIn", owner="zhangsan", name="实体店南方交流群1", member_list=[OWNER])
     fake.script(GET, error(84061, "owner not in the app's scope"))  # the first read: wrOut
-    services = app.services
-    report = await sync_groups(services.db, services.wecom, ROUTING, ["zhangsan"])
+    runtime = app.runtime
+    report = await sync_groups(runtime.db, runtime.wecom, ROUTING, ["zhangsan"])
     assert report.failed == 1 and report.groups_read == 1
     assert report.lines[0].startswith("group wrOut failed:")
     assert any(line.startswith("shop_south") and "created" in line for line in report.lines)
     # The next sync reads the group that failed (it answers now) and puts it behind the code.
-    again = await sync_groups(services.db, services.wecom, ROUTING, ["zhangsan"])
+    again = await sync_groups(runtime.db, runtime.wecom, ROUTING, ["zhangsan"])
     assert (again.failed, again.groups_read) == (0, 1)
     [config_id] = fake.join_ways
     assert fake.join_ways[config_id]["chat_id_list"] == ["wrIn", "wrOut"]
     # A join way whose update got lost in WeCom is repaired by the next sync.
     fake.join_ways[config_id]["chat_id_list"] = ["wrGone"]
-    third = await sync_groups(services.db, services.wecom, ROUTING, ["zhangsan"])
+    third = await sync_groups(runtime.db, runtime.wecom, ROUTING, ["zhangsan"])
     assert any(line.startswith("shop_south") and "updated" in line for line in third.lines)
     assert fake.join_ways[config_id]["chat_id_list"] == ["wrIn", "wrOut"]
 
@@ -300,7 +300,7 @@ async def test_a_flag_is_cleared_when_the_member_joins_a_group_of_their_segment(
     fake.add_group_chat("wrWrong", owner="zhangsan", name="微商进货交流群1", member_list=[OWNER])
     fake.add_group_chat("wrRight", owner="zhangsan", name="实体店南方交流群1",
                         member_list=[OWNER])
-    async with app.services.db.unit_of_work() as session:
+    async with app.runtime.db.unit_of_work() as session:
         await members.create(session, utcnow(), "test", external_userid="wmMove",
                              staff_userid="zhangsan", channel="organic", segment="shop_south",
                              status="routed")
@@ -311,7 +311,7 @@ async def test_a_flag_is_cleared_when_the_member_joins_a_group_of_their_segment(
     for chat_id in ("wrWrong", "wrRight"):
         await app.post_callback(chat(chat_id=chat_id, mem_change_list=["wmMove"], join_scene=0))
         await app.idle()
-        async with app.services.db.reader() as session:
+        async with app.runtime.db.reader() as session:
             flags.append((await session.scalar(select(Member))).flag)  # type: ignore[union-attr]
     assert flags == ["wrong_segment", None]
 
@@ -324,7 +324,7 @@ async def test_churn_is_counted_and_newcomers_are_listed_per_group_and_day(
     app, fake = running
     fake.add_group_chat("wrN1", owner="zhangsan", name="网店卖家交流群1", member_list=[OWNER],
                         member_version="v1")
-    async with app.services.db.unit_of_work() as session:
+    async with app.runtime.db.unit_of_work() as session:
         for userid in ("wmStay", "wmGo"):
             await members.create(session, utcnow(), "test", external_userid=userid,
                                  staff_userid="zhangsan", channel="organic", segment="online",
@@ -343,7 +343,7 @@ async def test_churn_is_counted_and_newcomers_are_listed_per_group_and_day(
         change_type="del_follow_user", corp_id=CORP_ID, external_user_id="wmStay",
         user_id="zhangsan"))
     await app.idle()
-    async with app.services.db.reader() as session:
+    async with app.runtime.db.reader() as session:
         steps = sorted(e.step for e in await session.scalars(select(FunnelEvent)))
         statuses = {m.external_userid: (m.status, m.group_chat_id)
                     for m in await session.scalars(select(Member))}
@@ -352,9 +352,9 @@ async def test_churn_is_counted_and_newcomers_are_listed_per_group_and_day(
     from app.groups.newcomers import lines, newcomers
 
     today = utcnow().astimezone(SHANGHAI).date()
-    async with app.services.db.reader() as session:
+    async with app.runtime.db.reader() as session:
         out = lines(await newcomers(session, today, "online"), today,
-                    app.services.flows.verify.identity_types)
+                    app.runtime.flows.verify.identity_types)
     assert out[0] == f"网店卖家交流群1 (online) wrN1: 2 newcomer(s) on {today:%Y-%m-%d}"
     assert [line.split()[1:] for line in out[1:]] == [
         ["wmStay", "网店", "浙江"], ["wmOther", "not", "a", "member", "of", "the", "funnel"]]
@@ -415,8 +415,8 @@ async def test_a_read_marks_a_group_filled_and_only_the_first_read_says_it_came_
         db_url: str) -> None:
     """apply_snapshot decides `filled` itself: a group full on its first read needs no
     onboarding (filled_on_arrival); one a later read finds full filled here."""
+    from app.engine.wecom.api_contact import GroupChatInfo
     from app.groups import service
-    from app.wecom.api_contact import GroupChatInfo
 
     online = ROUTING.segments["online"].model_copy(update={"ideal_size": 2})
     routing = ROUTING.model_copy(update={"segments": {**ROUTING.segments, "online": online}})

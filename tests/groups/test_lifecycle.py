@@ -14,8 +14,9 @@ from pathlib import Path
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from app.cli import cli
-from app.db import Database, utcnow
+from app.engine.db import Database, utcnow
+from app.engine.outbox.models import OutboxMessage
+from app.faces.cli.main import cli
 from app.flows import load_flows
 from app.groups import pools
 from app.groups import service as groups
@@ -24,7 +25,6 @@ from app.groups.migration import plan_migrations
 from app.groups.models import CustomerGroup, GroupMember, GroupMigration, GroupPool
 from app.kf.models import KfConversation
 from app.members import service as members
-from app.outbox.models import OutboxMessage
 from tests.conftest import REPO, make_settings
 from tests.funnel.test_codes import env_file
 

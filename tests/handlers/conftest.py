@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import Settings
+from app.engine.config import Settings
 from tests.conftest import make_settings
 from tests.handlers.harness import Bot
 

@@ -33,18 +33,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from structlog.contextvars import bound_contextvars
 
 import handlers
-from app.bot.context import Ctx
-from app.bot.env import Env
-from app.bot.router import Router
-from app.config import Settings
-from app.db import Database, utcnow
-from app.flows import Flows, load_flows
-from app.kf import store as kf_store
-from app.logs import get_logger
-from app.outbox import store as outbox
-from app.outbox.models import OutboxMessage
-from app.wecom.api_kf import KfMessage
-from app.wecom.events import (
+from app.engine.bot.context import Ctx
+from app.engine.bot.env import Env
+from app.engine.bot.router import Router
+from app.engine.config import Settings
+from app.engine.db import Database, utcnow
+from app.engine.logs import get_logger
+from app.engine.outbox import store as outbox
+from app.engine.outbox.models import OutboxMessage
+from app.engine.wecom.api_kf import KfMessage
+from app.engine.wecom.events import (
     ChatMemberJoined,
     ChatMemberLeft,
     ChatNameChanged,
@@ -61,7 +59,7 @@ from app.wecom.events import (
     TextMessage,
     UnknownEvent,
 )
-from app.wecom.kf_events import (
+from app.engine.wecom.kf_events import (
     CUSTOMER,
     PHOTO,
     PHOTO_ERROR,
@@ -73,7 +71,9 @@ from app.wecom.kf_events import (
     KfSessionEntered,
     kf_event,
 )
-from app.wecom.xmlutil import parse_xml
+from app.engine.wecom.xmlutil import parse_xml
+from app.flows import Flows, load_flows
+from app.kf import store as kf_store
 
 CORP_ID = "wwtestcorp0000001"  # tests/conftest.py's settings
 AGENT_ID = 1000002
@@ -189,7 +189,7 @@ class Bot:
         return Handled(handler, ctx.reply)
 
     async def _open_window(self, event: KfPulled) -> None:
-        """The kf reader opens the customer's answer window with the page (app/kf/puller.py)."""
+        """The kf reader opens the customer's answer window with the page (app/kf/reader.py)."""
         message = event.message
         if message.origin == CUSTOMER and event.external_userid and event.open_kfid:
             async with self.db.unit_of_work() as session:
@@ -216,8 +216,9 @@ class Bot:
 
 # --- INTAKE ----------------------------------------------------------------------------------
 # What is stored with an event ahead of the inbox worker: the router's intake (each route's
-# `intake=`, app/bot/router.py), which the callback path (app/inbox/writer.py) and the kf reader
-# (app/kf/puller.py) run with the event's own transaction. The one place the harness asks the
+# `intake=`, app/engine/bot/router.py), which the callback path (app/engine/inbox/writer.py) and
+# the kf reader
+# (app/kf/reader.py) run with the event's own transaction. The one place the harness asks the
 # router for it.
 
 

@@ -12,8 +12,8 @@ from app.calendar import content
 from app.calendar.posting import post_due
 from app.calendar.preview import preview
 from app.calendar.talks import TalkFlows
-from app.config import SHANGHAI
-from app.db import utcnow
+from app.engine.config import SHANGHAI
+from app.engine.db import utcnow
 from app.funnel import labels
 from app.funnel import service as funnel
 from app.groups.models import CustomerGroup

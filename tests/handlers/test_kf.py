@@ -7,8 +7,8 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
+from app.engine.outbox.models import FAST
 from app.kf.models import KfAccount, KfSendFailure
-from app.outbox.models import FAST
 from tests.handlers.harness import (
     OPEN_KFID,
     Bot,

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from app.db import utcnow
+from app.engine.db import utcnow
 from app.members import service as members
 from app.members.models import Member
 from app.verify import service as verify

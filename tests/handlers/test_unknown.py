@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from app.engine.wecom.events import EnterAgent, Event, ExternalContactEdited
 from app.funnel.models import FunnelEvent
 from app.members.models import Member
-from app.wecom.events import EnterAgent, Event, ExternalContactEdited
 from tests.handlers.harness import CORP_ID, Bot, kf_text, member_text, unknown_event
 
 
@@ -20,8 +20,8 @@ async def test_an_unknown_event_is_logged_with_its_reason(bot: Bot) -> None:
 
 
 def _servicer_message() -> Event:
-    from app.wecom.api_kf import KfMessage
-    from app.wecom.kf_events import kf_event
+    from app.engine.wecom.api_kf import KfMessage
+    from app.engine.wecom.kf_events import kf_event
 
     return kf_event(KfMessage(msgid="srv1", msgtype="text", open_kfid="wk1",
                               external_userid="wmA", origin=5, text={"content": "好的"}))

@@ -11,17 +11,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from app.bot.context import Ctx
-from app.db import Database, utcnow
+from app.engine.bot.context import Ctx
+from app.engine.db import Database, utcnow
+from app.engine.logs import get_logger
+from app.engine.wecom.api_kf import KfMessage
+from app.engine.wecom.kf_events import CUSTOMER, kf_event
 from app.flows import load_flows
 from app.kf import dialog
 from app.kf.models import KfConversation, KfDialog
-from app.logs import get_logger
 from app.verify.models import Verification
 from app.verify.photos import Photo
 from app.verify.photos import store as store_photos
-from app.wecom.api_kf import KfMessage
-from app.wecom.kf_events import CUSTOMER, kf_event
 from handlers.verify_dialog import verify_in_dialog
 from tests.conftest import REPO, make_settings, rows_of
 from tests.handlers.harness import Bot, friend_added, kf_image, kf_text

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
+from app.engine.outbox.models import FAST
 from app.funnel import steps
 from app.funnel.models import FunnelEvent
 from app.members.models import Member, MemberHistory
-from app.outbox.models import FAST
 from app.verify.links import links_for
 from tests.handlers.harness import Bot, friend_added
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from app import wakeups
-from app.db import Database, utcnow
+from app.engine import wakeups
+from app.engine.db import Database, utcnow
 from app.kf import store
 
 

@@ -12,17 +12,17 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app import wakeups
-from app.config import Settings, parse_rates
-from app.db import Database
-from app.outbox import store
-from app.outbox.models import PENDING, OutboxMessage
-from app.outbox.ratelimit import RateLimits
-from app.outbox.sender import OutboxSender
-from app.wakeups import Wakeups
-from app.wecom.api import ApiCall, SendWelcomeMsg, Text, WebhookSend, WebhookText
-from app.wecom.tokens import TokenStore
-from app.wecom.wiring import build_wecom
+from app.engine import wakeups
+from app.engine.config import Settings, parse_rates
+from app.engine.db import Database
+from app.engine.outbox import store
+from app.engine.outbox.models import PENDING, OutboxMessage
+from app.engine.outbox.ratelimit import RateLimits
+from app.engine.outbox.sender import OutboxSender
+from app.engine.wakeups import Wakeups
+from app.engine.wecom.api import ApiCall, SendWelcomeMsg, Text, WebhookSend, WebhookText
+from app.engine.wecom.tokens import TokenStore
+from app.engine.wecom.wiring import build_wecom
 from tests.conftest import make_settings
 from tests.fakes.wecom import Call, FakeWeCom
 

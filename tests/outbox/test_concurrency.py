@@ -8,11 +8,11 @@ from datetime import timedelta
 
 import pytest
 
-from app.db import Database, utcnow
-from app.outbox.models import SENT, UNKNOWN
-from app.outbox.outcomes import Outcome
-from app.outbox.sender import Planned
-from app.wecom.tokens import TokenStore, cache_key
+from app.engine.db import Database, utcnow
+from app.engine.outbox.models import SENT, UNKNOWN
+from app.engine.outbox.outcomes import Outcome
+from app.engine.outbox.sender import Planned
+from app.engine.wecom.tokens import TokenStore, cache_key
 from tests.fakes.wecom import FakeWeCom
 from tests.outbox.conftest import Outbox, make_outbox, robot_text, texts, welcome
 

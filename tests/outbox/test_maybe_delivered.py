@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from app.db import utcnow
-from app.outbox import store
-from app.outbox.models import EXPIRED, SENT, UNKNOWN
-from app.outbox.sender import OutboxSender
+from app.engine.db import utcnow
+from app.engine.outbox import store
+from app.engine.outbox.models import EXPIRED, SENT, UNKNOWN
+from app.engine.outbox.sender import OutboxSender
 from tests.outbox.conftest import Outbox, robot_text, welcome
 
 WELCOME = "externalcontact/send_welcome_msg"

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from app import wakeups
-from app.db import utcnow
-from app.outbox import admin, store
-from app.outbox.models import DEAD, FAST, NORMAL, PENDING, SENT, UNKNOWN, OutboxMessage
+from app.engine import wakeups
+from app.engine.db import utcnow
+from app.engine.outbox import admin, store
+from app.engine.outbox.models import DEAD, FAST, NORMAL, PENDING, SENT, UNKNOWN, OutboxMessage
 from tests.outbox.conftest import Outbox, robot_text, welcome
 
 WELCOME = "externalcontact/send_welcome_msg"

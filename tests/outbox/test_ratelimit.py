@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.config import Rate, parse_rates
-from app.db import Database
-from app.outbox.ratelimit import (
+from app.engine.config import Rate, parse_rates
+from app.engine.db import Database
+from app.engine.outbox.ratelimit import (
     RateLimits,
     block_until,
     next_free,

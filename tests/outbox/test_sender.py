@@ -9,11 +9,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.db import utcnow
-from app.outbox import sender as sender_module
-from app.outbox.models import DEAD, EXPIRED, FAST, PENDING, SENT, UNKNOWN, RateSlot
-from app.outbox.outcomes import Outcome
-from app.outbox.sender import Planned
+from app.engine.db import utcnow
+from app.engine.outbox import sender as sender_module
+from app.engine.outbox.models import DEAD, EXPIRED, FAST, PENDING, SENT, UNKNOWN, RateSlot
+from app.engine.outbox.outcomes import Outcome
+from app.engine.outbox.sender import Planned
 from tests.conftest import LogRecorder, wait_until
 from tests.fakes.wecom import FakeWeCom
 from tests.outbox.conftest import (

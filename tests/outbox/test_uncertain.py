@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import httpx
 
-from app.db import utcnow
-from app.outbox.models import DEAD, EXPIRED, FAST, PENDING, SENT, UNKNOWN
-from app.wecom.api import SendMessage, Text, WebhookSend, WebhookText
+from app.engine.db import utcnow
+from app.engine.outbox.models import DEAD, EXPIRED, FAST, PENDING, SENT, UNKNOWN
+from app.engine.wecom.api import SendMessage, Text, WebhookSend, WebhookText
 from tests.fakes.wecom import Call, FakeWeCom
 from tests.outbox.conftest import ROBOT, ROBOT_KEY, Outbox, make_outbox, robot_text, welcome
 

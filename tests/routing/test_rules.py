@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from app.engine.yamlconf import ConfigFileError
 from app.flows import load_flows
 from app.routing.flows import RoutingFlows
-from app.yamlconf import ConfigFileError
 from tests.conftest import REPO, config_error
 
 ROUTING = load_flows(REPO / "sop_flows").routing

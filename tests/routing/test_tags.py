@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from app.db import Database
+from app.engine.db import Database
+from app.engine.wecom.wiring import build_wecom
 from app.flows import load_flows
 from app.routing.models import CorpTag
 from app.routing.tags import sync_tags
-from app.wecom.wiring import build_wecom
 from tests.conftest import REPO, make_settings
 from tests.fakes.wecom import FakeWeCom
 

@@ -1,4 +1,4 @@
-"""The services the attack script (test_attacks.py) goes after, as a new user would start them:
+"""The runtime the attack script (test_attacks.py) goes after, as a new user would start them:
 real `sopbot` processes on free ports, their logs kept for inspection.
 
 - "sqlite": `sopbot demo --exit` makes a real demo database, then `sopbot serve --env-file
@@ -22,13 +22,13 @@ from pathlib import Path
 
 import httpx
 
+from app.engine.wecom.crypto import WeComCrypto
 from app.verify.links import VerifyLinks
-from app.wecom.crypto import WeComCrypto
 from bench._sopbot import free_port
 from tests.conftest import REPO
 from tests.pg import scratch_schema
 
-SOPBOT = [sys.executable, "-m", "app.cli"]
+SOPBOT = [sys.executable, "-m", "app.faces.cli.main"]
 OPERATOR_PASSWORD = "attack-test-password-1"
 SHOP_PHOTO = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 40
 VERIFY_LINK = re.compile(r"/verify/[A-Za-z0-9._-]+")

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from app.db import sync_url
+from app.engine.db import sync_url
 from tests.conftest import PG_URL
 from tests.fakes import payloads
 from tests.security.targets import (

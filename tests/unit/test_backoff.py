@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.inbox import store
+from app.engine.inbox import store
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 

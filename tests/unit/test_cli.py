@@ -19,7 +19,7 @@ import pytest
 from app import migrate
 from tests.conftest import AES_KEY, REPO
 
-SOPBOT = [sys.executable, "-m", "app.cli"]
+SOPBOT = [sys.executable, "-m", "app.faces.cli.main"]
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -166,7 +166,7 @@ def test_event_stored_by_a_killed_process_is_handled_by_the_next(tmp_path: Path)
     import signal
     import sqlite3
 
-    from app.wecom.crypto import WeComCrypto
+    from app.engine.wecom.crypto import WeComCrypto
     from tests.conftest import CORP_ID, TOKEN
     from tests.fakes import payloads
 
@@ -218,9 +218,9 @@ def test_outbox_status_retry_and_drop(tmp_path: Path) -> None:
     import asyncio
     import sqlite3
 
-    from app.db import Database
-    from app.outbox import store
-    from app.wecom.api import SendWelcomeMsg, Text
+    from app.engine.db import Database
+    from app.engine.outbox import store
+    from app.engine.wecom.api import SendWelcomeMsg, Text
 
     env = {"SOPBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'o.db'}"}
     assert run(["migrate"], env, tmp_path).returncode == 0
@@ -326,7 +326,7 @@ def test_serve_with_a_given_simulator_key_writes_no_file_and_removes_a_stale_one
 
 def test_a_made_key_is_shown_on_a_terminal_only(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from app.sim import keyfile
+    from app.faces.sim import keyfile
 
     path = tmp_path / "k.sim-key"
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)

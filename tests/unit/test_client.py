@@ -11,13 +11,13 @@ import httpx
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from app.wecom import api
-from app.wecom import client as client_module
-from app.wecom.api import API_CALLS, ApiCall
-from app.wecom.api_contact import ContactCall
-from app.wecom.api_kf import KfCall
-from app.wecom.client import NotConfigured, WeComClient
-from app.wecom.errors import (
+from app.engine.wecom import api
+from app.engine.wecom import client as client_module
+from app.engine.wecom.api import API_CALLS, ApiCall
+from app.engine.wecom.api_contact import ContactCall
+from app.engine.wecom.api_kf import KfCall
+from app.engine.wecom.client import NotConfigured, WeComClient
+from app.engine.wecom.errors import (
     ApiError,
     ConfigurationError,
     FinalError,
@@ -562,8 +562,8 @@ def test_is_dedupable(call: ApiCall[Any], dedupable: bool) -> None:
 
 
 async def test_media_is_downloaded_and_refused_when_too_large_or_unknown() -> None:
-    from app.wecom.client import MediaTooLarge
-    from app.wecom.errors import ApiError
+    from app.engine.wecom.client import MediaTooLarge
+    from app.engine.wecom.errors import ApiError
     from tests.fakes.wecom import FakeWeCom
 
     fake = FakeWeCom()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import ConfigError, Settings, load_settings
+from app.engine.config import ConfigError, Settings, load_settings
 
 GOOD = {
     "WECOM_CORP_ID": "wwcorp",

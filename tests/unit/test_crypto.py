@@ -1,4 +1,4 @@
-"""Tests for app.wecom.crypto (WXBizMsgCrypt, reference §2).
+"""Tests for app.engine.wecom.crypto (WXBizMsgCrypt, reference §2).
 
 Independent oracles: the official sample vectors, wechatpy's implementation, and raw AES done
 here with pycryptodome so padding and layout are checked without going through the module.
@@ -21,8 +21,8 @@ from wechatpy.enterprise.crypto import PrpCrypto
 from wechatpy.enterprise.crypto import WeChatCrypto as WechatpyCrypto
 from wechatpy.exceptions import InvalidSignatureException
 
-import app.wecom.crypto as crypto_module
-from app.wecom.crypto import (
+import app.engine.wecom.crypto as crypto_module
+from app.engine.wecom.crypto import (
     AesKeyError,
     CryptoError,
     DecryptError,
@@ -32,7 +32,7 @@ from app.wecom.crypto import (
     WeComCrypto,
     validate_aes_key,
 )
-from app.wecom.xmlutil import parse_xml
+from app.engine.wecom.xmlutil import parse_xml
 
 # Values of the official WXBizMsgCrypt samples (Token, EncodingAESKey, CorpID and requests).
 TOKEN = "QDG6eK"

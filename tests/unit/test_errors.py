@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.wecom import errors
-from app.wecom.errors import (
+from app.engine.wecom import errors
+from app.engine.wecom.errors import (
     ApiError,
     ConfigurationError,
     FinalError,

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.wecom import events as ev
-from app.wecom.events import event_from_xml, parse_event
-from app.wecom.xmlutil import XmlError, parse_xml
+from app.engine.wecom import events as ev
+from app.engine.wecom.parsing import event_from_xml, parse_event
+from app.engine.wecom.xmlutil import XmlError, parse_xml
 from tests.fakes import payloads
 
 T0 = 1700000000

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from app.engine.yamlconf import ConfigFileError, load_model
 from app.funnel.flows import FunnelFlows
-from app.yamlconf import ConfigFileError, load_model
 from tests.conftest import REPO, config_error
 
 FUNNEL = load_model(REPO / "sop_flows" / "funnel.yaml", FunnelFlows)

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.engine.yamlconf import ConfigFileError, ConfigFileErrors
 from app.keywords import book as book_module
 from app.keywords.book import KeywordBook
 from app.keywords.matcher import Matcher, plain_match
 from app.keywords.rules import Answer, Rule, load_keywords
-from app.yamlconf import ConfigFileError, ConfigFileErrors
 from tests.conftest import REPO, LogRecorder
 
 SEGMENTS = {"shop_north", "shop_south", "reseller", "online", "online_douyin"}

@@ -7,7 +7,7 @@ import json
 import pytest
 import structlog
 
-from app.logs import Redactor, configure_logging, get_logger, mask_phones
+from app.engine.logs import Redactor, configure_logging, get_logger, mask_phones
 from tests.conftest import AES_KEY, TOKEN
 
 

@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
 from app import migrate
-from app.db import sync_url
+from app.engine.db import sync_url
 from app.models import Base
 
 

@@ -14,9 +14,9 @@ import pytest
 from tests.conftest import REPO
 
 # Read lazily by the running service, so a wheel without them starts fine and fails later.
-NEEDED = ["app/console/templates/base.html", "app/console/templates/groups.html",
-          "app/console/static/console.css", "app/verify/templates/form.html",
-          "app/demo/demo.yaml", "migrations/script.py.mako", "migrations/env.py",
+NEEDED = ["app/faces/console/templates/base.html", "app/faces/console/templates/groups.html",
+          "app/faces/console/static/console.css", "app/faces/web/verify/templates/form.html",
+          "app/faces/demo/demo.yaml", "migrations/script.py.mako", "migrations/env.py",
           "migrations/versions/0001_inbox.py", "handlers/__init__.py"]
 
 

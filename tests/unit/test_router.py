@@ -9,14 +9,13 @@ from typing import Any
 import pytest
 
 import handlers
-from app.bot.context import Ctx
-from app.bot.env import Env
-from app.bot.filters import Command, FromOperator, Predicate, Where
-from app.bot.router import Router
-from app.db import Database
-from app.flows import load_flows
-from app.outbox.store import Message as Message_
-from app.wecom.events import (
+from app.engine.bot.context import Ctx
+from app.engine.bot.env import Env
+from app.engine.bot.filters import Command, FromOperator, Predicate, Where
+from app.engine.bot.router import Router
+from app.engine.db import Database
+from app.engine.outbox.store import Message as Message_
+from app.engine.wecom.events import (
     ChatMemberJoined,
     Event,
     ExternalChatEvent,
@@ -24,8 +23,9 @@ from app.wecom.events import (
     ExternalContactAdded,
     Message,
     TextMessage,
-    event_from_xml,
 )
+from app.engine.wecom.parsing import event_from_xml
+from app.flows import load_flows
 from handlers import kf, welcome
 from tests.conftest import REPO, make_settings
 from tests.fakes import payloads

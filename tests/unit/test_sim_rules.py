@@ -6,12 +6,12 @@ from datetime import datetime
 
 import pytest
 
-from app.sim import contacts, groups, kf, masssend, messages, tokens
-from app.sim.clock import SHANGHAI, ManualClock, shanghai_day
-from app.sim.config import SimSettings
-from app.sim.faults import FaultBook, FaultSpec
-from app.sim.state import Call, Reject, World
-from app.wecom.xmlutil import parse_xml
+from app.engine.wecom.xmlutil import parse_xml
+from app.faces.sim import contacts, groups, kf, masssend, messages, tokens
+from app.faces.sim.clock import SHANGHAI, ManualClock, shanghai_day
+from app.faces.sim.config import SimSettings
+from app.faces.sim.faults import FaultBook, FaultSpec
+from app.faces.sim.state import Call, Reject, World
 
 CORP = "wwsimtestcorp0001"
 SECRET = "agent-secret-for-tests"

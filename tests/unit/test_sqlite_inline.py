@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from app import sqlite_inline
-from app.db import Database
+from app.engine import sqlite_inline
+from app.engine.db import Database
 
 
 async def make_table(db: Database) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.wecom.events import event_from_xml
-from app.wecom.xmlutil import MAX_DEPTH, XmlError, parse_xml
+from app.engine.wecom.parsing import event_from_xml
+from app.engine.wecom.xmlutil import MAX_DEPTH, XmlError, parse_xml
 from tests.fakes import payloads
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from app.engine.yamlconf import ConfigFileError, ConfigFileErrors
 from app.flows import load_flows
 from app.keywords import load_keywords
-from app.yamlconf import ConfigFileError, ConfigFileErrors
 from tests.conftest import REPO
 
 VALID = (REPO / "sop_flows" / "commands.yaml").read_text(encoding="utf-8")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from app.db import utcnow
+from app.engine.db import utcnow
 from app.funnel.models import FunnelEvent
 from app.members import service as members
 from app.members.models import Member, MemberHistory
@@ -57,10 +57,10 @@ class VerifyApp:
 
     async def member(self, external_userid: str = "wm_shop_1") -> tuple[Member, str]:
         """A member as the friend-add handler leaves it, and their verification link path."""
-        async with self.running.services.db.unit_of_work() as session:
+        async with self.running.runtime.db.unit_of_work() as session:
             member = await members.create(session, utcnow(), "test", channel="douyin",
                                           external_userid=external_userid, staff_userid="lisi")
-        token = links_for(self.running.services.settings).token(external_userid)
+        token = links_for(self.running.runtime.settings).token(external_userid)
         return member, f"/verify/{token}"
 
     async def submit(self, path: str, *, phone: str = "13800138000",
@@ -74,7 +74,7 @@ class VerifyApp:
         return await self.client.post(path, data=data, files=files)
 
     async def all(self, model: type) -> list[Any]:  # type: ignore[type-arg]
-        return await rows_of(self.running.services.db, model)
+        return await rows_of(self.running.runtime.db, model)
 
     async def verifications(self) -> list[Verification]:
         return await self.all(Verification)
@@ -83,7 +83,7 @@ class VerifyApp:
         return [event.step for event in await self.all(FunnelEvent)]
 
     async def fresh_member(self, member_id: int) -> Member:
-        async with self.running.services.db.reader() as session:
+        async with self.running.runtime.db.reader() as session:
             member = await session.get(Member, member_id)
             assert member is not None
             return member

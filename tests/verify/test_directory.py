@@ -9,9 +9,9 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from app.cli import cli
-from app.db import sync_url
 from app.directory.models import PlatformUser
+from app.engine.db import sync_url
+from app.faces.cli.main import cli
 from app.funnel import steps
 from tests.verify.conftest import AUTH, VerifyApp
 

@@ -85,7 +85,7 @@ async def test_forged_and_expired_links_store_nothing(verify_app: VerifyApp, met
 async def test_a_link_for_an_unknown_member_is_404(verify_app: VerifyApp) -> None:
     from app.verify.links import links_for
 
-    token = links_for(verify_app.running.services.settings).token("wm_never_added")
+    token = links_for(verify_app.running.runtime.settings).token("wm_never_added")
     response = await verify_app.client.get(f"/verify/{token}")
     assert response.status_code == 404
     assert "找不到您的添加记录" in response.text

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 
 from app import migrate
-from app.db import sync_url
+from app.engine.db import sync_url
 from tests.pg import scratch_schema
 
 PG_URL = os.environ.get("SOPBOT_TEST_PG_URL", "")

@@ -10,13 +10,13 @@ import time
 import pytest
 from starlette.requests import Request
 
-from app.db import utcnow
+from app.engine.db import utcnow
+from app.faces.web.verify.origin import cross_site, origin_of
+from app.faces.web.verify.pages import STYLESHEET_URL
 from app.groups.models import GroupPool
 from app.members.models import Member
 from app.verify.links import links_for
 from app.verify.models import Verification
-from app.verify.origin import cross_site, origin_of
-from app.verify.pages import STYLESHEET_URL
 from tests.verify.conftest import JPEG, MAX_BYTES, VerifyApp
 from tests.verify.test_form import _token_made_at
 
@@ -75,7 +75,7 @@ async def test_error_pages_are_guarded(verify_app: VerifyApp) -> None:
     _, good = await verify_app.member("wm_shop_2")
     forged = good[:-2] + "xx"
     expired = "/verify/" + _token_made_at("wm_shop_1", time.time() - 73 * 3600)
-    unknown = "/verify/" + links_for(verify_app.running.services.settings).token("wm_nobody")
+    unknown = "/verify/" + links_for(verify_app.running.runtime.settings).token("wm_nobody")
     assert_guarded_page(await verify_app.client.get(forged), 403, "链接无效")
     assert_guarded_page(await verify_app.submit(forged), 403, "链接无效")
     assert_guarded_page(await verify_app.client.get(expired), 410, "链接已过期")
@@ -106,7 +106,7 @@ async def test_too_many_file_parts_get_a_guarded_page_not_a_bare_400(
 async def test_the_join_code_page_is_guarded_and_shows_the_remote_qr(
         verify_app: VerifyApp) -> None:
     member, path = await verify_app.member()
-    async with verify_app.running.services.db.unit_of_work() as session:
+    async with verify_app.running.runtime.db.unit_of_work() as session:
         stored = await session.get(Member, member.id)
         assert stored is not None
         stored.segment = "shop_south"

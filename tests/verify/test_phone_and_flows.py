@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from app.engine.yamlconf import ConfigFileError
 from app.flows import load_flows
 from app.verify.phone import normalise_phone
 from app.verify.photos import image_type
-from app.yamlconf import ConfigFileError
 from tests.conftest import REPO
 from tests.verify.conftest import JPEG, PNG, WEBP
 

@@ -53,7 +53,7 @@ async def test_an_unknown_member_decodes_no_photo(verify_app: VerifyApp,
     from app.verify.links import links_for
 
     decoded = _count_decodes(monkeypatch)
-    token = links_for(verify_app.running.services.settings).token("wm_nobody")
+    token = links_for(verify_app.running.runtime.settings).token("wm_nobody")
     response = await verify_app.submit(f"/verify/{token}")
     assert response.status_code == 404
     assert decoded == [] and verify_app.stored_files() == []
@@ -86,7 +86,7 @@ async def test_at_most_two_submissions_decode_at_once(tmp_path: Path,
 
 async def test_the_shipped_limit_is_a_phone_photo(verify_app: VerifyApp) -> None:
     """5000×5000 (25 M) is past a 4000×6000 phone photo: not decoded."""
-    assert verify_app.running.services.flows.verify.photo_checks.max_pixels == 24_000_000
+    assert verify_app.running.runtime.flows.verify.photo_checks.max_pixels == 24_000_000
     await _directory(verify_app)
     member, path = await verify_app.member("wm_shop")
     await verify_app.submit(path, phone=PHONE, photos=[("p.png", png_bomb(5000, 5000))])

@@ -108,7 +108,7 @@ async def test_a_photo_is_served_only_from_the_photo_directory(verify_app: Verif
     outside.write_bytes(JPEG)
     (verify_app.photo_dir / "link.jpg").symlink_to(outside)
     names = [stored.name, "../secret.jpg", str(outside), "link.jpg", "gone.jpg"]
-    async with verify_app.running.services.db.unit_of_work() as session:
+    async with verify_app.running.runtime.db.unit_of_work() as session:
         await session.execute(update(Verification).where(Verification.id == review)
                               .values(photos=names))
     for n, expected in enumerate((200, 404, 404, 404, 404)):

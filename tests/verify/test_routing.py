@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from app.engine.outbox.models import OutboxMessage
 from app.funnel import steps
-from app.outbox.models import OutboxMessage
 from app.routing.models import CorpTag
 from app.routing.tags import sync_tags
 from app.verify.links import links_for
@@ -45,7 +45,7 @@ async def test_an_approved_member_is_routed_and_its_staff_member_told(
     assert "138****8000" in text and "13800138000" not in text  # masked even for staff
     # No group pool yet (`sopbot groups sync` not run): the text says so instead of a group.
     assert "当前入群：暂无可用群" in text
-    token = links_for(verify_app.running.services.settings).token("wm_north")
+    token = links_for(verify_app.running.runtime.settings).token("wm_north")
     page = (await verify_app.client.get(f"/verify/{token}")).text
     assert "认证通过" in page and "<img" not in page
 
@@ -65,8 +65,8 @@ async def test_a_consumer_is_never_routed(verify_app: VerifyApp) -> None:
 
 
 async def test_a_routed_member_gets_its_corp_tags(verify_app: VerifyApp) -> None:
-    services = verify_app.running.services
-    await sync_tags(services.db, services.wecom, services.flows)
+    runtime = verify_app.running.runtime
+    await sync_tags(runtime.db, runtime.wecom, runtime.flows)
     member_id = await _approve(verify_app, "wm_tagged", region="上海")
     fake = verify_app.running.wecom
 
@@ -75,7 +75,7 @@ async def test_a_routed_member_gets_its_corp_tags(verify_app: VerifyApp) -> None
     await wait_until(tagged, 10)
     [call] = fake.calls_to(MARK_TAG)
     assert (call.body["userid"], call.body["external_userid"]) == ("lisi", "wm_tagged")
-    async with services.db.reader() as session:
+    async with runtime.db.reader() as session:
         names = {(t.dimension, t.value) for t in (await session.execute(
             select(CorpTag).where(CorpTag.tag_id.in_(call.body["add_tag"])))).scalars()}
     assert names == {("identity", "physical_shop"), ("channel", "douyin"), ("region", "上海")}
@@ -85,6 +85,6 @@ async def test_a_routed_member_gets_its_corp_tags(verify_app: VerifyApp) -> None
 async def test_without_synced_tags_routing_still_happens(verify_app: VerifyApp) -> None:
     member_id = await _approve(verify_app, "wm_untagged")
     assert (await verify_app.fresh_member(member_id)).status == "routed"
-    async with verify_app.running.services.db.reader() as session:
+    async with verify_app.running.runtime.db.reader() as session:
         kinds = set((await session.execute(select(OutboxMessage.kind))).scalars())
     assert kinds == {"staff_notice"}  # the staff message, and no mark_tag queued

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from app.db import Database, utcnow
+from app.engine.db import Database, utcnow
+from app.engine.inbox.models import InboxEvent
 from app.flows import load_flows
-from app.inbox.models import InboxEvent
 from app.kf.models import KfDialog
 from app.members import service as members
 from app.verify.models import Verification

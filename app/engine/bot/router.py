@@ -1,0 +1,177 @@
+"""Ordered routers, first match wins (modelled on aiogram 3's dispatcher), each carrying
+everything about its behaviour (bolt-python's ack and lazy work on one listener).
+
+A router holds routes (event type + filters + handler) and child routers. Dispatch walks its own
+routes in registration order, then each child in include order; the first route whose type
+matches (isinstance, so a route on a base class catches its subclasses) and whose filters all
+pass runs, and no other. Filters may return a dict of values, which lands in `ctx.data`.
+
+Besides its handler, a behaviour registers here, once, what runs elsewhere on its behalf:
+- `intake` on a route: the message stored with the event itself, before the inbox worker (a
+  welcome's code lives 20 s; the callback path and the kf reader ask `Router.intake`);
+- `on_settled` / `after_settled`: what is recorded when the outbox settles a row of a kind it
+  queues (the sender asks `Router.settled_hooks`);
+- `before_kf_store`: work on a kf page before it is stored (fetching what its messages name);
+- `every`: scheduled jobs (the scheduler asks `Router.jobs`).
+Each of these is built once per process from the `Env` (settings, flows, database, WeCom).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from app.engine.bot.context import Ctx
+from app.engine.bot.env import Env
+from app.engine.bot.filters import Filter, evaluate_all
+from app.engine.outbox.store import Message
+from app.engine.wecom.events import Event
+
+if TYPE_CHECKING:
+    from app.engine.outbox.sender import AfterSettle, SettledHook
+    from app.engine.wecom.api_kf import KfMessage
+
+E = TypeVar("E", bound=Event)
+Handler = Callable[[E, Ctx], Awaitable[None]]
+# Built once from the Env: the message to store with an event, or None.
+IntakeRule = Callable[[E, datetime], Message | None]
+Intake = Callable[[Env], IntakeRule[E]]
+KfPageStep = Callable[["list[KfMessage]"], Awaitable["list[KfMessage]"]]
+Job = Callable[[Env], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Route(Generic[E]):
+    event_type: type[E]
+    handler: Handler[E]
+    filters: tuple[Filter, ...]
+    intake: Intake[E] | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.handler.__module__}.{self.handler.__qualname__}"
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    """A job run every `every_s` seconds by the process leading the scheduler."""
+
+    name: str
+    run: Job
+    every_s: float
+    # Also run the moment a process takes the lead (what was due while nobody led).
+    on_lead: bool = False
+
+
+class Router:
+    def __init__(self, name: str, *, partial: bool = False) -> None:
+        self.name = name
+        # A router that deliberately lacks some behaviours' intake (tests of the inbox's own
+        # mechanics); any other router given to the service must have them all.
+        self.partial = partial
+        self._routes: list[Route[Any]] = []
+        self._children: list[Router] = []
+        self._settled: list[tuple[str, Callable[[Env], SettledHook]]] = []
+        self._after_settled: list[Callable[[Env], AfterSettle]] = []
+        self._kf_steps: list[Callable[[Env], KfPageStep]] = []
+        self._jobs: list[ScheduledJob] = []
+
+    def add(self, event_type: type[E], handler: Handler[E], *filters: Filter,
+            intake: Intake[E] | None = None) -> None:
+        """Register `handler` for events of `event_type` that pass every filter; `intake`
+        builds the message stored with such an event before any worker sees it."""
+        if not handler.__doc__:
+            raise ValueError(f"handler {handler.__qualname__} needs a docstring stating its rule")
+        self._routes.append(Route(event_type, handler, filters, intake))
+
+    def on_settled(self, kind: str, build: Callable[[Env], SettledHook]) -> None:
+        """When the outbox settles a row of `kind`: the hook runs in the settle transaction."""
+        self._settled.append((kind, build))
+
+    def after_settled(self, build: Callable[[Env], AfterSettle]) -> None:
+        """Once per settle transaction, after every row hook (work that locks last)."""
+        self._after_settled.append(build)
+
+    def before_kf_store(self, build: Callable[[Env], KfPageStep]) -> None:
+        """A step the kf reader runs on each page's messages before storing them."""
+        self._kf_steps.append(build)
+
+    def every(self, every_s: float, job: Job, *, on_lead: bool = False) -> None:
+        """Run `job` every `every_s` seconds in the process that leads the scheduler."""
+        if not job.__doc__:
+            raise ValueError(f"job {job.__qualname__} needs a docstring stating what it does")
+        self._jobs.append(ScheduledJob(job.__name__, job, every_s, on_lead))
+
+    def include(self, *routers: Router) -> None:
+        """Append child routers; they are consulted after this router's own routes, in order."""
+        for router in routers:
+            if router is self or self in router._ancestry():
+                raise ValueError(f"including router {router.name!r} would make a cycle")
+            self._children.append(router)
+
+    def routes(self) -> Iterator[Route[Any]]:
+        """Every route in dispatch order (depth first, own routes before children)."""
+        yield from self._routes
+        for child in self._children:
+            yield from child.routes()
+
+    async def dispatch(self, event: Event, ctx: Ctx) -> str | None:
+        """Run the first matching handler; return its name, or None when nothing matched."""
+        for route in self.routes():
+            if not isinstance(event, route.event_type):
+                continue
+            data = await evaluate_all(route.filters, event, ctx)
+            if data is None:
+                continue
+            ctx.data.update(data)
+            ctx.handler = route.name
+            await route.handler(event, ctx)
+            return route.name
+        return None
+
+    # --- what the rest of the engine asks -------------------------------------------------
+
+    def intake(self, env: Env) -> Callable[[Event, datetime], Message | None]:
+        """The intake of every route, built once: the first message an event's routes give."""
+        rules = [(route.event_type, route.intake(env)) for route in self.routes()
+                 if route.intake is not None]
+
+        def intake(event: Event, received: datetime) -> Message | None:
+            for event_type, rule in rules:
+                if isinstance(event, event_type) and (message := rule(event, received)):
+                    return message
+            return None
+        return intake
+
+    def settled_hooks(self, env: Env) -> tuple[list[tuple[str, SettledHook]], list[AfterSettle]]:
+        """(kind, hook) for every settle hook, and the after-settle hooks, built once."""
+        return ([(kind, build(env)) for router in self._all() for kind, build in router._settled],
+                [build(env) for router in self._all() for build in router._after_settled])
+
+    def kf_page_steps(self, env: Env) -> list[KfPageStep]:
+        return [build(env) for router in self._all() for build in router._kf_steps]
+
+    def jobs(self) -> list[ScheduledJob]:
+        jobs = [job for router in self._all() for job in router._jobs]
+        names = [job.name for job in jobs]
+        if len(names) != len(set(names)):
+            raise ValueError(f"two scheduled jobs share a name: {sorted(names)}")
+        return jobs
+
+    def missing_intake(self, complete: Router) -> list[str]:
+        """Routes of `complete` that declare an intake this router has no intake for."""
+        have = {(route.event_type, route.intake) for route in self.routes()}
+        return [route.name for route in complete.routes()
+                if route.intake is not None and (route.event_type, route.intake) not in have]
+
+    def _all(self) -> Iterator[Router]:
+        yield self
+        for child in self._children:
+            yield from child._all()
+
+    def _ancestry(self) -> Iterator[Router]:
+        for child in self._children:
+            yield child
+            yield from child._ancestry()

@@ -1,0 +1,42 @@
+"""/console/groups: every customer group, its size against the segment's ideal, stage, health,
+onboarding day and (for a zombie) its migration plan; filtered by segment and stage. Every
+console page's banner naming each segment whose pool has no group with room comes from here."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from app.engine.db import utcnow
+from app.faces.console import labels
+from app.faces.console.pages import groups_view as view
+from app.faces.console.render import render
+
+router = APIRouter()
+
+
+@router.get("/groups")
+async def groups_page(request: Request, segment: str = "", stage: str = "") -> Response:
+    runtime = request.app.state.runtime
+    flows = runtime.flows
+    form = {"segment": segment, "stage": stage}
+    choices = labels.segment_choices(flows, view.NO_SEGMENT_LABEL)
+    error = None
+    if segment not in dict(choices):
+        error = "未知的分群。"
+    elif stage and stage not in view.STAGE_LABELS:
+        error = "未知的阶段。"
+    if error:
+        return _page(request, form, choices, error=error, status_code=400)
+    async with runtime.db.reader() as session:
+        everything = await view.load(session, flows, utcnow())
+    in_segment = view.filtered(everything, segment, "")
+    return _page(request, form, choices, rows=view.filtered(in_segment, "", stage),
+                 counts=view.stage_counts(in_segment), total=len(everything),
+                 lifecycle=flows.lifecycle)
+
+
+def _page(request: Request, form: dict[str, str], choices: list[tuple[str, str]],
+          status_code: int = 200, **ctx: object) -> Response:
+    return render(request, "groups.html", status_code=status_code, form=form,
+                  segments=choices, stages=view.STAGE_LABELS, **ctx)

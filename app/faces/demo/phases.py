@@ -1,0 +1,174 @@
+"""The demo's phases, each a numbered step with what it counted: the operators' groundwork the
+day before the week, the week that just ended (each morning that day's newcomers go through
+the whole funnel, then the calendar plays the day), and what the week added up to."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from app.faces.demo import driver, groundwork
+from app.faces.demo.calendar_days import Action, FastForward, first_day
+from app.faces.demo.output import Progress
+from app.faces.demo.population import Person, Population
+from app.faces.demo.texts import DemoTexts
+from app.faces.demo.wire import Wire
+from app.faces.demo.workspace import OPERATOR
+from app.faces.web.runtime import Runtime
+from app.groups.models import CustomerGroup
+from app.kf.models import UnansweredQuestion
+from app.verify.models import APPROVED, AUTO_REVIEWER, PENDING, Verification
+
+ARRIVE_AT = "09:30"  # when each day's newcomers reach the funnel (its steps take seconds)
+ANNOUNCE_AT, ANNOUNCED_TO = "11:00", "shop_south"  # the last day: today's message is planned
+
+
+async def prepare_wecom(wire: Wire, runtime: Runtime, texts: DemoTexts, days: int,
+                        progress: Progress) -> None:
+    progress.start("WeCom set-up")
+    made = await groundwork.make_groups(wire, runtime.flows.routing,
+                                        groundwork.staff_of(runtime))
+    synced = await groundwork.sync_all(runtime)
+    progress.done(f"{made} customer groups made by staff; {synced}")
+    progress.start("calendar content")
+    queued = await groundwork.queue_content(wire, texts, runtime.flows.calendar, days)
+    progress.done(f"{queued} items queued for the calendar's columns")
+
+
+@dataclass
+class Tally:
+    """What the funnel counted over the arrivals so far."""
+
+    app: Counter[str] = field(default_factory=Counter)
+    added: list[Person] = field(default_factory=list)
+    links: dict[str, str] = field(default_factory=dict)  # each member's verification link
+    imported: int = 0
+    decided: Counter[str] = field(default_factory=Counter)
+    joined: int = 0
+    asked: int = 0
+    second_account_of: int | None = None  # the member whose phone a second account claimed
+    announced: tuple[str, str] | None = None  # the operator's /announce: held as, ended as
+
+
+@dataclass
+class Arrivals:
+    """The funnel, played for one group of newcomers at a time."""
+
+    wire: Wire
+    texts: DemoTexts
+    open_kfid: str  # the simulator's 微信客服 account members write to
+    tally: Tally = field(default_factory=Tally)
+
+    async def arrive(self, cohort: Population, last: bool) -> str:
+        """The cohort's ad-slot steps, adds, forms, reviews, group codes and questions; what
+        the day counted. The `last` cohort ends with a second account claiming a phone."""
+        wire, tally = self.wire, self.tally
+        tally.app += await driver.report_app_steps(wire, cohort)
+        links = await driver.welcome_links(wire, await driver.add_friends(wire, cohort.people))
+        tally.added += cohort.people
+        tally.links |= links
+        await wire.quiet()  # each add recorded as a member (the welcome goes out before that)
+        tally.imported += await driver.import_directory(wire, cohort.people)
+        await driver.fill_forms(wire, cohort.people, links)
+        await wire.quiet()
+        tally.decided += await driver.review(wire, tally.added, self.texts, last)
+        if last:
+            tally.second_account_of = await driver.claim_a_linked_phone(wire, tally.added)
+        joined = await driver.scan_codes(wire, tally.added, tally.links)
+        tally.joined += joined
+        tally.asked += await driver.ask_kf(wire, cohort.people, self.texts.questions,
+                                           self.open_kfid, tally.asked)
+        return f"{len(cohort.people):>3} added {joined:>3} joined"
+
+    async def announce(self, _now: datetime) -> None:
+        """An operator announces to a segment whose groups' message of the day is planned."""
+        self.tally.announced = await driver.announce(self.wire, OPERATOR, ANNOUNCED_TO,
+                                                     self.texts.announcement)
+
+
+async def play_week(wire: Wire, runtime: Runtime, population: Population, arrivals: Arrivals,
+                    days: int, seed: int, progress: Progress) -> tuple[date | None, list[str]]:
+    """The simulated days (none: everyone arrives now, no calendar); the first day and each
+    day's line."""
+    if days == 0:
+        progress.start("arrivals")
+        progress.done(await arrivals.arrive(population, last=True))
+        return None, []
+    first = first_day(days)
+    progress.start("the week")
+    progress.done(f"{days} days from {first:%Y-%m-%d} to yesterday: newcomers each morning, "
+                  "posts, confirmations, tracking, onboarding")
+    ff = FastForward(wire, runtime, population.people, days, random.Random(seed))
+    lines = []
+    arrived: dict[int, str] = {}  # each day's arrivals, counted
+    for n in range(days):
+
+        async def morning(_now: datetime, n: int = n) -> None:
+            arrived[n] = await arrivals.arrive(population.cohort(n, days), n == days - 1)
+        extra: tuple[tuple[str, Action], ...] = ((ARRIVE_AT, morning),)
+        if n == days - 1:
+            extra += ((ANNOUNCE_AT, arrivals.announce),)
+        stats = await ff.day(n + 1, first + timedelta(days=n), extra)
+        lines.append(stats.line(n + 1, arrived[n]))
+        progress.write("      " + lines[-1])
+    closing = await ff.close()
+    progress.write(f"      and today so far: {closing.missed} of the week's tasks missed "
+                   "(no confirmation within 24 h)")
+    return first, lines
+
+
+async def totals(wire: Wire, population: Population, tally: Tally, progress: Progress) -> None:
+    """What the week's arrivals added up to, step by step."""
+    progress.start("the funnel")
+    progress.done(f"{len(tally.added)} friend adds over the days")
+    app = tally.app
+    progress.write("      app ad slots   " + " → ".join(f"{app[s]} {s}" for s in app))
+    channels = Counter(p.channel for p in tally.added).most_common()
+    progress.write(f"      friend adds    {len(tally.added)} "
+                   f"({', '.join(f'{c} {n}' for c, n in channels)}); {len(tally.links)} "
+                   "welcomes with a verification link reached WeCom")
+    people = population.people
+    progress.write(f"      verification   {sum(p.opens_form for p in people)} opened the form; "
+                   f"{await _submissions(wire)}; directory: {tally.imported} platform users")
+    reviewers = ", ".join(sorted({p.reviewer for p in people}))
+    decided = tally.decided
+    second = (f"; a second account claimed member #{tally.second_account_of}'s phone: it "
+              "waits, flagged" if tally.second_account_of is not None else "")
+    progress.write(f"      review         {decided['approved'] + decided['rejected']} decided "
+                   f"by {reviewers}: {decided['approved']} approved, {decided['rejected']} "
+                   f"photos rejected, {decided['left']} left for the console's review "
+                   f"page{second}")
+    progress.write(f"      group codes    {tally.joined} members scanned their group code; "
+                   f"{await _filled(wire)}")
+    async with wire.db.reader() as session:
+        kept = await session.scalar(select(func.count()).select_from(UnansweredQuestion)) or 0
+    if tally.announced is not None:
+        held, final = tally.announced
+        progress.write(f"      /announce      to {ANNOUNCED_TO} at {ANNOUNCE_AT} on the last day: "
+                       f"{held} (its groups' message of the day was planned), then {final} "
+                       "by `/announce tomorrow`")
+    progress.write(f"      kf questions   {tally.asked} members asked; {tally.asked - kept} "
+                   f"answered by keywords, {kept} kept for the console's keyword page")
+
+
+async def _submissions(wire: Wire) -> str:
+    async with wire.db.reader() as session:
+        rows = list(await session.execute(select(
+            Verification.status, Verification.reviewer, Verification.identity_type)))
+    auto = sum(s == APPROVED and r == AUTO_REVIEWER for s, r, _ in rows)
+    consumers = sum(identity == "consumer" for _, _, identity in rows)
+    pending = sum(s == PENDING for s, _, _ in rows)
+    return (f"{len(rows)} submitted: {auto} approved by the directory, {consumers} consumers "
+            f"turned away, {pending} to review")
+
+
+async def _filled(wire: Wire) -> str:
+    async with wire.db.reader() as session:
+        groups = await session.scalar(select(func.count()).select_from(CustomerGroup))
+        filled = await session.scalar(select(func.count()).select_from(CustomerGroup).where(
+            CustomerGroup.filled_at.is_not(None)))
+    return f"{filled} of {groups} groups reached their ideal size"
