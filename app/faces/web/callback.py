@@ -39,7 +39,7 @@ def new_callback_id() -> str:
     return os.urandom(8).hex()
 
 
-def _services(request: Request) -> Runtime:
+def _runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
@@ -49,7 +49,7 @@ def _signed_params(request: Request, *extra: str) -> dict[str, str]:
     missing = [name for name, value in params.items() if not value]
     if missing:
         raise Rejected(400, f"missing query parameter {', '.join(missing)}")
-    _check_fresh(params["timestamp"], _services(request).settings.callback_max_age_s)
+    _check_fresh(params["timestamp"], _runtime(request).settings.callback_max_age_s)
     return params
 
 
@@ -81,7 +81,7 @@ async def verify_url(request: Request) -> Response:
     with bound_contextvars(callback_id=new_callback_id()):
         try:
             params = _signed_params(request, "echostr")
-            echo = _services(request).crypto.verify_url(
+            echo = _runtime(request).crypto.verify_url(
                 params["msg_signature"], params["timestamp"], params["nonce"], params["echostr"])
         except CryptoError as exc:
             return _reject(_crypto_rejection(exc))
@@ -96,7 +96,7 @@ async def receive(request: Request) -> Response:
     """Store the callback exactly once, then answer; handling happens off the request."""
     callback_id = new_callback_id()
     with bound_contextvars(callback_id=callback_id):
-        runtime = _services(request)
+        runtime = _runtime(request)
         try:
             params = _signed_params(request)
             body = await read_body(request, runtime.settings.max_body_bytes)
