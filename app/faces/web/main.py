@@ -34,14 +34,14 @@ from app.faces.sim import create_sim_app
 from app.faces.sim.config import SimSettings
 from app.faces.sim.embedded import MOUNT_PATH
 from app.faces.web import callback, health
-from app.faces.web import content as content_api
-from app.faces.web import funnel as funnel_api
+from app.faces.web import content as content_routes
+from app.faces.web import funnel as funnel_routes
 from app.faces.web.http_errors import validation_error
 from app.faces.web.metrics import Metrics
-from app.faces.web.metrics import router as metrics_api_router
+from app.faces.web.metrics import router as metrics_routes
 from app.faces.web.runtime import Runtime
 from app.faces.web.verify import form as verify_form
-from app.faces.web.verify import routes as verify_api
+from app.faces.web.verify import routes as verify_routes
 from app.flows import load_flows
 from app.kf.reader import KfReader
 
@@ -141,10 +141,10 @@ def create_app(settings: Settings, *, router: Router | None = None,
                   openapi_url=None, max_body_size=settings.max_request_bytes)
     app.include_router(callback.router)
     app.include_router(health.router)
-    app.include_router(metrics_api_router)
-    app.include_router(funnel_api.router)
-    app.include_router(content_api.router)
-    app.include_router(verify_api.router)
+    app.include_router(metrics_routes)
+    app.include_router(funnel_routes.router)
+    app.include_router(content_routes.router)
+    app.include_router(verify_routes.router)
     app.include_router(verify_form.router, max_body_size=verify_form.max_body_size(settings))
     console.install(app)
     if sim_app is not None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.faces.web import directory as directory_api
+from app.faces.web import directory as directory_routes
 from app.faces.web.verify import reviews
 
 router = APIRouter()
 router.include_router(reviews.router)
-router.include_router(directory_api.router)
+router.include_router(directory_routes.router)
