@@ -72,8 +72,8 @@ async def test_late_reply_answers_empty_then_goes_out_as_an_app_message(
         await app.idle()
         [row] = await rows(app)
         assert row.status == "done" and "echo slow" in (row.reply or "")
-        await wait_until(lambda: _true(bool(app.engine.wecom.calls_to("message/send"))), 5)
-        [sent] = app.engine.wecom.calls_to("message/send")
+        await wait_until(lambda: _true(bool(app.wecom.calls_to("message/send"))), 5)
+        [sent] = app.wecom.calls_to("message/send")
         assert sent.body == {"msgtype": "text", "text": {"content": "echo slow"},
                              "agentid": 1000002, "touser": OPERATOR}
     events = [json.loads(line)["event"] for line in capsys.readouterr().err.splitlines()

@@ -43,7 +43,7 @@ async def test_a_retried_handler_queues_and_sends_its_welcome_once(db_url: str) 
         await wait_until(lambda: _settled(app), 10)
         await app.idle()
         assert failures == ["WCE2E1"]  # the first attempt failed and rolled back its row
-        [call] = app.engine.wecom.calls_to(WELCOME)
+        [call] = app.wecom.calls_to(WELCOME)
         assert call.body == {"welcome_code": "WCE2E1", "text": {"content": "欢迎！"}}
         async with app.runtime.db.reader() as session:
             [row] = (await session.execute(select(OutboxMessage))).scalars()

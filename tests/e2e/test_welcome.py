@@ -65,7 +65,7 @@ async def test_a_friend_add_is_welcomed_once_for_its_channel_and_slot(db_url: st
             assert (await app.post_callback(plaintext)).status_code == 200
         await settled(app, steps.WELCOME_SENT)
         await app.idle()
-        [call] = app.engine.wecom.calls_to(WELCOME)
+        [call] = app.wecom.calls_to(WELCOME)
         text = call.body["text"]["content"]
         assert text.startswith("您好，感谢您在 App 下单！")  # the app.order_success variant
         link = links_for(settings).url("wmORDER1").rsplit("/", 1)[0]
@@ -86,7 +86,7 @@ async def test_the_default_welcome_carries_the_welfare_link(db_url: str) -> None
     async with serve_app(make_settings(db_url, agent_secret="agent-secret")) as app:
         await app.post_callback(add("wmD2D", "WC-D2D", state="door_to_door"))
         await settled(app, steps.WELCOME_SENT)
-        [call] = app.engine.wecom.calls_to(WELCOME)
+        [call] = app.wecom.calls_to(WELCOME)
         assert call.body["text"]["content"].startswith("您好，欢迎加入我们的商家社群！")
         [attachment] = call.body["attachments"]
         assert attachment["msgtype"] == "link"
@@ -99,7 +99,7 @@ async def test_a_channel_variant_carries_the_default_welfare(db_url: str, state:
     async with serve_app(make_settings(db_url, agent_secret="agent-secret")) as app:
         await app.post_callback(add("wmVARIANT", "WC-VARIANT", state=state))
         await settled(app, steps.WELCOME_SENT)
-        [call] = app.engine.wecom.calls_to(WELCOME)
+        [call] = app.wecom.calls_to(WELCOME)
         assert not call.body["text"]["content"].startswith("您好，欢迎加入我们的商家社群！")
         [attachment] = call.body["attachments"]
         assert (attachment["msgtype"], attachment["link"]["title"]) == ("link", "新人专享福利")
@@ -117,7 +117,7 @@ async def test_a_variant_saying_welfare_none_sends_none(db_url: str, tmp_path: P
     async with serve_app(settings) as app:
         await app.post_callback(add("wmNONE", "WC-NONE", state="douyin"))
         await settled(app, steps.WELCOME_SENT)
-        [call] = app.engine.wecom.calls_to(WELCOME)
+        [call] = app.wecom.calls_to(WELCOME)
         assert call.body["text"]["content"].startswith("您好，感谢从抖音关注我们！")
         assert "attachments" not in call.body
 
@@ -142,7 +142,7 @@ async def test_an_add_without_a_welcome_code_is_counted_not_an_error(db_url: str
                                     change_type="add_half_external_contact"))
         await settled(app, steps.WELCOME_SKIPPED, 2)
         await app.idle()
-        assert app.engine.wecom.calls_to(WELCOME) == []
+        assert app.wecom.calls_to(WELCOME) == []
         counts = await funnel_steps(app)
         assert counts == {steps.FRIEND_ADDED: 2, steps.WELCOME_SKIPPED: 2}
         assert (await member(app, "wmCONSOLE")).channel == "douyin"
@@ -152,7 +152,7 @@ async def test_a_half_add_with_a_code_is_welcomed(db_url: str) -> None:
     async with serve_app(make_settings(db_url, agent_secret="agent-secret")) as app:
         await app.post_callback(add("wmHALF2", "WC-HALF", change_type="add_half_external_contact"))
         await settled(app, steps.WELCOME_SENT)
-        assert len(app.engine.wecom.calls_to(WELCOME)) == 1
+        assert len(app.wecom.calls_to(WELCOME)) == 1
 
 
 async def test_41050_and_41051_are_final_and_counted_as_missed(db_url: str) -> None:
@@ -180,7 +180,7 @@ async def test_a_welcome_past_its_deadline_is_not_sent(db_url: str) -> None:
         await sender.drain(True)
         [row] = await outbox_rows(app)
         assert row.status == EXPIRED
-        assert app.engine.wecom.calls_to(WELCOME) == []
+        assert app.wecom.calls_to(WELCOME) == []
         assert (await funnel_steps(app))[steps.WELCOME_MISSED] == 1
 
 
@@ -193,7 +193,7 @@ async def test_a_second_add_by_another_staff_member_is_history_not_a_new_member(
                                           user_id="lisi", state="app.home_banner",
                                           welcome_code="WC-T2")
         await app.post_callback(again)
-        await wait_until(lambda: _calls(app.engine.wecom, 2), 10)
+        await wait_until(lambda: _calls(app.wecom, 2), 10)
         await app.idle()
         row = await member(app, "wmTWICE")
         # The first add's attribution stands; the new staff member is recorded with history.
