@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar, cast
 
-from sqlalchemy import BigInteger, DateTime, Integer, event, text
+from sqlalchemy import BigInteger, CursorResult, DateTime, Integer, Result, Table, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, make_url
@@ -70,7 +70,14 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    pass
+    # Every model maps a Table (declarative types it as any FromClause): Core statements on it.
+    __table__: ClassVar[Table]
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched. The session types what it executes as any Result;
+    a DML statement's is a CursorResult, which has the count."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def id_column() -> Mapped[int]:

@@ -22,10 +22,10 @@ COMMAND = re.compile(r"^[/／]\s*([A-Za-z][\w-]*)(?:\s+(.*))?$", re.DOTALL)
 class Filter:
     """Base class; subclasses implement `check`."""
 
-    def check(self, event: Event, ctx: Ctx) -> Any:
+    def check(self, event: Event, ctx: Ctx[Any]) -> Any:
         raise NotImplementedError
 
-    async def __call__(self, event: Event, ctx: Ctx) -> dict[str, Any] | None:
+    async def __call__(self, event: Event, ctx: Ctx[Any]) -> dict[str, Any] | None:
         result = self.check(event, ctx)
         if inspect.isawaitable(result):
             result = await result
@@ -47,7 +47,8 @@ def _as_data(result: FilterResult) -> dict[str, Any] | None:
     return result if isinstance(result, dict) else {}
 
 
-async def evaluate_all(filters: Iterable[Filter], event: Event, ctx: Ctx) -> dict[str, Any] | None:
+async def evaluate_all(filters: Iterable[Filter], event: Event,
+                       ctx: Ctx[Any]) -> dict[str, Any] | None:
     """Merged data when every filter matches, else None (short-circuits on the first miss)."""
     merged: dict[str, Any] = {}
     for flt in filters:
@@ -62,7 +63,7 @@ class _All(Filter):
     def __init__(self, parts: tuple[Filter, ...]) -> None:
         self.parts = parts
 
-    async def check(self, event: Event, ctx: Ctx) -> FilterResult:
+    async def check(self, event: Event, ctx: Ctx[Any]) -> FilterResult:
         return await evaluate_all(self.parts, event, ctx)
 
 
@@ -70,7 +71,7 @@ class _Any(Filter):
     def __init__(self, parts: tuple[Filter, ...]) -> None:
         self.parts = parts
 
-    async def check(self, event: Event, ctx: Ctx) -> FilterResult:
+    async def check(self, event: Event, ctx: Ctx[Any]) -> FilterResult:
         for part in self.parts:
             data = await part(event, ctx)
             if data is not None:
@@ -82,17 +83,17 @@ class _Not(Filter):
     def __init__(self, inner: Filter) -> None:
         self.inner = inner
 
-    async def check(self, event: Event, ctx: Ctx) -> FilterResult:
+    async def check(self, event: Event, ctx: Ctx[Any]) -> FilterResult:
         return await self.inner(event, ctx) is None
 
 
 class Predicate(Filter):
     """Any callable (event, ctx) -> bool | dict, sync or async."""
 
-    def __init__(self, func: Callable[[Any, Ctx], Any]) -> None:
+    def __init__(self, func: Callable[[Any, Ctx[Any]], Any]) -> None:
         self.func = func
 
-    def check(self, event: Event, ctx: Ctx) -> Any:
+    def check(self, event: Event, ctx: Ctx[Any]) -> Any:
         return self.func(event, ctx)
 
 
@@ -102,7 +103,7 @@ class Where(Filter):
     def __init__(self, **expected: Any) -> None:
         self.expected = expected
 
-    def check(self, event: Event, ctx: Ctx) -> bool:
+    def check(self, event: Event, ctx: Ctx[Any]) -> bool:
         missing = object()
         return all(getattr(event, k, missing) == v for k, v in self.expected.items())
 
@@ -116,7 +117,7 @@ class Command(Filter):
     def __init__(self, *names: str) -> None:
         self.names = frozenset(name.lower() for name in names)
 
-    def check(self, event: Event, ctx: Ctx) -> FilterResult:
+    def check(self, event: Event, ctx: Ctx[Any]) -> FilterResult:
         if not isinstance(event, TextMessage):
             return None
         match = COMMAND.match(event.content.strip())
@@ -131,5 +132,5 @@ class Command(Filter):
 class FromOperator(Filter):
     """The sender is one of SOPBOT_OPERATORS."""
 
-    def check(self, event: Event, ctx: Ctx) -> bool:
+    def check(self, event: Event, ctx: Ctx[Any]) -> bool:
         return event.from_user_name in ctx.settings.operators

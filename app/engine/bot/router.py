@@ -34,12 +34,13 @@ if TYPE_CHECKING:
     from app.engine.wecom.api_kf import KfMessage
 
 E = TypeVar("E", bound=Event)
-Handler = Callable[[E, Ctx], Awaitable[None]]
+# A handler names the flows it reads (Ctx[Flows]); the engine only carries them (Ctx[Any]).
+Handler = Callable[[E, Ctx[Any]], Awaitable[None]]
 # Built once from the Env: the message to store with an event, or None.
 IntakeRule = Callable[[E, datetime], Message | None]
-Intake = Callable[[Env], IntakeRule[E]]
+Intake = Callable[[Env[Any]], IntakeRule[E]]
 KfPageStep = Callable[["list[KfMessage]"], Awaitable["list[KfMessage]"]]
-Job = Callable[[Env], Awaitable[None]]
+Job = Callable[[Env[Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,9 @@ class Router:
         self.partial = partial
         self._routes: list[Route[Any]] = []
         self._children: list[Router] = []
-        self._settled: list[tuple[str, Callable[[Env], SettledHook]]] = []
-        self._after_settled: list[Callable[[Env], AfterSettle]] = []
-        self._kf_steps: list[Callable[[Env], KfPageStep]] = []
+        self._settled: list[tuple[str, Callable[[Env[Any]], SettledHook]]] = []
+        self._after_settled: list[Callable[[Env[Any]], AfterSettle]] = []
+        self._kf_steps: list[Callable[[Env[Any]], KfPageStep]] = []
         self._jobs: list[ScheduledJob] = []
 
     def add(self, event_type: type[E], handler: Handler[E], *filters: Filter,
@@ -86,15 +87,15 @@ class Router:
             raise ValueError(f"handler {handler.__qualname__} needs a docstring stating its rule")
         self._routes.append(Route(event_type, handler, filters, intake))
 
-    def on_settled(self, kind: str, build: Callable[[Env], SettledHook]) -> None:
+    def on_settled(self, kind: str, build: Callable[[Env[Any]], SettledHook]) -> None:
         """When the outbox settles a row of `kind`: the hook runs in the settle transaction."""
         self._settled.append((kind, build))
 
-    def after_settled(self, build: Callable[[Env], AfterSettle]) -> None:
+    def after_settled(self, build: Callable[[Env[Any]], AfterSettle]) -> None:
         """Once per settle transaction, after every row hook (work that locks last)."""
         self._after_settled.append(build)
 
-    def before_kf_store(self, build: Callable[[Env], KfPageStep]) -> None:
+    def before_kf_store(self, build: Callable[[Env[Any]], KfPageStep]) -> None:
         """A step the kf reader runs on each page's messages before storing them."""
         self._kf_steps.append(build)
 
@@ -117,7 +118,7 @@ class Router:
         for child in self._children:
             yield from child.routes()
 
-    async def dispatch(self, event: Event, ctx: Ctx) -> str | None:
+    async def dispatch(self, event: Event, ctx: Ctx[Any]) -> str | None:
         """Run the first matching handler; return its name, or None when nothing matched."""
         for route in self.routes():
             if not isinstance(event, route.event_type):
@@ -133,7 +134,7 @@ class Router:
 
     # --- what the rest of the engine asks -------------------------------------------------
 
-    def intake(self, env: Env) -> Callable[[Event, datetime], Message | None]:
+    def intake(self, env: Env[Any]) -> Callable[[Event, datetime], Message | None]:
         """The intake of every route, built once: the first message an event's routes give."""
         rules = [(route.event_type, route.intake(env)) for route in self.routes()
                  if route.intake is not None]
@@ -145,12 +146,13 @@ class Router:
             return None
         return intake
 
-    def settled_hooks(self, env: Env) -> tuple[list[tuple[str, SettledHook]], list[AfterSettle]]:
+    def settled_hooks(
+            self, env: Env[Any]) -> tuple[list[tuple[str, SettledHook]], list[AfterSettle]]:
         """(kind, hook) for every settle hook, and the after-settle hooks, built once."""
         return ([(kind, build(env)) for router in self._all() for kind, build in router._settled],
                 [build(env) for router in self._all() for build in router._after_settled])
 
-    def kf_page_steps(self, env: Env) -> list[KfPageStep]:
+    def kf_page_steps(self, env: Env[Any]) -> list[KfPageStep]:
         return [build(env) for router in self._all() for build in router._kf_steps]
 
     def jobs(self) -> list[ScheduledJob]:

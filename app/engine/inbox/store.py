@@ -11,10 +11,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningUpdate
 
-from app.engine.db import insert_for, utcnow
+from app.engine.db import insert_for, rowcount, utcnow
 from app.engine.inbox.models import DONE, FAILED, PENDING, InboxEvent
 from app.engine.liveness import DIALECTS, lease_free
 from app.engine.wecom.events import Event
@@ -89,7 +101,7 @@ class Claimed:
 
 # Built once: building a statement and its cache key costs more than running it, and these
 # run for every claimed and handled event.
-_NOW = bindparam("now")
+_NOW: BindParameter[datetime] = bindparam("now")
 _EARLIER = TABLE.alias("earlier")
 # A row waits while an older row of its order key is pending (being handled, or waiting for
 # a retry): so two lanes or replicas never handle one group's join and quit out of order. A
@@ -98,14 +110,18 @@ _FIRST_OF_ITS_KEY = or_(T.order_key.is_(None), ~exists().where(
     _EARLIER.c.order_key == T.order_key, _EARLIER.c.status == PENDING, _EARLIER.c.id < T.id))
 
 
-def _pick(dialect: str) -> Any:
+def _pick(dialect: str) -> Select[int]:
     return (select(T.id)
             .where(T.status == PENDING, T.next_attempt_at <= _NOW,
                    lease_free(T.lease_owner, T.lease_until, _NOW, dialect), _FIRST_OF_ITS_KEY)
             .order_by(T.id).limit(bindparam("limit")))
 
 
-def _claim_statement(pick: Any) -> Any:
+# The columns Claimed takes, in order (before its lease).
+_ClaimRow = ReturningUpdate[int, str, str, str, int, datetime]
+
+
+def _claim_statement(pick: Select[int]) -> _ClaimRow:
     return (update(TABLE)
             .where(T.id.in_(pick.with_for_update(skip_locked=True)))
             .values(lease_owner=bindparam("owner"), lease_until=bindparam("until"),
@@ -136,7 +152,8 @@ async def claim(session: AsyncSession, owner: str, now: datetime, lease_s: float
     params = {"now": now, "limit": limit, "owner": owner, "until": until, "inbox_id": inbox_id}
     statement = (CLAIM_DUE if inbox_id is None else CLAIM_ONE)[session.get_bind().dialect.name]
     rows = (await session.execute(statement, params)).all()
-    return sorted((Claimed(*row, lease_until=until) for row in rows), key=lambda c: c.inbox_id)
+    return sorted((Claimed(*row.tuple(), lease_until=until) for row in rows),
+                  key=lambda c: c.inbox_id)
 
 
 async def finish(session: AsyncSession, claimed: Claimed, owner: str, handler: str | None,
@@ -146,7 +163,7 @@ async def finish(session: AsyncSession, claimed: Claimed, owner: str, handler: s
     result = await session.execute(FINISH, {
         "inbox_id": claimed.inbox_id, "owner": owner, "handler": handler, "reply": reply,
         "processed_at": now})
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 async def record_failure(session: AsyncSession, claimed: Claimed, owner: str,
@@ -155,7 +172,7 @@ async def record_failure(session: AsyncSession, claimed: Claimed, owner: str,
     result = await session.execute(
         update(TABLE).where(_LEASED).values(**values),
         {"inbox_id": claimed.inbox_id, "owner": owner})
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def failure_values(attempts: int, error: str, now: datetime, *, max_attempts: int,
@@ -171,7 +188,7 @@ def failure_values(attempts: int, error: str, now: datetime, *, max_attempts: in
 
 def backoff_s(attempts: int, base_s: float, max_s: float) -> float:
     """base · 2^(attempts-1), capped, with ±20 % jitter to spread a batch that failed together."""
-    return min(base_s * 2 ** (attempts - 1), max_s) * random.uniform(0.8, 1.2)
+    return min(base_s * 2.0 ** (attempts - 1), max_s) * random.uniform(0.8, 1.2)
 
 
 async def release_leases(session: AsyncSession, owner: str | None = None) -> int:
@@ -180,7 +197,7 @@ async def release_leases(session: AsyncSession, owner: str | None = None) -> int
     held = T.lease_owner.is_not(None) if owner is None else T.lease_owner == owner
     result = await session.execute(
         update(TABLE).where(T.status == PENDING, held).values(lease_owner=None, lease_until=None))
-    return result.rowcount or 0
+    return rowcount(result) or 0
 
 
 async def get_row(session: AsyncSession, inbox_id: int) -> InboxEvent | None:
@@ -215,4 +232,4 @@ async def purge_done(session: AsyncSession, processed_before: datetime) -> int:
     """Delete handled rows processed before the cutoff; failed rows stay for the operator."""
     result = await session.execute(
         delete(TABLE).where(T.status == DONE, T.processed_at < processed_before))
-    return result.rowcount or 0
+    return rowcount(result) or 0

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +32,8 @@ from app.engine.outbox import store as outbox
 from app.engine.wecom.api import SendMessage, Text
 from app.engine.wecom.parsing import event_from_payload
 from app.engine.wecom.xmlutil import XmlError, parse_xml
+
+T = TypeVar("T")
 
 log = get_logger("sopbot.inbox")
 POLL_S = 0.05
@@ -292,7 +294,7 @@ class InboxWorker:
             await outbox.enqueue(session, f"reply:{inbox_id}", call, kind="late_reply")
         log.warning("passive_reply_missed", inbox_id=inbox_id, sent=True)
 
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+    def _spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -54,7 +54,8 @@ async def take_slots(session: AsyncSession, key: str, rate: Rate, now: datetime,
                           .on_conflict_do_nothing(index_elements=["key"]))
     tat = (await session.execute(
         select(RateSlot.next_at).where(RateSlot.key == key).with_for_update())).scalar_one()
-    tat, slots = max(tat, now), []
+    tat = max(tat, now)
+    slots: list[datetime] = []
     while len(slots) < wanted and (slot := max(now, tat - rate.tolerance)) - now <= max_wait:
         slots.append(slot)
         tat += rate.interval

@@ -12,13 +12,26 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, literal, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from app.engine import wakeups
-from app.engine.db import utcnow
+from app.engine.db import rowcount, utcnow
 from app.engine.liveness import DIALECTS, lease_free
 from app.engine.outbox.models import DEAD, FAST, NORMAL, PENDING, UNKNOWN, OutboxMessage
 from app.engine.outbox.ratelimit import rate_key
@@ -115,16 +128,21 @@ async def lock(session: AsyncSession, key: str) -> bool:
     return (await session.execute(_LOCK, {"key": key})).first() is not None
 
 
-_NOW = bindparam("now")
+_NOW: BindParameter[datetime] = bindparam("now")
 _PICK = select(T.id).order_by(T.priority, T.id).limit(bindparam("limit"))
 
 
-def _due(dialect: str) -> Any:
+def _due(dialect: str) -> ColumnElement[bool]:
     return and_(T.status == PENDING, T.next_attempt_at <= _NOW,
                 lease_free(T.lease_owner, T.lease_until, _NOW, dialect))
 
 
-def _claim_statement(pick: Any) -> Any:
+# The columns Claimed takes, in order (before its lease).
+_ClaimRow = ReturningUpdate[int, str, str, str, str, int, datetime | None, str, int,
+                           datetime | None, datetime]
+
+
+def _claim_statement(pick: Select[int]) -> _ClaimRow:
     return (update(TABLE)
             .where(T.id.in_(pick.with_for_update(skip_locked=True)))
             .values(lease_owner=bindparam("owner"), lease_until=bindparam("until"),
@@ -152,7 +170,7 @@ async def claim(session: AsyncSession, lease: str, now: datetime, lease_s: float
     statement = CLAIM[session.get_bind().dialect.name, fast]
     rows = (await session.execute(statement, {
         "now": now, "limit": limit, "owner": lease, "until": until})).all()
-    claimed = (Claimed(*row, lease_until=until, lease=lease) for row in rows)
+    claimed = (Claimed(*row.tuple(), lease_until=until, lease=lease) for row in rows)
     return sorted(claimed, key=lambda c: (c.priority, c.id))
 
 
@@ -167,7 +185,7 @@ async def settle(session: AsyncSession, claimed: Claimed, values: dict[str, Any]
         values = {**values, "last_error": values["last_error"][:MAX_ERROR_CHARS]}
     result = await session.execute(update(TABLE).where(_LEASED).values(**values),
                                    {"row_id": claimed.id, "owner": claimed.lease})
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 async def mark_in_flight(session: AsyncSession, claimed: Claimed, now: datetime) -> bool:
@@ -182,7 +200,7 @@ async def release_leases(session: AsyncSession, owner: str | None = None) -> int
             else T.lease_owner.startswith(f"{owner}/", autoescape=True))
     result = await session.execute(
         update(TABLE).where(T.status == PENDING, held).values(lease_owner=None, lease_until=None))
-    return result.rowcount or 0
+    return rowcount(result) or 0
 
 
 async def count_by_status(session: AsyncSession) -> dict[str, int]:

@@ -84,7 +84,7 @@ class Event(BaseModel):
     msg_type: str = Field(alias="MsgType")
     event: str = Field("", alias="Event")
     agent_id: OptionalInt = Field(None, alias="AgentID")
-    raw: dict = Field(default_factory=dict, repr=False)
+    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
 
     @property
     def kind(self) -> str:
@@ -121,7 +121,7 @@ class Message(Event):
     accepts_reply: ClassVar[bool] = True
 
     from_user_name: str = Field(alias="FromUserName", min_length=1)
-    agent_id: int = Field(alias="AgentID")  # type: ignore[assignment]
+    agent_id: int = Field(alias="AgentID")
     msg_id: str = Field(alias="MsgId", min_length=1)
 
     def dedupe_key(self) -> str:

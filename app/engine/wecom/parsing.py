@@ -160,14 +160,15 @@ def _resolve(fields: dict[str, Any]) -> type[Event] | str:
     """The class for this payload, or the reason there is none."""
     msg_type = _text(fields, "MsgType")
     if msg_type != "event":
-        return _BY_MSG_TYPE.get(msg_type) or _unknown_value("MsgType", msg_type)
+        by_msg_type = _BY_MSG_TYPE.get(msg_type) if msg_type is not None else None
+        return by_msg_type or _unknown_value("MsgType", msg_type)
     event = _text(fields, "Event")
     if event in _BY_EVENT:
         return _BY_EVENT[event]
-    if event not in _EVENTS_WITH_CHANGE_TYPE:
+    if event is None or event not in _EVENTS_WITH_CHANGE_TYPE:
         return _unknown_value("Event", event)
     change_type = _text(fields, "ChangeType")
-    cls = _BY_CHANGE_TYPE.get((event, change_type))
+    cls = _BY_CHANGE_TYPE.get((event, change_type)) if change_type is not None else None
     if cls is None:
         return _unknown_value("ChangeType", change_type, f" for {event}")
     if cls is ExternalChatUpdated:
@@ -177,7 +178,7 @@ def _resolve(fields: dict[str, Any]) -> type[Event] | str:
 
 def _resolve_update(fields: dict[str, Any]) -> type[Event] | str:
     detail = _text(fields, "UpdateDetail")
-    cls = _BY_UPDATE_DETAIL.get(detail)
+    cls = _BY_UPDATE_DETAIL.get(detail) if detail is not None else None
     return cls or _unknown_value("UpdateDetail", detail, " for change_external_chat update")
 
 
@@ -210,15 +211,15 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 
 def _unknown(fields: dict[Any, Any], reason: str) -> UnknownEvent:
     """Common fields taken leniently: whatever is missing or malformed gets its default."""
-    lenient = {
-        "to_user_name": _text(fields, "ToUserName") or "",
-        "from_user_name": _text(fields, "FromUserName") or "",
-        "create_time": _int(fields.get("CreateTime")) or 0,
-        "msg_type": _text(fields, "MsgType") or "",
-        "event": _text(fields, "Event") or "",
-        "agent_id": _int(fields.get("AgentID")),
-    }
-    return UnknownEvent(reason=reason, raw=fields, **lenient)
+    return UnknownEvent(
+        reason=reason, raw=fields,
+        to_user_name=_text(fields, "ToUserName") or "",
+        from_user_name=_text(fields, "FromUserName") or "",
+        create_time=_int(fields.get("CreateTime")) or 0,
+        msg_type=_text(fields, "MsgType") or "",
+        event=_text(fields, "Event") or "",
+        agent_id=_int(fields.get("AgentID")),
+    )
 
 
 def _int(value: Any) -> int | None:
