@@ -11,6 +11,7 @@ from app.engine.bot.filters import Command, FromOperator
 from app.engine.bot.router import Router
 from app.engine.config import SHANGHAI
 from app.engine.wecom.events import TextMessage
+from app.flows import Flows
 from app.funnel import labels
 from app.funnel.report import ReportError
 from app.routing.service import after_approval
@@ -25,25 +26,25 @@ CHOICES = ("tomorrow", "remind")  # what an operator does with a held announceme
 NAMES_SHOWN = 10  # groups named in the answer
 
 
-async def refuse_non_operator(event: TextMessage, ctx: Ctx) -> None:
+async def refuse_non_operator(event: TextMessage, ctx: Ctx[Flows]) -> None:
     """Only SOPBOT_OPERATORS may run commands; anyone else gets a polite refusal, logged."""
     ctx.log.warning("command_refused", user=event.from_user_name, command=ctx.data["command"])
     ctx.reply_text(event.from_user_name, ctx.flows.commands.not_operator)
 
 
-async def answer_help(event: TextMessage, ctx: Ctx) -> None:
+async def answer_help(event: TextMessage, ctx: Ctx[Flows]) -> None:
     """/help lists the commands an operator can run."""
     ctx.reply_text(event.from_user_name, ctx.flows.commands.help)
 
 
-async def answer_unknown_command(event: TextMessage, ctx: Ctx) -> None:
+async def answer_unknown_command(event: TextMessage, ctx: Ctx[Flows]) -> None:
     """An unknown /command gets a clear answer pointing to /help."""
     ctx.log.info("command_unknown", command=ctx.data["command"])
     text = ctx.flows.commands.unknown_command.format(command=ctx.data["command"])
     ctx.reply_text(event.from_user_name, text)
 
 
-async def answer_stats(event: TextMessage, ctx: Ctx) -> None:
+async def answer_stats(event: TextMessage, ctx: Ctx[Flows]) -> None:
     """/stats [channel|slot|segment|region] [24h|7d|30d]: the funnel with conversion."""
     try:
         report = await labels.command_report(ctx.session, ctx.data["args"].split(), ctx.now,
@@ -53,7 +54,7 @@ async def answer_stats(event: TextMessage, ctx: Ctx) -> None:
     await ctx.answer_text(event.from_user_name, report, ctx.flows.commands.sent_separately)
 
 
-async def answer_review(event: TextMessage, ctx: Ctx) -> None:
+async def answer_review(event: TextMessage, ctx: Ctx[Flows]) -> None:
     """/review lists what waits; /review approve ID and /review reject ID REASON decide."""
     texts, args = ctx.flows.commands.review, ctx.data["args"].split(maxsplit=2)
     if not args:
@@ -75,13 +76,13 @@ async def answer_review(event: TextMessage, ctx: Ctx) -> None:
                                  event.from_user_name, move=args[0].lower() == "move"))
 
 
-def _flags(pending: verify.PendingReview, ctx: Ctx) -> str:
+def _flags(pending: verify.PendingReview, ctx: Ctx[Flows]) -> str:
     """Why a review waits for a person (a phone another member holds, a photo too small…)."""
     notes = ctx.flows.verify.review_notes
     return "".join(f"\n  ⚠ {describe(check, notes)}" for check in pending.checks)
 
 
-async def _decide(ctx: Ctx, review_id: int, status: str, reason: str | None,
+async def _decide(ctx: Ctx[Flows], review_id: int, status: str, reason: str | None,
                   operator: str, move: bool = False) -> str:
     texts = ctx.flows.commands.review
     labels = {APPROVED: "通过", REJECTED: "未通过"}
@@ -101,7 +102,7 @@ async def _decide(ctx: Ctx, review_id: int, status: str, reason: str | None,
     return texts.decided.format(id=review_id, status=labels[status])
 
 
-async def answer_announce(event: TextMessage, ctx: Ctx) -> None:
+async def answer_announce(event: TextMessage, ctx: Ctx[Flows]) -> None:
     """/announce SEGMENT-or-GROUP TEXT: a mass-send task for each owner of those groups, unless
     one of them has had its mass message of today: then it is held, and the answer offers
     /announce tomorrow ID (tomorrow's mass message) or /announce remind ID (owner reminders)."""
@@ -125,7 +126,7 @@ async def answer_announce(event: TextMessage, ctx: Ctx) -> None:
     ctx.reply_text(event.from_user_name, text)
 
 
-async def _choose(event: TextMessage, ctx: Ctx, args: list[str]) -> None:
+async def _choose(event: TextMessage, ctx: Ctx[Flows], args: list[str]) -> None:
     """/announce tomorrow ID | /announce remind ID: what becomes of a held announcement."""
     texts, choice = ctx.flows.commands.announce, args[0].lower()
     if len(args) < 2 or not re.fullmatch(r"#?[0-9]{1,18}", args[1].strip()):
@@ -152,7 +153,7 @@ async def _choose(event: TextMessage, ctx: Ctx, args: list[str]) -> None:
     ctx.reply_text(event.from_user_name, text)
 
 
-async def answer_calendar(event: TextMessage, ctx: Ctx) -> None:
+async def answer_calendar(event: TextMessage, ctx: Ctx[Flows]) -> None:
     """/calendar [today|week]: what the calendar posts where, today or the next 7 days."""
     if ctx.data["args"] not in ("", "today", "week"):
         return _usage(event, ctx, "/calendar [today|week]")
@@ -166,7 +167,7 @@ async def answer_calendar(event: TextMessage, ctx: Ctx) -> None:
                           ctx.flows.commands.sent_separately)
 
 
-def _usage(event: TextMessage, ctx: Ctx, usage: str) -> None:
+def _usage(event: TextMessage, ctx: Ctx[Flows], usage: str) -> None:
     ctx.reply_text(event.from_user_name, ctx.flows.commands.bad_arguments.format(usage=usage))
 
 

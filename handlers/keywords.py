@@ -19,7 +19,7 @@ from app.members import service as members
 SESSION_ENDED = 3  # session_status_change change_type
 
 
-async def answer_by_keyword(event: KfCustomerText, ctx: Ctx) -> None:
+async def answer_by_keyword(event: KfCustomerText, ctx: Ctx[Flows]) -> None:
     """The matching rule's answer for the member's segment; a miss is recorded, and asking
     for a person (or missing too often) hands the conversation over."""
     row = await replies.conversation(ctx.session, event)
@@ -59,7 +59,7 @@ def _text(content: str) -> Answer:
     return Answer(text=content)
 
 
-async def resume_after_session(event: KfSessionChanged, ctx: Ctx) -> None:
+async def resume_after_session(event: KfSessionChanged, ctx: Ctx[Flows]) -> None:
     """A session a person ended gives the conversation back to sopbot."""
     changed = event.message.event
     if changed is not None and changed.change_type == SESSION_ENDED:

@@ -16,7 +16,7 @@ from app.engine.outbox.models import FAST
 from app.engine.outbox.store import Message
 from app.engine.wecom.api import Text
 from app.engine.wecom.api_kf import KfSendMsgOnEvent
-from app.engine.wecom.events import Event, KfMsgOrEvent
+from app.engine.wecom.events import KfMsgOrEvent
 from app.engine.wecom.kf_events import KfSendFailed, KfSessionEntered
 from app.flows import Flows
 from app.kf import store
@@ -28,17 +28,17 @@ KF_WELCOME_KIND = "kf_welcome"
 WELCOME_DEADLINE = timedelta(seconds=18)
 
 
-async def note_kf_news(event: KfMsgOrEvent, ctx: Ctx) -> None:
+async def note_kf_news(event: KfMsgOrEvent, ctx: Ctx[Flows]) -> None:
     """The kf account has news: the kf reader pulls it (with this token) once this commits."""
     await store.note_news(ctx.session, event.open_kf_id, event.token, ctx.now)
 
 
-def kf_welcome(event: Event, flows: Flows, received: datetime) -> Message | None:
+def kf_welcome(event: KfSessionEntered, flows: Flows, received: datetime) -> Message | None:
     """The welcome for a customer entering a conversation, for the kf link's scene; None
     without a welcome code (WeCom gives none when its console has a welcome, or the customer
     wrote in the last 48 h)."""
     entered = event.message.event
-    if not isinstance(event, KfSessionEntered) or entered is None or not entered.welcome_code:
+    if entered is None or not entered.welcome_code:
         return None
     # Our own msgid: WeCom drops a second message with it, so a resend after a lost answer
     # is harmless.
@@ -55,7 +55,7 @@ def kf_welcome_intake(env: Env[Flows]) -> IntakeRule[KfSessionEntered]:
     return lambda event, received: kf_welcome(event, env.flows, received)
 
 
-async def welcome_kf_customer(event: KfSessionEntered, ctx: Ctx) -> None:
+async def welcome_kf_customer(event: KfSessionEntered, ctx: Ctx[Flows]) -> None:
     """A customer opening a kf conversation gets the welcome for the link's scene, once (the
     reader queued it already; the same key queues nothing twice)."""
     welcome = kf_welcome(event, ctx.flows, ctx.now)
@@ -66,7 +66,7 @@ async def welcome_kf_customer(event: KfSessionEntered, ctx: Ctx) -> None:
                    deadline=welcome.deadline)
 
 
-async def record_send_failure(event: KfSendFailed, ctx: Ctx) -> None:
+async def record_send_failure(event: KfSendFailed, ctx: Ctx[Flows]) -> None:
     """A message WeCom accepted but could not deliver is kept with the reason (fail_type)."""
     failed = event.message.event
     assert failed is not None

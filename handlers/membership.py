@@ -34,12 +34,12 @@ LIFECYCLE_S = 3600  # zombie groups are looked for every hour
 WRONG_SEGMENT, NOT_ROUTED = "wrong_segment", "joined_unrouted"
 
 
-async def record_new_group(event: ExternalChatCreated, ctx: Ctx) -> None:
+async def record_new_group(event: ExternalChatCreated, ctx: Ctx[Flows]) -> None:
     """A new customer group is recorded and read from WeCom: its name tells its segment."""
     await groups.group_of(ctx.session, event.chat_id, ctx.now)
 
 
-async def record_joined_members(event: ChatMemberJoined, ctx: Ctx) -> None:
+async def record_joined_members(event: ChatMemberJoined, ctx: Ctx[Flows]) -> None:
     """Joiners are added to the group; each known member is marked joined, counted once, and
     flagged when the group is not of their segment."""
     group = await _updated_group(event, ctx)
@@ -50,7 +50,7 @@ async def record_joined_members(event: ChatMemberJoined, ctx: Ctx) -> None:
     await pools.after_change(ctx.session, group, ctx.flows, ctx.settings, ctx.now)
 
 
-async def _member_joined(external_userid: str, group: CustomerGroup, ctx: Ctx) -> None:
+async def _member_joined(external_userid: str, group: CustomerGroup, ctx: Ctx[Flows]) -> None:
     member = await members.by_external_userid(ctx.session, external_userid)
     if member is None:
         return  # staff, or a customer who came in another way
@@ -67,7 +67,7 @@ async def _member_joined(external_userid: str, group: CustomerGroup, ctx: Ctx) -
                         member=member, detail=group.chat_id)
 
 
-async def record_left_members(event: ChatMemberLeft, ctx: Ctx) -> None:
+async def record_left_members(event: ChatMemberLeft, ctx: Ctx[Flows]) -> None:
     """Leavers are marked as gone from the group (kept for churn) and each known member's
     leaving is counted; the pool may change."""
     group = await _updated_group(event, ctx)
@@ -89,7 +89,7 @@ async def record_left_members(event: ChatMemberLeft, ctx: Ctx) -> None:
     await pools.after_change(ctx.session, group, ctx.flows, ctx.settings, ctx.now)
 
 
-async def record_deleted_staff(event: FollowUserDeleted, ctx: Ctx) -> None:
+async def record_deleted_staff(event: FollowUserDeleted, ctx: Ctx[Flows]) -> None:
     """A customer who deleted their staff member is marked left and counted as churn."""
     member = await members.by_external_userid(ctx.session, event.external_user_id)
     if member is None or member.staff_userid != event.user_id:
@@ -100,20 +100,20 @@ async def record_deleted_staff(event: FollowUserDeleted, ctx: Ctx) -> None:
                         member=member, detail=event.user_id)
 
 
-async def reread_changed_group(event: ExternalChatUpdated, ctx: Ctx) -> None:
+async def reread_changed_group(event: ExternalChatUpdated, ctx: Ctx[Flows]) -> None:
     """A new name, owner or notice is not in the event: the group is read again from WeCom."""
     group = await _updated_group(event, ctx)
     await groups.request_sync(ctx.session, group.chat_id, f"{event.update_detail}:{ctx.inbox_id}")
 
 
-async def record_dismissed_group(event: ExternalChatDismissed, ctx: Ctx) -> None:
+async def record_dismissed_group(event: ExternalChatDismissed, ctx: Ctx[Flows]) -> None:
     """A dismissed group leaves its segment's pool."""
     group = await groups.group_of(ctx.session, event.chat_id, ctx.now)
     await groups.dismissed(ctx.session, group, ctx.now)
     await pools.after_change(ctx.session, group, ctx.flows, ctx.settings, ctx.now)
 
 
-async def _updated_group(event: ExternalChatUpdated, ctx: Ctx) -> CustomerGroup:
+async def _updated_group(event: ExternalChatUpdated, ctx: Ctx[Flows]) -> CustomerGroup:
     group = await groups.group_of(ctx.session, event.chat_id, ctx.now)
     await groups.follow_version(ctx.session, group, event.last_mem_ver, event.cur_mem_ver)
     return group

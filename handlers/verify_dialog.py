@@ -38,7 +38,7 @@ SWEEP_PHOTOS_S = EXPIRE_DIALOGS_S = 3600
 class InVerifyDialog(Filter):
     """The customer is in the dialog, or starts it; data: {"dialog": row or None}."""
 
-    async def check(self, event: Event, ctx: Ctx) -> Any:
+    async def check(self, event: Event, ctx: Ctx[Flows]) -> Any:
         if not isinstance(event, KfPulled):
             return None
         conversation = await replies.conversation(ctx.session, event)
@@ -59,7 +59,7 @@ class InVerifyDialog(Filter):
         return None
 
 
-async def _just_submitted(ctx: Ctx, event: KfCustomerText) -> Verification | None:
+async def _just_submitted(ctx: Ctx[Flows], event: KfCustomerText) -> Verification | None:
     member = await members.by_external_userid(ctx.session, event.external_userid)
     latest = None if member is None else await verify.latest(ctx.session, member.id)
     if latest is None or latest.submitted_at < event.sent_at(ctx.now) - _timeout(ctx):
@@ -67,7 +67,7 @@ async def _just_submitted(ctx: Ctx, event: KfCustomerText) -> Verification | Non
     return latest
 
 
-async def verify_in_dialog(event: KfCustomerText, ctx: Ctx) -> None:
+async def verify_in_dialog(event: KfCustomerText, ctx: Ctx[Flows]) -> None:
     """The dialog's next step for what the customer wrote."""
     row: KfDialog | None = ctx.data["dialog"]
     settings = ctx.flows.verify.dialog
@@ -88,7 +88,7 @@ async def verify_in_dialog(event: KfCustomerText, ctx: Ctx) -> None:
     await step(event, ctx, row, text)
 
 
-async def _start(event: KfCustomerText, ctx: Ctx) -> None:
+async def _start(event: KfCustomerText, ctx: Ctx[Flows]) -> None:
     texts = ctx.flows.verify.dialog.texts
     member = await members.by_external_userid(ctx.session, event.external_userid)
     if member is None:
@@ -103,7 +103,7 @@ async def _start(event: KfCustomerText, ctx: Ctx) -> None:
     await _say(ctx, event, texts.ask_phone)
 
 
-async def _phone(event: KfCustomerText, ctx: Ctx, row: KfDialog, text: str) -> None:
+async def _phone(event: KfCustomerText, ctx: Ctx[Flows], row: KfDialog, text: str) -> None:
     phone = normalise_phone(text)
     if phone is None:
         return await _say(ctx, event, ctx.flows.verify.errors.phone_invalid)
@@ -112,7 +112,7 @@ async def _phone(event: KfCustomerText, ctx: Ctx, row: KfDialog, text: str) -> N
     await _ask_identity(event, ctx)
 
 
-async def _identity(event: KfCustomerText, ctx: Ctx, row: KfDialog, text: str) -> None:
+async def _identity(event: KfCustomerText, ctx: Ctx[Flows], row: KfDialog, text: str) -> None:
     labels = ctx.flows.verify.identity_types
     chosen = (event.menu_id or "").removeprefix(IDENTITY_MENU) if event.menu_id else None
     chosen = chosen if chosen in labels else next(
@@ -127,7 +127,7 @@ async def _identity(event: KfCustomerText, ctx: Ctx, row: KfDialog, text: str) -
     await _say(ctx, event, ctx.flows.verify.dialog.texts.ask_region)
 
 
-async def _region(event: KfCustomerText, ctx: Ctx, row: KfDialog, text: str) -> None:
+async def _region(event: KfCustomerText, ctx: Ctx[Flows], row: KfDialog, text: str) -> None:
     region = dialog.region_of(text, ctx.flows.verify.regions)
     if region is None:
         return await _say(ctx, event, ctx.flows.verify.dialog.texts.region_invalid)
@@ -136,7 +136,7 @@ async def _region(event: KfCustomerText, ctx: Ctx, row: KfDialog, text: str) -> 
     await _say(ctx, event, ctx.flows.verify.dialog.texts.ask_photos)
 
 
-async def _photos_text(event: KfCustomerText, ctx: Ctx, row: KfDialog, text: str) -> None:
+async def _photos_text(event: KfCustomerText, ctx: Ctx[Flows], row: KfDialog, text: str) -> None:
     texts = ctx.flows.verify.dialog.texts
     if normalise(text) not in map(normalise, ctx.flows.verify.dialog.done_words):
         return await _say(ctx, event, texts.ask_photos)
@@ -145,7 +145,7 @@ async def _photos_text(event: KfCustomerText, ctx: Ctx, row: KfDialog, text: str
     await _submit(event, ctx, row)
 
 
-async def verify_photo(event: KfCustomerMedia, ctx: Ctx) -> None:
+async def verify_photo(event: KfCustomerMedia, ctx: Ctx[Flows]) -> None:
     """A picture in the photo step: kept (the third submits), or why it cannot be used."""
     row: KfDialog | None = ctx.data["dialog"]
     texts = ctx.flows.verify.dialog.texts
@@ -162,7 +162,7 @@ async def verify_photo(event: KfCustomerMedia, ctx: Ctx) -> None:
     await _say(ctx, event, texts.photo_received.format(count=count, left=MAX_PHOTOS - count))
 
 
-def _photo_problem(ctx: Ctx, error: str | None) -> str:
+def _photo_problem(ctx: Ctx[Flows], error: str | None) -> str:
     texts, errors = ctx.flows.verify.dialog.texts, ctx.flows.verify.errors
     if error == "photo_not_image":
         return texts.photo_bad.format(reason=errors.photo_not_image)
@@ -172,7 +172,7 @@ def _photo_problem(ctx: Ctx, error: str | None) -> str:
     return texts.photo_download_failed
 
 
-async def _submit(event: KfPulled, ctx: Ctx, row: KfDialog) -> None:
+async def _submit(event: KfPulled, ctx: Ctx[Flows], row: KfDialog) -> None:
     """The same submission as the form's: the review queue, auto-decisions, routing."""
     member = await verify.locked_member(ctx.session, event.external_userid)
     names = dialog.photos(row)
@@ -193,7 +193,7 @@ async def _submit(event: KfPulled, ctx: Ctx, row: KfDialog) -> None:
     await _say(ctx, event, _status_text(ctx, verification))
 
 
-def _status_text(ctx: Ctx, row: Verification) -> str:
+def _status_text(ctx: Ctx[Flows], row: Verification) -> str:
     pages = ctx.flows.verify.pages
     if row.status == PENDING:
         return pages.pending
@@ -204,14 +204,14 @@ def _status_text(ctx: Ctx, row: Verification) -> str:
     return pages.rejected.format(reason=row.reason or "")
 
 
-async def _ask_identity(event: KfPulled, ctx: Ctx) -> None:
+async def _ask_identity(event: KfPulled, ctx: Ctx[Flows]) -> None:
     items = tuple(MenuItem(id=f"{IDENTITY_MENU}{key}", content=label)
                   for key, label in ctx.flows.verify.identity_types.items())
     menu = MenuAnswer(head=ctx.flows.verify.dialog.texts.ask_identity, items=items)
     await _say(ctx, event, Answer(menu=menu))
 
 
-async def _say(ctx: Ctx, event: KfPulled, what: str | Answer) -> None:
+async def _say(ctx: Ctx[Flows], event: KfPulled, what: str | Answer) -> None:
     row = await replies.conversation(ctx.session, event)
     if row is None:
         return
@@ -221,13 +221,13 @@ async def _say(ctx: Ctx, event: KfPulled, what: str | Answer) -> None:
     await replies.answer(ctx, event, row, answer, f"kfdialog:{event.message.msgid}:{digest}")
 
 
-async def _end(ctx: Ctx, event: KfPulled, row: KfDialog) -> None:
+async def _end(ctx: Ctx[Flows], event: KfPulled, row: KfDialog) -> None:
     """The dialog is over without a submission: its photos go too, once that has committed."""
     discard_on_commit(ctx.session, dialog.photos(row), ctx.settings.photo_dir)
     await dialog.end(ctx.session, event.open_kfid, event.external_userid)
 
 
-def _timeout(ctx: Ctx) -> timedelta:
+def _timeout(ctx: Ctx[Flows]) -> timedelta:
     return timedelta(minutes=ctx.flows.verify.dialog.timeout_minutes)
 
 

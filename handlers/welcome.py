@@ -60,7 +60,7 @@ def welcome_intake(env: Env[Flows]) -> IntakeRule[FriendAdded]:
     return lambda event, received: welcome_for(event, env.flows, links, received)
 
 
-async def welcome_new_friend(event: FriendAdded, ctx: Ctx) -> None:
+async def welcome_new_friend(event: FriendAdded, ctx: Ctx[Flows]) -> None:
     """A friend add is welcomed first (fast lane, 20 s window), then recorded and counted."""
     received = ctx.received_at or ctx.now
     # Normally queued by the callback already. Locked either way: ordered with the sender
@@ -89,7 +89,7 @@ async def welcome_new_friend(event: FriendAdded, ctx: Ctx) -> None:
                             received, member=member, detail=event.state[:200])
 
 
-async def _member(event: FriendAdded, ctx: Ctx, channel: str, slot: str | None) -> Member:
+async def _member(event: FriendAdded, ctx: Ctx[Flows], channel: str, slot: str | None) -> Member:
     """The member's row: created on the first add; a later add only records the new staff."""
     member = await members.by_external_userid(ctx.session, event.external_user_id)
     if member is None:

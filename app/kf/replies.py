@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,7 +62,7 @@ def with_person(row: KfConversation, now: datetime) -> bool:
     return row.handed_off_at is not None and now - row.handed_off_at < WINDOW
 
 
-async def answer(ctx: Ctx, event: KfPulled, row: KfConversation, reply: Answer,
+async def answer(ctx: Ctx[Any], event: KfPulled, row: KfConversation, reply: Answer,
                  key: str) -> bool:
     """Queue `reply` if WeCom's window allows it; False (logged) when it does not."""
     if row.last_customer_at is None or ctx.now - row.last_customer_at >= WINDOW \
@@ -91,7 +91,7 @@ def _body(reply: Answer) -> dict[str, object]:
         head_content=reply.menu.head or None, items=items, tail_content=reply.menu.tail or None)}
 
 
-async def hand_off(ctx: Ctx, event: KfPulled, row: KfConversation, reason: str) -> None:
+async def hand_off(ctx: Ctx[Any], event: KfPulled, row: KfConversation, reason: str) -> None:
     """Queue the session for a person; once WeCom has taken it (the settle hook), sopbot keeps
     quiet until it ends. A hand-off WeCom refuses leaves sopbot answering."""
     row.misses = 0
