@@ -45,7 +45,7 @@ async def taken_today(session: AsyncSession, calendar: CalendarFlows,
         # Asked in time order, as the slots take items: a task whose every post finds its
         # column empty is skipped when due, so it uses no message.
         coming += [d for d in plan_day(calendar, segment, day, owners, mine, talks)
-                   if _goes_out(calendar, d, lambda post, s=segment: item(post, s))
+                   if _goes_out(calendar, d, _of_segment(item, segment))
                    and d.transport == MASS_TASK and set(d.chat_ids) & wanted
                    and d.at > now - timedelta(minutes=calendar.grace_minutes)]
     recorded = set(await session.scalars(select(CalendarPost.key).where(
@@ -54,6 +54,11 @@ async def taken_today(session: AsyncSession, calendar: CalendarFlows,
         if delivery_key(delivery) not in recorded:
             taken |= set(delivery.chat_ids) & wanted
     return taken
+
+
+def _of_segment(item: Callable[[Post, str], Item], segment: str) -> Callable[[Post], Item]:
+    """The item lookup for one segment's posts."""
+    return lambda post: item(post, segment)
 
 
 def _goes_out(calendar: CalendarFlows, delivery: Delivery,

@@ -79,7 +79,7 @@ async def groups_by_segment(session: AsyncSession) -> dict[str, dict[str, list[s
                                         CustomerGroup.segment.is_not(None))
                                  .order_by(CustomerGroup.id))
     for segment, owner, chat_id in rows:
-        if owner:
+        if owner and segment is not None:  # the query leaves out groups without one
             found[segment][owner].append(chat_id)
     return found
 

@@ -13,7 +13,7 @@ Q&A also invites each of the past week's joiners personally (app/calendar/talk_i
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -22,7 +22,8 @@ from app.calendar.posts import Post, at_time
 from app.engine.config import SHANGHAI
 from app.engine.placeholders import allow_placeholders
 
-GUEST, NEWCOMER_QA = "guest", "newcomer_qa"
+GUEST: Final = "guest"
+NEWCOMER_QA: Final = "newcomer_qa"
 STEPS = ("announce", "reminder", "opening", "summary")
 STEP_LABELS = {"announce": "预告", "reminder": "开场提醒", "opening": "开场", "summary": "总结",
                "invite": "个人邀请"}

@@ -90,7 +90,7 @@ class Welcomes(Strict):
         welfare = self.default.welfare if variant.welfare is None else variant.welfare
         # Built from validated parts, so construct without validating again (the hot path).
         return Welcome.model_construct(text=variant.text,
-                                       welfare=None if welfare == NO_WELFARE else welfare)
+                                       welfare=welfare if isinstance(welfare, Link) else None)
 
     def welfare_notes(self) -> list[str]:
         """One line per welcome that goes out without a welfare card, for `sopbot check`."""
@@ -160,7 +160,7 @@ class FunnelFlows(Strict):
     def welcome_for(self, channel: str, slot: str | None) -> Welcome:
         exact = [v for v in self.welcome.variants if (v.channel, v.slot) == (channel, slot)]
         broad = [v for v in self.welcome.variants if v.channel == channel and v.slot is None]
-        variant = (exact or broad or [None])[0]
+        variant = exact[0] if exact else broad[0] if broad else None
         return self.welcome.default if variant is None else self.welcome.resolve(variant)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 log = get_logger("sopbot.groups.pools")
 JOIN_WAY_KIND = "join_way"
 MAX_CHATS = 5  # WeCom's limit on a join way's chat_id_list
-QR_SCENE = 2
+QR_SCENE: Final = 2
 
 
 async def pool_of(session: AsyncSession, segment: str, *, lock: bool = False) -> GroupPool | None:

@@ -132,7 +132,7 @@ async def _recount(session: AsyncSession, group: CustomerGroup, now: datetime) -
     group.updated_at = now
 
 
-def with_room(segment: str) -> Select[tuple[str]]:
+def with_room(segment: str) -> Select[str]:
     """The segment's live groups that have not reached their ideal size, oldest first: the
     ones new members should be seated in."""
     return (select(CustomerGroup.chat_id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Required, TypedDict
 
 from sqlalchemy import delete, select
 
@@ -68,9 +68,16 @@ async def sync_templates(db: Database, wecom: WeComClient, flows: GroupSources) 
     return lines
 
 
+class _Material(TypedDict, total=False):
+    """A welcome template's text and its link card, if it has one."""
+
+    text: Required[Text]
+    link: Link
+
+
 async def _sync_template(db: Database, wecom: WeComClient, want: Wanted,
                     row: WelcomeTemplate | None) -> str:
-    fields = {"text": Text(**want.material["text"])}
+    fields: _Material = {"text": Text(**want.material["text"])}
     if "link" in want.material:
         fields["link"] = Link(**want.material["link"])
     if row is None:

@@ -175,7 +175,7 @@ class KfReader:
             if self.intake is not None:
                 intake = self.intake
                 await outbox.enqueue_many(session, [
-                    message for event, _ in events if (message := intake(event, now))])
+                    queued for event, _ in events if (queued := intake(event, now))])
             for message in page.msg_list:
                 await _open_window(session, message, now)
         if rows:

@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, Literal, Required, TypedDict
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,7 +43,7 @@ log = get_logger("sopbot.kf")
 REPLY_KIND, HANDOFF_KIND = "kf_reply", "kf_handoff"
 WINDOW = timedelta(hours=48)
 ANSWERS_PER_MESSAGE = 5
-QUEUE = 2  # service_state: waiting in the pool for a person
+QUEUE: Final = 2  # service_state: waiting in the pool for a person
 
 
 def msgid_for(key: str) -> str:
@@ -76,7 +76,16 @@ async def answer(ctx: Ctx[Any], event: KfPulled, row: KfConversation, reply: Ans
     return True
 
 
-def _body(reply: Answer) -> dict[str, object]:
+class _Body(TypedDict, total=False):
+    """What an answer adds to a kf/send_msg: its type, and the part of that type."""
+
+    msgtype: Required[Literal["text", "link", "msgmenu"]]
+    text: Text
+    link: KfLink
+    msgmenu: MsgMenu
+
+
+def _body(reply: Answer) -> _Body:
     if reply.text is not None:
         return {"msgtype": "text", "text": Text(content=reply.text)}
     if reply.link is not None:

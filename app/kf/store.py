@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from app.engine import wakeups
-from app.engine.db import insert_for
+from app.engine.db import insert_for, rowcount
 from app.kf.models import KfAccount, KfConversation
 
 T = KfAccount.__table__.c
@@ -43,10 +44,13 @@ class Claimed:
 _PICK = (select(T.id).where(T.news > T.pulled,
                             or_(T.lease_until.is_(None), T.lease_until < bindparam("now")))
          .order_by(T.id).limit(1))
-_CLAIM = (update(KfAccount.__table__)
-          .where(T.id.in_(_PICK.with_for_update(skip_locked=True)))
-          .values(lease_owner=bindparam("lease"), lease_until=bindparam("until"))
-          .returning(T.id, T.open_kfid, T.cursor, T.token, T.token_at, T.news, T.failures))
+# The columns Claimed takes, in order (before its lease).
+_ClaimRow = ReturningUpdate[int, str, str | None, str | None, datetime | None, int, int]
+_CLAIM: _ClaimRow = (update(KfAccount.__table__)
+                     .where(T.id.in_(_PICK.with_for_update(skip_locked=True)))
+                     .values(lease_owner=bindparam("lease"), lease_until=bindparam("until"))
+                     .returning(T.id, T.open_kfid, T.cursor, T.token, T.token_at, T.news,
+                                T.failures))
 
 
 async def claim(session: AsyncSession, lease: str, now: datetime,
@@ -54,10 +58,10 @@ async def claim(session: AsyncSession, lease: str, now: datetime,
     """Lease one account with unread news (and no reader, nor a wait after a failure)."""
     row = (await session.execute(_CLAIM, {"now": now, "lease": lease,
                                           "until": now + timedelta(seconds=lease_s)})).first()
-    return None if row is None else Claimed(*row, lease=lease)
+    return None if row is None else Claimed(*row.tuple(), lease=lease)
 
 
-def _leased(claimed: Claimed) -> object:
+def _leased(claimed: Claimed) -> ColumnElement[bool]:
     return (T.id == claimed.id) & (T.lease_owner == claimed.lease)
 
 
@@ -68,14 +72,14 @@ async def save_cursor(session: AsyncSession, claimed: Claimed, cursor: str | Non
     result = await session.execute(update(KfAccount).where(_leased(claimed)).values(
         cursor=cursor, synced_at=now, failures=0, last_error=None,
         lease_until=now + timedelta(seconds=lease_s)))
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 async def finish(session: AsyncSession, claimed: Claimed) -> bool:
     """Everything up to the claimed news is read; news that came meanwhile stays unread."""
     result = await session.execute(update(KfAccount).where(_leased(claimed)).values(
         pulled=claimed.news, lease_owner=None, lease_until=None))
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 async def release(session: AsyncSession, claimed: Claimed) -> None:

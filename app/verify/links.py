@@ -38,7 +38,8 @@ class VerifyLinks:
     def member_of(self, token: str) -> str:
         """The external_userid the token was made for, or LinkError."""
         try:
-            data = self._serializer.loads(token, max_age=self.ttl_s)
+            # The age is checked in whole seconds, so the TTL's whole part decides alike.
+            data = self._serializer.loads(token, max_age=int(self.ttl_s))
         except SignatureExpired:
             raise LinkError("the link has expired", expired=True) from None
         except BadSignature:

@@ -51,8 +51,8 @@ async def _named(session: AsyncSession) -> set[str]:
     names: set[str] = set()
     for photos in await session.scalars(select(Verification.photos)):
         names.update(photos or ())
-    for photos in await session.scalars(select(KfDialog.photos)):
-        names.update(json.loads(photos or "[]"))
+    for stored in await session.scalars(select(KfDialog.photos)):
+        names.update(json.loads(stored or "[]"))
     return names
 
 
