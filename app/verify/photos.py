@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import io
 import secrets
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +77,7 @@ async def _read(upload: UploadFile, max_bytes: int) -> Photo:
     return Photo(data, ext)
 
 
-def chosen(uploads: list[object]) -> list[UploadFile]:
+def chosen(uploads: Sequence[object]) -> list[UploadFile]:
     """The files really chosen: a browser sends an empty part for an empty file input."""
     return [u for u in uploads if isinstance(u, UploadFile) and (u.filename or u.size)]
 

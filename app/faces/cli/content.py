@@ -73,7 +73,7 @@ def _run(env_file: Path | None, items: list[dict[str, Any]]) -> list[int]:
             rows.append(content.checked(columns, *_fields(item)))
         except content.ItemProblem as exc:
             fail(f"item {n}: {exc}" if len(items) > 1 else str(exc))
-    return run_on_database(_add, env_file, rows)  # type: ignore[no-any-return]
+    return run_on_database(_add, env_file, rows)
 
 
 # An item's fields; `image_url` is what POST /api/content calls the image, so a file written

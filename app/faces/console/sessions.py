@@ -87,7 +87,8 @@ class ConsoleCookies:
         if not value:
             return None
         try:
-            return serializer.loads(value, max_age=max_age)
+            # The age is checked in whole seconds, so max_age's whole part decides alike.
+            return serializer.loads(value, max_age=int(max_age))
         except BadData:  # a bad signature, an expired stamp, an unreadable payload
             return None
 

@@ -11,6 +11,8 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from app.engine.config import DEFAULT_API_BASE, Settings
 from app.engine.private_file import write_private
 from app.faces.sim.config import SimSettings
@@ -77,12 +79,12 @@ def demo_settings(ws: Workspace, port: int, keywords: Path,
     other settings the demo relies on (rates, workers). Each group robot the calendar names
     gets a fresh webhook key, which the simulator then accepts."""
     settings = Settings(
-        _env_file=None, database_url=f"sqlite:///{ws.db}", corp_id=CORP_ID,  # type: ignore[call-arg]
-        callback_token=secrets.token_urlsafe(12), callback_aes_key=_aes_key(),
+        _env_file=None, database_url=f"sqlite:///{ws.db}", corp_id=CORP_ID,
+        callback_token=SecretStr(secrets.token_urlsafe(12)), callback_aes_key=_aes_key(),
         agent_id=AGENT_ID, agent_secret=None, contact_secret_raw=None, kf_secret_raw=None,
         api_base=DEFAULT_API_BASE, flows_path=ws.flows, keywords_path=keywords.resolve(),
-        operators=frozenset({OPERATOR}), secret_key=secrets.token_urlsafe(24),
-        api_key=secrets.token_urlsafe(24), public_url=f"http://127.0.0.1:{port}",
+        operators=frozenset({OPERATOR}), secret_key=SecretStr(secrets.token_urlsafe(24)),
+        api_key=SecretStr(secrets.token_urlsafe(24)), public_url=f"http://127.0.0.1:{port}",
         photo_dir=ws.photos, host="127.0.0.1", port=port, log_level="warning",
         log_format="json", robots=_robot_keys(robots), rate_limits="", inbox_worker=True,
         outbox_sender=True,
@@ -94,12 +96,14 @@ def demo_settings(ws: Workspace, port: int, keywords: Path,
     return simulated
 
 
-def _robot_keys(names: set[str]) -> str | None:
-    return ",".join(f"{name}={secrets.token_urlsafe(16)}" for name in sorted(names)) or None
+def _robot_keys(names: set[str]) -> SecretStr | None:
+    keys = ",".join(f"{name}={secrets.token_urlsafe(16)}" for name in sorted(names))
+    return SecretStr(keys) if keys else None
 
 
-def _aes_key() -> str:
-    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(43))
+def _aes_key() -> SecretStr:
+    return SecretStr("".join(secrets.choice(string.ascii_letters + string.digits)
+                             for _ in range(43)))
 
 
 def write_env(ws: Workspace, settings: Settings) -> None:

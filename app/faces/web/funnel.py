@@ -79,7 +79,7 @@ def _check_attribution(batch: EventBatch, declared: FunnelFlows) -> None:
 
 
 def _attribution_error(n: int, event: AppEvent, declared: FunnelFlows) -> dict[str, Any] | None:
-    where = ["body", "events", n]
+    where: list[str | int] = ["body", "events", n]
     if event.channel is None:
         if event.slot is not None:
             return _error(where + ["slot"], "a slot needs its channel")

@@ -4,6 +4,8 @@ outbox and mass-task status, and the owners' confirmation rates."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -31,7 +33,7 @@ async def calendar_page(request: Request, segment: str = "", period: str = "7d")
 
 
 def _page(request: Request, form: dict[str, str], status_code: int = 200,
-          **ctx: object) -> Response:
+          **ctx: Any) -> Response:
     flows = request.app.state.runtime.flows
     labels = flows.routing.segment_labels()
     return render(request, "calendar.html", status_code=status_code, form=form,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -184,7 +185,8 @@ async def recorded_by_key(session: AsyncSession, keys: list[str]) -> dict[str, R
                CalendarPost.task_status, OutboxMessage.status)
         .outerjoin(OutboxMessage, OutboxMessage.idempotency_key == CalendarPost.key)
         .where(CalendarPost.key.in_(keys)))
-    return {key: Recorded(*values) for key, *values in rows}
+    return {key: Recorded(status, reason, task_status, outbox)
+            for key, status, reason, task_status, outbox in rows}
 
 
 @dataclass(frozen=True)
@@ -316,7 +318,7 @@ def _steps(talk: Talk) -> str:
 
 
 async def load(session: AsyncSession, flows: Flows, segment: str, since: datetime,
-               now: datetime) -> dict[str, object]:
+               now: datetime) -> dict[str, Any]:
     """Everything the page shows for `segment` ("" for all), by the template's names: the plan
     of the DAYS from today, the deliveries recorded since `since`, the confirmation rates."""
     calendar, today = flows.calendar, local_day(now)

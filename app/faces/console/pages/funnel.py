@@ -7,6 +7,8 @@ a daily trend per step (app/funnel/trend.py, funnel_trend.py) when the period ha
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -58,6 +60,6 @@ def _trend(daily: trend.Daily | None, period: Period, by: str | None,
 
 
 def _page(request: Request, form: dict[str, str], status_code: int = 200,
-          **ctx: object) -> Response:
+          **ctx: Any) -> Response:
     return render(request, "funnel.html", status_code=status_code, form=form,
                   periods=CHOICES, dimensions=DIMENSION_LABELS, **ctx)

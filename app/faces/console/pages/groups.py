@@ -4,6 +4,8 @@ console page's banner naming each segment whose pool has no group with room come
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -37,6 +39,6 @@ async def groups_page(request: Request, segment: str = "", stage: str = "") -> R
 
 
 def _page(request: Request, form: dict[str, str], choices: list[tuple[str, str]],
-          status_code: int = 200, **ctx: object) -> Response:
+          status_code: int = 200, **ctx: Any) -> Response:
     return render(request, "groups.html", status_code=status_code, form=form,
                   segments=choices, stages=view.STAGE_LABELS, **ctx)

@@ -3,6 +3,8 @@ rule answered (repeated ones counted together), per segment or for all."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -44,7 +46,7 @@ def _share(hits: int, asked: int) -> str:
 
 
 def _page(request: Request, form: dict[str, str], segments: list[tuple[str, str]],
-          status_code: int = 200, **ctx: object) -> Response:
+          status_code: int = 200, **ctx: Any) -> Response:
     return render(request, "keywords.html", status_code=status_code, form=form,
                   periods=CHOICES, segments=segments, orders=view.ORDERS,
                   segment_labels=request.app.state.runtime.flows.routing.segment_labels(), **ctx)

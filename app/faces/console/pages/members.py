@@ -10,7 +10,7 @@ A phone typed into the search travels in the query string; the service writes no
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -72,7 +72,7 @@ async def unlink_member(member_id: RowId, request: Request, operator: Operator,
 
 
 async def _member(request: Request, member_id: int, operator: str, status_code: int,
-                  **ctx: object) -> Response:
+                  **ctx: Any) -> Response:
     runtime = request.app.state.runtime
     async with runtime.db.reader() as session:
         detail = await member_detail.load(session, member_id, runtime.flows, operator)
@@ -81,6 +81,7 @@ async def _member(request: Request, member_id: int, operator: str, status_code: 
 
 
 def _list(request: Request, wanted: members_view.Search, status_code: int = 200,
-          **ctx: object) -> Response:
+          **ctx: Any) -> Response:
+    empty: dict[str, Any] = {"count": 0, "rows": [], "pages": 1}
     return render(request, "members.html", status_code=status_code, wanted=wanted,
-                  statuses=MEMBER_STATUS, **({"count": 0, "rows": [], "pages": 1} | ctx))
+                  statuses=MEMBER_STATUS, **(empty | ctx))

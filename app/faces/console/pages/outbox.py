@@ -55,6 +55,7 @@ async def retry(request: Request, operator: Operator, ids: Ids = None, status: F
                 kind: FormText = "") -> Response:
     if error := _refused(ids, "重试"):
         return await _page(request, status, kind, error=error, code=400)
+    assert ids is not None  # _refused refuses a form without any
     async with request.app.state.runtime.db.unit_of_work() as session:
         done = await store.retry(session, _storable(ids), utcnow())
     log.info("console_outbox_retried", operator=operator, asked=sorted(ids), retried=done)
@@ -67,6 +68,7 @@ async def drop(request: Request, operator: Operator, ids: Ids = None, reason: Fo
     reason = " ".join(reason.split())[:MAX_REASON]
     if error := _refused(ids, "放弃"):
         return await _page(request, status, kind, error=error, code=400, reason=reason)
+    assert ids is not None  # _refused refuses a form without any
     if not reason:  # kept on the row: whoever looks at it later must learn why
         return await _page(request, status, kind, error="请填写放弃的原因（会记录在消息上）。",
                            code=400, checked=set(ids))
@@ -101,7 +103,7 @@ def _acted(request: Request, operator: str, outcome: dict[str, Any], status: str
 
 
 async def _page(request: Request, status: str, kind: str, *, code: int = 200,
-                outcome: dict[str, Any] | None = None, **ctx: object) -> Response:
+                outcome: dict[str, Any] | None = None, **ctx: Any) -> Response:
     form = {"status": status, "kind": kind}
     if status not in view.DECIDE:
         return _render(request, form, 400, error="未知的状态筛选。")
@@ -112,7 +114,7 @@ async def _page(request: Request, status: str, kind: str, *, code: int = 200,
     return _render(request, form, code, notice=notice, **listing, **ctx)
 
 
-def _render(request: Request, form: dict[str, str], code: int, **ctx: object) -> Response:
+def _render(request: Request, form: dict[str, str], code: int, **ctx: Any) -> Response:
     return render(request, "outbox.html", status_code=code, form=form,
                   statuses=view.STATUS_LABELS, status_choices=view.STATUS_CHOICES,
                   shown=view.SHOWN, max_reason=MAX_REASON, **ctx)

@@ -107,7 +107,7 @@ async def counts(session: AsyncSession) -> Counts:
     return Counts(kinds, totals)
 
 
-def _to_decide(status: str, kind: str) -> Select[tuple[OutboxMessage]]:
+def _to_decide(status: str, kind: str) -> Select[OutboxMessage]:
     query = select(OutboxMessage).where(OutboxMessage.status.in_(DECIDE[status]),
                                         ~was_dropped())
     return query.where(OutboxMessage.kind == kind) if kind else query

@@ -10,7 +10,7 @@ Decisions are POST-redirect-GET: the outcome travels in the flash cookie
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -84,7 +84,7 @@ async def decide_reviews(request: Request, operator: Operator,
     return response
 
 
-def _page(request: Request, template: str, status_code: int = 200, **ctx: object) -> Response:
+def _page(request: Request, template: str, status_code: int = 200, **ctx: Any) -> Response:
     return render(request, template, status_code=status_code, filters=reviews_view.FILTERS,
                   reasons=request.app.state.runtime.flows.verify.review_reasons,
                   max_reason=MAX_REASON, **ctx)

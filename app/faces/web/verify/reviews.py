@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from app.engine.db import utcnow
 from app.engine.logs import get_logger
@@ -86,7 +86,8 @@ async def get_review(review_id: ReviewId, request: Request) -> Review:
         found = (await session.execute(_joined().where(Verification.id == review_id))).first()
     if found is None:
         raise HTTPException(404, f"no review {review_id}")
-    return _review(*found, request.app.state.runtime.flows.verify.review_notes)
+    row, external = found
+    return _review(row, external, request.app.state.runtime.flows.verify.review_notes)
 
 
 @router.get("/{review_id}/photos/{n}")
@@ -148,7 +149,7 @@ async def _decide(request: Request, review_id: int, status: str, reviewer: str,
     return await get_review(review_id, request)
 
 
-def _joined():  # type: ignore[no-untyped-def]
+def _joined() -> Select[Verification, str]:
     return select(Verification, Member.external_userid).join(
         Member, Member.id == Verification.member_id)
 
