@@ -15,6 +15,7 @@ from app.calendar.flows import CalendarFlows
 from app.calendar.models import ContentItem
 from app.calendar.planner import render
 from app.calendar.posts import Post
+from app.engine.db import rowcount
 
 ITEM_BYTES = 2000
 TITLE_CHARS = 128
@@ -58,7 +59,7 @@ async def take(session: AsyncSession, column: str, key: str, now: datetime) -> C
         claimed = await session.execute(update(ContentItem).where(
             ContentItem.id == item.id, ContentItem.used_at.is_(None))
             .values(used_at=now, used_for=key))
-        if claimed.rowcount == 1:  # type: ignore[attr-defined]
+        if rowcount(claimed) == 1:
             await session.refresh(item)
             return item
     return None

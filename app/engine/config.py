@@ -285,7 +285,7 @@ def _parse_robots(text: str) -> dict[str, str]:
     return robots
 
 
-S = TypeVar("S", bound=DatabaseSettings)
+S = TypeVar("S", bound=BaseSettings)
 
 
 def load_settings(cls: type[S], env_file: Path | None = None, **overrides: Any) -> S:

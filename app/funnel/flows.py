@@ -64,6 +64,7 @@ class Welcome(Strict):
 
 class Variant(Welcome):
     # Not given: the default's welfare; NO_WELFARE: none at all (`sopbot check` warns).
+    # Wider than a Welcome's welfare (it may say "none"), hence the ignore.
     welfare: Link | Literal["none"] | None = None  # type: ignore[assignment]
     channel: str
     slot: str | None = None

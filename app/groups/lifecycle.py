@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calendar.models import CalendarPost, GroupDay
@@ -73,9 +73,9 @@ async def assess(session: AsyncSession, flows: LifecycleFlows, now: datetime) ->
     return found
 
 
-async def _count(session: AsyncSession, condition: object) -> dict[str, int]:
+async def _count(session: AsyncSession, condition: ColumnElement[bool]) -> dict[str, int]:
     rows = await session.execute(select(GroupMember.chat_id, func.count()).where(
-        GroupMember.type == CUSTOMER, condition).group_by(GroupMember.chat_id))  # type: ignore[arg-type]
+        GroupMember.type == CUSTOMER, condition).group_by(GroupMember.chat_id))
     return dict(rows.all())
 
 

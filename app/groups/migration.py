@@ -73,11 +73,13 @@ async def _plan(session: AsyncSession, flows: GroupSources, health: Health, now:
 async def _target(session: AsyncSession, segment: str, avoid: set[str]) -> pools.Seat | None:
     """The first group behind the segment's code that is not a zombie itself."""
     pool = await pools.pool_of(session, segment)
-    for chat_id in pools.chat_ids(pool) if pool else []:
+    if pool is None:
+        return None
+    for chat_id in pools.chat_ids(pool):
         if chat_id not in avoid:
             name = await session.scalar(select(CustomerGroup.name).where(
                 CustomerGroup.chat_id == chat_id))
-            return pools.Seat(chat_id, name or chat_id, pool.qr_code)  # type: ignore[union-attr]
+            return pools.Seat(chat_id, name or chat_id, pool.qr_code)
     return None
 
 

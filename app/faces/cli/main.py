@@ -162,7 +162,7 @@ def _sim_settings(env_file: Path | None, **overrides: object) -> Any:
     from app.faces.sim.config import SimSettings
 
     try:
-        return load_settings(SimSettings, env_file, **overrides)  # type: ignore[type-var]
+        return load_settings(SimSettings, env_file, **overrides)
     except ConfigError as exc:
         fail(f"configuration error: {exc}")
 

@@ -71,7 +71,7 @@ async def _status(database_url: str, chat_id: str, campaign: str | None, status:
     from sqlalchemy import update
 
     from app.calendar.models import SopRun
-    from app.engine.db import Database
+    from app.engine.db import Database, rowcount
 
     wanted = "paused" if status == "active" else "active"
     query = update(SopRun).where(SopRun.chat_id == chat_id, SopRun.status == wanted)
@@ -80,6 +80,6 @@ async def _status(database_url: str, chat_id: str, campaign: str | None, status:
     db = Database(database_url)
     try:
         async with db.unit_of_work() as session:
-            return (await session.execute(query.values(status=status))).rowcount  # type: ignore[attr-defined]
+            return rowcount(await session.execute(query.values(status=status)))
     finally:
         await db.dispose()

@@ -15,7 +15,7 @@ from datetime import timedelta
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.engine.db import utcnow
+from app.engine.db import rowcount, utcnow
 from app.operators.models import ConsoleSession
 
 
@@ -53,7 +53,7 @@ async def end_session(session: AsyncSession, row: ConsoleSession) -> None:
 async def end_sessions_of(session: AsyncSession, userid: str) -> int:
     """End every session of `userid`; how many there were."""
     ended = await session.execute(delete(ConsoleSession).where(ConsoleSession.userid == userid))
-    return int(ended.rowcount or 0)  # type: ignore[attr-defined]
+    return int(rowcount(ended) or 0)
 
 
 async def end_sessions_except(session: AsyncSession, operators: frozenset[str]) -> int:
@@ -61,4 +61,4 @@ async def end_sessions_except(session: AsyncSession, operators: frozenset[str]) 
     out and later put back must log in again)."""
     ended = await session.execute(
         delete(ConsoleSession).where(ConsoleSession.userid.not_in(operators)))
-    return int(ended.rowcount or 0)  # type: ignore[attr-defined]
+    return int(rowcount(ended) or 0)

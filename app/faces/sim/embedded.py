@@ -16,6 +16,7 @@ service it is mounted in is their only caller, with secrets made at start.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
@@ -43,7 +44,7 @@ def embedded_simulator(settings: Settings) -> tuple[Settings, SimSettings] | Non
             "WECOM_AGENT_SECRET: required with a PostgreSQL database (the built-in WeCom "
             "simulator runs only on SQLite; for a separate `sopbot sim` set WECOM_API_BASE)")
     local = f"http://127.0.0.1:{settings.port}"
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "corp_id": settings.corp_id, "callback_token": settings.callback_token,
         "callback_aes_key": settings.callback_aes_key, "bot_url": f"{local}/wecom/callback"}
     if settings.agent_id is not None:
@@ -53,7 +54,7 @@ def embedded_simulator(settings: Settings) -> tuple[Settings, SimSettings] | Non
     values["robots"] = tuple(settings.robot_keys.values()) or (new_key(),)
     values["members"] = _members(settings)
     values["control_key"] = settings.sim_key or SecretStr(new_key())
-    sim = SimSettings(_env_file=None, **values)  # type: ignore[arg-type]
+    sim = SimSettings(_env_file=None, **values)
     pointed = settings.model_copy(update={"api_base": local + MOUNT_PATH,
                                           "agent_secret": sim.agent_secret,
                                           "sim_key": sim.control_key})
