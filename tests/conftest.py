@@ -4,6 +4,7 @@ SOPBOT_TEST_PG_URL is set), settings, and a real uvicorn server running the app.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -204,6 +205,17 @@ async def running(settings: Settings) -> AsyncIterator[RunningApp]:
 def _logging() -> None:
     # The same processors as production (plain tracebacks, redaction), never rich locals.
     configure_logging("info", "json", secrets=[TOKEN, AES_KEY])
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """A command run by a test (CliRunner) configures logging onto its own capture stream,
+    closed when the command ends: the next test must not log into it."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 class LogRecorder:

@@ -66,7 +66,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", secrets: Iterable[
         logger_factory=_stderr_logger,
         cache_logger_on_first_use=True,
     )
-    handler = _CurrentStderr()
+    handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
@@ -78,20 +78,6 @@ def configure_logging(level: str = "info", fmt: str = "auto", secrets: Iterable[
     # robot's webhook key: keep those loggers at WARNING whatever the app's level.
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
-
-
-class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]  # generic only in typeshed
-    """The standard library's records, written to whatever sys.stderr is when they are emitted:
-    a handler bound to the stream of the moment would write to a test's closed capture, or a
-    CLI runner's, long after it is gone."""
-
-    @property
-    def stream(self) -> Any:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _: Any) -> None:
-        pass
 
 
 class StderrLogger:

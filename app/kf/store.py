@@ -58,7 +58,7 @@ async def claim(session: AsyncSession, lease: str, now: datetime,
     """Lease one account with unread news (and no reader, nor a wait after a failure)."""
     row = (await session.execute(_CLAIM, {"now": now, "lease": lease,
                                           "until": now + timedelta(seconds=lease_s)})).first()
-    return None if row is None else Claimed(*row._tuple(), lease=lease)
+    return None if row is None else Claimed(*row, lease=lease)
 
 
 def _leased(claimed: Claimed) -> ColumnElement[bool]:

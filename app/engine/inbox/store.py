@@ -152,7 +152,7 @@ async def claim(session: AsyncSession, owner: str, now: datetime, lease_s: float
     params = {"now": now, "limit": limit, "owner": owner, "until": until, "inbox_id": inbox_id}
     statement = (CLAIM_DUE if inbox_id is None else CLAIM_ONE)[session.get_bind().dialect.name]
     rows = (await session.execute(statement, params)).all()
-    return sorted((Claimed(*row._tuple(), lease_until=until) for row in rows),
+    return sorted((Claimed(*row, lease_until=until) for row in rows),
                   key=lambda c: c.inbox_id)
 
 

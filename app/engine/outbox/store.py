@@ -170,7 +170,7 @@ async def claim(session: AsyncSession, lease: str, now: datetime, lease_s: float
     statement = CLAIM[session.get_bind().dialect.name, fast]
     rows = (await session.execute(statement, {
         "now": now, "limit": limit, "owner": lease, "until": until})).all()
-    claimed = (Claimed(*row._tuple(), lease_until=until, lease=lease) for row in rows)
+    claimed = (Claimed(*row, lease_until=until, lease=lease) for row in rows)
     return sorted(claimed, key=lambda c: (c.priority, c.id))
 
 
