@@ -24,8 +24,8 @@ def start_simulator(port: int, workdir: Path, env: dict[str, str],
     clean.update({"SOPBOT_LOG_LEVEL": "warning", "SOPBOT_SIM_KEY": SIM_KEY, **env})
     pin = ["taskset", "-c", str(core)] if len(os.sched_getaffinity(0)) > 1 else []
     log = (workdir / "sim.log").open("wb")
-    return subprocess.Popen([*pin, sys.executable, "-m", "app.faces.cli.main", "sim", "--port",
-    str(port)],
+    return subprocess.Popen([*pin, sys.executable, "-m", "app.faces.cli.main", "sim",
+                             "--port", str(port)],
                             cwd=REPO, env=clean, stdout=log, stderr=subprocess.STDOUT)
 
 

@@ -100,9 +100,8 @@ def environment(database_url: str, sim_url: str, port: int, workdir: Path) -> di
 
 def start_replica(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as stream:
-        return subprocess.Popen([sys.executable, "-m", "app.faces.cli.main", "serve"], cwd=REPO,
-        env=env,
-                                stdout=stream, stderr=subprocess.STDOUT)
+        return subprocess.Popen([sys.executable, "-m", "app.faces.cli.main", "serve"],
+                                cwd=REPO, env=env, stdout=stream, stderr=subprocess.STDOUT)
 
 
 def query(engine: Engine, sql: str, **params: Any) -> list[Any]:

@@ -74,8 +74,7 @@ def start_service(port: int, sim_url: str, database_url: str,
     pin = ["taskset", "-c", "0"] if len(os.sched_getaffinity(0)) > 1 else []
     log = (workdir / "service.log").open("wb")
     return subprocess.Popen([*pin, sys.executable, "-m", "app.faces.cli.main", "serve"],
-    cwd=workdir,
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
+                            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 async def burst(client: httpx.AsyncClient, adds: int, concurrency: int) -> float:

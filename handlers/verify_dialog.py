@@ -12,7 +12,7 @@ from typing import Any
 from app.engine.bot.context import Ctx
 from app.engine.bot.env import Env
 from app.engine.bot.filters import Filter
-from app.engine.bot.router import Router
+from app.engine.bot.router import KfPageStep, Router
 from app.engine.logs import get_logger
 from app.engine.wecom.events import Event
 from app.engine.wecom.kf_events import KfCustomerMedia, KfCustomerText, KfPulled
@@ -24,7 +24,7 @@ from app.members import service as members
 from app.routing.service import after_approval
 from app.verify import service as verify
 from app.verify.flows import CONSUMER
-from app.verify.kf_photos import PageStep, photo_fetcher
+from app.verify.kf_photos import photo_fetcher
 from app.verify.models import APPROVED, PENDING, Verification
 from app.verify.phone import normalise_phone
 from app.verify.photos import MAX_PHOTOS, discard, discard_on_commit, inspect, megabytes
@@ -255,7 +255,7 @@ async def expire_dialogs(env: Env[Flows]) -> None:
         log.info("abandoned_dialogs_dropped", count=count, photos=len(names))
 
 
-def _fetch_photos(env: Env[Flows]) -> PageStep:
+def _fetch_photos(env: Env[Flows]) -> KfPageStep:
     """The dialog's photos are fetched by the kf reader, before their page is stored."""
     assert env.wecom is not None, "the kf reader runs with a WeCom client"
     return photo_fetcher(env.db, env.wecom, env.settings, env.clock)

@@ -3,8 +3,9 @@ this process to look now, and only once what it wrote is visible.
 
 Writers note a wake-up in the session (`note`); when the unit of work commits, the database
 hands the notes to the listeners registered here (`Wakeups.on`, wired once in
-app/faces/web/main.py).
-Every wake-up sopbot has is listed below, so a newcomer sees in one place what wakes what.
+app/faces/web/main.py). Every wake-up sopbot has is listed below, so a newcomer sees in one
+place what wakes what. (Deleting a verification photo once its removal has committed,
+app/verify/photos.py `discard_on_commit`, is not a wake-up: it wakes no loop.)
 """
 
 from __future__ import annotations

@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.engine.bot.router import IntakeRule, KfPageStep
 from app.engine.config import Settings
 from app.engine.db import Database, utcnow
 from app.engine.inbox import store as inbox
@@ -30,7 +31,8 @@ from app.engine.wecom.api_kf import KfMessage, KfSyncMsg, KfSyncResult
 from app.engine.wecom.client import WeComClient
 from app.engine.wecom.errors import ApiError, InvalidRequest, WeComError
 from app.engine.wecom.events import Event
-from app.engine.wecom.kf_events import CUSTOMER, kf_event, stored
+from app.engine.wecom.kf_events import CUSTOMER
+from app.engine.wecom.parsing import kf_event, stored
 from app.kf import store
 
 log = get_logger("sopbot.kf")
@@ -43,14 +45,13 @@ MAX_IDLE_PAGES = 3  # empty pages with has_more=1 in a row before a read counts 
 
 # What the router gives the reader (app/engine/bot/router.py): the message to store with an event
 # (the kf welcome: its code lives 20 s), and steps run on each page before it is stored.
-Intake = Callable[[Event, datetime], outbox.Message | None]
-PageStep = Callable[[list[KfMessage]], Awaitable[list[KfMessage]]]
 
 
 class KfReader:
     def __init__(self, db: Database, wecom: WeComClient, settings: Settings,
                  on_stored: Callable[[], None], clock: Callable[[], datetime] = utcnow,
-                 intake: Intake | None = None, page_steps: list[PageStep] | None = None
+                 intake: IntakeRule[Event] | None = None,
+                 page_steps: list[KfPageStep] | None = None
                  ) -> None:
         self.db, self.wecom, self.settings, self.clock = db, wecom, settings, clock
         self.on_stored = on_stored  # wakes the inbox worker
@@ -177,7 +178,7 @@ class KfReader:
                 await outbox.enqueue_many(session, [
                     queued for event, _ in events if (queued := intake(event, now))])
             for message in page.msg_list:
-                await _open_window(session, message, now)
+                await open_window(session, message, now)
         if rows:
             self.on_stored()
             log.info("kf_messages_stored", open_kfid=account.open_kfid, count=len(rows))
@@ -190,7 +191,8 @@ class KfReader:
         log.warning("kf_read_failed", open_kfid=account.open_kfid, error=error, retry_s=wait)
 
 
-async def _open_window(session: AsyncSession, message: KfMessage, now: datetime) -> None:
+async def open_window(session: AsyncSession, message: KfMessage, now: datetime) -> None:
+    """A customer's message reopens their answer window (48 h, 5 answers), from its send time."""
     if message.origin == CUSTOMER and message.external_userid and message.open_kfid:
         at = datetime.fromtimestamp(message.send_time, now.tzinfo) if message.send_time else now
         await store.customer_wrote(session, message.open_kfid, message.external_userid, at)

@@ -5,11 +5,12 @@ fetched. Registered by the verification dialog (handlers/verify_dialog.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 
 import httpx
 
+from app.engine.bot.router import KfPageStep
 from app.engine.config import Settings
 from app.engine.db import Database
 from app.engine.logs import get_logger
@@ -24,11 +25,10 @@ from app.verify.photos import store as store_photos
 log = get_logger("sopbot.kf")
 MAX_PHOTOS_PER_PAGE = 10  # bounded, so a burst of pictures cannot outlast the reader's lease
 
-PageStep = Callable[[list[KfMessage]], Awaitable[list[KfMessage]]]
 
 
 def photo_fetcher(db: Database, wecom: WeComClient, settings: Settings,
-                  clock: Callable[[], datetime]) -> PageStep:
+                  clock: Callable[[], datetime]) -> KfPageStep:
     """The kf reader's page step: each dialog photo fetched and stored, at most ten a page."""
 
     async def fetch_photos(messages: list[KfMessage]) -> list[KfMessage]:

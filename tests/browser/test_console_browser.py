@@ -94,8 +94,7 @@ async def test_an_operator_approves_sees_the_funnel_move_and_retries_a_refused_n
     await page.screenshot(path=screenshots / "funnel-after-approval.png", full_page=True)
 
     async def notice_dead() -> bool:
-        return any(r.status == "dead" for r in await rows_of(app.runtime.db,
-        OutboxMessage))
+        return any(r.status == "dead" for r in await rows_of(app.runtime.db, OutboxMessage))
     await wait_until(notice_dead, 10)
     await page.goto("/console/outbox")
     dead = page.locator("tr[data-status=dead]", has_text=STAFF_NOTICE).first

@@ -291,9 +291,9 @@ async def test_webhook_needs_a_known_key_and_no_token(sim: RunningSim) -> None:
 def run_cli(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("WECOM_", "SOPBOT_"))}
     clean["PYTHONPATH"] = str(REPO)
-    return subprocess.Popen([sys.executable, "-m", "app.faces.cli.main", *args], env={**clean,
-    **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-m", "app.faces.cli.main", *args],
+                            env={**clean, **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 def test_sim_command_reports_a_bad_setting_in_one_line() -> None:

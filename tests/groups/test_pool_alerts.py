@@ -43,8 +43,7 @@ async def test_an_empty_pool_tells_the_operators_and_the_owner_once_per_episode(
     app, fake = running
     fake.add_group_chat("wrD1", owner="zhangsan", name="抖音网店交流群1", member_version="v1",
                         member_list=[OWNER, *map(person, customers(1, IDEAL - 2))])
-    report = await sync_groups(app.runtime.db, app.runtime.wecom, ROUTING,
-    ["zhangsan"])
+    report = await sync_groups(app.runtime.db, app.runtime.wecom, ROUTING, ["zhangsan"])
     assert report.failed == 0
     assert await empty_gauge(app) is None  # wrD1 has room for one more
 

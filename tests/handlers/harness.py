@@ -69,11 +69,11 @@ from app.engine.wecom.kf_events import (
     KfSendFailed,
     KfSessionChanged,
     KfSessionEntered,
-    kf_event,
 )
+from app.engine.wecom.parsing import kf_event
 from app.engine.wecom.xmlutil import parse_xml
 from app.flows import Flows, load_flows
-from app.kf import store as kf_store
+from app.kf.reader import open_window
 
 CORP_ID = "wwtestcorp0000001"  # tests/conftest.py's settings
 AGENT_ID = 1000002
@@ -189,12 +189,9 @@ class Bot:
         return Handled(handler, ctx.reply)
 
     async def _open_window(self, event: KfPulled) -> None:
-        """The kf reader opens the customer's answer window with the page (app/kf/reader.py)."""
-        message = event.message
-        if message.origin == CUSTOMER and event.external_userid and event.open_kfid:
-            async with self.db.unit_of_work() as session:
-                await kf_store.customer_wrote(session, event.open_kfid, event.external_userid,
-                                              event.sent_at(self.clock()))
+        """The kf reader opens the customer's answer window with the page: the same function."""
+        async with self.db.unit_of_work() as session:
+            await open_window(session, event.message, self.clock())
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -216,10 +213,9 @@ class Bot:
 
 # --- INTAKE ----------------------------------------------------------------------------------
 # What is stored with an event ahead of the inbox worker: the router's intake (each route's
-# `intake=`, app/engine/bot/router.py), which the callback path (app/engine/inbox/writer.py) and
-# the kf reader
-# (app/kf/reader.py) run with the event's own transaction. The one place the harness asks the
-# router for it.
+# `intake=`, app/engine/bot/router.py), which the callback path (app/engine/inbox/writer.py)
+# and the kf reader (app/kf/reader.py) run with the event's own transaction. The one place the
+# harness asks the router for it.
 
 
 async def intake(bot: Bot, event: Event) -> set[str]:

@@ -21,7 +21,7 @@ async def test_an_unknown_event_is_logged_with_its_reason(bot: Bot) -> None:
 
 def _servicer_message() -> Event:
     from app.engine.wecom.api_kf import KfMessage
-    from app.engine.wecom.kf_events import kf_event
+    from app.engine.wecom.parsing import kf_event
 
     return kf_event(KfMessage(msgid="srv1", msgtype="text", open_kfid="wk1",
                               external_userid="wmA", origin=5, text={"content": "好的"}))

@@ -15,7 +15,8 @@ from app.engine.bot.context import Ctx
 from app.engine.db import Database, utcnow
 from app.engine.logs import get_logger
 from app.engine.wecom.api_kf import KfMessage
-from app.engine.wecom.kf_events import CUSTOMER, kf_event
+from app.engine.wecom.kf_events import CUSTOMER
+from app.engine.wecom.parsing import kf_event
 from app.flows import load_flows
 from app.kf import dialog
 from app.kf.models import KfConversation, KfDialog

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from app.engine.wecom.api_kf import KfMessage
-from app.engine.wecom.kf_events import CUSTOMER, KfPulled, kf_event
+from app.engine.wecom.kf_events import CUSTOMER, KfPulled
+from app.engine.wecom.parsing import kf_event
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 

@@ -19,6 +19,8 @@ from tests.conftest import REPO
 ENGINE, DOMAIN, ROOF, HANDLERS, FACES = range(5)
 NAMES = ("engine", "domain", "roof", "handlers", "faces")
 ROOF_MODULES = {"app.flows", "app.models", "app.migrate"}
+DOMAINS = {"funnel", "verify", "routing", "groups", "calendar", "kf", "keywords", "members",
+           "directory", "operators"}
 
 
 def layer(module: str) -> int:
@@ -40,19 +42,30 @@ def modules(root: Path) -> dict[str, Path]:
 
 
 def imports(known: Mapping[str, Path]) -> dict[str, set[str]]:
-    """Module → the modules of ours it imports (a package's module when a name is one)."""
+    """Module → the modules of ours it imports (a package's module when a name is one);
+    relative imports are resolved against the importing module's package."""
     graph: dict[str, set[str]] = {}
     for name, path in known.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         targets = set()
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if isinstance(node, ast.ImportFrom):
+                base = _absolute(package, node.module, node.level)
                 for alias in node.names:
-                    full = f"{node.module}.{alias.name}"
-                    targets.add(full if full in known else node.module)
+                    full = f"{base}.{alias.name}" if base else alias.name
+                    targets.add(full if full in known else base)
             elif isinstance(node, ast.Import):
                 targets.update(alias.name for alias in node.names)
         graph[name] = {t for t in targets if t in known and t != name}
     return graph
+
+
+def _absolute(package: str, module: str | None, level: int) -> str:
+    if level == 0:
+        return module or ""
+    parts = package.split(".")
+    base = ".".join(parts[:len(parts) - (level - 1)])
+    return f"{base}.{module}" if module else base
 
 
 def upward(graph: Mapping[str, set[str]]) -> list[str]:
@@ -130,6 +143,32 @@ def test_the_checks_catch_an_upward_import_and_a_circle() -> None:
         "handlers handlers.welcome imports faces app.faces.web.main"]
     assert circles(graph) == [["app.funnel.delivery", "app.funnel.service",
                                "app.funnel.steps"]]
+
+
+def test_every_module_sits_in_a_declared_layer() -> None:
+    """A new top-level package or module under app/ is a decision: declare its layer here."""
+    placed = {"engine", "faces", "flows", "models", "migrate", *DOMAINS}
+    assert sorted({m.split(".")[1] for m in GRAPH if m.startswith("app.")} - placed) == []
+
+
+def test_imports_are_read_in_every_form(tmp_path: Path) -> None:
+    """Relative imports, `import a.b`, imports inside functions and under TYPE_CHECKING."""
+    files = {"app/__init__.py": "", "app/engine/__init__.py": "",
+             "app/engine/a.py": "from ..funnel import service\n",
+             "app/engine/b.py": "def f():\n    import app.funnel.steps\n",
+             "app/engine/c.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                                "    from app.funnel.service import record\n",
+             "app/funnel/__init__.py": "", "app/funnel/service.py": "from . import steps\n",
+             "app/funnel/steps.py": ""}
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    graph = imports(modules(tmp_path))
+    assert graph["app.engine.a"] == {"app.funnel.service"}
+    assert graph["app.engine.b"] == {"app.funnel.steps"}
+    assert graph["app.engine.c"] == {"app.funnel.service"}
+    assert graph["app.funnel.service"] == {"app.funnel.steps"}
+    assert len(upward(graph)) == 3
 
 
 def test_every_module_is_read() -> None:

@@ -180,9 +180,10 @@ def test_the_real_behaviours_declare_the_welcome_intakes_settle_hooks_and_jobs()
     assert {kind for kind, _ in hooks} == {"welcome", "group_sync", "join_way", "calendar_post",
                                           "kf_handoff"}
     assert len(after) == 1  # the group pools, after every row hook
-    assert {job.name for job in router.jobs()} == {
-        "post_due_slots", "track_mass_tasks", "plan_group_migrations", "sweep_photos",
-        "expire_dialogs"}
+    assert {(job.name, job.every_s, job.on_lead) for job in router.jobs()} == {
+        ("post_due_slots", 60, True),  # every minute, and at once when a process takes the lead
+        ("track_mass_tasks", 600, False), ("plan_group_migrations", 3600, False),
+        ("sweep_photos", 3600, False), ("expire_dialogs", 3600, False)}
     with_wecom = replace(env(), wecom=object())
     assert len(router.kf_page_steps(with_wecom)) == 1  # the verification dialog's photos
 
@@ -212,3 +213,20 @@ def test_jobs_need_a_docstring_and_a_name_of_their_own() -> None:
     first.include(second)
     with pytest.raises(ValueError, match="share a name"):
         first.jobs()
+
+
+def test_an_intake_that_raises_is_passed_over_for_the_next() -> None:
+    def broken(env: Env[Any]) -> Any:
+        def rule(event: Any, received: datetime) -> Any:
+            raise RuntimeError("broken rule")
+        return rule
+
+    def working(env: Env[Any]) -> Any:
+        return lambda event, received: Message_(f"k:{event.welcome_code}", None, "welcome")  # type: ignore[arg-type]
+
+    router = Router("r")
+    router.add(ExternalContactAdded, recorder([], "first"), intake=broken)
+    router.add(ExternalContactAdded, recorder([], "second"), intake=working)
+    rule = router.intake(env())
+    message = rule(friend_add("WC5"), datetime.now(UTC))
+    assert message is not None and message.key == "k:WC5"

@@ -8,12 +8,14 @@ pass runs, and no other. Filters may return a dict of values, which lands in `ct
 
 Besides its handler, a behaviour registers here, once, what runs elsewhere on its behalf:
 - `intake` on a route: the message stored with the event itself, before the inbox worker (a
-  welcome's code lives 20 s; the callback path and the kf reader ask `Router.intake`);
+  welcome's code lives 20 s; `Router.intake` builds what the callback path and the kf reader
+  run);
 - `on_settled` / `after_settled`: what is recorded when the outbox settles a row of a kind it
-  queues (the sender asks `Router.settled_hooks`);
+  queues (`Router.settled_hooks`, handed to the sender);
 - `before_kf_store`: work on a kf page before it is stored (fetching what its messages name);
-- `every`: scheduled jobs (the scheduler asks `Router.jobs`).
-Each of these is built once per process from the `Env` (settings, flows, database, WeCom).
+- `every`: scheduled jobs (`Router.jobs`, run by the scheduler with the `Env` each time).
+The first three are built once per process from the `Env` (settings, flows, database, WeCom)
+when app/faces/web/main.py wires the process; the engine runs them, never imports them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from app.engine.bot.context import Ctx
 from app.engine.bot.env import Env
 from app.engine.bot.filters import Filter, evaluate_all
+from app.engine.logs import get_logger
 from app.engine.outbox.store import Message
 from app.engine.wecom.events import Event
 
@@ -33,10 +36,12 @@ if TYPE_CHECKING:
     from app.engine.outbox.sender import AfterSettle, SettledHook
     from app.engine.wecom.api_kf import KfMessage
 
+log = get_logger("sopbot.router")
 E = TypeVar("E", bound=Event)
 # A handler names the flows it reads (Ctx[Flows]); the engine only carries them (Ctx[Any]).
 Handler = Callable[[E, Ctx[Any]], Awaitable[None]]
-# Built once from the Env: the message to store with an event, or None.
+# Built once from the Env: the message to store with an event, or None. The callback path and
+# the kf reader run the router's combined rule, an IntakeRule[Event].
 IntakeRule = Callable[[E, datetime], Message | None]
 Intake = Callable[[Env[Any]], IntakeRule[E]]
 KfPageStep = Callable[["list[KfMessage]"], Awaitable["list[KfMessage]"]]
@@ -108,7 +113,7 @@ class Router:
     def include(self, *routers: Router) -> None:
         """Append child routers; they are consulted after this router's own routes, in order."""
         for router in routers:
-            if router is self or self in router._ancestry():
+            if router is self or self in router._descendants():
                 raise ValueError(f"including router {router.name!r} would make a cycle")
             self._children.append(router)
 
@@ -134,15 +139,22 @@ class Router:
 
     # --- what the rest of the engine asks -------------------------------------------------
 
-    def intake(self, env: Env[Any]) -> Callable[[Event, datetime], Message | None]:
-        """The intake of every route, built once: the first message an event's routes give."""
-        rules = [(route.event_type, route.intake(env)) for route in self.routes()
+    def intake(self, env: Env[Any]) -> IntakeRule[Event]:
+        """The intake of every route, built once: the first message an event's routes give. A
+        rule that raises is logged and passed over (the handler queues its message later
+        anyway): it never fails the callback or the kf page, nor the rules after it."""
+        rules = [(route.name, route.event_type, route.intake(env)) for route in self.routes()
                  if route.intake is not None]
 
         def intake(event: Event, received: datetime) -> Message | None:
-            for event_type, rule in rules:
-                if isinstance(event, event_type) and (message := rule(event, received)):
-                    return message
+            for name, event_type, rule in rules:
+                if not isinstance(event, event_type):
+                    continue
+                try:
+                    if (message := rule(event, received)) is not None:
+                        return message
+                except Exception:
+                    log.exception("intake_failed", route=name, kind=event.kind)
             return None
         return intake
 
@@ -173,7 +185,7 @@ class Router:
         for child in self._children:
             yield from child._all()
 
-    def _ancestry(self) -> Iterator[Router]:
+    def _descendants(self) -> Iterator[Router]:
         for child in self._children:
             yield child
-            yield from child._ancestry()
+            yield from child._descendants()

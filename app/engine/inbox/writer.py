@@ -8,19 +8,17 @@ Under light load a batch is a single callback, so nothing waits for company.
 Intake: a few messages must not wait for the inbox worker's backlog (a welcome has 20 seconds,
 and a burst of friend adds can queue hundreds of events). A behaviour's intake (declared on its
 route, app/engine/bot/router.py) turns an event into an outbox row using nothing but the event
-itself;
-the row is stored in the same transaction as the inbox row, so the sender has it the moment the
-callback is answered. The handler that runs later queues the same idempotency key, which is
-then a no-op.
+itself; the row is stored in the same transaction as the inbox row, so the sender has it the
+moment the callback is answered. The handler that runs later queues the same idempotency key,
+which is then a no-op.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
+from app.engine.bot.router import IntakeRule
 from app.engine.db import Database, utcnow
 from app.engine.inbox import store
 from app.engine.logs import get_logger
@@ -31,13 +29,11 @@ log = get_logger("sopbot.inbox")
 MAX_BATCH = 200  # keeps the INSERT well under SQLite's bound-parameter limit
 
 
-# The router's intake: the outbox row to store with the callback itself (module docstring).
-Intake = Callable[[Event, datetime], outbox.Message | None]
 Pending = tuple[dict[str, Any], "asyncio.Future[store.Accepted]", outbox.Message | None]
 
 
 class InboxWriter:
-    def __init__(self, db: Database, intake: Intake | None = None) -> None:
+    def __init__(self, db: Database, intake: IntakeRule[Event] | None = None) -> None:
         self.db = db
         self.intake = intake
         self._queue: list[Pending] = []
@@ -63,13 +59,8 @@ class InboxWriter:
                     await self._store_alone(item)
 
     def _intake(self, event: Event) -> outbox.Message | None:
-        if self.intake is None:
-            return None
-        try:
-            return self.intake(event, utcnow())
-        except Exception:  # the handler queues it later anyway: never fail the callback
-            log.exception("intake_failed", kind=event.kind)
-            return None
+        # The router's rule logs and passes over a rule that raises (app/engine/bot/router.py).
+        return None if self.intake is None else self.intake(event, utcnow())
 
     async def _store(self, batch: list[Pending]) -> None:
         async with self.db.unit_of_work() as session:

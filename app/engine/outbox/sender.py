@@ -108,7 +108,7 @@ class OutboxSender:
         self.settled_hooks: dict[str, list[SettledHook]] = {}
         self.after_hooks: list[AfterSettle] = []
         # Told of every outcome this process settles (the app's Prometheus counters).
-        self.on_sent: list[Callable[[store.Claimed, Outcome, datetime], None]] = []
+        self.on_outcome: list[Callable[[store.Claimed, Outcome, datetime], None]] = []
 
     def on_settled(self, kind: str, hook: SettledHook) -> None:
         """Call `hook` for every settled row of `kind` (registered explicitly at start)."""
@@ -320,7 +320,7 @@ class OutboxSender:
                 if outcome is not LOST and await store.settle(session, item.claimed,
                                                                outcome.values):
                     self.counts[outcome.label] += 1
-                    for observe in self.on_sent:
+                    for observe in self.on_outcome:
                         observe(item.claimed, outcome, self.clock())
                     settled.append(item)
                 else:

@@ -1,5 +1,5 @@
 """Typed events for what kf/sync_msg returns (wecom-reference §5.11). They are not callbacks:
-the kf puller (app/kf/reader.py) stores each pulled message in the inbox as JSON, and the inbox
+the kf reader (app/kf/reader.py) stores each pulled message in the inbox as JSON, and the inbox
 worker feeds it through the same router as callbacks, so handlers match them like any event.
 
     KfPulled
@@ -18,10 +18,10 @@ import hashlib
 from datetime import datetime
 from typing import ClassVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from app.engine.wecom.api_kf import KfMessage
-from app.engine.wecom.events import Event, UnknownEvent, bounded_key
+from app.engine.wecom.events import Event, bounded_key
 
 CUSTOMER = 3  # KfMessage.origin: a customer's message
 MEDIA_TYPES = ("image", "voice", "video", "file")
@@ -79,7 +79,8 @@ class KfCustomerText(KfPulled):
         return self.message.text.menu_id if self.message.text else None
 
 
-PHOTO, PHOTO_ERROR = "sopbot_photo", "sopbot_photo_error"  # set by the kf reader
+# Set by the verification dialog's page step (app/verify/kf_photos.py) before the page is stored.
+PHOTO, PHOTO_ERROR = "sopbot_photo", "sopbot_photo_error"
 
 
 class KfCustomerMedia(KfPulled):
@@ -118,36 +119,3 @@ class KfSessionChanged(KfPulled):
 
 class KfOtherEvent(KfPulled):
     pass
-
-
-_BY_EVENT: dict[str, type[KfPulled]] = {"enter_session": KfSessionEntered,
-                                        "msg_send_fail": KfSendFailed,
-                                        "session_status_change": KfSessionChanged}
-
-
-def kf_event(message: KfMessage) -> KfPulled:
-    """The typed event for one pulled message."""
-    if message.event is not None:
-        cls = _BY_EVENT.get(message.event.event_type, KfOtherEvent)
-    elif message.origin == CUSTOMER and message.msgtype == "text":
-        cls = KfCustomerText
-    elif message.origin == CUSTOMER and message.msgtype in MEDIA_TYPES:
-        cls = KfCustomerMedia
-    else:
-        cls = KfOtherMessage
-    return cls(message=message, create_time=message.send_time or 0,
-               msg_type=message.msgtype, raw=message.model_dump(mode="json"))
-
-
-def kf_event_from_json(payload: str) -> Event:
-    """A stored kf message back as its event; an UnknownEvent if it no longer parses."""
-    try:
-        return kf_event(KfMessage.model_validate_json(payload))
-    except ValidationError as exc:
-        reason = f"invalid kf message: {exc.errors(include_url=False)[0]['msg']}"
-        return UnknownEvent(reason=reason, raw={"payload": payload[:2000]})
-
-
-def stored(message: KfMessage) -> str:
-    """The inbox payload of a pulled message (its JSON, as WeCom sent it)."""
-    return message.model_dump_json(exclude_none=True)

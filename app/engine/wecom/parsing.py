@@ -1,4 +1,5 @@
-"""Turn a decrypted WeCom payload into a typed event (classes in `events`).
+"""Turn a decrypted WeCom payload into a typed event (classes in `events`), and a 微信客服
+message the kf reader pulled into its typed event (classes in `kf_events`).
 
 `parse_event` never raises: an unknown MsgType/Event/ChangeType/UpdateDetail, or a known type
 whose fields are missing or invalid, becomes an `UnknownEvent` with a one-line `reason` and the
@@ -19,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from app.engine.wecom.api_kf import KfMessage
 from app.engine.wecom.events import (
     ChatMemberJoined,
     ChatMemberLeft,
@@ -51,7 +53,18 @@ from app.engine.wecom.events import (
     VideoMessage,
     VoiceMessage,
 )
-from app.engine.wecom.kf_events import kf_event_from_json
+from app.engine.wecom.kf_events import (
+    CUSTOMER,
+    MEDIA_TYPES,
+    KfCustomerMedia,
+    KfCustomerText,
+    KfOtherEvent,
+    KfOtherMessage,
+    KfPulled,
+    KfSendFailed,
+    KfSessionChanged,
+    KfSessionEntered,
+)
 from app.engine.wecom.xmlutil import parse_xml
 
 __all__ = [
@@ -229,3 +242,38 @@ def _int(value: Any) -> int | None:
         return int(value.strip() if isinstance(value, str) else value)
     except (TypeError, ValueError, OverflowError):
         return None
+
+
+# --- 微信客服 messages pulled by the kf reader (kf/sync_msg), stored as JSON --------------
+
+_KF_BY_EVENT: dict[str, type[KfPulled]] = {"enter_session": KfSessionEntered,
+                                           "msg_send_fail": KfSendFailed,
+                                           "session_status_change": KfSessionChanged}
+
+
+def kf_event(message: KfMessage) -> KfPulled:
+    """The typed event for one pulled message."""
+    if message.event is not None:
+        cls = _KF_BY_EVENT.get(message.event.event_type, KfOtherEvent)
+    elif message.origin == CUSTOMER and message.msgtype == "text":
+        cls = KfCustomerText
+    elif message.origin == CUSTOMER and message.msgtype in MEDIA_TYPES:
+        cls = KfCustomerMedia
+    else:
+        cls = KfOtherMessage
+    return cls(message=message, create_time=message.send_time or 0,
+               msg_type=message.msgtype, raw=message.model_dump(mode="json"))
+
+
+def kf_event_from_json(payload: str) -> Event:
+    """A stored kf message back as its event; an UnknownEvent if it no longer parses."""
+    try:
+        return kf_event(KfMessage.model_validate_json(payload))
+    except ValidationError as exc:
+        reason = f"invalid kf message: {exc.errors(include_url=False)[0]['msg']}"
+        return UnknownEvent(reason=reason, raw={"payload": payload[:2000]})
+
+
+def stored(message: KfMessage) -> str:
+    """The inbox payload of a pulled message (its JSON, as WeCom sent it)."""
+    return message.model_dump_json(exclude_none=True)

@@ -1,9 +1,8 @@
 """`sopbot operators ...`: the console accounts of the userids in SOPBOT_OPERATORS.
 
-Only typer and the commands' shared helpers (app/faces/cli/support.py) are imported at module level:
-app/faces/cli/main.py imports this module to register its commands, and `sopbot --help` should not
-load
-the domain, so everything else is imported inside commands.
+Only typer and the commands' shared helpers (app/faces/cli/support.py) are imported at module
+level: app/faces/cli/main.py imports this module to register its commands, and `sopbot --help`
+should not load the domain, so everything else is imported inside commands.
 """
 
 from __future__ import annotations

@@ -1,11 +1,10 @@
 """What every `sopbot` command shares: the --env-file option, the settings, running a job on the
 database, and ending with one line on stderr (exit status 2) instead of a traceback.
 
-It sits below app/faces/cli/main.py and the domains' command modules (app/*/cli.py), which import
-it at
-the top: it imports neither them nor any domain, only the engine (app.engine.config, app.engine.db;
-app.engine.logs
-and app.migrate inside the functions that use them, so `sopbot --help` stays fast).
+It sits below app/faces/cli/main.py and the other command modules of app/faces/cli/, which
+import it at the top: it imports neither them nor any domain, only the engine
+(app.engine.config, app.engine.db; app.engine.logs and app.migrate inside the functions that
+use them, so `sopbot --help` stays fast).
 """
 
 from __future__ import annotations

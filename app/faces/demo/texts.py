@@ -1,6 +1,5 @@
 """app/faces/demo/demo.yaml: the texts of the demo's synthetic world (reviewers' reasons, the
-content
-queued for the calendar's columns), validated like sop_flows/."""
+content queued for the calendar's columns), validated like sop_flows/."""
 
 from __future__ import annotations
 

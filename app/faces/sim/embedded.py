@@ -8,9 +8,8 @@ than quietly send everything to a simulator.
 
 Its control paths need its key (app/faces/sim/access.py): SOPBOT_SIM_KEY, or one made at start and
 written owner-only next to the database (`key_file`), for the local operator to read. Its WeCom
-API paths answer only loopback clients that no proxy forwarded (app/faces/web/main.py mounts it
-so): the
-service it is mounted in is their only caller, with secrets made at start.
+API paths answer only loopback clients that no proxy forwarded (app/faces/web/main.py mounts
+it so): the service it is mounted in is their only caller, with secrets made at start.
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ def build_runtime(settings: Settings, router: Router | None = None,
     db.commit_hooks.append(wake)
     scheduler = Scheduler(env, router.jobs(), lead_retry_s=settings.leader_retry_s)
     metrics = Metrics()
-    sender.on_sent.append(metrics.sent)
+    sender.on_outcome.append(metrics.settled)
     return Runtime(settings, db, crypto, flows, router, worker, writer, http, wecom,
                     tokens, sender, kf_reader, scheduler, metrics, liveness)
 

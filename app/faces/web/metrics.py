@@ -60,7 +60,7 @@ class Metrics:
                                 "code has no group with room (new members fill its newest "
                                 "group past its ideal size).", ["segment"], registry=r)
 
-    def sent(self, claimed: Claimed, outcome: Outcome, now: datetime) -> None:
+    def settled(self, claimed: Claimed, outcome: Outcome, now: datetime) -> None:
         """A settled outbox row: its result, and a welcome's latency when it went out."""
         errcode = outcome.values.get("errcode")
         self.sends.labels(claimed.api, outcome.label,
