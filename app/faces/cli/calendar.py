@@ -1,5 +1,4 @@
-"""`sopbot calendar preview` and `report` (only typer and app/faces/cli/support.py at module level,
-as in app/faces/cli/funnel.py)."""
+"""`sopbot calendar preview` and `report`."""
 
 from __future__ import annotations
 
@@ -15,7 +14,6 @@ if TYPE_CHECKING:
 
 calendar = typer.Typer(help="The posting calendar (sop_flows/calendar.yaml).",
                        no_args_is_help=True)
-
 
 
 @calendar.command("preview")

@@ -1,7 +1,5 @@
-"""`sopbot content add|list|import`: the columns' content queue from the command line (only
-typer and app/faces/cli/support.py at module level, as in app/faces/cli/funnel.py). The same
-checks as POST /api/content and the console's content page (app/calendar/content.py
-`checked`)."""
+"""`sopbot content add|list|import`: the columns' content queue from the command line. The same
+checks as POST /api/content and the console's content page (app/calendar/content.py `checked`)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,6 @@ users = typer.Typer(help="The platform's user directory, matched against members
                     no_args_is_help=True)
 
 
-
 @users.command("import")
 def import_users(file: Annotated[Path, typer.Argument(help="CSV: platform_user_id,phone[,name]")],
                  env_file: EnvFile = None) -> None:

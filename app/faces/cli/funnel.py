@@ -1,9 +1,4 @@
-"""`sopbot codes ...` and `sopbot funnel`: the funnel's commands.
-
-Only typer and the commands' shared helpers (app/faces/cli/support.py) are imported at module
-level: app/faces/cli/main.py imports this module to register its commands, and `sopbot --help`
-should not load the domain, so everything else is imported inside commands.
-"""
+"""`sopbot codes ...` and `sopbot funnel`: the funnel's commands."""
 
 from __future__ import annotations
 
@@ -22,7 +17,6 @@ if TYPE_CHECKING:
 
 codes = typer.Typer(help="联系我 codes, one per (channel, slot) declared in sop_flows/funnel.yaml.",
                     no_args_is_help=True)
-
 
 
 @codes.command("sync")

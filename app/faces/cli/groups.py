@@ -1,5 +1,4 @@
-"""`sopbot groups sync|list`: the segments' group pools (only typer and app/faces/cli/support.py at
-module level, as in app/faces/cli/funnel.py)."""
+"""`sopbot groups sync|list`: the segments' group pools."""
 
 from __future__ import annotations
 
@@ -16,7 +15,6 @@ if TYPE_CHECKING:
 
 groups = typer.Typer(help="Customer groups and each segment's 加入群聊 code "
                           "(sop_flows/routing.yaml); --stage lists groups by stage and health.")
-
 
 
 @groups.command("sync")

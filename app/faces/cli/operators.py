@@ -1,9 +1,4 @@
-"""`sopbot operators ...`: the console accounts of the userids in SOPBOT_OPERATORS.
-
-Only typer and the commands' shared helpers (app/faces/cli/support.py) are imported at module
-level: app/faces/cli/main.py imports this module to register its commands, and `sopbot --help`
-should not load the domain, so everything else is imported inside commands.
-"""
+"""`sopbot operators ...`: the console accounts of the userids in SOPBOT_OPERATORS."""
 
 from __future__ import annotations
 
@@ -19,7 +14,6 @@ if TYPE_CHECKING:
 
 operators = typer.Typer(help="Console accounts of the operators in SOPBOT_OPERATORS.",
                         no_args_is_help=True)
-
 
 
 @operators.command("passwd")

@@ -1,5 +1,4 @@
-"""`sopbot tags sync`: the corp tags routed members get (only typer and app/faces/cli/support.py at
-module level, as in app/faces/cli/funnel.py)."""
+"""`sopbot tags sync`: the corp tags routed members get."""
 
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ if TYPE_CHECKING:
 
 tags = typer.Typer(help="Corp tags for identity type, channel and region (sop_flows/routing.yaml).",
                    no_args_is_help=True)
-
 
 
 @tags.command("sync")

@@ -1,5 +1,4 @@
-"""`sopbot sop list|pause|resume`: the groups' onboarding runs (only typer and
-app/faces/cli/support.py at module level, as in app/faces/cli/funnel.py)."""
+"""`sopbot sop list|pause|resume`: the groups' onboarding runs."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""`sopbot templates sync|list`: group welcome templates (only typer and app/faces/cli/support.py at
-module level, as in app/faces/cli/funnel.py)."""
+"""`sopbot templates sync|list`: group welcome templates."""
 
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ if TYPE_CHECKING:
 
 templates = typer.Typer(help="Group welcome templates, one per segment "
                              "(sop_flows/group_welcome.yaml).", no_args_is_help=True)
-
 
 
 @templates.command("sync")
