@@ -1,5 +1,17 @@
 """Every table's model, imported in one place so metadata is complete (Alembic drift test)."""
 
+from app.archive.models import (
+    ArchivedMessage,
+    ArchiveQuarantine,
+    ArchiveReader,
+    GroupActivityDay,
+    GroupKeywordDay,
+    GroupQuestion,
+    MemberStrike,
+    OwnerGroupStat,
+    Speaker,
+    SpeakerDay,
+)
 from app.calendar.models import Announcement, CalendarPost, ContentItem, GroupDay, SopRun
 from app.directory.models import PlatformUser
 from app.engine.db import Base
@@ -27,7 +39,10 @@ from app.operators.models import ConsoleOperator, ConsoleSession, LoginAttempt
 from app.routing.models import CorpTag
 from app.verify.models import Verification
 
-__all__ = ["AccessToken", "Base", "CalendarPost", "ConsoleOperator", "ConsoleSession",
+__all__ = ["AccessToken", "ArchivedMessage", "ArchiveQuarantine", "ArchiveReader",
+           "GroupActivityDay", "GroupKeywordDay", "GroupQuestion", "MemberStrike",
+           "OwnerGroupStat", "Speaker", "SpeakerDay", "Base",
+           "CalendarPost", "ConsoleOperator", "ConsoleSession",
            "Announcement", "ContentItem", "LoginAttempt",
            "CorpTag", "ContactCode",
            "CustomerGroup", "FunnelEvent", "GroupDay", "GroupMember", "GroupMigration",

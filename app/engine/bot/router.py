@@ -13,6 +13,8 @@ Besides its handler, a behaviour registers here, once, what runs elsewhere on it
 - `on_settled` / `after_settled`: what is recorded when the outbox settles a row of a kind it
   queues (`Router.settled_hooks`, handed to the sender);
 - `before_kf_store`: work on a kf page before it is stored (fetching what its messages name);
+- `on_archive_page`: work on each chat archive page's new group messages, in the transaction
+  that stores them and the reader's cursor (rollups, questions, group rules);
 - `every`: scheduled jobs (`Router.jobs`, run by the scheduler with the `Env` each time).
 The first three are built once per process from the `Env` (settings, flows, database, WeCom)
 when app/faces/web/main.py wires the process; the engine runs them, never imports them.
@@ -20,7 +22,7 @@ when app/faces/web/main.py wires the process; the engine runs them, never import
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -33,8 +35,11 @@ from app.engine.outbox.store import Message
 from app.engine.wecom.events import Event
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from app.engine.outbox.sender import AfterSettle, SettledHook
     from app.engine.wecom.api_kf import KfMessage
+    from app.engine.wecom.archive_events import ArchiveMessage
 
 log = get_logger("sopbot.router")
 E = TypeVar("E", bound=Event)
@@ -46,6 +51,10 @@ IntakeRule = Callable[[E, datetime], Message | None]
 Intake = Callable[[Env[Any]], IntakeRule[E]]
 KfPageStep = Callable[["list[KfMessage]"], Awaitable["list[KfMessage]"]]
 Job = Callable[[Env[Any]], Awaitable[None]]
+# Run on each archive page's new messages sent in groups (sorted by seq), inside the page's
+# transaction, with the time of the read; the steps run in registration order.
+ArchivePageStep = Callable[["AsyncSession", "Sequence[ArchiveMessage]", datetime],
+                           Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,7 @@ class Router:
         self._settled: list[tuple[str, Callable[[Env[Any]], SettledHook]]] = []
         self._after_settled: list[Callable[[Env[Any]], AfterSettle]] = []
         self._kf_steps: list[Callable[[Env[Any]], KfPageStep]] = []
+        self._archive_steps: list[Callable[[Env[Any]], ArchivePageStep]] = []
         self._jobs: list[ScheduledJob] = []
 
     def add(self, event_type: type[E], handler: Handler[E], *filters: Filter,
@@ -103,6 +113,10 @@ class Router:
     def before_kf_store(self, build: Callable[[Env[Any]], KfPageStep]) -> None:
         """A step the kf reader runs on each page's messages before storing them."""
         self._kf_steps.append(build)
+
+    def on_archive_page(self, build: Callable[[Env[Any]], ArchivePageStep]) -> None:
+        """A step the archive reader runs on each page's new group messages."""
+        self._archive_steps.append(build)
 
     def every(self, every_s: float, job: Job, *, on_lead: bool = False) -> None:
         """Run `job` every `every_s` seconds in the process that leads the scheduler."""
@@ -166,6 +180,9 @@ class Router:
 
     def kf_page_steps(self, env: Env[Any]) -> list[KfPageStep]:
         return [build(env) for router in self._all() for build in router._kf_steps]
+
+    def archive_page_steps(self, env: Env[Any]) -> list[ArchivePageStep]:
+        return [build(env) for router in self._all() for build in router._archive_steps]
 
     def jobs(self) -> list[ScheduledJob]:
         jobs = [job for router in self._all() for job in router._jobs]
