@@ -19,7 +19,7 @@ from tests.conftest import REPO
 ENGINE, DOMAIN, ROOF, HANDLERS, FACES = range(5)
 NAMES = ("engine", "domain", "roof", "handlers", "faces")
 ROOF_MODULES = {"app.flows", "app.models", "app.migrate"}
-DOMAINS = {"funnel", "verify", "routing", "groups", "calendar", "kf", "keywords", "members",
+DOMAINS = {"archive", "funnel", "verify", "routing", "groups", "calendar", "kf", "keywords", "members",
            "directory", "operators"}
 
 
