@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from app.faces.sim import contacts, groups, kf, masssend, messages, tokens
+from app.faces.sim import archive, contacts, groups, kf, masssend, messages, tokens
 from app.faces.sim.core import Sim
 from app.faces.sim.faults import Fault, drop_connection
 from app.faces.sim.multipart import MultipartError, read_upload
@@ -31,10 +31,15 @@ class Api:
     method: str
     handler: Handler
     needs_token: bool = True
+    scope: str | None = None  # the one app whose token serves it (None: any but the archive)
 
 
 def _post(handler: Handler) -> Api:
     return Api("POST", handler)
+
+
+def _archive(handler: Handler) -> Api:
+    return Api("POST", handler, scope=archive.APP)
 
 
 EC = "externalcontact/"
@@ -58,6 +63,8 @@ ROUTES: dict[str, Api] = {
     EC + "list_contact_way": _post(contacts.list_contact_way),
     EC + "groupchat/list": _post(groups.groupchat_list),
     EC + "groupchat/get": _post(groups.groupchat_get),
+    EC + "groupchat/statistic": _post(archive.groupchat_statistic),
+    EC + "groupchat/statistic_group_by_day": _post(archive.groupchat_statistic_group_by_day),
     EC + "groupchat/add_join_way": _post(groups.add_join_way),
     EC + "groupchat/get_join_way": _post(groups.get_join_way),
     EC + "groupchat/update_join_way": _post(groups.update_join_way),
@@ -77,6 +84,9 @@ ROUTES: dict[str, Api] = {
     "kf/send_msg_on_event": _post(kf.send_msg_on_event),
     "kf/service_state/get": _post(kf.service_state_get),
     "kf/service_state/trans": _post(kf.service_state_trans),
+    # The archive's: sim_getchatdata stands in for the SDK's GetChatData (archive.py).
+    "msgaudit/sim_getchatdata": _archive(archive.sim_getchatdata),
+    "msgaudit/get_permit_user_list": _archive(archive.get_permit_user_list),
 }
 
 
@@ -149,7 +159,9 @@ def _serve(sim: Sim, api: str, method: str, call: Call, problem: Reject | None,
             raise Reject(43001 if route.method == "GET" else 43002,
                          f"{route.method} request required")
         if route.needs_token:
-            tokens.check_token(sim.world, call.query.get("access_token"))
+            token = tokens.check_token(sim.world, call.query.get("access_token"))
+            if (token.app == archive.APP) != (route.scope == archive.APP):
+                raise Reject(48002, "api forbidden: not this secret's API")
         if problem is not None:
             raise problem
         result = route.handler(sim.world, call)

@@ -40,6 +40,10 @@ class SimSettings(BaseSettings):
     # Unset means "same as the app secret", exactly as the bot treats them.
     contact_secret_raw: SecretStr | None = Field(None, validation_alias="WECOM_CONTACT_SECRET")
     kf_secret_raw: SecretStr | None = Field(None, validation_alias="WECOM_KF_SECRET")
+    # The chat archive's own secret (会话内容存档): its token serves only msgaudit/* (WeCom
+    # answers 48002 to another app's token there, and to this one elsewhere).
+    archive_secret: SecretStr = Field(SecretStr("sim-archive-secret"),
+                                      validation_alias="WECOM_ARCHIVE_SECRET", min_length=1)
 
     host: str = Field("127.0.0.1", validation_alias="SOPBOT_SIM_HOST")
     port: int = Field(8090, validation_alias="SOPBOT_SIM_PORT", ge=0, le=65535)
@@ -90,13 +94,15 @@ class SimSettings(BaseSettings):
 
     def accepted_secrets(self) -> dict[str, str]:
         """secret value → the app it stands for; gettoken issues one token per secret."""
-        pairs = [("kf", self.kf_secret), ("contact", self.contact_secret),
-                 ("agent", self.agent_secret)]
-        # Later entries win, so a secret shared by several apps is reported as "agent".
+        pairs = [("archive", self.archive_secret), ("kf", self.kf_secret),
+                 ("contact", self.contact_secret), ("agent", self.agent_secret)]
+        # Later entries win, so a secret shared by several apps is reported as "agent" (and
+        # an archive secret that is another app's too opens no archive, as in WeCom).
         return {secret.get_secret_value(): name for name, secret in pairs}
 
     def secret_values(self) -> list[str]:
         """Everything the log redactor must blank."""
         values = [self.callback_token, self.callback_aes_key, self.agent_secret,
-                  self.contact_secret_raw, self.kf_secret_raw, self.control_key]
+                  self.contact_secret_raw, self.kf_secret_raw, self.archive_secret,
+                  self.control_key]
         return [v.get_secret_value() for v in values if v] + list(self.robots)

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.faces.sim import tokens
+from app.faces.sim import archive, tokens
 from app.faces.sim.core import Sim
 from app.faces.sim.faults import FaultSpec
 from app.faces.sim.summary import summary
@@ -64,6 +64,25 @@ async def clear_requests(request: Request) -> dict[str, Any]:
 @router.get("/state")
 async def state(request: Request) -> dict[str, Any]:
     return summary(_sim(request).world)
+
+
+@router.get("/archive")
+async def archive_records(request: Request, after: int = 0) -> dict[str, Any]:
+    """The chat archive's records after seq `after`, decoded (poisoned ones as they are)."""
+    records = _sim(request).world.archive
+    return {"records": [archive.decoded(r) for r in records[max(after, 0):]],
+            "last_seq": len(records)}
+
+
+@router.get("/groups")
+async def live_groups(request: Request) -> dict[str, Any]:
+    """Live customer groups with their owner and members (who, staff or customer, joined
+    when): what a story of group talk needs to know."""
+    return {"groups": [
+        {"chat_id": g.chat_id, "name": g.name, "owner": g.owner, "create_time": g.create_time,
+         "members": [{"userid": m.userid, "type": m.type, "join_time": m.join_time}
+                     for m in g.members.values()]}
+        for g in _sim(request).world.groups.values() if not g.dismissed]}
 
 
 @router.get("/callbacks")

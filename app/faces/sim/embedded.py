@@ -50,6 +50,7 @@ def embedded_simulator(settings: Settings) -> tuple[Settings, SimSettings] | Non
         values["agent_id"] = settings.agent_id
     # Secrets of its own, never the simulator's published defaults: they open its WeCom API.
     values["agent_secret"] = SecretStr(new_key())
+    values["archive_secret"] = SecretStr(new_key())  # for a service told to read the archive
     values["robots"] = tuple(settings.robot_keys.values()) or (new_key(),)
     values["members"] = _members(settings)
     values["control_key"] = settings.sim_key or SecretStr(new_key())

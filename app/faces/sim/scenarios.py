@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.faces.sim import contacts, groups, kf, masssend, payloads
+from app.faces.sim import archive, contacts, groups, kf, masssend, payloads
 from app.faces.sim.core import Sim
 from app.faces.sim.state import ScenarioError
 
@@ -110,6 +110,36 @@ class GroupQuit(GroupChange):
 class ConfirmMassTask(Scenario):
     msgid: str = Field(min_length=1)
     userid: str = Field(min_length=1)
+
+
+class GroupPost(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    chat_id: str = Field(min_length=1)
+    sender: str = Field(min_length=1)  # a staff member's userid or a customer's external_userid
+    text: str = Field(min_length=1)
+    at: float | None = None  # epoch seconds, not after the simulator's now; default now
+    msgid: str | None = Field(None, min_length=1, max_length=64)
+
+
+class GroupMessage(Scenario, GroupPost):
+    pass
+
+
+class GroupMessages(Scenario):
+    messages: list[GroupPost] = Field(min_length=1, max_length=5000)
+
+
+class GroupRecall(Scenario):
+    msgid: str = Field(min_length=1)
+    by: str | None = None  # default: the sender (within 2 minutes); or the group's owner
+    at: float | None = None
+
+
+class ArchivePoison(Scenario):
+    # Not base64 of JSON: what makes the SDK's DecryptData abort.
+    encrypt_chat_msg: str = "\x00not base64 {\"msgid\": }"
+    msgid: str | None = Field(None, min_length=1, max_length=64)
 
 
 class RawCallback(Scenario):
@@ -237,6 +267,53 @@ async def confirm_mass_task(request: Request, body: ConfirmMassTask) -> dict[str
     task = masssend.confirm_mass_task(_sim(request).world, body.msgid, body.userid)
     return {"msgid": body.msgid, "userid": task.userid, "status": task.status,
             "results": task.results, "callbacks": []}
+
+
+@router.post("/group_message")
+async def group_message(request: Request, body: GroupMessage) -> dict[str, Any]:
+    """Someone in a customer group posts a text; the archive gets it, WeCom says so."""
+    sim = _sim(request)
+    record = archive.post_text(sim.world, body.chat_id, body.sender, body.text, body.at,
+                               body.msgid)
+    archive.notify(sim.world)
+    return await _deliver(sim, body.wait, seq=record.seq, msgid=record.msgid)
+
+
+@router.post("/group_messages")
+async def group_messages(request: Request, body: GroupMessages) -> dict[str, Any]:
+    """Several posts (in the order given) and one msgaudit_notify; all or none of them."""
+    sim = _sim(request)
+    world = sim.world
+    before = len(world.archive)
+    try:
+        records = [archive.post_text(world, m.chat_id, m.sender, m.text, m.at, m.msgid)
+                   for m in body.messages]
+    except ScenarioError:
+        for record in world.archive[before:]:
+            del world.archived[record.msgid]
+        del world.archive[before:]
+        raise
+    archive.notify(world)
+    return await _deliver(sim, body.wait, seqs=[r.seq for r in records],
+                          msgids=[r.msgid for r in records])
+
+
+@router.post("/group_recall")
+async def group_recall(request: Request, body: GroupRecall) -> dict[str, Any]:
+    """A group message is recalled (撤回); the archive gets the recall record."""
+    sim = _sim(request)
+    record = archive.recall(sim.world, body.msgid, body.by, body.at)
+    archive.notify(sim.world)
+    return await _deliver(sim, body.wait, seq=record.seq, msgid=record.msgid)
+
+
+@router.post("/archive_poison")
+async def archive_poison(request: Request, body: ArchivePoison) -> dict[str, Any]:
+    """A malformed record in the archive (served as given), and the event announcing it."""
+    sim = _sim(request)
+    record = archive.poison(sim.world, body.encrypt_chat_msg, body.msgid)
+    archive.notify(sim.world)
+    return await _deliver(sim, body.wait, seq=record.seq, msgid=record.msgid)
 
 
 @router.post("/raw_callback")

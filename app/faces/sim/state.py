@@ -210,6 +210,18 @@ class Robot:
 
 
 @dataclass
+class ArchiveRecord:
+    """One record of the corp's chat archive (app/faces/sim/archive.py), as GetChatData serves
+    it: `encrypt_chat_msg` is the message JSON in base64 (the simulator encrypts nothing), or
+    whatever a poisoning scenario gave."""
+
+    seq: int
+    msgid: str
+    encrypt_chat_msg: str
+    message: Json | None = None  # None: a poisoned record, not a message
+
+
+@dataclass
 class PendingCallback:
     kind: str
     plaintext: str
@@ -248,6 +260,8 @@ class World:
         self.robots: dict[str, Robot] = {key: Robot(key) for key in settings.robots}
         self.appchats: dict[str, Json] = {}
         self.app_messages: list[Json] = []  # message/send and appchat/send, as accepted
+        self.archive: list[ArchiveRecord] = []  # seq n is archive[n - 1]
+        self.archived: dict[str, ArchiveRecord] = {}  # msgid → record
         self.pending_callbacks: list[PendingCallback] = []
 
     def now(self) -> float:

@@ -30,6 +30,8 @@ def summary(world: World) -> Json:
         "robots": [{"key_hint": r.key[:4] + "***", "sent": r.sent} for r in world.robots.values()],
         "appchats": list(world.appchats.values()),
         "media": [vars(m) for m in world.media.values()],
+        "archive": {"records": len(world.archive),
+                    "poisoned": sum(r.message is None for r in world.archive)},
     }
 
 
