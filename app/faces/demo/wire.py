@@ -53,6 +53,12 @@ class Wire:
                                       headers=self._sim_headers)
         return dict(_json(answer, f"scenario {name}"))
 
+    async def sim_state(self, path: str, **params: Any) -> dict[str, Any]:
+        """What the simulator shows of its world on /sim/<path> (groups, archive, ...)."""
+        answer = await self.http.get(f"{MOUNT_PATH}/sim/{path}", params=params,
+                                     headers=self._sim_headers)
+        return dict(_json(answer, f"sim {path}"))
+
     async def requests_to_wecom(self, path: str) -> list[dict[str, Any]]:
         """What the service sent to (the simulated) WeCom on one API path."""
         answer = await self.http.get(f"{MOUNT_PATH}/sim/requests", params={"path": path},

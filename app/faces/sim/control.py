@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.faces.sim import archive, tokens
+from app.faces.sim import groups as group_rules
 from app.faces.sim.core import Sim
 from app.faces.sim.faults import FaultSpec
 from app.faces.sim.summary import summary
@@ -78,11 +79,7 @@ async def archive_records(request: Request, after: int = 0) -> dict[str, Any]:
 async def live_groups(request: Request) -> dict[str, Any]:
     """Live customer groups with their owner and members (who, staff or customer, joined
     when): what a story of group talk needs to know."""
-    return {"groups": [
-        {"chat_id": g.chat_id, "name": g.name, "owner": g.owner, "create_time": g.create_time,
-         "members": [{"userid": m.userid, "type": m.type, "join_time": m.join_time}
-                     for m in g.members.values()]}
-        for g in _sim(request).world.groups.values() if not g.dismissed]}
+    return {"groups": group_rules.live_groups(_sim(request).world)}
 
 
 @router.get("/callbacks")

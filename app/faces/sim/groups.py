@@ -42,6 +42,15 @@ def live_group(world: World, chat_id: str) -> Group:
     return group
 
 
+def live_groups(world: World) -> list[Json]:
+    """Live groups with owner and members (who, staff 1 or customer 2, joined when)."""
+    return [{"chat_id": g.chat_id, "name": g.name, "owner": g.owner,
+             "create_time": g.create_time,
+             "members": [{"userid": m.userid, "type": m.type, "join_time": m.join_time}
+                         for m in g.members.values()]}
+            for g in world.groups.values() if not g.dismissed]
+
+
 # --- scenarios --------------------------------------------------------------------------------
 
 
