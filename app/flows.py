@@ -17,6 +17,7 @@ from app.engine.placeholders import allow_placeholders
 from app.engine.yamlconf import ConfigFileError, combined, line_of, load_model
 
 if TYPE_CHECKING:
+    from app.archive.flows import GroupRulesFlows
     from app.calendar.flows import CalendarFlows
     from app.calendar.onboarding import Campaign
     from app.calendar.talks import TalkFlows
@@ -98,6 +99,8 @@ class Flows:
     onboarding: dict[str, Campaign]  # by name: sop_flows/onboarding_<name>.yaml
     lifecycle: LifecycleFlows
     talks: TalkFlows  # sop_flows/talks.yaml (none declared when the file is absent)
+    # sop_flows/group_rules.yaml (no violation rules, default settings when it is absent)
+    group_rules: GroupRulesFlows
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -132,6 +135,7 @@ class _Loader:
 def load_flows(directory: Path) -> Flows:
     """Read every flow file under `directory`; raise ConfigFileError naming file and line (a
     ConfigFileErrors naming each problem when there are several)."""
+    from app.archive.flows import GroupRulesFlows
     from app.calendar.flows import CalendarFlows
     from app.calendar.onboarding import Campaign
     from app.calendar.talks import TalkFlows
@@ -154,7 +158,9 @@ def load_flows(directory: Path) -> Flows:
                             for path in sorted(directory.glob("onboarding_*.yaml"))},
              "lifecycle": loader.load(directory / "lifecycle.yaml", LifecycleFlows),
              "talks": loader.load(directory / "talks.yaml", TalkFlows)
-             if (directory / "talks.yaml").exists() else TalkFlows()}
+             if (directory / "talks.yaml").exists() else TalkFlows(),
+             "group_rules": loader.load(directory / "group_rules.yaml", GroupRulesFlows)
+             if (directory / "group_rules.yaml").exists() else GroupRulesFlows()}
     loader.add(_across_files(directory, parts))
     if loader.errors:
         raise combined(loader.errors)
