@@ -11,6 +11,7 @@ from app.engine.bot.router import Router
 from handlers import (
     calendar,
     commands,
+    group_talk,
     keywords,
     kf,
     membership,
@@ -29,6 +30,7 @@ def build_router() -> Router:
         kf.router(),
         membership.router(),
         calendar.router(),
+        group_talk.router(),
         keywords.router(),
         unknown.router(),
     )

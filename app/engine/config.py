@@ -20,6 +20,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from app.engine.wecom.archive_keys import parse_archive_keys
+
 AES_KEY_PATTERN = re.compile(r"[A-Za-z0-9]{43}")
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
 # The community's time zone: days, posting slots and reports are in Beijing time.
@@ -194,6 +196,24 @@ class Settings(FlowsSettings):
     # The built-in simulator is a local tool: `serve` refuses a non-loopback SOPBOT_HOST with it
     # unless this says the operator means it.
     sim_allow_remote: bool = Field(False, validation_alias="SOPBOT_SIM_ALLOW_REMOTE")
+    # The chat archive (docs/archive.md): off unless its own secret is set (since 2022-09 another
+    # app's secret gets 48002). The private keys by publickey_ver: "VER=FILE-OR-PEM,…".
+    archive_secret: SecretStr | None = Field(None, validation_alias="WECOM_ARCHIVE_SECRET")
+    archive_keys: SecretStr | None = Field(None, validation_alias="SOPBOT_ARCHIVE_KEYS")
+    # sdk: WeCom's SDK in a child process; simulator: the built-in simulator's plaintext pages.
+    archive_source: str = Field("sdk", validation_alias="SOPBOT_ARCHIVE_SOURCE")
+    # Whether this process reads the archive (one reader per corp at a time across replicas).
+    archive_reader: bool = Field(True, validation_alias="SOPBOT_ARCHIVE_READER")
+    # How often the reader looks without a msgaudit_notify (WeCom sends one at most every 15 s).
+    archive_sweep_s: float = Field(60.0, validation_alias="SOPBOT_ARCHIVE_SWEEP_S", gt=0)
+    # WeCom keeps archive data for days only (3 to be safe): /healthz fails, and the lag gauge
+    # says so, when the reader has not caught up for this long.
+    archive_max_lag_h: float = Field(12.0, validation_alias="SOPBOT_ARCHIVE_MAX_LAG_H", gt=0,
+                                     le=72)
+    # Message text is kept this long (evidence, hot questions' examples); rollups stay.
+    archive_text_days: float = Field(30.0, validation_alias="SOPBOT_ARCHIVE_TEXT_DAYS", gt=0)
+    # The SDK's own network settings (it talks to WeCom itself): an optional proxy.
+    archive_proxy: SecretStr | None = Field(None, validation_alias="SOPBOT_ARCHIVE_PROXY")
 
     @field_validator("callback_aes_key")
     @classmethod
@@ -251,6 +271,25 @@ class Settings(FlowsSettings):
             _parse_robots(value.get_secret_value())
         return value
 
+    @field_validator("archive_keys")
+    @classmethod
+    def _archive_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_archive_keys(value.get_secret_value())
+        return value
+
+    @field_validator("archive_source")
+    @classmethod
+    def _archive_source(cls, value: str) -> str:
+        if value not in {"sdk", "simulator"}:
+            raise ValueError("must be sdk or simulator")
+        return value
+
+    @property
+    def archive_private_keys(self) -> dict[int, str]:
+        return parse_archive_keys(self.archive_keys.get_secret_value()) if self.archive_keys \
+            else {}
+
     @property
     def robot_keys(self) -> dict[str, str]:
         return _parse_robots(self.robots.get_secret_value()) if self.robots else {}
@@ -267,9 +306,9 @@ class Settings(FlowsSettings):
         """Every secret in force, so the log redactor can blank them wherever they appear."""
         secrets = [self.callback_token, self.callback_aes_key, self.agent_secret,
                    self.contact_secret_raw, self.kf_secret_raw, self.secret_key, self.api_key,
-                   self.sim_key]
+                   self.sim_key, self.archive_secret, self.archive_keys, self.archive_proxy]
         values = [s.get_secret_value() for s in secrets if s and s.get_secret_value()]
-        values += list(self.robot_keys.values())
+        values += list(self.robot_keys.values()) + list(self.archive_private_keys.values())
         password = make_url(self.database_url).password
         return [*values, str(password)] if password else values
 

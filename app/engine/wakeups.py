@@ -21,6 +21,9 @@ OUTBOX_PENDING = "outbox_pending"
 # A kf account has news (a kf_msg_or_event callback was recorded): wakes the kf reader.
 # Written by app/kf/store.py.
 KF_NEWS = "kf_news"
+# The chat archive has news (a msgaudit_notify callback was recorded): wakes the archive
+# reader. Written by app/archive/store.py.
+ARCHIVE_NEWS = "archive_news"
 
 Listener = Callable[[Any], None]
 

@@ -269,3 +269,10 @@ def kf_account_auth_change(
         "AuthDelOpenKfId": auth_del_open_kf_id,
     }
     return _xml(fields, extra)
+
+
+def msgaudit_notify(corp_id: str = CORP_ID, create_time: int | None = None,
+                    **extra: Any) -> str:
+    """The chat archive has new data (wecom-reference §5.15)."""
+    fields = {**_header(corp_id, None, create_time, "event"), "Event": "msgaudit_notify"}
+    return _xml(fields, extra)

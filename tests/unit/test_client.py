@@ -483,7 +483,7 @@ def test_api_calls_cover_every_call_class() -> None:
 
 @pytest.mark.parametrize("cls", sorted(API_CALLS.values(), key=lambda c: c.path))
 def test_call_classes_are_consistent(cls: type[ApiCall[Any]]) -> None:
-    secret = {"externalcontact": "contact", "kf": "kf", "webhook": None}
+    secret = {"externalcontact": "contact", "kf": "kf", "webhook": None, "msgaudit": "archive"}
     assert cls.secret == secret.get(cls.path.split("/")[0], "agent")
     assert issubclass(cls, ContactCall) == (cls.secret == "contact")
     assert issubclass(cls, KfCall) == (cls.secret == "kf")

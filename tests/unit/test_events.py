@@ -72,6 +72,7 @@ BUILT = [
      {"token": "ENCTOK", "open_kf_id": "wkK", "from_user_name": ""}),
     (lambda: payloads.kf_account_auth_change("wkAdd", "wkDel"), ev.KfAccountAuthChanged,
      {"auth_add_open_kf_id": "wkAdd", "auth_del_open_kf_id": "wkDel"}),
+    (lambda: payloads.msgaudit_notify(), ev.MsgAuditNotify, {"event": "msgaudit_notify"}),
 ]
 
 
@@ -231,6 +232,11 @@ HANDWRITTEN = [
            "<Event><![CDATA[kf_account_auth_change]]></Event>",
            "<AuthDelOpenKfId><![CDATA[wkOLD]]></AuthDelOpenKfId>"),
      ev.KfAccountAuthChanged, {"auth_add_open_kf_id": "", "auth_del_open_kf_id": "wkOLD"}),
+    (wecom("<ToUserName><![CDATA[ww12345678910]]></ToUserName>",
+           "<FromUserName><![CDATA[sys]]></FromUserName>",
+           "<CreateTime>1348831860</CreateTime>", "<MsgType><![CDATA[event]]></MsgType>",
+           "<Event><![CDATA[msgaudit_notify]]></Event>", "<AgentID>2000003</AgentID>"),
+     ev.MsgAuditNotify, {"agent_id": 2000003, "create_time": 1348831860}),
 ]
 
 
@@ -268,6 +274,7 @@ KINDS = {
     ev.ChatNoticeChanged: "external_chat.update.change_notice",
     ev.KfMsgOrEvent: "kf_msg_or_event",
     ev.KfAccountAuthChanged: "kf_account_auth_change",
+    ev.MsgAuditNotify: "msgaudit_notify",
 }
 
 

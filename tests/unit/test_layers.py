@@ -19,8 +19,8 @@ from tests.conftest import REPO
 ENGINE, DOMAIN, ROOF, HANDLERS, FACES = range(5)
 NAMES = ("engine", "domain", "roof", "handlers", "faces")
 ROOF_MODULES = {"app.flows", "app.models", "app.migrate"}
-DOMAINS = {"archive", "funnel", "verify", "routing", "groups", "calendar", "kf", "keywords", "members",
-           "directory", "operators"}
+DOMAINS = {"archive", "funnel", "verify", "routing", "groups", "calendar", "kf", "keywords",
+           "members", "directory", "operators"}
 
 
 def layer(module: str) -> int:

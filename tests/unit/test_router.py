@@ -183,9 +183,12 @@ def test_the_real_behaviours_declare_the_welcome_intakes_settle_hooks_and_jobs()
     assert {(job.name, job.every_s, job.on_lead) for job in router.jobs()} == {
         ("post_due_slots", 60, True),  # every minute, and at once when a process takes the lead
         ("track_mass_tasks", 600, False), ("plan_group_migrations", 3600, False),
-        ("sweep_photos", 3600, False), ("expire_dialogs", 3600, False)}
+        ("sweep_photos", 3600, False), ("expire_dialogs", 3600, False),
+        ("purge_archive_text", 3600, True)}
     with_wecom = replace(env(), wecom=object())
     assert len(router.kf_page_steps(with_wecom)) == 1  # the verification dialog's photos
+    # The archive's page steps in order: activity first (the others read its rollups).
+    assert [step.__name__ for step in router.archive_page_steps(env())][:1] == ["count_page"]
 
 
 def test_a_router_missing_a_behaviours_intake_fails_loudly_unless_partial() -> None:

@@ -18,6 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from app.engine.wecom.api_archive import SimGetChatData
 from app.engine.wecom.api_base import (
     ApiCall,
     ApiResponse,
@@ -338,6 +339,7 @@ _CLASSES: tuple[type[ApiCall[Any]], ...] = (
     DelGroupWelcomeTemplate,
     KfSyncMsg, KfSendMsg, KfSendMsgOnEvent, KfGetServiceState, KfTransServiceState,
     KfAddContactWay,
+    SimGetChatData,
 )
 API_CALLS: dict[str, type[ApiCall[Any]]] = {cls.path: cls for cls in _CLASSES}
 

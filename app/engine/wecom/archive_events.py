@@ -57,7 +57,8 @@ def parse_message(seq: int, data: Any) -> ArchiveMessage:
     if not isinstance(msgtime, int | float) or isinstance(msgtime, bool):
         raise MalformedMessage(f"message {data['msgid'][:40]}: no msgtime")
     msgtype = str(data.get("msgtype") or (SWITCH if action == SWITCH else ""))
-    body = data.get(msgtype) if isinstance(data.get(msgtype), dict) else {}
+    found = data.get(msgtype)
+    body: dict[str, Any] = found if isinstance(found, dict) else {}
     text = body.get("content") if msgtype in ("text", "markdown") else None
     recalled = body.get("pre_msgid") if msgtype == "revoke" else None
     return ArchiveMessage(

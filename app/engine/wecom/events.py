@@ -18,6 +18,7 @@ WeCom sent is lost even when a field is not modelled.
     ├── ExternalTagChanged
     ├── KfMsgOrEvent
     ├── KfAccountAuthChanged
+    ├── MsgAuditNotify
     └── UnknownEvent              anything unrecognised or invalid, with a `reason`
 """
 
@@ -325,6 +326,12 @@ class KfAccountAuthChanged(Event):
     KIND: ClassVar[str] = "kf_account_auth_change"
     auth_add_open_kf_id: str = Field("", alias="AuthAddOpenKfId")
     auth_del_open_kf_id: str = Field("", alias="AuthDelOpenKfId")
+
+
+class MsgAuditNotify(Event):
+    """The chat archive has new data (at most one per ~15 s): the archive reader reads it."""
+
+    KIND: ClassVar[str] = "msgaudit_notify"
 
 
 class UnknownEvent(Event):

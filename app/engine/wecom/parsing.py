@@ -47,6 +47,7 @@ from app.engine.wecom.events import (
     LocationMessage,
     Message,
     MsgAuditApproved,
+    MsgAuditNotify,
     TextMessage,
     TransferFailed,
     UnknownEvent,
@@ -89,6 +90,7 @@ __all__ = [
     "ImageMessage",
     "KfAccountAuthChanged",
     "KfMsgOrEvent",
+    "MsgAuditNotify",
     "LinkMessage",
     "LocationMessage",
     "Message",
@@ -116,6 +118,7 @@ _BY_EVENT: dict[str, type[Event]] = {
     "change_external_tag": ExternalTagChanged,
     "kf_msg_or_event": KfMsgOrEvent,
     "kf_account_auth_change": KfAccountAuthChanged,
+    "msgaudit_notify": MsgAuditNotify,
 }
 
 _BY_CHANGE_TYPE: dict[tuple[str, str], type[Event]] = {

@@ -22,7 +22,7 @@ def build_wecom(settings: Settings, db: Database,
                              limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
                              transport=transport)
     secrets = {"agent": settings.agent_secret, "contact": settings.contact_secret,
-               "kf": settings.kf_secret}
+               "kf": settings.kf_secret, "archive": settings.archive_secret}
     wecom = WeComClient(http, base_url=settings.api_base, corp_id=settings.corp_id,
                         secrets=secrets, robots=settings.robot_keys)
     keys = {name: cache_key(name, settings.corp_id, secret.get_secret_value() if secret else "")

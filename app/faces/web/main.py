@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
@@ -13,6 +14,7 @@ from fastapi.responses import PlainTextResponse
 
 import handlers
 from app import migrate
+from app.archive.reader import ArchiveReader
 from app.calendar.planner import cap_report
 from app.engine import wakeups
 from app.engine.bot.env import Env
@@ -27,6 +29,7 @@ from app.engine.logs import get_logger
 from app.engine.outbox.ratelimit import RateLimits
 from app.engine.outbox.sender import OutboxSender
 from app.engine.wakeups import Wakeups
+from app.engine.wecom.archive_source import ArchiveSource, SdkSource, SimulatorSource
 from app.engine.wecom.crypto import WeComCrypto
 from app.engine.wecom.wiring import build_wecom
 from app.faces.console import routes as console
@@ -36,6 +39,7 @@ from app.faces.sim.embedded import MOUNT_PATH
 from app.faces.web import callback, health
 from app.faces.web import content as content_routes
 from app.faces.web import funnel as funnel_routes
+from app.faces.web import groups as groups_routes
 from app.faces.web.http_errors import validation_error
 from app.faces.web.metrics import Metrics
 from app.faces.web.metrics import router as metrics_routes
@@ -94,12 +98,31 @@ def build_runtime(settings: Settings, router: Router | None = None,
     wake = Wakeups()
     wake.on(wakeups.OUTBOX_PENDING, sender.on_pending)
     wake.on(wakeups.KF_NEWS, kf_reader.wake)
+    archive = _archive_reader(env, router)
+    if archive is not None:
+        wake.on(wakeups.ARCHIVE_NEWS, archive.wake)
     db.commit_hooks.append(wake)
     scheduler = Scheduler(env, router.jobs(), lead_retry_s=settings.leader_retry_s)
     metrics = Metrics()
     sender.on_outcome.append(metrics.settled)
     return Runtime(settings, db, crypto, flows, router, worker, writer, http, wecom,
-                    tokens, sender, kf_reader, scheduler, metrics, liveness)
+                    tokens, sender, kf_reader, scheduler, metrics, liveness, archive)
+
+
+def _archive_reader(env: Env[Any], router: Router) -> ArchiveReader | None:
+    """The chat archive reader when WECOM_ARCHIVE_SECRET is set (docs/archive.md)."""
+    settings = env.settings
+    if settings.archive_secret is None or env.wecom is None:
+        return None
+    source: ArchiveSource
+    if settings.archive_source == "simulator":
+        source = SimulatorSource(env.wecom, settings.corp_id)
+    else:
+        proxy = settings.archive_proxy.get_secret_value() if settings.archive_proxy else ""
+        source = SdkSource(settings.corp_id, settings.archive_secret.get_secret_value(),
+                           settings.archive_private_keys, proxy,
+                           timeout_s=int(settings.wecom_timeout_s))
+    return ArchiveReader(env.db, source, settings, router.archive_page_steps(env))
 
 
 def create_app(settings: Settings, *, router: Router | None = None,
@@ -124,6 +147,8 @@ def create_app(settings: Settings, *, router: Router | None = None,
             runtime.sender.start()
         if settings.kf_reader:
             runtime.kf_reader.start()
+        if settings.archive_reader and runtime.archive_reader is not None:
+            runtime.archive_reader.start()
         if settings.scheduler:
             runtime.scheduler.start()
             for line in cap_report(runtime.flows.calendar, runtime.flows.talks):
@@ -144,6 +169,7 @@ def create_app(settings: Settings, *, router: Router | None = None,
     app.include_router(metrics_routes)
     app.include_router(funnel_routes.router)
     app.include_router(content_routes.router)
+    app.include_router(groups_routes.router)
     app.include_router(verify_routes.router)
     app.include_router(verify_form.router, max_body_size=verify_form.max_body_size(settings))
     console.install(app)
@@ -157,6 +183,8 @@ def create_app(settings: Settings, *, router: Router | None = None,
 async def _shutdown(runtime: Runtime) -> None:
     await runtime.scheduler.stop()
     await runtime.kf_reader.stop()
+    if runtime.archive_reader is not None:
+        await runtime.archive_reader.stop()
     await runtime.worker.stop()
     await runtime.sender.stop()
     await runtime.liveness.close()  # after both released their leases

@@ -18,6 +18,7 @@ from prometheus_client import (
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.archive.status import archive_status
 from app.engine.db import utcnow
 from app.engine.inbox.models import PENDING as INBOX_PENDING
 from app.engine.inbox.models import InboxEvent
@@ -60,6 +61,13 @@ class Metrics:
                                 "code has no group with room (new members fill its newest "
                                 "group past its ideal size).", ["segment"], registry=r)
 
+        self.archive_lag = Gauge("sopbot_archive_lag_seconds", "Time since the chat archive "
+                                 "reader last read to the end (WeCom keeps the data for days).",
+                                 registry=r)
+        self.archive_quarantined = Gauge("sopbot_archive_quarantined", "Chat archive records "
+                                         "that could not be opened, waiting for a replay.",
+                                         registry=r)
+
     def settled(self, claimed: Claimed, outcome: Outcome, now: datetime) -> None:
         """A settled outbox row: its result, and a welcome's latency when it went out."""
         errcode = outcome.values.get("errcode")
@@ -88,6 +96,9 @@ class Metrics:
         self.pool_empty.clear()
         for pool in await empty_pools(session):
             self.pool_empty.labels(pool.segment).set(1)
+        if (archive := await archive_status(session, utcnow())) is not None:
+            self.archive_lag.set(archive.lag_s or 0)
+            self.archive_quarantined.set(archive.quarantined)
 
 
 @router.get("/metrics")

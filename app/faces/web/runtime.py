@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from app.archive.reader import ArchiveReader
 from app.engine.bot.router import Router
 from app.engine.bot.scheduler import Scheduler
 from app.engine.config import Settings
@@ -39,3 +40,4 @@ class Runtime:
     scheduler: Scheduler
     metrics: Metrics
     liveness: Liveness  # the worker's and sender's claims end with this process
+    archive_reader: ArchiveReader | None = None  # None: no chat archive configured

@@ -1,0 +1,186 @@
+"""The chat archive reader: pages of records after the stored seq, opened in the SDK's child
+process, stored with the cursor in one transaction, and handed to the behaviours' archive page
+steps (rollups, questions, newcomers, group rules) in that same transaction.
+
+Woken by msgaudit_notify (a callback recorded by handlers/group_talk.py) and by a sweep every
+SOPBOT_ARCHIVE_SWEEP_S. One reader per corp at a time (a lease, across replicas). A crash
+anywhere before the commit leaves the cursor where it was: the page is read again, and the
+msgid index drops what was stored. A record that cannot be opened (it killed the child twice,
+DecryptData refused it, no private key of its publickey_ver, not a message) is quarantined
+raw with its seq and an alert, and the reader goes on: WeCom keeps archive data for days
+only, so a stuck reader would lose everything after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from app.archive import store
+from app.engine.bot.router import ArchivePageStep
+from app.engine.config import Settings
+from app.engine.db import Database, utcnow
+from app.engine.liveness import worker_id
+from app.engine.logs import get_logger
+from app.engine.wecom.api_archive import PAGE_MAX, ChatData
+from app.engine.wecom.archive_events import ArchiveMessage, MalformedMessage, parse_message
+from app.engine.wecom.archive_sdk import ArchiveError
+from app.engine.wecom.archive_source import ArchiveSource, Opened, Unopened, raw
+from app.engine.wecom.errors import WeComError
+
+log = get_logger("sopbot.archive")
+RETRY_BASE_S, RETRY_MAX_S = 5.0, 300.0
+
+
+@dataclass
+class ReadStats:
+    pages: int = 0
+    stored: int = 0
+    quarantined: int = 0
+
+
+class ArchiveReader:
+    def __init__(self, db: Database, source: ArchiveSource, settings: Settings,
+                 steps: Sequence[ArchivePageStep] = (), clock: Callable[[], datetime] = utcnow,
+                 page_size: int = PAGE_MAX) -> None:
+        self.db, self.source, self.settings, self.clock = db, source, settings, clock
+        self.steps = list(steps)
+        self.page_size = page_size
+        self.corp_id = settings.corp_id
+        self.owner = worker_id()
+        self.lease_s = 4 * settings.wecom_timeout_s + 60
+        self.stats = ReadStats()
+        self._claims = itertools.count(1)
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="archive-reader")
+
+    @property
+    def alive(self) -> bool | None:
+        return None if self._task is None else not self._task.done()
+
+    def wake(self, _: object = None) -> None:
+        """Wake-up (app/engine/wakeups.py): a msgaudit_notify was recorded."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Let the page in hand commit, then stop; a read that does not end in time is
+        cancelled (its lease runs out and the page is read again)."""
+        self._stopping.set()
+        self._wake.set()
+        if self._task is not None:
+            _, late = await asyncio.wait([self._task], timeout=self.lease_s)
+            for task in late:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.source.close()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                await self.read()
+            except Exception:
+                log.exception("archive_read_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.archive_sweep_s)
+
+    async def read(self) -> int:
+        """Read to the end if no other reader holds the corp; messages stored."""
+        async with self.db.unit_of_work() as session:
+            await store.ensure(session, self.corp_id)
+        async with self.db.unit_of_work() as session:
+            lease = f"{self.owner}/{next(self._claims)}"
+            claimed = await store.claim(session, self.corp_id, lease, self.clock(),
+                                        self.lease_s)
+        if claimed is None:
+            return 0
+        count = 0
+        while True:
+            try:
+                records = await self.source.fetch(claimed.seq, self.page_size)
+                opened = await self.source.open(records) if records else []
+            except (ArchiveError, WeComError) as exc:
+                await self._failed(claimed, str(exc))
+                return count
+            saved = await self._store(claimed, records, opened)
+            if saved is None:
+                log.warning("archive_lease_lost", seq=claimed.seq)
+                return count
+            claimed, stored = saved
+            count += stored
+            if len(records) < self.page_size or self._stopping.is_set():
+                async with self.db.unit_of_work() as session:
+                    await (store.finish(session, claimed, self.clock())
+                           if len(records) < self.page_size else store.release(session, claimed))
+                return count
+
+    async def _store(self, claimed: store.Claimed, records: list[ChatData],
+                     opened: list[Opened | Unopened]) -> tuple[store.Claimed, int] | None:
+        """One transaction: the page's messages, their steps, its quarantine, and the cursor."""
+        now = self.clock()
+        messages, bad = _messages(opened)
+        last = max((r.seq for r in records), default=claimed.seq)
+        gaps = _gaps(claimed.seq, [r.seq for r in records])
+        async with self.db.unit_of_work() as session:
+            if not await store.save_cursor(session, claimed, last, now, self.lease_s,
+                                           max((m.msgtime for m in messages), default=None),
+                                           gaps):
+                return None
+            fresh = await store.store_messages(session, messages)
+            grouped = [m for m in fresh if m.in_group]
+            for step in self.steps if grouped else ():
+                await step(session, grouped, now)
+            for record, reason in bad:
+                await store.quarantine(session, record.seq, record.msgid, record.publickey_ver,
+                                       reason, raw(record), now)
+        for record, reason in bad:
+            log.error("archive_record_quarantined", seq=record.seq, msgid=record.msgid,
+                      reason=reason)
+        if gaps:
+            log.warning("archive_seq_gap", after=claimed.seq, missing=gaps)
+        self.stats.pages += 1
+        self.stats.stored += len(fresh)
+        self.stats.quarantined += len(bad)
+        if fresh:
+            log.info("archive_page_stored", seq=last, stored=len(fresh))
+        return store.Claimed(claimed.id, last, claimed.news, 0, claimed.lease), len(fresh)
+
+    async def _failed(self, claimed: store.Claimed, error: str) -> None:
+        wait = min(RETRY_BASE_S * 2 ** min(claimed.failures, 6), RETRY_MAX_S)
+        async with self.db.unit_of_work() as session:
+            await store.failed(session, claimed, error,
+                               self.clock() + timedelta(seconds=wait))
+        log.warning("archive_read_failed", error=error, retry_s=wait)
+
+
+def _messages(opened: list[Opened | Unopened]
+              ) -> tuple[list[ArchiveMessage], list[tuple[ChatData, str]]]:
+    messages, bad = [], []
+    for item in opened:
+        if isinstance(item, Unopened):
+            bad.append((item.record, item.reason))
+            continue
+        try:
+            messages.append(parse_message(item.record.seq, item.data))
+        except MalformedMessage as exc:
+            bad.append((item.record, f"not an archive message: {exc}"))
+    return messages, bad
+
+
+def _gaps(after: int, seqs: list[int]) -> int:
+    """Seqs missing between the cursor and the page, and inside it (WeCom numbers a corp's
+    records one by one; a gap is data sopbot will never see)."""
+    if not seqs:
+        return 0
+    ordered = sorted(seqs)
+    return (ordered[0] - after - 1 if after else 0) + sum(
+        b - a - 1 for a, b in itertools.pairwise(ordered) if b > a + 1)

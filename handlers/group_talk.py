@@ -1,0 +1,47 @@
+"""What happens inside the customer groups, seen through the chat archive (会话内容存档).
+
+A msgaudit_notify wakes the archive reader (app/archive/reader.py); each page it reads is
+handed, in the transaction that stores it, to the steps below in this order: activity rollups
+first (the others read them), then questions, newcomers' self-introductions, group rules.
+Message text is forgotten after SOPBOT_ARCHIVE_TEXT_DAYS (the rollups stay)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from app.archive import activity, store
+from app.engine.bot.context import Ctx
+from app.engine.bot.env import Env
+from app.engine.bot.router import ArchivePageStep, Router
+from app.engine.logs import get_logger
+from app.engine.wecom.events import MsgAuditNotify
+from app.flows import Flows
+
+log = get_logger("sopbot.archive")
+
+
+async def note_archive_news(event: MsgAuditNotify, ctx: Ctx[Flows]) -> None:
+    """The archive has new data: the reader reads it once this commits."""
+    await store.note_news(ctx.session, ctx.settings.corp_id)
+
+
+def activity_step(env: Env[Any]) -> ArchivePageStep:
+    return activity.count_page
+
+
+async def purge_archive_text(env: Env[Flows]) -> None:
+    """Forget archived message text older than SOPBOT_ARCHIVE_TEXT_DAYS (rollups stay)."""
+    before = env.clock() - timedelta(days=env.settings.archive_text_days)
+    async with env.db.unit_of_work() as session:
+        purged = await store.purge_text(session, before)
+    if purged:
+        log.info("archive_text_purged", messages=purged)
+
+
+def router() -> Router:
+    r = Router("group_talk")
+    r.add(MsgAuditNotify, note_archive_news)
+    r.on_archive_page(activity_step)
+    r.every(3600, purge_archive_text, on_lead=True)
+    return r

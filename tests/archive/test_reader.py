@@ -1,0 +1,276 @@
+"""The chat archive reader on a real database, with records opened by the real child process
+(the simulator's `plain` backend, which aborts on a malformed record as the SDK does): pages
+stored once with their cursor, rollups counted, a poisoned record quarantined, a child killed
+from outside costing nothing, a crash before the commit reading the page again, a recall taken
+back out, and two readers never reading the same page."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import signal
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.archive import activity
+from app.archive.models import (
+    ArchivedMessage,
+    ArchiveQuarantine,
+    GroupActivityDay,
+    Speaker,
+    SpeakerDay,
+)
+from app.archive.models import (
+    ArchiveReader as ReaderRow,
+)
+from app.archive.reader import ArchiveReader
+from app.archive.status import archive_status
+from app.engine.db import Database
+from app.engine.wecom.api_archive import ChatData
+from app.engine.wecom.archive_child import ArchiveChild
+from app.engine.wecom.archive_events import ArchiveMessage
+from app.engine.wecom.archive_sdk import ArchiveRetryable
+from app.engine.wecom.archive_source import SdkSource, SimulatorSource
+from tests.conftest import make_settings, rows_of
+
+ROOM = "wrGroup0001"
+T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+
+
+def message(n: int, sender: str = "wmCustomerA", text: str = "大家好", room: str = ROOM,
+            at: datetime | None = None, **extra: Any) -> dict[str, Any]:
+    data = {"msgid": f"msg{n}_external", "action": "send", "from": sender, "tolist": [],
+            "roomid": room, "msgtime": int(((at or T0) + timedelta(minutes=n)).timestamp() * 1000),
+            "msgtype": "text", "text": {"content": text}}
+    return {**data, **extra}
+
+
+class ListSource(SimulatorSource):
+    """The simulator's source with its pages from a list instead of HTTP: the child and the
+    opening are the real ones."""
+
+    def __init__(self, records: list[ChatData]) -> None:
+        self.records = records
+        self.fetches: list[tuple[str, int, int]] = []  # (reader, after seq, records)
+        self.reader = ""
+        self.fail_fetch = 0
+        self._child = ArchiveChild("corp", "", backend="plain")
+        from app.engine.wecom.archive_source import _ChildOpener
+        self._opener = _ChildOpener(self._child)
+
+    async def fetch(self, seq: int, limit: int) -> list[ChatData]:
+        if self.fail_fetch:
+            self.fail_fetch -= 1
+            raise ArchiveRetryable(10001, "network error")
+        page = [r for r in self.records if r.seq > seq][:limit]
+        self.fetches.append((self.reader, seq, len(page)))
+        await asyncio.sleep(0)
+        return page
+
+
+def records(*messages: dict[str, Any], start: int = 1) -> list[ChatData]:
+    return [ChatData(seq=start + i, msgid=m["msgid"], encrypt_chat_msg=base64.b64encode(
+        json.dumps(m, ensure_ascii=False).encode()).decode()) for i, m in enumerate(messages)]
+
+
+def poison(seq: int) -> ChatData:
+    return ChatData(seq=seq, msgid=f"poison{seq}", encrypt_chat_msg="%%% not base64 %%%")
+
+
+def reader_for(db: Database, source: ListSource, db_url: str, page: int = 3,
+               steps: Sequence[Any] = (activity.count_page,)) -> ArchiveReader:
+    settings = make_settings(db_url, archive_secret="s" * 20, archive_source="simulator")
+    return ArchiveReader(db, source, settings, steps, page_size=page)
+
+
+@pytest.fixture
+async def db(db_url: str) -> Any:
+    database = Database(db_url)
+    yield database
+    await database.dispose()
+
+
+async def test_pages_are_stored_once_with_their_cursor_and_counted(db: Database,
+                                                                   db_url: str) -> None:
+    source = ListSource(records(
+        message(1), message(2, "wmCustomerB", "有没有货？"), message(3, "staff01", "有的"),
+        message(4), message(5, "wbRobot", "自动回复"), message(6, room="")))
+    reader = reader_for(db, source, db_url)
+    try:
+        assert await reader.read() == 6
+        assert await reader.read() == 0  # caught up: nothing new
+        [row] = await rows_of(db, ReaderRow)
+        assert row.seq == 6 and row.caught_up_at is not None and row.lease_owner is None
+        stored = {m.msgid: m for m in await rows_of(db, ArchivedMessage)}
+        assert len(stored) == 6
+        assert stored["msg6_external"].text is None  # one to one: no text kept
+        assert stored["msg3_external"].sender_kind == "staff"
+        [day] = await rows_of(db, GroupActivityDay)
+        assert (day.messages, day.customer_messages, day.staff_messages, day.speakers) == (
+            5, 3, 1, 2)
+        people = {s.userid: s.messages for s in await rows_of(db, Speaker)}
+        assert people == {"wmCustomerA": 2, "wmCustomerB": 1, "staff01": 1, "wbRobot": 1}
+        # Read from the start again (a cursor lost): the msgid index drops every message.
+        async with db.unit_of_work() as session:
+            await session.execute(update(ReaderRow).values(seq=0))
+        await reader.read()
+        assert len(await rows_of(db, ArchivedMessage)) == 6
+        [day] = await rows_of(db, GroupActivityDay)
+        assert day.messages == 5
+    finally:
+        await source.close()
+
+
+async def test_a_poisoned_record_is_quarantined_and_reading_goes_on(db: Database,
+                                                                    db_url: str) -> None:
+    source = ListSource([*records(message(1), message(2)), poison(3),
+                         *records(message(4), message(5), start=4)])
+    reader = reader_for(db, source, db_url)
+    try:
+        await reader.read()
+        [quarantined] = await rows_of(db, ArchiveQuarantine)
+        assert quarantined.seq == 3 and quarantined.msgid == "poison3"
+        assert "killed the decrypting process twice" in quarantined.reason
+        assert json.loads(quarantined.record)["encrypt_chat_msg"] == "%%% not base64 %%%"
+        assert {m.msgid for m in await rows_of(db, ArchivedMessage)} == {
+            "msg1_external", "msg2_external", "msg4_external", "msg5_external"}
+        assert source.child_starts == 3  # the first, its restart, and after the second death
+        async with db.reader() as session:
+            status = await archive_status(session, datetime.now(UTC))
+        assert status is not None and status.quarantined == 1 and status.seq == 5
+    finally:
+        await source.close()
+
+
+async def test_a_child_killed_from_outside_mid_page_costs_nothing(db: Database,
+                                                                  db_url: str) -> None:
+    source = ListSource(records(*(message(n) for n in range(1, 7))))
+    reader = reader_for(db, source, db_url)
+
+    async def kill_child(session: AsyncSession, messages: Sequence[ArchiveMessage],
+                         now: datetime) -> None:
+        pid = source.child.pid
+        if pid is not None and messages[-1].seq == 3:  # after the first page: the next dies
+            os.kill(pid, signal.SIGKILL)
+    reader.steps.append(kill_child)
+    try:
+        await reader.read()
+        assert sorted(m.seq for m in await rows_of(db, ArchivedMessage)) == [1, 2, 3, 4, 5, 6]
+        assert await rows_of(db, ArchiveQuarantine) == []  # the record was not at fault
+        assert source.child_starts == 2
+    finally:
+        await source.close()
+
+
+async def test_a_crash_before_the_commit_reads_the_page_again(db: Database,
+                                                               db_url: str) -> None:
+    source = ListSource(records(*(message(n) for n in range(1, 5))))
+    crashes = [1]
+
+    async def crash_once(session: AsyncSession, messages: Sequence[ArchiveMessage],
+                         now: datetime) -> None:
+        if crashes and messages[0].seq == 4:
+            crashes.pop()
+            raise RuntimeError("the process died here")
+    reader = reader_for(db, source, db_url, steps=(activity.count_page, crash_once))
+    try:
+        with pytest.raises(RuntimeError):
+            await reader.read()
+        [row] = await rows_of(db, ReaderRow)
+        assert row.seq == 3  # the first page committed, the second did not
+        async with db.unit_of_work() as session:  # its lease runs out
+            await session.execute(update(ReaderRow).values(lease_until=None))
+        await reader.read()
+        assert sorted(m.seq for m in await rows_of(db, ArchivedMessage)) == [1, 2, 3, 4]
+        [day] = await rows_of(db, GroupActivityDay)
+        assert day.messages == 4
+    finally:
+        await source.close()
+
+
+async def test_a_recall_takes_the_message_out_of_text_and_counts(db: Database,
+                                                                 db_url: str) -> None:
+    recall = message(3, msgtype="revoke", action="recall",
+                     revoke={"pre_msgid": "msg2_external"})
+    recall["msgid"] = "recall3"
+    source = ListSource(records(message(1), message(2, "wmCustomerB", "加我微信 abc123"),
+                                recall))
+    reader = reader_for(db, source, db_url, page=2)  # the recall comes a page later
+    try:
+        await reader.read()
+        stored = {m.msgid: m for m in await rows_of(db, ArchivedMessage)}
+        assert stored["msg2_external"].recalled and stored["msg2_external"].text is None
+        [day] = await rows_of(db, GroupActivityDay)
+        assert (day.messages, day.customer_messages, day.speakers) == (1, 1, 1)
+        b = [d for d in await rows_of(db, SpeakerDay) if d.userid == "wmCustomerB"]
+        assert [d.messages for d in b] == [0]
+    finally:
+        await source.close()
+
+
+async def test_a_failed_fetch_waits_and_keeps_the_cursor(db: Database, db_url: str) -> None:
+    source = ListSource(records(message(1)))
+    source.fail_fetch = 1
+    reader = reader_for(db, source, db_url)
+    try:
+        assert await reader.read() == 0
+        [row] = await rows_of(db, ReaderRow)
+        assert row.failures == 1 and "10001" in (row.last_error or "") and row.seq == 0
+        assert row.lease_until is not None  # nobody reads before the backoff ends
+        assert await reader.read() == 0
+        async with db.unit_of_work() as session:
+            await session.execute(update(ReaderRow).values(lease_until=None))
+        assert await reader.read() == 1
+    finally:
+        await source.close()
+
+
+async def test_two_readers_never_read_the_same_page(db: Database, db_url: str) -> None:
+    source = ListSource(records(*(message(n, f"wmC{n % 7}") for n in range(1, 41))))
+    first = reader_for(db, source, db_url, page=4)
+    second = reader_for(db, source, db_url, page=4)
+    second.owner = "other-replica"
+    try:
+        async def read_as(name: str, reader: ArchiveReader) -> None:
+            for _ in range(20):
+                source.reader = name
+                await reader.read()
+                await asyncio.sleep(0)
+        await asyncio.gather(read_as("a", first), read_as("b", second))
+        assert sorted(m.seq for m in await rows_of(db, ArchivedMessage)) == list(range(1, 41))
+        pages = [(seq, n) for _, seq, n in source.fetches if n]
+        assert len(pages) == len({seq for seq, _ in pages}) == 10  # each page read once
+        [day] = await rows_of(db, GroupActivityDay)
+        assert day.messages == 40
+    finally:
+        await source.close()
+
+
+async def test_a_record_without_its_private_key_is_refused_without_the_sdk() -> None:
+    source = SdkSource("corp", "secret", keys={})
+    record = ChatData(seq=7, msgid="m7", publickey_ver=2, encrypt_random_key="AAAA",
+                      encrypt_chat_msg="AAAA")
+    [refused] = await source.open([record])
+    assert refused.reason.startswith("no private key of publickey_ver 2")  # type: ignore[union-attr]
+    assert source.child_starts == 0  # nothing reached the native library
+    await source.close()
+
+
+async def test_lag_is_measured_from_the_last_read_to_the_end(db: Database) -> None:
+    now = datetime.now(UTC)
+    async with db.unit_of_work() as session:
+        session.add(ReaderRow(corp_id="c", seq=9, news=0, pulled=0, failures=0, gaps=0,
+                              caught_up_at=now - timedelta(hours=13)))
+    async with db.reader() as session:
+        status = await archive_status(session, now)
+        assert await activity.archive_in_use(session)
+    assert status is not None and status.lagging(12) and not status.lagging(14)
+    async with db.reader() as session:
+        assert (await session.scalar(select(ReaderRow.seq))) == 9
