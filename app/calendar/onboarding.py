@@ -1,7 +1,12 @@
 """Onboarding campaigns (sop_flows/onboarding_*.yaml): one action a day for a group's first
 days, from when it reaches its segment's ideal size (or is created, per the campaign). Each
 group's run is a row (sop_run): visible and pausable (`sopbot sop`). A day's action joins
-that group's calendar post of the day, so the group still gets one mass message a day."""
+that group's calendar post of the day, so the group still gets one mass message a day.
+
+A day's text may say how many of the group's customers have not introduced themselves yet
+(`{not_introduced}`: the campaign's `not_introduced` sentence with the count, from the chat
+archive's self-introductions, app/archive/newcomers.py). Without the archive, or when everyone
+has, it is empty: nothing is claimed that sopbot cannot see."""
 
 from __future__ import annotations
 
@@ -9,18 +14,21 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.archive.activity import archive_in_use
+from app.archive.newcomers import not_introduced_counts
 from app.calendar.flows import check_time
 from app.calendar.models import SopRun
 from app.calendar.posts import Post, at_time
 from app.engine.config import SHANGHAI
-from app.engine.placeholders import allow_placeholders
+from app.engine.placeholders import allow_placeholders, placeholders
 from app.groups.models import LIVE, CustomerGroup
 
 ACTIVE, PAUSED, DONE = "active", "paused", "done"
+NOT_INTRODUCED = "not_introduced"  # the placeholder of a day's text
 
 
 class Strict(BaseModel):
@@ -36,7 +44,11 @@ class Action(Strict):
                     "column", "topic", "koc_spotlight", "koc_invite"]
     text: str = Field(min_length=1)
 
-    _text = field_validator("text")(allow_placeholders("group", "day"))
+    _text = field_validator("text")(allow_placeholders("group", "day", NOT_INTRODUCED))
+
+    @property
+    def names_newcomers(self) -> bool:
+        return NOT_INTRODUCED in placeholders(self.text)
 
 
 class Campaign(Strict):
@@ -45,8 +57,18 @@ class Campaign(Strict):
     time: str = "10:00"  # when the day's action is posted (alone, or merged per the policy)
     priority: int = Field(10, ge=0, le=100)
     days: dict[int, Action] = Field(min_length=1)
+    # What {not_introduced} becomes when some have not introduced themselves: {count} of them.
+    not_introduced: str = ""
 
     _t = field_validator("time")(check_time)
+    _n = field_validator("not_introduced")(allow_placeholders("count"))
+
+    @model_validator(mode="after")
+    def _sentence_for_the_placeholder(self) -> Campaign:
+        if not self.not_introduced and any(a.names_newcomers for a in self.days.values()):
+            raise ValueError("a day's text uses {not_introduced}: the campaign needs its "
+                             "not_introduced sentence (with {count})")
+        return self
 
     @field_validator("days")
     @classmethod
@@ -110,21 +132,36 @@ async def today(session: AsyncSession, campaigns: dict[str, Campaign], day: date
                 names: dict[str, str]) -> list[Today]:
     """The actions due on `day`, one post per group (active runs only): a group in two
     campaigns that day gets both texts in it, at the earlier time and the higher priority."""
-    found: dict[str, list[tuple[Campaign, str, str]]] = {}
+    due: list[tuple[SopRun, Campaign, int, Action]] = []
     for run in await session.scalars(select(SopRun).where(SopRun.status == ACTIVE)
                                      .order_by(SopRun.id)):
         campaign = campaigns.get(run.campaign)
         number = day_of(run, day)
         action = campaign.days.get(number) if campaign else None
-        if campaign is None or action is None:
-            continue
-        text = action.text.format(group=names.get(run.chat_id, run.chat_id), day=number)
+        if campaign is not None and action is not None:
+            due.append((run, campaign, number, action))
+    silent = await _not_introduced(session, {r.chat_id for r, _, _, a in due
+                                             if a.names_newcomers})
+    found: dict[str, list[tuple[Campaign, str, str]]] = {}
+    for run, campaign, number, action in due:
+        count = silent.get(run.chat_id, 0)
+        text = action.text.format(group=names.get(run.chat_id, run.chat_id), day=number,
+                                  not_introduced=campaign.not_introduced.format(count=count)
+                                  if count else "").strip()
         found.setdefault(run.chat_id, []).append((campaign, f"{run.campaign}.d{number}", text))
     return [Today(chat_id, Post(min(at_time(day, c.time) for c, _, _ in due),
                                 "sop." + "+".join(name for _, name, _ in due),
                                 max(c.priority for c, _, _ in due),
                                 text="\n\n".join(text for _, _, text in due)))
             for chat_id, due in found.items()]
+
+
+async def _not_introduced(session: AsyncSession, chat_ids: set[str]) -> dict[str, int]:
+    """Per group, its customers who have not introduced themselves (none known without the
+    chat archive)."""
+    if not chat_ids or not await archive_in_use(session):
+        return {}
+    return await not_introduced_counts(session, chat_ids)
 
 
 async def advance(session: AsyncSession, campaigns: dict[str, Campaign], day: date) -> None:

@@ -1,5 +1,7 @@
 """Who joined each customer group on a given day (Asia/Shanghai), for the newcomer Q&A and the
-group's welcome round: `sopbot groups newcomers`."""
+group's welcome round: `sopbot groups newcomers`, the owner's daily newcomer list. When the chat
+archive is read here, the list says who has introduced themselves in the group and who has not
+yet (app/archive/newcomers.py); without it, nothing is said about introductions."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.archive.activity import archive_in_use
+from app.archive.newcomers import introduced
 from app.engine.config import SHANGHAI
 from app.groups.models import CustomerGroup, GroupMember
 from app.groups.service import CUSTOMER
@@ -20,6 +24,8 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 Joined = list[tuple[CustomerGroup, list[tuple[GroupMember, Member | None]]]]
+# (chat_id, userid) of those who introduced themselves; None: no archive, nobody knows.
+Introduced = set[tuple[str, str]] | None
 
 
 async def newcomers(session: AsyncSession, day: date, segment: str | None = None) -> Joined:
@@ -45,15 +51,35 @@ async def joined_between(session: AsyncSession, start: datetime, end: datetime,
     return list(found.values())
 
 
-def lines(found: Joined, day: date, identities: dict[str, str]) -> list[str]:
+async def intro_status(session: AsyncSession, found: Joined) -> Introduced:
+    """Who of the newcomers found introduced themselves; None when no archive is read."""
+    if not found or not await archive_in_use(session):
+        return None
+    return await introduced(session, [group.chat_id for group, _ in found])
+
+
+async def newcomer_lines(session: AsyncSession, day: date, segment: str | None,
+                         identities: dict[str, str]) -> list[str]:
+    """The owner's list for `day`: `sopbot groups newcomers`."""
+    found = await newcomers(session, day, segment)
+    return lines(found, day, identities, await intro_status(session, found))
+
+
+def lines(found: Joined, day: date, identities: dict[str, str],
+          intros: Introduced = None) -> list[str]:
     if not found:
         return [f"no newcomers on {day:%Y-%m-%d}"]
     out = []
     for group, joined in found:
+        silent = ([row.userid for row, _ in joined if (group.chat_id, row.userid) not in intros]
+                  if intros is not None else [])
         out.append(f"{group.name or group.chat_id} ({group.segment or '-'}) {group.chat_id}: "
-                   f"{len(joined)} newcomer(s) on {day:%Y-%m-%d}")
+                   f"{len(joined)} newcomer(s) on {day:%Y-%m-%d}"
+                   + (f", {len(silent)} not introduced yet" if intros is not None else ""))
         for row, member in joined:
             who = (f"{identities.get(member.identity_type or '', '-')} {member.region or '-'}"
                    if member else "not a member of the funnel")
-            out.append(f"  {row.joined_at.astimezone(SHANGHAI):%H:%M} {row.userid} {who}")
+            said = ("" if intros is None else " · not introduced yet" if row.userid in silent
+                    else " · introduced")
+            out.append(f"  {row.joined_at.astimezone(SHANGHAI):%H:%M} {row.userid} {who}{said}")
     return out

@@ -121,3 +121,86 @@ async def test_questions_asked_in_kf_show_on_the_page(db_url: str) -> None:
             page = await console.client.get("/console/keywords", params={"period": "today"})
     assert rules(page.text)["shipping"] == "1"
     assert questions(page.text) == [("能开发票吗", 2)]
+
+
+def hot(html: str) -> dict[str, list[tuple[str, int, str]]]:
+    """The groups' hot questions per segment: (text, count, covering rule)."""
+    found: dict[str, list[tuple[str, int, str]]] = {}
+    for row in table_rows(html):
+        if "hot" in row.data:
+            found.setdefault(row.data["hot"], []).append(
+                (row.cells[0], int(row.data["count"]), row.data["covered"]))
+    return found
+
+
+def group_hits(html: str) -> dict[str, str]:
+    return {r.data["rule"]: r.cells[-1] for r in table_rows(html) if "rule" in r.data}
+
+
+async def archive_seed(console: Console) -> None:
+    """A chat archive read here: groups of two segments and one without, their questions
+    (answered or not within 30 minutes) and messages that hit keyword rules."""
+    from app.archive.models import ArchiveReader
+    from app.engine.wecom.archive_events import SEND, ArchiveMessage
+    from app.groups.models import CustomerGroup
+    from tests.archive.test_questions import feed
+
+    db = console.app.runtime.db
+    async with db.unit_of_work() as session:
+        session.add(ArchiveReader(corp_id="wwcorp"))
+        for chat_id, segment in (("wrN", "shop_north"), ("wrO", "online"), ("wrX", None)):
+            session.add(CustomerGroup(chat_id=chat_id, segment=segment, name=chat_id,
+                                      owner="zhangsan", status="live"))
+    now = utcnow()
+    said = [("wrN", "wmA", "可以开VAT发票吗？", 180), ("wrN", "wmB", "可以开 vat 发票吗", 170),
+            ("wrN", "wmC", "周末发货吗？", 160), ("wrO", "wmD", "样品怎么申请？", 100),
+            ("wrO", "wmE", "有没有夏季新款？", 140), ("wrO", "zhangsan", "下周上新", 139),
+            ("wrX", "wmF", "退货运费谁出？", 120), ("wrN", "wmG", "快递到了", 110),
+            ("wrO", "wmH", "样品怎么申请", 20 * 24 * 60)]  # only in 30 days
+    await feed(db, [ArchiveMessage(n, f"a{n}", SEND, sender, chat_id,
+                                   now - timedelta(minutes=minutes), "text", text)
+                    for n, (chat_id, sender, text, minutes) in enumerate(said, 1)])
+
+
+async def test_the_groups_hot_questions_beside_the_rules(console: Console) -> None:
+    import html as html_lib
+    import re
+
+    import yaml
+
+    from app.keywords.matcher import Matcher
+    from app.keywords.rules import Rule
+
+    off = await console.client.get("/console/keywords")
+    assert off.status_code == 200 and marked(off.text, "archive")[0]["data-archive"] == "off"
+    assert "未配置会话内容存档" in off.text and "群内命中" not in off.text
+    await archive_seed(console)
+    page = await console.client.get("/console/keywords")
+    assert page.status_code == 200, page.text
+    assert not marked(page.text, "archive")
+    # Per segment, most asked first; a covered one names its rule, the others are suggested.
+    assert hot(page.text) == {
+        "shop_north": [("可以开 vat 发票吗", 2, ""), ("周末发货吗？", 1, "shipping")],
+        "online": [("样品怎么申请？", 1, "")], "": [("退货运费谁出？", 1, "refund")]}
+    assert [m["data-hot-segment"] for m in marked(page.text, "hot-segment")] == [
+        "shop_north", "online", ""]
+    assert "网店群" in page.text and "未分群的群" in page.text
+    assert totals(page.text)["group_unanswered"] == "5"
+    # The groups' keyword hits beside each rule's kf hits.
+    hits = group_hits(page.text)
+    assert (hits["shipping"], hits["refund"], hits["verify"]) == ("2", "1", "0")
+    # A suggestion is a keywords.yaml rule that answers the question once pasted.
+    [north] = re.findall(r'<details class="card" data-suggestions="shop_north">(.*?)</details>',
+                         page.text, re.S)
+    [snippet] = [html_lib.unescape(s) for s in re.findall(r"<pre[^>]*>(.*?)</pre>", north, re.S)]
+    [rule] = yaml.safe_load(snippet)
+    parsed = Rule.model_validate(rule)
+    assert parsed.keywords == ("可以开 vat 发票吗",) and parsed.id.startswith("group_")
+    assert Matcher((parsed,)).match("可以开 VAT 发票吗？") == parsed
+    # The segment and the period filter them as they do the rest of the page.
+    online = await console.client.get("/console/keywords", params={"segment": "online"})
+    assert list(hot(online.text)) == ["online"] and group_hits(online.text)["shipping"] == "0"
+    loose = await console.client.get("/console/keywords", params={"segment": "none"})
+    assert list(hot(loose.text)) == [""] and group_hits(loose.text)["refund"] == "1"
+    month = await console.client.get("/console/keywords", params={"period": "30d"})
+    assert hot(month.text)["online"] == [("样品怎么申请？", 2, "")]

@@ -1,5 +1,7 @@
 """/console/keywords: how often each keyword rule answered in a period, and the questions no
-rule answered (repeated ones counted together), per segment or for all."""
+rule answered (repeated ones counted together), per segment or for all. With the chat archive,
+the rules' hits in customer groups and the groups' hot unanswered questions with suggested
+rules; without it, a line saying the archive is not configured."""
 
 from __future__ import annotations
 
@@ -31,14 +33,19 @@ async def keywords_page(request: Request, period: str = "7d", start: str = "", e
     if segment not in dict(segments) or order not in view.ORDERS:
         return _page(request, form, segments, error="未知的分群或排序。", status_code=400)
     # The service's own book (loaded at start, reloaded when the file changes).
-    loaded = book_for(runtime.settings.keywords_path, set(runtime.flows.routing.segments))
+    loaded = book_for(runtime.settings.keywords_path, set(runtime.flows.routing.segments)).current()
+    window = runtime.flows.group_rules.questions.answer_within_min
     async with runtime.db.reader() as session:
-        rules = await view.rule_rows(session, loaded.current().keywords, chosen, segment)
+        rules = await view.rule_rows(session, loaded.keywords, chosen, segment)
         questions, asked = await view.questions(session, chosen, segment, order)
+        groups = await view.group_section(session, loaded.matcher, chosen, segment, utcnow(),
+                                          window, runtime.flows.routing.segment_labels())
+        if groups is not None:
+            rules = await view.with_group_hits(session, rules, chosen, segment)
     hits = sum(rule.hits for rule in rules)
     return _page(request, form, segments, chosen=chosen, rules=rules, questions=questions,
                  hits=hits, asked=asked, answered=_share(hits, asked),
-                 read_limit=view.QUESTIONS_READ)
+                 read_limit=view.QUESTIONS_READ, groups=groups, window=window)
 
 
 def _share(hits: int, asked: int) -> str:
