@@ -11,6 +11,8 @@ from datetime import timedelta
 from typing import Any
 
 from app.archive import activity, store
+from app.archive.newcomers import build_newcomers_step
+from app.archive.questions import build_questions_step
 from app.engine.bot.context import Ctx
 from app.engine.bot.env import Env
 from app.engine.bot.router import ArchivePageStep, Router
@@ -42,6 +44,8 @@ async def purge_archive_text(env: Env[Flows]) -> None:
 def router() -> Router:
     r = Router("group_talk")
     r.add(MsgAuditNotify, note_archive_news)
-    r.on_archive_page(activity_step)
+    r.on_archive_page(activity_step)  # first: the steps after it read its rows
+    r.on_archive_page(build_questions_step)
+    r.on_archive_page(build_newcomers_step)
     r.every(3600, purge_archive_text, on_lead=True)
     return r

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, func, select, tuple_, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.archive.flows import GroupRulesFlows, NewcomerSettings
@@ -76,19 +76,22 @@ async def _first_ever(session: AsyncSession, firsts: dict[tuple[str, str], Archi
     """Of the page's first message per person and group: those that are the person's first
     message there ever, sent within the intro window of their joining."""
     window = timedelta(days=rules.intro_within_days)
+    # Only speakers first seen at one of the page's times can be first-timers: one query by the
+    # page's groups and time range (the unique index's chat_id prefix), then the joins of those.
+    chats = sorted({chat_id for chat_id, _ in firsts})
+    earliest = min(m.msgtime for m in firsts.values())
+    rows = await session.execute(
+        select(Speaker.chat_id, Speaker.userid, Speaker.first_at, GroupMember.joined_at)
+        .join(GroupMember, and_(GroupMember.chat_id == Speaker.chat_id,
+                                GroupMember.userid == Speaker.userid))
+        .where(Speaker.chat_id.in_(chats), Speaker.first_at >= earliest,
+               Speaker.intro_msgid.is_(None)))
     found = []
-    for chunk in _chunks(list(firsts), 300):
-        rows = await session.execute(
-            select(Speaker.chat_id, Speaker.userid, Speaker.first_at, GroupMember.joined_at)
-            .join(GroupMember, and_(GroupMember.chat_id == Speaker.chat_id,
-                                    GroupMember.userid == Speaker.userid))
-            .where(tuple_(Speaker.chat_id, Speaker.userid).in_(chunk),
-                   Speaker.intro_msgid.is_(None)))
-        for chat_id, userid, first_at, joined_at in rows:
-            message = firsts[chat_id, userid]
-            if first_at == message.msgtime and \
-                    joined_at - JOIN_SKEW <= message.msgtime <= joined_at + window:
-                found.append(message)
+    for chat_id, userid, first_at, joined_at in rows:
+        message = firsts.get((chat_id, userid))
+        if message is not None and first_at == message.msgtime and \
+                joined_at - JOIN_SKEW <= message.msgtime <= joined_at + window:
+            found.append(message)
     return found
 
 

@@ -117,7 +117,7 @@ async def store_messages(session: AsyncSession,
             seen.add(message.msgid)
             fresh.append(message)
     if fresh:
-        await session.execute(insert_for(session, ArchivedMessage), [{
+        await session.execute(insert_for(session, ArchivedMessage.__table__), [{
             "msgid": m.msgid, "seq": m.seq, "chat_id": m.chat_id, "sender": m.sender,
             "sender_kind": m.sender_kind, "msgtime": m.msgtime, "msgtype": m.msgtype,
             "text": m.text if m.chat_id else None, "recalled": False} for m in fresh])

@@ -12,6 +12,7 @@ from typing import Any
 
 STAFF, CUSTOMER, ROBOT = "staff", "customer", "robot"
 SEND, RECALL, SWITCH = "send", "recall", "switch"
+CUSTOMER_PREFIXES = ("wo", "wm")  # an external contact's id; a robot's starts with wb
 MAX_TEXT = 4000  # longer texts are cut: a text message is at most 2,048 characters in WeChat
 
 
@@ -43,7 +44,7 @@ class ArchiveMessage:
 def sender_kind(userid: str) -> str:
     if userid.startswith("wb"):
         return ROBOT
-    if userid.startswith(("wo", "wm")):
+    if userid.startswith(CUSTOMER_PREFIXES):
         return CUSTOMER
     return STAFF
 
