@@ -25,6 +25,7 @@ from app.faces.console.pages import (
     members,
     outbox,
     reviews,
+    rules,
 )
 from app.faces.console.render import STATIC_PATH
 from app.faces.console.throttle import LoginThrottle
@@ -48,6 +49,7 @@ PAGES = (
     members.router,
     calendar.router,
     content.router,
+    rules.router,
 )
 
 
