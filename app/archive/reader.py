@@ -16,11 +16,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select, update
+
 from app.archive import store
+from app.archive.models import ArchiveQuarantine
 from app.engine.bot.router import ArchivePageStep
 from app.engine.config import Settings
 from app.engine.db import Database, utcnow
@@ -153,6 +157,30 @@ class ArchiveReader:
         if fresh:
             log.info("archive_page_stored", seq=last, stored=len(fresh))
         return store.Claimed(claimed.id, last, claimed.news, 0, claimed.lease), len(fresh)
+
+    async def replay(self) -> tuple[int, int]:
+        """Open the quarantined records again (after a private key was added, say): those that
+        open now are stored and handed to the steps like any page; (replayed, still refused)."""
+        async with self.db.reader() as session:
+            waiting = list(await session.scalars(select(ArchiveQuarantine).where(
+                ArchiveQuarantine.replayed_at.is_(None)).order_by(ArchiveQuarantine.seq)))
+        records = [ChatData.model_validate(json.loads(row.record)) for row in waiting]
+        opened = await self.source.open(records) if records else []
+        messages, bad = _messages(opened)
+        refused = {record.seq: reason for record, reason in bad}
+        now = self.clock()
+        async with self.db.unit_of_work() as session:
+            fresh = await store.store_messages(session, messages)
+            grouped = [m for m in fresh if m.in_group]
+            for step in self.steps if grouped else ():
+                await step(session, grouped, now)
+            for row in waiting:
+                await session.execute(update(ArchiveQuarantine).where(
+                    ArchiveQuarantine.id == row.id).values(
+                    {"reason": refused[row.seq][:255]} if row.seq in refused
+                    else {"replayed_at": now}))
+        log.info("archive_replayed", replayed=len(waiting) - len(refused), refused=len(refused))
+        return len(waiting) - len(refused), len(refused)
 
     async def _failed(self, claimed: store.Claimed, error: str) -> None:
         wait = min(RETRY_BASE_S * 2 ** min(claimed.failures, 6), RETRY_MAX_S)

@@ -37,7 +37,7 @@ from app.engine.wecom.api_archive import ChatData
 from app.engine.wecom.archive_child import ArchiveChild
 from app.engine.wecom.archive_events import ArchiveMessage
 from app.engine.wecom.archive_sdk import ArchiveRetryable
-from app.engine.wecom.archive_source import SdkSource, SimulatorSource
+from app.engine.wecom.archive_source import SdkSource, SimulatorSource, raw
 from tests.conftest import make_settings, rows_of
 
 ROOM = "wrGroup0001"
@@ -274,3 +274,58 @@ async def test_lag_is_measured_from_the_last_read_to_the_end(db: Database) -> No
     assert status is not None and status.lagging(12) and not status.lagging(14)
     async with db.reader() as session:
         assert (await session.scalar(select(ReaderRow.seq))) == 9
+
+
+async def test_replay_stores_what_opens_now_and_keeps_what_does_not(db: Database,
+                                                                   db_url: str) -> None:
+    [good] = records(message(8, "wmLate", "补一条消息"), start=8)
+    async with db.unit_of_work() as session:  # refused before its key was configured
+        session.add(ArchiveQuarantine(seq=8, msgid=good.msgid, publickey_ver=3,
+                                      reason="no private key of publickey_ver 3",
+                                      record=raw(good)))
+        session.add(ArchiveQuarantine(seq=9, msgid="poison9", reason="killed", record=raw(
+            poison(9))))
+    source = ListSource([])
+    reader = reader_for(db, source, db_url)
+    try:
+        assert await reader.replay() == (1, 1)
+        [stored] = await rows_of(db, ArchivedMessage)
+        assert stored.msgid == good.msgid and stored.sender == "wmLate"
+        assert {p.userid for p in await rows_of(db, Speaker)} == {"wmLate"}  # steps ran
+        left = {q.seq: q for q in await rows_of(db, ArchiveQuarantine)}
+        assert left[8].replayed_at is not None and left[9].replayed_at is None
+        assert "killed the decrypting process twice" in left[9].reason
+        assert await reader.replay() == (0, 1)  # replaying again stores nothing twice
+        assert len(await rows_of(db, ArchivedMessage)) == 1
+    finally:
+        await source.close()
+
+
+def test_the_status_command_names_lag_and_quarantine(db_url: str, tmp_path: Any) -> None:
+    from typer.testing import CliRunner
+
+    from app.faces.cli.main import cli
+
+    async def seed() -> None:
+        database = Database(db_url)
+        async with database.unit_of_work() as session:
+            session.add(ReaderRow(corp_id="c", seq=41, news=0, pulled=0, failures=2, gaps=1,
+                                  last_error="chat archive SDK: network error",
+                                  caught_up_at=datetime.now(UTC) - timedelta(hours=20)))
+            session.add(ArchiveQuarantine(seq=40, msgid="bad40", reason="killed", record="{}"))
+        await database.dispose()
+    asyncio.run(seed())
+    result = CliRunner().invoke(cli, ["archive", "status"],
+                                env={"SOPBOT_DATABASE_URL": db_url, **_service_env()})
+    assert result.exit_code == 0, result.output
+    assert "seq 41, lag 20.0 h (over SOPBOT_ARCHIVE_MAX_LAG_H), 1 seq(s) missing, " \
+           "1 quarantined, 2 failed read(s) in a row" in result.output
+    assert "quarantined seq 40 bad40" in result.output
+
+
+def _service_env() -> dict[str, str]:
+    settings = make_settings("sqlite:///x.db")
+    return {"WECOM_CORP_ID": settings.corp_id,
+            "WECOM_CALLBACK_TOKEN": settings.callback_token.get_secret_value(),
+            "WECOM_CALLBACK_AES_KEY": settings.callback_aes_key.get_secret_value(),
+            "SOPBOT_SECRET_KEY": settings.secret_key.get_secret_value()}

@@ -193,6 +193,7 @@ def inbox_retry(ids: Annotated[list[int] | None,
 def _register_domain_commands() -> None:
     # Explicit registration of the domains' commands (their modules import only typer and
     # app/faces/cli/support.py at the top, so this loads no domain).
+    from app.faces.cli.archive import archive
     from app.faces.cli.calendar import calendar
     from app.faces.cli.content import content_cli
     from app.faces.cli.demo import demo
@@ -204,6 +205,7 @@ def _register_domain_commands() -> None:
     from app.faces.cli.sop import sop
     from app.faces.cli.templates import templates
 
+    cli.add_typer(archive, name="archive")
     cli.add_typer(calendar, name="calendar")
     cli.add_typer(content_cli, name="content")
     cli.add_typer(operators, name="operators")

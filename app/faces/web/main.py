@@ -111,18 +111,21 @@ def build_runtime(settings: Settings, router: Router | None = None,
 
 def _archive_reader(env: Env[Any], router: Router) -> ArchiveReader | None:
     """The chat archive reader when WECOM_ARCHIVE_SECRET is set (docs/archive.md)."""
-    settings = env.settings
-    if settings.archive_secret is None or env.wecom is None:
+    if env.settings.archive_secret is None or env.wecom is None:
         return None
-    source: ArchiveSource
+    return ArchiveReader(env.db, archive_source(env), env.settings,
+                         router.archive_page_steps(env))
+
+
+def archive_source(env: Env[Any]) -> ArchiveSource:
+    """SOPBOT_ARCHIVE_SOURCE's source: WeCom's SDK, or the built-in simulator."""
+    settings = env.settings
+    assert settings.archive_secret is not None and env.wecom is not None
     if settings.archive_source == "simulator":
-        source = SimulatorSource(env.wecom, settings.corp_id)
-    else:
-        proxy = settings.archive_proxy.get_secret_value() if settings.archive_proxy else ""
-        source = SdkSource(settings.corp_id, settings.archive_secret.get_secret_value(),
-                           settings.archive_private_keys, proxy,
-                           timeout_s=int(settings.wecom_timeout_s))
-    return ArchiveReader(env.db, source, settings, router.archive_page_steps(env))
+        return SimulatorSource(env.wecom, settings.corp_id)
+    proxy = settings.archive_proxy.get_secret_value() if settings.archive_proxy else ""
+    return SdkSource(settings.corp_id, settings.archive_secret.get_secret_value(),
+                     settings.archive_private_keys, proxy, timeout_s=int(settings.wecom_timeout_s))
 
 
 def create_app(settings: Settings, *, router: Router | None = None,
