@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from app.archive.models import ArchivedMessage, GroupActivityDay
 from app.calendar.announcements import SCHEDULED
 from app.calendar.models import Announcement, CalendarPost, SopRun
 from app.calendar.planner import MASS_TASK
@@ -101,6 +102,7 @@ def test_the_demo_pushes_its_population_through_the_funnel_and_the_calendar(
     assert all(channel in table.splitlines()[1] for channel in CHANNELS)
     assert "day 1 " in out and "day 2 " in out and "Console" not in out  # --exit
     _kf_questions(db)
+    _group_talk(db, out)
     _the_week_that_just_ended(db, days=2)
     # The operator's /announce on the last day was held (its groups' message of the day was
     # planned) and then put into tomorrow's message (issue 14 item 5).
@@ -153,6 +155,22 @@ def _the_week_that_just_ended(db: Path, days: int) -> None:
         db, FunnelEvent.step, FunnelEvent.at) if step == steps.FRIEND_ADDED}
     assert added == week
     assert abs(utcnow() - datetime.now(UTC)) < timedelta(seconds=1)
+
+
+def _group_talk(db: Path, out: str) -> None:
+    """Issue 16: the evening's talk in the groups reached the chat archive and the service read
+    it (every message, the recalled ones without their text) into per-group daily rollups."""
+    messages = rows(db, ArchivedMessage.sender, ArchivedMessage.msgtype,
+                    ArchivedMessage.recalled, ArchivedMessage.text)
+    said = [m for m in messages if m.msgtype == "text"]
+    assert {m.sender.startswith("wmDemo") for m in said} == {True, False}  # members, staff
+    recalled = [m for m in said if m.recalled]
+    assert recalled and all(m.text is None for m in recalled)
+    assert len([m for m in messages if m.msgtype == "revoke"]) == len(recalled)
+    counted = sum(n for n, in rows(db, GroupActivityDay.messages))
+    assert counted == len(said) - len(recalled)
+    line = next(line for line in out.splitlines() if "group talk" in line)
+    assert f"the service read {len(messages)} archive records" in line
 
 
 def _kf_questions(db: Path) -> None:

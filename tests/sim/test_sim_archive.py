@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from app.engine.wecom.api_archive import ChatDataPage, SimGetChatData
 from app.engine.wecom.xmlutil import parse_xml
@@ -20,8 +21,10 @@ from app.faces.sim import archive, groups
 from app.faces.sim.access import KEY_HEADER
 from app.faces.sim.clock import SHANGHAI, ManualClock
 from app.faces.sim.config import SimSettings
+from app.faces.sim.embedded import embedded_simulator
 from app.faces.sim.server import create_sim_app
 from app.faces.sim.state import Call, Reject, ScenarioError, World
+from tests.conftest import make_settings
 from tests.e2e.sim_server import CORP_ID, SECRET, TinyBot, sim_settings
 
 ARCHIVE_SECRET = "sim-archive-secret-for-tests"
@@ -125,6 +128,19 @@ def test_recall_by_the_sender_within_two_minutes_or_by_the_owner() -> None:
         with pytest.raises(ScenarioError):
             archive.recall(world, "ad", by)
     assert archive.recall(world, "ad", "staff01").seq == 4
+
+
+def test_the_built_in_simulator_takes_the_services_archive_secret(tmp_path: Any) -> None:
+    """A service told to read the archive (WECOM_ARCHIVE_SECRET) without WeCom credentials
+    reads the built-in simulator's: the simulator accepts that secret, the source is its."""
+    url = f"sqlite:///{tmp_path}/sopbot.db"
+    reading = make_settings(url, archive_secret=SecretStr("demo-archive-secret"))
+    pointed, sim = embedded_simulator(reading)  # type: ignore[misc]
+    assert sim.archive_secret.get_secret_value() == "demo-archive-secret"
+    assert pointed.archive_source == "simulator"
+    assert sim.accepted_secrets()["demo-archive-secret"] == "archive"
+    unread, sim = embedded_simulator(make_settings(url))  # type: ignore[misc]
+    assert unread.archive_secret is None and sim.archive_secret.get_secret_value()
 
 
 # --- groupchat/statistic --------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The demo's phases, each a numbered step with what it counted: the operators' groundwork the
 day before the week, the week that just ended (each morning that day's newcomers go through
-the whole funnel, then the calendar plays the day), and what the week added up to."""
+the whole funnel, then the calendar plays the day, and each evening the day's talk in the
+groups reaches the chat archive), and what the week added up to."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from app.archive.models import ArchivedMessage, ArchiveReader, GroupActivityDay
 from app.faces.demo import driver, groundwork
 from app.faces.demo.calendar_days import Action, FastForward, first_day
+from app.faces.demo.group_talk import Story, TalkGroup
 from app.faces.demo.output import Progress
 from app.faces.demo.population import Person, Population
 from app.faces.demo.texts import DemoTexts
-from app.faces.demo.wire import Wire
+from app.faces.demo.wire import Wire, wait_for
 from app.faces.demo.workspace import OPERATOR
 from app.faces.web.runtime import Runtime
 from app.groups.models import CustomerGroup
@@ -25,6 +28,7 @@ from app.verify.models import APPROVED, AUTO_REVIEWER, PENDING, Verification
 
 ARRIVE_AT = "09:30"  # when each day's newcomers reach the funnel (its steps take seconds)
 ANNOUNCE_AT, ANNOUNCED_TO = "11:00", "shop_south"  # the last day: today's message is planned
+TALK_AT = "22:30"  # the day's talk in the groups (10:00 to 21:45) reaches the archive
 
 
 async def prepare_wecom(wire: Wire, runtime: Runtime, texts: DemoTexts, days: int,
@@ -52,6 +56,9 @@ class Tally:
     asked: int = 0
     second_account_of: int | None = None  # the member whose phone a second account claimed
     announced: tuple[str, str] | None = None  # the operator's /announce: held as, ended as
+    talk: Counter[str] = field(default_factory=Counter)  # group posts by kind, and recalls
+    koc_answers: int = 0  # answers by the member who answers most
+    quiet_days: int = 0  # the last days one group was quiet for
 
 
 @dataclass
@@ -90,6 +97,39 @@ class Arrivals:
                                                      self.texts.announcement)
 
 
+@dataclass
+class Talk:
+    """Each evening, the day's talk in the customer groups goes into WeCom's chat archive (the
+    simulator's), and the service reads it (when it reads the archive, which the demo has it
+    do) before the day goes on."""
+
+    wire: Wire
+    story: Story
+    reads: bool  # whether the service reads the archive
+
+    async def day(self, number: int, day: date) -> None:
+        sim_groups = (await self.wire.sim_state("groups"))["groups"]
+        posts = self.story.day(number, day, [TalkGroup.from_sim(g) for g in sim_groups])
+        if not posts:
+            return
+        answer = await self.wire.scenario("group_messages",
+                                          messages=[post.body() for post in posts])
+        last = max(answer["seqs"])
+        for post, msgid in zip(posts, answer["msgids"], strict=True):
+            if post.recall_by is not None:
+                at = post.at + timedelta(seconds=post.recall_after_s)
+                last = (await self.wire.scenario("group_recall", msgid=msgid,
+                                                 by=post.recall_by, at=at.timestamp()))["seq"]
+        await self.wire.quiet()  # msgaudit_notify recorded
+        if self.reads:
+            await wait_for(lambda: self._read(last), "the service reading the group talk")
+
+    async def _read(self, seq: int) -> bool:
+        async with self.wire.db.reader() as session:
+            read = await session.scalar(select(func.max(ArchiveReader.seq)))
+        return (read or 0) >= seq
+
+
 async def play_week(wire: Wire, runtime: Runtime, population: Population, arrivals: Arrivals,
                     days: int, seed: int, progress: Progress) -> tuple[date | None, list[str]]:
     """The simulated days (none: everyone arrives now, no calendar); the first day and each
@@ -103,18 +143,27 @@ async def play_week(wire: Wire, runtime: Runtime, population: Population, arriva
     progress.done(f"{days} days from {first:%Y-%m-%d} to yesterday: newcomers each morning, "
                   "posts, confirmations, tracking, onboarding")
     ff = FastForward(wire, runtime, population.people, days, random.Random(seed))
+    story = Story(arrivals.texts.group_talk, {p.external_userid: p for p in population.people},
+                  days, seed, tally=arrivals.tally.talk)
+    talk = Talk(wire, story, runtime.settings.archive_secret is not None)
     lines = []
     arrived: dict[int, str] = {}  # each day's arrivals, counted
     for n in range(days):
 
         async def morning(_now: datetime, n: int = n) -> None:
             arrived[n] = await arrivals.arrive(population.cohort(n, days), n == days - 1)
-        extra: tuple[tuple[str, Action], ...] = ((ARRIVE_AT, morning),)
+
+        async def evening(_now: datetime, n: int = n) -> None:
+            await talk.day(n + 1, first + timedelta(days=n))
+        extra: tuple[tuple[str, Action], ...] = ((ARRIVE_AT, morning), (TALK_AT, evening))
         if n == days - 1:
             extra += ((ANNOUNCE_AT, arrivals.announce),)
         stats = await ff.day(n + 1, first + timedelta(days=n), extra)
         lines.append(stats.line(n + 1, arrived[n]))
         progress.write("      " + lines[-1])
+    arrivals.tally.koc_answers = story.answers_by[story.koc] if story.koc else 0
+    if story.quiet is not None:
+        arrivals.tally.quiet_days = days - story.quiet_since + 1
     closing = await ff.close()
     progress.write(f"      and today so far: {closing.missed} of the week's tasks missed "
                    "(no confirmation within 24 h)")
@@ -153,6 +202,24 @@ async def totals(wire: Wire, population: Population, tally: Tally, progress: Pro
                        "by `/announce tomorrow`")
     progress.write(f"      kf questions   {tally.asked} members asked; {tally.asked - kept} "
                    f"answered by keywords, {kept} kept for the console's keyword page")
+    if tally.talk:
+        progress.write(f"      group talk     {await _talk(wire, tally)}")
+
+
+async def _talk(wire: Wire, tally: Tally) -> str:
+    """What was said in the groups, and what the service read of it."""
+    talk = tally.talk
+    said = sum(n for kind, n in talk.items() if kind != "recall")
+    days_ = f"{tally.quiet_days} days" if tally.quiet_days > 1 else "day"
+    quiet = f"; one group quiet for its last {days_}" if tally.quiet_days else ""
+    async with wire.db.reader() as session:
+        read = await session.scalar(select(func.count()).select_from(ArchivedMessage)) or 0
+        days = await session.scalar(select(func.count()).select_from(GroupActivityDay)) or 0
+    return (f"{said} messages: {talk['intro']} newcomers introduced themselves, "
+            f"{talk['question']} questions answered ({tally.koc_answers} by one member), "
+            f"{talk['open_question']} left unanswered, {talk['spam']} ad posts, "
+            f"{talk['recall']} recalls{quiet}; the service read {read} archive records into "
+            f"{days} group-days")
 
 
 async def _submissions(wire: Wire) -> str:

@@ -77,7 +77,8 @@ def demo_settings(ws: Workspace, port: int, keywords: Path,
     built into it, and the simulator's. Every WeCom secret is set to none explicitly: one in
     the environment must not send the demo's synthetic members to a real corp; so are the
     other settings the demo relies on (rates, workers). Each group robot the calendar names
-    gets a fresh webhook key, which the simulator then accepts."""
+    gets a fresh webhook key, which the simulator then accepts; the chat archive's secret is
+    fresh too, and the simulator's archive is what the service reads."""
     settings = Settings(
         _env_file=None, database_url=f"sqlite:///{ws.db}", corp_id=CORP_ID,
         callback_token=SecretStr(secrets.token_urlsafe(12)), callback_aes_key=_aes_key(),
@@ -88,6 +89,8 @@ def demo_settings(ws: Workspace, port: int, keywords: Path,
         photo_dir=ws.photos, host="127.0.0.1", port=port, log_level="warning",
         log_format="json", robots=_robot_keys(robots), rate_limits="", inbox_worker=True,
         outbox_sender=True,
+        # The chat archive is read: the simulator keeps the groups' talk (group_talk.py).
+        archive_secret=SecretStr(secrets.token_urlsafe(24)),
         # The demo drives the calendar with its own clock (calendar_days.py); the wall-clock
         # scheduler would post today's slots in between.
         scheduler=False)
@@ -106,6 +109,10 @@ def _aes_key() -> SecretStr:
                              for _ in range(43)))
 
 
+def _value(secret: SecretStr | None) -> str:
+    return secret.get_secret_value() if secret else ""
+
+
 def write_env(ws: Workspace, settings: Settings) -> None:
     """What `sopbot funnel --env-file demo/demo.env` and friends need to read the demo's data
     (this run's generated secrets: they protect nothing but the demo)."""
@@ -120,6 +127,9 @@ def write_env(ws: Workspace, settings: Settings) -> None:
         "SOPBOT_OPERATORS": ",".join(sorted(settings.operators)),
         "SOPBOT_PHOTO_DIR": str(settings.photo_dir), "SOPBOT_SCHEDULER": "false",
         "SOPBOT_ROBOTS": settings.robots.get_secret_value() if settings.robots else "",
-        "SOPBOT_SIM_KEY": settings.sim_key.get_secret_value() if settings.sim_key else ""}
+        "SOPBOT_SIM_KEY": settings.sim_key.get_secret_value() if settings.sim_key else "",
+        # The archive's rollups are read with it set (the console's activity source).
+        "WECOM_ARCHIVE_SECRET": _value(settings.archive_secret),
+        "SOPBOT_ARCHIVE_SOURCE": settings.archive_source}
     # Owner-only: it holds this run's secrets.
     write_private(ws.env, "".join(f"{k}={v}\n" for k, v in values.items()))

@@ -9,7 +9,9 @@ than quietly send everything to a simulator.
 Its control paths need its key (app/faces/sim/access.py): SOPBOT_SIM_KEY, or one made at start and
 written owner-only next to the database (`key_file`), for the local operator to read. Its WeCom
 API paths answer only loopback clients that no proxy forwarded (app/faces/web/main.py mounts
-it so): the service it is mounted in is their only caller, with secrets made at start.
+it so): the service it is mounted in is their only caller, with secrets made at start. The chat
+archive's secret is the service's when it has one (WECOM_ARCHIVE_SECRET: the service then reads
+the simulator's archive), else one made at start that nobody uses.
 """
 
 from __future__ import annotations
@@ -50,14 +52,17 @@ def embedded_simulator(settings: Settings) -> tuple[Settings, SimSettings] | Non
         values["agent_id"] = settings.agent_id
     # Secrets of its own, never the simulator's published defaults: they open its WeCom API.
     values["agent_secret"] = SecretStr(new_key())
-    values["archive_secret"] = SecretStr(new_key())  # for a service told to read the archive
+    # The chat archive is read when the service has a secret for it (WECOM_ARCHIVE_SECRET):
+    # then the simulator takes that one and the service reads the simulator's pages.
+    values["archive_secret"] = settings.archive_secret or SecretStr(new_key())
     values["robots"] = tuple(settings.robot_keys.values()) or (new_key(),)
     values["members"] = _members(settings)
     values["control_key"] = settings.sim_key or SecretStr(new_key())
     sim = SimSettings(_env_file=None, **values)
     pointed = settings.model_copy(update={"api_base": local + MOUNT_PATH,
                                           "agent_secret": sim.agent_secret,
-                                          "sim_key": sim.control_key})
+                                          "sim_key": sim.control_key,
+                                          "archive_source": "simulator"})
     return pointed, sim
 
 
