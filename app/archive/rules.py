@@ -275,22 +275,21 @@ async def _contributions(session: AsyncSession, sends: list[ArchiveMessage],
     by_id = {m.msgid: m for m in sends}
     found: list[Strike] = []
     answer, intro = flows.contributions.answer, flows.contributions.intro
-    chats = {m.chat_id for m in sends}
     if answer.points:
         asked_from = min(m.msgtime for m in sends) - timedelta(
             minutes=flows.questions.answer_within_min)
         rows = await session.execute(select(GroupQuestion.answer_msgid).where(
-            GroupQuestion.chat_id.in_(chats), GroupQuestion.asked_at >= asked_from,
+            GroupQuestion.asked_at >= asked_from,
             GroupQuestion.asked_at <= max(m.msgtime for m in sends),
             GroupQuestion.answer_msgid.in_(list(by_id)), GroupQuestion.answer_kind == CUSTOMER))
         for m in (by_id[msgid] for msgid in set(rows.scalars()) if msgid):
             found.append(Strike(m.chat_id, m.sender, m.msgid, "answer", CONTRIBUTION,
                                 answer.points, m.msgtime, m.seq))
     if intro.points:
+        # By the senders' index (a few rows each); the page's introductions kept.
         rows = await session.execute(select(Speaker.intro_msgid).where(
-            Speaker.chat_id.in_(chats), Speaker.userid.in_({m.sender for m in sends}),
-            Speaker.intro_msgid.in_(list(by_id))))
-        for m in (by_id[msgid] for msgid in set(rows.scalars()) if msgid):
+            Speaker.userid.in_({m.sender for m in sends}), Speaker.intro_msgid.is_not(None)))
+        for m in (by_id[msgid] for msgid in set(rows.scalars()) if msgid in by_id):
             found.append(Strike(m.chat_id, m.sender, m.msgid, "intro", CONTRIBUTION,
                                 intro.points, m.msgtime, m.seq))
     return found
@@ -308,31 +307,32 @@ class _Sent:
 async def _over_limit(session: AsyncSession, sends: list[ArchiveMessage],
                       rule: Violation) -> list[_Sent]:
     """This page's messages that have more than max_messages of their sender's in their group
-    within the within_seconds ending at them (stored messages before the page count too)."""
+    within the within_seconds ending at them (the messages stored before the page count too)."""
     assert rule.max_messages is not None
     span = timedelta(seconds=rule.within_seconds)
-    per: dict[tuple[str, str], int] = defaultdict(int)
+    timeline: dict[tuple[str, str], list[_Sent]] = defaultdict(list)
     for m in sends:
-        per[m.chat_id, m.sender] += 1
+        timeline[m.chat_id, m.sender].append(_Sent(m.chat_id, m.sender, m.msgid, m.msgtime,
+                                                   m.seq))
+    # Only what was read before this page: the page's own rows are in hand already.
     rows = await session.execute(select(
         ArchivedMessage.chat_id, ArchivedMessage.sender, ArchivedMessage.msgid,
         ArchivedMessage.msgtime, ArchivedMessage.seq).where(
         ArchivedMessage.chat_id.in_({m.chat_id for m in sends}),
         ArchivedMessage.msgtime > min(m.msgtime for m in sends) - span,
         ArchivedMessage.msgtime <= max(m.msgtime for m in sends),
+        ArchivedMessage.seq < min(m.seq for m in sends),
         ArchivedMessage.sender.in_({m.sender for m in sends}),
         ArchivedMessage.recalled.is_(False), ArchivedMessage.msgtype != "revoke"))
-    timeline: dict[tuple[str, str], dict[str, _Sent]] = defaultdict(dict)
     for chat_id, sender, msgid, msgtime, seq in rows:
-        if (chat_id, sender) in per:
-            timeline[chat_id, sender][msgid] = _Sent(chat_id, sender, msgid, msgtime, seq)
-    for m in sends:
-        timeline[m.chat_id, m.sender][m.msgid] = _Sent(m.chat_id, m.sender, m.msgid,
-                                                       m.msgtime, m.seq)
+        if (chat_id, sender) in timeline:
+            timeline[chat_id, sender].append(_Sent(chat_id, sender, msgid, msgtime, seq))
     page = {m.msgid for m in sends}
     over: list[_Sent] = []
     for sent in timeline.values():
-        ordered = sorted(sent.values(), key=lambda s: (s.msgtime, s.seq))
+        if len(sent) <= rule.max_messages:
+            continue  # nobody floods with this few, whenever they were sent
+        ordered = sorted(sent, key=lambda s: (s.msgtime, s.seq))
         times = [s.msgtime for s in ordered]
         for i, s in enumerate(ordered):
             first = bisect.bisect_right(times, s.msgtime - span)
