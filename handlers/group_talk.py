@@ -13,6 +13,7 @@ from typing import Any
 from app.archive import activity, store
 from app.archive.newcomers import build_newcomers_step
 from app.archive.questions import build_questions_step
+from app.archive.rules import build_rules_step
 from app.engine.bot.context import Ctx
 from app.engine.bot.env import Env
 from app.engine.bot.router import ArchivePageStep, Router
@@ -47,5 +48,6 @@ def router() -> Router:
     r.on_archive_page(activity_step)  # first: the steps after it read its rows
     r.on_archive_page(build_questions_step)
     r.on_archive_page(build_newcomers_step)
+    r.on_archive_page(build_rules_step)  # last: reads the answers and introductions marked
     r.every(3600, purge_archive_text, on_lead=True)
     return r

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select, tuple_, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.archive.models import (
@@ -133,9 +133,11 @@ async def _count_speakers(session: AsyncSession, touched: set[tuple[str, date]])
     speakers = (select(func.count()).where(
         SD.c.chat_id == GAD.c.chat_id, SD.c.day == GAD.c.day, SD.c.messages > 0,
         func.substr(SD.c.userid, 1, 2).in_(CUSTOMER_PREFIXES)).scalar_subquery())
-    for chunk in _chunks(sorted(touched), 400):
-        await session.execute(update(GAD).where(
-            tuple_(GAD.c.chat_id, GAD.c.day).in_(chunk)).values(speakers=speakers))
+    # By groups and days, not (group, day) pairs: SQLite scans the table for a row-value IN.
+    # A pair the page did not touch is counted again too, to the same value.
+    chats, days = sorted({c for c, _ in touched}), sorted({d for _, d in touched})
+    await session.execute(update(GAD).where(GAD.c.chat_id.in_(chats), GAD.c.day.in_(days))
+                          .values(speakers=speakers))
 
 
 async def _write_people(session: AsyncSession, tally: _Tally) -> None:
@@ -164,8 +166,3 @@ def _greatest(a: Any, b: Any, session: AsyncSession) -> Any:
 
 def _sqlite(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "sqlite"
-
-
-def _chunks(items: list[tuple[str, date]], size: int) -> Iterable[list[tuple[str, date]]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]

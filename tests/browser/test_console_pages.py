@@ -31,6 +31,7 @@ PAGES = [
     ("calendar", "/console/calendar", "[data-plan]", None),
     ("content", "/console/content", "[data-column]", None),
     ("keywords", "/console/keywords", "[data-rule]", "keyword rules"),
+    ("rules", "/console/rules", "[data-strike]", None),
     ("outbox", "/console/outbox", "[data-kind]", None),
 ]
 
