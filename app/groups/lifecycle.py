@@ -1,30 +1,49 @@
-"""Each group's stage and health (PLAYBOOK.md "stages"), from the signals the API gives: joins
-and quits (group_member), its customers' 微信客服 activity (kf_conversation) and the calendar
-posts its owner confirmed (calendar_post).
+"""Each group's stage and health (PLAYBOOK.md "stages"), from the signals there are: joins and
+quits (group_member), the calendar posts its owner confirmed (calendar_post) and, where the chat
+archive covers the group, its customers' talk (app/archive/reports.py: customers who spoke in
+the window as a share of its members, their messages).
+
+Each group says which signals judged it (`source`): `archive` when the archive is in use here
+and has counted messages of the group, else `fallback`: joins, quits and confirmed posts only,
+its activity unknown (None), never guessed. 微信客服 traffic says nothing about a group and is
+not read. WeCom's per-owner figures (groupchat/statistic) are an owner's, not a group's: the
+pages show them beside a fallback group, never in its score.
 
 Stages are counted from the day a group reaches its ideal size (`filled_at`; for a group full
 when sopbot first read it, its creation in WeCom). Before that it is `filling`, still taking
 its first members, and never weak. Then `strong` for `strong_days`, then `daily`. A daily group
 is `weak`, a zombie that gets a migration plan, only on a full window of daily-stage signals:
-`window_days` after its strong month, health below the threshold and no join for a while."""
+`window_days` after its strong month, health below the threshold and no join for a while; on
+archive signals, only once the archive's figures reach back over the whole window (a reader
+new here holds only WeCom's last few days, and silence it has not seen is no evidence)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.archive import reports
+from app.archive.activity import archive_in_use
 from app.calendar.models import CalendarPost, GroupDay
 from app.groups import pools
 from app.groups.lifecycle_flows import LifecycleFlows
 from app.groups.models import LIVE, CustomerGroup, GroupMember
 from app.groups.service import CUSTOMER
-from app.kf.models import KfConversation
 
 FILLING, STRONG, DAILY, WEAK = "filling", "strong", "daily", "weak"
 STAGES = (FILLING, STRONG, DAILY, WEAK)  # in the order of a group's life
+ARCHIVE, FALLBACK = "archive", "fallback"  # which signals judged a group
+# Health points: joins and confirmed posts always; the archive's talk where it covers the
+# group. A fallback group's points are scaled to 0-100 over the signals it has.
+JOINS_MAX, POSTS_MAX, SPEAKERS_MAX, MESSAGES_MAX, QUITS_MAX = 25, 35, 30, 10, 30
+FALLBACK_MAX = JOINS_MAX + POSTS_MAX
+
+
 @dataclass(frozen=True)
 class Health:
     chat_id: str
@@ -32,65 +51,112 @@ class Health:
     segment: str | None
     owner: str
     members: int
+    filled_at: datetime | None
     stage: str
     score: int
     joins: int
     quits: int
-    active: int  # customers with 微信客服 activity in the window
     confirmed: int  # days with a confirmed calendar post
+    source: str  # ARCHIVE or FALLBACK
+    # The window's talk from the archive; None in fallback (unknown, not zero).
+    speakers: int | None = None  # customers who spoke
+    messages: int | None = None  # their messages
 
 
-async def assess(session: AsyncSession, flows: LifecycleFlows, now: datetime) -> list[Health]:
-    """Every live group's stage and health score (0-100)."""
+@dataclass(frozen=True)
+class _Archive:
+    """What the archive says of the live groups: the talk of those it has seen."""
+
+    talk: dict[str, reports.WindowTalk]
+    seen: set[str]
+    covered: bool  # its figures reach back to the window's first day
+
+
+async def assess(session: AsyncSession, flows: LifecycleFlows, now: datetime,
+                 chat_ids: Sequence[str] | None = None) -> list[Health]:
+    """Every live group's stage and health score (0-100); only those of `chat_ids` if given
+    (the statements then read those groups' rows only)."""
     since = now - timedelta(days=flows.window_days)
-    quiet_since = now - timedelta(days=flows.quiet_days)
-    joins = await _count(session, GroupMember.joined_at >= since)
-    quits = await _count(session, GroupMember.left_at >= since)
-    recent = await _count(session, GroupMember.joined_at >= quiet_since)
-    active = dict((await session.execute(
-        # Customers, not conversations: one customer may talk to several kf accounts.
-        select(GroupMember.chat_id, func.count(GroupMember.userid.distinct())).join(
-            KfConversation, KfConversation.external_userid == GroupMember.userid)
-        .where(GroupMember.left_at.is_(None), KfConversation.last_customer_at >= since)
-        .group_by(GroupMember.chat_id))).all())
+    picked = list(chat_ids) if chat_ids is not None else None
+    if picked == []:
+        return []
+    members = await _members(session, since, now - timedelta(days=flows.quiet_days), picked)
     confirmed = dict((await session.execute(
         select(GroupDay.chat_id, func.count()).join(
             CalendarPost, CalendarPost.key == GroupDay.post_key)
-        .where(CalendarPost.task_status == "confirmed", CalendarPost.at >= since)
+        .where(CalendarPost.task_status == "confirmed", CalendarPost.at >= since,
+               *_among(GroupDay.chat_id, picked))
         .group_by(GroupDay.chat_id))).all())
     pooled = await pools.pooled_chat_ids(session)
+    groups = list(await session.scalars(select(CustomerGroup).where(
+        CustomerGroup.status == LIVE, *_among(CustomerGroup.chat_id, picked))
+        .order_by(CustomerGroup.id)))
+    archive = await _archive(session, [g.chat_id for g in groups],
+                             reports.first_day(now, flows.window_days))
     found = []
-    for group in await session.scalars(select(CustomerGroup).where(CustomerGroup.status == LIVE)
-                                       .order_by(CustomerGroup.id)):
-        signals = (joins.get(group.chat_id, 0), quits.get(group.chat_id, 0),
-                   active.get(group.chat_id, 0), confirmed.get(group.chat_id, 0))
-        score = _score(group.member_count, *signals, flows.window_days)
+    for group in groups:
+        chat_id = group.chat_id
+        joins, quits, recent = members.get(chat_id, (0, 0, 0))
+        signals = (joins, quits, confirmed.get(chat_id, 0))
+        talk = (archive.talk.get(chat_id, reports.WindowTalk(0, 0))
+                if chat_id in archive.seen else None)
+        score = _score(group.member_count, *signals, talk, flows.window_days)
         # New members still come in: seated by the segment's code, or joined lately.
-        lively = group.chat_id in pooled or bool(signals[0] or recent.get(group.chat_id))
-        stage = _stage(group, score, lively, now, flows)
-        found.append(Health(group.chat_id, group.name, group.segment, group.owner,
-                            group.member_count, stage, score, *signals))
+        lively = chat_id in pooled or bool(joins or recent)
+        judged = talk is None or archive.covered
+        found.append(Health(
+            chat_id, group.name, group.segment, group.owner, group.member_count,
+            group.filled_at, _stage(group, score, lively, judged, now, flows), score, *signals,
+            source=FALLBACK if talk is None else ARCHIVE,
+            speakers=None if talk is None else talk.speakers,
+            messages=None if talk is None else talk.customer_messages))
     return found
 
 
-async def _count(session: AsyncSession, condition: ColumnElement[bool]) -> dict[str, int]:
-    rows = await session.execute(select(GroupMember.chat_id, func.count()).where(
-        GroupMember.type == CUSTOMER, condition).group_by(GroupMember.chat_id))
-    return dict(rows.all())
+def _among(column: Any, chat_ids: list[str] | None) -> list[ColumnElement[bool]]:
+    return [] if chat_ids is None else [column.in_(chat_ids)]
 
 
-def _score(members: int, joins: int, quits: int, active: int, confirmed: int,
-           window_days: int) -> int:
-    """0 for a silent group: joins up to +25, customers active in 微信客服 up to +40 (a fifth
-    of the group active is full marks), calendar posts its owner confirmed up to +35 (every
-    day of the window), quits down to -30."""
-    share = active / members if members else 0.0
-    score = (min(joins * 5, 25) + round(min(share * 200, 40))
-             + round(35 * min(confirmed / window_days, 1.0)) - min(quits * 5, 30))
-    return max(0, min(100, score))
+async def _members(session: AsyncSession, since: datetime, quiet_since: datetime,
+                   chat_ids: list[str] | None) -> dict[str, tuple[int, int, int]]:
+    """Per group, its customers who joined in the window, left in it, and joined in the quiet
+    days: one statement (the joins by their index, the quits by the rows they leave)."""
+    joined, left = GroupMember.joined_at, GroupMember.left_at
+    first = min(since, quiet_since)
+    rows = await session.execute(select(
+        GroupMember.chat_id, func.count(case((joined >= since, 1))),
+        func.count(case((left >= since, 1))), func.count(case((joined >= quiet_since, 1))))
+        .where(GroupMember.type == CUSTOMER, or_(joined >= first, left >= since),
+               *_among(GroupMember.chat_id, chat_ids))
+        .group_by(GroupMember.chat_id))
+    return {chat_id: (j, q, r) for chat_id, j, q, r in rows}
 
 
-def _stage(group: CustomerGroup, score: int, lively: bool, now: datetime,
+async def _archive(session: AsyncSession, chat_ids: list[str], since: date) -> _Archive:
+    if not chat_ids or not await archive_in_use(session):
+        return _Archive({}, set(), False)
+    first = await reports.archive_since(session)
+    return _Archive(await reports.window_talk(session, chat_ids, since),
+                    await reports.seen(session, chat_ids), first is not None and first <= since)
+
+
+def _score(members: int, joins: int, quits: int, confirmed: int,
+           talk: reports.WindowTalk | None, window_days: int) -> int:
+    """0 for a silent group: joins up to +25, calendar posts its owner confirmed up to +35
+    (every day of the window); from the archive, customers who spoke up to +30 (a fifth of the
+    group is full marks) and their messages up to +10 (one a day); quits down to -30. Without
+    the archive the joins and posts are scaled to the whole 0-100."""
+    earned = min(joins * 5, JOINS_MAX) + POSTS_MAX * min(confirmed / window_days, 1.0)
+    if talk is None:
+        earned *= 100 / FALLBACK_MAX
+    else:
+        share = talk.speakers / members if members else 0.0
+        earned += (min(share * 5 * SPEAKERS_MAX, SPEAKERS_MAX)
+                   + MESSAGES_MAX * min(talk.customer_messages / window_days, 1.0))
+    return max(0, min(100, round(earned) - min(quits * 5, QUITS_MAX)))
+
+
+def _stage(group: CustomerGroup, score: int, lively: bool, judged: bool, now: datetime,
            flows: LifecycleFlows) -> str:
     filled = _filled_since(group)
     if filled is None:
@@ -99,8 +165,9 @@ def _stage(group: CustomerGroup, score: int, lively: bool, now: datetime,
     if past_strong < timedelta(0):
         return STRONG
     # The window's signals judge the daily stage only once they all fall in it: a group fresh
-    # out of its strong month is not a zombie because the window reaches back into it.
-    full_window = past_strong >= timedelta(days=flows.window_days)
+    # out of its strong month is not a zombie because the window reaches back into it, nor
+    # one whose window the archive has not seen whole.
+    full_window = judged and past_strong >= timedelta(days=flows.window_days)
     # A zombie is planned for migration and its owner asked to dissolve it: never one new
     # members still come into.
     if full_window and score < flows.zombie_health and not lively:
@@ -113,12 +180,3 @@ def _filled_since(group: CustomerGroup) -> datetime | None:
     read it filled at some unknown time after WeCom made it: its creation is the latest sure
     bound, so an old group is not "strong" anew."""
     return group.created_at if group.filled_on_arrival else group.filled_at
-
-
-def lines(found: list[Health], stage: str | None) -> list[str]:
-    shown = [h for h in found if stage is None or h.stage == stage]
-    if not shown:
-        return [f"no {stage or ''} groups".replace("  ", " ")]
-    return [f"{h.stage:<7} {h.score:>3} {h.name or h.chat_id:<22} {h.segment or '-':<14} "
-            f"{h.members:>4} members  +{h.joins} -{h.quits} joins/quits, {h.active} active, "
-            f"{h.confirmed} posts confirmed  {h.chat_id}" for h in shown]

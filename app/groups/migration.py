@@ -1,26 +1,27 @@
 """Zombie groups (stage `weak`, app/groups/lifecycle.py) get a migration plan once: the
-still-active customers (微信客服 activity in the window; all its customers when none was
-active), the segment's live group to invite them to, the invitation as a mass task from each
-customer's own staff member, and an app message asking the owner to dissolve the group."""
+still-active customers (where the chat archive covers the group, those who spoke in it in the
+window; all its customers when none did, or when no archive says who talks), the segment's live
+group to invite them to, the invitation as a mass task from each customer's own staff member,
+and an app message asking the owner to dissolve the group."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.archive import reports
 from app.engine.logs import get_logger
 from app.engine.outbox import store as outbox
 from app.engine.wecom.api import SendMessage, Text
 from app.engine.wecom.api_outreach import AddMsgTemplate
 from app.groups import pools
-from app.groups.lifecycle import WEAK, Health, assess
+from app.groups.lifecycle import ARCHIVE, WEAK, Health, assess
 from app.groups.models import CustomerGroup, GroupMember, GroupMigration
 from app.groups.service import CUSTOMER
 from app.groups.sources import GroupSources
-from app.kf.models import KfConversation
 from app.members.models import Member
 
 log = get_logger("sopbot.groups.lifecycle")
@@ -49,7 +50,8 @@ async def _plan(session: AsyncSession, flows: GroupSources, health: Health, now:
     if seat is None:
         log.warning("group_migration_no_target", chat_id=health.chat_id, segment=health.segment)
         return None
-    invited = await _still_active(session, health.chat_id, now, flows.lifecycle.window_days)
+    invited = await _still_active(session, health, reports.first_day(
+        now, flows.lifecycle.window_days))
     texts = {"group": health.name, "target": seat.group_name, "qr": seat.qr_code}
     by_staff: dict[str, list[str]] = {}
     for external_userid, staff in invited:
@@ -83,15 +85,16 @@ async def _target(session: AsyncSession, segment: str, avoid: set[str]) -> pools
     return None
 
 
-async def _still_active(session: AsyncSession, chat_id: str, now: datetime,
-                        window_days: int) -> list[tuple[str, str]]:
+async def _still_active(session: AsyncSession, health: Health,
+                        since: date) -> list[tuple[str, str]]:
     """(external_userid, their staff member) of the customers to invite."""
     present = (select(GroupMember.userid, Member.staff_userid)
                .join(Member, Member.external_userid == GroupMember.userid)
-               .where(GroupMember.chat_id == chat_id, GroupMember.left_at.is_(None),
-                      GroupMember.type == CUSTOMER))
-    active = present.join(KfConversation,
-                          KfConversation.external_userid == GroupMember.userid).where(
-        KfConversation.last_customer_at >= now - timedelta(days=window_days))
-    rows = list((await session.execute(active.distinct())).all())
-    return [(u, s) for u, s in rows] or [(u, s) for u, s in await session.execute(present)]
+               .where(GroupMember.chat_id == health.chat_id, GroupMember.left_at.is_(None),
+                      GroupMember.type == CUSTOMER).order_by(GroupMember.userid))
+    if health.source == ARCHIVE:
+        spoke = present.where(reports.spoke_since(GroupMember.chat_id, GroupMember.userid, since))
+        rows = [(u, s) for u, s in await session.execute(spoke)]
+        if rows:
+            return rows
+    return [(u, s) for u, s in await session.execute(present)]

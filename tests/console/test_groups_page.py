@@ -1,19 +1,23 @@
 """/console/groups: every group with its segment, size against ideal, stage (filling before
-it reaches its ideal size), health, onboarding day, pool and migration plan, from rows written
-by the real services; the filters; the banner every page shows while a segment's pool has no
-group with room."""
+it reaches its ideal size), health, last 7 days of activity with their source (the chat archive,
+or none: joins, quits and posts, with the owners' WeCom figures beside), onboarding day, pool
+and migration plan, from rows written by the real services; the filters and pages; the banner
+every page shows while a segment's pool has no group with room."""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
 
+from app.archive.models import OwnerGroupStat
 from app.calendar import onboarding
 from app.engine.db import Database, utcnow
+from app.faces.console.pages.groups_view import PAGE_SIZE
 from app.groups.migration import plan_migrations
 from app.groups.models import CustomerGroup, GroupMember, GroupPool
 from app.kf.models import KfConversation
 from app.members import service as members
+from tests.archive.test_reports import Talk, feed
 from tests.conftest import OPERATOR, serve_app
 from tests.console.conftest import PASSWORD, Console, console_settings, give_password, logged_in
 from tests.console.tables import marked, table_rows
@@ -76,8 +80,12 @@ async def test_every_group_with_its_stage_health_and_plans(console: Console) -> 
     assert "招募期（未满员）" in by_chat["wrLive"].text
     zombie = by_chat["wrZombie"]
     assert "40/180" in zombie.text and "网店群" in zombie.text
-    assert "退群 1" in zombie.text and "客服活跃 1" in zombie.text
-    assert "已安排迁往「群wrLive」，邀请 1 人" in zombie.text  # only the active member
+    assert "退群 1" in zombie.text and "确认发布 0 天" in zombie.text
+    # No chat archive here: activity unknown, and 微信客服 traffic is no group's activity, so
+    # every customer still in the zombie group is invited.
+    assert "无会话存档：入群退群与发帖" in zombie.text and "客服" not in zombie.text
+    assert {a["data-source"] for a in marked(page.text, "source")} == {"fallback", ""}
+    assert "已安排迁往「群wrLive」，邀请 2 人" in zombie.text
     assert "7d：第 3/7 天" in by_chat["wrYoung"].text  # filled three days ago
     assert "7d：已完成（7 天）" in by_chat["wrNorth"].text
     assert "接收新成员" in by_chat["wrLive"].text and "接收新成员" not in zombie.text
@@ -87,6 +95,57 @@ async def test_every_group_with_its_stage_health_and_plans(console: Console) -> 
     assert "" in scores  # the dismissed group has none
     assert {s["data-stage"]: s["data-count"] for s in marked(page.text, "count")} == {
         "weak": "2", "filling": "2", "strong": "1", "daily": "1", "dismissed": "1"}
+
+
+async def test_the_activity_and_its_source_per_group(console: Console) -> None:
+    """With the chat archive: a group it has counted shows its last 7 days (messages, customers
+    who spoke, staff messages) under 会话存档; a group it never counted says it has no archive
+    figures, and its owner's WeCom figures (all their groups, never this one's) are shown."""
+    await seed(console)
+    db, now = console.app.runtime.db, utcnow()
+    talk = Talk(now)
+    await feed(db, [talk.say("wrYoung", "wmA", 0), talk.say("wrYoung", "wmA", 1),
+                    talk.say("wrYoung", "wmB", 2), talk.say("wrYoung", "zhangsan", 0),
+                    talk.say("wrYoung", "wmC", 9)])  # before the 7 days
+    async with db.unit_of_work() as session:
+        session.add(OwnerGroupStat(owner="zhangsan", day=(now - timedelta(days=1)).date(),
+                                   chat_total=6, chat_has_msg=2, member_total=380,
+                                   member_has_msg=12, msg_total=57, new_member_cnt=3))
+    page = await console.client.get("/console/groups")
+    assert page.status_code == 200, page.text
+    by_chat = {r.data["chat"]: r for r in table_rows(page.text) if "chat" in r.data}
+    young = by_chat["wrYoung"].text
+    assert "会话存档" in young and "无会话存档" not in young
+    assert "消息 4" in young and "发言客户 2 人" in young and "员工消息 1" in young
+    assert "客户发言 3 人 · 4 条" in young  # the lifecycle's window (14 days)
+    assert "无会话存档：入群退群与发帖" in by_chat["wrZombie"].text
+    assert "消息" not in by_chat["wrZombie"].cells[7]  # unknown, not zero
+    assert "群主的企业微信统计见表下" in by_chat["wrZombie"].cells[7]
+    [owner] = [r for r in table_rows(page.text) if r.data.get("owner")]
+    assert owner.data["owner"] == "zhangsan" and "2 / 6" in owner.text and "57" in owner.text
+    assert "按群主汇总其全部客户群，不是单个群的数据" in page.text
+    assert "存档中还没有该群的消息" in page.text  # the archive is in use here
+
+
+async def test_the_groups_come_in_pages(console: Console) -> None:
+    now = utcnow()
+    async with console.app.runtime.db.unit_of_work() as session:
+        for n in range(PAGE_SIZE + 2):
+            session.add(CustomerGroup(chat_id=f"wr{n:03d}", owner="zhangsan", segment="online",
+                                      name=f"群{n:03d}", member_count=5, status="live",
+                                      created_at=now, updated_at=now))
+        session.add(CustomerGroup(chat_id="wrGone", owner="zhangsan", segment="online",
+                                  name="散了", status="dismissed", created_at=now))
+    first = await console.client.get("/console/groups")
+    assert len(table_rows(first.text)) == PAGE_SIZE
+    assert f"第 1 / 2 页（共 {PAGE_SIZE + 3} 个群）" in first.text
+    assert 'href="/console/groups?segment=&amp;stage=&amp;page=2"' in first.text
+    second = await console.client.get("/console/groups", params={"page": 2})
+    assert [r.data["chat"] for r in table_rows(second.text)] == [
+        f"wr{PAGE_SIZE:03d}", f"wr{PAGE_SIZE + 1:03d}", "wrGone"]  # the dismissed one last
+    gone = await console.client.get("/console/groups", params={"stage": "dismissed"})
+    assert [r.data["chat"] for r in table_rows(gone.text)] == ["wrGone"]
+    assert (await console.client.get("/console/groups?page=0")).status_code == 422
 
 
 async def test_filters_by_segment_and_stage(console: Console) -> None:

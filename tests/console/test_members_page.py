@@ -1,12 +1,15 @@
-"""/console/members: search by each key, paging, and one member's history, verifications and
-funnel events."""
+"""/console/members: search by each key, paging, and one member's history, verifications,
+funnel events and what they said in each group (the chat archive's rollups)."""
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from app.engine.db import utcnow
+from app.groups.models import CustomerGroup
 from app.members import service as members
+from tests.archive.test_reports import Talk, feed
 from tests.conftest import OPERATOR
 from tests.console.conftest import Console
 from tests.console.people import (  # noqa: F401 (console_app: the fixture with a photo dir)
@@ -16,6 +19,7 @@ from tests.console.people import (  # noqa: F401 (console_app: the fixture with 
     decide,
     pending_review,
 )
+from tests.console.tables import table_rows
 
 MEMBER_IDS = re.compile(r'<tr class="mb-row" data-member="(\d+)"')
 CHANGES = re.compile(r'<tr class="mb-change">\s*<td>[^<]*</td>\s*<td>([^<]*)</td>\s*'
@@ -131,3 +135,31 @@ async def test_two_members_sharing_a_phone_are_resolved_by_unlinking_one(
     assert ("unlinked", "旧微信号，店主已换号", f"review:{OPERATOR}") in notes
     again = await console.post(f"/console/members/{ids[0]}/unlink", {"reason": "再来一次"})
     assert again.status_code == 409
+
+
+async def test_the_record_shows_what_the_member_said_in_each_group(console: Console) -> None:
+    """Without the chat archive the record says so; with it, per group: when they last spoke,
+    their messages over 7 and 30 days and in all, and the questions they answered."""
+    app = console.app
+    member_id = await add_member(app, "wm_talk")
+    before = (await console.client.get(f"/console/members/{member_id}")).text
+    assert 'data-talk="none"' in before and "未启用会话存档" in before
+    now = utcnow()
+    async with app.runtime.db.unit_of_work() as session:
+        session.add(CustomerGroup(chat_id="wrShop", name="实体店交流群", owner="zhangsan",
+                                  status="live"))
+    talk = Talk(now - timedelta(minutes=30))
+    await feed(app.runtime.db, [
+        talk.say("wrShop", "wm_other", 1, "请问有没有冰柜的货源？"),
+        talk.say("wrShop", "wm_talk", 1, "有的，我发你链接", minutes=3),  # an answer
+        talk.say("wrShop", "wm_talk", 12), talk.say("wrShop", "wm_talk", 60),
+        talk.say("wrElse", "wm_talk", 0)])
+    html = (await console.client.get(f"/console/members/{member_id}")).text
+    rows = {r.data["talk"]: r for r in table_rows(html) if "talk" in r.data}
+    assert list(rows) == ["wrElse", "wrShop"]  # the latest first
+    shop = rows["wrShop"]
+    assert shop.cells[0] == "实体店交流群" and shop.cells[2:] == ["1", "2", "3", "1 / 1"]
+    assert rows["wrElse"].cells[0] == "wrElse"  # a group sopbot does not know: its id
+    other = await add_member(app, "wm_quiet")
+    quiet = (await console.client.get(f"/console/members/{other}")).text
+    assert 'data-talk="silent"' in quiet

@@ -10,7 +10,9 @@ import typer
 from app.faces.cli.support import EnvFile, cli_settings, contact_settings, fail, run_on_database
 
 if TYPE_CHECKING:
+    from app.archive.reports import OwnerFigures
     from app.engine.config import Settings
+    from app.groups.overview import GroupOverview
     from app.groups.sync import SyncReport
 
 groups = typer.Typer(help="Customer groups and each segment's 加入群聊 code "
@@ -116,7 +118,9 @@ def by_stage(ctx: typer.Context, env_file: EnvFile = None,
              stage: Annotated[str | None, typer.Option(
                  help="filling (not yet at its ideal size), strong, daily or weak (zombie "
                       "groups).")] = None) -> None:
-    """`sopbot groups --stage weak`: the groups of a stage with their health and signals."""
+    """`sopbot groups --stage weak`: the groups of a stage with their health, signals and last
+    7 days of activity (from the chat archive, or marked unknown without it), and WeCom's
+    per-owner figures beside the groups the archive does not cover."""
     if ctx.invoked_subcommand is not None:
         return
     from app.groups.lifecycle import STAGES
@@ -133,12 +137,25 @@ def by_stage(ctx: typer.Context, env_file: EnvFile = None,
 async def _stages(database_url: str, settings: Settings, stage: str) -> list[str]:
     from app.engine.db import Database, utcnow
     from app.flows import load_flows
-    from app.groups.lifecycle import assess, lines
+    from app.groups.overview import PAGE_MAX, lines, overview, owner_lines
 
+    flows, now = load_flows(settings.flows_path), utcnow()
     db = Database(database_url)
+    found: list[GroupOverview] = []
+    owners: dict[str, OwnerFigures] = {}
+    cursor: str | None = None
     try:
         async with db.reader() as session:
-            found = await assess(session, load_flows(settings.flows_path).lifecycle, utcnow())
-        return lines(found, stage)
+            while True:
+                page = await overview(session, flows, now, stage=stage, cursor=cursor,
+                                      limit=PAGE_MAX)
+                found += page.groups
+                owners |= page.owners
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
     finally:
         await db.dispose()
+    if not found:
+        return [f"no {stage} groups"]
+    return lines(found) + owner_lines(owners)

@@ -1,12 +1,13 @@
 """/console/groups: every customer group, its size against the segment's ideal, stage, health,
-onboarding day and (for a zombie) its migration plan; filtered by segment and stage. Every
-console page's banner naming each segment whose pool has no group with room comes from here."""
+last 7 days of activity (with the source of the figures), onboarding day and (for a zombie)
+its migration plan; filtered by segment and stage, PAGE_SIZE groups a page. Every console
+page's banner naming each segment whose pool has no group with room comes from here."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from app.engine.db import utcnow
@@ -18,7 +19,8 @@ router = APIRouter()
 
 
 @router.get("/groups")
-async def groups_page(request: Request, segment: str = "", stage: str = "") -> Response:
+async def groups_page(request: Request, segment: str = "", stage: str = "",
+                      page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
     runtime = request.app.state.runtime
     flows = runtime.flows
     form = {"segment": segment, "stage": stage}
@@ -31,11 +33,10 @@ async def groups_page(request: Request, segment: str = "", stage: str = "") -> R
     if error:
         return _page(request, form, choices, error=error, status_code=400)
     async with runtime.db.reader() as session:
-        everything = await view.load(session, flows, utcnow())
-    in_segment = view.filtered(everything, segment, "")
-    return _page(request, form, choices, rows=view.filtered(in_segment, "", stage),
-                 counts=view.stage_counts(in_segment), total=len(everything),
-                 lifecycle=flows.lifecycle)
+        listing = await view.load(session, flows, utcnow(), segment, stage, page)
+    return _page(request, form, choices, listing=listing, rows=listing.rows,
+                 counts=listing.counts, total=listing.total, lifecycle=flows.lifecycle,
+                 sources=view.SOURCE_LABELS)
 
 
 def _page(request: Request, form: dict[str, str], choices: list[tuple[str, str]],

@@ -1,5 +1,6 @@
 """One member as the detail page shows them: their fields, their history (newest first), their
-verifications and their funnel events, and the other members their phone or platform user id is
+verifications and their funnel events, what they said in each group (from the chat archive's
+rollups: app/archive/reports.py), and the other members their phone or platform user id is
 linked to (the one-to-one record: app/members/links.py). Phones are masked here too, in the
 history as well: the whole number is shown only on the review detail, where a reviewer checks
 it."""
@@ -7,12 +8,16 @@ it."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.archive import reports
+from app.archive.activity import archive_in_use
 from app.directory.models import PlatformUser
+from app.engine.db import utcnow
 from app.engine.logs import mask_phones
 from app.faces.console import labels, times
 from app.faces.console.pages.funnel_view import STEP_LABELS
@@ -72,6 +77,21 @@ class Event:
 
 
 @dataclass(frozen=True)
+class GroupTalk:
+    """The member in one group, from the archive: 7 and 30 days end today (Asia/Shanghai)."""
+
+    chat_id: str
+    group: str
+    last_spoke: str
+    messages_7d: int
+    messages_30d: int
+    messages: int
+    answers: int
+    answers_30d: int
+    current: bool  # the group routing put them in
+
+
+@dataclass(frozen=True)
 class MemberDetail:
     row: MemberRow
     facts: list[tuple[str, str]]
@@ -81,10 +101,14 @@ class MemberDetail:
     # Other members this one's phone or platform user id is linked to: (id, external_userid).
     sharing: list[tuple[int, str]]
     linked: bool  # the member holds a link (or a `duplicate` one): it may be unlinked
+    talk: list[GroupTalk] = field(default_factory=list)  # latest first
+    archive: bool = False  # the chat archive is in use: no talk means they did not speak
 
 
-async def load(session: AsyncSession, member_id: int, flows: Flows,
-               me: str) -> MemberDetail | None:
+
+
+async def load(session: AsyncSession, member_id: int, flows: Flows, me: str,
+               now: datetime | None = None) -> MemberDetail | None:
     found = (await session.execute(
         select(Member, PlatformUser.name, CustomerGroup.name)
         .outerjoin(PlatformUser, PlatformUser.platform_user_id == Member.platform_user_id)
@@ -100,7 +124,20 @@ async def load(session: AsyncSession, member_id: int, flows: Flows,
                         await _events(session, member_id, flows),
                         [(m.id, m.external_userid) for m in await links.holders(
                             session, member.phone, member.platform_user_id, member.id)],
-                        member.link_state is not None)
+                        member.link_state is not None,
+                        await _talk(session, member.external_userid, member.group_chat_id,
+                                    now or utcnow()),
+                        await archive_in_use(session))
+
+
+async def _talk(session: AsyncSession, userid: str, current: str | None,
+                now: datetime) -> list[GroupTalk]:
+    found = await reports.member_activity(session, userid, now)
+    names = dict((await session.execute(select(CustomerGroup.chat_id, CustomerGroup.name).where(
+        CustomerGroup.chat_id.in_([t.chat_id for t in found])))).all())
+    return [GroupTalk(t.chat_id, names.get(t.chat_id) or t.chat_id, times.local(t.last_spoke),
+                      t.messages_7d, t.messages_30d, t.messages, t.answers, t.answers_30d,
+                      t.chat_id == current) for t in found]
 
 
 def _facts(member: Member, row: MemberRow, flows: Flows) -> list[tuple[str, str]]:
