@@ -76,7 +76,8 @@ async def overview(session: AsyncSession, flows: GroupSources, now: datetime, *,
     limit = max(0, min(limit, PAGE_MAX))
     if order == BY_CHAT and stage is None:
         ids = await _live_ids(session, segment, cursor, limit + 1)
-        page = await assess(session, flows.lifecycle, now, ids[:limit])
+        page = sorted(await assess(session, flows.lifecycle, now, ids[:limit]),
+                      key=lambda h: h.chat_id)
         return await _page(session, page, now, await _live_count(session, segment), None,
                            page[-1].chat_id if len(ids) > limit and page else None)
     everyone = [h for h in await assess(session, flows.lifecycle, now)

@@ -27,10 +27,11 @@ from tests.funnel.test_codes import env_file
 
 FLOWS = load_flows(REPO / "sop_flows")
 # chat_id → (segment, owner, filled days ago or None); the first three the archive has seen.
+# Made out of chat_id order: the pages' order is the ids', not the rows'.
 GROUPS: dict[str, tuple[str | None, str, int | None]] = {
-    "wrA": ("online", "zhangsan", 90), "wrB": ("online", "zhangsan", 5),
-    "wrC": ("reseller", "lisi", 90), "wrD": ("reseller", "wangwu", None),
-    "wrE": (None, "wangwu", 90)}
+    "wrD": ("reseller", "wangwu", None), "wrB": ("online", "zhangsan", 5),
+    "wrE": (None, "wangwu", 90), "wrA": ("online", "zhangsan", 90),
+    "wrC": ("reseller", "lisi", 90)}
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
