@@ -76,15 +76,14 @@ async def _first_ever(session: AsyncSession, firsts: dict[tuple[str, str], Archi
     """Of the page's first message per person and group: those that are the person's first
     message there ever, sent within the intro window of their joining."""
     window = timedelta(days=rules.intro_within_days)
-    # Only speakers first seen at one of the page's times can be first-timers: one query by the
-    # page's groups and time range (the unique index's chat_id prefix), then the joins of those.
-    chats = sorted({chat_id for chat_id, _ in firsts})
+    # By the page's senders (ix_speaker_userid; a person is in few groups), pairs checked here.
+    senders = sorted({userid for _, userid in firsts})
     earliest = min(m.msgtime for m in firsts.values())
     rows = await session.execute(
         select(Speaker.chat_id, Speaker.userid, Speaker.first_at, GroupMember.joined_at)
         .join(GroupMember, and_(GroupMember.chat_id == Speaker.chat_id,
                                 GroupMember.userid == Speaker.userid))
-        .where(Speaker.chat_id.in_(chats), Speaker.first_at >= earliest,
+        .where(Speaker.userid.in_(senders), Speaker.first_at >= earliest,
                Speaker.intro_msgid.is_(None)))
     found = []
     for chat_id, userid, first_at, joined_at in rows:
