@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from app.archive import activity, store
+from app.archive import activity, alerts, store
 from app.archive.newcomers import build_newcomers_step
 from app.archive.questions import build_questions_step
 from app.archive.rules import build_rules_step
@@ -42,6 +42,18 @@ async def purge_archive_text(env: Env[Flows]) -> None:
         log.info("archive_text_purged", messages=purged)
 
 
+async def tell_quarantined(env: Env[Flows]) -> None:
+    """Tell the operators about chat archive records quarantined lately (once each)."""
+    texts, settings = env.flows.group_rules.archive, env.settings
+    if texts is None or settings.agent_id is None or env.settings.archive_secret is None:
+        return
+    async with env.db.unit_of_work() as session:
+        told = await alerts.tell_quarantined(session, texts, settings.agent_id,
+                                             settings.operators, env.clock())
+    if told:
+        log.warning("archive_quarantine_told", records=told)
+
+
 def router() -> Router:
     r = Router("group_talk")
     r.add(MsgAuditNotify, note_archive_news)
@@ -50,4 +62,5 @@ def router() -> Router:
     r.on_archive_page(build_newcomers_step)
     r.on_archive_page(build_rules_step)  # last: reads the answers and introductions marked
     r.every(3600, purge_archive_text, on_lead=True)
+    r.every(60, tell_quarantined)
     return r

@@ -161,6 +161,14 @@ class RuleTexts(Strict):
                                                                   "groups"))
 
 
+class ArchiveTexts(Strict):
+    """What the operators are told about the archive reader itself."""
+
+    quarantined: str = Field(min_length=1, max_length=1000)
+
+    _quarantined = field_validator("quarantined")(allow_placeholders("seq", "msgid", "reason"))
+
+
 class GroupRulesFlows(Strict):
     """sop_flows/group_rules.yaml (every part optional)."""
 
@@ -170,6 +178,7 @@ class GroupRulesFlows(Strict):
     texts: RuleTexts | None = None
     questions: QuestionSettings = QuestionSettings()
     newcomers: NewcomerSettings = NewcomerSettings()
+    archive: ArchiveTexts | None = None  # None: a quarantined record is logged only
 
     @model_validator(mode="after")
     def _consistent(self) -> GroupRulesFlows:

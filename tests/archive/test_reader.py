@@ -329,3 +329,31 @@ def _service_env() -> dict[str, str]:
             "WECOM_CALLBACK_TOKEN": settings.callback_token.get_secret_value(),
             "WECOM_CALLBACK_AES_KEY": settings.callback_aes_key.get_secret_value(),
             "SOPBOT_SECRET_KEY": settings.secret_key.get_secret_value()}
+
+
+async def test_operators_are_told_once_about_a_quarantined_record(db: Database,
+                                                                  db_url: str) -> None:
+    from dataclasses import replace as with_
+
+    from app.engine.bot.env import Env
+    from app.engine.outbox.models import OutboxMessage
+    from app.flows import load_flows
+    from handlers.group_talk import tell_quarantined
+
+    source = ListSource([*records(message(1)), poison(2)])
+    reader = reader_for(db, source, db_url)
+    try:
+        await reader.read()
+    finally:
+        await source.close()
+    env = Env(reader.settings, load_flows(reader.settings.flows_path), db)
+    await tell_quarantined(env)
+    await tell_quarantined(env)  # the next minute: nothing new
+    [alert] = [r for r in await rows_of(db, OutboxMessage) if r.kind == "archive_alert"]
+    assert alert.idempotency_key == "archive-quarantine:poison2"
+    body = json.loads(alert.request)
+    assert body["touser"] == "op_alice" and "第 2 条存档记录" in body["text"]["content"]
+    no_texts = with_(env, flows=with_(env.flows, group_rules=env.flows.group_rules.model_copy(
+        update={"archive": None})))
+    await tell_quarantined(no_texts)  # a corp without the text: logged only
+    assert len([r for r in await rows_of(db, OutboxMessage) if r.kind == "archive_alert"]) == 1

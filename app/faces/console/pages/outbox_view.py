@@ -23,7 +23,7 @@ KIND_LABELS = {
     "staff_notice": "员工通知", "mark_tag": "打标签", "group_sync": "群信息同步",
     "join_way": "加入群聊码", "group_migration": "僵尸群迁移", "announcement": "公告",
     "calendar_post": "日历发布", "calendar_reminder": "群发提醒", "calendar_cancel": "取消群发",
-    "group_rules": "群规提醒",
+    "group_rules": "群规提醒", "archive_alert": "会话存档告警",
 }
 SHOWN = 200  # rows listed for a decision; the rest wait for the next page view
 RECENTLY_DROPPED = 20
