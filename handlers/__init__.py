@@ -11,6 +11,7 @@ from app.engine.bot.router import Router
 from handlers import (
     calendar,
     commands,
+    group_stats,
     group_talk,
     keywords,
     kf,
@@ -31,6 +32,7 @@ def build_router() -> Router:
         membership.router(),
         calendar.router(),
         group_talk.router(),
+        group_stats.router(),
         keywords.router(),
         unknown.router(),
     )

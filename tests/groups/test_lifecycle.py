@@ -1,4 +1,5 @@
-"""Group lifecycle: stage and health from joins, quits, 微信客服 activity and confirmed posts;
+"""Group lifecycle: stage and health from joins, quits and confirmed posts (no chat archive here;
+tests/groups/test_lifecycle_archive.py has it), never from 微信客服 traffic;
 stages count from the day a group fills (before that it is filling, never weak); a zombie group
 gets one migration plan (invitations from each member's staff member to the segment's live
 group, a task for its owner), never a group behind the code or joined lately; one group's
@@ -68,7 +69,9 @@ async def test_a_zombie_group_is_found_and_planned_once(db_url: str) -> None:
         # wrLive never filled: it is filling, whatever its signals.
         assert (found["wrYoung"].stage, found["wrLive"].stage) == ("strong", "filling")
         zombie = found["wrZombie"]
-        assert (zombie.stage, zombie.quits, zombie.active, zombie.joins) == ("weak", 2, 1, 0)
+        # wmActive's 微信客服 traffic says nothing about the group: no activity is known.
+        assert (zombie.stage, zombie.quits, zombie.joins, zombie.source, zombie.speakers) == (
+            "weak", 2, 0, "fallback", None)
         assert zombie.score < FLOWS.lifecycle.zombie_health
         for _ in range(2):  # the hourly job: planned once
             async with db.unit_of_work() as session:
@@ -78,11 +81,13 @@ async def test_a_zombie_group_is_found_and_planned_once(db_url: str) -> None:
             queued = {r.idempotency_key: json.loads(r.request)
                       for r in await session.scalars(select(OutboxMessage))}
         assert planned == []  # the second run found it planned
+        # Nobody knows who still talks there: every customer still in it is invited.
         assert (plan.chat_id, plan.target_chat_id, json.loads(plan.members)) == (
-            "wrZombie", "wrLive", ["wmActive"])  # only the member still active is invited
+            "wrZombie", "wrLive", ["wmActive", "wmIdle"])
         invite = queued["migrate-invite:wrZombie:zhangsan"]
         assert (invite["chat_type"], invite["sender"], invite["external_userid"]) == (
             "single", "zhangsan", ["wmActive"])
+        assert queued["migrate-invite:wrZombie:lisi"]["external_userid"] == ["wmIdle"]
         assert "https://qr/jw1" in invite["text"]["content"]
         owner = queued["migrate-owner:wrZombie"]
         assert owner["touser"] == "zhangsan" and "请在确认后解散该群" in owner["text"]["content"]

@@ -184,7 +184,8 @@ def test_the_real_behaviours_declare_the_welcome_intakes_settle_hooks_and_jobs()
         ("post_due_slots", 60, True),  # every minute, and at once when a process takes the lead
         ("track_mass_tasks", 600, False), ("plan_group_migrations", 3600, False),
         ("sweep_photos", 3600, False), ("expire_dialogs", 3600, False),
-        ("purge_archive_text", 3600, True), ("tell_quarantined", 60, False)}
+        ("purge_archive_text", 3600, True), ("tell_quarantined", 60, False),
+        ("read_owner_group_stats", 3600, True)}
     with_wecom = replace(env(), wecom=object())
     assert len(router.kf_page_steps(with_wecom)) == 1  # the verification dialog's photos
     # The archive's page steps in order: activity first (the others read its rollups).

@@ -64,6 +64,7 @@ from app.engine.wecom.api_contact import (
     UpdateContactWay,
     UpdateJoinWay,
 )
+from app.engine.wecom.api_groupstat import GroupChatStatistic
 from app.engine.wecom.api_kf import (
     KfAddContactWay,
     KfContactWay,
@@ -339,12 +340,13 @@ _CLASSES: tuple[type[ApiCall[Any]], ...] = (
     DelGroupWelcomeTemplate,
     KfSyncMsg, KfSendMsg, KfSendMsgOnEvent, KfGetServiceState, KfTransServiceState,
     KfAddContactWay,
-    SimGetChatData,
+    SimGetChatData, GroupChatStatistic,
 )
 API_CALLS: dict[str, type[ApiCall[Any]]] = {cls.path: cls for cls in _CLASSES}
 
 __all__ = [
-    "API_CALLS", "AddContactWay", "AddCorpTag", "AddGroupWelcomeTemplate", "AddJoinWay",
+    "API_CALLS", "GroupChatStatistic",
+    "AddContactWay", "AddCorpTag", "AddGroupWelcomeTemplate", "AddJoinWay",
     "AddMsgTemplate", "ApiCall", "ApiResponse", "AppChatCreated", "AppMessage", "Article",
     "Attachment", "CancelGroupMsgSend", "Conclusions", "ContactWay", "ContactWayDetail",
     "ContactWayInfo", "CorpTagAdded", "CorpTagList", "CreateAppChat", "DelContactWay",
