@@ -102,13 +102,13 @@ async def _newcomers(database_url: str, settings: Settings, day: date,
                      segment: str | None) -> list[str]:
     from app.engine.db import Database
     from app.flows import load_flows
-    from app.groups.newcomers import lines, newcomers
+    from app.groups.newcomers import newcomer_lines
 
     identities = load_flows(settings.flows_path).verify.identity_types
     db = Database(database_url)
     try:
         async with db.reader() as session:
-            return lines(await newcomers(session, day, segment), day, identities)
+            return await newcomer_lines(session, day, segment, identities)
     finally:
         await db.dispose()
 
