@@ -96,7 +96,27 @@ async def test_every_page_renders_the_demo_data_without_errors(
             assert shown == wanted > 0, (name, shown, wanted)
         await page.screenshot(path=screenshots / f"{name}.png", full_page=True,
                               clip=await top_of(page, MAX_SHOT_HEIGHT))
+    # The member who answers others most (the demo's KOC candidate): what they said in groups.
+    member_id = await top_answerer(app)
+    response = await page.goto(f"/console/members/{member_id}")
+    assert response is not None and response.status == 200
+    assert await page.locator("tr[data-talk] [data-answers]").count() > 0
+    await page.screenshot(path=screenshots / "member.png", full_page=True,
+                          clip=await top_of(page, MAX_SHOT_HEIGHT))
     assert problems == []  # nothing blocked by the CSP, no script error, no missing asset
+
+
+async def top_answerer(app: RunningApp) -> int:
+    from sqlalchemy import select
+
+    from app.archive.models import Speaker
+
+    async with app.runtime.db.reader() as session:
+        best = await session.scalar(select(Member.id).join(
+            Speaker, Speaker.userid == Member.external_userid).order_by(
+            Speaker.answers.desc(), Member.id).limit(1))
+    assert best is not None
+    return best
 
 
 async def test_the_console_fits_a_phone(browser: Any,
