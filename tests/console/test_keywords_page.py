@@ -204,3 +204,16 @@ async def test_the_groups_hot_questions_beside_the_rules(console: Console) -> No
     assert list(hot(loose.text)) == [""] and group_hits(loose.text)["refund"] == "1"
     month = await console.client.get("/console/keywords", params={"period": "30d"})
     assert hot(month.text)["online"] == [("样品怎么申请？", 2, "")]
+
+
+async def test_a_phone_number_in_a_group_question_is_masked(console: Console) -> None:
+    from app.engine.wecom.archive_events import SEND, ArchiveMessage
+    from tests.archive.test_questions import feed
+
+    await archive_seed(console)
+    await feed(console.app.runtime.db, [ArchiveMessage(
+        99, "a99", SEND, "wmJ", "wrX", utcnow() - timedelta(minutes=90), "text",
+        "我的电话13812345678，能回个电话吗？")])
+    page = await console.client.get("/console/keywords")
+    assert "138****5678" in page.text  # shown, masked: the number is evidence-view only
+    assert "13812345678" not in page.text

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.archive.activity import archive_in_use
 from app.archive.questions import ALL, HotQuestion, group_keyword_hits, hot_questions
+from app.engine.logs import mask_phones
 from app.faces.console.labels import NO_SEGMENT
 from app.faces.console.periods import Period
 from app.faces.console.times import local
@@ -120,7 +121,7 @@ def _grouped(rows: Iterable[Any]) -> list[Question]:
     width ignored) counted together, in its newest wording."""
     grouped: dict[str, Question] = {}
     for text, asker, asked_in, at in rows:
-        question = grouped.setdefault(normalise(text), Question(text, last=at))
+        question = grouped.setdefault(normalise(text), Question(mask_phones(text), last=at))
         question.count += 1
         question.askers.add(asker)
         if asked_in:
@@ -142,7 +143,8 @@ class HotRow:
 
     @property
     def text(self) -> str:
-        return self.question.example or self.question.key
+        # Phone numbers masked: a member's number is for the rules page's evidence view only.
+        return mask_phones(self.question.example or self.question.key)
 
     @property
     def last_asked(self) -> str:
@@ -190,6 +192,7 @@ async def with_group_hits(session: AsyncSession, rules: list[RuleRow], period: P
 def suggestion(question: HotQuestion) -> str:
     """A keywords.yaml rule answering the question, to paste under `rules:` and complete."""
     rule_id = "group_" + hashlib.sha1(question.key.encode()).hexdigest()[:8]
-    keyword = json.dumps(question.suggested_keyword, ensure_ascii=False)  # a YAML string too
+    keyword = json.dumps(mask_phones(question.suggested_keyword),
+                         ensure_ascii=False)  # a YAML string too
     return (f"  - id: {rule_id}\n    keywords: [{keyword}]\n    answer:\n"
             f"      text: {ANSWER_HERE}\n")
