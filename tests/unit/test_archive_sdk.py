@@ -6,6 +6,7 @@ GetChatData goes through a proxy on a closed local port: nothing leaves the mach
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 from Crypto.Cipher import PKCS1_v1_5
@@ -70,3 +71,19 @@ async def test_a_malformed_record_kills_only_the_child_which_starts_again() -> N
         assert child.starts == 2
     finally:
         await child.close()
+
+
+async def test_a_child_that_hangs_is_killed_and_reported_dead(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.engine.wecom import archive_child
+
+    # A "python" that never answers (as a DecryptData or GetChatData stuck for good would).
+    hangs = tmp_path / "hangs"
+    hangs.write_text("#!/bin/sh\nexec sleep 600\n")
+    hangs.chmod(0o755)
+    monkeypatch.setattr(archive_child, "ANSWER_TIMEOUT_S", 0.5)
+    child = ArchiveChild("corp", "secret", python=str(hangs))
+    with pytest.raises(ChildDied) as died:
+        await child.decrypt_many([("", "e30=")])
+    assert died.value.returncode == -9  # killed, not left running
+    await child.close()

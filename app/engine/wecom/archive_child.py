@@ -29,6 +29,9 @@ from typing import Any
 from app.engine.wecom.archive_sdk import ArchiveError, ArchiveRetryable
 
 MAX_LINE = 64 * 1024 * 1024  # a page of 1,000 records, base64, fits with room
+# How long the child may take to answer before it is killed as hung: a record's DecryptData
+# takes milliseconds; GetChatData has its own timeout (timeout_s), this is added to it.
+ANSWER_TIMEOUT_S = 30.0
 
 
 class ChildDied(Exception):
@@ -59,7 +62,7 @@ class ArchiveChild:
 
     async def page(self, seq: int, limit: int, proxy: str = "", timeout_s: int = 10) -> Any:
         answer = await self.call({"op": "page", "seq": seq, "limit": limit, "proxy": proxy,
-                                  "timeout_s": timeout_s})
+                                  "timeout_s": timeout_s}, ANSWER_TIMEOUT_S + timeout_s)
         return json.loads(answer["page"])
 
     async def decrypt(self, key: str, message: str) -> Any:
@@ -80,10 +83,10 @@ class ArchiveChild:
                                                 "records": records}).encode() + b"\n")
                 await process.stdin.drain()
                 while len(answers) < len(records):
-                    answer = self._answer(await process.stdout.readline())
+                    answer = self._answer(await _line(process, ANSWER_TIMEOUT_S))
                     answers.append(_json(answer["message"]) if "message" in answer
                                    else ArchiveError(answer["errcode"], answer["failed"]))
-                self._answer(await process.stdout.readline())  # done
+                self._answer(await _line(process, ANSWER_TIMEOUT_S))  # done
             except (BrokenPipeError, ConnectionResetError, _Eof):
                 raise ChildDied(await process.wait(), answers) from None
             return answers
@@ -102,19 +105,25 @@ class ArchiveChild:
             raise kind(answer["errcode"], answer["error"])
         return answer
 
-    async def call(self, request: dict[str, Any]) -> dict[str, Any]:
-        """One request to the child, started (and its SDK initialised) if it is not running."""
+    async def call(self, request: dict[str, Any],
+                   timeout_s: float | None = None) -> dict[str, Any]:
+        """One request to the child, started (and its SDK initialised) if it is not running;
+        a child that does not answer within `timeout_s` is killed (ChildDied)."""
         async with self._lock:
             if self._process is None or self._process.returncode is not None:
                 await self._start()
-            return await self._ask(request)
+            return await self._ask(request, timeout_s)
 
     async def close(self) -> None:
         process, self._process = self._process, None
         if process is not None and process.returncode is None:
             assert process.stdin is not None
             process.stdin.close()
-            await process.wait()
+            try:
+                await asyncio.wait_for(process.wait(), 5)
+            except TimeoutError:  # stuck in a call: GetChatData can take its whole timeout
+                process.kill()
+                await process.wait()
 
     async def _start(self) -> None:
         self._process = await asyncio.create_subprocess_exec(
@@ -123,18 +132,29 @@ class ArchiveChild:
         self.starts += 1
         await self._ask(self._init)
 
-    async def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
+    async def _ask(self, request: dict[str, Any],
+                   timeout_s: float | None = None) -> dict[str, Any]:
         process = self._process
         assert process is not None and process.stdin is not None and process.stdout is not None
         try:
             process.stdin.write(json.dumps(request).encode() + b"\n")
             await process.stdin.drain()
-            line = await process.stdout.readline()
+            line = await _line(process, timeout_s or ANSWER_TIMEOUT_S)
         except (BrokenPipeError, ConnectionResetError):
             line = b""
         if not line:
             raise ChildDied(await process.wait())
         return self._answer(line)
+
+
+async def _line(process: asyncio.subprocess.Process, timeout_s: float) -> bytes:
+    """The child's next answer line; b"" (as at its death) once it is killed for hanging."""
+    assert process.stdout is not None
+    try:
+        return await asyncio.wait_for(process.stdout.readline(), timeout_s)
+    except TimeoutError:
+        process.kill()
+        return b""
 
 
 def _json(text: str) -> Any:
