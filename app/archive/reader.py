@@ -13,8 +13,6 @@ only, so a stuck reader would lose everything after it.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
 import json
 from collections.abc import Callable, Sequence
@@ -30,6 +28,7 @@ from app.engine.config import Settings
 from app.engine.db import Database, utcnow
 from app.engine.liveness import worker_id
 from app.engine.logs import get_logger
+from app.engine.wake_loop import WakeLoop
 from app.engine.wecom.api_archive import PAGE_MAX, ChatData
 from app.engine.wecom.archive_events import ArchiveMessage, MalformedMessage, parse_message
 from app.engine.wecom.archive_sdk import ArchiveError
@@ -47,7 +46,7 @@ class ReadStats:
     quarantined: int = 0
 
 
-class ArchiveReader:
+class ArchiveReader(WakeLoop):
     def __init__(self, db: Database, source: ArchiveSource, settings: Settings,
                  steps: Sequence[ArchivePageStep] = (), clock: Callable[[], datetime] = utcnow,
                  page_size: int = PAGE_MAX) -> None:
@@ -57,45 +56,19 @@ class ArchiveReader:
         self.corp_id = settings.corp_id
         self.owner = worker_id()
         self.lease_s = 4 * settings.wecom_timeout_s + 60
+        # Stopping lets the page in hand commit; a read that does not end in time is cancelled
+        # (its lease runs out and the page is read again).
+        super().__init__("archive-reader", settings.archive_sweep_s, self.lease_s,
+                         "archive_read_failed")
         self.stats = ReadStats()
         self._claims = itertools.count(1)
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="archive-reader")
-
-    @property
-    def alive(self) -> bool | None:
-        return None if self._task is None else not self._task.done()
-
-    def wake(self, _: object = None) -> None:
-        """Wake-up (app/engine/wakeups.py): a msgaudit_notify was recorded."""
-        self._wake.set()
+    async def once(self) -> int:
+        return await self.read()
 
     async def stop(self) -> None:
-        """Let the page in hand commit, then stop; a read that does not end in time is
-        cancelled (its lease runs out and the page is read again)."""
-        self._stopping.set()
-        self._wake.set()
-        if self._task is not None:
-            _, late = await asyncio.wait([self._task], timeout=self.lease_s)
-            for task in late:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await super().stop()
         await self.source.close()
-
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.clear()
-            try:
-                await self.read()
-            except Exception:
-                log.exception("archive_read_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.archive_sweep_s)
 
     async def read(self) -> int:
         """Read to the end if no other reader holds the corp; messages stored."""
@@ -121,7 +94,7 @@ class ArchiveReader:
                 return count
             claimed, stored = saved
             count += stored
-            if len(records) < self.page_size or self._stopping.is_set():
+            if len(records) < self.page_size or self.stopping:
                 async with self.db.unit_of_work() as session:
                     await (store.finish(session, claimed, self.clock())
                            if len(records) < self.page_size else store.release(session, claimed))

@@ -12,8 +12,6 @@ window (48 h, 5 answers) in that transaction.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -27,6 +25,7 @@ from app.engine.inbox import store as inbox
 from app.engine.liveness import worker_id
 from app.engine.logs import get_logger
 from app.engine.outbox import store as outbox
+from app.engine.wake_loop import WakeLoop
 from app.engine.wecom.api_kf import KfMessage, KfSyncMsg, KfSyncResult
 from app.engine.wecom.client import WeComClient
 from app.engine.wecom.errors import ApiError, InvalidRequest, WeComError
@@ -47,7 +46,7 @@ MAX_IDLE_PAGES = 3  # empty pages with has_more=1 in a row before a read counts 
 # (the kf welcome: its code lives 20 s), and steps run on each page before it is stored.
 
 
-class KfReader:
+class KfReader(WakeLoop):
     def __init__(self, db: Database, wecom: WeComClient, settings: Settings,
                  on_stored: Callable[[], None], clock: Callable[[], datetime] = utcnow,
                  intake: IntakeRule[Event] | None = None,
@@ -59,49 +58,18 @@ class KfReader:
         self.page_steps = page_steps or []
         self.owner = worker_id()
         self.lease_s = 4 * settings.wecom_timeout_s + 30
+        # Stopping lets the page being read finish (its cursor and messages are stored
+        # together); a read that does not finish in time is cancelled and its lease runs out.
+        super().__init__("kf-reader", settings.inbox_sweep_s, self.lease_s, "kf_read_failed")
         self._claims = itertools.count(1)
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="kf-reader")
-
-    @property
-    def alive(self) -> bool | None:
-        return None if self._task is None else not self._task.done()
-
-    def wake(self, _: object = None) -> None:
-        """Wake-up (app/engine/wakeups.py): a kf_msg_or_event was recorded."""
-        self._wake.set()
-
-    async def stop(self) -> None:
-        """Let the page being read finish (its cursor and messages are stored together), then
-        stop; a read that does not finish in time is cancelled and its lease runs out."""
-        self._stopping.set()
-        self._wake.set()
-        if self._task is None:
-            return
-        _, late = await asyncio.wait([self._task], timeout=self.lease_s)
-        for task in late:
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.clear()
-            try:
-                await self.drain()
-            except Exception:
-                log.exception("kf_read_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.inbox_sweep_s)
+    async def once(self) -> int:
+        return await self.drain()
 
     async def drain(self) -> int:
         """Read every account with news; how many messages were stored."""
         count = 0
-        while not self._stopping.is_set() and (account := await self._claim()) is not None:
+        while not self.stopping and (account := await self._claim()) is not None:
             count += await self.read(account)
         return count
 
@@ -135,7 +103,7 @@ class KfReader:
             if page.has_more and stuck > MAX_IDLE_PAGES:
                 await self._failed(account, f"{stuck} pages in a row brought nothing new")
                 return count
-            if not page.has_more or self._stopping.is_set():
+            if not page.has_more or self.stopping:
                 async with self.db.unit_of_work() as session:
                     await (store.finish(session, account) if not page.has_more
                            else store.release(session, account))
