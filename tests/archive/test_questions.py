@@ -14,6 +14,7 @@ import pytest
 import yaml
 from sqlalchemy import select, update
 
+from app.archive import store
 from app.archive.activity import count_page
 from app.archive.flows import NewcomerSettings, QuestionSettings
 from app.archive.models import (
@@ -73,16 +74,7 @@ async def feed(db: Database, messages: Sequence[ArchiveMessage], rules: Question
     """One page: the reader's rows, then the steps in their order (activity, questions, intros)."""
     now = max(m.msgtime for m in messages)
     async with db.unit_of_work() as session:
-        for m in messages:
-            if m.action == SEND:
-                session.add(ArchivedMessage(msgid=m.msgid, seq=m.seq, chat_id=m.chat_id,
-                                            sender=m.sender, sender_kind=m.sender_kind,
-                                            msgtime=m.msgtime, msgtype=m.msgtype, text=m.text))
-        await session.flush()
-        recalled = [m.recalled_msgid for m in messages if m.action == RECALL]
-        if recalled:
-            await session.execute(update(ArchivedMessage).where(
-                ArchivedMessage.msgid.in_(recalled)).values(recalled=True, text=None))
+        messages = await store.store_messages(session, messages)  # as the reader does
         await count_page(session, messages, now)
         await track_questions(session, messages, now, rules, matcher)
         if intros is not None:

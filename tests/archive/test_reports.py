@@ -15,11 +15,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import event, select
 
-from app.archive import reports
+from app.archive import reports, store
 from app.archive.activity import count_page
-from app.archive.models import ArchivedMessage, ArchiveReader, OwnerGroupStat
+from app.archive.models import ArchiveReader, OwnerGroupStat
 from app.archive.questions import track_questions
 from app.engine.config import SHANGHAI
 from app.engine.db import Database
@@ -64,16 +64,7 @@ async def feed(db: Database, messages: Sequence[ArchiveMessage]) -> None:
     async with db.unit_of_work() as session:
         if await session.scalar(select(ArchiveReader.id)) is None:
             session.add(ArchiveReader(corp_id="wwtestcorp"))
-        for m in messages:
-            if m.action == SEND:
-                session.add(ArchivedMessage(msgid=m.msgid, seq=m.seq, chat_id=m.chat_id,
-                                            sender=m.sender, sender_kind=m.sender_kind,
-                                            msgtime=m.msgtime, msgtype=m.msgtype, text=m.text))
-        await session.flush()
-        recalled = [m.recalled_msgid for m in messages if m.action == RECALL]
-        if recalled:
-            await session.execute(update(ArchivedMessage).where(
-                ArchivedMessage.msgid.in_(recalled)).values(recalled=True, text=None))
+        messages = await store.store_messages(session, messages)  # as the reader does
         await count_page(session, messages, now)
         await track_questions(session, messages, now, Questions(), None)
 
