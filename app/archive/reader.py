@@ -84,11 +84,19 @@ class ArchiveReader(WakeLoop):
         while True:
             try:
                 records = await self.source.fetch(claimed.seq, self.page_size)
+                # Opening may take a while (a hung record costs the child's timeout twice).
+                if records and not await self._extend(claimed):
+                    return count
                 opened = await self.source.open(records) if records else []
+                saved = await self._store(claimed, records, opened)
             except (ArchiveError, WeComError) as exc:
                 await self._failed(claimed, str(exc))
                 return count
-            saved = await self._store(claimed, records, opened)
+            except Exception as exc:  # a bug or a page WeCom garbled: wait, count, show it
+                log.exception("archive_page_failed", after=claimed.seq)
+                await self._failed(claimed, f"page after seq {claimed.seq}: "
+                                            f"{type(exc).__name__}: {exc}")
+                return count
             if saved is None:
                 log.warning("archive_lease_lost", seq=claimed.seq)
                 return count
@@ -155,6 +163,13 @@ class ArchiveReader(WakeLoop):
         log.info("archive_replayed", replayed=len(waiting) - len(refused), refused=len(refused))
         return len(waiting) - len(refused), len(refused)
 
+    async def _extend(self, claimed: store.Claimed) -> bool:
+        async with self.db.unit_of_work() as session:
+            kept = await store.extend(session, claimed, self.clock(), self.lease_s)
+        if not kept:
+            log.warning("archive_lease_lost", seq=claimed.seq)
+        return kept
+
     async def _failed(self, claimed: store.Claimed, error: str) -> None:
         wait = min(RETRY_BASE_S * 2 ** min(claimed.failures, 6), RETRY_MAX_S)
         async with self.db.unit_of_work() as session:
@@ -172,8 +187,9 @@ def _messages(opened: list[Opened | Unopened]
             continue
         try:
             messages.append(parse_message(item.record.seq, item.data))
-        except MalformedMessage as exc:
-            bad.append((item.record, f"not an archive message: {exc}"))
+        except (MalformedMessage, ValueError, TypeError, OverflowError, OSError) as exc:
+            # A time out of range, a field of the wrong type: this record, not the page.
+            bad.append((item.record, f"not an archive message: {type(exc).__name__}: {exc}"))
     return messages, bad
 
 

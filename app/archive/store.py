@@ -84,6 +84,13 @@ async def save_cursor(session: AsyncSession, claimed: Claimed, seq: int, now: da
     return rowcount(result) == 1
 
 
+async def extend(session: AsyncSession, claimed: Claimed, now: datetime, lease_s: float) -> bool:
+    """Keep the lease a while longer; False when another reader has it now."""
+    result = await session.execute(update(ArchiveReader).where(_leased(claimed)).values(
+        lease_until=now + timedelta(seconds=lease_s)))
+    return rowcount(result) == 1
+
+
 async def finish(session: AsyncSession, claimed: Claimed, now: datetime) -> None:
     """Read to the end: caught up now; news that came meanwhile stays unread."""
     await session.execute(update(ArchiveReader).where(_leased(claimed)).values(
@@ -105,8 +112,10 @@ async def failed(session: AsyncSession, claimed: Claimed, error: str,
 async def store_messages(session: AsyncSession,
                          messages: Sequence[ArchiveMessage]) -> list[ArchiveMessage]:
     """Store the messages sopbot does not have yet (by msgid) and apply their recalls; the new
-    ones, in seq order. Text is kept for group messages only: sopbot reads groups, and a
-    person's one-to-one chats are not its business."""
+    ones, in seq order, without the recalls that changed nothing (a second recall of a message,
+    or of one sopbot never had): every step takes a recalled message back once. Text is kept
+    for group messages only: sopbot reads groups, and a person's one-to-one chats are not its
+    business."""
     if not messages:
         return []
     have = set(await session.scalars(select(ArchivedMessage.msgid).where(
@@ -122,11 +131,12 @@ async def store_messages(session: AsyncSession,
             "sender_kind": m.sender_kind, "msgtime": m.msgtime, "msgtype": m.msgtype,
             "text": m.text if m.chat_id else None, "recalled": False} for m in fresh])
     recalled = [m.recalled_msgid for m in fresh if m.action == RECALL and m.recalled_msgid]
+    taken: set[str] = set()
     if recalled:
-        await session.execute(update(ArchivedMessage).where(
+        taken = set((await session.execute(update(ArchivedMessage).where(
             ArchivedMessage.msgid.in_(recalled), ArchivedMessage.recalled.is_(False))
-            .values(recalled=True, text=None))
-    return fresh
+            .values(recalled=True, text=None).returning(ArchivedMessage.msgid))).scalars())
+    return [m for m in fresh if m.action != RECALL or m.recalled_msgid in taken]
 
 
 async def quarantine(session: AsyncSession, seq: int, msgid: str, publickey_ver: int,

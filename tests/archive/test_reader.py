@@ -181,10 +181,11 @@ async def test_a_crash_before_the_commit_reads_the_page_again(db: Database,
             raise RuntimeError("the process died here")
     reader = reader_for(db, source, db_url, steps=(activity.count_page, crash_once))
     try:
-        with pytest.raises(RuntimeError):
-            await reader.read()
+        assert await reader.read() == 3  # the first page; the second failed and waits
         [row] = await rows_of(db, ReaderRow)
         assert row.seq == 3  # the first page committed, the second did not
+        assert row.failures == 1 and "RuntimeError: the process died here" in (
+            row.last_error or "")
         async with db.unit_of_work() as session:  # its lease runs out
             await session.execute(update(ReaderRow).values(lease_until=None))
         await reader.read()
@@ -357,3 +358,34 @@ async def test_operators_are_told_once_about_a_quarantined_record(db: Database,
         update={"archive": None})))
     await tell_quarantined(no_texts)  # a corp without the text: logged only
     assert len([r for r in await rows_of(db, OutboxMessage) if r.kind == "archive_alert"]) == 1
+
+
+async def test_a_record_with_an_impossible_time_is_quarantined_not_a_jam(
+        db: Database, db_url: str) -> None:
+    source = ListSource(records(message(1), message(2, msgtime=10**20), message(3)))
+    reader = reader_for(db, source, db_url)
+    try:
+        assert await reader.read() == 2
+        [quarantined] = await rows_of(db, ArchiveQuarantine)
+        assert quarantined.seq == 2 and "not an archive message" in quarantined.reason
+        [row] = await rows_of(db, ReaderRow)
+        assert row.seq == 3 and row.failures == 0
+    finally:
+        await source.close()
+
+
+async def test_a_second_recall_of_a_message_takes_nothing_more_back(db: Database,
+                                                                    db_url: str) -> None:
+    def recall(n: int) -> dict[str, Any]:
+        made = message(n, msgtype="revoke", action="recall",
+                       revoke={"pre_msgid": "msg1_external"})
+        return {**made, "msgid": f"recall{n}"}
+    source = ListSource(records(message(1), message(2), recall(3), recall(4)))
+    reader = reader_for(db, source, db_url, page=3)  # the second recall a page later
+    try:
+        await reader.read()
+        [day] = await rows_of(db, GroupActivityDay)
+        assert day.messages == 1
+        assert {s.userid: s.messages for s in await rows_of(db, Speaker)} == {"wmCustomerA": 1}
+    finally:
+        await source.close()

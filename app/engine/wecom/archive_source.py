@@ -75,6 +75,9 @@ class _ChildOpener:
             except ChildDied as death:
                 self.deaths += 1
                 done += [_result(r, a) for (r, _), a in zip(batch, death.answers, strict=False)]
+                if death.done >= len(batch):  # it died after its last answer: nothing lost
+                    suspect = None
+                    continue
                 record = rest[death.done][0]
                 log.error("archive_child_died", seq=record.seq, exit_status=death.returncode,
                           retried=record.seq == suspect)
