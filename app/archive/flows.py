@@ -166,7 +166,8 @@ class ArchiveTexts(Strict):
 
     quarantined: str = Field(min_length=1, max_length=1000)
 
-    _quarantined = field_validator("quarantined")(allow_placeholders("seq", "msgid", "reason"))
+    _quarantined = field_validator("quarantined")(allow_placeholders("seq", "msgid", "reason",
+                                                                     "count"))
 
 
 class GroupRulesFlows(Strict):

@@ -35,6 +35,8 @@ class ArchiveReader(Base):
     caught_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     last_msgtime: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     gaps: Mapped[int] = mapped_column(Integer, default=0)  # seqs missing between pages
+    # When the reader first ran: lag counts from here until it first reads to the end.
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 class ArchivedMessage(Base):
@@ -120,7 +122,7 @@ class Speaker(Base):
     last_at: Mapped[datetime] = mapped_column(UTCDateTime())
     messages: Mapped[int] = mapped_column(Integer, default=0)
     answers: Mapped[int] = mapped_column(Integer, default=0)
-    intro_msgid: Mapped[str | None] = mapped_column(String(128), default=None)
+    intro_msgid: Mapped[str | None] = mapped_column(String(128), default=None, index=True)
 
 
 class MemberStrike(Base):
@@ -130,7 +132,8 @@ class MemberStrike(Base):
     __tablename__ = "member_strike"
     __table_args__ = (UniqueConstraint("msgid", "rule", name="uq_member_strike_msg_rule"),
                       Index("ix_member_strike_user_at", "userid", "at"),
-                      Index("ix_member_strike_status_at", "status", "at"))
+                      Index("ix_member_strike_status_at", "status", "at"),
+                      Index("ix_member_strike_at", "at"))
 
     id: Mapped[int] = id_column()
     chat_id: Mapped[str] = mapped_column(String(64))
@@ -164,7 +167,7 @@ class GroupQuestion(Base):
     key: Mapped[str] = mapped_column(String(200))
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     answered_by: Mapped[str | None] = mapped_column(String(64), default=None)
-    answer_msgid: Mapped[str | None] = mapped_column(String(128), default=None)
+    answer_msgid: Mapped[str | None] = mapped_column(String(128), default=None, index=True)
     answer_kind: Mapped[str | None] = mapped_column(String(8), default=None)  # sender_kind
     keyword_rule: Mapped[str | None] = mapped_column(String(128), default=None)
 

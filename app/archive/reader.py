@@ -73,7 +73,7 @@ class ArchiveReader(WakeLoop):
     async def read(self) -> int:
         """Read to the end if no other reader holds the corp; messages stored."""
         async with self.db.unit_of_work() as session:
-            await store.ensure(session, self.corp_id)
+            await store.ensure(session, self.corp_id, self.clock())
         async with self.db.unit_of_work() as session:
             lease = f"{self.owner}/{next(self._claims)}"
             claimed = await store.claim(session, self.corp_id, lease, self.clock(),

@@ -1,8 +1,9 @@
 """How current the chat archive reader is: what /healthz, /metrics and the console show.
 
-Lag is the time since the reader last read to the end (a short page). WeCom keeps archive
-data for a few days only (design for 3), so lag past SOPBOT_ARCHIVE_MAX_LAG_H (12 h by
-default) fails the health check long before anything is lost."""
+Lag is the time since the reader last read to the end (a short page), or since it first ran.
+WeCom keeps archive data for a few days only (design for 3), so lag past
+SOPBOT_ARCHIVE_MAX_LAG_H (12 h by default) fails the health check long before anything is
+lost."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from app.archive.models import ArchiveQuarantine, ArchiveReader
 @dataclass(frozen=True)
 class ArchiveStatus:
     seq: int
-    lag_s: float | None  # None: never read to the end yet
+    lag_s: float | None  # None: not known (a reader row from before 0024 never caught up)
     quarantined: int  # records waiting for a replay
     failures: int
     last_error: str | None
@@ -36,6 +37,9 @@ async def archive_status(session: AsyncSession, now: datetime) -> ArchiveStatus 
         return None
     quarantined = await session.scalar(select(func.count()).where(
         ArchiveQuarantine.replayed_at.is_(None))) or 0
-    lag = (now - reader.caught_up_at).total_seconds() if reader.caught_up_at else None
+    # A reader that never read to the end is as late as it is old: a first backlog that jams
+    # must fail the health check too.
+    since = reader.caught_up_at or reader.created_at
+    lag = (now - since).total_seconds() if since else None
     return ArchiveStatus(reader.seq, lag, quarantined, reader.failures, reader.last_error,
                          reader.last_msgtime, reader.gaps)

@@ -13,24 +13,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.archive.models import ArchivedMessage, ArchiveQuarantine, ArchiveReader
 from app.engine import wakeups
-from app.engine.db import insert_for, rowcount
+from app.engine.db import insert_for, rowcount, utcnow
 from app.engine.wecom.archive_events import RECALL, ArchiveMessage
 
 T = ArchiveReader.__table__.c
 MAX_ERROR_CHARS = 2000
 
 
-async def ensure(session: AsyncSession, corp_id: str) -> None:
+async def ensure(session: AsyncSession, corp_id: str, now: datetime) -> None:
     """The corp's reader row (the archive is in use from now on)."""
     await session.execute(insert_for(session, ArchiveReader).values(
-        corp_id=corp_id, seq=0, news=0, pulled=0, failures=0, gaps=0)
+        corp_id=corp_id, seq=0, news=0, pulled=0, failures=0, gaps=0, created_at=now)
         .on_conflict_do_nothing(index_elements=["corp_id"]))
 
 
 async def note_news(session: AsyncSession, corp_id: str) -> None:
     """A msgaudit_notify: there is something to read."""
     statement = insert_for(session, ArchiveReader).values(
-        corp_id=corp_id, seq=0, news=1, pulled=0, failures=0, gaps=0)
+        corp_id=corp_id, seq=0, news=1, pulled=0, failures=0, gaps=0, created_at=utcnow())
     await session.execute(statement.on_conflict_do_update(
         index_elements=["corp_id"], set_={"news": ArchiveReader.news + 1}))
     wakeups.note(session, wakeups.ARCHIVE_NEWS)

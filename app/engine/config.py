@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -284,6 +284,22 @@ class Settings(FlowsSettings):
         if value not in {"sdk", "simulator"}:
             raise ValueError("must be sdk or simulator")
         return value
+
+    @model_validator(mode="after")
+    def _archive_keys_for_the_sdk(self) -> Settings:
+        if self.archive_secret is not None and self.archive_source == "sdk" and \
+                not self.archive_keys and not self.builtin_simulator:
+            raise ValueError("SOPBOT_ARCHIVE_KEYS: required with WECOM_ARCHIVE_SECRET (the "
+                             "private key of each publickey_ver; none would quarantine every "
+                             "record)")
+        return self
+
+    @property
+    def builtin_simulator(self) -> bool:
+        """No WeCom secret and WeCom's own address: `serve` runs the simulator built into it
+        (app/faces/sim/embedded.py), whose archive the service then reads."""
+        secrets = (self.agent_secret, self.contact_secret_raw, self.kf_secret_raw)
+        return all(secret is None for secret in secrets) and self.api_base == DEFAULT_API_BASE
 
     @property
     def archive_private_keys(self) -> dict[int, str]:

@@ -351,9 +351,10 @@ async def test_operators_are_told_once_about_a_quarantined_record(db: Database,
     await tell_quarantined(env)
     await tell_quarantined(env)  # the next minute: nothing new
     [alert] = [r for r in await rows_of(db, OutboxMessage) if r.kind == "archive_alert"]
-    assert alert.idempotency_key == "archive-quarantine:poison2"
+    assert alert.idempotency_key.startswith("archive-quarantine:")  # one per hour at most
     body = json.loads(alert.request)
-    assert body["touser"] == "op_alice" and "第 2 条存档记录" in body["text"]["content"]
+    assert body["touser"] == "op_alice" and "1 条存档记录无法解开（第一条：第 2 条）" in body[
+        "text"]["content"]
     no_texts = with_(env, flows=with_(env.flows, group_rules=env.flows.group_rules.model_copy(
         update={"archive": None})))
     await tell_quarantined(no_texts)  # a corp without the text: logged only
@@ -389,3 +390,13 @@ async def test_a_second_recall_of_a_message_takes_nothing_more_back(db: Database
         assert {s.userid: s.messages for s in await rows_of(db, Speaker)} == {"wmCustomerA": 1}
     finally:
         await source.close()
+
+
+async def test_a_reader_that_never_caught_up_lags_from_its_start(db: Database) -> None:
+    now = datetime.now(UTC)
+    async with db.unit_of_work() as session:
+        session.add(ReaderRow(corp_id="c", seq=0, news=0, pulled=0, failures=3, gaps=0,
+                              created_at=now - timedelta(hours=30)))
+    async with db.reader() as session:
+        status = await archive_status(session, now)
+    assert status is not None and status.lagging(12)  # a first backlog jammed for 30 h

@@ -102,3 +102,40 @@ def test_example_env_file_is_valid() -> None:
     example = Path(__file__).resolve().parents[2] / ".env.example"
     settings = load_settings(Settings, example)
     assert settings.database_url.startswith("sqlite")
+
+
+def test_archive_keys_by_version_from_files_or_pem(monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    from Crypto.PublicKey import RSA
+
+    pem = RSA.generate(2048).export_key().decode()
+    (tmp_path / "v1.pem").write_text(pem)
+    inline = pem.replace("\n", "\\n")
+    set_env(monkeypatch, WECOM_ARCHIVE_SECRET="archive-secret",
+            SOPBOT_ARCHIVE_KEYS=f"1={tmp_path / 'v1.pem'},2={inline}")
+    settings = load_settings(Settings)
+    assert sorted(settings.archive_private_keys) == [1, 2]
+    assert settings.archive_private_keys[2] == pem
+    assert pem in settings.secret_values()  # the log redactor blanks the keys too
+
+
+@pytest.mark.parametrize(("keys", "expected"), [
+    (None, "SOPBOT_ARCHIVE_KEYS: required with WECOM_ARCHIVE_SECRET"),
+    ("1=/nowhere/key.pem", "SOPBOT_ARCHIVE_KEYS: key of version 1: cannot read"),
+    ("one=/x.pem", "SOPBOT_ARCHIVE_KEYS: must be VERSION=PEM-FILE-OR-TEXT"),
+    ("3=-----BEGIN RSA PRIVATE KEY-----\\nbroken",
+     "SOPBOT_ARCHIVE_KEYS: key of version 3 is not an RSA key"),
+])
+def test_archive_settings_that_cannot_work_stop_the_start(monkeypatch: pytest.MonkeyPatch,
+                                                          keys: str | None, expected: str) -> None:
+    set_env(monkeypatch, WECOM_ARCHIVE_SECRET="archive-secret", WECOM_AGENT_SECRET="app",
+            **({"SOPBOT_ARCHIVE_KEYS": keys} if keys else {}))
+    with pytest.raises(ConfigError) as info:
+        load_settings(Settings)
+    assert expected in str(info.value) and "broken" not in str(info.value)
+
+
+def test_the_built_in_simulator_needs_no_archive_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_env(monkeypatch, WECOM_ARCHIVE_SECRET="archive-secret")  # no WeCom secret: simulated
+    settings = load_settings(Settings)
+    assert settings.builtin_simulator and settings.archive_private_keys == {}

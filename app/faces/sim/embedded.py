@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
-from app.engine.config import DEFAULT_API_BASE, Settings
+from app.engine.config import Settings
 from app.engine.db import is_sqlite
 from app.engine.private_file import write_private
 from app.faces.sim.access import is_loopback, new_key
@@ -37,8 +37,7 @@ class CredentialsRequired(ValueError):
 
 def embedded_simulator(settings: Settings) -> tuple[Settings, SimSettings] | None:
     """(the service's settings pointed at the simulator, the simulator's), or None."""
-    secrets = (settings.agent_secret, settings.contact_secret_raw, settings.kf_secret_raw)
-    if any(secret is not None for secret in secrets) or settings.api_base != DEFAULT_API_BASE:
+    if not settings.builtin_simulator:
         return None
     if not is_sqlite(settings.database_url):
         raise CredentialsRequired(
