@@ -56,23 +56,18 @@ class GroupActivity:
     staff_messages_30d: int = 0
 
 
-async def seen(session: AsyncSession, chat_ids: Sequence[str]) -> set[str]:
+async def seen(session: AsyncSession, chat_ids: Sequence[str]) -> dict[str, date]:
     """The groups the archive has ever counted a message of (the others it may not cover:
-    an owner without an archive seat, customers who did not agree): one index probe each."""
-    found: set[str] = set()
+    an owner without an archive seat, customers who did not agree), each with its first day
+    of figures: one index probe each (uq_group_activity_day's (chat_id, day) order)."""
+    found: dict[str, date] = {}
     for chunk in _chunks(chat_ids):
-        counted = select(GroupActivityDay.id).where(
-            GroupActivityDay.chat_id == CustomerGroup.chat_id).exists()
-        found.update(await session.scalars(select(CustomerGroup.chat_id).where(
-            CustomerGroup.chat_id.in_(chunk), counted)))
+        first = (select(func.min(GroupActivityDay.day)).where(
+            GroupActivityDay.chat_id == CustomerGroup.chat_id).scalar_subquery())
+        rows = await session.execute(select(CustomerGroup.chat_id, first).where(
+            CustomerGroup.chat_id.in_(chunk), first.is_not(None)))
+        found.update({chat_id: day for chat_id, day in rows})
     return found
-
-
-async def archive_since(session: AsyncSession) -> date | None:
-    """The first day the archive has figures for: windows reaching further back are not
-    covered (WeCom hands a new reader only its last few days)."""
-    first: date | None = await session.scalar(select(func.min(GroupActivityDay.day)))
-    return first
 
 
 async def group_activity(session: AsyncSession, chat_ids: Sequence[str], now: datetime,

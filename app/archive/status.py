@@ -15,6 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.archive.models import ArchiveQuarantine, ArchiveReader
 
+# Past this the lifecycle stops reading the archive's silence as a group's (a stopped reader,
+# lapsed seats): no group is judged weak on it. Twice the health check's default.
+STALE_AFTER_H = 24.0
+
 
 @dataclass(frozen=True)
 class ArchiveStatus:

@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.archive import reports
-from app.archive.activity import archive_in_use
+from app.archive.status import STALE_AFTER_H, archive_status
 from app.calendar.models import CalendarPost, GroupDay
 from app.groups import pools
 from app.groups.lifecycle_flows import LifecycleFlows
@@ -68,8 +68,16 @@ class _Archive:
     """What the archive says of the live groups: the talk of those it has seen."""
 
     talk: dict[str, reports.WindowTalk]
-    seen: set[str]
-    covered: bool  # its figures reach back to the window's first day
+    seen: dict[str, date]  # the groups it has counted, with their first day of figures
+    since: date  # the window's first day
+    current: bool  # the reader has read to the end lately: silence in it is silence
+
+    def covers(self, chat_id: str) -> bool:
+        """Its figures of the group reach back over the whole window and are current: only
+        then can they make a group weak (a group whose owner got an archive seat last week,
+        or an archive whose reader stopped, is not silent for it)."""
+        first = self.seen.get(chat_id)
+        return self.current and first is not None and first <= self.since
 
 
 async def assess(session: AsyncSession, flows: LifecycleFlows, now: datetime,
@@ -92,7 +100,7 @@ async def assess(session: AsyncSession, flows: LifecycleFlows, now: datetime,
         CustomerGroup.status == LIVE, *_among(CustomerGroup.chat_id, picked))
         .order_by(CustomerGroup.id)))
     archive = await _archive(session, [g.chat_id for g in groups],
-                             reports.first_day(now, flows.window_days))
+                             reports.first_day(now, flows.window_days), now)
     found = []
     for group in groups:
         chat_id = group.chat_id
@@ -103,7 +111,7 @@ async def assess(session: AsyncSession, flows: LifecycleFlows, now: datetime,
         score = _score(group.member_count, *signals, talk, flows.window_days)
         # New members still come in: seated by the segment's code, or joined lately.
         lively = chat_id in pooled or bool(joins or recent)
-        judged = talk is None or archive.covered
+        judged = talk is None or archive.covers(chat_id)
         found.append(Health(
             chat_id, group.name, group.segment, group.owner, group.member_count,
             group.filled_at, _stage(group, score, lively, judged, now, flows), score, *signals,
@@ -132,12 +140,14 @@ async def _members(session: AsyncSession, since: datetime, quiet_since: datetime
     return {chat_id: (j, q, r) for chat_id, j, q, r in rows}
 
 
-async def _archive(session: AsyncSession, chat_ids: list[str], since: date) -> _Archive:
-    if not chat_ids or not await archive_in_use(session):
-        return _Archive({}, set(), False)
-    first = await reports.archive_since(session)
+async def _archive(session: AsyncSession, chat_ids: list[str], since: date,
+                   now: datetime) -> _Archive:
+    status = await archive_status(session, now) if chat_ids else None
+    if status is None:
+        return _Archive({}, {}, since, False)
     return _Archive(await reports.window_talk(session, chat_ids, since),
-                    await reports.seen(session, chat_ids), first is not None and first <= since)
+                    await reports.seen(session, chat_ids), since,
+                    not status.lagging(STALE_AFTER_H))
 
 
 def _score(members: int, joins: int, quits: int, confirmed: int,

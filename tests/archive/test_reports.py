@@ -98,7 +98,7 @@ async def test_a_groups_figures_over_7_and_30_days(db: Database) -> None:
         "wrA", messages_7d=5, speakers_7d=2, staff_messages_7d=1,
         messages_30d=7, speakers_30d=3, staff_messages_30d=2)
     assert (found["wrB"].messages_7d, found["wrB"].speakers_7d) == (1, 1)
-    assert "wrNever" not in found and seen == {"wrA", "wrB"}
+    assert "wrNever" not in found and set(seen) == {"wrA", "wrB"}
     assert [d.day for d in days] == [date(2026, 11, 24) + timedelta(days=n) for n in range(8)]
     assert [d.messages for d in days] == [1, 1, 0, 0, 0, 1, 2, 1]  # the recall taken back
     assert (days[-1].speakers, days[-2].customer_messages, days[-3].staff_messages) == (1, 1, 1)
@@ -188,12 +188,11 @@ async def test_reports_read_the_rollups_through_their_indexes(db: Database) -> N
             await reports.seen(session, ["wr1", "wr2"])
             await reports.member_activity(session, "wm11", NOW)
             await reports.owner_figures(session, ["zhangsan"])
-            await reports.archive_since(session)
     lines = await plans(db, run)
-    assert len(run) >= 7 and not any("archive_message" in s for s, _ in run)
+    assert len(run) >= 6 and not any("archive_message" in s for s, _ in run)
     assert full_scans(lines) == [], lines
     # SQLite names the unique constraints' indexes sqlite_autoindex_<table>_1.
     for index in ("autoindex_group_activity_day_1", "autoindex_speaker_day_1",
                   "ix_speaker_day_userid_day", "ix_speaker_userid",
-                  "autoindex_owner_group_stat_1", "ix_group_activity_day_day"):
+                  "autoindex_owner_group_stat_1"):
         assert any(index in line for line in lines), (index, lines)

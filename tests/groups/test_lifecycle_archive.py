@@ -97,6 +97,29 @@ async def test_silence_the_archive_has_not_seen_whole_makes_no_zombie(db: Databa
     assert later["wrQuiet"].stage == "weak"
 
 
+async def test_a_stopped_reader_or_a_new_seat_makes_no_zombie(db: Database) -> None:
+    """The archive's silence is a group's only while the reader keeps reading, and only over
+    the days it has figures of that group."""
+    from sqlalchemy import update
+
+    from app.archive.models import ArchiveReader
+
+    await seed(db, ["wrQuiet", "wrNewSeat"])
+    talk = Talk()
+    await feed(db, [talk.say("wrQuiet", "wmwrQuiet_1", 30), talk.say("wrNewSeat", "zhangsan", 1)])
+    async with db.unit_of_work() as session:  # read to the end an hour ago
+        await session.execute(update(ArchiveReader).values(
+            caught_up_at=NOW - timedelta(hours=1)))
+    found = await health(db)
+    assert found["wrQuiet"].stage == "weak"
+    # wrNewSeat's owner got a seat yesterday: one day of figures is no fortnight of silence.
+    assert (found["wrNewSeat"].source, found["wrNewSeat"].stage) == ("archive", "daily")
+    async with db.unit_of_work() as session:  # the reader stopped two days ago
+        await session.execute(update(ArchiveReader).values(
+            caught_up_at=NOW - timedelta(days=2)))
+    assert (await health(db))["wrQuiet"].stage == "daily"
+
+
 async def test_without_the_archive_the_fallback_signals_only(db: Database) -> None:
     """No archive reader here: every group is judged on joins, quits and confirmed posts, and
     its customers' 微信客服 traffic (which says nothing about a group) never counts."""
