@@ -37,12 +37,19 @@ DEFAULT_ASK_WORDS = ["？", "?", "吗", "怎么", "多少", "有没有", "能不
                      "如何"]
 
 
+DEFAULT_NOT_ANSWERS = ("好的", "好", "收到", "谢谢", "多谢", "早", "早上好", "晚安", "哈哈",
+                       "嗯", "ok", "欢迎", "欢迎欢迎", "欢迎新朋友")
+
+
 class QuestionSettings(Strict):
     """flows.group_rules.questions: what asks, and how soon it must be answered."""
 
     ask_words: list[str] = Field(default_factory=lambda: list(DEFAULT_ASK_WORDS), min_length=1)
     answer_within_min: int = Field(30, ge=1, le=24 * 60)
     min_chars: int = Field(4, ge=1, le=200)
+    # Messages that answer nothing (greetings, thanks, acknowledgements), compared by their
+    # letters and digits: they do not close a question or earn an answer.
+    not_answers: list[str] = Field(default_factory=lambda: list(DEFAULT_NOT_ANSWERS))
 
     @field_validator("ask_words")
     @classmethod

@@ -94,11 +94,6 @@ async def _first_ever(session: AsyncSession, firsts: dict[tuple[str, str], Archi
     return found
 
 
-def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
 # Who has not introduced themselves yet.
 
 async def introduced(session: AsyncSession, chat_ids: Iterable[str]) -> set[tuple[str, str]]:

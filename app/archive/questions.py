@@ -36,7 +36,7 @@ from app.archive.models import (
     Speaker,
     SpeakerDay,
 )
-from app.archive.question_text import Asking, suggested_keyword
+from app.archive.question_text import Asking, key_of, suggested_keyword
 from app.engine.bot.env import Env
 from app.engine.bot.router import ArchivePageStep
 from app.engine.db import insert_for
@@ -96,7 +96,7 @@ async def track_questions(session: AsyncSession, messages: Sequence[ArchiveMessa
         segments = await _segments(session, {m.chat_id for m in sends})
         page = _read(sends, segments, Asking(rules.ask_words, rules.min_chars), matcher)
         opened = await _open_questions(session, sends, window)
-        _play(sends, page, opened, window)
+        _play(sends, page, opened, window, {key_of(text) for text in rules.not_answers})
         await _write(session, page)
     recalled = [m.recalled_msgid for m in messages if m.action == RECALL and m.recalled_msgid]
     if recalled:
@@ -148,14 +148,16 @@ async def _open_questions(session: AsyncSession, sends: list[ArchiveMessage],
 
 
 def _play(sends: list[ArchiveMessage], page: _Page, opened: dict[str, list[_Open]],
-          window: timedelta) -> None:
-    """The page in seq order: each message answers the earliest open question of its group in
-    its window that someone else asked; a customer's question then opens."""
+          window: timedelta, not_answers: set[str]) -> None:
+    """The page in seq order: each message that can answer (not a question, not a greeting or
+    thanks: `not_answers`) answers the earliest open question of its group in its window that
+    someone else asked; a customer's question then opens."""
     asked = {row["msgid"]: row for row in page.questions}
     for message in sends:
         question = asked.get(message.msgid)
         if question is None:
-            _answer(message, opened.get(message.chat_id, ()), window, page)
+            if message.text is None or key_of(message.text) not in not_answers:
+                _answer(message, opened.get(message.chat_id, ()), window, page)
         else:
             opened.setdefault(message.chat_id, []).append(
                 _Open(message.msgid, message.chat_id, message.sender, message.msgtime))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import unicodedata
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
@@ -21,6 +22,8 @@ SECRET_KEYS = re.compile(r"secret|token|password|aes_key|encodingaeskey", re.IGN
 
 def mask_phones(text: str) -> str:
     """138****1234 for every 11-digit mainland mobile number in the text."""
+    if any("０" <= ch <= "９" for ch in text):  # full-width digits: what the rules read too
+        text = unicodedata.normalize("NFKC", text)
     return PHONE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
 
 

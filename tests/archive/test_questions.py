@@ -279,3 +279,13 @@ async def test_the_step_built_from_the_flows(db: Database, db_url: str) -> None:
         await step(session, [asked, chat.say("wrNorth", "wmB", "好吗？", 1)], T0)
     [question] = (await questions(db)).values()
     assert (question.msgid, question.keyword_rule) == (asked.msgid, "shipping")
+
+
+async def test_a_greeting_or_thanks_answers_nothing(db: Database) -> None:
+    chat = Chat()
+    asked = chat.say("wrNorth", "wmAsk", "周末发货吗？", 0)
+    await feed(db, [asked, chat.say("wrNorth", "wmOther", "早上好！", 1),
+                    chat.say("wrNorth", "wmOther", "谢谢", 2)])
+    assert (await questions(db))[asked.msgid].answered_at is None
+    await feed(db, [chat.say("wrNorth", "wmHelper", "发的", 3)])  # short, but an answer
+    assert (await questions(db))[asked.msgid].answered_by == "wmHelper"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -19,6 +18,7 @@ from sqlalchemy import event, select
 
 from app.archive import reports, store
 from app.archive.activity import count_page
+from app.archive.flows import QuestionSettings
 from app.archive.models import ArchiveReader, OwnerGroupStat
 from app.archive.questions import track_questions
 from app.engine.config import SHANGHAI
@@ -30,11 +30,7 @@ NOW = datetime(2026, 12, 1, 20, 0, tzinfo=SHANGHAI)  # a Tuesday evening, Asia/S
 ROLLUPS = ("group_activity_day", "speaker_day", "speaker", "owner_group_stat")
 
 
-@dataclass(frozen=True)
-class Questions:  # flows.group_rules.questions, as the contract has them
-    ask_words: list[str] = field(default_factory=lambda: ["？", "?", "吗", "怎么", "有没有"])
-    answer_within_min: int = 30
-    min_chars: int = 4
+QUESTIONS = QuestionSettings(ask_words=["？", "?", "吗", "怎么", "有没有"])
 
 
 class Talk:
@@ -66,7 +62,7 @@ async def feed(db: Database, messages: Sequence[ArchiveMessage]) -> None:
             session.add(ArchiveReader(corp_id="wwtestcorp"))
         messages = await store.store_messages(session, messages)  # as the reader does
         await count_page(session, messages, now)
-        await track_questions(session, messages, now, Questions(), None)
+        await track_questions(session, messages, now, QUESTIONS, None)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from tests.conftest import AES_KEY, TOKEN
     ("+8613812345678", "+86138****5678"),
     ("tel: 86 138 1234 5678", "tel: 86 138****5678"),
     ("138-1234-5678", "138****5678"),
+    ("加我１３８１２３４５６７８", "加我138****5678"),  # full-width digits, as typed on a phone
 ])
 def test_mask_phones(raw: str, masked: str) -> None:
     assert mask_phones(raw) == masked
