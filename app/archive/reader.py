@@ -145,6 +145,7 @@ class ArchiveReader(WakeLoop):
         async with self.db.reader() as session:
             waiting = list(await session.scalars(select(ArchiveQuarantine).where(
                 ArchiveQuarantine.replayed_at.is_(None)).order_by(ArchiveQuarantine.seq)))
+        waiting = [row for row in waiting if row.record]  # past retention: nothing to open
         records = [ChatData.model_validate(json.loads(row.record)) for row in waiting]
         opened = await self.source.open(records) if records else []
         messages, bad = _messages(opened)

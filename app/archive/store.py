@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.archive.models import ArchivedMessage, ArchiveQuarantine, ArchiveReader
+from app.archive.models import ArchivedMessage, ArchiveQuarantine, ArchiveReader, GroupQuestion
 from app.engine import wakeups
 from app.engine.db import insert_for, rowcount, utcnow
 from app.engine.wecom.archive_events import RECALL, ArchiveMessage
@@ -147,7 +147,12 @@ async def quarantine(session: AsyncSession, seq: int, msgid: str, publickey_ver:
 
 
 async def purge_text(session: AsyncSession, before: datetime) -> int:
-    """Forget message text older than the retention (the rows stay: dedupe, rollups)."""
+    """Forget what members wrote, older than the retention: message text (the rows stay for
+    dedupe and the rollups), questions (their normalised text), and quarantined records'
+    ciphertext (sopbot holds the keys that could open it; past retention it is not replayed)."""
     result = await session.execute(update(ArchivedMessage).where(
         ArchivedMessage.msgtime < before, ArchivedMessage.text.is_not(None)).values(text=None))
+    await session.execute(delete(GroupQuestion).where(GroupQuestion.asked_at < before))
+    await session.execute(update(ArchiveQuarantine).where(
+        ArchiveQuarantine.created_at < before, ArchiveQuarantine.record != "").values(record=""))
     return rowcount(result)

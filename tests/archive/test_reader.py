@@ -400,3 +400,34 @@ async def test_a_reader_that_never_caught_up_lags_from_its_start(db: Database) -
     async with db.reader() as session:
         status = await archive_status(session, now)
     assert status is not None and status.lagging(12)  # a first backlog jammed for 30 h
+
+
+async def test_text_is_forgotten_after_the_retention_and_rollups_stay(db: Database,
+                                                                      db_url: str) -> None:
+    from app.archive import store
+    from app.archive.models import GroupQuestion
+    from app.archive.questions import track_questions
+    from app.flows import load_flows
+
+    old = datetime.now(UTC) - timedelta(days=40)
+    source = ListSource([*records(message(1, at=old, text="周末发货吗？"),
+                                  message(2, at=datetime.now(UTC) - timedelta(days=1))),
+                         poison(3)])
+    questions = load_flows(make_settings(db_url).flows_path).group_rules.questions
+
+    async def ask(session: AsyncSession, page: Sequence[ArchiveMessage], now: datetime) -> None:
+        await track_questions(session, page, now, questions, None)
+    reader = reader_for(db, source, db_url, steps=(activity.count_page, ask))
+    try:
+        await reader.read()
+    finally:
+        await source.close()
+    async with db.unit_of_work() as session:
+        await session.execute(update(ArchiveQuarantine).values(created_at=old))
+        await store.purge_text(session, datetime.now(UTC) - timedelta(days=30))
+    texts = {m.seq: m.text for m in await rows_of(db, ArchivedMessage)}
+    assert texts == {1: None, 2: "大家好"}
+    assert await rows_of(db, GroupQuestion) == []  # its normalised text was the member's words
+    [quarantined] = await rows_of(db, ArchiveQuarantine)
+    assert quarantined.record == ""
+    assert sum(d.messages for d in await rows_of(db, GroupActivityDay)) == 2  # rollups stay

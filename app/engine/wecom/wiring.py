@@ -6,6 +6,7 @@ import httpx
 
 from app.engine.config import Settings
 from app.engine.db import Database
+from app.engine.wecom.archive_source import ArchiveSource, SdkSource, SimulatorSource
 from app.engine.wecom.client import WeComClient
 from app.engine.wecom.tokens import TokenStore, cache_key
 
@@ -30,3 +31,13 @@ def build_wecom(settings: Settings, db: Database,
     tokens = TokenStore(db, wecom.fetch_token, keys)
     wecom.tokens = tokens
     return http, wecom, tokens
+
+
+def build_archive_source(settings: Settings, wecom: WeComClient) -> ArchiveSource:
+    """SOPBOT_ARCHIVE_SOURCE's chat archive source: WeCom's SDK, or the built-in simulator."""
+    assert settings.archive_secret is not None
+    if settings.archive_source == "simulator":
+        return SimulatorSource(wecom, settings.corp_id)
+    proxy = settings.archive_proxy.get_secret_value() if settings.archive_proxy else ""
+    return SdkSource(settings.corp_id, settings.archive_secret.get_secret_value(),
+                     settings.archive_private_keys, proxy, timeout_s=int(settings.wecom_timeout_s))

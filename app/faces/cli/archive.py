@@ -68,14 +68,13 @@ async def _replay(database_url: str, settings: Settings) -> tuple[int, int]:
     from app.archive.reader import ArchiveReader
     from app.engine.bot.env import Env
     from app.engine.db import Database
-    from app.engine.wecom.wiring import build_wecom
-    from app.faces.web.main import archive_source
+    from app.engine.wecom.wiring import build_archive_source, build_wecom
     from app.flows import load_flows
 
     db = Database(database_url)
     http, wecom, _ = build_wecom(settings, db)
     env = Env(settings, load_flows(settings.flows_path), db, wecom)
-    reader = ArchiveReader(db, archive_source(env), settings,
+    reader = ArchiveReader(db, build_archive_source(settings, wecom), settings,
                            handlers.build_router().archive_page_steps(env))
     try:
         return await reader.replay()

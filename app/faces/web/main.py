@@ -29,9 +29,8 @@ from app.engine.logs import get_logger
 from app.engine.outbox.ratelimit import RateLimits
 from app.engine.outbox.sender import OutboxSender
 from app.engine.wakeups import Wakeups
-from app.engine.wecom.archive_source import ArchiveSource, SdkSource, SimulatorSource
 from app.engine.wecom.crypto import WeComCrypto
-from app.engine.wecom.wiring import build_wecom
+from app.engine.wecom.wiring import build_archive_source, build_wecom
 from app.faces.console import routes as console
 from app.faces.sim import create_sim_app
 from app.faces.sim.config import SimSettings
@@ -113,19 +112,8 @@ def _archive_reader(env: Env[Any], router: Router) -> ArchiveReader | None:
     """The chat archive reader when WECOM_ARCHIVE_SECRET is set (docs/archive.md)."""
     if env.settings.archive_secret is None or env.wecom is None:
         return None
-    return ArchiveReader(env.db, archive_source(env), env.settings,
+    return ArchiveReader(env.db, build_archive_source(env.settings, env.wecom), env.settings,
                          router.archive_page_steps(env))
-
-
-def archive_source(env: Env[Any]) -> ArchiveSource:
-    """SOPBOT_ARCHIVE_SOURCE's source: WeCom's SDK, or the built-in simulator."""
-    settings = env.settings
-    assert settings.archive_secret is not None and env.wecom is not None
-    if settings.archive_source == "simulator":
-        return SimulatorSource(env.wecom, settings.corp_id)
-    proxy = settings.archive_proxy.get_secret_value() if settings.archive_proxy else ""
-    return SdkSource(settings.corp_id, settings.archive_secret.get_secret_value(),
-                     settings.archive_private_keys, proxy, timeout_s=int(settings.wecom_timeout_s))
 
 
 def create_app(settings: Settings, *, router: Router | None = None,

@@ -68,6 +68,10 @@ class Metrics:
                                          "that could not be opened, waiting for a replay.",
                                          registry=r)
 
+        self.archive_children = Gauge("sopbot_archive_child_starts", "Chat archive SDK "
+                                      "processes this process started (more than one: a "
+                                      "record killed one, or it hung).", registry=r)
+
     def settled(self, claimed: Claimed, outcome: Outcome, now: datetime) -> None:
         """A settled outbox row: its result, and a welcome's latency when it went out."""
         errcode = outcome.values.get("errcode")
@@ -106,4 +110,6 @@ async def metrics(request: Request) -> Response:
     runtime = request.app.state.runtime
     async with runtime.db.reader() as session:
         await runtime.metrics.refresh(session)
+    if runtime.archive_reader is not None:
+        runtime.metrics.archive_children.set(runtime.archive_reader.source.child_starts)
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
