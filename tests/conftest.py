@@ -1,11 +1,19 @@
 """Shared fixtures: a migrated database per test (SQLite, and PostgreSQL when
-SOPBOT_TEST_PG_URL is set), settings, and a real uvicorn server running the app."""
+SOPBOT_TEST_PG_URL is set), settings, and a real uvicorn server running the app.
+
+The suite runs in pytest-xdist workers (pyproject.toml's addopts; docs/development.md): each
+worker is a process with a PostgreSQL database of its own (below), its own tmp_path (so its own
+SQLite files) and its own ports (`free_port`); `-n 0` runs everything in this one process.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import shutil
+import socket
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,8 +23,10 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
 import uvicorn
 from sqlalchemy import create_engine, func, select, text
+from structlog._config import BoundLoggerLazyProxy
 
 import handlers
 from app import migrate
@@ -34,10 +44,20 @@ from app.faces.web.server_options import server_options
 from app.flows import Flows
 from app.models import Base
 from tests.fakes.wecom import FakeWeCom
-from tests.pg import scratch_schema
+from tests.pg import create_database, drop_database, scratch_schema, worker_database
 
 REPO = Path(__file__).resolve().parent.parent
-PG_URL = os.environ.get("SOPBOT_TEST_PG_URL", "")
+# Under pytest-xdist, this process is worker "gw0", "gw1", ... of one test run.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+# A worker's PostgreSQL tests run in a database of its own on the server SOPBOT_TEST_PG_URL
+# names (made in pytest_configure, dropped in pytest_unconfigure). The variable is pointed at it
+# here, before any test module reads it, so the worker's tests, the processes they start and
+# their scratch schemas all land there. Without xdist (`-n 0`) it is the URL as given.
+SERVER_PG_URL = os.environ.get("SOPBOT_TEST_PG_URL", "")
+PG_URL = (worker_database(SERVER_PG_URL, WORKER, os.environ["PYTEST_XDIST_TESTRUNUID"][:8])
+          if SERVER_PG_URL and WORKER else SERVER_PG_URL)
+if PG_URL:
+    os.environ["SOPBOT_TEST_PG_URL"] = PG_URL
 CORP_ID = "wwtestcorp0000001"
 TOKEN = "testCallbackToken"
 AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
@@ -47,6 +67,56 @@ OPERATOR = "op_alice"
 def _pg_param() -> object:
     marks = [] if PG_URL else [pytest.mark.skip(reason="SOPBOT_TEST_PG_URL not set: no PostgreSQL")]
     return pytest.param("postgresql", marks=marks, id="pg")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if PG_URL != SERVER_PG_URL:
+        create_database(SERVER_PG_URL, PG_URL)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if PG_URL != SERVER_PG_URL:
+        drop_database(SERVER_PG_URL, PG_URL)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker per CPU this process may run on, at most 4 (PostgreSQL's 100
+    connections are shared by the workers' pools and replicas); PYTEST_XDIST_AUTO_NUM_WORKERS
+    overrides it."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
+    return max(1, min(len(os.sched_getaffinity(0)), 4))
+
+
+# Ports below Linux's ephemeral range (32768-60999), a block of 400 per worker: a port handed
+# out here is no other worker's, and no outgoing connection's, while its server starts.
+_PORT_BASE, _PORT_BLOCK = 20000, 400
+_next_port = 0
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now, for a server a test starts (a port
+    asked of the kernel with bind(0) and let go could be handed to another worker meanwhile)."""
+    global _next_port
+    index = int(WORKER[2:]) if WORKER.startswith("gw") and WORKER[2:].isdigit() else 0
+    if (index + 1) * _PORT_BLOCK > 32768 - _PORT_BASE:
+        return _kernel_port()
+    for _ in range(_PORT_BLOCK):
+        port = _PORT_BASE + index * _PORT_BLOCK + _next_port
+        _next_port = (_next_port + 1) % _PORT_BLOCK
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    return _kernel_port()
+
+
+def _kernel_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -73,13 +143,23 @@ def _truncate_all(url: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per session, for tests to take copies of."""
+    path = tmp_path_factory.mktemp("migrated") / "sopbot.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture(params=["sqlite", _pg_param()])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty database: a SQLite file, or the PostgreSQL test database truncated."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'sopbot.db'}"
-        migrate.upgrade(url)
-        yield url
+        # A copy of the session's migrated file: the same bytes as migrating anew (the
+        # migrations leave no -wal beside it), without a third of a second per test.
+        path = tmp_path / "sopbot.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_migrated"), path)
+        yield f"sqlite:///{path}"
         return
     url = request.getfixturevalue("pg_migrated")
     _truncate_all(url)
@@ -208,14 +288,29 @@ def _logging() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _root_logging_restored() -> Iterator[None]:
-    """A command run by a test (CliRunner) configures logging onto its own capture stream,
-    closed when the command ends: the next test must not log into it."""
+def _logging_restored() -> Iterator[None]:
+    """A command run by a test (CliRunner, the demo in process) configures logging its own way:
+    onto its own capture stream, closed when the command ends, and at its own level (the demo
+    logs warnings only). The next test, whichever ran before it in its worker, must see the
+    suite's logging again: the root logger's handlers and level, structlog's configuration, and
+    no module logger that structlog cached on first use under the command's configuration."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    config = structlog.get_config()
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    if structlog.get_config() != config:
+        structlog.configure(**config)
+        _forget_cached_loggers()
+
+
+def _forget_cached_loggers() -> None:
+    """Make every module-level structlog logger assemble itself anew on its next use."""
+    for module in list(sys.modules.values()):
+        for value in list(getattr(module, "__dict__", {}).values()):
+            if isinstance(value, BoundLoggerLazyProxy):
+                value.__dict__.pop("bind", None)  # the cached bind, set on first use
 
 
 class LogRecorder:

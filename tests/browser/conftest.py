@@ -1,6 +1,9 @@
 """Browser tests: Playwright driving Debian's Chromium (never a browser of its own download,
 which this network cannot fetch). Without a Chromium they are skipped, and say why.
 
+Each test launches a Chromium of its own (Playwright gives it a fresh profile in a temporary
+directory), so pytest-xdist's workers never share a browser.
+
 Screenshots go to $SOPBOT_SCREENSHOT_DIR when it is set (the README's come from
 `SOPBOT_SCREENSHOT_DIR=docs/screenshots pytest tests/browser`), else to the test's tmp dir.
 """
