@@ -7,6 +7,7 @@ tries for the lead every few seconds; on SQLite the process owns the file and al
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,7 @@ class Scheduler:
         self.scheduler: AsyncIOScheduler | None = None
         self._lock_engine: AsyncEngine | None = None
         self._lock_conn: AsyncConnection | None = None
+        self._lead_lock = asyncio.Lock()
 
     def start(self) -> None:
         self.scheduler = AsyncIOScheduler(timezone=SHANGHAI)
@@ -77,9 +79,15 @@ class Scheduler:
         return self.db.is_sqlite or self._lock_conn is not None
 
     async def lead(self) -> bool:
-        """Whether this process runs the jobs now (taking the lead if it is free)."""
+        """Whether this process runs the jobs now (taking the lead if it is free). One caller at
+        a time: two jobs due at start would otherwise both try for the lock, and the second's
+        try, refused by the first's, would skip its run."""
         if self.db.is_sqlite:
             return True
+        async with self._lead_lock:
+            return await self._lead()
+
+    async def _lead(self) -> bool:
         if self._lock_conn is not None:
             try:  # still connected, and the lock still ours (not only a live connection)
                 holding = (await self._lock_conn.execute(HOLDING, {"key": LEADER_LOCK}))
