@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from app.groups.lifecycle_flows import LifecycleFlows
     from app.groups.welcome_flows import GroupWelcomeFlows
     from app.kf.flows import KfFlows
+    from app.koc.flows import KocFlows
     from app.routing.flows import RoutingFlows
     from app.verify.flows import VerifyFlows
 
@@ -101,6 +102,8 @@ class Flows:
     talks: TalkFlows  # sop_flows/talks.yaml (none declared when the file is absent)
     # sop_flows/group_rules.yaml (no violation rules, default settings when it is absent)
     group_rules: GroupRulesFlows
+    # sop_flows/koc.yaml: the recommender programme; None (no programme) when it is absent
+    koc: KocFlows | None = None
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -143,6 +146,7 @@ def load_flows(directory: Path) -> Flows:
     from app.groups.lifecycle_flows import LifecycleFlows
     from app.groups.welcome_flows import GroupWelcomeFlows
     from app.kf.flows import KfFlows
+    from app.koc.flows import KocFlows
     from app.routing.flows import RoutingFlows
     from app.verify.flows import VerifyFlows
 
@@ -160,7 +164,9 @@ def load_flows(directory: Path) -> Flows:
              "talks": loader.load(directory / "talks.yaml", TalkFlows)
              if (directory / "talks.yaml").exists() else TalkFlows(),
              "group_rules": loader.load(directory / "group_rules.yaml", GroupRulesFlows)
-             if (directory / "group_rules.yaml").exists() else GroupRulesFlows()}
+             if (directory / "group_rules.yaml").exists() else GroupRulesFlows(),
+             "koc": loader.load(directory / "koc.yaml", KocFlows)
+             if (directory / "koc.yaml").exists() else None}
     loader.add(_across_files(directory, parts))
     if loader.errors:
         raise combined(loader.errors)
@@ -171,6 +177,7 @@ def _across_files(directory: Path, parts: dict[str, Any]) -> list[ConfigFileErro
     from app.calendar.flows import calendar_problem
     from app.calendar.talks import talks_problem
     from app.groups.welcome_flows import welcome_problem
+    from app.koc.flows import koc_problem
     from app.routing.flows import unknown_names
 
     found: list[ConfigFileError] = []
@@ -188,6 +195,9 @@ def _across_files(directory: Path, parts: dict[str, Any]) -> list[ConfigFileErro
     for name, campaign in parts["onboarding"].items():
         found += _campaign_problems(directory / f"onboarding_{name}.yaml", name, campaign,
                                     routing)
+    if parts["koc"] and funnel and parts["calendar"]:
+        found += _problem(directory / "koc.yaml", koc_problem(parts["koc"], funnel,
+                                                               parts["calendar"]))
     if routing and parts["group_welcome"]:
         found += _problem(directory / "group_welcome.yaml",
                           welcome_problem(parts["group_welcome"], routing.segment_labels()))

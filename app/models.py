@@ -34,6 +34,14 @@ from app.kf.models import (
     KfSendFailure,
     UnansweredQuestion,
 )
+from app.koc.models import (
+    KocAssignment,
+    KocMember,
+    Recommender,
+    Referral,
+    ReferralCredit,
+    Reward,
+)
 from app.members.models import Member, MemberHistory
 from app.operators.models import ConsoleOperator, ConsoleSession, LoginAttempt
 from app.routing.models import CorpTag
@@ -47,5 +55,7 @@ __all__ = ["AccessToken", "ArchivedMessage", "ArchiveQuarantine", "ArchiveReader
            "CorpTag", "ContactCode",
            "CustomerGroup", "FunnelEvent", "GroupDay", "GroupMember", "GroupMigration",
            "GroupPool", "InboxEvent", "KeywordHit", "KfAccount", "KfConversation", "KfDialog",
-           "KfSendFailure", "Member", "MemberHistory", "OutboxMessage", "PlatformUser",
-           "RateSlot", "SopRun", "UnansweredQuestion", "Verification", "WelcomeTemplate"]
+           "KfSendFailure", "KocAssignment", "KocMember", "Member", "MemberHistory",
+           "OutboxMessage", "PlatformUser",
+           "RateSlot", "Recommender", "Referral", "ReferralCredit", "Reward", "SopRun",
+           "UnansweredQuestion", "Verification", "WelcomeTemplate"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calendar.flows import CalendarFlows
@@ -24,22 +24,29 @@ URL = re.compile(r"https?://\S+")
 
 
 async def add(session: AsyncSession, column: str, title: str, body: str, link: str | None,
-              now: datetime, image_url: str | None = None) -> ContentItem:
-    """A new item at the end of its column's queue."""
+              now: datetime, image_url: str | None = None,
+              segment: str | None = None) -> ContentItem:
+    """A new item at the end of its column's queue (for one segment's slots only, if given)."""
     last = await session.scalar(select(func.max(ContentItem.position))
                                 .where(ContentItem.column_name == column))
     item = ContentItem(column_name=column, title=title, body=body, link=link,
-                       image_url=image_url, position=(last or 0) + 1, created_at=now)
+                       image_url=image_url, position=(last or 0) + 1, created_at=now,
+                       segment=segment)
     session.add(item)
     await session.flush()
     return item
 
 
-async def queued(session: AsyncSession, column: str, limit: int = 50) -> list[ContentItem]:
-    """The column's unused items in queue order (what the next slots will take)."""
-    return list(await session.scalars(select(ContentItem).where(
-        ContentItem.column_name == column, ContentItem.used_at.is_(None))
-        .order_by(ContentItem.position, ContentItem.id).limit(limit)))
+async def queued(session: AsyncSession, column: str, limit: int = 50,
+                 segment: str | None = None) -> list[ContentItem]:
+    """The column's unused items in queue order (what the next slots will take); with a
+    segment, only those its slots may take (its own and every segment's)."""
+    query = select(ContentItem).where(ContentItem.column_name == column,
+                                      ContentItem.used_at.is_(None))
+    if segment is not None:
+        query = query.where(or_(ContentItem.segment.is_(None), ContentItem.segment == segment))
+    return list(await session.scalars(query.order_by(ContentItem.position, ContentItem.id)
+                                      .limit(limit)))
 
 
 async def counts(session: AsyncSession) -> dict[str, int]:
@@ -49,13 +56,14 @@ async def counts(session: AsyncSession) -> dict[str, int]:
     return {column: n for column, n in rows}
 
 
-async def take(session: AsyncSession, column: str, key: str, now: datetime) -> ContentItem | None:
-    """The item for `key` (slot and day): the one it took already, else the oldest unused;
-    None when the column is empty."""
+async def take(session: AsyncSession, column: str, key: str, now: datetime,
+               segment: str | None = None) -> ContentItem | None:
+    """The item for `key` (slot and day): the one it took already, else the oldest unused
+    the segment may take; None when the column is empty."""
     taken = await session.scalar(select(ContentItem).where(ContentItem.used_for == key))
     if taken is not None:
         return taken
-    for item in await queued(session, column, limit=5):
+    for item in await queued(session, column, limit=5, segment=segment):
         claimed = await session.execute(update(ContentItem).where(
             ContentItem.id == item.id, ContentItem.used_at.is_(None))
             .values(used_at=now, used_for=key))

@@ -25,6 +25,8 @@ class ContentItem(Base):
     body: Mapped[str] = mapped_column(Text, default="")
     link: Mapped[str | None] = mapped_column(String(2048), default=None)
     image_url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    # For one segment's slots only (a generated 光荣榜); None: any segment's.
+    segment: Mapped[str | None] = mapped_column(String(64), default=None)
     position: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Taken by a slot: when, and for which (slot, day), so a retried post takes the same item.

@@ -182,7 +182,7 @@ async def _text(session: AsyncSession, run: _Run, delivery: Delivery, post: Post
     item: dict[str, str] | None = None
     if post.column is not None:
         key = post.item_key(delivery.segment)
-        taken = await content.take(session, post.column, key, run.now)
+        taken = await content.take(session, post.column, key, run.now, delivery.segment)
         if taken is None:
             log.warning("calendar_slot_empty", segment=delivery.segment, slot=post.name,
                         column=post.column)

@@ -32,6 +32,15 @@ class Channel(Strict):
     slots: dict[str, str] = Field(default_factory=dict)
     # The staff members the channel's codes hand new friends to (type 2 when several).
     staff: tuple[str, ...] = Field(min_length=1, max_length=100)
+    # Recommenders' channel (sop_flows/koc.yaml): no shared code; each recommender's own code
+    # has the state "<channel>.<their id>", and every such add counts here.
+    referral: bool = False
+
+    @model_validator(mode="after")
+    def _referral_has_no_slots(self) -> Channel:
+        if self.referral and self.slots:
+            raise ValueError("a referral channel has no slots (each recommender's code is one)")
+        return self
 
     @field_validator("slots", mode="before")
     @classmethod
@@ -136,13 +145,15 @@ class FunnelFlows(Strict):
 
     def codes(self) -> list[tuple[str, str | None]]:
         """Every (channel, slot) that gets a 联系我 code, in declaration order."""
-        return [(name, slot) for name, channel in self.channels.items()
+        return [(name, slot) for name, channel in self.channels.items() if not channel.referral
                 for slot in (channel.slots or (None,))]
 
     def attribute(self, state: str) -> tuple[str, str | None, bool]:
         """(channel, slot, known) for a friend add's state; unknown → the default channel."""
         channel, _, slot = state.partition(".")
         declared = self.channels.get(channel)
+        if declared is not None and declared.referral:
+            return channel, None, bool(slot)
         if declared is not None and (slot in declared.slots if slot else not declared.slots):
             return channel, slot or None, True
         return self.default_channel, None, False

@@ -56,6 +56,8 @@ class GroupMember(Base):
     state: Mapped[str | None] = mapped_column(String(32), default=None)  # the join way's state
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     quit_scene: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Their group nickname (or WeCom name) as groupchat/get last gave it.
+    nickname: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class GroupPool(Base):

@@ -180,6 +180,8 @@ async def apply_snapshot(session: AsyncSession, info: GroupChatInfo, now: dateti
             GroupMember.chat_id == info.chat_id)):
         if row.userid in present:
             row.type = present[row.userid].type
+            said = present[row.userid].group_nickname or present[row.userid].name
+            row.nickname = said[:64] if said else row.nickname
             if row.left_at is not None and row.left_at < asked_at - READ_LAG:
                 row.left_at = None  # back since; one who left just before may still show
         elif row.left_at is None and row.joined_at < asked_at - READ_LAG:

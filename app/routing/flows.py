@@ -75,6 +75,8 @@ class TagGroups(Strict):
     identity: str = Field("商家身份", min_length=1, max_length=30)
     channel: str = Field("来源渠道", min_length=1, max_length=30)
     region: str = Field("所在地区", min_length=1, max_length=30)
+    # The group of the `KOC` tag (sop_flows/koc.yaml: promoted members carry it).
+    koc: str = Field("社群角色", min_length=1, max_length=30)
 
 
 class RoutingFlows(Strict):

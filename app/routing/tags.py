@@ -18,6 +18,7 @@ from app.routing.flows import ROUTED_TYPES, RoutingSources
 from app.routing.models import CorpTag
 
 DIMENSIONS = ("identity", "channel", "region")
+KOC_TAG = "KOC"  # the tag promoted KOCs carry (dimension "koc", value "koc")
 
 
 @dataclass(frozen=True)
@@ -32,9 +33,13 @@ def wanted(flows: RoutingSources) -> list[Wanted]:
     identities = {t: flows.verify.identity_types[t] for t in ROUTED_TYPES}
     channels = flows.funnel.channel_labels()
     regions = {region: region for region in flows.verify.regions}
-    return [Wanted("identity", groups.identity, identities),
-            Wanted("channel", groups.channel, channels),
-            Wanted("region", groups.region, regions)]
+    wanted = [Wanted("identity", groups.identity, identities),
+              Wanted("channel", groups.channel, channels),
+              Wanted("region", groups.region, regions)]
+    # Only with the recommender programme (app.flows.Flows.koc; other sources have none).
+    if getattr(flows, "koc", None) is not None:
+        wanted.append(Wanted("koc", groups.koc, {"koc": KOC_TAG}))
+    return wanted
 
 
 async def sync_tags(db: Database, client: WeComClient, flows: RoutingSources) -> list[str]:
@@ -78,6 +83,11 @@ async def _store(session: AsyncSession, dimension: str, value: str, tag_id: str,
                             synced_at=utcnow()))
     else:
         row.tag_id, row.group_id, row.synced_at = tag_id, group_id, utcnow()
+
+
+async def koc_tag_id(session: AsyncSession) -> str | None:
+    return await session.scalar(select(CorpTag.tag_id).where(CorpTag.dimension == "koc",
+                                                             CorpTag.value == "koc"))
 
 
 async def tag_ids(session: AsyncSession, member: Member) -> list[str]:

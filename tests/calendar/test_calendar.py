@@ -41,7 +41,8 @@ def with_policy(policy: str) -> CalendarFlows:
 def test_a_day_of_posts_in_time_order_with_the_weekly_calendar_on_monday() -> None:
     posts = posts_for(CALENDAR.segments["shop_north"], MONDAY)
     assert [(p.at.strftime("%H:%M"), p.name) for p in posts] == [
-        ("08:00", "morning"), ("10:30", "slot0"), ("15:00", "slot1"), ("21:00", "evening")]
+        ("08:00", "morning"), ("10:30", "slot0"), ("15:00", "slot1"), ("19:30", "slot5"),
+        ("21:00", "evening")]  # slot5: the weekly 光荣榜 (sop_flows/koc.yaml)
     assert "本周活动" in (posts[0].extra or "")
     assert posts_for(CALENDAR.segments["shop_north"], TUESDAY)[0].extra is None
     assert posts[0].at.tzinfo == SHANGHAI

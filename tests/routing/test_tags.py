@@ -24,17 +24,19 @@ async def test_tags_are_made_once_and_stored(db_url: str) -> None:
     http, wecom, _ = build_wecom(settings, db, fake.transport)
     try:
         lines = await sync_tags(db, wecom, FLOWS)
-        assert [line.split(":")[0] for line in lines] == ["identity", "channel", "region"]
+        # koc: the KOC tag, since sop_flows has the recommender programme (koc.yaml)
+        assert [line.split(":")[0] for line in lines] == ["identity", "channel", "region", "koc"]
         adds = fake.calls_to(ADD)
-        assert [a.body["group_name"] for a in adds] == ["商家身份", "来源渠道", "所在地区"]
+        assert [a.body["group_name"] for a in adds] == ["商家身份", "来源渠道", "所在地区", "社群角色"]
+        assert [t["name"] for t in adds[3].body["tag"]] == ["KOC"]
         assert [t["name"] for t in adds[0].body["tag"]] == ["实体店", "微商", "网店"]
         assert len(adds[2].body["tag"]) == len(FLOWS.verify.regions)
         async with db.reader() as session:
             rows = list((await session.execute(select(CorpTag))).scalars())
-        assert len(rows) == 3 + len(FLOWS.funnel.channels) + len(FLOWS.verify.regions)
+        assert len(rows) == 3 + len(FLOWS.funnel.channels) + len(FLOWS.verify.regions) + 1
         assert len({row.tag_id for row in rows}) == len(rows)
         await sync_tags(db, wecom, FLOWS)  # again: everything exists, nothing added
-        assert len(fake.calls_to(ADD)) == 3
+        assert len(fake.calls_to(ADD)) == 4
     finally:
         await http.aclose()
         await db.dispose()
