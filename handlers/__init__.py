@@ -15,6 +15,7 @@ from handlers import (
     group_talk,
     keywords,
     kf,
+    koc,
     membership,
     unknown,
     verify_dialog,
@@ -33,6 +34,7 @@ def build_router() -> Router:
         calendar.router(),
         group_talk.router(),
         group_stats.router(),
+        koc.router(),
         keywords.router(),
         unknown.router(),
     )

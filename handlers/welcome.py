@@ -1,4 +1,5 @@
-"""New friends: recorded, attributed to their channel and slot, and welcomed within 20 s.
+"""New friends: recorded, attributed to their channel and slot (or to the recommender whose
+code they came through), and welcomed within 20 s.
 
 The welcome is built from the event alone (`welcome_intake`), so the callback path stores it
 with the callback itself and the sender has it at once, whatever the inbox worker's backlog; the
@@ -22,6 +23,7 @@ from app.flows import Flows
 from app.funnel import delivery, steps
 from app.funnel import service as funnel
 from app.funnel.delivery import WELCOME_KIND
+from app.koc import referrals
 from app.members import service as members
 from app.members.models import Member
 from app.verify.links import VerifyLinks, links_for
@@ -74,7 +76,10 @@ async def welcome_new_friend(event: FriendAdded, ctx: Ctx[Flows]) -> None:
                        deadline=welcome.deadline)
         await outbox.lock(ctx.session, key)
     channel, slot, known = ctx.flows.funnel.attribute(event.state)
-    member = await _member(event, ctx, channel, slot)
+    member, new = await _member(event, ctx, channel, slot)
+    if ctx.flows.koc is not None and channel == ctx.flows.koc.channel:
+        await referrals.touch(ctx.session, member, event.state, received, ctx.flows.koc,
+                              new_member=new)
     if event.welcome_code:
         await delivery.attach(ctx.session, event.welcome_code, member)
     else:
@@ -89,18 +94,20 @@ async def welcome_new_friend(event: FriendAdded, ctx: Ctx[Flows]) -> None:
                             received, member=member, detail=event.state[:200])
 
 
-async def _member(event: FriendAdded, ctx: Ctx[Flows], channel: str, slot: str | None) -> Member:
-    """The member's row: created on the first add; a later add only records the new staff."""
+async def _member(event: FriendAdded, ctx: Ctx[Flows], channel: str,
+                  slot: str | None) -> tuple[Member, bool]:
+    """The member's row, and whether this add made it: created on the first add; a later add
+    only records the new staff."""
     member = await members.by_external_userid(ctx.session, event.external_user_id)
     if member is None:
         return await members.create(
             ctx.session, ctx.received_at or ctx.now, "callback",
             external_userid=event.external_user_id, staff_userid=event.user_id,
             channel=channel, slot=slot, state=event.state[:32],
-            welcome_code=event.welcome_code)
+            welcome_code=event.welcome_code), True
     await members.change(ctx.session, member, ctx.now, "callback", staff_userid=event.user_id,
                          welcome_code=event.welcome_code or member.welcome_code)
-    return member
+    return member, False
 
 
 def router() -> Router:

@@ -214,6 +214,12 @@ class Settings(FlowsSettings):
     archive_text_days: float = Field(30.0, validation_alias="SOPBOT_ARCHIVE_TEXT_DAYS", gt=0)
     # The SDK's own network settings (it talks to WeCom itself): an optional proxy.
     archive_proxy: SecretStr | None = Field(None, validation_alias="SOPBOT_ARCHIVE_PROXY")
+    # Rewards (sop_flows/koc.yaml) an operator approved are POSTed here, signed with the secret
+    # (docs/koc.md); unset: operators mark them issued by hand.
+    koc_webhook_url: str | None = Field(None, validation_alias="SOPBOT_KOC_WEBHOOK_URL",
+                                        pattern=r"^https?://[^\s]+$", max_length=2048)
+    koc_webhook_secret: SecretStr | None = Field(None, validation_alias="SOPBOT_KOC_WEBHOOK_SECRET",
+                                                 min_length=16)
 
     @field_validator("callback_aes_key")
     @classmethod
@@ -294,6 +300,13 @@ class Settings(FlowsSettings):
                              "record)")
         return self
 
+    @model_validator(mode="after")
+    def _koc_webhook_signed(self) -> Settings:
+        if (self.koc_webhook_url is None) != (self.koc_webhook_secret is None):
+            raise ValueError("SOPBOT_KOC_WEBHOOK_URL and SOPBOT_KOC_WEBHOOK_SECRET go together: "
+                             "the platform checks every reward's signature")
+        return self
+
     @property
     def builtin_simulator(self) -> bool:
         """No WeCom secret and WeCom's own address: `serve` runs the simulator built into it
@@ -322,7 +335,8 @@ class Settings(FlowsSettings):
         """Every secret in force, so the log redactor can blank them wherever they appear."""
         secrets = [self.callback_token, self.callback_aes_key, self.agent_secret,
                    self.contact_secret_raw, self.kf_secret_raw, self.secret_key, self.api_key,
-                   self.sim_key, self.archive_secret, self.archive_keys, self.archive_proxy]
+                   self.sim_key, self.archive_secret, self.archive_keys, self.archive_proxy,
+                   self.koc_webhook_secret]
         values = [s.get_secret_value() for s in secrets if s and s.get_secret_value()]
         values += list(self.robot_keys.values()) + list(self.archive_private_keys.values())
         password = make_url(self.database_url).password

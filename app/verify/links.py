@@ -1,4 +1,5 @@
-"""Signed, expiring verification links bound to one member (external_userid).
+"""Signed, expiring links bound to one member (external_userid): the verification form's, and
+the recommender's own page (app/koc/links.py) with a salt and path of its own.
 
 itsdangerous (Pallets) signs and time-stamps the token: a forged or altered token fails the
 signature, an old one fails the age check, and nothing needs storing to check either.
@@ -25,15 +26,18 @@ class LinkError(ValueError):
 
 
 class VerifyLinks:
+    # A token made for one kind of page does not open another: each has its salt.
+    salt, path = SALT, "/verify/"
+
     def __init__(self, secret_key: str, public_url: str, ttl_s: float) -> None:
-        self._serializer = URLSafeTimedSerializer(secret_key, salt=SALT)
+        self._serializer = URLSafeTimedSerializer(secret_key, salt=self.salt)
         self.public_url, self.ttl_s = public_url.rstrip("/"), ttl_s
 
     def token(self, external_userid: str) -> str:
         return self._serializer.dumps({"u": external_userid})
 
     def url(self, external_userid: str) -> str:
-        return f"{self.public_url}/verify/{self.token(external_userid)}"
+        return f"{self.public_url}{self.path}{self.token(external_userid)}"
 
     def member_of(self, token: str) -> str:
         """The external_userid the token was made for, or LinkError."""
