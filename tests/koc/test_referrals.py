@@ -204,6 +204,7 @@ async def test_a_revoked_credit_is_never_earned_again(db: Database) -> None:
         assert credit is not None
         assert await referrals.revoke(session, credit, "op_alice", "假店铺", T0)
         assert not await referrals.revoke(session, credit, "op_alice", "again", T0)
-        session.add(Referral(recommender_id=other.id, referee_member_id=friend.id, added_at=T0, status=PENDING))
+        session.add(Referral(recommender_id=other.id, referee_member_id=friend.id,
+                             added_at=T0, status=PENDING))
     assert await settle(db) == {REJECTED: 1}
     assert (await rows_of(db, Referral))[-1].reason == "already_credited"

@@ -27,7 +27,8 @@ async def test_tags_are_made_once_and_stored(db_url: str) -> None:
         # koc: the KOC tag, since sop_flows has the recommender programme (koc.yaml)
         assert [line.split(":")[0] for line in lines] == ["identity", "channel", "region", "koc"]
         adds = fake.calls_to(ADD)
-        assert [a.body["group_name"] for a in adds] == ["商家身份", "来源渠道", "所在地区", "社群角色"]
+        assert [a.body["group_name"] for a in adds] == [
+            "商家身份", "来源渠道", "所在地区", "社群角色"]
         assert [t["name"] for t in adds[3].body["tag"]] == ["KOC"]
         assert [t["name"] for t in adds[0].body["tag"]] == ["实体店", "微商", "网店"]
         assert len(adds[2].body["tag"]) == len(FLOWS.verify.regions)
