@@ -116,7 +116,8 @@ async def make_honor_roll(env: Env[Flows]) -> None:
     if koc is None or koc.honor_roll is None:
         return
     async with env.db.unit_of_work() as session:
-        await honor.make_week(session, env.flows, env.clock())
+        await honor.make_week(session, koc, env.flows.calendar,
+                              env.flows.routing.segment_labels(), env.clock())
 
 
 def router() -> Router:

@@ -13,11 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.archive.models import SpeakerDay
 from app.calendar import content
+from app.calendar.flows import CalendarFlows
 from app.calendar.models import ContentItem
 from app.engine.config import SHANGHAI
 from app.engine.logs import get_logger
-from app.flows import Flows
 from app.groups.models import CustomerGroup, GroupMember
+from app.koc.flows import KocFlows
 from app.koc.models import Recommender, ReferralCredit
 from app.members.models import Member
 
@@ -73,26 +74,25 @@ def week_label(now: datetime) -> str:
     return f"{today - timedelta(days=today.weekday()):%m-%d}"
 
 
-async def make_week(session: AsyncSession, flows: Flows, now: datetime) -> list[str]:
+async def make_week(session: AsyncSession, koc: KocFlows, calendar: CalendarFlows,
+                    labels: dict[str, str], now: datetime) -> list[str]:
     """On the roll's weekday, one item per segment whose calendar has the roll's column (once
-    a week: the title names the week); the segments done now."""
-    koc = flows.koc
-    assert koc is not None and koc.honor_roll is not None
+    a week: the title names the week); the segments done now. `labels`: segment → label."""
+    assert koc.honor_roll is not None
     roll, local = koc.honor_roll, now.astimezone(SHANGHAI)
     if local.isoweekday() != roll.weekday:
         return []
     made = []
-    for segment, plan in flows.calendar.segments.items():
+    for segment, plan in calendar.segments.items():
         if not any(slot.column == roll.column for slot in plan.slots):
             continue
-        label = flows.routing.segments[segment].label if segment in flows.routing.segments \
-            else segment
+        label = labels.get(segment, segment)
         title = koc.texts.honor_title.format(segment=label, week=week_label(now))[:128]
         if await session.scalar(select(ContentItem.id).where(
                 ContentItem.column_name == roll.column, ContentItem.segment == segment,
                 ContentItem.title == title)) is not None:
             continue
-        body = await roll_body(session, flows, segment, now)
+        body = await roll_body(session, koc, segment, now)
         await content.add(session, roll.column, title, body, None, now, segment=segment)
         made.append(segment)
     if made:
@@ -100,9 +100,9 @@ async def make_week(session: AsyncSession, flows: Flows, now: datetime) -> list[
     return made
 
 
-async def roll_body(session: AsyncSession, flows: Flows, segment: str, now: datetime) -> str:
-    koc = flows.koc
-    assert koc is not None and koc.honor_roll is not None
+async def roll_body(session: AsyncSession, koc: KocFlows, segment: str,
+                    now: datetime) -> str:
+    assert koc.honor_roll is not None
     roll, texts = koc.honor_roll, koc.texts
     since = now - timedelta(days=roll.days)
     lines = [texts.honor_recommender.format(place=n, name=e.name, count=e.count)

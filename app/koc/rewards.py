@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.engine.config import SHANGHAI
-from app.engine.db import insert_for, rowcount
+from app.engine.db import insert_for
 from app.engine.logs import get_logger
 from app.koc.flows import KocFlows
 from app.koc.models import (
@@ -58,8 +58,8 @@ async def _earn(session: AsyncSession, key: str, recommender_id: int, kind: str,
     result = await session.execute(insert_for(session, Reward).values(
         key=key, recommender_id=recommender_id, kind=kind, name=name, label=label[:128],
         period=period, status=EARNED, earned_at=now, attempts=0)
-        .on_conflict_do_nothing(index_elements=["key"]))
-    done = rowcount(result) > 0
+        .on_conflict_do_nothing(index_elements=["key"]).returning(Reward.id))
+    done = result.scalar() is not None  # no row back: it was earned before
     if done:
         log.info("reward_earned", recommender_id=recommender_id, kind=kind, name=name,
                  period=period)

@@ -41,8 +41,7 @@ def with_policy(policy: str) -> CalendarFlows:
 def test_a_day_of_posts_in_time_order_with_the_weekly_calendar_on_monday() -> None:
     posts = posts_for(CALENDAR.segments["shop_north"], MONDAY)
     assert [(p.at.strftime("%H:%M"), p.name) for p in posts] == [
-        ("08:00", "morning"), ("10:30", "slot0"), ("15:00", "slot1"), ("19:30", "slot5"),
-        ("21:00", "evening")]  # slot5: the weekly 光荣榜 (sop_flows/koc.yaml)
+        ("08:00", "morning"), ("10:30", "slot0"), ("15:00", "slot1"), ("21:00", "evening")]
     assert "本周活动" in (posts[0].extra or "")
     assert posts_for(CALENDAR.segments["shop_north"], TUESDAY)[0].extra is None
     assert posts[0].at.tzinfo == SHANGHAI
@@ -217,10 +216,11 @@ def test_the_preview_command(db_url: str, tmp_path: Path) -> None:
 
 def test_the_six_columns_run_on_their_weekdays() -> None:
     assert set(CALENDAR.columns.values()) == {"档口评测", "今日上新", "星品推荐", "社群小店",
-                                              "店主代言", "嘉宾分享会"}
+                                              "店主代言", "嘉宾分享会", "光荣榜", "话题讨论"}
     used = {slot.column for s in CALENDAR.segments.values() for slot in s.slots}
-    # Every column has a slot somewhere; 《嘉宾分享会》 is the topic source of the talks.
-    assert used == set(CALENDAR.columns) - {"guest_talk"}
+    # Every column has a slot somewhere; 《嘉宾分享会》 is the topic source of the talks; the
+    # recommender programme's 光荣榜 and 话题讨论 have their slots commented in the sample.
+    assert used == set(CALENDAR.columns) - {"guest_talk", "honor_roll", "topic"}
     week = [date(2026, 12, 2) + timedelta(days=n) for n in range(7)]  # Wednesday on
     talks = [(f"{d:%a}", p.at.strftime("%H:%M"), p.name) for d in week
              for p in day_posts(CALENDAR, "shop_north", d, TALKS) if p.column == "guest_talk"]

@@ -8,9 +8,11 @@ import json
 from datetime import UTC, date, datetime
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.archive.models import MemberStrike, SpeakerDay
 from app.calendar import content
+from app.calendar.flows import CalendarFlows
 from app.calendar.models import ContentItem
 from app.engine.db import Database
 from app.engine.outbox.models import OutboxMessage
@@ -24,6 +26,21 @@ from tests.koc.test_rewards import credit
 
 __all__ = ["db"]
 MONDAY = datetime(2026, 11, 23, 0, 30, tzinfo=UTC)  # 08:30 in Shanghai
+ROLL_SLOT = {"time": "19:30", "column": "honor_roll", "priority": 2, "weekdays": [1]}
+
+
+def calendar_with_rolls(*segments: str) -> CalendarFlows:
+    """The sample calendar with a 光荣榜 slot in these segments (the sample has it commented)."""
+    data = flows().calendar.model_dump(exclude_none=True)
+    for segment in segments:
+        data["segments"][segment]["slots"] = [*data["segments"][segment]["slots"], ROLL_SLOT]
+    return CalendarFlows.model_validate(data)
+
+
+async def make_week(session: AsyncSession, now: datetime,
+                    calendar: CalendarFlows | None = None) -> list[str]:
+    return await honor.make_week(session, koc(), calendar or calendar_with_rolls(
+        "shop_north", "shop_south"), flows().routing.segment_labels(), now)
 
 
 async def north_group(db: Database, *nicknamed: tuple[str, str]) -> None:
@@ -48,8 +65,8 @@ async def test_the_roll_names_the_week_s_best_by_their_group_nickname(db: Databa
     await credit(db, await recommender(db, star), 2, at=datetime(2026, 11, 20, tzinfo=UTC))
     await answers(db, helper.external_userid, 4)
     async with db.unit_of_work() as session:
-        assert await honor.make_week(session, flows(), MONDAY) == ["shop_north", "shop_south"]
-        assert await honor.make_week(session, flows(), MONDAY) == []  # once a week
+        assert await make_week(session, MONDAY) == ["shop_north", "shop_south"]
+        assert await make_week(session, MONDAY) == []  # once a week
     north, south = await rows_of(db, ContentItem)
     assert (north.column_name, north.segment) == ("honor_roll", "shop_north")
     label = flows().routing.segments["shop_north"].label
@@ -59,10 +76,12 @@ async def test_the_roll_names_the_week_s_best_by_their_group_nickname(db: Databa
     assert south.body == koc().texts.honor_empty
 
 
-async def test_the_roll_is_made_on_its_weekday_only(db: Database) -> None:
+async def test_the_roll_is_made_on_its_weekday_where_a_slot_takes_it(db: Database) -> None:
     async with db.unit_of_work() as session:
-        assert await honor.make_week(session, flows(), datetime(2026, 11, 24, tzinfo=UTC)) == []
-    assert await rows_of(db, ContentItem) == []
+        assert await make_week(session, datetime(2026, 11, 24, tzinfo=UTC)) == []
+        # ... and for the segments whose calendar has its column.
+        assert await make_week(session, MONDAY, calendar_with_rolls("reseller")) == ["reseller"]
+    assert [i.segment for i in await rows_of(db, ContentItem)] == ["reseller"]
 
 
 async def test_a_segment_s_roll_is_taken_only_by_that_segment(db: Database) -> None:

@@ -55,8 +55,8 @@ async def test_a_tier_is_earned_once_when_its_count_is_reached(db: Database) -> 
 async def test_monthly_ranks_go_to_each_segment_s_top_once(db: Database) -> None:
     north = [await recommender(db) for _ in range(4)]
     south = await recommender(db, await member(db, segment="shop_south"))
-    for rec, n in zip(north, (2, 1, 2, 1), strict=True):
-        await credit(db, rec, n, at=T0 + timedelta(hours=rec.id))
+    for hours, (rec, n) in enumerate(zip(north, (2, 1, 2, 1), strict=True)):
+        await credit(db, rec, n, at=T0 + timedelta(hours=hours))
     await credit(db, south, 1)
     await credit(db, north[3], 5, at=datetime(2026, 12, 2, tzinfo=UTC))  # December's
     now = datetime(2026, 12, 1, 1, tzinfo=UTC)

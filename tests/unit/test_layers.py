@@ -20,7 +20,7 @@ ENGINE, DOMAIN, ROOF, HANDLERS, FACES = range(5)
 NAMES = ("engine", "domain", "roof", "handlers", "faces")
 ROOF_MODULES = {"app.flows", "app.models", "app.migrate"}
 DOMAINS = {"archive", "funnel", "verify", "routing", "groups", "calendar", "kf", "keywords",
-           "members", "directory", "operators"}
+           "members", "directory", "operators", "koc"}
 
 
 def layer(module: str) -> int:

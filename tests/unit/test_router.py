@@ -178,14 +178,18 @@ def test_the_real_behaviours_declare_the_welcome_intakes_settle_hooks_and_jobs()
     assert rule(friend_add(None), datetime.now(UTC)) is None  # no code, nothing to store
     hooks, after = router.settled_hooks(env())
     assert {kind for kind, _ in hooks} == {"welcome", "group_sync", "join_way", "calendar_post",
-                                          "kf_handoff"}
+                                          "kf_handoff", "koc_code"}
     assert len(after) == 1  # the group pools, after every row hook
     assert {(job.name, job.every_s, job.on_lead) for job in router.jobs()} == {
         ("post_due_slots", 60, True),  # every minute, and at once when a process takes the lead
         ("track_mass_tasks", 600, False), ("plan_group_migrations", 3600, False),
         ("sweep_photos", 3600, False), ("expire_dialogs", 3600, False),
         ("purge_archive_text", 3600, True), ("tell_quarantined", 60, False),
-        ("read_owner_group_stats", 3600, True)}
+        ("read_owner_group_stats", 3600, True),
+        # the recommender programme (sop_flows/koc.yaml)
+        ("settle_referrals", 60, True), ("issue_rewards", 60, False),
+        ("rank_last_month", 3600, True), ("make_honor_roll", 3600, True),
+        ("remove_idle_codes", 6 * 3600, False)}
     with_wecom = replace(env(), wecom=object())
     assert len(router.kf_page_steps(with_wecom)) == 1  # the verification dialog's photos
     # The archive's page steps in order: activity first (the others read its rollups).
