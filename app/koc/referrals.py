@@ -79,9 +79,14 @@ async def touch(session: AsyncSession, member: Member, state: str, now: datetime
 
 async def settle(session: AsyncSession, now: datetime, koc: KocFlows) -> dict[str, int]:
     """Decide the pending referrals whose outcome is clear; counts by new status."""
-    pending = list(await session.scalars(select(Referral).where(Referral.status == PENDING)
-                                         .order_by(Referral.id).limit(SETTLE_BATCH)
-                                         .with_for_update()))
+    # Only referrals whose referee has got somewhere (in a group, or turned down): the ones
+    # still on their way would otherwise fill every batch and hide the decidable ones.
+    pending = list(await session.scalars(
+        select(Referral).join(Member, Member.id == Referral.referee_member_id)
+        .where(Referral.status == PENDING,
+               or_(Member.status.in_((JOINED, MEMBER_REJECTED)),
+                   Member.identity_type == "consumer"))
+        .order_by(Referral.id).limit(SETTLE_BATCH).with_for_update(of=Referral)))
     counts: dict[str, int] = {}
     for referral in pending:
         status = await _decide(session, referral, now, koc, velocity=True)

@@ -208,3 +208,14 @@ async def test_a_revoked_credit_is_never_earned_again(db: Database) -> None:
                              added_at=T0, status=PENDING))
     assert await settle(db) == {REJECTED: 1}
     assert (await rows_of(db, Referral))[-1].reason == "already_credited"
+
+
+async def test_friends_still_on_their_way_never_hide_the_decidable_ones(
+        db: Database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(referrals, "SETTLE_BATCH", 2)
+    rec = await recommender(db)
+    for _ in range(3):  # added, never verified (yet)
+        await touch(db, rec, await member(db, status="added", link_state=None))
+    await touch(db, rec, await member(db))
+    assert await settle(db, credit={"phone_range": {"digits": 10, "max": 10}}) \
+        == {CREDITED: 1}
