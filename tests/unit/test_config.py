@@ -139,3 +139,28 @@ def test_the_built_in_simulator_needs_no_archive_keys(monkeypatch: pytest.Monkey
     set_env(monkeypatch, WECOM_ARCHIVE_SECRET="archive-secret")  # no WeCom secret: simulated
     settings = load_settings(Settings)
     assert settings.builtin_simulator and settings.archive_private_keys == {}
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({"SOPBOT_KOC_WEBHOOK_URL": "https://platform.example/koc"},
+     "SOPBOT_KOC_WEBHOOK_URL and SOPBOT_KOC_WEBHOOK_SECRET go together"),
+    ({"SOPBOT_KOC_WEBHOOK_SECRET": "a-long-enough-secret"},
+     "SOPBOT_KOC_WEBHOOK_URL and SOPBOT_KOC_WEBHOOK_SECRET go together"),
+    ({"SOPBOT_KOC_WEBHOOK_URL": "platform.example/koc",
+      "SOPBOT_KOC_WEBHOOK_SECRET": "a-long-enough-secret"}, "SOPBOT_KOC_WEBHOOK_URL: String"),
+    ({"SOPBOT_KOC_WEBHOOK_URL": "https://platform.example/koc",
+      "SOPBOT_KOC_WEBHOOK_SECRET": "short"}, "SOPBOT_KOC_WEBHOOK_SECRET: Value should have"),
+])
+def test_the_reward_webhook_is_signed_or_off(monkeypatch: pytest.MonkeyPatch,
+                                            env: dict[str, str], expected: str) -> None:
+    set_env(monkeypatch, **env)
+    with pytest.raises(ConfigError) as info:
+        load_settings(Settings)
+    assert expected in str(info.value)
+    assert "a-long-enough-secret" not in str(info.value) and "short" not in str(info.value)
+
+
+def test_the_reward_webhook_secret_is_blanked_in_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_env(monkeypatch, SOPBOT_KOC_WEBHOOK_URL="https://platform.example/koc",
+            SOPBOT_KOC_WEBHOOK_SECRET="webhook-secret-0123456789")
+    assert "webhook-secret-0123456789" in load_settings(Settings).secret_values()
