@@ -71,6 +71,65 @@ class CalendarTexts(_Texts):
     not_configured: str
 
 
+class KocCommandTexts(_Texts):
+    """The /koc command's texts; `statuses` and `reasons` name a referral's status and reason
+    (app/koc/referrals.py) for operators."""
+
+    not_configured: str
+    stats: str
+    top_line: str
+    no_top: str
+    flagged: str
+    flagged_line: str
+    none_flagged: str
+    referral_decided: str
+    referral_not_flagged: str
+    reward_approved: str
+    reward_declined: str
+    reward_not_waiting: str
+    statuses: dict[str, str]
+    reasons: dict[str, str]
+
+    _plain = field_validator("not_configured", "no_top", "none_flagged")(allow_placeholders())
+    _stats = field_validator("stats")(allow_placeholders(
+        "month", "recommenders", "referrals", "pending", "credited", "rejected",
+        "flagged_month", "not_first", "credits", "flagged", "earned", "top"))
+    _top = field_validator("top_line")(allow_placeholders("place", "name", "count"))
+    _flagged = field_validator("flagged")(allow_placeholders("count", "lines"))
+    _line = field_validator("flagged_line")(allow_placeholders(
+        "id", "recommender", "referee", "reason", "at"))
+    _decided = field_validator("referral_decided")(allow_placeholders("id", "status"))
+    _ids = field_validator("referral_not_flagged", "reward_not_waiting")(
+        allow_placeholders("id"))
+    _rewards = field_validator("reward_approved", "reward_declined")(
+        allow_placeholders("id", "label"))
+
+    @field_validator("statuses")
+    @classmethod
+    def _statuses(cls, value: dict[str, str]) -> dict[str, str]:
+        from app.koc.models import CREDITED, FLAGGED, REJECTED
+
+        return _all_named(value, (CREDITED, REJECTED, FLAGGED))
+
+    @field_validator("reasons")
+    @classmethod
+    def _reasons(cls, value: dict[str, str]) -> dict[str, str]:
+        from app.koc.stats import REASONS
+
+        return _all_named(value, REASONS)
+
+
+def _all_named(value: dict[str, str], known: tuple[str, ...]) -> dict[str, str]:
+    """Every known key named, no other key, no empty name."""
+    missing, unknown = set(known) - set(value), set(value) - set(known)
+    if missing or unknown:
+        raise ValueError(f"missing {sorted(missing)}, unknown {sorted(unknown)} "
+                         f"(use {', '.join(known)})")
+    if any(not name.strip() for name in value.values()):
+        raise ValueError("a name is empty")
+    return value
+
+
 class CommandTexts(_Texts):
     """sop_flows/commands.yaml: what operators read when they talk to the app."""
 
@@ -82,6 +141,7 @@ class CommandTexts(_Texts):
     review: ReviewTexts
     announce: AnnounceTexts
     calendar: CalendarTexts
+    koc: KocCommandTexts
 
     _help = field_validator("help", "not_operator", "sent_separately")(allow_placeholders())
     _unknown = field_validator("unknown_command")(allow_placeholders("command"))

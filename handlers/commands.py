@@ -14,6 +14,10 @@ from app.engine.wecom.events import TextMessage
 from app.flows import Flows
 from app.funnel import labels
 from app.funnel.report import ReportError
+from app.koc import referrals, rewards
+from app.koc import stats as koc_stats
+from app.koc.models import REJECTED as REFERRAL_REJECTED
+from app.koc.models import Reward
 from app.routing.service import after_approval
 from app.verify import service as verify
 from app.verify.checks import describe
@@ -24,6 +28,10 @@ ANNOUNCE_USAGE = (f"/announce 分群或群名 内容（内容不超过 {ANNOUNCE
                   "/announce tomorrow 编号｜/announce remind 编号")
 CHOICES = ("tomorrow", "remind")  # what an operator does with a held announcement
 NAMES_SHOWN = 10  # groups named in the answer
+KOC_USAGE = ("/koc | /koc flagged | /koc credit 编号 | /koc reject 编号 | /koc approve 编号 | "
+             "/koc decline 编号 原因")
+KOC_DECISIONS = ("credit", "reject", "approve", "decline")
+NUMBER = re.compile(r"#?[0-9]{1,18}")
 
 
 async def refuse_non_operator(event: TextMessage, ctx: Ctx[Flows]) -> None:
@@ -167,6 +175,83 @@ async def answer_calendar(event: TextMessage, ctx: Ctx[Flows]) -> None:
                           ctx.flows.commands.sent_separately)
 
 
+async def answer_koc(event: TextMessage, ctx: Ctx[Flows]) -> None:
+    """/koc: the referral programme's numbers; /koc flagged: the referrals waiting for an
+    operator, decided by /koc credit ID or /koc reject ID; /koc approve ID and
+    /koc decline ID REASON decide an earned reward. Nothing without sop_flows/koc.yaml."""
+    if ctx.flows.koc is None:
+        return ctx.reply_text(event.from_user_name, ctx.flows.commands.koc.not_configured)
+    args = ctx.data["args"].split(maxsplit=2)
+    if not args:
+        return await ctx.answer_text(event.from_user_name, await _koc_stats(ctx),
+                                     ctx.flows.commands.sent_separately)
+    action = args[0].lower()
+    if action == "flagged" and len(args) == 1:
+        return await ctx.answer_text(event.from_user_name, await _koc_flagged(ctx),
+                                     ctx.flows.commands.sent_separately)
+    if action not in KOC_DECISIONS or len(args) < 2 or not NUMBER.fullmatch(args[1]) \
+            or (action == "decline" and len(args) < 3):
+        return _usage(event, ctx, KOC_USAGE)
+    number, operator = int(args[1].lstrip("#")), f"wecom:{event.from_user_name}"
+    if action in ("credit", "reject"):
+        text = await _koc_referral(ctx, number, action == "credit", operator)
+    else:
+        text = await _koc_reward(ctx, number, action, operator, args[2] if len(args) > 2 else None)
+    ctx.reply_text(event.from_user_name, text)
+
+
+async def _koc_stats(ctx: Ctx[Flows]) -> str:
+    texts, seen = ctx.flows.commands.koc, await koc_stats.overview(ctx.session, ctx.now)
+    top = "\n".join(texts.top_line.format(place=n, name=r.name, count=r.count)
+                    for n, r in enumerate(seen.top, 1)) or texts.no_top
+    # The statuses are the text's placeholders (koc/models.py's values).
+    by_status = {status: seen.referrals.get(status, 0) for status in (
+        "pending", "credited", "rejected", "not_first")}
+    return texts.stats.format(month=seen.month, recommenders=seen.recommenders,
+                              referrals=sum(seen.referrals.values()), **by_status,
+                              flagged_month=seen.referrals.get("flagged", 0),
+                              credits=seen.credited, flagged=seen.flagged, earned=seen.earned,
+                              top=top)
+
+
+async def _koc_flagged(ctx: Ctx[Flows]) -> str:
+    texts = ctx.flows.commands.koc
+    count, rows = await koc_stats.flagged(ctx.session)
+    if not count:
+        return texts.none_flagged
+    lines = "\n".join(texts.flagged_line.format(
+        id=r.id, recommender=r.recommender, referee=r.referee_member_id,
+        reason=texts.reasons.get(r.reason, r.reason),
+        at=f"{r.added_at.astimezone(SHANGHAI):%m-%d %H:%M}") for r in rows)
+    return texts.flagged.format(count=count, lines=lines)
+
+
+async def _koc_referral(ctx: Ctx[Flows], number: int, credit: bool, operator: str) -> str:
+    texts, koc = ctx.flows.commands.koc, ctx.flows.koc
+    assert koc is not None
+    referral = await koc_stats.flagged_referral(ctx.session, number)
+    if referral is None:
+        return texts.referral_not_flagged.format(id=number)
+    status = await referrals.decide_flagged(ctx.session, referral, credit, operator, ctx.now, koc)
+    ctx.log.info("koc_referral_decided_by_command", referral_id=number, status=status,
+                 reason=referral.reason, operator=operator)
+    shown = texts.statuses.get(status, status)
+    if status == REFERRAL_REJECTED and referral.reason in texts.reasons:
+        shown += f"（{texts.reasons[referral.reason]}）"
+    return texts.referral_decided.format(id=number, status=shown)
+
+
+async def _koc_reward(ctx: Ctx[Flows], number: int, action: str, operator: str,
+                      reason: str | None) -> str:
+    texts = ctx.flows.commands.koc
+    if not await rewards.decide(ctx.session, [number], action, operator, ctx.now, reason):
+        return texts.reward_not_waiting.format(id=number)
+    reward = await ctx.session.get(Reward, number)
+    assert reward is not None  # decided just now
+    done = texts.reward_approved if action == "approve" else texts.reward_declined
+    return done.format(id=number, label=reward.label)
+
+
 def _usage(event: TextMessage, ctx: Ctx[Flows], usage: str) -> None:
     ctx.reply_text(event.from_user_name, ctx.flows.commands.bad_arguments.format(usage=usage))
 
@@ -179,5 +264,6 @@ def router() -> Router:
     commands.add(TextMessage, answer_review, Command("review"))
     commands.add(TextMessage, answer_announce, Command("announce"))
     commands.add(TextMessage, answer_calendar, Command("calendar"))
+    commands.add(TextMessage, answer_koc, Command("koc"))
     commands.add(TextMessage, answer_unknown_command, Command())
     return commands
