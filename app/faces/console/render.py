@@ -48,6 +48,7 @@ NAV = (
     NavItem("会员", "/console/members"),
     NavItem("群", "/console/groups"),
     NavItem("群规", "/console/rules"),
+    NavItem("推荐官", "/console/koc"),
     NavItem("日历", "/console/calendar"),
     NavItem("内容", "/console/content"),
     NavItem("关键词", "/console/keywords"),

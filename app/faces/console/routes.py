@@ -22,6 +22,7 @@ from app.faces.console.pages import (
     funnel,
     groups,
     keywords,
+    koc,
     members,
     outbox,
     reviews,
@@ -50,6 +51,7 @@ PAGES = (
     calendar.router,
     content.router,
     rules.router,
+    koc.router,
 )
 
 
