@@ -62,6 +62,11 @@ class SimSettings(BaseSettings):
     # one is generated at start.
     control_key: SecretStr | None = Field(None, validation_alias="SOPBOT_SIM_KEY", min_length=16)
 
+    # The reward webhook's secret (docs/koc.md): the platform stand-in (platform.py) checks each
+    # POST's signature with it. The service's variable name, so one .env serves both.
+    koc_webhook_secret: SecretStr | None = Field(None, validation_alias="SOPBOT_KOC_WEBHOOK_SECRET",
+                                                 min_length=16)
+
     @field_validator("callback_aes_key")
     @classmethod
     def _aes_key_shape(cls, value: SecretStr) -> SecretStr:
@@ -104,5 +109,5 @@ class SimSettings(BaseSettings):
         """Everything the log redactor must blank."""
         values = [self.callback_token, self.callback_aes_key, self.agent_secret,
                   self.contact_secret_raw, self.kf_secret_raw, self.archive_secret,
-                  self.control_key]
+                  self.control_key, self.koc_webhook_secret]
         return [v.get_secret_value() for v in values if v] + list(self.robots)

@@ -66,6 +66,20 @@ def friend_add(world: World, userid: str, external_userid: str | None = None, st
     return follow, code
 
 
+def scan_contact_way(world: World, config_id: str | None, state: str) -> tuple[str, str]:
+    """A customer scanning a 联系我 code, named by its config_id or its state: (the staff
+    member it adds, the code's state). Several users take turns, as WeCom spreads them."""
+    ways = [w for w in world.contact_ways.values()
+            if (w["config_id"] == config_id if config_id else w.get("state") == state)]
+    if not ways or not ways[0].get("user"):
+        named = f"config_id {config_id}" if config_id else f"state {state!r}"
+        raise ScenarioError(f"no 联系我 code with {named} and a user", 404)
+    way = ways[0]
+    way["scans"] = way.get("scans", 0) + 1
+    users = way["user"]
+    return users[(way["scans"] - 1) % len(users)], way.get("state", "")
+
+
 def _issue_welcome_code(world: World, userid: str, external_userid: str) -> str:
     code = world.new_id("WCSim", 24)
     world.welcome_codes[code] = WelcomeCode(code, userid, external_userid, world.now())

@@ -10,6 +10,7 @@ from app.faces.sim.callbacks import CallbackSender
 from app.faces.sim.clock import SimClock
 from app.faces.sim.config import SimSettings
 from app.faces.sim.faults import FaultBook
+from app.faces.sim.platform import RewardInbox
 from app.faces.sim.recorder import RequestLog
 from app.faces.sim.state import World
 
@@ -22,6 +23,8 @@ class Sim:
         self.faults = FaultBook(settings.seed)
         self.requests = RequestLog()
         self.callbacks = CallbackSender(settings, self.clock)
+        secret = settings.koc_webhook_secret
+        self.rewards = RewardInbox(secret.get_secret_value() if secret else None)
         key = settings.control_key
         self.control_key = key.get_secret_value() if key is not None else new_key()
 

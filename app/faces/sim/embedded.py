@@ -57,6 +57,8 @@ def embedded_simulator(settings: Settings) -> tuple[Settings, SimSettings] | Non
     values["robots"] = tuple(settings.robot_keys.values()) or (new_key(),)
     values["members"] = _members(settings)
     values["control_key"] = settings.sim_key or SecretStr(new_key())
+    # The platform's stand-in checks the reward webhook's signature with the service's secret.
+    values["koc_webhook_secret"] = settings.koc_webhook_secret
     sim = SimSettings(_env_file=None, **values)
     pointed = settings.model_copy(update={"api_base": local + MOUNT_PATH,
                                           "agent_secret": sim.agent_secret,

@@ -179,9 +179,26 @@ def groupchat_get(world: World, call: Call) -> Json:
         "admin_list": [], "member_version": member_version(group)}}
 
 
+# A customer's 群昵称, as shop owners set theirs: region, business, shop. Derived from their id,
+# so the same customer has the same nickname in every group and every run.
+NICK_REGIONS = ("华东", "华南", "华北", "华中", "西南", "西北", "东北")
+NICK_KINDS = ("实体店", "便利店", "网店", "微商", "批发", "超市")
+NICK_SHOPS = ("张记", "李记", "王记", "陈记", "刘记", "杨记", "黄记", "赵记", "周记", "吴记",
+              "徐记", "孙记", "胡记", "朱记", "高记", "林记")
+
+
+def group_nickname(userid: str) -> str:
+    """A customer's stable Chinese group nickname, e.g. 华东-实体店-张记."""
+    n = int.from_bytes(hashlib.sha256(userid.encode()).digest()[:8], "big")
+    region, n = NICK_REGIONS[n % len(NICK_REGIONS)], n // len(NICK_REGIONS)
+    kind, n = NICK_KINDS[n % len(NICK_KINDS)], n // len(NICK_KINDS)
+    return f"{region}-{kind}-{NICK_SHOPS[n % len(NICK_SHOPS)]}"
+
+
 def _member_json(world: World, member: GroupMember, need_name: bool) -> Json:
+    nickname = group_nickname(member.userid) if member.type == 2 else ""
     data: Json = {"userid": member.userid, "type": member.type, "join_time": member.join_time,
-                  "join_scene": member.join_scene, "group_nickname": ""}
+                  "join_scene": member.join_scene, "group_nickname": nickname}
     if member.invitor:
         data["invitor"] = {"userid": member.invitor}
     if member.state:

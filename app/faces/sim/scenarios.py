@@ -29,11 +29,20 @@ class Scenario(BaseModel):
 
 
 class FriendAdd(Scenario):
-    userid: str = Field(min_length=1)
+    # Without userid: a scan of the 联系我 code named by config_id, or else by state (the
+    # code's staff member is added and its state comes with the callback).
+    userid: str | None = Field(None, min_length=1)
+    config_id: str | None = None
     external_userid: str | None = None
     state: str = Field("", max_length=30)
     name: str | None = None
     welcome_code: bool = True  # false: as when an admin-configured welcome exists
+
+    @model_validator(mode="after")
+    def _whom(self) -> FriendAdd:
+        if self.userid is None and not (self.config_id or self.state):
+            raise ValueError("give userid, or the code scanned (config_id or state)")
+        return self
 
 
 class FriendDelete(Scenario):
@@ -169,10 +178,13 @@ def scenario_error(_request: Request, exc: Exception) -> JSONResponse:
 @router.post("/friend_add")
 async def friend_add(request: Request, body: FriendAdd) -> dict[str, Any]:
     sim = _sim(request)
-    follow, code = contacts.friend_add(sim.world, body.userid, body.external_userid,
-                                       body.state, body.name, body.welcome_code)
+    userid, state = body.userid, body.state
+    if userid is None:
+        userid, state = contacts.scan_contact_way(sim.world, body.config_id, body.state)
+    follow, code = contacts.friend_add(sim.world, userid, body.external_userid, state,
+                                       body.name, body.welcome_code)
     return await _deliver(sim, body.wait, external_userid=follow.external_userid,
-                          welcome_code=code)
+                          welcome_code=code, userid=userid, state=state)
 
 
 @router.post("/friend_delete")

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
 from app.engine.logs import get_logger
-from app.faces.sim import api, control, scenarios
+from app.faces.sim import api, control, platform, scenarios
 from app.faces.sim.access import SimAccess
 from app.faces.sim.clock import SimClock
 from app.faces.sim.config import SimSettings
@@ -40,6 +40,7 @@ def create_sim_app(settings: SimSettings, clock: SimClock | None = None, *,
     app.include_router(api.router)
     app.include_router(control.router)
     app.include_router(scenarios.router)
+    app.include_router(platform.router)  # the platform's server: the reward webhook
     # Everything but WeCom's own API is the operator's remote control: behind the key.
     app.add_middleware(SimAccess, sim=sim, loopback_api=loopback_api)
     app.add_exception_handler(RequestValidationError, validation_error)
