@@ -111,11 +111,13 @@ async def remove_idle_codes(env: Env[Flows]) -> None:
 
 
 async def make_honor_roll(env: Env[Flows]) -> None:
-    """On honor_roll.weekday, each segment's 光荣榜 is queued in its calendar column."""
+    """On honor_roll.weekday, each segment's 光荣榜 is queued in its calendar column (its
+    groups are read again the day before, for their members' group nicknames)."""
     koc = env.flows.koc
     if koc is None or koc.honor_roll is None:
         return
     async with env.db.unit_of_work() as session:
+        await honor.refresh_nicknames(session, koc, env.flows.calendar, env.clock())
         await honor.make_week(session, koc, env.flows.calendar,
                               env.flows.routing.segment_labels(), env.clock())
 

@@ -17,7 +17,8 @@ from app.calendar.flows import CalendarFlows
 from app.calendar.models import ContentItem
 from app.engine.config import SHANGHAI
 from app.engine.logs import get_logger
-from app.groups.models import CustomerGroup, GroupMember
+from app.groups import service as groups
+from app.groups.models import LIVE, CustomerGroup, GroupMember
 from app.koc.flows import KocFlows
 from app.koc.models import Recommender, ReferralCredit
 from app.members.models import Member
@@ -74,6 +75,30 @@ def week_label(now: datetime) -> str:
     return f"{today - timedelta(days=today.weekday()):%m-%d}"
 
 
+def roll_segments(koc: KocFlows, calendar: CalendarFlows) -> list[str]:
+    """The segments whose calendar has a slot of the roll's column."""
+    assert koc.honor_roll is not None
+    column = koc.honor_roll.column
+    return [segment for segment, plan in calendar.segments.items()
+            if any(slot.column == column for slot in plan.slots)]
+
+
+async def refresh_nicknames(session: AsyncSession, koc: KocFlows, calendar: CalendarFlows,
+                            now: datetime) -> int:
+    """The day before the roll, the roll's groups are read again from WeCom: group nicknames
+    are in groupchat/get only (a join event carries none). Once per group and day."""
+    assert koc.honor_roll is not None
+    local = now.astimezone(SHANGHAI)
+    if local.isoweekday() % 7 + 1 != koc.honor_roll.weekday:
+        return 0
+    chats = list(await session.scalars(select(CustomerGroup.chat_id).where(
+        CustomerGroup.segment.in_(roll_segments(koc, calendar)),
+        CustomerGroup.status == LIVE)))
+    for chat_id in chats:
+        await groups.request_sync(session, chat_id, f"nicknames:{local:%Y%m%d}")
+    return len(chats)
+
+
 async def make_week(session: AsyncSession, koc: KocFlows, calendar: CalendarFlows,
                     labels: dict[str, str], now: datetime) -> list[str]:
     """On the roll's weekday, one item per segment whose calendar has the roll's column (once
@@ -83,9 +108,7 @@ async def make_week(session: AsyncSession, koc: KocFlows, calendar: CalendarFlow
     if local.isoweekday() != roll.weekday:
         return []
     made = []
-    for segment, plan in calendar.segments.items():
-        if not any(slot.column == roll.column for slot in plan.slots):
-            continue
+    for segment in roll_segments(koc, calendar):
         label = labels.get(segment, segment)
         title = koc.texts.honor_title.format(segment=label, week=week_label(now))[:128]
         if await session.scalar(select(ContentItem.id).where(

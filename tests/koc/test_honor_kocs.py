@@ -146,3 +146,16 @@ async def test_a_topic_is_queued_for_the_koc_s_segment_and_their_staff_told(
     told = [json.loads(r.request) for r in await rows_of(db, OutboxMessage)]
     assert [t["touser"] for t in told] == ["zhangsan", "zhangsan"]
     assert "档口经营心得" in told[1]["text"]["content"]
+
+
+async def test_the_roll_s_groups_are_read_again_the_day_before(db: Database) -> None:
+    await north_group(db)
+    calendar = calendar_with_rolls("shop_north")
+    sunday = datetime(2026, 11, 22, 1, tzinfo=UTC)
+    async with db.unit_of_work() as session:
+        assert await honor.refresh_nicknames(session, koc(), calendar, MONDAY) == 0
+        assert await honor.refresh_nicknames(session, koc(), calendar, sunday) == 1
+        assert await honor.refresh_nicknames(session, koc(), calendar, sunday) == 1
+    read, = await rows_of(db, OutboxMessage)  # once a day, however often the job runs
+    assert read.api == "externalcontact/groupchat/get"
+    assert json.loads(read.request)["chat_id"] == "wrNorth"
