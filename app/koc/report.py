@@ -94,7 +94,7 @@ def _person(member: Member, name: str | None) -> Person:
     return Person(member.id, member.external_userid, name, member.phone, member.segment)
 
 
-def _with_name(query: Select, member: type[Member] = Member) -> Select:  # type: ignore[type-arg]
+def _with_name(query: Select, member: type[Member] = Member) -> Select:
     directory = aliased(PlatformUser)
     return query.add_columns(directory.name).outerjoin(
         directory, directory.platform_user_id == member.platform_user_id)
@@ -192,14 +192,14 @@ class ReferralRow:
     revoke_reason: str | None
 
 
-def _referral_query() -> Select:  # type: ignore[type-arg]
+def _referral_query() -> Select:
     referrer, referee = aliased(Member), aliased(Member)
     query = (select(Referral, Recommender.short_id, referrer, referee, ReferralCredit)
              .join(Recommender, Recommender.id == Referral.recommender_id)
              .join(referrer, referrer.id == Recommender.member_id)
              .join(referee, referee.id == Referral.referee_member_id)
              .outerjoin(ReferralCredit, ReferralCredit.referral_id == Referral.id))
-    return _with_name(_with_name(query, referrer), referee)  # type: ignore[arg-type]
+    return _with_name(_with_name(query, referrer), referee)
 
 
 async def _referral_rows(session: AsyncSession, status: str | None, exclude: str | None,
@@ -345,7 +345,8 @@ async def _nicknames(session: AsyncSession, userids: list[str]) -> dict[str, str
         .where(GroupMember.userid.in_(userids), GroupMember.nickname.is_not(None))
         .order_by(GroupMember.joined_at.desc()))
     for userid, nickname in rows:
-        found.setdefault(userid, nickname)
+        if nickname:
+            found.setdefault(userid, nickname)
     return found
 
 

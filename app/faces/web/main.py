@@ -35,10 +35,11 @@ from app.faces.console import routes as console
 from app.faces.sim import create_sim_app
 from app.faces.sim.config import SimSettings
 from app.faces.sim.embedded import MOUNT_PATH
-from app.faces.web import callback, health
+from app.faces.web import callback, health, koc_member
 from app.faces.web import content as content_routes
 from app.faces.web import funnel as funnel_routes
 from app.faces.web import groups as groups_routes
+from app.faces.web import koc as koc_routes
 from app.faces.web.http_errors import validation_error
 from app.faces.web.metrics import Metrics
 from app.faces.web.metrics import router as metrics_routes
@@ -161,6 +162,8 @@ def create_app(settings: Settings, *, router: Router | None = None,
     app.include_router(funnel_routes.router)
     app.include_router(content_routes.router)
     app.include_router(groups_routes.router)
+    app.include_router(koc_routes.router)
+    app.include_router(koc_member.router)
     app.include_router(verify_routes.router)
     app.include_router(verify_form.router, max_body_size=verify_form.max_body_size(settings))
     console.install(app)
