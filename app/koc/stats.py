@@ -23,6 +23,7 @@ from app.koc.models import (
     EARNED,
     FLAGGED,
     NOT_FIRST,
+    RANK,
     Recommender,
     Referral,
     ReferralCredit,
@@ -182,3 +183,21 @@ async def flagged_referral(session: AsyncSession, referral_id: int) -> Referral 
     itself decides whatever it is given)."""
     return await session.scalar(select(Referral).where(
         Referral.id == referral_id, Referral.status == FLAGGED).with_for_update())
+
+
+@dataclass(frozen=True)
+class RankReward:
+    reward: Reward
+    place: str  # "<segment>:<place>" of its key
+    name: str
+
+
+async def rank_rewards(session: AsyncSession, month: str) -> list[RankReward]:
+    """The month's rank rewards, by segment and place, with their recommender's name."""
+    rows = (await session.execute(
+        select(Reward, Member.id, Member.external_userid)
+        .join(Recommender, Recommender.id == Reward.recommender_id)
+        .join(Member, Member.id == Recommender.member_id)
+        .where(Reward.kind == RANK, Reward.period == month).order_by(Reward.key))).all()
+    return [RankReward(r, r.key.split(":", 2)[2], await name_of(session, i, u))
+            for r, i, u in rows]

@@ -9,11 +9,14 @@ import typer
 from app.faces.cli.support import EnvFile, contact_settings, fail, run_on_database
 
 if TYPE_CHECKING:
+    from datetime import datetime
     from pathlib import Path
 
     from app.engine.config import Settings
+    from app.flows import Flows
     from app.funnel.codes import CodeResult
     from app.funnel.flows import FunnelFlows
+    from app.koc.funnel_steps import ReferrerSteps
 
 codes = typer.Typer(help="联系我 codes, one per (channel, slot) declared in sop_flows/funnel.yaml.",
                     no_args_is_help=True)
@@ -82,18 +85,74 @@ async def _list(database_url: str) -> list[str]:
 
 def report(env_file: EnvFile = None,
            by: Annotated[str | None, typer.Option(
-               help="Group by channel, slot, segment or region.")] = None,
+               help="Group by channel, slot, segment or region; `referrer`: the referral "
+                    "steps of each recommender (sop_flows/koc.yaml).")] = None,
            since: Annotated[str, typer.Option(help="Period, e.g. 24h, 7d, 30d.")] = "7d",
            ) -> None:
     """Funnel counts and step-to-step conversion."""
     from app.funnel.report import ReportError, funnel_report, parse_by, parse_since
 
+    if by == REFERRER:
+        return by_referrer(env_file, since)
     try:
         parse_by(by)
         parse_since(since)
     except ReportError as exc:
         fail(str(exc))
     typer.echo(run_on_database(funnel_report, env_file, by, since, _labels(env_file, by)))
+
+
+REFERRER = "referrer"
+
+
+def by_referrer(env_file: Path | None, since: str) -> None:
+    """The referral steps of each recommender whose referrals came in the period (their
+    friend adds), as app/koc/funnel_steps.py counts them; the programme must be configured."""
+    from app.engine.db import utcnow
+    from app.funnel.report import ReportError, parse_since
+
+    try:
+        period = parse_since(since)
+    except ReportError as exc:
+        fail(str(exc))
+    if _flows(env_file).koc is None:
+        fail("--by referrer: no referral programme (sop_flows/koc.yaml is absent)")
+    rows = run_on_database(_referrers, env_file, utcnow() - period)
+    typer.echo(f"referral steps by referrer, last {since} (by friend add)")
+    typer.echo("\n".join(referrer_line(row) for row in rows) or "  no referrals in the period")
+
+
+async def _referrers(database_url: str, since: datetime) -> list[ReferrerSteps]:
+    from app.engine.db import Database
+    from app.koc.funnel_steps import by_referrer as steps_by_referrer
+
+    db = Database(database_url)
+    try:
+        async with db.reader() as session:
+            return await steps_by_referrer(session, since)
+    finally:
+        await db.dispose()
+
+
+def referrer_line(row: ReferrerSteps) -> str:
+    rejected = f"rejected {row.rejected_total}" + (" (" + ", ".join(
+        f"{reason} {n}" for reason, n in sorted(row.rejected.items())) + ")"
+        if row.rejected else "")
+    revoked = f" (+{row.revoked} revoked)" if row.revoked else ""
+    return (f"  {row.name}: referred {row.referred}, verified {row.verified}, "
+            f"joined {row.joined}, credited {row.credited}{revoked}, flagged {row.flagged}, "
+            f"pending {row.pending}, {rejected}")
+
+
+def _flows(env_file: Path | None) -> Flows:
+    from app.engine.config import ConfigError, FlowsSettings, load_settings
+    from app.engine.yamlconf import ConfigFileError
+    from app.flows import load_flows
+
+    try:
+        return load_flows(load_settings(FlowsSettings, env_file).flows_path)
+    except (ConfigError, ConfigFileError) as exc:
+        fail(str(exc))
 
 
 def _labels(env_file: Path | None, by: str | None) -> dict[str, str]:

@@ -200,6 +200,7 @@ def _register_domain_commands() -> None:
     from app.faces.cli.directory import users
     from app.faces.cli.funnel import codes, report
     from app.faces.cli.groups import groups
+    from app.faces.cli.koc import koc
     from app.faces.cli.operators import operators
     from app.faces.cli.routing import tags
     from app.faces.cli.sop import sop
@@ -212,6 +213,7 @@ def _register_domain_commands() -> None:
     cli.add_typer(codes, name="codes")
     cli.add_typer(sop, name="sop")
     cli.add_typer(groups, name="groups")
+    cli.add_typer(koc, name="koc")
     cli.add_typer(tags, name="tags")
     cli.add_typer(templates, name="templates")
     cli.add_typer(users, name="users")

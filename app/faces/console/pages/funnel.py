@@ -11,19 +11,25 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.engine.db import utcnow
 from app.faces.console.pages.funnel_trend import Trend, days_of, trend_view
 from app.faces.console.pages.funnel_view import (
     DIMENSION_LABELS,
+    REFERRERS_SHOWN,
     STEP_LABELS,
     GroupView,
+    ReferrerRow,
     group_views,
+    referrer_rows,
     table_rows,
 )
 from app.faces.console.periods import CHOICES, Period, PeriodError, parse_period
 from app.faces.console.render import render
+from app.flows import Flows
 from app.funnel import report, trend
+from app.koc import funnel_steps
 
 router = APIRouter()
 
@@ -43,9 +49,21 @@ async def funnel_page(request: Request, period: str = "7d", by: str = "", start:
         groups = await report.gather(session, by or None, chosen.since_at, chosen.until_at)
         daily = (await trend.daily(session, by or None, chosen.since_at, chosen.until_at)
                  if chosen.first_day < chosen.last_day else None)
+        referrers = await _referrers(session, runtime.flows, chosen)
     views = group_views(groups, by or None, runtime.flows)
     return _page(request, form, period=chosen, groups=views, rows=table_rows(views),
-                 trend=_trend(daily, chosen, by or None, views))
+                 trend=_trend(daily, chosen, by or None, views), referrers=referrers,
+                 referrers_shown=REFERRERS_SHOWN)
+
+
+async def _referrers(session: AsyncSession, flows: Flows,
+                     period: Period) -> list[ReferrerRow] | None:
+    """推荐官转化: each recommender's referral steps in the period; None without koc.yaml."""
+    if flows.koc is None:
+        return None
+    rows = await funnel_steps.by_referrer(session, period.since_at, period.until_at,
+                                          limit=REFERRERS_SHOWN)
+    return referrer_rows(rows, flows.commands.koc.reasons)
 
 
 def _trend(daily: trend.Daily | None, period: Period, by: str | None,

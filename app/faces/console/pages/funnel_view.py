@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from app.flows import Flows
 from app.funnel import report, steps
 from app.funnel.labels import IN_EACH_GROUP, NOT_KNOWN_YET, value_labels
+from app.koc.funnel_steps import ReferrerSteps
 
 STEP_LABELS = {
     steps.TARGETED: "目标用户", steps.IMPRESSION: "广告曝光", steps.CLICK: "广告点击",
@@ -135,3 +136,27 @@ def table_rows(views: list[GroupView]) -> list[TableRow]:
     """One row per step, one cell per group (the groups' bars are in the same step order)."""
     return [TableRow(step, STEP_LABELS[step], [view.bars[index] for view in views])
             for index, step in enumerate(steps.ORDER)]
+
+
+REFERRERS_SHOWN = 50  # the section 推荐官转化 lists the recommenders who referred most
+
+
+@dataclass(frozen=True)
+class ReferrerRow:
+    """One recommender's referral steps (app/koc/funnel_steps.py), reasons in Chinese."""
+
+    steps: ReferrerSteps
+    rejected: str  # "消费者 1、推荐人本人 1"
+
+    @property
+    def rate(self) -> str:
+        """Credited ÷ referred."""
+        if not self.steps.referred:
+            return "-"
+        return f"{100 * self.steps.credited / self.steps.referred:.1f}%"
+
+
+def referrer_rows(rows: list[ReferrerSteps], reasons: dict[str, str]) -> list[ReferrerRow]:
+    return [ReferrerRow(row, "、".join(f"{reasons.get(reason, reason)} {n}"
+                                       for reason, n in sorted(row.rejected.items())))
+            for row in rows]
