@@ -107,9 +107,9 @@ class KocCommandTexts(_Texts):
     @field_validator("statuses")
     @classmethod
     def _statuses(cls, value: dict[str, str]) -> dict[str, str]:
-        from app.koc.models import CREDITED, FLAGGED, REJECTED
+        from app.koc.models import CREDITED, FLAGGED, PENDING, REJECTED
 
-        return _all_named(value, (CREDITED, REJECTED, FLAGGED))
+        return _all_named(value, (CREDITED, REJECTED, FLAGGED, PENDING))
 
     @field_validator("reasons")
     @classmethod

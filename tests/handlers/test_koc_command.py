@@ -142,3 +142,15 @@ async def _owner(bot: Bot, rec: Recommender) -> Member:
     assert owner is not None
     return owner
 
+
+
+async def test_crediting_a_referee_who_left_their_group_says_what_it_became(bot: Bot) -> None:
+    bot.clock.now = SETTLED
+    rec = await recommender(bot.db)
+    friend, referral_id = await flag(bot.db, rec)
+    await change(bot.db, friend, status="left")
+    text = await koc(bot, f"credit {referral_id}")
+    [row] = await bot.rows(ReferralRow)
+    assert row.status in ("pending", "flagged") and row.decided_by == BY
+    assert text == f"推荐 #{referral_id} 已处理：{bot.flows.commands.koc.statuses[row.status]}。"
+    assert await bot.rows(ReferralCredit) == []
