@@ -62,12 +62,22 @@ async def top_helpers(session: AsyncSession, segment: str, since: date,
     return [Entry(i, u, await nickname(session, u), int(n)) for i, u, n in rows]
 
 
+NO_NICKNAME = "热心群友"  # never an id: people are named in public posts
+
+
 async def nickname(session: AsyncSession, external_userid: str) -> str:
     """Their group nickname as WeCom last gave it; else a neutral name (never an id)."""
-    name = await session.scalar(select(GroupMember.nickname).where(
-        GroupMember.userid == external_userid, GroupMember.nickname.is_not(None))
-        .order_by(GroupMember.joined_at.desc()).limit(1))
-    return name or "热心群友"
+    return (await nicknames(session, [external_userid])).get(external_userid, NO_NICKNAME)
+
+
+async def nicknames(session: AsyncSession, external_userids: list[str]) -> dict[str, str]:
+    """The known group nicknames of these people (the latest group's), in one query; people
+    without one are left out."""
+    rows = await session.execute(
+        select(GroupMember.userid, GroupMember.nickname).where(
+            GroupMember.userid.in_(external_userids), GroupMember.nickname.is_not(None))
+        .order_by(GroupMember.joined_at))
+    return {userid: name for userid, name in rows}
 
 
 def week_label(now: datetime) -> str:

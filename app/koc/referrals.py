@@ -45,6 +45,9 @@ CONSUMER, NOT_APPROVED, DUPLICATE_PHONE, DUPLICATE_ID = (
     "consumer", "not_approved", "duplicate_phone", "duplicate_platform_id")
 ALREADY_CREDITED, BURST, PHONE_RANGE, BY_OPERATOR = (
     "already_credited", "burst", "phone_range", "operator")
+# Every reason a referral is rejected or flagged for (texts name each: commands.yaml).
+REASONS = (SELF, ALREADY_MEMBER, FIRST_ELSEWHERE, CONSUMER, NOT_APPROVED, DUPLICATE_PHONE,
+           DUPLICATE_ID, ALREADY_CREDITED, BURST, PHONE_RANGE, BY_OPERATOR)
 SETTLE_BATCH = 500
 
 
@@ -70,7 +73,8 @@ async def touch(session: AsyncSession, member: Member, state: str, now: datetime
         recommender_id=rec.id, referee_member_id=member.id, added_at=now, status=status,
         reason=reason).on_conflict_do_nothing(
             index_elements=["referee_member_id", "recommender_id"]))
-    rec.last_referral_at = now
+    if status == PENDING:  # a self-scan or a known face does not keep a code in use
+        rec.last_referral_at = now
     log.info("referral_recorded", recommender_id=rec.id, member_id=member.id, status=status,
              reason=reason)
     return await session.scalar(select(Referral).where(
@@ -89,7 +93,9 @@ async def settle(session: AsyncSession, now: datetime, koc: KocFlows) -> dict[st
         .order_by(Referral.id).limit(SETTLE_BATCH).with_for_update(of=Referral)))
     counts: dict[str, int] = {}
     for referral in pending:
-        status = await _decide(session, referral, now, koc, velocity=True)
+        # One an operator cleared of the velocity rules is not flagged again.
+        status = await _decide(session, referral, now, koc,
+                               velocity=referral.decided_by is None)
         if status != PENDING:
             counts[status] = counts.get(status, 0) + 1
     return counts
@@ -102,7 +108,10 @@ async def decide_flagged(session: AsyncSession, referral: Referral, credit: bool
     referral.decided_by, referral.decided_at = operator[:80], now
     if not credit:
         return _close(referral, REJECTED, BY_OPERATOR)
-    return await _decide(session, referral, now, koc, velocity=False)
+    status = await _decide(session, referral, now, koc, velocity=False)
+    if status == FLAGGED:  # cleared, but the friend is not in their group (any more): wait
+        status = _close(referral, PENDING, None)
+    return status
 
 
 async def _decide(session: AsyncSession, referral: Referral, now: datetime, koc: KocFlows,

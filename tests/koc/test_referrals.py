@@ -219,3 +219,20 @@ async def test_friends_still_on_their_way_never_hide_the_decidable_ones(
     await touch(db, rec, await member(db))
     assert await settle(db, credit={"phone_range": {"digits": 10, "max": 10}}) \
         == {CREDITED: 1}
+
+
+async def test_a_cleared_referral_whose_friend_left_waits_and_is_not_flagged_again(
+        db: Database) -> None:
+    rec = await recommender(db)
+    friends = [await member(db) for _ in range(2)]
+    for n, friend in enumerate(friends):
+        await touch(db, rec, friend, at=T0 + timedelta(minutes=n))
+    rule = {"burst": {"max": 1, "minutes": 30}}
+    assert await settle(db, credit=rule) == {FLAGGED: 2}
+    await change(db, friends[0], status="left")  # gone from their group meanwhile
+    async with db.unit_of_work() as session:
+        first = await session.scalar(select(Referral).order_by(Referral.id))
+        assert first is not None
+        assert await referrals.decide_flagged(session, first, True, "op", T0, koc()) == PENDING
+    await change(db, friends[0], status="joined")  # back
+    assert await settle(db, credit=rule) == {CREDITED: 1}  # the burst rule cleared for good
