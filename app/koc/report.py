@@ -204,11 +204,17 @@ def _referral_query() -> Select:
 
 async def _referral_rows(session: AsyncSession, status: str | None, exclude: str | None,
                          limit: int, offset: int) -> list[ReferralRow]:
-    query = _referral_query().order_by(Referral.id.desc()).limit(limit).offset(offset)
+    """One page, newest first: its ids through the index alone (a deep page skips index
+    entries, not joined rows), then only those rows joined to their people."""
+    ids = select(Referral.id).order_by(Referral.id.desc()).limit(limit).offset(offset)
     if status is not None:
-        query = query.where(Referral.status == status)
+        ids = ids.where(Referral.status == status)
     if exclude is not None:
-        query = query.where(Referral.status != exclude)
+        ids = ids.where(Referral.status != exclude)
+    page = list(await session.scalars(ids))
+    if not page:
+        return []
+    query = _referral_query().where(Referral.id.in_(page)).order_by(Referral.id.desc())
     found = []
     for ref, short_id, referrer, referee, credit, referrer_name, referee_name in (
             await session.execute(query)):
