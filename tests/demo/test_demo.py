@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from app.archive.models import ArchivedMessage, GroupActivityDay
 from app.calendar.announcements import SCHEDULED
-from app.calendar.models import Announcement, CalendarPost, SopRun
+from app.calendar.models import Announcement, CalendarPost, ContentItem, SopRun
 from app.calendar.planner import MASS_TASK
 from app.engine.config import SHANGHAI
 from app.engine.db import utcnow
@@ -39,6 +39,7 @@ from app.funnel import steps
 from app.funnel.models import FunnelEvent
 from app.groups.models import CustomerGroup, GroupMember
 from app.kf.models import KeywordHit, UnansweredQuestion
+from app.koc.models import KocMember, Recommender, Referral, Reward
 from app.members.models import LINKED, Member
 from app.verify.models import Verification
 from tests.conftest import AES_KEY, REPO, TOKEN, serve_app
@@ -83,8 +84,10 @@ def test_the_demo_pushes_its_population_through_the_funnel_and_the_calendar(
     counted = _funnel(db)
     chain = [counted[s] for s in (steps.TARGETED, steps.IMPRESSION, steps.CLICK, steps.LANDING)]
     assert chain == sorted(chain, reverse=True) and chain[-1] > 0
-    # The 40, and one's second account claiming their phone (issue 14 item 2).
-    assert counted[steps.FRIEND_ADDED] == counted[steps.WELCOME_SENT] == 41
+    # The 40, one's second account claiming their phone (issue 14 item 2), and the friends
+    # the recommenders brought through their codes.
+    referees = _koc(db, shown.stdout)
+    assert counted[steps.FRIEND_ADDED] == counted[steps.WELCOME_SENT] == 41 + referees
     later = [counted[s] for s in (steps.WELCOME_SENT, steps.VERIFY_OPENED, steps.SUBMITTED)]
     assert later == sorted(later, reverse=True)
     pending = [status for status, in rows(db, Verification.status) if status == "pending"]
@@ -92,11 +95,12 @@ def test_the_demo_pushes_its_population_through_the_funnel_and_the_calendar(
     assert counted[steps.SUBMITTED] == (counted[steps.APPROVED] + counted[steps.REJECTED]
                                         + len(pending))
     assert counted[steps.APPROVED] == counted[steps.ROUTED] >= counted[steps.JOINED] > 0
-    assert counted[steps.REJECTED] > 0 and counted[steps.VERIFY_OPENED] < 40
+    assert counted[steps.REJECTED] > 0 and counted[steps.VERIFY_OPENED] < 40 + referees
     _groups_have_members(db, counted[steps.JOINED] - counted[steps.LEFT_GROUP])
     _calendar_days(db)
     out = shown.stdout
-    assert f"WeCom (the simulator) accepted: 41 {RECEIVED[WELCOMES]}" in out  # one per add
+    # One per add.
+    assert f"WeCom (the simulator) accepted: {41 + referees} {RECEIVED[WELCOMES]}" in out
     _second_account_waits_flagged(db)
     table = out[out.index("Funnel by channel"):out.index("WeCom (the simulator)")]
     assert all(channel in table.splitlines()[1] for channel in CHANNELS)
@@ -115,7 +119,27 @@ def test_the_demo_pushes_its_population_through_the_funnel_and_the_calendar(
 # the operators are told to open the next one). A warning about the demo's own configuration
 # is not: a robot the calendar names but the demo never set up, a column it queued nothing for.
 # (The service's clock moves with WeCom's, so no access token expires under it.)
-EXPECTED_WARNINGS = {"calendar_task_missed", "group_pool_empty"}
+EXPECTED_WARNINGS = {"calendar_task_missed", "group_pool_empty", "referral_flagged"}
+
+
+def _koc(db: Path, out: str) -> int:
+    """The recommender programme's week (app/faces/demo/koc_story.py): recommenders asked in
+    kf and got codes; their friends were credited, rejected (a consumer, a second account's
+    phone) or held as a burst; a bronze reward was issued through the platform's webhook and
+    another waits; a KOC was promoted and given a topic. The number of friends they brought."""
+    codes = [code for code, in rows(db, Recommender.code)]
+    assert len(codes) >= 3 and set(codes) == {"ready"}
+    referrals = Counter(f"{s}:{r}" for s, r in rows(db, Referral.status, Referral.reason))
+    assert referrals["credited:None"] >= 3 and referrals["flagged:burst"] == 4
+    assert referrals["rejected:consumer"] == 1
+    ledger = {(kind, status, ref is not None) for kind, status, ref in rows(
+        db, Reward.kind, Reward.status, Reward.issue_ref)}
+    assert ("tier", "issued", True) in ledger and ("tier", "earned", False) in ledger
+    assert len(rows(db, KocMember.id)) == 1
+    assert [c for c, s in rows(db, ContentItem.column_name, ContentItem.segment)
+            if c == "topic" and s is not None] == ["topic"]
+    assert "推荐官" in out and "credited" in out
+    return sum(u.startswith("wmDemoRef") for u, in rows(db, Member.external_userid))
 
 
 def _warnings(log: Path) -> set[str]:

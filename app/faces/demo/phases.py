@@ -16,6 +16,7 @@ from app.archive.models import ArchivedMessage, ArchiveReader, GroupActivityDay
 from app.faces.demo import driver, groundwork
 from app.faces.demo.calendar_days import Action, FastForward, first_day
 from app.faces.demo.group_talk import Story, TalkGroup
+from app.faces.demo.koc_story import KocStory, KocTally, koc_line
 from app.faces.demo.output import Progress
 from app.faces.demo.population import Person, Population
 from app.faces.demo.texts import DemoTexts
@@ -59,6 +60,7 @@ class Tally:
     talk: Counter[str] = field(default_factory=Counter)  # group posts by kind, and recalls
     koc_answers: int = 0  # answers by the member who answers most
     quiet_days: int = 0  # the last days one group was quiet for
+    koc: KocTally | None = None  # the recommender programme's week (none without koc.yaml)
 
 
 @dataclass
@@ -146,6 +148,9 @@ async def play_week(wire: Wire, runtime: Runtime, population: Population, arriva
     story = Story(arrivals.texts.group_talk, {p.external_userid: p for p in population.people},
                   days, seed, tally=arrivals.tally.talk)
     talk = Talk(wire, story, runtime.settings.archive_secret is not None)
+    koc = (KocStory(wire, runtime, arrivals.open_kfid, population.people[0])
+           if runtime.flows.koc is not None and population.people else None)
+    arrivals.tally.koc = koc.tally if koc else None
     lines = []
     arrived: dict[int, str] = {}  # each day's arrivals, counted
     for n in range(days):
@@ -158,6 +163,8 @@ async def play_week(wire: Wire, runtime: Runtime, population: Population, arriva
         extra: tuple[tuple[str, Action], ...] = ((ARRIVE_AT, morning), (TALK_AT, evening))
         if n == days - 1:
             extra += ((ANNOUNCE_AT, arrivals.announce),)
+        if koc is not None:
+            extra += koc.actions(n + 1, first + timedelta(days=n))
         stats = await ff.day(n + 1, first + timedelta(days=n), extra)
         lines.append(stats.line(n + 1, arrived[n]))
         progress.write("      " + lines[-1])
@@ -204,6 +211,8 @@ async def totals(wire: Wire, population: Population, tally: Tally, progress: Pro
                    f"answered by keywords, {kept} kept for the console's keyword page")
     if tally.talk:
         progress.write(f"      group talk     {await _talk(wire, tally)}")
+    if tally.koc is not None:
+        progress.write(f"      推荐官         {await koc_line(wire, tally.koc)}")
 
 
 async def _talk(wire: Wire, tally: Tally) -> str:

@@ -16,7 +16,8 @@ from pydantic import SecretStr
 from app.engine.config import DEFAULT_API_BASE, Settings
 from app.engine.private_file import write_private
 from app.faces.sim.config import SimSettings
-from app.faces.sim.embedded import embedded_simulator
+from app.faces.sim.embedded import MOUNT_PATH, embedded_simulator
+from app.faces.sim.platform import WEBHOOK_PATH
 
 CORP_ID = "wwsopbotdemo0000001"
 AGENT_ID = 1000002
@@ -65,10 +66,29 @@ def prepare(root: Path, flows_source: Path, ideal_size: int) -> Workspace:
     for directory in (ws.photos, ws.flows):
         shutil.rmtree(directory, ignore_errors=True)
     shutil.copytree(flows_source, ws.flows)
+    _programme(ws.flows)
     routing = ws.flows / "routing.yaml"
     routing.write_text(IDEAL_SIZE.sub(rf"\g<1>{ideal_size}", routing.read_text("utf-8")),
                        encoding="utf-8")
     return ws
+
+
+# The recommender programme's two calendar columns (sop_flows/calendar.yaml shows them
+# commented): the 光荣榜 on Mondays and a KOC-led topic on Thursdays, in every segment.
+PROGRAMME_SLOTS = ('      - {time: "19:30", column: honor_roll, priority: 6, weekdays: [1]}\n'
+                   '      - {time: "20:30", column: topic, priority: 6, weekdays: [4]}\n')
+BURST = re.compile(r"burst: \{max: \d+,")
+
+
+def _programme(flows: Path) -> None:
+    """The demo's calendar gets the programme's slots; its burst rule holds a recommender's
+    fourth friend within the window (koc_story.py plays one such burst)."""
+    calendar, koc = flows / "calendar.yaml", flows / "koc.yaml"
+    if not koc.exists():
+        return
+    calendar.write_text(re.sub(r"(?m)^    slots:\n", lambda m: m.group(0) + PROGRAMME_SLOTS,
+                               calendar.read_text("utf-8")), encoding="utf-8")
+    koc.write_text(BURST.sub("burst: {max: 3,", koc.read_text("utf-8")), encoding="utf-8")
 
 
 def demo_settings(ws: Workspace, port: int, keywords: Path,
@@ -93,7 +113,10 @@ def demo_settings(ws: Workspace, port: int, keywords: Path,
         archive_secret=SecretStr(secrets.token_urlsafe(24)),
         # The demo drives the calendar with its own clock (calendar_days.py); the wall-clock
         # scheduler would post today's slots in between.
-        scheduler=False)
+        scheduler=False,
+        # Rewards are issued through the platform's webhook: the simulator's stand-in.
+        koc_webhook_url=f"http://127.0.0.1:{port}{MOUNT_PATH}{WEBHOOK_PATH}",
+        koc_webhook_secret=SecretStr(secrets.token_urlsafe(24)))
     simulated = embedded_simulator(settings)
     assert simulated is not None, "no secret and the default API base: always simulated"
     return simulated
@@ -130,6 +153,8 @@ def write_env(ws: Workspace, settings: Settings) -> None:
         "SOPBOT_SIM_KEY": settings.sim_key.get_secret_value() if settings.sim_key else "",
         # The archive's rollups are read with it set (the console's activity source).
         "WECOM_ARCHIVE_SECRET": _value(settings.archive_secret),
-        "SOPBOT_ARCHIVE_SOURCE": settings.archive_source}
+        "SOPBOT_ARCHIVE_SOURCE": settings.archive_source,
+        "SOPBOT_KOC_WEBHOOK_URL": settings.koc_webhook_url or "",
+        "SOPBOT_KOC_WEBHOOK_SECRET": _value(settings.koc_webhook_secret)}
     # Owner-only: it holds this run's secrets.
     write_private(ws.env, "".join(f"{k}={v}\n" for k, v in values.items()))
