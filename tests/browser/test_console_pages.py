@@ -32,6 +32,7 @@ PAGES = [
     ("content", "/console/content", "[data-column]", None),
     ("keywords", "/console/keywords", "[data-rule]", "keyword rules"),
     ("rules", "/console/rules", "[data-strike]", None),
+    ("koc", "/console/koc", "[data-koc-section]", None),
     ("outbox", "/console/outbox", "[data-kind]", None),
 ]
 
