@@ -114,7 +114,7 @@ class KocCommandTexts(_Texts):
     @field_validator("reasons")
     @classmethod
     def _reasons(cls, value: dict[str, str]) -> dict[str, str]:
-        from app.koc.stats import REASONS
+        from app.koc.referrals import REASONS
 
         return _all_named(value, REASONS)
 

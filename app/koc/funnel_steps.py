@@ -25,9 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.funnel import steps
 from app.funnel.models import FunnelEvent
+from app.koc import honor
 from app.koc.models import CREDITED, FLAGGED, NOT_FIRST, PENDING, REJECTED, Recommender, Referral
 from app.koc.models import ReferralCredit as Credit
-from app.koc.stats import name_of
 from app.members.models import APPROVED, JOINED, LINKED, ROUTED, Member
 
 VERIFIED_NOW = (APPROVED, ROUTED, JOINED)
@@ -77,10 +77,18 @@ async def by_referrer(session: AsyncSession, since: datetime | None,
         _count(one, row)
     ranked = sorted(found.values(), key=lambda s: (-s.referred, -s.credited, s.member_id))
     ranked = ranked[:limit] if limit is not None else ranked
-    for one in ranked:
-        owner = await session.get(Member, one.member_id)
-        one.name = await name_of(session, one.member_id, owner.external_userid if owner else "")
+    await _name(session, ranked)
     return ranked
+
+
+async def _name(session: AsyncSession, ranked: list[ReferrerSteps]) -> None:
+    """`#<member id>` plus the group nickname when known (one query for all of them)."""
+    userids = dict((await session.execute(select(Member.id, Member.external_userid).where(
+        Member.id.in_([one.member_id for one in ranked])))).tuples().all())
+    known = await honor.nicknames(session, list(userids.values()))
+    for one in ranked:
+        nick = known.get(userids.get(one.member_id, ""))
+        one.name = f"#{one.member_id} {nick}" if nick else f"#{one.member_id}"
 
 
 def _count(one: ReferrerSteps, row: _Row) -> None:

@@ -29,27 +29,9 @@ from app.koc.models import (
     ReferralCredit,
     Reward,
 )
-from app.koc.referrals import (
-    ALREADY_CREDITED,
-    ALREADY_MEMBER,
-    BURST,
-    BY_OPERATOR,
-    CONSUMER,
-    DUPLICATE_ID,
-    DUPLICATE_PHONE,
-    FIRST_ELSEWHERE,
-    NOT_APPROVED,
-    PHONE_RANGE,
-    SELF,
-)
 from app.members.models import Member
 
-# honor.nickname's neutral name for a member without a group nickname: not a name to show.
-NEUTRAL_NICKNAME = "热心群友"
 TOP = 5
-# Every Referral.reason app/koc/referrals.py writes (it keeps no list of its own).
-REASONS = (SELF, ALREADY_MEMBER, FIRST_ELSEWHERE, CONSUMER, NOT_APPROVED, DUPLICATE_PHONE,
-           DUPLICATE_ID, ALREADY_CREDITED, BURST, PHONE_RANGE, BY_OPERATOR)
 
 
 @dataclass(frozen=True)
@@ -95,7 +77,7 @@ class RosterLine:
 async def name_of(session: AsyncSession, member_id: int, external_userid: str) -> str:
     """`#12 小王` when their group nickname is known, else `#12`."""
     nick = await honor.nickname(session, external_userid)
-    return f"#{member_id}" if nick == NEUTRAL_NICKNAME else f"#{member_id} {nick}"
+    return f"#{member_id}" if nick == honor.NO_NICKNAME else f"#{member_id} {nick}"
 
 
 def month_of(now: datetime) -> str:
