@@ -83,8 +83,9 @@ async def by_referrer(session: AsyncSession, since: datetime | None,
 
 async def _name(session: AsyncSession, ranked: list[ReferrerSteps]) -> None:
     """`#<member id>` plus the group nickname when known (one query for all of them)."""
-    userids = dict((await session.execute(select(Member.id, Member.external_userid).where(
-        Member.id.in_([one.member_id for one in ranked])))).tuples().all())
+    rows = await session.execute(select(Member.id, Member.external_userid).where(
+        Member.id.in_([one.member_id for one in ranked])))
+    userids: dict[int, str] = {member_id: userid for member_id, userid in rows}
     known = await honor.nicknames(session, list(userids.values()))
     for one in ranked:
         nick = known.get(userids.get(one.member_id, ""))
