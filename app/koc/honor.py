@@ -77,7 +77,7 @@ async def nicknames(session: AsyncSession, external_userids: list[str]) -> dict[
         select(GroupMember.userid, GroupMember.nickname).where(
             GroupMember.userid.in_(external_userids), GroupMember.nickname.is_not(None))
         .order_by(GroupMember.joined_at))
-    return {userid: name for userid, name in rows}
+    return {userid: name for userid, name in rows if name}
 
 
 def week_label(now: datetime) -> str:

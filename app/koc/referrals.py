@@ -104,7 +104,9 @@ async def settle(session: AsyncSession, now: datetime, koc: KocFlows) -> dict[st
 async def decide_flagged(session: AsyncSession, referral: Referral, credit: bool,
                          operator: str, now: datetime, koc: KocFlows) -> str:
     """An operator's decision on a flagged referral: credited (every other rule still holds)
-    or rejected. The referral's new status."""
+    or rejected. The referral's new status; one that is not flagged is left as it is."""
+    if referral.status != FLAGGED:
+        return referral.status
     referral.decided_by, referral.decided_at = operator[:80], now
     if not credit:
         return _close(referral, REJECTED, BY_OPERATOR)

@@ -76,8 +76,9 @@ def previous_month(now: datetime) -> str:
 async def monthly_ranks(session: AsyncSession, month: str, now: datetime,
                         koc: KocFlows) -> int:
     """The month's top recommenders of each segment earn the rank rewards (ties: who got
-    there first); the number earned now (0 when run again)."""
-    if not koc.ranks.rewards:
+    there first); the number earned now (0 when run again). A month not over yet (Asia/
+    Shanghai) earns nothing: its ranks are not known."""
+    if not koc.ranks.rewards or month >= f"{now.astimezone(SHANGHAI):%Y-%m}":
         return 0
     rows = (await session.execute(
         select(ReferralCredit.segment, ReferralCredit.recommender_id,

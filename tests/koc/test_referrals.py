@@ -190,6 +190,7 @@ async def test_an_operator_credit_still_refuses_a_duplicate(db: Database) -> Non
     async with db.unit_of_work() as session:
         referral = await session.scalar(select(Referral))
         assert referral is not None
+        referral.status = FLAGGED  # as a velocity rule would have left it
         assert await referrals.decide_flagged(session, referral, True, "op", T0, koc()) \
             == REJECTED
     assert await statuses(db) == [(REJECTED, "duplicate_phone")]
@@ -236,3 +237,15 @@ async def test_a_cleared_referral_whose_friend_left_waits_and_is_not_flagged_aga
         assert await referrals.decide_flagged(session, first, True, "op", T0, koc()) == PENDING
     await change(db, friends[0], status="joined")  # back
     assert await settle(db, credit=rule) == {CREDITED: 1}  # the burst rule cleared for good
+
+
+async def test_only_a_flagged_referral_takes_an_operator_s_decision(db: Database) -> None:
+    rec = await recommender(db)
+    await touch(db, rec, await member(db))
+    async with db.unit_of_work() as session:
+        pending = await session.scalar(select(Referral))
+        assert pending is not None
+        assert await referrals.decide_flagged(session, pending, True, "op", T0, koc()) \
+            == PENDING
+    assert await statuses(db) == [(PENDING, None)]
+    assert await rows_of(db, ReferralCredit) == []

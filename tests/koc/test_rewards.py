@@ -161,3 +161,10 @@ async def test_no_answer_at_all_is_a_failure_not_a_crash(db: Database) -> None:
     assert counts == {"issued": 0, "failed": 1}
     row, = await rows_of(db, Reward)
     assert row.status == APPROVED and "ConnectError" in (row.last_error or "")
+
+
+async def test_a_month_not_over_earns_no_ranks(db: Database) -> None:
+    await credit(db, await recommender(db), 1)
+    async with db.unit_of_work() as session:
+        assert await rewards.monthly_ranks(session, "2026-11", T0, koc()) == 0
+    assert await rows_of(db, Reward) == []
