@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from app.groups.welcome_flows import GroupWelcomeFlows
     from app.kf.flows import KfFlows
     from app.koc.flows import KocFlows
+    from app.koc.page_texts import KocPages
     from app.routing.flows import RoutingFlows
     from app.verify.flows import VerifyFlows
 
@@ -164,6 +165,8 @@ class Flows:
     group_rules: GroupRulesFlows
     # sop_flows/koc.yaml: the recommender programme; None (no programme) when it is absent
     koc: KocFlows | None = None
+    # sop_flows/koc_pages.yaml: the recommenders' own pages (checked with koc.yaml)
+    koc_pages: KocPages | None = None
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -207,6 +210,7 @@ def load_flows(directory: Path) -> Flows:
     from app.groups.welcome_flows import GroupWelcomeFlows
     from app.kf.flows import KfFlows
     from app.koc.flows import KocFlows
+    from app.koc.page_texts import KocPages
     from app.routing.flows import RoutingFlows
     from app.verify.flows import VerifyFlows
 
@@ -226,6 +230,9 @@ def load_flows(directory: Path) -> Flows:
              "group_rules": loader.load(directory / "group_rules.yaml", GroupRulesFlows)
              if (directory / "group_rules.yaml").exists() else GroupRulesFlows(),
              "koc": loader.load(directory / "koc.yaml", KocFlows)
+             if (directory / "koc.yaml").exists() else None,
+             # With the programme, its member pages need their texts.
+             "koc_pages": loader.load(directory / "koc_pages.yaml", KocPages)
              if (directory / "koc.yaml").exists() else None}
     loader.add(_across_files(directory, parts))
     if loader.errors:

@@ -73,6 +73,10 @@ async def enrol(session: AsyncSession, member: Member, source: str, now: datetim
     if not eligible(member):
         return Enrolment(NOT_ELIGIBLE)
     rec = await of_member(session, member.id)
+    if (rec is None or rec.code not in (CODE_READY, CODE_REQUESTED)) \
+            and await codes_in_use(session) >= koc.codes.max:
+        log.warning("recommender_codes_full", limit=koc.codes.max)
+        return Enrolment(FULL, rec)  # nobody is made a recommender without a code
     if rec is None:
         rec = Recommender(member_id=member.id, short_id=_short_id(), source=source[:80],
                           created_at=now)
@@ -80,13 +84,12 @@ async def enrol(session: AsyncSession, member: Member, source: str, now: datetim
         await session.flush()
         log.info("recommender_enrolled", member_id=member.id, recommender_id=rec.id,
                  source=source)
-    rec.active, rec.deliver_kfid = True, kfid
+    rec.active = True
+    if kfid:  # a nomination keeps the kf account they asked on, if any
+        rec.deliver_kfid = kfid
     if rec.code == CODE_READY:
         return Enrolment(READY, rec)
     if rec.code != CODE_REQUESTED:
-        if await codes_in_use(session) >= koc.codes.max:
-            log.warning("recommender_codes_full", limit=koc.codes.max)
-            return Enrolment(FULL, rec)
         await _request_code(session, rec, now, koc, funnel)
     return Enrolment(COMING, rec)
 

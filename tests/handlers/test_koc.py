@@ -136,6 +136,7 @@ async def test_no_code_is_made_past_the_programme_s_limit(bot: Bot) -> None:
     assert len(await bot.outbox(kind=recommenders.CODE_KIND)) == 1
     answer = (await bot.outbox(kind="kf_reply"))[-1]
     assert answer.body["text"]["content"] == limited.texts.full
+    assert len(await bot.rows(Recommender)) == 1  # nobody is made one without a code
 
 
 async def test_a_friend_add_through_a_code_is_a_referral(bot: Bot) -> None:
@@ -180,3 +181,16 @@ async def test_a_referral_keeps_a_code_in_use(bot: Bot) -> None:
     await remove_idle_codes(Env(bot.settings, bot.flows, bot.db, clock=bot.clock))
     assert await bot.outbox(kind=recommenders.CODE_DELETE_KIND) == []
     assert timedelta(days=70) > timedelta(days=bot.flows.koc.codes.idle_days)  # type: ignore[union-attr]
+
+
+async def test_a_nomination_keeps_the_kf_account_they_asked_on(bot: Bot) -> None:
+    member = await verified(bot)
+    await bot.feed(kf_text("推荐官", ASKER))
+    async with bot.session() as session:
+        row = await session.get(Member, member.id)
+        assert row is not None and bot.flows.koc is not None
+        done = await recommenders.enrol(session, row, "nominated:op", bot.clock(),
+                                        bot.flows.koc, bot.flows.funnel)
+        assert done.outcome == recommenders.COMING  # its code is on its way already
+    rec, = await bot.rows(Recommender)
+    assert rec.deliver_kfid is not None

@@ -63,3 +63,9 @@ def test_without_koc_yaml_there_is_no_programme(tmp_path: Path) -> None:
     (flows / "koc.yaml").unlink()
     assert load_flows(flows).koc is None
     assert load_flows(REPO / "sop_flows").koc is not None
+
+
+def test_the_member_pages_texts_are_checked_with_the_programme(tmp_path: Path) -> None:
+    flows = flows_with(tmp_path, "pending:", "pendingg:", "koc_pages.yaml")
+    error = problem(flows)
+    assert error.path.name == "koc_pages.yaml" and "referral_status" in error.message
