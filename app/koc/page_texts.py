@@ -14,7 +14,6 @@ from app.engine.placeholders import allow_placeholders
 from app.koc.models import REWARD_STATUSES
 from app.koc.report import SHOWN_CREDITED, SHOWN_NOT_COUNTED, SHOWN_PENDING
 
-FILE_NAME = "koc_pages.yaml"
 Line = Field(min_length=1, max_length=500)
 
 
@@ -38,14 +37,13 @@ class MeTexts(Strict):
     not_recommender: str = Line
     link_invalid: str = Line
     link_expired: str = Line
-    not_open: str = Line
 
     _summary = field_validator("summary")(allow_placeholders("count", "total"))
     _next = field_validator("next_tier")(allow_placeholders("left", "reward"))
     _more = field_validator("more")(allow_placeholders("shown"))
     _plain = field_validator(
         "title", "share", "share_hint", "code_coming", "referrals", "no_referrals", "referee",
-        "rewards", "no_rewards", "not_recommender", "link_invalid", "link_expired", "not_open")(
+        "rewards", "no_rewards", "not_recommender", "link_invalid", "link_expired")(
         allow_placeholders())
 
 

@@ -20,18 +20,17 @@ from datetime import datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
 
 from app.engine.config import SHANGHAI
 from app.engine.logs import get_logger
-from app.engine.yamlconf import ConfigFileError
-from app.faces.web.koc_pages import KocPages, koc_pages
 from app.faces.web.runtime import Runtime
 from app.faces.web.verify.pages import SECURITY_HEADERS, STYLESHEET_URL
 from app.koc import report
 from app.koc.flows import KocFlows
 from app.koc.links import LinkError, koc_links
 from app.koc.models import CODE_READY, Recommender
+from app.koc.page_texts import KocPages
 from app.koc.recommenders import by_short_id
 from app.members.service import by_external_userid
 
@@ -42,22 +41,18 @@ TOKEN_MAX = 512  # a signed token is about 90 characters; anything much longer i
 SHORT_ID = re.compile(r"^[a-z0-9]{1,16}$")
 HEADERS = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
 
-_env = Environment(loader=PackageLoader("app.faces.web", "koc_templates"),
+# The verification pages' base.html frames these pages too (one stylesheet, one head).
+_env = Environment(loader=ChoiceLoader([PackageLoader("app.faces.web", "koc_templates"),
+                                        PackageLoader("app.faces.web.verify", "templates")]),
                    autoescape=select_autoescape(default=True), auto_reload=False,
                    trim_blocks=True, lstrip_blocks=True)
 _env.globals["stylesheet"] = STYLESHEET_URL
 
 
-class NoTexts(Exception):
-    """koc_pages.yaml is missing or wrong: the pages cannot speak."""
-
-
-def _texts(runtime: Runtime) -> KocPages:
-    try:
-        return koc_pages(runtime.settings.flows_path)
-    except ConfigFileError as exc:
-        log.error("koc_pages_unreadable", error=str(exc))
-        raise NoTexts from exc
+def _texts(runtime: Runtime) -> KocPages | None:
+    """The pages' texts, checked at start with the other flows; None without the programme
+    (sop_flows/koc.yaml absent: then no koc_pages.yaml is read either)."""
+    return runtime.flows.koc_pages if runtime.flows.koc is not None else None
 
 
 def page(name: str, status_code: int = 200, **ctx: object) -> HTMLResponse:
@@ -72,12 +67,8 @@ def message(title: str, text: str, status_code: int) -> HTMLResponse:
 async def own_page(token: str, request: Request) -> HTMLResponse:
     """A recommender's referrals, credits, rewards and share link."""
     runtime: Runtime = request.app.state.runtime
-    try:
-        t = _texts(runtime)
-    except NoTexts:
+    if (t := _texts(runtime)) is None or runtime.flows.koc is None:
         return HTMLResponse("not found", 404, headers=HEADERS)
-    if runtime.flows.koc is None:
-        return message(t.me.title, t.me.not_open, 404)
     userid = _member_of(runtime, token, t)
     if isinstance(userid, HTMLResponse):
         return userid
@@ -133,12 +124,8 @@ def _next_tier(t: KocPages, koc: KocFlows, credited: int) -> str | None:
 async def share_page(short_id: str, request: Request) -> HTMLResponse:
     """The recommender's QR code and the invitation: nothing else about them."""
     runtime: Runtime = request.app.state.runtime
-    try:
-        t = _texts(runtime)
-    except NoTexts:
+    if (t := _texts(runtime)) is None:
         return HTMLResponse("not found", 404, headers=HEADERS)
-    if runtime.flows.koc is None:
-        return message(t.share.title, t.me.not_open, 404)
     rec: Recommender | None = None
     if SHORT_ID.fullmatch(short_id):
         async with runtime.db.reader() as session:
