@@ -25,6 +25,7 @@ from sqlalchemy.orm import aliased
 
 from app.directory.models import PlatformUser
 from app.groups.models import GroupMember
+from app.koc.honor import nicknames
 from app.koc.models import (
     CREDITED,
     FLAGGED,
@@ -49,8 +50,8 @@ SHOWN_PENDING, SHOWN_CREDITED, SHOWN_NOT_COUNTED = "pending", "credited", "not_c
 
 @dataclass(frozen=True)
 class Person:
-    """A member as the console names them: the directory's name, their phone (to be masked
-    by whoever shows it) and their external userid."""
+    """A member as the console names them: their group nickname or else the directory's name,
+    their phone (to be masked by whoever shows it) and their external userid."""
 
     member_id: int
     external_userid: str
@@ -95,8 +96,14 @@ def _person(member: Member, name: str | None) -> Person:
 
 
 def _with_name(query: Select, member: type[Member] = Member) -> Select:
+    """The member's name as operators know it: their group nickname (what the groups and the
+    funnel's referrer list show), else the platform directory's name."""
     directory = aliased(PlatformUser)
-    return query.add_columns(directory.name).outerjoin(
+    nickname = (select(GroupMember.nickname)
+                .where(GroupMember.userid == member.external_userid,
+                       GroupMember.nickname.is_not(None))
+                .order_by(GroupMember.joined_at.desc()).limit(1).scalar_subquery())
+    return query.add_columns(func.coalesce(nickname, directory.name)).outerjoin(
         directory, directory.platform_user_id == member.platform_user_id)
 
 
@@ -341,21 +348,6 @@ def masked_name(nickname: str | None) -> str | None:
     return f"{name[0]}**" if name else None
 
 
-async def _nicknames(session: AsyncSession, userids: list[str]) -> dict[str, str]:
-    """Each member's group nickname as WeCom last gave it."""
-    found: dict[str, str] = {}
-    if not userids:
-        return found
-    rows = await session.execute(
-        select(GroupMember.userid, GroupMember.nickname)
-        .where(GroupMember.userid.in_(userids), GroupMember.nickname.is_not(None))
-        .order_by(GroupMember.joined_at.desc()))
-    for userid, nickname in rows:
-        if nickname:
-            found.setdefault(userid, nickname)
-    return found
-
-
 async def own_view(session: AsyncSession, member_id: int) -> OwnView | None:
     """A recommender's own page: their newest referrals as they may read them, their credited
     count and their rewards; None when the member is no recommender."""
@@ -369,7 +361,7 @@ async def own_view(session: AsyncSession, member_id: int) -> OwnView | None:
         .outerjoin(ReferralCredit, ReferralCredit.referral_id == Referral.id)
         .where(Referral.recommender_id == rec.id, Referral.status != NOT_FIRST)
         .order_by(Referral.added_at.desc(), Referral.id.desc()).limit(OWN_MAX))).all()
-    names = await _nicknames(session, [userid for *_, userid in rows])
+    names = await nicknames(session, [userid for *_, userid in rows])
     counts = (await _counts(session, [rec.id]))[rec.id]
     return OwnView(rec, counts.credited, counts.referred,
                    [OwnReferral(at, shown_status(status, revoked is not None),

@@ -1,4 +1,4 @@
-"""The programme at a glance, for operators (the `/koc` command, `sopbot koc list`).
+"""The programme at a glance, for operators (the `/koc` command, `sopbot koc ranks`).
 
 - The month is Asia/Shanghai's, as credits and monthly ranks count it.
 - "This month's referrals" are the friend adds through a recommender's code in the month, by
@@ -22,7 +22,6 @@ from app.koc import honor
 from app.koc.models import (
     EARNED,
     FLAGGED,
-    NOT_FIRST,
     RANK,
     Recommender,
     Referral,
@@ -61,23 +60,11 @@ class FlaggedReferral:
     added_at: datetime
 
 
-@dataclass(frozen=True)
-class RosterLine:
-    recommender_id: int
-    member_id: int
-    name: str
-    active: bool
-    source: str
-    code: str
-    referrals: int  # first touches (not `not_first`), all time
-    credited: int  # credits not revoked
-    rewards: int  # rewards in the ledger, any status
-
-
-async def name_of(session: AsyncSession, member_id: int, external_userid: str) -> str:
-    """`#12 小王` when their group nickname is known, else `#12`."""
-    nick = await honor.nickname(session, external_userid)
-    return f"#{member_id}" if nick == honor.NO_NICKNAME else f"#{member_id} {nick}"
+async def names(session: AsyncSession, people: list[tuple[int, str]]) -> dict[int, str]:
+    """(member id, external userid) → `#12 小王` when their group nickname is known, else
+    `#12`; every nickname in one query."""
+    known = await honor.nicknames(session, [userid for _, userid in people])
+    return {i: f"#{i} {known[u]}" if u in known else f"#{i}" for i, u in people}
 
 
 def month_of(now: datetime) -> str:
@@ -126,7 +113,8 @@ async def top_of_month(session: AsyncSession, month: str, limit: int) -> list[Ra
         .group_by(Member.id, Member.external_userid)
         .order_by(func.count(ReferralCredit.id).desc(), func.max(ReferralCredit.at), Member.id)
         .limit(limit))).all()
-    return [Ranked(i, await name_of(session, i, u), int(n)) for i, u, n in rows]
+    named = await names(session, [(i, u) for i, u, _ in rows])
+    return [Ranked(i, named[i], int(n)) for i, _, n in rows]
 
 
 async def flagged(session: AsyncSession, limit: int = 20) -> tuple[int, list[FlaggedReferral]]:
@@ -138,26 +126,9 @@ async def flagged(session: AsyncSession, limit: int = 20) -> tuple[int, list[Fla
         .join(Recommender, Recommender.id == Referral.recommender_id)
         .join(Member, Member.id == Recommender.member_id)
         .where(Referral.status == FLAGGED).order_by(Referral.id).limit(limit))).all()
-    return count, [FlaggedReferral(r.id, await name_of(session, i, u), r.referee_member_id,
-                                   r.reason or "", r.added_at) for r, i, u in rows]
-
-
-async def roster(session: AsyncSession) -> list[RosterLine]:
-    """Every recommender, oldest first, with their referrals, credits and rewards."""
-    referred = (select(func.count()).where(Referral.recommender_id == Recommender.id,
-                                           Referral.status != NOT_FIRST).scalar_subquery())
-    credited = (select(func.count()).select_from(ReferralCredit).where(
-        ReferralCredit.recommender_id == Recommender.id, ReferralCredit.revoked_at.is_(None))
-        .scalar_subquery())
-    rewarded = (select(func.count()).select_from(Reward)
-                .where(Reward.recommender_id == Recommender.id).scalar_subquery())
-    rows = (await session.execute(
-        select(Recommender, Member.external_userid, referred, credited, rewarded)
-        .join(Member, Member.id == Recommender.member_id).order_by(Recommender.id))).all()
-    return [RosterLine(rec.id, rec.member_id, await name_of(session, rec.member_id, uid),
-                       rec.active, rec.source, rec.code, int(n), int(c), int(w))
-            for rec, uid, n, c, w in rows]
-
+    named = await names(session, [(i, u) for _, i, u in rows])
+    return count, [FlaggedReferral(r.id, named[i], r.referee_member_id, r.reason or "",
+                                   r.added_at) for r, i, _ in rows]
 
 
 async def flagged_referral(session: AsyncSession, referral_id: int) -> Referral | None:
@@ -181,5 +152,5 @@ async def rank_rewards(session: AsyncSession, month: str) -> list[RankReward]:
         .join(Recommender, Recommender.id == Reward.recommender_id)
         .join(Member, Member.id == Recommender.member_id)
         .where(Reward.kind == RANK, Reward.period == month).order_by(Reward.key))).all()
-    return [RankReward(r, r.key.split(":", 2)[2], await name_of(session, i, u))
-            for r, i, u in rows]
+    named = await names(session, [(i, u) for _, i, u in rows])
+    return [RankReward(r, r.key.split(":", 2)[2], named[i]) for r, i, _ in rows]

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from app.engine.db import Database
     from app.flows import Flows
     from app.koc.recommenders import Enrolment
+    from app.koc.report import RecommenderRow
 
 koc = typer.Typer(help="The recommender programme (推荐官, sop_flows/koc.yaml).",
                   no_args_is_help=True)
@@ -65,14 +66,23 @@ def list_recommenders(env_file: EnvFile = None) -> None:
 
 
 async def _list(db: Database) -> list[str]:
-    from app.koc.stats import roster
+    """The console's leaderboard (app/koc/report.py), page by page: the same numbers."""
+    from app.koc.report import PAGE_MAX, leaderboard
 
+    lines: list[str] = []
     async with db.reader() as session:
-        rows = await roster(session)
-    return [f"{row.name}: recommender {row.recommender_id}"
-            f"{'' if row.active else ' (inactive)'}, source {row.source}, code {row.code}, "
-            f"referrals {row.referrals}, credited {row.credited}, rewards {row.rewards}"
-            for row in rows]
+        while True:
+            total, rows = await leaderboard(session, PAGE_MAX, offset=len(lines))
+            lines += [_line(row) for row in rows]
+            if not rows or len(lines) >= total:
+                return lines
+
+
+def _line(row: RecommenderRow) -> str:
+    name = f"#{row.person.member_id}" + (f" {row.person.name}" if row.person.name else "")
+    return (f"{name}: recommender {row.id}{'' if row.active else ' (inactive)'}, "
+            f"source {row.source}, code {row.code}, referrals {row.counts.referred}, "
+            f"credited {row.counts.credited}, rewards {len(row.rewards)}")
 
 
 @koc.command("nominate")

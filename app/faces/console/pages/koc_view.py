@@ -61,7 +61,8 @@ class Form:
 
 
 def who(person: report.Person) -> str:
-    """How the page names a member: #id and the directory's name, else the masked phone."""
+    """How the page names a member: #id and their group nickname or directory name (as the
+    funnel's referrer list does), else the masked phone."""
     named = person.name or (mask_phones(person.phone) if person.phone else None)
     return f"#{person.member_id} {named}" if named else f"#{person.member_id}"
 
