@@ -94,6 +94,10 @@ async def _contributions(session: AsyncSession,
     return [(i, u, n) for i, u, n in rows]
 
 
+class NotKoc(ValueError):
+    """Topics and guest invitations go to KOCs only: promote the member first."""
+
+
 class NoKocTag(RuntimeError):
     """The `KOC` corp tag is not made yet: run `sopbot tags sync`."""
 
@@ -134,7 +138,10 @@ async def is_koc(session: AsyncSession, member_id: int) -> bool:
 async def assign(session: AsyncSession, member: Member, kind: str, title: str, operator: str,
                  now: datetime, koc: KocFlows, agent_id: int | None) -> KocAssignment:
     """Give a KOC a topic to lead (queued in the topic column for their segment) or a guest
-    invitation; their staff member is asked to pass it on (an app message)."""
+    invitation; their staff member is asked to pass it on (an app message). NotKoc for a
+    member who is not a KOC (now)."""
+    if not await is_koc(session, member.id):
+        raise NotKoc(f"member #{member.id} is not a KOC")
     name = await nickname(session, member.external_userid)
     item_id = None
     if kind == TOPIC:

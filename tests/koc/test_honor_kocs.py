@@ -135,6 +135,11 @@ async def test_a_topic_is_queued_for_the_koc_s_segment_and_their_staff_told(
         db: Database) -> None:
     who = await member(db, segment="shop_south")
     async with db.unit_of_work() as session:
+        with pytest.raises(kocs.NotKoc):  # topics are for KOCs only
+            await kocs.assign(session, who, kocs.TOPIC, "冬季备货怎么选", "op_alice", T0,
+                              koc(), 1000002)
+        session.add(KocMember(member_id=who.id, promoted_by="op_alice", promoted_at=T0))
+        await session.flush()
         await kocs.assign(session, who, kocs.TOPIC, "冬季备货怎么选", "op_alice", T0, koc(),
                           1000002)
         await kocs.assign(session, who, kocs.GUEST, "档口经营心得", "op_alice", T0, koc(),
@@ -144,7 +149,7 @@ async def test_a_topic_is_queued_for_the_koc_s_segment_and_their_staff_told(
     assert item.body == koc().texts.topic_body.format(name="热心群友")
     assert [a.kind for a in await rows_of(db, KocAssignment)] == ["topic", "guest"]
     told = [json.loads(r.request) for r in await rows_of(db, OutboxMessage)]
-    assert [t["touser"] for t in told] == ["zhangsan", "zhangsan"]
+    assert [t["touser"] for t in told] == ["zhangsan", "zhangsan"]  # nothing for the refusal
     assert "档口经营心得" in told[1]["text"]["content"]
 
 

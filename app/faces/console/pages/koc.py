@@ -28,9 +28,9 @@ from app.faces.console.auth import operator_required
 from app.faces.console.pages import koc_view as view
 from app.faces.console.params import MAX_REASON, ROW_ID_MAX, possible_row_id
 from app.faces.console.render import render
-from app.koc import kocs, recommenders, referrals, rewards
+from app.koc import kocs, recommenders, referrals, rewards, stats
 from app.koc.links import koc_links
-from app.koc.models import CREDITED, FLAGGED, REJECTED, Referral, ReferralCredit
+from app.koc.models import CREDITED, REJECTED, ReferralCredit
 from app.members.models import Member
 
 log = get_logger("sopbot.console")
@@ -106,8 +106,8 @@ async def decide_referral(request: Request, operator: Operator, form: Kept, id: 
     if action not in ("credit", "reject"):
         return await _page(request, operator, form, error="未知的操作。", code=400)
     async with runtime.db.unit_of_work() as session:
-        row = await session.scalar(select(Referral).where(Referral.id == id).with_for_update())
-        if row is None or row.status != FLAGGED:
+        row = await stats.flagged_referral(session, id)
+        if row is None:
             return _done(request, operator, form, {"a": "still", "id": id,
                                                    "why": "它不是待人工确认的推荐。"})
         status = await referrals.decide_flagged(session, row, action == "credit", operator,
@@ -215,11 +215,11 @@ async def assign(request: Request, operator: Operator, form: Kept, member_id: Me
                            error="请选择安排类型，并填写标题（128 字以内）。")
     async with _refusals(request, operator, form) as refused, \
             runtime.db.unit_of_work() as session:
-        member = await _member(session, member_id)
-        if not await kocs.is_koc(session, member_id):
-            raise Refused(f"会员 #{member_id} 不是 KOC：请先设为 KOC。", 409)
-        await kocs.assign(session, member, kind, title, operator, utcnow(), runtime.flows.koc,
-                          runtime.settings.agent_id)
+        try:
+            await kocs.assign(session, await _member(session, member_id), kind, title,
+                              operator, utcnow(), runtime.flows.koc, runtime.settings.agent_id)
+        except kocs.NotKoc:
+            raise Refused(f"会员 #{member_id} 不是 KOC：请先设为 KOC。", 409) from None
     if refused.response is not None:
         return refused.response
     return _done(request, operator, form, {"a": "assigned", "id": member_id,
