@@ -114,6 +114,12 @@ class Reward(Base):
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     note: Mapped[str | None] = mapped_column(Text, default=None)
 
+    @property
+    def segment(self) -> str | None:
+        """A rank reward's segment (its key is rank:<month>:<segment>:<place>); None for a
+        tier."""
+        return self.key.split(":")[2] if self.kind == RANK else None
+
 
 class KocMember(Base):
     """A member an operator promoted to KOC (corp tag `KOC`), and their demotion."""

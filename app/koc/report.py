@@ -68,6 +68,7 @@ class RewardBrief:
     label: str
     period: str | None
     status: str
+    segment: str | None  # a rank reward's
 
 
 @dataclass
@@ -133,7 +134,7 @@ async def _rewards(session: AsyncSession, ids: list[int]) -> dict[int, list[Rewa
     for r in await session.scalars(select(Reward).where(Reward.recommender_id.in_(ids))
                                    .order_by(Reward.id)):
         found[r.recommender_id].append(
-            RewardBrief(r.id, r.kind, r.name, r.label, r.period, r.status))
+            RewardBrief(r.id, r.kind, r.name, r.label, r.period, r.status, r.segment))
     return found
 
 

@@ -153,4 +153,5 @@ async def rank_rewards(session: AsyncSession, month: str) -> list[RankReward]:
         .join(Member, Member.id == Recommender.member_id)
         .where(Reward.kind == RANK, Reward.period == month).order_by(Reward.key))).all()
     named = await names(session, [(i, u) for _, i, u in rows])
-    return [RankReward(r, r.key.split(":", 2)[2], named[i]) for r, i, _ in rows]
+    return [RankReward(r, f"{r.segment}:{r.key.rsplit(':', 1)[1]}", named[i])
+            for r, i, _ in rows]

@@ -218,3 +218,21 @@ async def test_without_koc_yaml_the_page_says_the_programme_is_off(
         refused = await console.post(f"{PAGE}/nominate", {"member_id": str(shop.id)})
         assert refused.status_code == 409 and "推荐官计划未开启" in refused.text
         assert await rows_of(app.runtime.db, Recommender) == []
+
+
+async def test_a_rank_reward_names_its_month_and_segment(console: Console) -> None:
+    """Each segment has its own first place: the ledger must say which."""
+    db = console.app.runtime.db
+    north, south = await seed(db)
+    async with db.unit_of_work() as session:
+        for rec, segment in ((north, "shop_north"), (south, "shop_south")):
+            session.add(Reward(key=f"rank:2026-11:{segment}:1", recommender_id=rec.id,
+                               kind="rank", name="top1", label="月度推荐之星一等奖",
+                               period="2026-11", status="earned", earned_at=T0, attempts=0))
+    page = await console.client.get(PAGE, params={"reward": "earned"})
+    labels = console.app.runtime.flows.routing.segment_labels()
+    ranks = [r.text for r in table_rows(page.text) if "reward" in r.data and "排名" in r.text]
+    assert len(ranks) == 2
+    assert {segment for segment in ("shop_north", "shop_south")
+            if any(f"2026-11 · {labels[segment]}" in text for text in ranks)} == {
+        "shop_north", "shop_south"}

@@ -67,9 +67,17 @@ def who(person: report.Person) -> str:
     return f"#{person.member_id} {named}" if named else f"#{person.member_id}"
 
 
-def reward_line(reward: report.RewardBrief) -> str:
-    period = f"（{reward.period}）" if reward.period else ""
-    return f"{reward.label}{period}：{REWARD_LABELS.get(reward.status, reward.status)}"
+def rank_of(period: str | None, segment: str | None, flows: Flows) -> str | None:
+    """A rank reward's month and segment (two segments each have a first place)."""
+    if not period:
+        return None
+    return f"{period} · {labels.segment(flows, segment)}" if segment else period
+
+
+def reward_line(reward: report.RewardBrief, flows: Flows) -> str:
+    rank = rank_of(reward.period, reward.segment, flows)
+    return (f"{reward.label}{f'（{rank}）' if rank else ''}："
+            f"{REWARD_LABELS.get(reward.status, reward.status)}")
 
 
 def standing_row(s: report.RecommenderRow, flows: Flows) -> dict[str, Any]:
@@ -78,7 +86,7 @@ def standing_row(s: report.RecommenderRow, flows: Flows) -> dict[str, Any]:
             "short_id": s.short_id, "code": CODE_LABELS.get(s.code, s.code),
             "source": source_label(s.source), "referred": s.counts.referred,
             "credited": s.counts.credited, "flagged": s.counts.flagged,
-            "pending": s.counts.pending, "rewards": [reward_line(r) for r in s.rewards]}
+            "pending": s.counts.pending, "rewards": [reward_line(r, flows) for r in s.rewards]}
 
 
 def source_label(source: str) -> str:
@@ -117,11 +125,12 @@ def _issued(by: str | None, at: datetime | None, me: str) -> str | None:
            f" · {local(at)}"
 
 
-def ledger_row(row: report.RewardRow, me: str) -> dict[str, Any]:
+def ledger_row(row: report.RewardRow, me: str, flows: Flows) -> dict[str, Any]:
     w = row.reward
     return {"id": w.id, "status": w.status, "status_label": REWARD_LABELS.get(w.status, w.status),
             "label": w.label, "kind": "排名" if w.kind == m.RANK else "阶梯",
-            "period": w.period or NONE, "member_id": row.person.member_id,
+            "period": rank_of(w.period, w.segment, flows) or NONE,
+            "member_id": row.person.member_id,
             "who": who(row.person), "earned": local(w.earned_at),
             "decided": _decided(w.decided_by, w.decided_at, me),
             "issued": _issued(w.issued_by, w.issued_at, me), "ref": w.issue_ref,
@@ -158,7 +167,7 @@ async def listing(session: AsyncSession, form: Form, flows: Flows, me: str,
     return {
         "board": [standing_row(s, flows) for s in board], "board_pages": _pages(board_total),
         "board_total": board_total,
-        "ledger": [ledger_row(r, me) for r in ledger], "ledger_pages": _pages(reward_total),
+        "ledger": [ledger_row(r, me, flows) for r in ledger], "ledger_pages": _pages(reward_total),
         "ledger_total": reward_total,
         "reward_counts": {s: await report.count_rewards(session, s) for s in REWARD_LABELS},
         "referrals": [referral_row(r, me) for r in referrals],
