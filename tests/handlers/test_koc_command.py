@@ -57,7 +57,7 @@ async def test_stats_count_the_month_and_what_waits_and_rank_the_top_recommender
     assert text.splitlines() == [
         "推荐官计划（2026-11，北京时间）",
         "推荐官：3 位",
-        "本月推荐：6 人（待定 1，已计入 3，未计入 1，待人工判断 1，非首次推荐 0）",
+        "本月推荐：6 人（待定 1，已计入 3，不计入 1，待人工判断 1，非首次推荐 0）",
         "本月计入：3 人",
         "待处理：可疑推荐 1 条（/koc flagged），待批准奖励 1 个",
         "本月推荐榜：",

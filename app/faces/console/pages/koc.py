@@ -109,7 +109,7 @@ async def decide_referral(request: Request, operator: Operator, form: Kept, id: 
         row = await stats.flagged_referral(session, id)
         if row is None:
             return _done(request, operator, form, {"a": "still", "id": id,
-                                                   "why": "它不是待人工确认的推荐。"})
+                                                   "why": "它不是待人工判断的推荐。"})
         status = await referrals.decide_flagged(session, row, action == "credit", operator,
                                                 utcnow(), runtime.flows.koc)
         reason = row.reason

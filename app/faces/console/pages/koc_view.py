@@ -20,7 +20,7 @@ from app.koc import referrals as rules
 from app.koc.rewards import DECISIONS
 
 PAGE_SIZE = 50
-REFERRAL_LABELS = {m.FLAGGED: "待人工确认", m.PENDING: "待结算", m.CREDITED: "已计入",
+REFERRAL_LABELS = {m.FLAGGED: "待人工判断", m.PENDING: "待定", m.CREDITED: "已计入",
                    m.REJECTED: "不计入", m.NOT_FIRST: "非首次推荐"}
 REWARD_LABELS = {m.EARNED: "待审批", m.APPROVED: "已批准（待发放）", m.ISSUED: "已发放",
                  m.DECLINED: "已拒绝"}
