@@ -148,6 +148,8 @@ async def test_candidates_promotion_and_topics(console: Console) -> None:
     page = await console.client.get(PAGE)
     candidate = table_rows(page.text, candidate=str(star.member_id))[0]
     assert candidate.data["koc"] == "no" and candidate.cells[1] == "9"  # 3 credited × 3
+    # Named like everywhere else on the page: #id and the masked phone (no nickname here).
+    assert candidate.cells[0].startswith(f"#{star.member_id} 138****0001")
     form = {"member_id": str(star.member_id), "action": "promote"}
     untagged = await console.post(f"{PAGE}/kocs", form)
     assert untagged.status_code == 409 and "sopbot tags sync" in untagged.text

@@ -140,9 +140,10 @@ def ledger_row(row: report.RewardRow, me: str, flows: Flows) -> dict[str, Any]:
             "decidable": [a for a, (allowed, _) in DECISIONS.items() if w.status in allowed]}
 
 
-def candidate_row(c: kocs.Candidate) -> dict[str, Any]:
+def candidate_row(c: kocs.Candidate, person: report.Person | None) -> dict[str, Any]:
     reasons = {"referrals": "推荐", "answers": "答疑", "contributions": "贡献分"}
     return {"member_id": c.member_id, "userid": c.external_userid, "score": c.score,
+            "who": who(person) if person else f"#{c.member_id}",
             "koc": c.koc, "reasons": "、".join(f"{reasons.get(k, k)} {v}"
                                               for k, v in c.reasons.items() if v)}
 
@@ -164,6 +165,8 @@ async def listing(session: AsyncSession, form: Form, flows: Flows, me: str,
                                                       _skip(form.wpage))
     referral_total, referrals = await report.referrals(session, form.referral or None,
                                                        PAGE_SIZE, _skip(form.rpage))
+    candidates = await kocs.candidates(session, koc, now)
+    named = await report.people(session, [c.member_id for c in candidates])
     return {
         "board": [standing_row(s, flows) for s in board], "board_pages": _pages(board_total),
         "board_total": board_total,
@@ -174,7 +177,7 @@ async def listing(session: AsyncSession, form: Form, flows: Flows, me: str,
         "referral_pages": _pages(referral_total), "referral_total": referral_total,
         "referral_counts": {s: await report.count_referrals(session, s)
                             for s in REFERRAL_LABELS},
-        "candidates": [candidate_row(c) for c in await kocs.candidates(session, koc, now)],
+        "candidates": [candidate_row(c, named.get(c.member_id)) for c in candidates],
         "kocs": [koc_row(r, flows, me) for r in await report.current_kocs(session)],
         "koc": koc}
 
