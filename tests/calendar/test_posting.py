@@ -206,6 +206,7 @@ async def test_the_service_runs_the_scheduler_and_posts_what_is_due(db_url: str,
     if (now - timedelta(minutes=30)).date() != datetime.now(SHANGHAI).date():
         pytest.skip("just after midnight in Shanghai: yesterday is still in the grace")
     (flows / "talks.yaml").unlink()  # the calendar alone: its one post is what is counted
+    (flows / "koc.yaml").unlink()  # (its columns are not in this calendar)
     (flows / "calendar.yaml").write_text(
         "slot_template: '{title}'\ntexts: {owner_reminder: '{text}'}\n"
         "columns: {news: 新闻}\nsegments:\n  online:\n"
