@@ -113,6 +113,9 @@ class CalendarFlows(Strict):
     # A post the scheduler missed (a restart) is still made within this many minutes.
     grace_minutes: int = Field(30, ge=0, le=720)
     columns: dict[str, str] = {}  # column → its label, e.g. new_arrivals: 今日上新
+    # Columns sopbot fills itself on their day (the weekly 光荣榜, sop_flows/koc.yaml): an
+    # empty queue before then is no gap, and no operator is asked to add content.
+    generated: tuple[str, ...] = ()
     segments: dict[str, SegmentCalendar] = {}
     internal: dict[str, InternalTarget] = {}
 
@@ -120,6 +123,10 @@ class CalendarFlows(Strict):
 
     @model_validator(mode="after")
     def _columns_known(self) -> CalendarFlows:
+        for n, column in enumerate(self.generated):
+            if column not in self.columns:
+                raise ValueError(f"generated.{n}: unknown column {column!r} "
+                                 f"(columns: {', '.join(self.columns)})")
         for name, segment in self.segments.items():
             for n, slot in enumerate(segment.slots):
                 if slot.column not in self.columns:

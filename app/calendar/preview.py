@@ -44,6 +44,7 @@ class PlannedText:
     post: Post
     label: str  # the column's label ("" for a greeting)
     text: str | None  # None: the column's queue is empty, the slot is skipped
+    generated: bool = False  # the column is sopbot's to fill on its day (not a gap)
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,8 @@ async def queue_reader(session: AsyncSession, calendar: CalendarFlows, start: da
                        days: int) -> Callable[[Post, str], Item]:
     """An item lookup that hands each (segment, day, post) the next queued item of its
     column, once, in the order asked: as the slots would take them."""
-    upcoming = {column: [dict(title=i.title, body=i.body, link=i.link or "")
+    # An item made for one segment (a 光荣榜) is taken only by that segment's slots.
+    upcoming = {column: [(i.segment, dict(title=i.title, body=i.body, link=i.link or ""))
                          for i in await content.queued(session, column, limit=500)]
                 for column in calendar.columns}
     # A post that took its item already (a slot of today that went out, a talk whose
@@ -129,7 +131,8 @@ async def queue_reader(session: AsyncSession, calendar: CalendarFlows, start: da
         key = post.item_key(segment)
         if key not in taken:
             queue = upcoming.get(post.column or "", [])
-            taken[key] = queue.pop(0) if queue else None
+            n = next((n for n, (only, _) in enumerate(queue) if only in (None, segment)), None)
+            taken[key] = queue.pop(n)[1] if n is not None else None
         return taken[key]
 
     return item
@@ -151,7 +154,8 @@ async def _segment_day(session: AsyncSession, calendar: CalendarFlows,
 def _texts(delivery: Delivery, calendar: CalendarFlows,
            item: Callable[[Post], Item]) -> list[PlannedText]:
     return [PlannedText(post, calendar.columns.get(post.column or "", ""),
-                        render(post, calendar.columns, item, calendar.slot_template))
+                        render(post, calendar.columns, item, calendar.slot_template),
+                        post.column in calendar.generated)
             for post in delivery.posts]
 
 
@@ -187,8 +191,9 @@ def _line(planned: Planned) -> str:
         where += f" ({delivery.label}, {own_kind(delivery)})"
     elif delivery.chat_ids:
         where += f" ({len(delivery.chat_ids)} group(s))"
-    texts = [short(t.text) if t.text is not None else f"({t.label}: queue empty, skipped)"
-             for t in planned.texts]
+    texts = [short(t.text) if t.text is not None
+             else f"({t.label}: made by sopbot on the day)" if t.generated
+             else f"({t.label}: queue empty, skipped)" for t in planned.texts]
     return f"{delivery.at:%H:%M} {where}: " + " | ".join(texts)
 
 

@@ -177,4 +177,7 @@ def koc_problem(koc: KocFlows, funnel: FunnelFlows, calendar: CalendarFlows) -> 
         return f"topic_column: {koc.topic_column!r} is not a column of calendar.yaml"
     if koc.honor_roll is not None and koc.honor_roll.column not in calendar.columns:
         return f"honor_roll.column: {koc.honor_roll.column!r} is not a column of calendar.yaml"
+    if koc.honor_roll is not None and koc.honor_roll.column not in calendar.generated:
+        return (f"honor_roll.column: list {koc.honor_roll.column!r} under calendar.yaml's "
+                f"`generated` (sopbot fills it: operators must not be asked for content)")
     return None

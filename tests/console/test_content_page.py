@@ -82,3 +82,12 @@ async def test_a_refused_item_keeps_the_form_and_stores_nothing(console: Console
                                        data={"column": "star_picks", "title": "x"})
     assert forged.status_code == 403
     assert await rows_of(console.app.runtime.db, ContentItem) == []
+
+
+async def test_a_column_sopbot_fills_is_not_an_empty_queue_to_fill(console: Console) -> None:
+    """The 光荣榜 (calendar.yaml `generated`) is made by sopbot on its day: the page says so
+    instead of asking for content; an operator's own column still says it is empty."""
+    roll = await console.client.get("/console/content", params={"column": "honor_roll"})
+    assert "data-generated" in roll.text and "无需手动添加" in roll.text
+    topic = await console.client.get("/console/content", params={"column": "topic"})
+    assert "data-generated" not in topic.text and "队列是空的" in topic.text

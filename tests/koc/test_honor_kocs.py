@@ -14,6 +14,8 @@ from app.archive.models import MemberStrike, SpeakerDay
 from app.calendar import content
 from app.calendar.flows import CalendarFlows
 from app.calendar.models import ContentItem
+from app.calendar.preview import preview
+from app.engine.config import SHANGHAI
 from app.engine.db import Database
 from app.engine.outbox.models import OutboxMessage
 from app.groups.models import CustomerGroup, GroupMember
@@ -164,3 +166,23 @@ async def test_the_roll_s_groups_are_read_again_the_day_before(db: Database) -> 
     read, = await rows_of(db, OutboxMessage)  # once a day, however often the job runs
     assert read.api == "externalcontact/groupchat/get"
     assert json.loads(read.request)["chat_id"] == "wrNorth"
+
+
+async def test_the_calendar_shows_the_roll_as_sopbot_s_and_each_segment_its_own(
+        db: Database) -> None:
+    """Before its day the roll is sopbot's to make, not an empty queue an operator must fill;
+    once made, each segment's slot shows that segment's roll only."""
+    calendar = calendar_with_rolls("shop_north", "shop_south")
+    monday = MONDAY.astimezone(SHANGHAI).date()
+    async with db.reader() as session:
+        lines = await preview(session, calendar, monday, 1)
+    rolls = [line for line in lines if "光荣榜" in line]
+    assert len(rolls) == 2 and all("made by sopbot on the day" in line for line in rolls)
+    async with db.unit_of_work() as session:
+        await content.add(session, "honor_roll", "南方榜", "b", None, T0, segment="shop_south")
+    async with db.reader() as session:
+        lines = await preview(session, calendar, monday, 1)
+    north = lines.index(next(line for line in lines if line.startswith("  shop_north")))
+    south = lines.index(next(line for line in lines if line.startswith("  shop_south")))
+    assert "南方榜" not in "\n".join(lines[north:south])
+    assert "南方榜" in "\n".join(lines[south:])

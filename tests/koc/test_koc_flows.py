@@ -69,3 +69,18 @@ def test_the_member_pages_texts_are_checked_with_the_programme(tmp_path: Path) -
     flows = flows_with(tmp_path, "pending:", "pendingg:", "koc_pages.yaml")
     error = problem(flows)
     assert error.path.name == "koc_pages.yaml" and "referral_status" in error.message
+
+
+def test_the_honor_roll_column_must_be_one_sopbot_fills(tmp_path: Path) -> None:
+    flows = flows_with(tmp_path, "generated: [honor_roll]", "generated: []", "calendar.yaml")
+    error = problem(flows)
+    assert error.path.name == "koc.yaml"
+    assert "list 'honor_roll' under calendar.yaml's `generated`" in error.message
+
+
+def test_a_generated_column_must_be_a_column(tmp_path: Path) -> None:
+    flows = flows_with(tmp_path, "generated: [honor_roll]", "generated: [hall]",
+                       "calendar.yaml")
+    error = problem(flows)
+    assert error.path.name == "calendar.yaml" and "generated.0: unknown column 'hall'" \
+        in error.message

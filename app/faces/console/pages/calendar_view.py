@@ -113,6 +113,7 @@ class PlanText:
     what: str  # the post, as operators name it
     text: str | None  # its first line; None once sent (the preview's would be a guess)
     empty: bool = False  # the column's queue is empty: the slot will be skipped
+    generated: bool = False  # ... but sopbot fills it on its day (the 光荣榜)
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ def _plan_row(calendar: CalendarFlows, planned: Planned, names: dict[str, str],
     # it is now, which has moved on since.
     texts = [PlanText(post_label(calendar, d.segment, t.post.name, talks),
                       None if recorded or t.text is None else short(t.text, TEXT_SHOWN),
-                      t.text is None and recorded is None)
+                      t.text is None and recorded is None, t.generated)
              for t in planned.texts]
     return PlanRow(local(d.at, "%H:%M"), d.segment, TRANSPORT_LABELS[d.transport], d.target,
                    groups, texts, d.at <= now, recorded)
@@ -278,7 +279,8 @@ def empty_columns(calendar: CalendarFlows, days: list[PlanDay], now: datetime,
             for planned in seg.deliveries:
                 for t in planned.texts:
                     key = t.post.item_key(seg.segment)
-                    if t.text is None and t.post.column and t.post.at > now and key not in seen:
+                    if t.text is None and t.post.column and not t.generated \
+                            and t.post.at > now and key not in seen:
                         seen.add(key)
                         found.setdefault(t.post.column, []).append((t.post.at, seg.segment))
     return [EmptyColumn(column, calendar.columns.get(column, column), local(min(slots)[0],

@@ -132,7 +132,7 @@ async def _page(request: Request, column: str, *, code: int = 200, **ctx: Any) -
     calendar = request.app.state.runtime.flows.calendar
     if column and column not in calendar.columns:
         return render(request, "content.html", status_code=400, error="未知的栏目。",
-                      columns=[], current="", items=[], counts={})
+                      columns=[], current="", items=[], counts={}, generated=())
     current = column or next(iter(calendar.columns), "")
     async with request.app.state.runtime.db.reader() as session:
         counts = await content.counts(session)
@@ -140,4 +140,5 @@ async def _page(request: Request, column: str, *, code: int = 200, **ctx: Any) -
     previews = {i.id: content.preview(calendar, i) for i in items}
     return render(request, "content.html", status_code=code, columns=list(
         calendar.columns.items()), current=current, items=items, counts=counts,
+        generated=calendar.generated,
         previews=previews, kept=ctx.pop("kept", {}), **ctx)
