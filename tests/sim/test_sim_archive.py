@@ -268,3 +268,14 @@ async def test_scenarios_fill_the_archive_and_announce_it(harness: Harness) -> N
     assert served[0]["encrypt_chat_msg"] == records["records"][1]["encrypt_chat_msg"]
     with pytest.raises(ValueError):
         json.loads(base64.b64decode(served[0]["encrypt_chat_msg"]))
+
+
+def test_two_notifies_within_a_second_are_never_the_same_payload() -> None:
+    """WeCom never sends two alike (one per 15 s); the service takes a second identical one
+    for a retry of the first, so the later one would wake nobody."""
+    world = make_world()
+    world.take_callbacks()
+    archive.notify(world)
+    archive.notify(world)
+    first, second = world.take_callbacks()
+    assert first.plaintext != second.plaintext and "msgaudit_notify" in second.plaintext

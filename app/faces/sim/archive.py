@@ -141,11 +141,14 @@ def poison(world: World, encrypt_chat_msg: str, msgid: str | None = None) -> Arc
 
 
 def notify(world: World) -> None:
-    """Queue WeCom's "new archive data" event for the bot URL."""
+    """Queue WeCom's "new archive data" event for the bot URL. WeCom sends one per window
+    (15 s), never two alike; two here within a second would be the same payload, which the
+    service rightly takes for a retry of the first: the later one is stamped a second on."""
+    world.archive_notified_s = max(world.now_s(), world.archive_notified_s + 1)
     world.queue_callback("msgaudit_notify", build_xml({
         "ToUserName": world.settings.corp_id, "FromUserName": "sys",
-        "CreateTime": world.now_s(), "MsgType": "event", "Event": "msgaudit_notify",
-        "AgentID": world.settings.agent_id}))
+        "CreateTime": world.archive_notified_s, "MsgType": "event",
+        "Event": "msgaudit_notify", "AgentID": world.settings.agent_id}))
 
 
 # --- APIs: msgaudit/* (the archive secret's token) -------------------------------------------

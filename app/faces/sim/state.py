@@ -262,6 +262,7 @@ class World:
         self.app_messages: list[Json] = []  # message/send and appchat/send, as accepted
         self.archive: list[ArchiveRecord] = []  # seq n is archive[n - 1]
         self.archived: dict[str, ArchiveRecord] = {}  # msgid → record
+        self.archive_notified_s = 0  # the CreateTime of the last msgaudit_notify sent
         self.pending_callbacks: list[PendingCallback] = []
 
     def now(self) -> float:
